@@ -1,0 +1,32 @@
+// The contract between kernel generators (src/codegen) and the runtime (src/runtime).
+// A generator turns compile-time parameters into a KernelSpec; the runtime compiles it once
+// (cached by `key`) and dispatches it over buffers bound in declaration order.
+
+export type BindingAccess = 'read' | 'read_write' | 'uniform';
+
+export interface KernelBinding {
+  /** the WGSL variable name, for messages and readability */
+  name: string;
+  access: BindingAccess;
+}
+
+export interface KernelSpec {
+  /** cache key: must change whenever any compile-time parameter changes the WGSL */
+  key: string;
+  wgsl: string;
+  entryPoint: string;
+  /** @group(0) @binding(i) is bindings[i] */
+  bindings: KernelBinding[];
+  /** workgroup counts for dispatchWorkgroups */
+  dispatch: [number, number, number];
+  /** WGSL features the kernel needs, e.g. 'shader-f16' */
+  features?: string[];
+}
+
+/** Splits a flat workgroup count into a grid that fits maxComputeWorkgroupsPerDimension. */
+export function gridFor(workgroups: number, maxPerDim = 65535): [number, number, number] {
+  if (workgroups <= maxPerDim) return [Math.max(1, workgroups), 1, 1];
+  const y = Math.ceil(workgroups / maxPerDim);
+  if (y <= maxPerDim) return [maxPerDim, y, 1];
+  return [maxPerDim, maxPerDim, Math.ceil(y / maxPerDim)];
+}
