@@ -1,73 +1,133 @@
-// Opens the WebGPU adapter through Dawn (the `webgpu` package) and runs KernelSpecs.
-// Minimal core: later layers add pooling, batching and profiling on top of this API.
-import { createRequire } from 'node:module';
+// The process-wide WebGPU device and the low-level operations on it: pipelines (one per
+// distinct kernel), uploads, readbacks, batched dispatches. Program (program.ts) builds on these.
 import type { KernelSpec } from '../codegen/kernel.ts';
+import { acquireAdapter, adapterModeFromEnv, loadDawn, NoAdapterError, type AdapterMode } from './adapter.ts';
+import { checkTensorFits } from './limits.ts';
 
-export class NoAdapterError extends Error {}
+export { NoAdapterError };
 
-// dawn.node crashes or hangs when the object returned by create() is garbage-collected,
-// so it is held here for the life of the process.
-let dawnGpu: GPU | undefined;
-let devicePromise: Promise<Gpu> | undefined;
+/** Limits the runtime reads; snapshot of the device's (= the adapter's real) limits. */
+export interface GpuLimits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+  maxUniformBufferBindingSize: number;
+  maxComputeWorkgroupStorageSize: number;
+  maxComputeInvocationsPerWorkgroup: number;
+  maxComputeWorkgroupSizeX: number;
+  maxComputeWorkgroupSizeY: number;
+  maxComputeWorkgroupSizeZ: number;
+  maxComputeWorkgroupsPerDimension: number;
+  maxStorageBuffersPerShaderStage: number;
+  [name: string]: number;
+}
 
 export interface Gpu {
   device: GPUDevice;
   adapter: GPUAdapter;
   info: GPUAdapterInfo;
+  /** features enabled on the device (a subset of WANTED_FEATURES) */
   features: Set<string>;
+  limits: GpuLimits;
+  /** true for software adapters (lavapipe/llvmpipe, SwiftShader) */
+  software: boolean;
 }
 
-async function loadDawn(): Promise<GPU> {
-  if (dawnGpu) return dawnGpu;
-  const require = createRequire(import.meta.url);
-  const { create, globals } = require('webgpu') as { create(opts: string[]): GPU; globals: object };
-  Object.assign(globalThis, globals);
-  dawnGpu = create([]);
-  (globalThis as Record<string, unknown>).__vdmDawn = dawnGpu;
-  return dawnGpu;
+export const WANTED_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
+
+function limitsRecord(source: GPUSupportedLimits): Record<string, number> {
+  const out: Record<string, number> = {};
+  // Dawn exposes limits as prototype getters, which for-in visits.
+  for (const k in source) {
+    const v = (source as unknown as Record<string, unknown>)[k];
+    if (typeof v === 'number') out[k] = v;
+  }
+  return out;
 }
 
-/** The process-wide GPU. Throws NoAdapterError with an actionable message when none exists. */
+/** Opens a device on an adapter from `gpu` with every wanted feature it has and all its real limits. */
+export async function openDevice(gpu: Pick<GPU, 'requestAdapter'>, mode: AdapterMode = 'auto'): Promise<Gpu> {
+  const { adapter, software } = await acquireAdapter(gpu, mode);
+  const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f));
+  const adapterLimits = limitsRecord(adapter.limits);
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({ requiredFeatures, requiredLimits: adapterLimits });
+  } catch {
+    // An implementation may list a limit it refuses as a requirement: fall back to the ones compute needs.
+    const computeKeys = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize',
+      'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY',
+      'maxComputeWorkgroupSizeZ', 'maxStorageBuffersPerShaderStage', 'maxComputeWorkgroupsPerDimension'];
+    const requiredLimits = Object.fromEntries(computeKeys.map((k) => [k, adapterLimits[k]]));
+    device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  }
+  return {
+    device, adapter, info: adapter.info, features: new Set(requiredFeatures),
+    limits: limitsRecord(device.limits) as GpuLimits, software,
+  };
+}
+
+let devicePromise: Promise<Gpu> | undefined;
+
+/**
+ * The process-wide GPU (VDM_ADAPTER selects auto/hardware/software/none).
+ * Throws NoAdapterError with an actionable message when no adapter exists.
+ */
 export function openGpu(): Promise<Gpu> {
   devicePromise ??= (async () => {
-    const gpu = await loadDawn();
-    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-    if (!adapter) {
-      throw new NoAdapterError(
-        'no WebGPU adapter found. On Debian/Ubuntu as root, `bash scripts/install-gpu.sh` installs ' +
-        'Mesa lavapipe (a software adapter); elsewhere install a Vulkan driver. `vdm doctor` checks again.');
-    }
-    const wanted: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
-    const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
-    const requiredLimits: Record<string, number> = {};
-    for (const k of ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize',
-      'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY',
-      'maxComputeWorkgroupSizeZ', 'maxStorageBuffersPerShaderStage', 'maxComputeWorkgroupsPerDimension'] as const) {
-      requiredLimits[k] = adapter.limits[k];
-    }
-    const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
-    return { device, adapter, info: adapter.info, features: new Set(requiredFeatures) };
+    const gpu = await openDevice(loadDawn(), adapterModeFromEnv());
+    void gpu.device.lost.then((info) => {
+      devicePromise = undefined; // the next openGpu() starts afresh
+      if (info.reason !== 'destroyed') process.stderr.write(`vdm: the GPU device was lost: ${info.message}\n`);
+    });
+    return gpu;
   })();
+  devicePromise.catch(() => { devicePromise = undefined; });
   return devicePromise;
 }
 
-const pipelines = new Map<string, GPUComputePipeline>();
+const pipelineCaches = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
+/** Throws a clear error when `spec` cannot run on this device (features, dispatch size, bindings). */
+export function checkKernel(gpu: Gpu, spec: KernelSpec): void {
+  const missing = (spec.features ?? []).filter((f) => !gpu.features.has(f));
+  if (missing.length) {
+    throw new Error(`kernel ${spec.key} needs the WebGPU feature(s) ${missing.join(', ')}, which this adapter lacks`);
+  }
+  const max = gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (spec.dispatch.some((d) => !Number.isInteger(d) || d < 0 || d > max)) {
+    throw new Error(`kernel ${spec.key}: dispatch [${spec.dispatch.join(', ')}] must be integers in 0..${max} (maxComputeWorkgroupsPerDimension)`);
+  }
+  const storage = spec.bindings.filter((b) => b.access !== 'uniform').length;
+  if (storage > gpu.limits.maxStorageBuffersPerShaderStage) {
+    throw new Error(`kernel ${spec.key} binds ${storage} storage buffers; this adapter allows ${gpu.limits.maxStorageBuffersPerShaderStage}`);
+  }
+}
+
+/** One pipeline per distinct kernel per device, keyed by KernelSpec.key. */
 export function pipelineFor(gpu: Gpu, spec: KernelSpec): GPUComputePipeline {
-  let p = pipelines.get(spec.key);
+  let cache = pipelineCaches.get(gpu.device);
+  if (!cache) { cache = new Map(); pipelineCaches.set(gpu.device, cache); }
+  let p = cache.get(spec.key);
   if (!p) {
+    checkKernel(gpu, spec);
     const module = gpu.device.createShaderModule({ code: spec.wgsl, label: spec.key });
     p = gpu.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: spec.entryPoint }, label: spec.key });
-    pipelines.set(spec.key, p);
+    cache.set(spec.key, p);
   }
   return p;
 }
 
+/** Number of distinct pipelines compiled on this device (for tests and diagnostics). */
+export function pipelineCount(gpu: Gpu): number {
+  return pipelineCaches.get(gpu.device)?.size ?? 0;
+}
+
 export type HostArray = Float32Array | Int32Array | Uint32Array;
 
-export function upload(gpu: Gpu, data: HostArray, usage = GPUBufferUsage.STORAGE): GPUBuffer {
+export function upload(gpu: Gpu, data: HostArray, usage = GPUBufferUsage.STORAGE, name = 'upload'): GPUBuffer {
+  checkTensorFits(gpu.limits, name, data.byteLength, usage & GPUBufferUsage.UNIFORM ? 'uniform' : 'storage');
   const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
-  const buf = gpu.device.createBuffer({ size, usage: usage | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+  const buf = gpu.device.createBuffer({ size, usage: usage | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true, label: name });
   new Uint8Array(buf.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   buf.unmap();
   return buf;
@@ -110,24 +170,33 @@ export function dispatchAll(gpu: Gpu, steps: { spec: KernelSpec; buffers: GPUBuf
  * `args` follow spec.bindings order; a number is the element count of an output.
  */
 export async function runKernel(spec: KernelSpec, args: (HostArray | number)[]): Promise<Float32Array[]> {
+  if (args.length !== spec.bindings.length) {
+    throw new Error(`kernel ${spec.key} has ${spec.bindings.length} bindings but ${args.length} arguments were given`);
+  }
   const gpu = await openGpu();
   const buffers: GPUBuffer[] = [];
   const outputs: { buf: GPUBuffer; n: number }[] = [];
-  spec.bindings.forEach((b, i) => {
-    const a = args[i];
-    if (typeof a === 'number') {
-      const buf = upload(gpu, new Float32Array(a).fill(NaN));
-      buffers.push(buf);
-      outputs.push({ buf, n: a });
-    } else {
-      buffers.push(upload(gpu, a, b.access === 'uniform' ? GPUBufferUsage.UNIFORM : GPUBufferUsage.STORAGE));
+  try {
+    spec.bindings.forEach((b, i) => {
+      const a = args[i];
+      if (typeof a === 'number') {
+        checkTensorFits(gpu.limits, b.name, a * 4); // before the host-side NaN array too
+        const buf = upload(gpu, new Float32Array(a).fill(NaN), GPUBufferUsage.STORAGE, b.name);
+        buffers.push(buf);
+        outputs.push({ buf, n: a });
+      } else {
+        buffers.push(upload(gpu, a, b.access === 'uniform' ? GPUBufferUsage.UNIFORM : GPUBufferUsage.STORAGE, b.name));
+      }
+    });
+    gpu.device.pushErrorScope('validation');
+    try {
+      dispatchAll(gpu, [{ spec, buffers }]);
+    } finally {
+      const err = await gpu.device.popErrorScope();
+      if (err) throw new Error(`kernel ${spec.key}: ${err.message}`);
     }
-  });
-  gpu.device.pushErrorScope('validation');
-  dispatchAll(gpu, [{ spec, buffers }]);
-  const err = await gpu.device.popErrorScope();
-  if (err) throw new Error(`kernel ${spec.key}: ${err.message}`);
-  const result = await Promise.all(outputs.map(async ({ buf, n }) => new Float32Array(await readback(gpu, buf, n * 4))));
-  for (const b of buffers) b.destroy();
-  return result;
+    return await Promise.all(outputs.map(async ({ buf, n }) => new Float32Array(await readback(gpu, buf, n * 4))));
+  } finally {
+    for (const b of buffers) b.destroy();
+  }
 }

@@ -1,0 +1,213 @@
+// A Program is a fixed sequence of kernel dispatches over named tensors. run() records the whole
+// sequence (optionally repeated) into one command encoder, submits once and waits once: awaiting a
+// Dawn promise busy-waits a core, so per-kernel waits would dominate small kernels.
+import type { KernelSpec } from '../codegen/kernel.ts';
+import { checkKernel, type Gpu, type HostArray, pipelineFor } from './gpu.ts';
+import { checkTensorFits } from './limits.ts';
+import { type BufferPool, poolFor } from './pool.ts';
+import { type DispatchTiming, TimestampRecorder } from './profile.ts';
+
+export type TensorDtype = 'f32' | 'i32' | 'u32';
+export type TensorRole = 'input' | 'output' | 'scratch';
+
+export interface Tensor {
+  readonly name: string;
+  readonly dtype: TensorDtype;
+  readonly elements: number;
+  readonly byteLength: number;
+  readonly role: TensorRole;
+  readonly buffer: GPUBuffer;
+}
+
+export interface Step {
+  spec: KernelSpec;
+  tensors: Tensor[];
+  label: string;
+  bindGroup?: GPUBindGroup;
+}
+
+export interface RunOptions {
+  /** record the sequence this many times (benchmarks: one submit for many iterations) */
+  repeat?: number;
+  /** time each dispatch with timestamp queries; needs the timestamp-query feature */
+  profile?: boolean;
+  /** read outputs back (default true) */
+  read?: boolean;
+}
+
+export interface RunResult {
+  /** output name -> contents (Float32Array for f32, Int32Array / Uint32Array otherwise) */
+  outputs: Record<string, HostArray>;
+  /** one entry per dispatch, in recording order, when profiling */
+  timings?: DispatchTiming[];
+  /** host wall time from submit to results mapped */
+  wallMs: number;
+}
+
+const BYTES: Record<TensorDtype, number> = { f32: 4, i32: 4, u32: 4 };
+
+function dtypeOf(data: HostArray): TensorDtype {
+  return data instanceof Float32Array ? 'f32' : data instanceof Int32Array ? 'i32' : 'u32';
+}
+
+export class Program {
+  private readonly tensors: Tensor[] = [];
+  private readonly steps: Step[] = [];
+  private staging?: GPUBuffer;
+  private released = false;
+
+  constructor(readonly gpu: Gpu, readonly pool: BufferPool = poolFor(gpu)) {}
+
+  private add(name: string, dtype: TensorDtype, elements: number, role: TensorRole): Tensor {
+    if (this.released) throw new Error('Program: used after release()');
+    if (this.tensors.some((t) => t.name === name)) throw new Error(`Program: tensor '${name}' defined twice`);
+    if (!Number.isInteger(elements) || elements <= 0) throw new Error(`Program: tensor '${name}' needs a positive element count, got ${elements}`);
+    const byteLength = elements * BYTES[dtype];
+    const t: Tensor = { name, dtype, elements, byteLength, role, buffer: this.pool.acquire(name, byteLength) };
+    this.tensors.push(t);
+    return t;
+  }
+
+  /** A tensor initialised from host data (weights, activations fed in). */
+  input(name: string, data: HostArray): Tensor {
+    const t = this.add(name, dtypeOf(data), data.length, 'input');
+    this.write(t, data);
+    return t;
+  }
+
+  /** A tensor read back by run(). */
+  output(name: string, elements: number, dtype: TensorDtype = 'f32'): Tensor {
+    return this.add(name, dtype, elements, 'output');
+  }
+
+  /** An intermediate tensor that stays on the GPU. */
+  scratch(name: string, elements: number, dtype: TensorDtype = 'f32'): Tensor {
+    return this.add(name, dtype, elements, 'scratch');
+  }
+
+  /** Overwrites a tensor's contents (queued before the next submit). */
+  write(t: Tensor, data: HostArray): void {
+    if (data.length !== t.elements) throw new Error(`Program: tensor '${t.name}' has ${t.elements} elements, got ${data.length}`);
+    this.gpu.device.queue.writeBuffer(t.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** Appends a dispatch of `spec`; `tensors` follow spec.bindings order. */
+  step(spec: KernelSpec, tensors: Tensor[], label = spec.key): this {
+    if (tensors.length !== spec.bindings.length) {
+      throw new Error(`step ${label}: kernel has ${spec.bindings.length} bindings (${spec.bindings.map((b) => b.name).join(', ')}) but ${tensors.length} tensors were given`);
+    }
+    checkKernel(this.gpu, spec);
+    spec.bindings.forEach((b, i) => {
+      const t = tensors[i];
+      if (!this.tensors.includes(t)) throw new Error(`step ${label}: tensor '${t?.name}' for binding '${b.name}' belongs to another program`);
+      checkTensorFits(this.gpu.limits, t.name, t.byteLength, b.access === 'uniform' ? 'uniform' : 'storage');
+      // WebGPU forbids a buffer that one binding writes from being bound again in the same dispatch.
+      if (tensors.indexOf(t) !== i && spec.bindings.some((c, j) => tensors[j] === t && c.access === 'read_write')) {
+        throw new Error(`step ${label}: tensor '${t.name}' is bound twice in one dispatch and written; give the output its own tensor`);
+      }
+    });
+    this.steps.push({ spec, tensors, label });
+    return this;
+  }
+
+  get dispatchCount(): number {
+    return this.steps.length;
+  }
+
+  private bindGroupOf(step: Step): GPUBindGroup {
+    step.bindGroup ??= this.gpu.device.createBindGroup({
+      label: step.label,
+      layout: pipelineFor(this.gpu, step.spec).getBindGroupLayout(0),
+      // Bind exactly the tensor (rounded to 16 bytes), not the larger pooled buffer, so arrayLength() is right.
+      entries: step.tensors.map((t, binding) => ({
+        binding, resource: { buffer: t.buffer, size: Math.min(t.buffer.size, Math.ceil(t.byteLength / 16) * 16) },
+      })),
+    });
+    return step.bindGroup;
+  }
+
+  /** Records every step (× repeat) in one encoder, submits once, waits once, returns the outputs. */
+  async run(opts: RunOptions = {}): Promise<RunResult> {
+    if (this.released) throw new Error('Program: run() after release()');
+    const repeat = opts.repeat ?? 1;
+    const read = opts.read ?? true;
+    const { device } = this.gpu;
+    const outputs = read ? this.tensors.filter((t) => t.role === 'output') : [];
+    const dispatches = this.steps.length * repeat;
+    const recorder = opts.profile && dispatches > 0 ? new TimestampRecorder(this.gpu, dispatches) : undefined;
+
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    const enc = device.createCommandEncoder({ label: 'vdm program' });
+    let i = 0;
+    let shared: GPUComputePassEncoder | undefined;
+    for (let r = 0; r < repeat; r++) {
+      for (const step of this.steps) {
+        const pass = recorder ? enc.beginComputePass({ timestampWrites: recorder.writesFor(i) }) : (shared ??= enc.beginComputePass());
+        pass.setPipeline(pipelineFor(this.gpu, step.spec));
+        pass.setBindGroup(0, this.bindGroupOf(step));
+        pass.dispatchWorkgroups(...step.spec.dispatch);
+        if (recorder) pass.end();
+        i++;
+      }
+    }
+    shared?.end();
+
+    // One staging buffer gathers every output and the timestamps: a single map, a single wait.
+    const offsets: number[] = [];
+    let size = 0;
+    for (const t of outputs) { offsets.push(size); size += Math.ceil(t.byteLength / 4) * 4; }
+    const timestampOffset = Math.ceil(size / 8) * 8;
+    if (recorder) size = timestampOffset + recorder.byteLength;
+    const staging = size > 0 ? this.stagingOf(size) : undefined;
+    outputs.forEach((t, k) => enc.copyBufferToBuffer(t.buffer, 0, staging!, offsets[k], Math.ceil(t.byteLength / 4) * 4));
+    if (recorder) recorder.encodeReadout(enc, staging!, timestampOffset);
+
+    const t0 = performance.now();
+    device.queue.submit([enc.finish()]);
+    const validation = await device.popErrorScope();
+    const oom = await device.popErrorScope();
+    if (validation || oom) {
+      recorder?.destroy();
+      throw new Error(`program run failed: ${(validation ?? oom)!.message}`);
+    }
+    const result: RunResult = { outputs: {}, wallMs: 0 };
+    if (staging) {
+      await staging.mapAsync(GPUMapMode.READ, 0, size);
+      const mapped = staging.getMappedRange(0, size);
+      outputs.forEach((t, k) => {
+        const bytes = mapped.slice(offsets[k], offsets[k] + t.byteLength);
+        result.outputs[t.name] = t.dtype === 'f32' ? new Float32Array(bytes) : t.dtype === 'i32' ? new Int32Array(bytes) : new Uint32Array(bytes);
+      });
+      if (recorder) {
+        const ms = TimestampRecorder.durations(mapped.slice(timestampOffset, timestampOffset + recorder.byteLength), dispatches);
+        result.timings = ms.map((m, d) => {
+          const step = this.steps[d % this.steps.length];
+          return { label: step.label, key: step.spec.key, ms: m };
+        });
+      }
+      staging.unmap();
+    } else {
+      await device.queue.onSubmittedWorkDone();
+    }
+    result.wallMs = performance.now() - t0;
+    recorder?.destroy();
+    return result;
+  }
+
+  private stagingOf(size: number): GPUBuffer {
+    if (!this.staging || this.staging.size < size) {
+      this.staging?.destroy();
+      this.staging = this.gpu.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'vdm staging' });
+    }
+    return this.staging;
+  }
+
+  /** Returns every tensor's buffer to the pool. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    for (const t of this.tensors) this.pool.release(t.buffer);
+    this.staging?.destroy();
+  }
+}
