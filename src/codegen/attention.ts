@@ -1,0 +1,394 @@
+/**
+ * Attention in one kernel: online softmax over keys, the score matrix is never written.
+ *
+ * Parameters (AttentionParams):
+ * - grid: the query grid as named axes, outermost first, e.g. b=2, t=16, h=56, w=56.
+ * - tokens: names of the grid axes that form the token set; every other grid axis is a batch axis.
+ *   Full space-time: tokens t,h,w. Spatial: tokens h,w (t is batch). Temporal: tokens t (h,w are batch).
+ * - heads, headDim: q, k, v and o carry two trailing axes [heads, headDim].
+ * - q, o: views of shape [...grid sizes, heads, headDim] (any strides: packed qkv, permuted layouts).
+ * - k, v: self-attention: same shape as q. Cross-attention: [...batch axes (grid order), ...context sizes,
+ *   heads, headDim]; a batch axis the context lacks is given stride 0.
+ * - context: the key token axes of cross-attention (e.g. l=77 of a text encoder); omit for self-attention.
+ * - window: window size per token axis (an absent axis is one window); must divide the axis.
+ * - shift: cyclic shift per token axis (Swin shifted windows, 0 <= shift < window). The grid is rolled by
+ *   -shift, partitioned into windows, and the output lands at the original positions; keys from a different
+ *   original region than the query are excluded exactly (Swin adds -100 to their logits instead).
+ * - relPosBias: view [prod over token axes of (2*window-1), heads], indexed by query-minus-key offsets in
+ *   window coordinates, first token axis most significant (Swin's relative_position_index).
+ * - scale: defaults to 1/sqrt(headDim).
+ * - tiling: workgroupSize (query rows share one window per workgroup, so key loads are uniform),
+ *   rowsPerInvocation (query rows per invocation sharing each K/V load), kvTile (keys staged in workgroup
+ *   memory per barrier; 0 = read K/V from global memory, the fast choice on CPU adapters).
+ * Bindings in order: q, k, v, [relPosBias], o. The same buffer may be bound to q, k and v.
+ */
+import { gridFor, type KernelSpec } from './kernel.ts';
+import { contiguous, type View } from './view.ts';
+
+export interface Axis { name: string; size: number }
+export interface AttentionTiling { workgroupSize?: number; rowsPerInvocation?: number; kvTile?: number }
+
+export interface AttentionParams {
+  grid: Axis[];
+  tokens: string[];
+  heads: number;
+  headDim: number;
+  q: View; k: View; v: View; o: View;
+  context?: Axis[];
+  window?: Record<string, number>;
+  shift?: Record<string, number>;
+  relPosBias?: View;
+  scale?: number;
+  tiling?: AttentionTiling;
+}
+
+/** One token axis after validation: n positions in windows of w, rolled by s; strides of each operand. */
+interface TokenAxis { name: string; n: number; w: number; s: number; windows: number; qs: number; os: number; ks: number; vs: number }
+
+/** Compile-time index map shared by the kernel, the float64 reference and (later) the backward pass. */
+export interface AttentionPlan {
+  batch: { size: number; q: number; k: number; v: number; o: number }[];
+  queryAxes: TokenAxis[];
+  /** key axes: the query token axes (self) or the context axes (cross) */
+  keyAxes: TokenAxis[];
+  cross: boolean;
+  masked: boolean;
+  heads: number; dh: number; scale: number;
+  /** head strides of q, k, v, o */
+  hs: { q: number; k: number; v: number; o: number };
+  nq: number; nk: number; groups: number;
+  /** mixed radix of the relative-position table over query axes */
+  radix: number[];
+}
+
+const prod = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
+
+function fail(msg: string): never { throw new Error(`attention: ${msg}`); }
+
+function checkShape(name: string, v: View, shape: number[]) {
+  if (v.shape.length !== shape.length || v.shape.some((s, i) => s !== shape[i])) {
+    fail(`${name} has shape [${v.shape}] but [${shape}] is required`);
+  }
+}
+
+export function planAttention(p: AttentionParams): AttentionPlan {
+  const names = p.grid.map((a) => a.name);
+  for (const t of p.tokens) if (!names.includes(t)) fail(`token axis '${t}' is not a grid axis (${names.join(', ')})`);
+  if (p.tokens.length === 0) fail('at least one token axis is required');
+  for (const key of [...Object.keys(p.window ?? {}), ...Object.keys(p.shift ?? {})]) {
+    if (!p.tokens.includes(key)) fail(`window/shift given for '${key}', which is not a token axis`);
+  }
+  const tail = [p.heads, p.headDim];
+  const gridShape = p.grid.map((a) => a.size);
+  checkShape('q', p.q, [...gridShape, ...tail]);
+  checkShape('o', p.o, [...gridShape, ...tail]);
+  const batchIdx = p.grid.map((a, i) => (p.tokens.includes(a.name) ? -1 : i)).filter((i) => i >= 0);
+  const cross = p.context !== undefined;
+  const kvShape = cross ? [...batchIdx.map((i) => gridShape[i]), ...p.context!.map((a) => a.size), ...tail] : [...gridShape, ...tail];
+  checkShape('k', p.k, kvShape);
+  checkShape('v', p.v, kvShape);
+  if (cross && (p.window || p.shift || p.relPosBias)) fail('windows, shifts and relative-position bias apply to self-attention only');
+  if (cross && p.context!.length === 0) fail('context needs at least one axis');
+  const kvBatch = (i: number) => (cross ? batchIdx.indexOf(i) : i);
+  const batch = batchIdx.map((i) => ({
+    size: gridShape[i], q: p.q.strides[i], o: p.o.strides[i], k: p.k.strides[kvBatch(i)], v: p.v.strides[kvBatch(i)],
+  }));
+  const queryAxes: TokenAxis[] = [];
+  p.grid.forEach((a, i) => {
+    if (!p.tokens.includes(a.name)) return;
+    const w = p.window?.[a.name] ?? a.size;
+    const s = p.shift?.[a.name] ?? 0;
+    if (!Number.isInteger(w) || w < 1 || a.size % w !== 0) fail(`window ${w} does not divide axis '${a.name}' of size ${a.size}`);
+    if (!Number.isInteger(s) || s < 0 || s >= w) fail(`shift ${s} on axis '${a.name}' must be in [0, ${w})`);
+    queryAxes.push({ name: a.name, n: a.size, w, s, windows: a.size / w,
+      qs: p.q.strides[i], os: p.o.strides[i], ks: cross ? 0 : p.k.strides[i], vs: cross ? 0 : p.v.strides[i] });
+  });
+  const nb = batchIdx.length;
+  const keyAxes = cross
+    ? p.context!.map((a, j) => ({ name: a.name, n: a.size, w: a.size, s: 0, windows: 1, qs: 0, os: 0,
+      ks: p.k.strides[nb + j], vs: p.v.strides[nb + j] }))
+    : queryAxes;
+  const radix = queryAxes.map((_, i) => prod(queryAxes.slice(i + 1).map((a) => 2 * a.w - 1)));
+  if (p.relPosBias) checkShape('relPosBias', p.relPosBias, [prod(queryAxes.map((a) => 2 * a.w - 1)), p.heads]);
+  const r = p.q.shape.length;
+  const kr = p.k.shape.length;
+  return {
+    batch, queryAxes, keyAxes, cross, masked: queryAxes.some((a) => a.s > 0),
+    heads: p.heads, dh: p.headDim, scale: p.scale ?? 1 / Math.sqrt(p.headDim),
+    hs: { q: p.q.strides[r - 2], o: p.o.strides[r - 2], k: p.k.strides[kr - 2], v: p.v.strides[kr - 2] },
+    nq: prod(queryAxes.map((a) => a.w)), nk: prod(keyAxes.map((a) => a.w)),
+    groups: prod(batch.map((b) => b.size)) * p.heads * prod(queryAxes.map((a) => a.windows)),
+    radix,
+  };
+}
+
+/** Swin's region label of a rolled coordinate: [0, n-w), [n-w, n-s), [n-s, n). */
+const region = (a: TokenAxis, c: number) => (c < a.n - a.w ? 0 : c < a.n - a.s ? 1 : 2);
+
+/** Group order (outermost first): batch axes, head, window index per token axis. */
+function decodeGroup(plan: AttentionPlan, g: number) {
+  const win = plan.queryAxes.map(() => 0);
+  for (let i = plan.queryAxes.length - 1; i >= 0; i--) { win[i] = g % plan.queryAxes[i].windows; g = Math.floor(g / plan.queryAxes[i].windows); }
+  const head = g % plan.heads; g = Math.floor(g / plan.heads);
+  const b = plan.batch.map(() => 0);
+  for (let i = plan.batch.length - 1; i >= 0; i--) { b[i] = g % plan.batch[i].size; g = Math.floor(g / plan.batch[i].size); }
+  return { b, head, win };
+}
+
+/** Position `i` of a window: in-window coordinates, rolled grid coordinates, original coordinates. */
+function windowPosition(axes: TokenAxis[], win: number[], i: number) {
+  const pos = axes.map(() => 0);
+  for (let a = axes.length - 1; a >= 0; a--) { pos[a] = i % axes[a].w; i = Math.floor(i / axes[a].w); }
+  const rolled = pos.map((x, a) => win[a] * axes[a].w + x);
+  const orig = rolled.map((c, a) => (c + axes[a].s) % axes[a].n);
+  return { pos, rolled, orig };
+}
+
+export interface AttentionInputs { q: ArrayLike<number>; k: ArrayLike<number>; v: ArrayLike<number>; relPosBias?: ArrayLike<number> }
+
+/**
+ * Float64 reference. Returns o (a buffer of o's extent, NaN where the view does not reach) and the
+ * log-sum-exp of every query row (index group * nq + row), which a backward pass needs.
+ */
+export function attentionReference(p: AttentionParams, x: AttentionInputs): { o: Float64Array; lse: Float64Array } {
+  const plan = planAttention(p);
+  const o = new Float64Array(extent(p.o)).fill(NaN);
+  const lse = new Float64Array(plan.groups * plan.nq);
+  const { dh, hs } = plan;
+  const scores = new Float64Array(plan.nk);
+  for (let g = 0; g < plan.groups; g++) {
+    const { b, head, win } = decodeGroup(plan, g);
+    const base = (op: 'q' | 'k' | 'v' | 'o') => p[op].offset + head * hs[op] + plan.batch.reduce((s, ax, i) => s + b[i] * ax[op], 0);
+    const keyWin = plan.cross ? plan.keyAxes.map(() => 0) : win;
+    for (let i = 0; i < plan.nq; i++) {
+      const qp = windowPosition(plan.queryAxes, win, i);
+      const qo = base('q') + qp.orig.reduce((s, c, a) => s + c * plan.queryAxes[a].qs, 0);
+      let max = -Infinity;
+      for (let j = 0; j < plan.nk; j++) {
+        const kp = windowPosition(plan.keyAxes, keyWin, j);
+        const excluded = plan.masked && kp.rolled.some((c, a) => region(plan.keyAxes[a], c) !== region(plan.queryAxes[a], qp.rolled[a]));
+        if (excluded) { scores[j] = -Infinity; continue; }
+        const ko = base('k') + kp.orig.reduce((s, c, a) => s + c * plan.keyAxes[a].ks, 0);
+        let s = 0;
+        for (let d = 0; d < dh; d++) s += x.q[qo + d * p.q.strides.at(-1)!] * x.k[ko + d * p.k.strides.at(-1)!];
+        s *= plan.scale;
+        if (p.relPosBias) {
+          const rel = qp.pos.reduce((t, c, a) => t + (c - kp.pos[a] + plan.queryAxes[a].w - 1) * plan.radix[a], 0);
+          s += x.relPosBias![p.relPosBias.offset + rel * p.relPosBias.strides[0] + head * p.relPosBias.strides[1]];
+        }
+        scores[j] = s;
+        max = Math.max(max, s);
+      }
+      let sum = 0;
+      for (let j = 0; j < plan.nk; j++) { scores[j] = Math.exp(scores[j] - max); sum += scores[j]; }
+      lse[g * plan.nq + i] = max + Math.log(sum);
+      const oo = base('o') + qp.orig.reduce((s, c, a) => s + c * plan.queryAxes[a].os, 0);
+      for (let d = 0; d < dh; d++) {
+        let acc = 0;
+        for (let j = 0; j < plan.nk; j++) {
+          if (scores[j] === 0) continue;
+          const kp = windowPosition(plan.keyAxes, keyWin, j);
+          const vo = base('v') + kp.orig.reduce((s, c, a) => s + c * plan.keyAxes[a].vs, 0);
+          acc += scores[j] * x.v[vo + d * p.v.strides.at(-1)!];
+        }
+        o[oo + d * p.o.strides.at(-1)!] = acc / sum;
+      }
+    }
+  }
+  return { o, lse };
+}
+
+/** Number of buffer elements a view reaches (max offset + 1). */
+export function extent(v: View): number {
+  return v.offset + v.shape.reduce((s, n, i) => s + (n - 1) * v.strides[i], 0) + 1;
+}
+
+/** Multiply-adds of QK^T and PV counted as 2 flops each, masked keys included. */
+export function attentionFlops(p: AttentionParams): number {
+  const plan = planAttention(p);
+  return 4 * plan.groups * plan.nq * plan.nk * plan.dh;
+}
+
+/**
+ * Self-attention over the packed output of a qkv linear, [...grid, 3, heads, headDim] in one buffer
+ * (bind it as q, k and v), writing o as contiguous [...grid, heads, headDim].
+ */
+export function packedSelfAttention(o: { grid: Axis[]; tokens: string[]; heads: number; headDim: number }
+  & Partial<Pick<AttentionParams, 'window' | 'shift' | 'scale' | 'tiling' | 'relPosBias'>>): AttentionParams {
+  const gridShape = o.grid.map((a) => a.size);
+  const qkv = contiguous([...gridShape, 3, o.heads, o.headDim]);
+  const n = gridShape.length;
+  const part = (i: number): View => ({
+    shape: [...gridShape, o.heads, o.headDim],
+    strides: [...qkv.strides.slice(0, n), ...qkv.strides.slice(n + 1)],
+    offset: i * qkv.strides[n],
+  });
+  return { ...o, q: part(0), k: part(1), v: part(2), o: contiguous([...gridShape, o.heads, o.headDim]) };
+}
+
+/** Benchmark shapes: full attention 8 heads x 1024 tokens x 64, and Video Swin-T stage 1 windows. */
+export const attentionPresets = {
+  full8x1024x64: (tiling?: AttentionTiling) => packedSelfAttention({
+    grid: [{ name: 'b', size: 1 }, { name: 't', size: 1024 }], tokens: ['t'], heads: 8, headDim: 64, tiling }),
+  /** dim 96 = 3 heads x 32 over a 16x56x56 grid, window (8,7,7); shifted adds shift (4,3,3) and its masks */
+  swinT1: (shifted = false, tiling?: AttentionTiling) => packedSelfAttention({
+    grid: [{ name: 'b', size: 1 }, { name: 't', size: 16 }, { name: 'h', size: 56 }, { name: 'w', size: 56 }],
+    tokens: ['t', 'h', 'w'], heads: 3, headDim: 32, window: { t: 8, h: 7, w: 7 },
+    shift: shifted ? { t: 4, h: 3, w: 3 } : undefined, tiling,
+    relPosBias: contiguous([15 * 13 * 13, 3]) }),
+};
+
+// ---------------------------------------------------------------- WGSL generation
+
+/** vec4 access needs unit stride along headDim and 16-byte aligned rows. */
+const vec4Ok = (v: View, dh: number) => dh % 4 === 0 && v.strides.at(-1) === 1 && v.offset % 4 === 0 && v.strides.slice(0, -1).every((s) => s % 4 === 0);
+
+function loader(fn: string, buf: string, v: View, dh: number): string {
+  if (vec4Ok(v, dh)) return `fn ${fn}(base: u32, i: u32) -> vec4f { return ${buf}[(base >> 2u) + i]; }`;
+  const s = v.strides.at(-1)!;
+  const lane = (c: number) => (c === 0 || dh % 4 === 0 ? `${buf}[o + ${c * s}u]` : `select(0.0, ${buf}[o + ${c * s}u], i * 4u + ${c}u < ${dh}u)`);
+  return `fn ${fn}(base: u32, i: u32) -> vec4f { let o = base + i * ${4 * s}u; return vec4f(${[0, 1, 2, 3].map(lane).join(', ')}); }`;
+}
+
+function storer(v: View, dh: number): string {
+  if (vec4Ok(v, dh)) return `fn store_o(base: u32, i: u32, x: vec4f) { o[(base >> 2u) + i] = x; }`;
+  const s = v.strides.at(-1)!;
+  const lanes = [0, 1, 2, 3].map((c) => {
+    const st = `o[b + ${c * s}u] = x[${c}];`;
+    return c === 0 || dh % 4 === 0 ? st : `if (i * 4u + ${c}u < ${dh}u) { ${st} }`;
+  });
+  return `fn store_o(base: u32, i: u32, x: vec4f) { let b = base + i * ${4 * s}u; ${lanes.join(' ')} }`;
+}
+
+/** Statements decoding `value` over mixed radix `sizes` (last fastest) into `let names[i]`. */
+function decode(value: string, sizes: number[], names: string[], tmp: string): string[] {
+  const lines = [`var ${tmp} = ${value};`];
+  for (let i = sizes.length - 1; i >= 0; i--) {
+    if (sizes[i] === 1) { lines.push(`let ${names[i]} = 0u;`); continue; }
+    lines.push(i === 0 ? `let ${names[i]} = ${tmp};` : `let ${names[i]} = ${tmp} % ${sizes[i]}u; ${tmp} = ${tmp} / ${sizes[i]}u;`);
+  }
+  return lines;
+}
+
+/** Statements placing window position `idx` of axes: offsets into the given operands, region code, bias code. */
+function placeToken(axes: TokenAxis[], idx: string, px: string, ops: [string, 'qs' | 'os' | 'ks' | 'vs'][], winVar: (a: number) => string,
+  masked: boolean, radix: number[] | null, biasSign: number): string[] {
+  const pos = axes.map((_, a) => `${px}p${a}`);
+  const lines = decode(idx, axes.map((a) => a.w), pos, `${px}rem`);
+  axes.forEach((a, i) => {
+    lines.push(`let ${px}c${i} = ${a.windows > 1 ? `${winVar(i)} * ${a.w}u + ` : ''}${pos[i]};`);
+    lines.push(`let ${px}g${i} = ${a.s > 0 ? `(${px}c${i} + ${a.s}u) % ${a.n}u` : `${px}c${i}`};`);
+  });
+  for (const [out, s] of ops) lines.push(`${out} += ${axes.map((a, i) => `${px}g${i} * ${a[s]}u`).join(' + ')};`);
+  if (masked) {
+    const reg = (a: TokenAxis, i: number) => (a.s > 0 ? `select(select(2u, 1u, ${px}c${i} < ${a.n - a.s}u), 0u, ${px}c${i} < ${a.n - a.w}u) * ${3 ** i}u` : '0u');
+    lines.push(`let ${px}region = ${axes.map(reg).join(' + ')};`);
+  }
+  if (radix) {
+    const term = (a: TokenAxis, i: number) => `${biasSign > 0 ? `(${pos[i]} + ${a.w - 1}u)` : pos[i]} * ${radix[i]}u`;
+    lines.push(`let ${px}bias = ${axes.map(term).join(' + ')};`);
+  }
+  return lines;
+}
+
+export function attentionKernel(p: AttentionParams): KernelSpec {
+  const plan = planAttention(p);
+  const { dh, nq, nk } = plan;
+  const dh4 = Math.ceil(dh / 4);
+  const t = p.tiling ?? {};
+  const R = t.rowsPerInvocation ?? 1;
+  const WG = t.workgroupSize ?? pickWorkgroupSize(Math.ceil(nq / R));
+  const KVT = t.kvTile ?? 0;
+  if (![R, WG].every((x) => Number.isInteger(x) && x >= 1) || !Number.isInteger(KVT) || KVT < 0) fail('tiling values must be positive integers (kvTile may be 0)');
+  const tiles = Math.ceil(nq / (WG * R));
+  const total = plan.groups * tiles;
+  const dispatch = gridFor(total);
+  const bias = p.relPosBias;
+  const bindings = [{ name: 'q', access: 'read' as const }, { name: 'k', access: 'read' as const }, { name: 'v', access: 'read' as const },
+    ...(bias ? [{ name: 'rpb', access: 'read' as const }] : []), { name: 'o', access: 'read_write' as const }];
+  const arr = (v: View) => (vec4Ok(v, dh) ? 'vec4f' : 'f32');
+  const decls = bindings.map((b, i) => {
+    const view = ({ q: p.q, k: p.k, v: p.v, o: p.o } as Record<string, View>)[b.name];
+    return `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${view ? arr(view) : 'f32'}>;`;
+  });
+  const qa = plan.queryAxes;
+  const winNames = qa.map((_, i) => `win${i}`);
+  const groupDecode = decode('wg / TILES', [...plan.batch.map((b) => b.size), plan.heads, ...qa.map((a) => a.windows)],
+    [...plan.batch.map((_, i) => `b${i}`), 'head', ...winNames], 'grem');
+  const base = (op: 'q' | 'k' | 'v' | 'o') => [`${p[op].offset}u`, `head * ${plan.hs[op]}u`, ...plan.batch.map((b, i) => `b${i} * ${b[op]}u`)].join(' + ');
+  const keyWin = (i: number) => (plan.cross ? '0u' : winNames[i]);
+  const radix = bias ? plan.radix : null;
+  const keyPlace = (j: string) => [`var koff = kb; var voff = vb;`,
+    ...placeToken(plan.keyAxes, j, 'k', [['koff', 'ks'], ['voff', 'vs']], keyWin, plan.masked, radix, -1)];
+  const scoreLoop = (kvec: (d: string) => string, kregion: string, kbias: string) => [
+    // explicit zeroing: a var declared in a loop body without it kept its old value on Dawn + lavapipe
+    `var s: array<f32, R>; for (var r = 0u; r < R; r++) { s[r] = 0.0; }`,
+    `for (var d = 0u; d < DH4; d++) { let kd = ${kvec('d')}; for (var r = 0u; r < R; r++) { s[r] += dot(qv[r * DH4 + d], kd); } }`,
+    `var pr: array<f32, R>;`,
+    `for (var r = 0u; r < R; r++) {`,
+    bias ? `  let sr = s[r] + rpb[${bias.offset}u + (rowBias[r] - ${kbias}) * ${bias.strides[0]}u + head * ${bias.strides[1]}u];` : `  let sr = s[r];`,
+    plan.masked ? `  let keep = rowRegion[r] == ${kregion};` : `  let keep = true;`,
+    `  if (keep && sr > m[r]) { let c = exp(m[r] - sr); l[r] *= c; for (var d = 0u; d < DH4; d++) { acc[r * DH4 + d] *= c; } m[r] = sr; }`,
+    `  pr[r] = select(0.0, exp(sr - m[r]), keep); l[r] += pr[r];`,
+    `}`,
+  ];
+  const accumulate = (vvec: (d: string) => string) =>
+    `for (var d = 0u; d < DH4; d++) { let vd = ${vvec('d')}; for (var r = 0u; r < R; r++) { acc[r * DH4 + d] += pr[r] * vd; } }`;
+  const keyBody = KVT === 0
+    ? [`for (var j = 0u; j < NK; j++) {`, ...keyPlace('j'),
+      ...scoreLoop((d) => `load_k(koff, ${d})`, 'kregion', 'kbias'), accumulate((d) => `load_v(voff, ${d})`), `}`]
+    : [`for (var j0 = 0u; j0 < NK; j0 += KVT) {`,
+      `  for (var e = lid; e < KVT * DH4; e += WG) {`,
+      `    let j = min(j0 + e / DH4, NK - 1u); let d = e % DH4;`, ...keyPlace('j'),
+      `    kt[e] = load_k(koff, d); vt[e] = load_v(voff, d);`,
+      plan.masked ? `    if (d == 0u) { kreg[e / DH4] = kregion; }` : '',
+      bias ? `    if (d == 0u) { kbia[e / DH4] = kbias; }` : '',
+      `  }`, `  workgroupBarrier();`,
+      `  for (var jj = 0u; jj < min(KVT, NK - j0); jj++) {`,
+      ...scoreLoop((d) => `kt[jj * DH4 + ${d}]`, 'kreg[jj]', 'kbia[jj]'), accumulate((d) => `vt[jj * DH4 + ${d}]`), `  }`,
+      `  workgroupBarrier();`, `}`];
+  const wgsl = [...decls,
+    `const NQ = ${nq}u; const NK = ${nk}u; const DH4 = ${dh4}u; const R = ${R}u; const WG = ${WG}u; const KVT = ${Math.max(KVT, 1)}u;`,
+    `const TILES = ${tiles}u; const TOTAL = ${total}u;`,
+    loader('load_q', 'q', p.q, dh), loader('load_k', 'k', p.k, dh), loader('load_v', 'v', p.v, dh), storer(p.o, dh),
+    KVT ? `var<workgroup> kt: array<vec4f, ${KVT * dh4}>;\nvar<workgroup> vt: array<vec4f, ${KVT * dh4}>;` : '',
+    KVT && plan.masked ? `var<workgroup> kreg: array<u32, ${KVT}>;` : '',
+    KVT && bias ? `var<workgroup> kbia: array<u32, ${KVT}>;` : '',
+    `@compute @workgroup_size(${WG})`,
+    `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {`,
+    `let wg = wid.x + (wid.y + wid.z * ${dispatch[1]}u) * ${dispatch[0]}u;`,
+    `if (wg >= TOTAL) { return; }`,
+    `let tile = wg % TILES;`,
+    ...groupDecode,
+    `let qb = ${base('q')}; let kb = ${base('k')}; let vb = ${base('v')}; let ob = ${base('o')};`,
+    `var qv: array<vec4f, ${R * dh4}>; var acc: array<vec4f, ${R * dh4}>;`,
+    `var m: array<f32, R>; var l: array<f32, R>; var ooff: array<u32, R>;`,
+    plan.masked ? `var rowRegion: array<u32, R>;` : '', bias ? `var rowBias: array<u32, R>;` : '',
+    `for (var r = 0u; r < R; r++) {`,
+    `  var qoff = qb; var oo = ob;`,
+    ...placeToken(qa, `min(tile * ${WG * R}u + r * WG + lid, NQ - 1u)`, 'q', [['qoff', 'qs'], ['oo', 'os']], (i) => winNames[i], plan.masked, radix, 1),
+    `  ooff[r] = oo; m[r] = -3.0e38; l[r] = 0.0;`,
+    plan.masked ? `  rowRegion[r] = qregion;` : '',
+    bias ? `  rowBias[r] = qbias;` : '',
+    `  for (var d = 0u; d < DH4; d++) { qv[r * DH4 + d] = load_q(qoff, d) * ${plan.scale.toPrecision(9)}; acc[r * DH4 + d] = vec4f(0.0); }`,
+    `}`,
+    ...keyBody,
+    `for (var r = 0u; r < R; r++) {`,
+    `  if (tile * ${WG * R}u + r * WG + lid < NQ) { let inv = 1.0 / l[r]; for (var d = 0u; d < DH4; d++) { store_o(ooff[r], d, acc[r * DH4 + d] * inv); } }`,
+    `}`,
+    `}`].filter((x) => x !== '').join('\n');
+  return { key: `attention:${hash(wgsl)}`, wgsl, entryPoint: 'main', bindings, dispatch };
+}
+
+/** Workgroup size (a multiple of 8, 32..64) that pads the rows of one window least. */
+function pickWorkgroupSize(rows: number): number {
+  let best = 64;
+  for (const wg of [64, 56, 48, 40, 32]) if (Math.ceil(rows / wg) * wg < Math.ceil(rows / best) * best) best = wg;
+  return best;
+}
+
+function hash(s: string): string {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return (h >>> 0).toString(36) + s.length.toString(36);
+}

@@ -1,0 +1,202 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { attentionKernel, attentionReference, extent, packedSelfAttention, type AttentionParams, type Axis } from '../../src/codegen/attention.ts';
+import { type KernelSpec } from '../../src/codegen/kernel.ts';
+import { contiguous, permute, splitAxis, type View } from '../../src/codegen/view.ts';
+import { openGpu, runKernel } from '../../src/runtime/gpu.ts';
+
+const seed = (Date.now() ^ (process.pid << 8)) >>> 0;
+let state = seed;
+/** mulberry32: fresh inputs every run; the seed is in every failure message. */
+function rand(): number {
+  state = (state + 0x6d2b79f5) >>> 0;
+  let t = state;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+const randomArray = (n: number, amp = 1) => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * amp);
+
+/** Compiles the WGSL alone and fails on any error or warning Dawn reports. */
+async function assertCompilesClean(spec: KernelSpec) {
+  const { device } = await openGpu();
+  const info = await device.createShaderModule({ code: spec.wgsl }).getCompilationInfo();
+  const msgs = info.messages.map((m) => `${m.type} ${m.lineNum}:${m.linePos} ${m.message}`);
+  assert.equal(msgs, [], `${spec.key}:\n${msgs.join('\n')}`);
+}
+
+/** Max over the elements the reference defines of |gpu - ref| / (|ref| + 0.01 * rms(ref)). */
+function relError(gpu: Float32Array, ref: Float64Array): number {
+  let ss = 0, n = 0;
+  for (const r of ref) if (!Number.isNaN(r)) { ss += r * r; n++; }
+  const floor = 0.01 * Math.sqrt(ss / Math.max(n, 1));
+  let worst = 0;
+  ref.forEach((r, i) => {
+    if (Number.isNaN(r)) return;
+    const e = Math.abs(gpu[i] - r) / (Math.abs(r) + floor);
+    worst = Number.isNaN(e) ? Infinity : Math.max(worst, e);
+  });
+  return worst;
+}
+
+interface Data { q: Float32Array; k: Float32Array; v: Float32Array; relPosBias?: Float32Array }
+
+/** Runs the kernel and returns GPU output and float64 reference over the o buffer. */
+async function run(p: AttentionParams, data: Data) {
+  const spec = attentionKernel(p);
+  await assertCompilesClean(spec);
+  const args = [data.q, data.k, data.v, ...(data.relPosBias ? [data.relPosBias] : []), extent(p.o)];
+  const [gpu] = await runKernel(spec, args);
+  return { gpu, ref: attentionReference(p, data).o };
+}
+
+async function check(p: AttentionParams, data: Data, what: string) {
+  const { gpu, ref } = await run(p, data);
+  const err = relError(gpu, ref);
+  assert.ok(err < 1e-4, `${what}: relative error ${err} (seed ${seed})`);
+  return { gpu, ref };
+}
+
+const axes = (spec: Record<string, number>): Axis[] => Object.entries(spec).map(([name, size]) => ({ name, size }));
+
+/** Self-attention over a packed qkv buffer [...grid, 3, heads, dh] with random contents. */
+function packed(grid: Record<string, number>, tokens: string[], heads: number, headDim: number, extra: Partial<AttentionParams> = {}) {
+  const p = { ...packedSelfAttention({ grid: axes(grid), tokens, heads, headDim }), ...extra };
+  const qkv = randomArray(extent(p.q) + 2 * heads * headDim, 2);
+  return { p, data: { q: qkv, k: qkv, v: qkv } as Data };
+}
+
+test('full space-time attention, 60 tokens, head dim 12, over packed qkv', async () => {
+  const { p, data } = packed({ b: 2, t: 3, h: 4, w: 5 }, ['t', 'h', 'w'], 2, 12);
+  await check(p, data, 'full');
+  await check({ ...p, tiling: { workgroupSize: 32, rowsPerInvocation: 3 } }, data, 'full, 3 rows per invocation');
+});
+
+test('spatial-only attention: t is a batch axis', async () => {
+  const { p, data } = packed({ b: 2, t: 3, h: 5, w: 3 }, ['h', 'w'], 3, 8);
+  await check(p, data, 'spatial');
+});
+
+test('temporal-only attention with a head dim that is not a multiple of 4', async () => {
+  const { p, data } = packed({ b: 1, t: 7, h: 3, w: 2 }, ['t'], 2, 10);
+  await check(p, data, 'temporal');
+});
+
+test('windowed attention without shift', async () => {
+  const { p, data } = packed({ b: 1, t: 4, h: 6, w: 6 }, ['t', 'h', 'w'], 2, 8, { window: { t: 2, h: 3, w: 3 } });
+  await check(p, data, 'windowed');
+});
+
+/** Rolls a packed [...grid, rest] buffer by -shift along grid axes (Swin's torch.roll(x, -shift)). */
+function rollPacked(x: Float32Array, grid: number[], rest: number, shift: number[]): Float32Array {
+  const out = new Float32Array(x.length);
+  const n = grid.reduce((a, b) => a * b, 1);
+  for (let i = 0; i < n; i++) {
+    let rem = i, src = 0, mul = 1;
+    for (let a = grid.length - 1; a >= 0; a--) {
+      const c = rem % grid[a]; rem = Math.floor(rem / grid[a]);
+      src += ((c + shift[a]) % grid[a]) * mul; mul *= grid[a];
+    }
+    out.set(x.subarray(src * rest, src * rest + rest), i * rest);
+  }
+  return out;
+}
+
+test('shifted windows: roll semantics match a rolled copy, and the mask changes boundary windows', async () => {
+  const grid = { b: 1, t: 4, h: 6, w: 6 }, window = { t: 2, h: 3, w: 3 }, shift = { t: 1, h: 1, w: 2 };
+  const heads = 2, dh = 8;
+  const { p, data } = packed(grid, ['t', 'h', 'w'], heads, dh, { window, shift });
+  const { gpu } = await check(p, data, 'shifted windows');
+  // Unmasked reference: window attention on an explicitly rolled copy, rolled back.
+  const gs = Object.values(grid), sh = [0, ...Object.values(shift)];
+  const rolled = rollPacked(data.q, gs, 3 * heads * dh, sh);
+  const plain = attentionReference({ ...p, shift: undefined }, { q: rolled, k: rolled, v: rolled }).o;
+  const unrolled = rollPacked(Float32Array.from(plain), gs, heads * dh, sh.map((s, a) => (gs[a] - s) % gs[a]));
+  let interiorAgree = true, boundaryDiffers = false;
+  for (let t = 0; t < 4; t++) for (let h = 0; h < 6; h++) for (let w = 0; w < 6; w++) {
+    // rolled coordinates decide the window; the last window along a shifted axis mixes regions
+    const rt = (t + 4 - 1) % 4, rh = (h + 6 - 1) % 6, rw = (w + 6 - 2) % 6;
+    const interior = rt < 2 && rh < 3 && rw < 3;
+    for (let e = 0; e < heads * dh; e++) {
+      const i = ((t * 6 + h) * 6 + w) * heads * dh + e;
+      const d = Math.abs(gpu[i] - unrolled[i]);
+      if (interior && d > 1e-4 * (1 + Math.abs(unrolled[i]))) interiorAgree = false;
+      if (!interior && d > 1e-2) boundaryDiffers = true;
+    }
+  }
+  assert.ok(interiorAgree, `windows away from the wrap must equal plain attention on the rolled grid (seed ${seed})`);
+  assert.ok(boundaryDiffers, `an absent mask would go unnoticed (seed ${seed})`);
+});
+
+test('relative-position bias (Swin table, stored transposed) with shifted windows', async () => {
+  const heads = 3, window = { t: 2, h: 3, w: 3 };
+  const { p, data } = packed({ b: 2, t: 2, h: 3, w: 6 }, ['t', 'h', 'w'], heads, 8, { window, shift: { t: 1, h: 0, w: 1 } });
+  const rows = 3 * 5 * 5;
+  const table = permute(contiguous([heads, rows]), [1, 0]);
+  const bias = randomArray(rows * heads, 3);
+  const { gpu } = await check({ ...p, relPosBias: table }, { ...data, relPosBias: bias }, 'relative-position bias');
+  const without = attentionReference(p, data).o;
+  assert.ok(relError(gpu, without) > 1e-2, 'the bias must change the result');
+});
+
+test('relative-position bias without windows (full temporal attention)', async () => {
+  const { p, data } = packed({ b: 1, t: 9, h: 2, w: 1 }, ['t'], 2, 4);
+  await check({ ...p, relPosBias: contiguous([17, 2]) }, { ...data, relPosBias: randomArray(34, 2) }, 'temporal bias');
+});
+
+test('cross-attention to a context of another length (text [b, l, e]), packed kv', async () => {
+  const b = 2, heads = 2, dh = 8, l = 7;
+  const self = packedSelfAttention({ grid: axes({ b, t: 2, h: 3, w: 3 }), tokens: ['t', 'h', 'w'], heads, headDim: dh });
+  const kv = splitAxis(splitAxis(contiguous([b, l, 2 * heads * dh]), 2, heads * dh), 3, dh); // [b, l, 2, heads, dh]
+  const p: AttentionParams = { ...self, context: axes({ l }), k: pick(kv, 0), v: pick(kv, 1) };
+  const kvData = randomArray(b * l * 2 * heads * dh);
+  await check(p, { q: randomArray(extent(p.q)), k: kvData, v: kvData }, 'cross');
+});
+
+/** Selects index `i` of axis 2 of a [b, l, 2, heads, dh] view. */
+function pick(v: View, i: number): View {
+  return { shape: [v.shape[0], v.shape[1], v.shape[3], v.shape[4]], strides: [v.strides[0], v.strides[1], v.strides[3], v.strides[4]], offset: v.offset + i * v.strides[2] };
+}
+
+test('spatial cross-attention with the context broadcast over time (stride 0)', async () => {
+  const b = 2, t = 3, heads = 2, dh = 12, l = 5;
+  const self = packedSelfAttention({ grid: axes({ b, t, h: 2, w: 3 }), tokens: ['h', 'w'], heads, headDim: dh });
+  const ctx = contiguous([b, l, heads, dh]);
+  const bcast: View = { shape: [b, t, l, heads, dh], strides: [ctx.strides[0], 0, ...ctx.strides.slice(1)], offset: 0 };
+  const p: AttentionParams = { ...self, context: axes({ l }), k: bcast, v: { ...bcast, offset: b * l * heads * dh } };
+  const kv = randomArray(2 * b * l * heads * dh);
+  await check(p, { q: randomArray(extent(p.q)), k: kv, v: kv }, 'broadcast cross');
+});
+
+test('strided views: permuted q, k, v and o layouts (scalar access path)', async () => {
+  const grid = axes({ b: 2, t: 3, h: 2, w: 3 }), heads = 2, dh = 8;
+  const shape = [2, 3, 2, 3, heads, dh];
+  // buffers stored as [dh, heads, w, h, t, b] (q), [heads, b, t, dh, h, w] (k, v), o as [b, heads, t, h, w, dh]
+  const q = permute(contiguous([dh, heads, 3, 2, 3, 2]), [5, 4, 3, 2, 1, 0]);
+  const k = permute(contiguous([heads, 2, 3, dh, 2, 3]), [1, 2, 4, 5, 0, 3]);
+  const o = permute(contiguous([2, heads, 3, 2, 3, dh]), [0, 2, 3, 4, 1, 5]);
+  const p: AttentionParams = { grid, tokens: ['t', 'h', 'w'], heads, headDim: dh, q, k, v: k, o, window: { h: 2 }, shift: { h: 1 } };
+  assert.equal([q.shape, k.shape, o.shape], [shape, shape, shape]);
+  const n = shape.reduce((a, x) => a * x, 1);
+  await check(p, { q: randomArray(n), k: randomArray(n), v: randomArray(n) }, 'permuted layouts');
+});
+
+test('workgroup-memory K/V tiles give the same result (tile not dividing the key count)', async () => {
+  const { p, data } = packed({ b: 1, t: 4, h: 6, w: 6 }, ['t', 'h', 'w'], 3, 12, { window: { t: 2, h: 3, w: 3 }, shift: { t: 1, h: 1, w: 1 } });
+  const table = contiguous([3 * 5 * 5, 3]);
+  const withBias = { ...p, relPosBias: table };
+  const d = { ...data, relPosBias: randomArray(75 * 3) };
+  await check({ ...withBias, tiling: { workgroupSize: 8, rowsPerInvocation: 2, kvTile: 5 } }, d, 'kv tiles');
+  const full = packed({ b: 1, t: 3, h: 3, w: 3 }, ['t', 'h', 'w'], 1, 10);
+  await check({ ...full.p, tiling: { workgroupSize: 16, kvTile: 4 } }, full.data, 'kv tiles, scalar path');
+});
+
+test('bad parameters give clear messages', () => {
+  const base = packedSelfAttention({ grid: axes({ b: 1, t: 4, h: 6 }), tokens: ['t', 'h'], heads: 1, headDim: 4 });
+  assert.throws(() => attentionKernel({ ...base, window: { h: 4 } }), /window 4 does not divide axis 'h'/);
+  assert.throws(() => attentionKernel({ ...base, window: { h: 3 }, shift: { h: 3 } }), /shift 3 on axis 'h'/);
+  assert.throws(() => attentionKernel({ ...base, tokens: ['x'] }), /token axis 'x' is not a grid axis/);
+  assert.throws(() => attentionKernel({ ...base, q: contiguous([1, 4, 6, 2, 4]) }), /q has shape/);
+});
+
+test.run();
