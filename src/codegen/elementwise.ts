@@ -1,0 +1,192 @@
+// Fused elementwise kernels: any number of strided (possibly broadcast) inputs, expression-IR
+// outputs, one invocation per element of the iteration space, all outputs written by ONE kernel.
+import { gridFor, type KernelSpec } from './kernel.ts';
+import { numel, type View } from './view.ts';
+import { checkExpr, emitExprs, evalExpr, inputsOf, type Expr } from './expr.ts';
+
+export interface ElementwiseParams {
+  /** the iteration space; every operand view has this rank */
+  shape: readonly number[];
+  /** bound first, in this order. An axis of size 1 (or stride 0) against a larger `shape` axis broadcasts. */
+  inputs: readonly { name: string; view: View }[];
+  /** bound after the inputs; outputs never broadcast */
+  outputs: readonly { name: string; view: View; expr: Expr }[];
+  workgroupSize?: number;
+}
+
+// ---------------------------------------------------------------- views
+
+/** numpy-style broadcast of `v` to `shape` (right-aligned): new and size-1 axes get stride 0. */
+export function broadcastTo(v: View, shape: readonly number[]): View {
+  const lead = shape.length - v.shape.length;
+  if (lead < 0) throw new Error(`cannot broadcast shape [${v.shape}] to the smaller rank of [${shape}]`);
+  const strides = shape.map((n, i) => {
+    if (i < lead) return 0;
+    const m = v.shape[i - lead];
+    if (m === n) return v.strides[i - lead];
+    if (m === 1) return 0;
+    throw new Error(`cannot broadcast shape [${v.shape}] to [${shape}]`);
+  });
+  return { shape: [...shape], strides, offset: v.offset };
+}
+
+/**
+ * A view over `shape` that is contiguous along `axes` (in the given order, last fastest) and
+ * constant along every other axis: a per-channel parameter seen from a full tensor.
+ */
+export function alongAxes(shape: readonly number[], axes: readonly number[], offset = 0): View {
+  const strides = shape.map(() => 0);
+  let s = 1;
+  for (let k = axes.length - 1; k >= 0; k--) { strides[axes[k]] = s; s *= shape[axes[k]]; }
+  return { shape: [...shape], strides, offset };
+}
+
+/** Number of buffer elements a view can touch (its last element + 1). */
+export function extent(v: View): number {
+  if (v.shape.some((n) => n === 0)) return v.offset;
+  return v.shape.reduce((o, n, i) => o + (n - 1) * v.strides[i], v.offset) + 1;
+}
+
+/** Strides of `v` seen over `shape`: broadcast axes read stride 0. Checks ranks and sizes. */
+export function stridesOver(v: View, shape: readonly number[], what: string): number[] {
+  if (v.shape.length !== shape.length) {
+    throw new Error(`${what}: view of rank ${v.shape.length} over an iteration space of rank ${shape.length}`);
+  }
+  return shape.map((n, i) => {
+    if (v.shape[i] === n) return v.strides[i];
+    if (v.shape[i] === 1) return 0;
+    throw new Error(`${what}: axis ${i} has size ${v.shape[i]}, expected ${n} (or 1 to broadcast)`);
+  });
+}
+
+/**
+ * Merges neighbouring axes that every operand walks as one (stride[i] == stride[i+1] * shape[i+1])
+ * and drops size-1 axes: fewer divisions per element in the kernel.
+ */
+export function coalesce(shape: readonly number[], strideSets: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = strideSets.map(() => []);
+  shape.forEach((n, i) => {
+    if (n === 1) return;
+    const last = outShape.length - 1;
+    if (last >= 0 && strideSets.every((s, k) => outStrides[k][last] === s[i] * n)) {
+      outShape[last] *= n;
+      strideSets.forEach((s, k) => { outStrides[k][last] = s[i]; });
+    } else {
+      outShape.push(n);
+      strideSets.forEach((s, k) => outStrides[k].push(s[i]));
+    }
+  });
+  return { shape: outShape, strides: outStrides };
+}
+
+/** WGSL `let` lines decomposing `flat` into coordinates `${prefix}0..` over `shape` (outermost first). */
+export function wgslCoords(shape: readonly number[], flat: string, prefix: string): string[] {
+  if (shape.length === 0) return [];
+  const lines = [`var ${prefix}r: u32 = ${flat};`];
+  for (let i = shape.length - 1; i > 0; i--) {
+    lines.push(`let ${prefix}${i} = ${prefix}r % ${shape[i]}u; ${prefix}r = ${prefix}r / ${shape[i]}u;`);
+  }
+  lines.push(`let ${prefix}0 = ${prefix}r;`);
+  return lines;
+}
+
+/** WGSL u32 expression: offset + sum of coordinate * stride (zero strides skipped). */
+export function wgslDot(offset: number, strides: readonly number[], prefix: string): string {
+  const terms = strides.flatMap((s, i) => (s === 0 ? [] : [s === 1 ? `${prefix}${i}` : `${prefix}${i} * ${s}u`]));
+  if (offset !== 0 || terms.length === 0) terms.unshift(`${offset}u`);
+  return terms.join(' + ');
+}
+
+const IDENT = /^[A-Za-z][A-Za-z0-9_]*$/;
+
+export function checkIdent(name: string, what: string): void {
+  if (!IDENT.test(name)) throw new Error(`${what} name '${name}' must be letters, digits and _ (starting with a letter)`);
+}
+
+// ---------------------------------------------------------------- kernel
+
+export function elementwiseKernel(p: ElementwiseParams): KernelSpec {
+  const wg = p.workgroupSize ?? 64;
+  const total = numel(p.shape);
+  if (p.shape.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`elementwise: bad shape [${p.shape}]`);
+  if (p.outputs.length === 0) throw new Error('elementwise: at least one output is required');
+  const names = new Set<string>();
+  for (const { name } of [...p.inputs, ...p.outputs]) {
+    checkIdent(name, 'elementwise operand');
+    if (names.has(name)) throw new Error(`elementwise: operand name '${name}' is used twice`);
+    names.add(name);
+  }
+  const inputNames = new Set(p.inputs.map((i) => i.name));
+  p.outputs.forEach((o) => checkExpr(o.expr, inputNames, `output '${o.name}'`));
+  const used = inputsOf(p.outputs.map((o) => o.expr));
+  // An unused binding would vanish from the 'auto' pipeline layout and make binding it an error.
+  for (const i of p.inputs) if (!used.has(i.name)) throw new Error(`elementwise: input '${i.name}' is not used by any output`);
+
+  const inStrides = p.inputs.map((i) => stridesOver(i.view, p.shape, `input '${i.name}'`));
+  const outStrides = p.outputs.map((o) => {
+    const s = stridesOver(o.view, p.shape, `output '${o.name}'`);
+    if (o.view.shape.some((n, i) => n !== p.shape[i])) throw new Error(`output '${o.name}' cannot broadcast`);
+    return s;
+  });
+  const merged = coalesce(p.shape, [...inStrides, ...outStrides]);
+
+  const decls = [
+    ...p.inputs.map((i, k) => `@group(0) @binding(${k}) var<storage, read> b_${i.name}: array<f32>;`),
+    ...p.outputs.map((o, k) => `@group(0) @binding(${p.inputs.length + k}) var<storage, read_write> b_${o.name}: array<f32>;`),
+  ];
+  const loads = p.inputs.map((i, k) => `let v_${i.name} = b_${i.name}[${wgslDot(i.view.offset, merged.strides[k], 'i')}];`);
+  const body = emitExprs(p.outputs.map((o) => o.expr), (name) => `v_${name}`);
+  const stores = p.outputs.map((o, k) =>
+    `b_${o.name}[${wgslDot(o.view.offset, merged.strides[p.inputs.length + k], 'i')}] = ${body.results[k]};`);
+
+  const workgroups = Math.ceil(total / wg);
+  const wgsl = [
+    ...decls,
+    ...body.helpers,
+    `@compute @workgroup_size(${wg})`,
+    'fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {',
+    `  let flat = (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * ${wg}u + lid;`,
+    `  if (flat >= ${total}u) { return; }`,
+    ...[...wgslCoords(merged.shape, 'flat', 'i'), ...loads, ...body.lines, ...stores].map((l) => `  ${l}`),
+    '}',
+    '',
+  ].join('\n');
+  return {
+    key: `elementwise:${JSON.stringify([p.shape, p.inputs, p.outputs, wg])}`,
+    wgsl,
+    entryPoint: 'main',
+    bindings: [
+      ...p.inputs.map((i) => ({ name: i.name, access: 'read' as const })),
+      ...p.outputs.map((o) => ({ name: o.name, access: 'read_write' as const })),
+    ],
+    dispatch: gridFor(workgroups),
+  };
+}
+
+// ---------------------------------------------------------------- float64 reference
+
+/**
+ * Evaluates the outputs in float64. Returns one buffer per output, of `extent(view)` elements;
+ * elements the view does not cover stay NaN (as the kernel leaves them).
+ */
+export function elementwiseReference(p: ElementwiseParams, data: Record<string, ArrayLike<number>>): Float64Array[] {
+  const inStrides = p.inputs.map((i) => stridesOver(i.view, p.shape, `input '${i.name}'`));
+  const outs = p.outputs.map((o) => new Float64Array(extent(o.view)).fill(NaN));
+  const idx = new Array(p.shape.length).fill(0);
+  const values = new Map<string, number>();
+  for (let flat = 0; flat < numel(p.shape); flat++) {
+    let r = flat;
+    for (let a = p.shape.length - 1; a >= 0; a--) { idx[a] = r % p.shape[a]; r = Math.floor(r / p.shape[a]); }
+    p.inputs.forEach((inp, k) => {
+      const buf = data[inp.name];
+      if (!buf) throw new Error(`elementwiseReference: no data for input '${inp.name}'`);
+      values.set(inp.name, buf[idx.reduce((o, c, a) => o + c * inStrides[k][a], inp.view.offset)]);
+    });
+    p.outputs.forEach((o, k) => {
+      const at = idx.reduce((acc, c, a) => acc + c * o.view.strides[a], o.view.offset);
+      outs[k][at] = evalExpr(o.expr, (n) => values.get(n)!);
+    });
+  }
+  return outs;
+}

@@ -1,0 +1,58 @@
+// Shared by the primitive kernel suites: fresh random inputs, a clean-compile check, and the
+// comparison of GPU outputs against float64 references.
+import * as assert from 'uvu/assert';
+import type { KernelSpec } from '../../src/codegen/kernel.ts';
+import { compilationMessages } from '../../src/runtime/compile-check.ts';
+import { runKernel, type HostArray } from '../../src/runtime/gpu.ts';
+
+export const seed = (Date.now() ^ (process.pid << 8)) >>> 0;
+let state = seed;
+/** mulberry32: fresh inputs every run; the seed is in every failure message. */
+export function rand(): number {
+  state = (state + 0x6d2b79f5) >>> 0;
+  let t = state;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+/** uniform in [lo, hi) */
+export const randomArray = (n: number, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rand());
+
+/**
+ * Max over the elements the reference defines of |gpu - ref| / (|ref| + 0.01 * rms(ref)):
+ * relative error, with a floor so that values that cancel to ~0 are judged against the tensor's scale.
+ * A NaN (an unwritten, poisoned element) on the GPU side counts as infinite error.
+ */
+export function relError(gpu: ArrayLike<number>, ref: ArrayLike<number>): number {
+  let ss = 0, n = 0;
+  for (let i = 0; i < ref.length; i++) if (!Number.isNaN(ref[i])) { ss += ref[i] * ref[i]; n++; }
+  const floor = 0.01 * Math.sqrt(ss / Math.max(n, 1));
+  let worst = 0;
+  for (let i = 0; i < ref.length; i++) {
+    if (Number.isNaN(ref[i])) continue;
+    const e = Math.abs(gpu[i] - ref[i]) / (Math.abs(ref[i]) + floor);
+    worst = Number.isNaN(e) ? Infinity : Math.max(worst, e);
+  }
+  return worst;
+}
+
+export async function assertCompilesClean(spec: KernelSpec): Promise<void> {
+  const msgs = await compilationMessages(spec);
+  assert.equal(msgs, [], `${spec.key}:\n${msgs.join('\n')}\n${spec.wgsl}`);
+}
+
+/**
+ * Compiles (no warnings allowed), runs `spec` on `args`, and asserts that every output agrees with
+ * its reference to `tol`. Returns the GPU outputs.
+ */
+export async function expectMatches(spec: KernelSpec, args: (HostArray | number)[], refs: ArrayLike<number>[],
+  what: string, tol = 1e-4): Promise<Float32Array[]> {
+  await assertCompilesClean(spec);
+  const outs = await runKernel(spec, args);
+  assert.is(outs.length, refs.length, `${what}: output count`);
+  outs.forEach((out, k) => {
+    const err = relError(out, refs[k]);
+    assert.ok(err < tol, `${what}: output ${k}: relative error ${err} (seed ${seed})`);
+  });
+  return outs;
+}
