@@ -1,0 +1,190 @@
+// Layer / group / RMS normalisation: one workgroup per normalised row, a two-pass (shifted mean,
+// then centred sum of squares) reduction in workgroup memory, then one fused write that applies the
+// optional affine (weight, bias) and the optional adaLN modulation x * (1 + scale) + shift.
+import { gridFor, type KernelSpec } from './kernel.ts';
+import { numel, splitAxis, permute, type View } from './view.ts';
+import { alongAxes, coalesce, extent, stridesOver, wgslCoords, wgslDot } from './elementwise.ts';
+import { f32Literal } from './expr.ts';
+
+/** 'group' is 'layer' statistics over a group view (see groupNormView); 'rms' skips the mean. */
+export type NormKind = 'layer' | 'group' | 'rms';
+
+export interface NormParams {
+  kind: NormKind;
+  /** x and y share one shape: leading axes index rows, the trailing `normalizedAxes` are normalised together */
+  x: View;
+  y: View;
+  normalizedAxes: number;
+  eps: number;
+  /** optional views over the full x shape (stride 0 where they broadcast), applied in this order: */
+  weight?: View;
+  bias?: View;
+  scale?: View;
+  shift?: View;
+  workgroupSize?: number;
+}
+
+const OPTIONAL = ['weight', 'bias', 'scale', 'shift'] as const;
+type Optional = (typeof OPTIONAL)[number];
+
+/**
+ * The group-norm layout of `v`: axis `channelAxis` (size C) is split into (groups, C / groups)
+ * and the group axis moved right after the `batchAxes` leading axes, so rows are (batch..., group)
+ * and everything else (channels of the group, then the remaining axes) is normalised.
+ * `perChannel(offset)` views a [C] parameter buffer over that layout.
+ */
+export function groupNormView(v: View, channelAxis: number, groups: number, batchAxes = 1) {
+  const c = v.shape[channelAxis];
+  if (channelAxis < batchAxes) throw new Error('groupNormView: the channel axis must follow the batch axes');
+  if (!Number.isInteger(groups) || groups < 1 || c % groups !== 0) {
+    throw new Error(`group norm: ${groups} groups do not divide ${c} channels`);
+  }
+  const split = splitAxis(v, channelAxis, c / groups); // ..., G, C/G, ...
+  const rank = split.shape.length;
+  const rest = [...Array(rank).keys()].filter((a) => a >= batchAxes && a !== channelAxis && a !== channelAxis + 1);
+  const perm = [...Array(batchAxes).keys(), channelAxis, channelAxis + 1, ...rest];
+  const view = permute(split, perm);
+  return {
+    view,
+    normalizedAxes: rank - batchAxes - 1,
+    perChannel: (offset = 0) => alongAxes(view.shape, [batchAxes, batchAxes + 1], offset),
+  };
+}
+
+function validate(p: NormParams) {
+  const rank = p.x.shape.length;
+  if (!['layer', 'group', 'rms'].includes(p.kind)) throw new Error(`norm: unknown kind '${p.kind}'`);
+  if (!Number.isInteger(p.normalizedAxes) || p.normalizedAxes < 1 || p.normalizedAxes > rank) {
+    throw new Error(`norm: normalizedAxes must be between 1 and ${rank} (got ${p.normalizedAxes})`);
+  }
+  if (!(p.eps >= 0) || !Number.isFinite(p.eps)) throw new Error(`norm: eps must be a finite number >= 0 (got ${p.eps})`);
+  if (p.x.shape.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`norm: bad shape [${p.x.shape}]`);
+  if (p.y.shape.length !== rank || p.y.shape.some((n, i) => n !== p.x.shape[i])) {
+    throw new Error(`norm: y shape [${p.y.shape}] differs from x shape [${p.x.shape}]`);
+  }
+  if ((p.scale === undefined) !== (p.shift === undefined)) throw new Error('norm: modulation needs both scale and shift');
+  const wg = p.workgroupSize ?? 64;
+  if (!Number.isInteger(Math.log2(wg))) throw new Error(`norm: workgroupSize must be a power of two (got ${wg})`);
+  return wg;
+}
+
+export function normKernel(p: NormParams): KernelSpec {
+  const wg = validate(p);
+  const shape = p.x.shape;
+  const split = shape.length - p.normalizedAxes;
+  const outerShape = shape.slice(0, split);
+  const innerShape = shape.slice(split);
+  const rows = numel(outerShape);
+  const n = numel(innerShape);
+  const present = OPTIONAL.filter((k) => p[k] !== undefined);
+  const operands: { name: string; view: View }[] = [
+    { name: 'x', view: p.x }, ...present.map((k) => ({ name: k, view: p[k]! })), { name: 'y', view: p.y }];
+  const strides = operands.map((o) => stridesOver(o.view, shape, `norm ${o.name}`));
+  const outer = coalesce(outerShape, strides.map((s) => s.slice(0, split)));
+  const inner = coalesce(innerShape, strides.map((s) => s.slice(split)));
+
+  const decls = operands.map((o, k) =>
+    `@group(0) @binding(${k}) var<storage, ${o.name === 'y' ? 'read_write' : 'read'}> b_${o.name}: array<f32>;`);
+  const bases = operands.map((o, k) => `let base_${o.name} = ${wgslDot(o.view.offset, outer.strides[k], 'o')};`);
+  const at = (name: string) => {
+    const k = operands.findIndex((o) => o.name === name);
+    return `b_${name}[base_${name} + ${wgslDot(0, inner.strides[k], 'c')}]`;
+  };
+  /** a loop over this row's elements, strided by the workgroup size */
+  const loop = (body: string[]) => [
+    `for (var e: u32 = lid; e < ${n}u; e += ${wg}u) {`,
+    ...[...wgslCoords(inner.shape, 'e', 'c'), ...body].map((l) => `  ${l}`),
+    '}',
+  ];
+  // Centring on the row's first element keeps x - pivot exact (Sterbenz) when |mean| >> std, so the
+  // f32 rounding of a large mean does not leak into the centred values.
+  const centred = p.kind === 'rms' ? at('x') : `((${at('x')} - pivot) - mean)`;
+  const write = [`var v = ${centred} * rstd;`];
+  if (p.weight) write.push(`v = v * ${at('weight')};`);
+  if (p.bias) write.push(`v = v + ${at('bias')};`);
+  if (p.scale) write.push(`v = v * (1.0 + ${at('scale')}) + ${at('shift')};`);
+  write.push(`${at('y')} = v;`);
+
+  const wgsl = [
+    ...decls,
+    `var<workgroup> red: array<f32, ${wg}>;`,
+    '',
+    '// Tree sum over the workgroup; every invocation gets the total.',
+    'fn workgroup_sum(v: f32, lid: u32) -> f32 {',
+    '  red[lid] = v;',
+    '  workgroupBarrier();',
+    `  for (var s: u32 = ${wg >> 1}u; s > 0u; s = s >> 1u) {`,
+    '    if (lid < s) { red[lid] += red[lid + s]; }',
+    '    workgroupBarrier();',
+    '  }',
+    '  let total = red[0];',
+    '  workgroupBarrier(); // red is reused by the next call',
+    '  return total;',
+    '}',
+    '',
+    `@compute @workgroup_size(${wg})`,
+    'fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {',
+    '  let row = wid.x + nwg.x * (wid.y + nwg.y * wid.z);',
+    `  if (row >= ${rows}u) { return; }`,
+    ...[...wgslCoords(outer.shape, 'row', 'o'), ...bases].map((l) => `  ${l}`),
+    ...(p.kind === 'rms' ? [] : [
+      '  let pivot = b_x[base_x];',
+      '  var sum = 0.0;',
+      ...loop([`sum += ${at('x')} - pivot;`]).map((l) => `  ${l}`),
+      `  let mean = workgroup_sum(sum, lid) / ${f32Literal(n)}; // of x - pivot`,
+    ]),
+    '  var sq = 0.0;',
+    ...loop([`let d = ${centred};`, 'sq += d * d;']).map((l) => `  ${l}`),
+    `  let rstd = inverseSqrt(workgroup_sum(sq, lid) / ${f32Literal(n)} + ${f32Literal(p.eps)});`,
+    ...loop(write).map((l) => `  ${l}`),
+    '}',
+    '',
+  ].join('\n');
+  return {
+    key: `norm:${JSON.stringify([p, wg])}`,
+    wgsl,
+    entryPoint: 'main',
+    bindings: operands.map((o) => ({ name: o.name, access: o.name === 'y' ? 'read_write' as const : 'read' as const })),
+    dispatch: gridFor(rows),
+  };
+}
+
+/** Float64 reference; returns the y buffer (extent(y) elements, NaN where y does not reach). */
+export function normReference(p: NormParams, data: { x: ArrayLike<number> } & Partial<Record<Optional, ArrayLike<number>>>): Float64Array {
+  validate(p);
+  const shape = p.x.shape;
+  const split = shape.length - p.normalizedAxes;
+  const n = numel(shape.slice(split));
+  const rows = numel(shape.slice(0, split));
+  const strides = Object.fromEntries((['x', 'y', ...OPTIONAL] as const).filter((k) => p[k]).map((k) => [k, stridesOver(p[k]!, shape, k)]));
+  const y = new Float64Array(extent(p.y)).fill(NaN);
+  const idx = new Array(shape.length).fill(0);
+  const offsetOf = (k: 'x' | 'y' | Optional) => idx.reduce((o, c, a) => o + c * strides[k][a], p[k]!.offset);
+  const forRow = (row: number, fn: () => void) => {
+    for (let e = 0; e < n; e++) {
+      let r = row * n + e;
+      for (let a = shape.length - 1; a >= 0; a--) { idx[a] = r % shape[a]; r = Math.floor(r / shape[a]); }
+      fn();
+    }
+  };
+  const read = (k: Optional) => {
+    const buf = data[k];
+    if (!buf) throw new Error(`normReference: no data for '${k}'`);
+    return buf[offsetOf(k)];
+  };
+  for (let row = 0; row < rows; row++) {
+    let mean = 0;
+    if (p.kind !== 'rms') { forRow(row, () => { mean += data.x[offsetOf('x')]; }); mean /= n; }
+    let sq = 0;
+    forRow(row, () => { sq += (data.x[offsetOf('x')] - mean) ** 2; });
+    const rstd = 1 / Math.sqrt(sq / n + p.eps);
+    forRow(row, () => {
+      let v = (data.x[offsetOf('x')] - mean) * rstd;
+      if (p.weight) v *= read('weight');
+      if (p.bias) v += read('bias');
+      if (p.scale) v = v * (1 + read('scale')) + read('shift');
+      y[offsetOf('y')] = v;
+    });
+  }
+  return y;
+}
