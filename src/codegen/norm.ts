@@ -5,6 +5,7 @@ import { gridFor, type KernelSpec } from './kernel.ts';
 import { numel, splitAxis, permute, type View } from './view.ts';
 import { alongAxes, coalesce, extent, stridesOver, wgslCoords, wgslDot } from './elementwise.ts';
 import { f32Literal } from './expr.ts';
+import { workgroupSumWgsl } from './reduce.ts';
 
 /** 'group' is 'layer' statistics over a group view (see groupNormView); 'rms' skips the mean. */
 export type NormKind = 'layer' | 'group' | 'rms';
@@ -107,20 +108,7 @@ export function normKernel(p: NormParams): KernelSpec {
 
   const wgsl = [
     ...decls,
-    `var<workgroup> red: array<f32, ${wg}>;`,
-    '',
-    '// Tree sum over the workgroup; every invocation gets the total.',
-    'fn workgroup_sum(v: f32, lid: u32) -> f32 {',
-    '  red[lid] = v;',
-    '  workgroupBarrier();',
-    `  for (var s: u32 = ${wg >> 1}u; s > 0u; s = s >> 1u) {`,
-    '    if (lid < s) { red[lid] += red[lid + s]; }',
-    '    workgroupBarrier();',
-    '  }',
-    '  let total = red[0];',
-    '  workgroupBarrier(); // red is reused by the next call',
-    '  return total;',
-    '}',
+    workgroupSumWgsl(wg),
     '',
     `@compute @workgroup_size(${wg})`,
     'fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {',
