@@ -32,7 +32,8 @@ export interface Gpu {
   software: boolean;
 }
 
-export const WANTED_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
+// 'subgroups' is newer than some @webgpu/types releases, hence the cast.
+export const WANTED_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'] as GPUFeatureName[];
 
 function limitsRecord(source: GPUSupportedLimits): Record<string, number> {
   const out: Record<string, number> = {};

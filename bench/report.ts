@@ -1,0 +1,59 @@
+// Benchmark results as JSON (for tools) and a markdown table (for people).
+import type { Ceiling } from './ceilings.ts';
+
+export interface SideResult {
+  status: 'ok' | 'not available' | 'failed';
+  note?: string;
+  ms?: number;
+  iterations?: number;
+  gflops?: number;
+}
+
+export interface CaseResult {
+  name: string;
+  shape: string;
+  gflop: number;
+  vdm: SideResult;
+  tfjs: SideResult;
+  /** vdm GFLOP/s over tfjs GFLOP/s */
+  ratio?: number;
+  /** max |vdm - tfjs| / max |tfjs| */
+  relError?: number;
+}
+
+export interface BenchResults {
+  date: string;
+  adapter: string;
+  software: boolean;
+  node: string;
+  ceilings: Ceiling[];
+  cases: CaseResult[];
+  totalSeconds: number;
+}
+
+const num = (x: number | undefined, digits = 2) => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits));
+
+function side(s: SideResult): [string, string] {
+  if (s.status !== 'ok') return [s.status, s.note ? s.note.slice(0, 60) : '-'];
+  return [`${num(s.ms, 1)} ms (x${s.iterations})`, num(s.gflops)];
+}
+
+export function markdown(r: BenchResults): string {
+  const lines = [
+    `# vdm benchmark`, '',
+    `${r.date} · adapter: ${r.adapter}${r.software ? ' (software)' : ''} · Node ${r.node} · ${r.totalSeconds.toFixed(0)} s`, '',
+    '| adapter ceiling | value | detail |', '|---|---:|---|',
+    ...r.ceilings.map((c) => `| ${c.name} | ${num(c.value)} ${c.unit} | ${c.detail}, ${num(c.timing.ms, 1)} ms per iteration |`), '',
+    '| case | shape | GFLOP | vdm time | vdm GFLOP/s | tfjs time | tfjs GFLOP/s | vdm/tfjs | max rel. diff |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const c of r.cases) {
+    const [vt, vg] = side(c.vdm);
+    const [tt, tg] = side(c.tfjs);
+    const err = c.relError === undefined ? '-' : c.relError.toExponential(1);
+    lines.push(`| ${c.name} | ${c.shape} | ${num(c.gflop, 3)} | ${vt} | ${vg} | ${tt} | ${tg} | ${num(c.ratio)} | ${err} |`);
+  }
+  lines.push('', 'Times are wall-clock per iteration, many iterations per submit after a warm-up batch; both ' +
+    'libraries run in the same process on the same adapter. "max rel. diff" compares the two outputs.');
+  return lines.join('\n') + '\n';
+}
