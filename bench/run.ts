@@ -105,5 +105,5 @@ async function main(): Promise<number> {
   return 0;
 }
 
-// Dawn keeps the process alive while its GPU object exists: exit explicitly.
+// Exit explicitly: tfjs and Dawn may hold handles that would keep Node waiting.
 main().then((code) => process.exit(code), (e) => { log(`bench: ${message(e)}`); process.exit(1); });
