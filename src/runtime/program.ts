@@ -55,6 +55,7 @@ export class Program {
   private readonly steps: Step[] = [];
   private staging?: GPUBuffer;
   private released = false;
+  private running = false;
 
   constructor(readonly gpu: Gpu, readonly pool: BufferPool = poolFor(gpu)) {}
 
@@ -129,30 +130,23 @@ export class Program {
   /** Records every step (× repeat) in one encoder, submits once, waits once, returns the outputs. */
   async run(opts: RunOptions = {}): Promise<RunResult> {
     if (this.released) throw new Error('Program: run() after release()');
+    if (this.running) throw new Error('Program: run() called while a previous run() is still pending');
     const repeat = opts.repeat ?? 1;
-    const read = opts.read ?? true;
-    const { device } = this.gpu;
-    const outputs = read ? this.tensors.filter((t) => t.role === 'output') : [];
+    if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`Program: repeat must be a positive integer, got ${repeat}`);
+    const outputs = opts.read ?? true ? this.tensors.filter((t) => t.role === 'output') : [];
     const dispatches = this.steps.length * repeat;
     const recorder = opts.profile && dispatches > 0 ? new TimestampRecorder(this.gpu, dispatches) : undefined;
-
-    device.pushErrorScope('out-of-memory');
-    device.pushErrorScope('validation');
-    const enc = device.createCommandEncoder({ label: 'vdm program' });
-    let i = 0;
-    let shared: GPUComputePassEncoder | undefined;
-    for (let r = 0; r < repeat; r++) {
-      for (const step of this.steps) {
-        const pass = recorder ? enc.beginComputePass({ timestampWrites: recorder.writesFor(i) }) : (shared ??= enc.beginComputePass());
-        pass.setPipeline(pipelineFor(this.gpu, step.spec));
-        pass.setBindGroup(0, this.bindGroupOf(step));
-        pass.dispatchWorkgroups(...step.spec.dispatch);
-        if (recorder) pass.end();
-        i++;
-      }
+    this.running = true;
+    try {
+      return await this.submitAndRead(repeat, outputs, recorder);
+    } finally {
+      this.running = false;
+      recorder?.destroy();
     }
-    shared?.end();
+  }
 
+  private async submitAndRead(repeat: number, outputs: Tensor[], recorder?: TimestampRecorder): Promise<RunResult> {
+    const { device } = this.gpu;
     // One staging buffer gathers every output and the timestamps: a single map, a single wait.
     const offsets: number[] = [];
     let size = 0;
@@ -160,19 +154,27 @@ export class Program {
     const timestampOffset = Math.ceil(size / 8) * 8;
     if (recorder) size = timestampOffset + recorder.byteLength;
     const staging = size > 0 ? this.stagingOf(size) : undefined;
-    outputs.forEach((t, k) => enc.copyBufferToBuffer(t.buffer, 0, staging!, offsets[k], Math.ceil(t.byteLength / 4) * 4));
-    if (recorder) recorder.encodeReadout(enc, staging!, timestampOffset);
 
-    const t0 = performance.now();
-    device.queue.submit([enc.finish()]);
-    const validation = await device.popErrorScope();
-    const oom = await device.popErrorScope();
-    if (validation || oom) {
-      recorder?.destroy();
-      throw new Error(`program run failed: ${(validation ?? oom)!.message}`);
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    let t0 = 0;
+    try {
+      const enc = device.createCommandEncoder({ label: 'vdm program' });
+      this.record(enc, repeat, recorder);
+      outputs.forEach((t, k) => enc.copyBufferToBuffer(t.buffer, 0, staging!, offsets[k], Math.ceil(t.byteLength / 4) * 4));
+      if (recorder) recorder.encodeReadout(enc, staging!, timestampOffset);
+      t0 = performance.now();
+      device.queue.submit([enc.finish()]);
+    } finally {
+      const validation = await device.popErrorScope();
+      const oom = await device.popErrorScope();
+      if (validation || oom) throw new Error(`program run failed: ${(validation ?? oom)!.message}`);
     }
+
     const result: RunResult = { outputs: {}, wallMs: 0 };
-    if (staging) {
+    if (!staging) {
+      await device.queue.onSubmittedWorkDone();
+    } else {
       await staging.mapAsync(GPUMapMode.READ, 0, size);
       const mapped = staging.getMappedRange(0, size);
       outputs.forEach((t, k) => {
@@ -180,19 +182,32 @@ export class Program {
         result.outputs[t.name] = t.dtype === 'f32' ? new Float32Array(bytes) : t.dtype === 'i32' ? new Int32Array(bytes) : new Uint32Array(bytes);
       });
       if (recorder) {
-        const ms = TimestampRecorder.durations(mapped.slice(timestampOffset, timestampOffset + recorder.byteLength), dispatches);
+        const ms = TimestampRecorder.durations(mapped.slice(timestampOffset, timestampOffset + recorder.byteLength), recorder.dispatches);
         result.timings = ms.map((m, d) => {
           const step = this.steps[d % this.steps.length];
           return { label: step.label, key: step.spec.key, ms: m };
         });
       }
       staging.unmap();
-    } else {
-      await device.queue.onSubmittedWorkDone();
     }
     result.wallMs = performance.now() - t0;
-    recorder?.destroy();
     return result;
+  }
+
+  /** Profiled runs give each dispatch its own pass (timestamps are per pass); others share one. */
+  private record(enc: GPUCommandEncoder, repeat: number, recorder?: TimestampRecorder): void {
+    let i = 0;
+    let shared: GPUComputePassEncoder | undefined;
+    for (let r = 0; r < repeat; r++) {
+      for (const step of this.steps) {
+        const pass = recorder ? enc.beginComputePass({ timestampWrites: recorder.writesFor(i++) }) : (shared ??= enc.beginComputePass());
+        pass.setPipeline(pipelineFor(this.gpu, step.spec));
+        pass.setBindGroup(0, this.bindGroupOf(step));
+        pass.dispatchWorkgroups(...step.spec.dispatch);
+        if (recorder) pass.end();
+      }
+    }
+    shared?.end();
   }
 
   private stagingOf(size: number): GPUBuffer {

@@ -47,6 +47,14 @@ test('repeat records the sequence many times with one submit', async () => {
   q.step(affine(n, 1, 1), [a, b]).step(affine(n, 1, 0), [b, a]); // a += 1 per repetition
   const r = await q.run({ repeat: 5 });
   assert.is(r.outputs.b[10], 15);
+  // One Program, one run at a time: its staging buffer is shared between runs.
+  const pending = q.run();
+  let message = '';
+  try { await q.run(); } catch (e) { message = (e as Error).message; }
+  assert.match(message, /still pending/);
+  assert.is((await pending).outputs.b[10], 16);
+  try { await q.run({ repeat: 0 }); message = ''; } catch (e) { message = (e as Error).message; }
+  assert.match(message, /repeat must be a positive integer/);
   q.release();
 });
 
