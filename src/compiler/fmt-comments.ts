@@ -3,7 +3,7 @@
 // the tokens they sat between. Every gap is owned by exactly one construct of the formatter
 // (the smallest one containing both neighbouring tokens), which asks this table for the gap's
 // comments; `assertAllPlaced` then proves that no comment was dropped or printed twice.
-import { type Doc, hardline, line, softline, breakParent, lineSuffix } from './fmt-doc.ts';
+import { type Doc, hardline, softline, breakParent, lineSuffix } from './fmt-doc.ts';
 
 /**
  * Marks where an end-of-line comment starts in printed text; `alignTrailingComments` replaces it
@@ -69,6 +69,8 @@ export interface CommentRun {
   docs: Doc[];
   /** The run ends with a line comment (or a block comment followed by a newline): a newline must follow. */
   needsNewline: boolean;
+  /** The run ends with a block comment that started its own line and a token follows on that line. */
+  gluedToNext: boolean;
 }
 
 export class CommentTable {
@@ -117,6 +119,7 @@ export class CommentTable {
   run(from: number, to: number): CommentRun {
     const docs: Doc[] = [];
     let needsNewline = false;
+    let gluedToNext = false;
     let prevEnd = from;
     for (const c of this.take(from, to)) {
       const ownLine = this.hasNewline(prevEnd, c.start);
@@ -124,20 +127,22 @@ export class CommentTable {
       else if (c.block) docs.push(' ', c.text);
       else docs.push(lineSuffix(TRAILING + c.text), breakParent);
       needsNewline = !c.block;
+      gluedToNext = c.block && ownLine;
       prevEnd = c.end;
     }
     if (docs.length && !needsNewline && this.hasNewline(prevEnd, to)) needsNewline = true;
-    return { docs, needsNewline };
+    return { docs, needsNewline, gluedToNext: gluedToNext && !needsNewline };
   }
 
   /** The separator `sep` between two tokens, with the gap's comments woven in. */
   gap(sep: Doc, from: number, to: number): Doc {
-    const { docs, needsNewline } = this.run(from, to);
+    const { docs, needsNewline, gluedToNext } = this.run(from, to);
     if (!docs.length) return sep;
     if (needsNewline) return [...docs, hardline];
-    // A block comment glued to the next token still needs a space before that token.
-    const soft = sep === softline || sep === '';
-    return [...docs, soft ? [' ', sep] : sep === line ? line : sep];
+    // A block comment that opens its line stays on the line of the token after it.
+    if (gluedToNext) return [...docs, ' '];
+    // One that follows a token keeps the separator; it still needs a space before the next token.
+    return [...docs, sep === softline || sep === '' ? [' ', sep] : sep];
   }
 
   /** Throws if any comment was not placed: the formatter must never lose a comment. */

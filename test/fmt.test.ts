@@ -1,0 +1,246 @@
+// vdm fmt: layout rules on small inputs, and on every spec of the project: idempotent, same AST,
+// every comment kept. The CLI's --check and write modes run on files in a temporary folder.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { formatSource } from '../src/compiler/fmt.ts';
+import { scanComments } from '../src/compiler/fmt-comments.ts';
+import { astShape } from '../src/compiler/fmt-verify.ts';
+import { parseSource } from '../src/compiler/parse.ts';
+import { SourceFile } from '../src/compiler/source.ts';
+import { runFmt, type FmtIo } from '../src/cli/fmt.ts';
+
+const root = path.resolve(import.meta.dirname, '..');
+
+function vdmFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...vdmFiles(p));
+    else if (e.name.endsWith('.vdm')) out.push(p);
+  }
+  return out.sort();
+}
+
+const parses = (file: string, text: string) => parseSource(new SourceFile(file, text));
+
+const lines = (...l: string[]) => l.join('\n') + '\n';
+
+test('spacing, one statement per line, blank lines collapsed, final newline', () => {
+  const src = '\n\nlet a=1 ,b=2*(3+4)   \n\n\n\nblock f(x,k=3){ y=conv(x,over:(h,w),kernel:k)  return -y**2 }';
+  assert.is(formatSource(src), lines(
+    'let a = 1, b = 2 * (3 + 4)',
+    '',
+    'block f(x, k = 3) {',
+    '  y = conv(x, over: (h, w), kernel: k)',
+    '  return -y ** 2',
+    '}',
+  ));
+});
+
+test('no blank line after { or before }, ranges and tensor sizes tight, declarations spaced', () => {
+  const src = lines(
+    'model M {', '', '  dims b,c=4,t', 'input x:video[b,c = 4,t,h = h / 2](classes:3)',
+    'for i in 0 .. n as blocks {', '', 'x = f(x)', '', '}', '', '}',
+  );
+  assert.is(formatSource(src), lines(
+    'model M {',
+    '  dims b, c = 4, t',
+    '  input x : video[b, c=4, t, h=h/2](classes: 3)',
+    '  for i in 0..n as blocks {',
+    '    x = f(x)',
+    '  }',
+    '}',
+  ));
+});
+
+test('long argument lists break one per line with a trailing comma; short ones stay flat', () => {
+  const args = Array.from({ length: 8 }, (_, i) => `argument_${i}: ${i}`).join(', ');
+  const out = formatSource(`let x = attention(y, ${args}, inner: f(a, b))\n`);
+  assert.is(out, lines(
+    'let x = attention(',
+    '  y,',
+    ...Array.from({ length: 8 }, (_, i) => `  argument_${i}: ${i},`),
+    '  inner: f(a, b),',
+    ')',
+  ));
+  // Exactly 100 columns fits; 101 does not.
+  const fits = `let x = g(${'a'.repeat(100 - 'let x = g()'.length)})\n`;
+  assert.is(formatSource(fits), fits);
+  assert.ok(formatSource(`let x = g(${'a'.repeat(101 - 'let x = g()'.length)})\n`).includes('(\n'));
+  // A broken list loses nothing when formatted again flat (trailing comma dropped).
+  assert.is(formatSource('let x = f(\n  a,\n  b,\n)\n'), 'let x = f(a, b)\n');
+});
+
+test('a one-element tuple keeps its comma (without it, it would be a parenthesized value)', () => {
+  assert.is(formatSource('let x = ( a , )\nlet y = (a)\nlet z = (t: 1,)\n'), 'let x = (a,)\nlet y = (a)\nlet z = (t: 1)\n');
+});
+
+test('if/else chains, asserts, keywords and comparison operators', () => {
+  const src = 'block f(x){if x>1{return x}else if not(x==0)and true{return 1}else{assert x<=0,"neg"\nreturn 0}}';
+  assert.is(formatSource(src), lines(
+    'block f(x) {',
+    '  if x > 1 {',
+    '    return x',
+    '  } else if not (x == 0) and true {',
+    '    return 1',
+    '  } else {',
+    '    assert x <= 0, "neg"',
+    '    return 0',
+    '  }',
+    '}',
+  ));
+});
+
+test('comments: own-line, end-of-line (aligned within a paragraph), inside lists, block comments', () => {
+  const src = lines(
+    '/* header',
+    '   spans lines */   ',
+    'import "std/dit.vdm" // the blocks',
+    '',
+    'model M { // model',
+    '  // inputs',
+    '  input x: video[b, c, t, h, w] // noisy',
+    '  input first: image[b, c, h, w]',
+    '  input s: timestep[b]     // step',
+    '  z = conv(x, // input',
+    '    /* kernel */ kernel: 3,',
+    '    // own line',
+    '    out: 4 // last',
+    '  )',
+    '  output y = z',
+    '  // trailing',
+    '}',
+    '// end',
+  );
+  const out = formatSource(src);
+  assert.is(out, lines(
+    '/* header',
+    '   spans lines */',
+    'import "std/dit.vdm"  // the blocks',
+    '',
+    'model M {  // model',
+    '  // inputs',
+    '  input x     : video[b, c, t, h, w]  // noisy',
+    '  input first : image[b, c, h, w]',
+    '  input s     : timestep[b]           // step',
+    '  z = conv(',
+    '    x,       // input',
+    '    /* kernel */ kernel: 3,',
+    '    // own line',
+    '    out: 4,  // last',
+    '  )',
+    '  output y = z',
+    '  // trailing',
+    '}',
+    '// end',
+  ));
+  assert.is(formatSource(out), out);
+});
+
+test('comments in odd places are kept and the result is stable', () => {
+  const odd = [
+    'let x = a + // after plus\n  b\n',
+    'let x = -/* neg */y\n',
+    'let x = f(/* only */)\n',
+    'let x = f(a /* before comma */, b)\n',
+    'block f(x) { return x } // after block\n\n\n// detached\n',
+    'diffusion { // d\n  predict epsilon // p\n  loss mse\n}\n',
+    'let x = (a, b // tail\n)\n',
+    'block f() { if a { x = 1 } // after if\nelse { x = 2 } }\n',
+    'block f(\n  // first\n  a, /* glued */ b,\n) {}\n',
+    'let x = f(a, /* own */\n  b)\n',
+  ];
+  for (const src of odd) {
+    const out = formatSource(src);
+    assert.equal(scanComments(out).map((c) => c.text), scanComments(src).map((c) => c.text), src);
+    assert.is(formatSource(out), out, `not stable: ${JSON.stringify(src)}`);
+    const [before, after] = [parses('a.vdm', src), parses('a.vdm', out)];
+    assert.ok(before.ok && after.ok && astShape(after.ast) === astShape(before.ast), `meaning changed: ${src}`);
+  }
+});
+
+test('diffusion entry values line up after the longest entry name', () => {
+  const src = 'diffusion {\nschedule cosine(steps: 1000)\npredict v\nguidance cfg(scale: 4.0, dropout: 0.1)\n}\n';
+  assert.is(formatSource(src), lines(
+    'diffusion {',
+    '  schedule cosine(steps: 1000)',
+    '  predict  v',
+    '  guidance cfg(scale: 4.0, dropout: 0.1)',
+    '}',
+  ));
+});
+
+test('every project spec that parses: idempotent, same AST, comments kept', () => {
+  const files = ['specs', 'src/std', 'test/broken', 'examples'].flatMap((d) => {
+    const dir = path.join(root, d);
+    return fs.existsSync(dir) ? vdmFiles(dir) : [];
+  });
+  let checked = 0;
+  for (const file of files) {
+    const src = fs.readFileSync(file, 'utf8');
+    const before = parses(file, src);
+    if (!before.ok) continue;
+    const out = formatSource(src);
+    assert.is(formatSource(out), out, `not idempotent: ${file}`);
+    const after = parses(file, out);
+    assert.ok(after.ok, `formatted ${file} does not parse`);
+    if (after.ok) assert.is(astShape(after.ast), astShape(before.ast), `meaning changed: ${file}`);
+    const strip = (t: string) => t.replace(/[ \t]+$/gm, '');
+    assert.equal(scanComments(out).map((c) => c.text), scanComments(src).map((c) => strip(c.text)), `comments: ${file}`);
+    assert.not.match(out, /[ \t]$/m, `trailing whitespace: ${file}`);
+    checked++;
+  }
+  assert.ok(checked >= 20, `only ${checked} specs checked`);
+});
+
+function fakeIo(stdin = ''): FmtIo & { stdout: string; stderr: string } {
+  const io = { stdout: '', stderr: '', out: (t: string) => { io.stdout += t; }, err: (t: string) => { io.stderr += t + '\n'; }, readStdin: () => stdin };
+  return io;
+}
+
+test('CLI: --check lists files that would change and writes nothing; write mode rewrites them', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vdm-fmt-'));
+  try {
+    const messy = path.join(dir, 'messy.vdm');
+    const tidy = path.join(dir, 'tidy.vdm');
+    fs.writeFileSync(messy, 'let a=1\n');
+    fs.writeFileSync(tidy, 'let a = 1\n');
+    let io = fakeIo();
+    assert.is(runFmt([messy, tidy], true, io), 1);
+    assert.match(io.stdout, /messy\.vdm/);
+    assert.not.match(io.stdout, /tidy\.vdm/);
+    assert.is(fs.readFileSync(messy, 'utf8'), 'let a=1\n');
+    io = fakeIo();
+    assert.is(runFmt([dir], false, io), 0);
+    assert.is(fs.readFileSync(messy, 'utf8'), 'let a = 1\n');
+    io = fakeIo();
+    assert.is(runFmt([dir], true, io), 0);
+    assert.is(io.stdout, '');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('CLI: syntax errors and missing files are diagnostics, not stack traces; stdin to stdout', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vdm-fmt-'));
+  try {
+    const bad = path.join(dir, 'bad.vdm');
+    fs.writeFileSync(bad, 'let a = \n');
+    let io = fakeIo();
+    assert.is(runFmt([bad, path.join(dir, 'missing.vdm')], false, io), 1);
+    assert.match(io.stderr, /bad\.vdm:2:1: error VDM001/);
+    assert.match(io.stderr, /error VDM002: cannot read .*missing\.vdm/);
+    assert.not.match(io.stderr, /\n\s+at /);
+    assert.is(fs.readFileSync(bad, 'utf8'), 'let a = \n');
+    io = fakeIo('let  a=1');
+    assert.is(runFmt(['-'], false, io), 0);
+    assert.is(io.stdout, 'let a = 1\n');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
