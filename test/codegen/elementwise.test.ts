@@ -7,7 +7,7 @@ import {
   add, binary, constant, div, evalExpr, input, modulate, mul, sub, unary, where, UNARY_OPS, type Expr,
 } from '../../src/codegen/expr.ts';
 import { contiguous, permute, type View } from '../../src/codegen/view.ts';
-import { expectMatches, randomArray, relError } from './ref-check.ts';
+import { assertCompilesClean, expectMatches, randomArray, relError } from './ref-check.ts';
 import { runKernel } from '../../src/runtime/gpu.ts';
 
 const x = input('x');
@@ -67,6 +67,7 @@ test('tanh, sigmoid, silu and both gelus stay finite and exact in the far tails'
     shape: [n], inputs: [{ name: 'x', view: contiguous([n]) }],
     outputs: ops.map((op) => ({ name: op, view: contiguous([n]), expr: unary(op, x) })),
   };
+  await assertCompilesClean(elementwiseKernel(p));
   const outs = await runKernel(elementwiseKernel(p), [xs, ...ops.map(() => n)]);
   const refs = elementwiseReference(p, { x: xs });
   outs.forEach((o, k) => o.forEach((g, i) => {

@@ -7,7 +7,7 @@ import {
 } from '../../src/codegen/embed.ts';
 import { contiguous, permute, type View } from '../../src/codegen/view.ts';
 import { runKernel } from '../../src/runtime/gpu.ts';
-import { expectMatches, rand, randomArray } from './ref-check.ts';
+import { assertCompilesClean, expectMatches, rand, randomArray } from './ref-check.ts';
 
 async function checkTimestep(p: TimestepEmbeddingParams, t: Float32Array, what: string) {
   const ref = timestepEmbeddingReference(p, t);
@@ -80,7 +80,9 @@ test('embedding gather: class ids, the null class as a last row, out-of-range id
   assert.equal(rowOf(1), tableRow(classes), 'null class row');
   assert.equal(rowOf(3), tableRow(0), 'negative id clamps to row 0');
   assert.equal(rowOf(4), tableRow(classes), 'too large id clamps to the last row');
-  const [offsetIds] = await runKernel(gatherKernel({ table, n: 2, idsOffset: 5, out: contiguous([2, dim]) }), [data, ids, 2 * dim]);
+  const offsetSpec = gatherKernel({ table, n: 2, idsOffset: 5, out: contiguous([2, dim]) });
+  await assertCompilesClean(offsetSpec);
+  const [offsetIds] = await runKernel(offsetSpec, [data, ids, 2 * dim]);
   assert.equal(Array.from(offsetIds.slice(0, dim)), tableRow(9), 'ids offset');
 });
 

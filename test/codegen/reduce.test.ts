@@ -6,7 +6,7 @@ import {
 } from '../../src/codegen/reduce.ts';
 import { contiguous, permute, type View } from '../../src/codegen/view.ts';
 import { runKernel } from '../../src/runtime/gpu.ts';
-import { expectMatches, randomArray, relError, seed } from './ref-check.ts';
+import { assertCompilesClean, expectMatches, randomArray, relError, seed } from './ref-check.ts';
 
 async function check(p: ReduceParams, what: string, x = randomArray(extent(p.x), -2, 2)) {
   const ref = reduceReference(p, x);
@@ -78,6 +78,7 @@ test('L2 norm over several buffers sharing one partials buffer', async () => {
   const pa = l2PartialsKernel({ n: a.length, partials: 4 });
   const pb = l2PartialsKernel({ n: b.length, partials: 3, partialOffset: 4 });
   assert.match(pb.wgsl, /b_partials\[4u \+ g\]/);
+  for (const spec of [pa, pb]) await assertCompilesClean(spec);
   const [partsA] = await runKernel(pa, [a, 4]);
   const [partsB] = await runKernel(pb, [b, 7]);
   assert.ok(partsB.slice(0, 4).every(Number.isNaN), 'the second buffer writes only its own slots');
