@@ -1,0 +1,27 @@
+// `--dim k=v` arguments -> a dims record; malformed ones are VDM070 diagnostics.
+import { diag, type Diagnostic } from '../compiler/diagnostics.ts';
+
+export function parseDimArgs(raw: readonly (string | number)[] | undefined): { dims: Record<string, number>; errors: Diagnostic[] } {
+  const dims: Record<string, number> = {};
+  const errors: Diagnostic[] = [];
+  const bad = (message: string, hint?: string) => errors.push({ ...diag('VDM070', null, message, hint), file: 'vdm' });
+  for (const item of raw ?? []) {
+    const text = String(item);
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(text);
+    if (!m) {
+      bad(`--dim ${text}: expected NAME=SIZE`, 'e.g. --dim h=32');
+      continue;
+    }
+    const [, name, value] = m;
+    if (!/^\d+$/.test(value.trim()) || Number(value) <= 0) {
+      bad(`--dim ${text}: the size must be a positive integer`);
+      continue;
+    }
+    if (name in dims) {
+      bad(`--dim ${name} is given twice`);
+      continue;
+    }
+    dims[name] = Number(value);
+  }
+  return { dims, errors };
+}

@@ -1,0 +1,76 @@
+// `vdm info FILE`: a per-layer table (path, op, output shape, params, MACs, activation bytes) and
+// totals; `--json` the costs as JSON; `--graph` the graph IR.
+import { checkFile } from '../compiler/check.ts';
+import { costsOf, type Costs } from '../compiler/cost.ts';
+import { diag } from '../compiler/diagnostics.ts';
+import type { Graph } from '../compiler/graph.ts';
+import { parseDimArgs } from './dim-args.ts';
+import { printDiagnostics } from './report.ts';
+import { renderTable } from './table.ts';
+import { grouped, humanBytes, humanCount } from './units.ts';
+
+export interface InfoArgs {
+  readonly file: string;
+  readonly dim?: readonly (string | number)[];
+  readonly root?: string;
+  readonly json?: boolean;
+  readonly graph?: boolean;
+}
+
+export const LEGEND = "MACs = multiply-accumulates (the DiT paper's 'Gflops' are MACs); FLOPs = 2 x MACs";
+
+export function infoCommand(args: InfoArgs): number {
+  const { dims, errors } = parseDimArgs(args.dim);
+  if (errors.length) {
+    printDiagnostics('vdm', errors);
+    return 1;
+  }
+  const result = checkFile(args.file, { dims, root: args.root });
+  if (result.diagnostics.length) {
+    printDiagnostics(args.file, result.diagnostics);
+    return 1;
+  }
+  if (!result.graph) {
+    printDiagnostics(args.file, [{ ...diag('VDM050', null, `${args.file} defines no model`, 'vdm info needs a file with a model'), file: args.file }]);
+    return 1;
+  }
+  const costs = costsOf(result.graph);
+  if (args.graph) process.stdout.write(`${JSON.stringify(result.graph, null, 2)}\n`);
+  else if (args.json) process.stdout.write(`${costsJson(costs)}\n`);
+  else process.stdout.write(`${infoText(result.graph, costs)}\n`);
+  return 0;
+}
+
+/** The totals, then one layer per line: valid JSON that stays readable. */
+export function costsJson(c: Costs): string {
+  const layers = c.layers.map((l) => `    ${JSON.stringify({
+    path: l.path, op: l.op, shape: l.shape, params: l.params, macs: l.macs, activationBytes: l.activationBytes,
+  })}`);
+  return [
+    '{',
+    `  "params": ${c.params},`,
+    `  "macs": ${c.macs},`,
+    `  "flops": ${c.flops},`,
+    `  "activationBytes": ${c.activationBytes},`,
+    `  "layers": [${layers.length ? `\n${layers.join(',\n')}\n  ` : ''}]`,
+    '}',
+  ].join('\n');
+}
+
+const shapeText = (shape: Costs['layers'][number]['shape']) => `[${shape.map(([n, s]) => `${n}=${s}`).join(', ')}]`;
+
+export function infoText(graph: Graph, costs: Costs): string {
+  const dims = Object.entries(graph.dims).map(([k, v]) => `${k}=${v}`).join(', ');
+  const rows = costs.layers.map((l) => [
+    l.path, l.op, shapeText(l.shape), l.params ? humanCount(l.params) : '-', l.macs ? humanCount(l.macs) : '-', humanBytes(l.activationBytes),
+  ]);
+  const table = renderTable(['path', 'op', 'output shape', 'params', 'MACs', 'activations'], rows, new Set([3, 4, 5]));
+  return [
+    `model ${graph.model} (${graph.file})${dims ? `  dims: ${dims}` : ''}`,
+    '',
+    table,
+    '',
+    `total  params ${humanCount(costs.params)} (${grouped(costs.params)})  MACs ${humanCount(costs.macs)}  FLOPs ${humanCount(costs.flops)}  activations ${humanBytes(costs.activationBytes)}`,
+    LEGEND,
+  ].join('\n');
+}

@@ -1,0 +1,63 @@
+// The vdm command line. Usage problems print a short usage message (exit 2); bad specs print
+// diagnostics (exit 1); nothing prints a stack trace.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { checkCommand } from './check-command.ts';
+import { doctor } from './doctor-command.ts';
+import { infoCommand } from './info-command.ts';
+
+const asList = (v: unknown): (string | number)[] | undefined =>
+  v === undefined ? undefined : Array.isArray(v) ? v : [v as string];
+
+async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  let usageError: string | null = null;
+  const parser = yargs(argv)
+    .scriptName('vdm')
+    .usage('Usage: vdm <command> [options]')
+    .command('check <files..>', 'check specs: syntax, names, arguments, shapes, budgets',
+      (y) => y
+        .positional('files', { type: 'string', describe: '.vdm files' })
+        .option('dim', { type: 'string', requiresArg: true, describe: 'override a dim: --dim NAME=SIZE (repeatable)' })
+        .option('root', { type: 'string', requiresArg: true, describe: 'folder imports must stay in (default: the file\'s folder)' }),
+      (a) => { code = checkCommand({ files: (a.files ?? []) as unknown as string[], dim: asList(a.dim), root: a.root }); })
+    .command('info <file>', 'per-layer shapes, parameters, MACs and activation sizes of a model',
+      (y) => y
+        .positional('file', { type: 'string', describe: 'a .vdm file with a model', demandOption: true })
+        .option('dim', { type: 'string', requiresArg: true, describe: 'override a dim: --dim NAME=SIZE (repeatable)' })
+        .option('root', { type: 'string', requiresArg: true, describe: 'folder imports must stay in' })
+        .option('json', { type: 'boolean', describe: 'print totals and layers as JSON' })
+        .option('graph', { type: 'boolean', describe: 'print the graph IR as JSON' })
+        .conflicts('json', 'graph'),
+      (a) => { code = infoCommand({ file: a.file as string, dim: asList(a.dim), root: a.root, json: a.json, graph: a.graph }); })
+    .command('doctor', 'report the WebGPU adapter vdm would use', () => {}, async () => { code = await doctor(); })
+    .demandCommand(1, 'Name a command.')
+    .recommendCommands()
+    .strict()
+    .help()
+    .alias('h', 'help')
+    .version(false)
+    .exitProcess(false)
+    .fail((msg, err) => {
+      if (err) throw err;
+      usageError = msg;
+    });
+  await parser.parseAsync();
+  if (usageError !== null) {
+    process.stderr.write(`${await parser.getHelp()}\n\nvdm: ${usageError}\n`);
+    return 2;
+  }
+  return code;
+}
+
+// A closed pipe (`vdm info ... | head`) ends the output, not the process with a trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+});
+
+try {
+  process.exitCode = await main(hideBin(process.argv));
+} catch (err) {
+  process.stderr.write(`vdm: internal error: ${err instanceof Error ? err.message : String(err)} (this is a bug in vdm)\n`);
+  process.exitCode = 1;
+}

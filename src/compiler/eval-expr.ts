@@ -1,0 +1,101 @@
+// Expression evaluation. Each expression is an error boundary: a problem is reported once and the
+// expression yields an error value, which quietly poisons whatever uses it.
+import type { Expr, IndexExpr } from './ast.ts';
+import { evalCall } from './calls.ts';
+import type { Elaboration, Frame } from './context.ts';
+import { asInt, Poisoned, wrongKind } from './convert.ts';
+import { DiagError, fail } from './diagnostics.ts';
+import { binaryOp, logicalOperand, negate } from './operators.ts';
+import type { Span } from './source.ts';
+import { ERROR, NONE, bool, num, str, tuple, type Value } from './values.ts';
+
+export function evalExpr(ctx: Elaboration, frame: Frame, e: Expr): Value {
+  try {
+    return evaluate(ctx, frame, e);
+  } catch (err) {
+    if (err instanceof DiagError) {
+      ctx.report(err.diagnostic);
+      return ERROR;
+    }
+    if (err instanceof Poisoned) return ERROR;
+    throw err;
+  }
+}
+
+/** Variables, then the file's lets (own and imported), then `none`; anything else is an axis name. */
+export function lookup(frame: Frame, name: string, span: Span): Value {
+  const local = frame.vars.get(name);
+  if (local !== undefined) return local;
+  const global = frame.scope.lets.get(name);
+  if (global !== undefined) return global.value;
+  if (name === 'none') return NONE;
+  return {
+    kind: 'axis', name, span,
+    visible: () => [...frame.vars.keys(), ...frame.scope.visibleNames()],
+  };
+}
+
+function evaluate(ctx: Elaboration, frame: Frame, e: Expr): Value {
+  switch (e.type) {
+    case 'number': return num(e.value);
+    case 'string': return str(e.value);
+    case 'bool': return bool(e.value);
+    case 'ident': return lookup(frame, e.name, e.span);
+    case 'tuple': {
+      const names = e.items.map((i) => i.name?.name ?? null);
+      const seen = new Set<string>();
+      for (const item of e.items) {
+        if (!item.name) continue;
+        if (seen.has(item.name.name)) fail('VDM016', item.name.span, `'${item.name.name}' appears twice in the tuple`);
+        seen.add(item.name.name);
+      }
+      return tuple(e.items.map((i) => evalExpr(ctx, frame, i.value)), names);
+    }
+    case 'call': return evalCall(ctx, frame, e);
+    case 'index': return index(ctx, frame, e);
+    case 'unary': {
+      const v = evalExpr(ctx, frame, e.operand);
+      return e.op === '-' ? negate(ctx, v, e.span) : bool(!logicalOperand(v, e.operand.span, 'not'));
+    }
+    case 'binary': {
+      if (e.op === 'and' || e.op === 'or') {
+        const left = logicalOperand(evalExpr(ctx, frame, e.left), e.left.span, e.op);
+        if (e.op === 'and' ? !left : left) return bool(left);
+        return bool(logicalOperand(evalExpr(ctx, frame, e.right), e.right.span, e.op));
+      }
+      const left = evalExpr(ctx, frame, e.left);
+      const right = evalExpr(ctx, frame, e.right);
+      return binaryOp(ctx, e.op, left, right, e.span);
+    }
+    case 'range': {
+      const start = evalExpr(ctx, frame, e.start);
+      const end = evalExpr(ctx, frame, e.end);
+      return { kind: 'range', start: asInt(start, e.start.span, 'a range start'), end: asInt(end, e.end.span, 'a range end') };
+    }
+    case 'if': {
+      const cond = logicalOperand(evalExpr(ctx, frame, e.cond), e.cond.span, 'if');
+      return evalExpr(ctx, frame, cond ? e.then : e.else);
+    }
+  }
+}
+
+/** `xs[i]` on tuples and ranges (negative i counts from the end); `t[h]` on named tuples. */
+function index(ctx: Elaboration, frame: Frame, e: IndexExpr): Value {
+  const target = lookup(frame, e.target.name, e.target.span);
+  const i = evalExpr(ctx, frame, e.index);
+  if (target.kind === 'error' || i.kind === 'error') throw new Poisoned();
+  if (target.kind === 'tuple' && target.names && (i.kind === 'axis' || i.kind === 'string')) {
+    const key = i.kind === 'axis' ? i.name : i.value;
+    const at = target.names.indexOf(key);
+    if (at < 0) fail('VDM017', e.index.span, `the tuple has no entry named '${key}'`);
+    return target.items[at];
+  }
+  let length: number;
+  if (target.kind === 'tuple') length = target.items.length;
+  else if (target.kind === 'range') length = Math.max(0, target.end - target.start);
+  else return wrongKind(target, e.target.span, `'${e.target.name}'`, 'a tuple or a range to index');
+  const k = asInt(i, e.index.span, 'an index');
+  const at = k < 0 ? length + k : k;
+  if (at < 0 || at >= length) fail('VDM017', e.index.span, `index ${k} is out of range for ${length} item${length === 1 ? '' : 's'}`);
+  return target.kind === 'tuple' ? target.items[at] : num(target.start + at);
+}

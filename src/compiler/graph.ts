@@ -1,0 +1,53 @@
+// The graph IR: the checker's output. Immutable (deeply frozen) and plain JSON.
+import type { Location } from './source.ts';
+import type { Json } from './primitives/types.ts';
+import type { DiffusionSpec } from './diffusion-spec.ts';
+
+export type AxisPair = readonly [string, number];
+
+export interface GraphParam {
+  readonly path: string;
+  readonly shape: readonly number[];
+  readonly init: string;
+}
+
+export interface GraphNode {
+  /** Dense, in topological order. */
+  readonly id: number;
+  readonly op: string;
+  readonly path: string;
+  readonly inputs: readonly number[];
+  readonly attrs: Readonly<Record<string, Json>>;
+  readonly axes: readonly AxisPair[];
+  readonly dtype: 'f32' | 'i32';
+  readonly params: readonly GraphParam[];
+  readonly macs: number;
+  readonly activationBytes: number;
+  readonly span: Location;
+}
+
+export interface GraphInput {
+  readonly name: string;
+  readonly kind: string;
+  readonly dtype: 'f32' | 'i32';
+  readonly axes: readonly AxisPair[];
+  readonly options: Readonly<Record<string, Json>>;
+}
+
+export interface Graph {
+  readonly model: string;
+  readonly file: string;
+  readonly dims: Readonly<Record<string, number>>;
+  readonly inputs: readonly GraphInput[];
+  readonly nodes: readonly GraphNode[];
+  readonly outputs: readonly { readonly name: string; readonly node: number }[];
+  readonly diffusion: DiffusionSpec | null;
+}
+
+export function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

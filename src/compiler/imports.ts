@@ -1,0 +1,134 @@
+// Loads a spec and everything it imports. `std/...` is the standard library folder; other paths are
+// relative to the importing file and must stay inside its root (VDM003): the spec root for user
+// files, the library folder for library files. Missing files VDM002, cycles and deep nesting VDM004.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FileAst, ImportItem } from './ast.ts';
+import { diag, type Diagnostic } from './diagnostics.ts';
+import { LIMITS } from './limits.ts';
+import { parseSource } from './parse.ts';
+import { SourceFile, type Span } from './source.ts';
+
+export const STD_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../std');
+
+export interface LoadedImport {
+  readonly item: ImportItem;
+  /** null when the import failed (reported); names from it are then unknown. */
+  readonly module: LoadedModule | null;
+}
+
+export interface LoadedModule {
+  readonly absPath: string;
+  readonly source: SourceFile;
+  /** null when the file has a syntax error (reported). */
+  readonly ast: FileAst | null;
+  readonly imports: LoadedImport[];
+}
+
+export interface Program {
+  readonly entry: LoadedModule | null;
+  /** Every loaded module, each after the modules it imports. */
+  readonly modules: readonly LoadedModule[];
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+export interface LoadOptions {
+  /** Folder user imports must stay in; default: the entry file's folder. */
+  readonly root?: string;
+  readonly stdDir?: string;
+}
+
+function isInside(root: string, p: string): boolean {
+  const rel = path.relative(root, p);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+function readSource(absPath: string): SourceFile | string {
+  try {
+    const stat = fs.statSync(absPath);
+    if (stat.isDirectory()) return 'it is a folder, not a file';
+    return new SourceFile(absPath, fs.readFileSync(absPath, 'utf8'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : `cannot read it (${code ?? 'unknown error'})`;
+  }
+}
+
+export function loadProgram(entryPath: string, options: LoadOptions = {}): Program {
+  const stdDir = path.resolve(options.stdDir ?? STD_DIR);
+  const entryAbs = path.resolve(entryPath);
+  const root = path.resolve(options.root ?? path.dirname(entryAbs));
+  const diagnostics: Diagnostic[] = [];
+  const loaded = new Map<string, LoadedModule>();
+  const order: LoadedModule[] = [];
+  const stack: string[] = [];
+
+  const rootOf = (file: string) => (isInside(stdDir, file) ? stdDir : root);
+
+  function resolveImport(importer: LoadedModule, item: ImportItem): string | null {
+    const spec = item.path;
+    const at: Span = item.pathSpan;
+    if (spec.startsWith('std/')) {
+      const target = path.resolve(stdDir, spec.slice(4));
+      if (!isInside(stdDir, target)) {
+        diagnostics.push(diag('VDM003', at, `import "${spec}" leaves the standard library folder`));
+        return null;
+      }
+      return target;
+    }
+    const confine = rootOf(importer.absPath);
+    const target = path.resolve(path.dirname(importer.absPath), spec);
+    if (path.isAbsolute(spec) || !isInside(confine, target)) {
+      diagnostics.push(diag('VDM003', at, `import "${spec}" points outside the spec root ${path.relative(process.cwd(), confine) || '.'}`,
+        'imports are relative to the importing file and must stay inside the root folder (see --root), or start with std/'));
+      return null;
+    }
+    return target;
+  }
+
+  function load(absPath: string, source: SourceFile): LoadedModule {
+    const parsed = parseSource(source);
+    if (!parsed.ok) diagnostics.push(parsed.diagnostic);
+    const module: LoadedModule = { absPath, source, ast: parsed.ok ? parsed.ast : null, imports: [] };
+    loaded.set(absPath, module);
+    stack.push(absPath);
+    for (const item of module.ast?.items ?? []) {
+      if (item.type !== 'import') continue;
+      module.imports.push({ item, module: importOne(module, item) });
+    }
+    stack.pop();
+    order.push(module);
+    return module;
+  }
+
+  function importOne(importer: LoadedModule, item: ImportItem): LoadedModule | null {
+    const target = resolveImport(importer, item);
+    if (target === null) return null;
+    if (stack.includes(target)) {
+      const cycle = [...stack.slice(stack.indexOf(target)), target].map((p) => path.basename(p)).join(' -> ');
+      diagnostics.push(diag('VDM004', item.pathSpan, `import cycle: ${cycle}`));
+      return null;
+    }
+    const done = loaded.get(target);
+    if (done) return done;
+    if (stack.length > LIMITS.importDepth) {
+      diagnostics.push(diag('VDM004', item.pathSpan, `imports are nested deeper than ${LIMITS.importDepth} files`));
+      return null;
+    }
+    const source = readSource(target);
+    if (typeof source === 'string') {
+      diagnostics.push(diag('VDM002', item.pathSpan, `cannot import "${item.path}": ${source}`));
+      return null;
+    }
+    return load(target, source);
+  }
+
+  const entrySource = readSource(entryAbs);
+  if (typeof entrySource === 'string') {
+    const d: Diagnostic = { ...diag('VDM002', null, `cannot read ${entryPath}: ${entrySource}`), file: entryPath };
+    return { entry: null, modules: [], diagnostics: [Object.freeze(d)] };
+  }
+  const entry = load(entryAbs, entrySource);
+  return { entry, modules: order, diagnostics };
+}

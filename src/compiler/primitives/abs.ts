@@ -1,0 +1,4 @@
+// abs(x): elementwise absolute value.
+import { unaryPrimitive } from './unary.ts';
+
+export const abs = unaryPrimitive('abs', (x) => Math.abs(x));

@@ -1,0 +1,28 @@
+// expand(x, sizes): add new axes as a broadcast view (e.g. an image repeated over t).
+import { fail } from '../diagnostics.ts';
+import { checkSize } from '../convert.ts';
+import { formatAxes, type Axis } from '../values.ts';
+import type { Primitive } from './types.ts';
+
+export const expand: Primitive = {
+  name: 'expand',
+  args: [
+    { name: 'x', kind: 'tensor' },
+    { name: 'sizes', kind: 'named-sizes' },
+  ],
+  apply(a) {
+    const x = a.tensor('x');
+    const sizes = a.namedNumbers('sizes');
+    const added: Axis[] = [];
+    for (const [n, s] of sizes) {
+      if (x.axes.some(([m]) => m === n)) fail('VDM022', a.span('sizes'), `axis '${n}' is already in the tensor ${formatAxes(x.axes)}`);
+      checkSize(s, a.span('sizes'), `size of axis '${n}'`);
+      added.push([n, s]);
+    }
+    return {
+      inputs: [x], attrs: { sizes: Object.fromEntries(sizes) },
+      outputs: [{ axes: [...x.axes, ...added], dtype: x.dtype }],
+      params: [], macs: 0,
+    };
+  },
+};

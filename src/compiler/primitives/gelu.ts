@@ -1,0 +1,5 @@
+// gelu(x): elementwise x·Φ(x) with the exact normal CDF.
+import { erf } from './erf.ts';
+import { unaryPrimitive } from './unary.ts';
+
+export const gelu = unaryPrimitive('gelu', (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)));

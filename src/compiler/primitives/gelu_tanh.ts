@@ -1,0 +1,5 @@
+// gelu_tanh(x): the tanh approximation of gelu used by DiT's MLP.
+import { unaryPrimitive } from './unary.ts';
+
+const K = Math.sqrt(2 / Math.PI);
+export const gelu_tanh = unaryPrimitive('gelu_tanh', (x) => 0.5 * x * (1 + Math.tanh(K * (x + 0.044715 * x * x * x))));

@@ -1,0 +1,32 @@
+// linear(x, out, bias: true, init: "default", axis: c): a dense layer along one axis.
+import { numel } from '../values.ts';
+import { sizeOf, withSize } from './axes.ts';
+import type { ParamShape, Primitive } from './types.ts';
+
+export const linear: Primitive = {
+  name: 'linear',
+  args: [
+    { name: 'x', kind: 'tensor' },
+    { name: 'out', kind: 'size' },
+    { name: 'bias', kind: 'bool', default: true },
+    { name: 'init', kind: 'string', default: 'default' },
+    { name: 'axis', kind: 'axis', default: { axis: 'c' } },
+  ],
+  apply(a) {
+    const x = a.tensor('x');
+    const axis = a.axis('axis');
+    const inSize = sizeOf(x, axis, a.span('axis'));
+    const out = a.size('out');
+    const bias = a.bool('bias');
+    const init = a.string('init');
+    const params: ParamShape[] = [{ leaf: 'weight', shape: [inSize, out], init }];
+    if (bias) params.push({ leaf: 'bias', shape: [out], init: 'zeros' });
+    return {
+      inputs: [x],
+      attrs: { out, bias, init, axis },
+      outputs: [{ axes: withSize(x.axes, axis, out), dtype: 'f32' }],
+      params,
+      macs: (numel(x.axes) / inSize) * inSize * out,
+    };
+  },
+};

@@ -1,0 +1,11 @@
+// Patch sizes for patchify/unpatchify: a named tuple, or one integer for every axis but b and c.
+import { resolvePerAxis, spatialAxes } from './axes.ts';
+import type { BoundArgs } from './types.ts';
+import type { TensorValue } from '../values.ts';
+
+export function patchSizes(a: BoundArgs, x: TensorValue): Map<string, number> {
+  const setting = a.perAxis('patch');
+  const names = typeof setting === 'number' ? spatialAxes(x) : setting.map(([n]) => n);
+  const all = resolvePerAxis(setting, x.axes.map(([n]) => n).filter((n) => n !== 'c'), a.span('patch'), a.what('patch'), 1);
+  return new Map(names.map((n) => [n, all.get(n)!]));
+}

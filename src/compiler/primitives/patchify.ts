@@ -1,0 +1,34 @@
+// patchify(x, patch): fold non-overlapping patches into channels: n -> n/p, c -> c*prod(p).
+import { fail } from '../diagnostics.ts';
+import { product, sizeOf, withSizes } from './axes.ts';
+import { patchSizes } from './patch-sizes.ts';
+import type { Primitive } from './types.ts';
+
+export const patchify: Primitive = {
+  name: 'patchify',
+  args: [
+    { name: 'x', kind: 'tensor' },
+    { name: 'patch', kind: 'per-axis' },
+  ],
+  apply(a) {
+    const x = a.tensor('x');
+    const patch = patchSizes(a, x);
+    const c = sizeOf(x, 'c', a.span('x'));
+    const sizes = new Map<string, number>();
+    for (const [ax, p] of patch) {
+      const n = sizeOf(x, ax, a.span('patch'));
+      if (p < 1) fail('VDM031', a.span('patch'), `patch size ${ax}=${p} must be at least 1`);
+      if (n % p !== 0) {
+        fail('VDM031', a.span('patch'), `patch size ${ax}=${p} does not divide ${ax}=${n}`,
+          `set ${ax} to a multiple of ${p} (e.g. \`--dim ${ax}=${Math.ceil(n / p) * p}\`)`);
+      }
+      sizes.set(ax, n / p);
+    }
+    sizes.set('c', c * product(patch.values()));
+    return {
+      inputs: [x], attrs: { patch: Object.fromEntries(patch) },
+      outputs: [{ axes: withSizes(x.axes, sizes), dtype: x.dtype }],
+      params: [], macs: 0,
+    };
+  },
+};

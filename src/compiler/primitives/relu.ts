@@ -1,0 +1,4 @@
+// relu(x): elementwise max(0, x).
+import { unaryPrimitive } from './unary.ts';
+
+export const relu = unaryPrimitive('relu', (x) => Math.max(0, x));

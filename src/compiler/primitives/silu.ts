@@ -1,0 +1,4 @@
+// silu(x): elementwise x·sigmoid(x).
+import { unaryPrimitive } from './unary.ts';
+
+export const silu = unaryPrimitive('silu', (x) => x / (1 + Math.exp(-x)));

@@ -1,0 +1,23 @@
+// sinusoidal(s, dim: 256, max_period: 10000): the timestep embedding of DiT, cat(cos, sin): s [b] -> [b, c=dim].
+import { fail } from '../diagnostics.ts';
+import type { Primitive } from './types.ts';
+
+export const sinusoidal: Primitive = {
+  name: 'sinusoidal',
+  args: [
+    { name: 's', kind: 'tensor' },
+    { name: 'dim', kind: 'size', default: 256 },
+    { name: 'max_period', kind: 'number', default: 10000 },
+  ],
+  apply(a) {
+    const s = a.tensor('s');
+    if (s.axes.some(([n]) => n === 'c')) fail('VDM022', a.span('s'), 'sinusoidal expects a tensor without a c axis');
+    const dim = a.size('dim');
+    const maxPeriod = a.number('max_period');
+    return {
+      inputs: [s], attrs: { dim, max_period: maxPeriod },
+      outputs: [{ axes: [...s.axes, ['c', dim]], dtype: 'f32' }],
+      params: [], macs: 0,
+    };
+  },
+};

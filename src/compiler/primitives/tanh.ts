@@ -1,0 +1,4 @@
+// tanh(x): elementwise hyperbolic tangent.
+import { unaryPrimitive } from './unary.ts';
+
+export const tanh = unaryPrimitive('tanh', (x) => Math.tanh(x));

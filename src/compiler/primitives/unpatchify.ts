@@ -1,0 +1,29 @@
+// unpatchify(x, patch): the inverse of patchify: n -> n*p, c -> c/prod(p) (which must divide).
+import { fail } from '../diagnostics.ts';
+import { product, sizeOf, withSizes } from './axes.ts';
+import { patchSizes } from './patch-sizes.ts';
+import type { Primitive } from './types.ts';
+
+export const unpatchify: Primitive = {
+  name: 'unpatchify',
+  args: [
+    { name: 'x', kind: 'tensor' },
+    { name: 'patch', kind: 'per-axis' },
+  ],
+  apply(a) {
+    const x = a.tensor('x');
+    const patch = patchSizes(a, x);
+    const c = sizeOf(x, 'c', a.span('x'));
+    const volume = product(patch.values());
+    if (volume < 1 || c % volume !== 0) {
+      fail('VDM031', a.span('patch'), `patch volume ${volume} does not divide c=${c}`);
+    }
+    const sizes = new Map<string, number>([['c', c / volume]]);
+    for (const [ax, p] of patch) sizes.set(ax, sizeOf(x, ax, a.span('patch')) * p);
+    return {
+      inputs: [x], attrs: { patch: Object.fromEntries(patch) },
+      outputs: [{ axes: withSizes(x.axes, sizes), dtype: x.dtype }],
+      params: [], macs: 0,
+    };
+  },
+};

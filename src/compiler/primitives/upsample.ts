@@ -1,0 +1,53 @@
+// upsample(x, factor, mode) or upsample(x, like: y, mode): enlarge axes by whole factors, given per
+// axis (a bare integer: every axis but b and c) or taken from the sizes of y's axes.
+import { fail } from '../diagnostics.ts';
+import { asPerAxis } from '../convert.ts';
+import { resolvePerAxis, sizeOf, spatialAxes, withSizes } from './axes.ts';
+import type { BoundArgs, Primitive } from './types.ts';
+import type { TensorValue } from '../values.ts';
+
+function factorsOf(a: BoundArgs, x: TensorValue): Map<string, number> {
+  const like = a.optionalTensor('like');
+  if (like && !a.isNone('factor')) fail('VDM017', a.span('like'), 'upsample takes either factor or like, not both');
+  if (like) {
+    const factors = new Map<string, number>();
+    for (const [ax, target] of like.axes) {
+      if (ax === 'b' || ax === 'c' || !x.axes.some(([n]) => n === ax)) continue;
+      const n = sizeOf(x, ax, a.span('x'));
+      if (target % n !== 0) fail('VDM033', a.span('like'), `cannot upsample ${ax}=${n} to ${ax}=${target}: not a whole factor`);
+      factors.set(ax, target / n);
+    }
+    return factors;
+  }
+  if (a.isNone('factor')) fail('VDM015', a.callSpan, 'upsample needs factor or like');
+  const setting = asPerAxis(a.value('factor'), a.span('factor'), a.what('factor'));
+  const names = typeof setting === 'number' ? spatialAxes(x) : setting.map(([n]) => n);
+  const all = resolvePerAxis(setting, x.axes.map(([n]) => n), a.span('factor'), a.what('factor'), 1);
+  return new Map(names.map((n) => [n, all.get(n)!]));
+}
+
+export const upsample: Primitive = {
+  name: 'upsample',
+  args: [
+    { name: 'x', kind: 'tensor' },
+    { name: 'factor', kind: 'per-axis-or-none', default: null },
+    { name: 'like', kind: 'tensor-or-none', default: null },
+    { name: 'mode', kind: 'string', default: 'nearest', choices: ['nearest', 'linear'] },
+  ],
+  apply(a) {
+    const x = a.tensor('x');
+    const factors = factorsOf(a, x);
+    const sizes = new Map<string, number>();
+    for (const [ax, f] of factors) {
+      if (f < 1) fail('VDM033', a.span('factor'), `upsample factor ${ax}=${f} must be at least 1`);
+      sizes.set(ax, sizeOf(x, ax, a.span('factor')) * f);
+    }
+    const mode = a.string('mode');
+    return {
+      inputs: [x],
+      attrs: { factor: Object.fromEntries(factors), mode },
+      outputs: [{ axes: withSizes(x.axes, sizes), dtype: 'f32' }],
+      params: [], macs: 0,
+    };
+  },
+};
