@@ -11,6 +11,7 @@ import { diffGraphs, totalsOf, type GraphDiff } from '../compiler/diff.ts';
 import { human, bytes, renderMarkdown, renderText } from '../compiler/diff-render.ts';
 import { cleanup, driverSide, resolveSide, SourceError, textDiff, type Side } from '../compiler/diff-sources.ts';
 import type { Graph } from '../compiler/graph.ts';
+import { parseDimArgs } from './dim-args.ts';
 
 export type DiffFormat = 'text' | 'markdown' | 'json';
 export interface DiffOptions {
@@ -73,18 +74,20 @@ function gitDriver(args: string[], options: DiffOptions, io: DiffIo): number {
   try {
     a = driverSide(`a/${repoPath}`, repoPath, oldFile);
     b = driverSide(`b/${repoPath}`, repoPath, newFile);
-    io.out(`vdm diff a/${repoPath} b/${repoPath}\n`);
     const ca = a && check(a, options.dims);
     const cb = b && check(b, options.dims);
     if (ca?.ok && cb?.ok) {
       io.out(render(diffGraphs(ca.graph, cb.graph, { a: a!.label, b: b!.label }), options));
     } else if (!a && cb?.ok) {
-      io.out(`new file: ${summary(cb.graph)}\n`);
+      io.out(`vdm diff b/${repoPath}: new file, ${summary(cb.graph)}\n`);
     } else if (!b && ca?.ok) {
-      io.out(`deleted file: ${summary(ca.graph)}\n`);
+      io.out(`vdm diff a/${repoPath}: deleted file, ${summary(ca.graph)}\n`);
     } else {
       for (const c of [ca, cb]) if (c && !c.ok && !c.noModel) io.out(`${c.message}\n`);
-      io.out(textDiff(oldFile, newFile));
+      // Git's own text diff, with the repository path in place of git's temporary file names.
+      const strip = (f: string) => f.replace(/^\//, '');
+      io.out(textDiff(oldFile, newFile).split('\n').map((l, i) => (i > 3 || l.startsWith('index') ? l
+        : l.split(`a/${strip(oldFile)}`).join(`a/${repoPath}`).split(`b/${strip(newFile)}`).join(`b/${repoPath}`))).join('\n'));
     }
   } catch (e) {
     io.out(`vdm diff: ${(e as Error).message}\n`);
@@ -110,36 +113,25 @@ export function runDiff(specs: string[], options: DiffOptions, io: DiffIo): numb
   return compare(specs, options, io);
 }
 
-/** `--dim h=64` (repeatable) into a record; bad ones are VDM070. */
-export function parseDims(list: readonly string[]): Record<string, number> | string {
-  const dims: Record<string, number> = {};
-  for (const item of list) {
-    const m = /^([A-Za-z_]\w*)=(\d+)$/.exec(item);
-    if (!m) return `error VDM070: --dim ${item}: expected NAME=SIZE with a positive integer size, e.g. --dim h=64`;
-    dims[m[1]] = Number(m[2]);
-  }
-  return dims;
-}
+interface DiffArgs { specs: string[]; format: DiffFormat; 'fail-on-change': boolean; git: boolean; color?: boolean; dim?: (string | number)[] }
 
-interface DiffArgs { specs: string[]; format: DiffFormat; 'fail-on-change': boolean; git: boolean; color?: boolean; dim: string[] }
-
-export const diffCommand: CommandModule<object, DiffArgs> = {
+/** The `diff` command for yargs; `done` receives the exit code. */
+export const diffCommand = (done: (code: number) => void): CommandModule<object, DiffArgs> => ({
   command: 'diff <specs..>',
-  describe: 'compare two specs by meaning: modules, parameters, attention, convs, shapes, totals (A B, or REV:PATH)',
+  describe: 'compare two specs by meaning: modules, parameters, attention, convs, shapes, totals (A B; either may be REV:PATH)',
   builder: (y: Argv) =>
     y.positional('specs', { type: 'string', array: true, demandOption: true, describe: 'A and B: files or REV:PATH' })
       .option('format', { choices: ['text', 'markdown', 'json'] as const, default: 'text' as const, describe: 'output format' })
       .option('fail-on-change', { type: 'boolean', default: false, describe: 'exit 1 when the specs differ' })
       .option('git', { type: 'boolean', default: false, describe: 'act as a git diff driver (git passes 7 arguments)' })
       .option('color', { type: 'boolean', describe: 'color the text output (default: when writing to a terminal)' })
-      .option('dim', { type: 'string', array: true, default: [] as string[], describe: 'set a dim on both sides, e.g. --dim h=64' }) as unknown as Argv<DiffArgs>,
+      .option('dim', { type: 'string', requiresArg: true, describe: 'set a dim on both sides: --dim NAME=SIZE (repeatable)' }) as unknown as Argv<DiffArgs>,
   handler: (argv) => {
     const io: DiffIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`) };
-    const dims = parseDims(argv.dim ?? []);
-    if (typeof dims === 'string') { io.err(dims); process.exitCode = 2; return; }
+    const raw = argv.dim === undefined ? [] : Array.isArray(argv.dim) ? argv.dim : [argv.dim];
+    const { dims, errors } = parseDimArgs(raw);
+    if (errors.length) { io.err(errors.map(formatDiagnostic).join('\n')); done(2); return; }
     const color = argv.color ?? (Boolean(process.stdout.isTTY) && !process.env.NO_COLOR);
-    process.exitCode = runDiff(argv.specs.map(String), {
-      format: argv.format, failOnChange: argv['fail-on-change'], git: argv.git, color, dims,
-    }, io);
+    done(runDiff(argv.specs.map(String), { format: argv.format, failOnChange: argv['fail-on-change'], git: argv.git, color, dims }, io));
   },
-};
+});

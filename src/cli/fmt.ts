@@ -91,11 +91,12 @@ const processIo: FmtIo = {
   readStdin: (() => { let cached: string | undefined; return () => (cached ??= fs.readFileSync(0, 'utf8')); })(),
 };
 
-export const fmtCommand: CommandModule<object, { files: string[]; check: boolean }> = {
+/** The `fmt` command for yargs; `done` receives the exit code. */
+export const fmtCommand = (done: (code: number) => void): CommandModule<object, { files: string[]; check: boolean }> => ({
   command: 'fmt <files..>',
-  describe: 'rewrite .vdm files in the canonical layout (a directory means every .vdm file in it; - reads stdin)',
+  describe: 'rewrite .vdm files in the canonical layout (a folder means every .vdm file in it; - reads stdin)',
   builder: (y: Argv) =>
-    y.positional('files', { type: 'string', array: true, demandOption: true, describe: 'files or directories' })
+    y.positional('files', { type: 'string', array: true, demandOption: true, describe: 'files or folders' })
       .option('check', { type: 'boolean', default: false, describe: 'write nothing; list files that would change and exit 1 if any' }) as Argv<{ files: string[]; check: boolean }>,
-  handler: (argv) => { process.exitCode = runFmt(argv.files, argv.check, processIo); },
-};
+  handler: (argv) => { done(runFmt(argv.files.map(String), argv.check, processIo)); },
+});

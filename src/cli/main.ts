@@ -5,6 +5,8 @@ import { hideBin } from 'yargs/helpers';
 import { checkCommand } from './check-command.ts';
 import { doctor } from './doctor-command.ts';
 import { infoCommand } from './info-command.ts';
+import { fmtCommand } from './fmt.ts';
+import { diffCommand } from './diff.ts';
 
 const asList = (v: unknown): (string | number)[] | undefined =>
   v === undefined ? undefined : Array.isArray(v) ? v : [v as string];
@@ -30,6 +32,8 @@ async function main(argv: string[]): Promise<number> {
         .option('graph', { type: 'boolean', describe: 'print the graph IR as JSON' })
         .conflicts('json', 'graph'),
       (a) => { code = infoCommand({ file: a.file as string, dim: asList(a.dim), root: a.root, json: a.json, graph: a.graph }); })
+    .command(fmtCommand((c) => { code = c; }))
+    .command(diffCommand((c) => { code = c; }))
     .command('doctor', 'report the WebGPU adapter vdm would use', () => {}, async () => { code = await doctor(); })
     .demandCommand(1, 'Name a command.')
     .recommendCommands()
