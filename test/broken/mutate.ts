@@ -1,0 +1,100 @@
+// Token-level mutations of .vdm sources for the checker's fuzz test. Mutants stay close to real
+// specs (most tokens survive), so they reach deep into elaboration instead of stopping at the parser.
+
+/** A small seeded PRNG (mulberry32): the same seed replays the same mutants. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface Token { text: string; kind: 'space' | 'comment' | 'string' | 'number' | 'ident' | 'punct' }
+
+const LEXEME = new RegExp([
+  '(?<space>\\s+)',
+  '(?<comment>//[^\\n]*|/\\*[\\s\\S]*?\\*/)',
+  '(?<string>"(?:\\\\.|[^"\\\\\\n])*"?)',
+  '(?<number>\\d+(?:\\.\\d+)?(?:[eE][+-]?\\d+)?)',
+  '(?<ident>[A-Za-z_][A-Za-z0-9_]*)',
+  '(?<punct>\\.\\.|\\*\\*|==|!=|<=|>=|[\\s\\S])',
+].join('|'), 'gy');
+
+/** Splits a source into tokens whose texts concatenate back to the source exactly. */
+export function tokenize(source: string): Token[] {
+  const tokens: Token[] = [];
+  LEXEME.lastIndex = 0;
+  for (let m = LEXEME.exec(source); m; m = LEXEME.exec(source)) {
+    const kind = Object.entries(m.groups!).find(([, v]) => v !== undefined)![0] as Token['kind'];
+    tokens.push({ text: m[0], kind });
+  }
+  return tokens;
+}
+
+const NUMBERS = ['0', '-1', '1', '2', '3', '7', '1000000000', '2147483648', '1099511627776', '1e300', '0.5', '2.5', '1e-9', '99999', '2 ** 40'];
+const NOISE = ['(', ')', '[', ']', '{', '}', ',', ':', '=', '"', '/*', '*/', '//', '..', '-', '*', '**', '@', '#', '\\', '\n', ' ', 'é', '\u0000', 'if', 'repeat', 'return', 'model', 'block'];
+
+type Mutation = (tokens: Token[], rand: () => number) => string;
+
+const pick = <T>(xs: T[], rand: () => number): T => xs[Math.floor(rand() * xs.length)];
+const solid = (tokens: Token[]) => tokens.map((t, i) => i).filter((i) => tokens[i].kind !== 'space');
+
+const MUTATIONS: Record<string, Mutation> = {
+  delete(tokens, rand) {
+    const i = pick(solid(tokens), rand);
+    tokens[i] = { text: '', kind: 'space' };
+    return `delete token ${i}`;
+  },
+  duplicate(tokens, rand) {
+    const i = pick(solid(tokens), rand);
+    tokens.splice(i, 0, { ...tokens[i] }, { text: ' ', kind: 'space' });
+    return `duplicate token ${i}`;
+  },
+  swap(tokens, rand) {
+    const ids = solid(tokens);
+    const i = pick(ids, rand), j = pick(ids, rand);
+    [tokens[i], tokens[j]] = [tokens[j], tokens[i]];
+    return `swap tokens ${i} and ${j}`;
+  },
+  number(tokens, rand) {
+    const ids = tokens.map((t, i) => i).filter((i) => tokens[i].kind === 'number');
+    if (ids.length === 0) return 'no number to change';
+    const i = pick(ids, rand);
+    tokens[i] = { text: pick(NUMBERS, rand), kind: 'number' };
+    return `number ${i} -> ${tokens[i].text}`;
+  },
+  identifier(tokens, rand) {
+    const ids = tokens.map((t, i) => i).filter((i) => tokens[i].kind === 'ident');
+    if (ids.length === 0) return 'no identifier to change';
+    const i = pick(ids, rand);
+    tokens[i] = { ...tokens[pick(ids, rand)] };
+    return `identifier ${i} -> ${tokens[i].text}`;
+  },
+  cut(tokens, rand) {
+    const i = Math.floor(rand() * tokens.length);
+    tokens.length = i;
+    return `cut at token ${i}`;
+  },
+  insert(tokens, rand) {
+    const i = Math.floor(rand() * (tokens.length + 1));
+    const text = pick(NOISE, rand);
+    tokens.splice(i, 0, { text, kind: 'punct' });
+    return `insert ${JSON.stringify(text)} at token ${i}`;
+  },
+};
+
+/** Applies 1-3 random mutations; returns the mutant and a description for failure reports. */
+export function mutate(source: string, rand: () => number): { source: string; steps: string[] } {
+  const tokens = tokenize(source);
+  const steps: string[] = [];
+  const count = 1 + Math.floor(rand() * 3);
+  for (let k = 0; k < count && tokens.length > 0; k++) {
+    const name = pick(Object.keys(MUTATIONS), rand);
+    steps.push(MUTATIONS[name](tokens, rand));
+  }
+  return { source: tokens.map((t) => t.text).join(''), steps };
+}
