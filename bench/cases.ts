@@ -3,6 +3,7 @@
 import type { Gpu } from '../src/runtime/gpu.ts';
 import type { Tensor } from '../src/runtime/program.ts';
 import { Program } from '../src/runtime/program.ts';
+import { contiguous } from '../src/codegen/view.ts';
 import type { Tf } from './tfjs.ts';
 import { randomArray } from './util.ts';
 
@@ -71,8 +72,15 @@ export function matmulCase(n: number): BenchCase {
 }
 
 async function vdmMatmul(gpu: Gpu, n: number, x: Record<string, Float32Array>): Promise<VdmSide> {
-  await generator('gemm.ts', 'gemmKernel');
-  throw new NotAvailable('GEMM generator not wired');
+  const gemmKernel = await generator<typeof import('../src/codegen/gemm.ts').gemmKernel>('gemm.ts', 'gemmKernel');
+  // adapter: gpu lets the generator pick the tiling that suits this adapter.
+  const spec = gemmKernel({ a: contiguous([n, n]), b: contiguous([n, n]), out: contiguous([n, n]), adapter: gpu });
+  const p = new Program(gpu);
+  const a = p.input('a', x.a);
+  const b = p.input('b', x.b);
+  const out = p.output('out', n * n);
+  p.step(spec, [a, b, out]);
+  return { program: p, output: out };
 }
 
 // ------------------------------------------------------------------ conv3d
