@@ -174,7 +174,7 @@ test('diffusion entry values line up after the longest entry name', () => {
 });
 
 test('every project spec that parses: idempotent, same AST, comments kept', () => {
-  const files = ['specs', 'src/std', 'test/broken', 'examples'].flatMap((d) => {
+  const files = ['specs', 'src/std', 'test/broken', 'test/diff', 'examples'].flatMap((d) => {
     const dir = path.join(root, d);
     return fs.existsSync(dir) ? vdmFiles(dir) : [];
   });

@@ -159,18 +159,34 @@ function paramChanges(pa: Map<string, number[]>, pb: Map<string, number[]>, ma: 
   return compressPaths(raw, (r) => r.path, (r) => `${r.a}|${r.b}`, (m, path) => ({ path, count: m.length, a: m[0].a, b: m[0].b }));
 }
 
-function attrChanges(la: Map<string, GraphNode>, lb: Map<string, GraphNode>) {
+/** Every node by path, op and occurrence (a split's outputs share one path). Inputs are compared apart. */
+function nodesByKey(g: Graph): Map<string, GraphNode> {
+  const seen = new Map<string, number>();
+  const m = new Map<string, GraphNode>();
+  for (const n of g.nodes) {
+    if (n.op === 'input') continue;
+    const base = `${n.path}#${n.op}`;
+    const k = seen.get(base) ?? 0;
+    seen.set(base, k + 1);
+    m.set(`${base}#${k}`, n);
+  }
+  return m;
+}
+
+/** Settings (attributes) of every node on both sides; output shapes of layers (parametric nodes). */
+function attrChanges(a: Graph, b: Graph) {
   const raw: Omit<AttrChange, 'count'>[] = [];
   const shapes: Omit<ShapeChange, 'count'>[] = [];
-  for (const [path, na] of la) {
-    const nb = lb.get(path);
-    if (!nb || nb.op !== na.op) continue;
-    for (const attr of new Set([...Object.keys(na.attrs), ...Object.keys(nb.attrs)])) {
-      const a = na.attrs[attr] ?? null, b = nb.attrs[attr] ?? null;
-      if (canon(a) !== canon(b)) raw.push({ path, op: na.op, attr, a, b });
+  const nb = nodesByKey(b);
+  for (const [key, x] of nodesByKey(a)) {
+    const y = nb.get(key);
+    if (!y) continue;
+    for (const attr of new Set([...Object.keys(x.attrs), ...Object.keys(y.attrs)])) {
+      const va = x.attrs[attr] ?? null, vb = y.attrs[attr] ?? null;
+      if (canon(va) !== canon(vb)) raw.push({ path: x.path, op: x.op, attr, a: va, b: vb });
     }
-    const sa = showAxes(na.axes), sb = showAxes(nb.axes);
-    if (sa !== sb) shapes.push({ path, op: na.op, a: sa, b: sb });
+    const sa = showAxes(x.axes), sb = showAxes(y.axes);
+    if (sa !== sb && x.params.length) shapes.push({ path: x.path, op: x.op, a: sa, b: sb });
   }
   const attrs = compressPaths(raw, (r) => r.path, (r) => `${r.op}|${r.attr}|${canon(r.a)}|${canon(r.b)}`,
     (m, path): AttrChange => ({ ...m[0], path, count: m.length }));
@@ -237,7 +253,7 @@ export function diffGraphs(a: Graph, b: Graph, labels: { a: string; b: string })
   const la = layers(a), lb = layers(b);
   const pa = leafParams(a), pb = leafParams(b);
   const { added, removed, renamed, ma, mb } = moduleChanges(la, lb, pa, pb);
-  const { attention, layers: layerAttrs, shapes } = attrChanges(la, lb);
+  const { attention, layers: layerAttrs, shapes } = attrChanges(a, b);
   const outputsOf = (g: Graph) => new Map(g.outputs.map((o) => [o.name, showAxes(g.nodes[o.node].axes)]));
   const diff: GraphDiff = {
     a: { label: labels.a, model: a.model },
