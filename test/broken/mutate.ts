@@ -87,14 +87,67 @@ const MUTATIONS: Record<string, Mutation> = {
   },
 };
 
+// Mutations that keep the syntax valid reach elaboration, where the interesting failures live;
+// the others mostly exercise the parser. Weights keep both kinds frequent.
+const OPERATORS = ['+', '-', '*', '/', '%', '**', '==', '<', '..'];
+const STRINGS = ['""', '"same"', '"valid"', '"avg"', '"max"', '"nearest"', '"linear"', '"normal"', '"zeros"', '"\\"'];
+
+Object.assign(MUTATIONS, {
+  operator(tokens: Token[], rand: () => number) {
+    const ids = tokens.map((t, i) => i).filter((i) => OPERATORS.includes(tokens[i].text));
+    if (ids.length === 0) return 'no operator to change';
+    const i = pick(ids, rand);
+    tokens[i] = { text: pick(OPERATORS, rand), kind: 'punct' };
+    return `operator ${i} -> ${tokens[i].text}`;
+  },
+  literal(tokens: Token[], rand: () => number) {
+    const ids = tokens.map((t, i) => i).filter((i) => tokens[i].kind === 'string' || /^(true|false)$/.test(tokens[i].text));
+    if (ids.length === 0) return 'no literal to change';
+    const i = pick(ids, rand);
+    tokens[i] = { text: pick([...STRINGS, 'true', 'false', '0'], rand), kind: 'string' };
+    return `literal ${i} -> ${tokens[i].text}`;
+  },
+} satisfies Record<string, Mutation>);
+
+const WEIGHTS: Record<string, number> = {
+  delete: 2, duplicate: 1, swap: 1, cut: 1, insert: 2, number: 5, identifier: 5, operator: 2, literal: 2, line: 4,
+};
+
+/** Whole-line edits (delete, duplicate or move a statement) usually keep the syntax valid. */
+function lineMutation(source: string, rand: () => number): { source: string; step: string } {
+  const lines = source.split('\n');
+  const i = Math.floor(rand() * lines.length);
+  const j = Math.floor(rand() * lines.length);
+  const kind = pick(['delete', 'duplicate', 'move'], rand);
+  if (kind === 'delete') lines.splice(i, 1);
+  else if (kind === 'duplicate') lines.splice(j, 0, lines[i]);
+  else lines.splice(j, 0, ...lines.splice(i, 1));
+  return { source: lines.join('\n'), step: `line ${kind} ${i + 1}${kind === 'delete' ? '' : ` -> ${j + 1}`}` };
+}
+
+function pickWeighted(rand: () => number): string {
+  const total = Object.values(WEIGHTS).reduce((a, b) => a + b, 0);
+  let r = rand() * total;
+  for (const [name, w] of Object.entries(WEIGHTS)) if ((r -= w) < 0) return name;
+  return 'number';
+}
+
 /** Applies 1-3 random mutations; returns the mutant and a description for failure reports. */
 export function mutate(source: string, rand: () => number): { source: string; steps: string[] } {
-  const tokens = tokenize(source);
   const steps: string[] = [];
   const count = 1 + Math.floor(rand() * 3);
-  for (let k = 0; k < count && tokens.length > 0; k++) {
-    const name = pick(Object.keys(MUTATIONS), rand);
+  let text = source;
+  for (let k = 0; k < count && text.length > 0; k++) {
+    const name = pickWeighted(rand);
+    if (name === 'line') {
+      const m = lineMutation(text, rand);
+      text = m.source;
+      steps.push(m.step);
+      continue;
+    }
+    const tokens = tokenize(text);
     steps.push(MUTATIONS[name](tokens, rand));
+    text = tokens.map((t) => t.text).join('');
   }
-  return { source: tokens.map((t) => t.text).join(''), steps };
+  return { source: text, steps };
 }
