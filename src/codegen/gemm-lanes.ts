@@ -1,0 +1,167 @@
+// The GEMM kernel for SIMD software adapters (lavapipe/llvmpipe). Facts measured there (Mesa 25.0):
+// every storage-buffer load instruction inside a loop costs ~100 cycles per 8-lane SIMD group
+// (a per-lane loop with bounds checks), uniform addresses included, while a subgroup broadcast or
+// shuffle costs a few cycles and workgroup barriers cost coroutine switches. So: one subgroup per
+// workgroup; each A value is loaded by exactly one lane and broadcast to the others; each lane owns
+// 4 * colVecs columns whose B values it loads as vec4s; accumulators live in registers.
+import { applyWgsl, activationWgsl } from './epilogue.ts';
+import { f32Literal } from './expr.ts';
+import type { GemmPlan, Operand } from './gemm.ts';
+import { batchBaseWgsl, batchIndexWgsl, declareBuffer, offsetWgsl, vec4Along, type OperandLayout } from './operand-wgsl.ts';
+
+export interface LanesTiling { lanes: number; rows: number; colVecs: number }
+export interface GemmWgsl { wgsl: string; dispatch: [number, number, number]; features?: string[] }
+
+const u = (n: number) => `${n}u`;
+
+/** The layout of a plan operand; `vecAxis` is the trailing axis read as vec4 when the view allows it. */
+export function layoutOf(o: Operand, sizes: number[], vecAxis: number | undefined): OperandLayout {
+  const vec4 = vecAxis !== undefined && vec4Along(o.view.offset, o.batchStrides, o.strides, sizes, vecAxis);
+  return { wgslName: `${o.name}_buf`, offset: o.view.offset, batchStrides: o.batchStrides, strides: o.strides, sizes, vec4 };
+}
+
+/** Checks a dispatch against the 65535-per-dimension limit every adapter has. */
+export function checkGrid(dispatch: [number, number, number], what: string): [number, number, number] {
+  if (dispatch.some((d) => d > 65535)) throw new Error(`${what}: dispatch [${dispatch}] exceeds 65535 workgroups in a dimension`);
+  return dispatch;
+}
+
+export function gemmLanesWgsl(g: GemmPlan, t: LanesTiling): GemmWgsl {
+  const { M, N, K } = g;
+  const L = t.lanes, R = t.rows, CV = t.colVecs, Q = R / L;
+  const TN = 4 * L * CV;
+  const A = layoutOf(g.a, [M, K], 1);
+  const bAlongN = layoutOf(g.b, [K, N], 1);
+  const B = bAlongN.vec4 ? bAlongN : layoutOf(g.b, [K, N], 0);
+  const bMode = bAlongN.vec4 ? 'n' : B.vec4 ? 'k' : 'scalar';
+  const opt = {
+    scale: g.scale && layoutOf(g.scale, [K], 0), shift: g.shift && layoutOf(g.shift, [K], 0),
+    bias: g.bias && layoutOf(g.bias, [N], 0), gate: g.gate && layoutOf(g.gate, [N], 0),
+    residual: g.residual && layoutOf(g.residual, [M, N], 1),
+  };
+  const O = layoutOf(g.out, [M, N], 1);
+  const ops = [A, B, ...[opt.scale, opt.shift, opt.bias, opt.gate, opt.residual].filter((o): o is OperandLayout => !!o), O];
+  const decls = ops.map((o, i) => declareBuffer(i, o, o === O));
+  const kMask = K % 4 !== 0;
+
+  // Helpers: 4 consecutive values along an axis, with edge clamps (rows/columns past the end are never
+  // stored) and zeros past K (so a partial last step adds nothing).
+  const fns: string[] = [];
+  const [sAm, sAk] = A.strides;
+  fns.push(A.vec4
+    ? `fn ldA(row: u32, k: u32) -> vec4f { return a_buf[row / 4u + k / 4u]; }`
+    : `fn ldA(row: u32, k: u32) -> vec4f {\n  return vec4f(${[0, 1, 2, 3].map((j) => `a_buf[${offsetWgsl('row', [kMask ? `min(k + ${j}u, ${K - 1}u)` : `k + ${j}u`], [sAk])}]`).join(', ')});\n}`);
+  const [sBk, sBn] = B.strides;
+  const kZero = (j: string, v: string) => (kMask ? `select(vec4f(0.0), ${v}, k + ${j} < ${u(K)})` : v);
+  if (bMode === 'n') {
+    const kk = kMask ? `min(k, ${u(K - 1)})` : 'k';
+    fns.push(`fn ldB(base: u32, k: u32, n: u32) -> vec4f { return b_buf[(${offsetWgsl('base', [kk], [sBk])}) / 4u + min(n, ${u(N - 4)}) / 4u]; }`);
+  } else if (bMode === 'k') {
+    fns.push(`fn ldB(base: u32, k: u32, n: u32) -> vec4f { return b_buf[(${offsetWgsl('base', [`min(n, ${u(N - 1)})`], [sBn])}) / 4u + k / 4u]; }`);
+  } else {
+    const kk = kMask ? `min(k, ${u(K - 1)})` : 'k';
+    fns.push(`fn ldB(base: u32, k: u32, n: u32) -> vec4f {\n  let r = ${offsetWgsl('base', [kk], [sBk])};\n  return vec4f(${[0, 1, 2, 3].map((i) => `b_buf[${offsetWgsl('r', [`min(n + ${i}u, ${u(N - 1)})`], [sBn])}]`).join(', ')});\n}`);
+  }
+  // A vector operand over one trailing axis (scale/shift over K, bias/gate over N), clamped at the end.
+  const vecLoader = (name: string, o: OperandLayout, size: number) => (o.vec4
+    ? `fn ld_${name}(base: u32, i: u32) -> vec4f { return ${o.wgslName}[base / 4u + min(i, ${u(size - 4)}) / 4u]; }`
+    : `fn ld_${name}(base: u32, i: u32) -> vec4f {\n  return vec4f(${[0, 1, 2, 3].map((j) => `${o.wgslName}[${offsetWgsl('base', [`min(i + ${j}u, ${u(size - 1)})`], o.strides)}]`).join(', ')});\n}`);
+  if (opt.scale) fns.push(vecLoader('scale', opt.scale, K));
+  if (opt.shift) fns.push(vecLoader('shift', opt.shift, K));
+  if (opt.bias) fns.push(vecLoader('bias', opt.bias, N));
+  if (opt.gate) fns.push(vecLoader('gate', opt.gate, N));
+  // Rows of [M, N] operands (residual, out): `base` is the row's element offset.
+  const [sOm, sOn] = O.strides;
+  if (opt.residual) {
+    const Rs = opt.residual;
+    fns.push(Rs.vec4
+      ? `fn ld_residual(base: u32, n: u32) -> vec4f { return residual_buf[base / 4u + min(n, ${u(N - 4)}) / 4u]; }`
+      : `fn ld_residual(base: u32, n: u32) -> vec4f {\n  return vec4f(${[0, 1, 2, 3].map((i) => `residual_buf[${offsetWgsl('base', [`min(n + ${i}u, ${u(N - 1)})`], [Rs.strides[1]])}]`).join(', ')});\n}`);
+  }
+  fns.push(O.vec4
+    ? `fn st_out(base: u32, n: u32, v: vec4f) { if (n < ${u(N)}) { out_buf[base / 4u + n / 4u] = v; } }`
+    : `fn st_out(base: u32, n: u32, v: vec4f) {\n${[0, 1, 2, 3].map((i) => `  if (n + ${i}u < ${u(N)}) { out_buf[${offsetWgsl('base', [`n + ${i}u`], [sOn])}] = v[${i}]; }`).join('\n')}\n}`);
+
+  const body: string[] = [];
+  body.push(...batchIndexWgsl(g.batch, 'wg.z'));
+  body.push(`let m0 = wg.y * ${u(R)};`, `let n0 = (wg.x * ${u(L)} + lane) * ${u(4 * CV)};`);
+  for (const o of ops) body.push(`let ${o.wgslName.replace('_buf', 'Base')} = ${batchBaseWgsl(o)};`);
+  for (let q = 0; q < Q; q++) body.push(`let ar${q} = ${offsetWgsl('aBase', [`min(m0 + ${u(q * L)} + lane, ${u(M - 1)})`], [sAm])};`);
+
+  if (g.eps !== undefined) {
+    // Shifted single pass (shift = the row's first element) keeps the variance accurate for rows whose
+    // mean is large against their spread; the loads are the row's, once.
+    for (let q = 0; q < Q; q++) body.push(`let x${q} = ldA(ar${q}, 0u).x;`, `var s1_${q} = vec4f(0.0);`, `var s2_${q} = vec4f(0.0);`);
+    body.push(`for (var k = 0u; k < ${u(K)}; k += 4u) {`);
+    for (let q = 0; q < Q; q++) {
+      const d = `ldA(ar${q}, k) - vec4f(x${q})`;
+      body.push(`  let d${q} = ${kMask ? `select(vec4f(0.0), ${d}, vec4u(k) + vec4u(0u, 1u, 2u, 3u) < vec4u(${u(K)}))` : d};`,
+        `  s1_${q} += d${q};`, `  s2_${q} += d${q} * d${q};`);
+    }
+    body.push('}');
+    for (let q = 0; q < Q; q++) {
+      body.push(`let m1_${q} = dot(s1_${q}, vec4f(1.0)) / ${K}.0;`,
+        `let mean${q} = x${q} + m1_${q};`,
+        `let rstd${q} = inverseSqrt(max(dot(s2_${q}, vec4f(1.0)) / ${K}.0 - m1_${q} * m1_${q}, 0.0) + ${f32Literal(g.eps)});`);
+    }
+  }
+
+  for (let r = 0; r < R; r++) for (let v = 0; v < CV; v++) body.push(`var acc${r}_${v} = vec4f(0.0);`);
+  body.push(`for (var k0 = 0u; k0 < ${u(K)}; k0 += ${u(4 * L)}) {`);
+  if (opt.scale) body.push(`  let gChunk = vec4f(1.0) + ld_scale(scaleBase, k0 + 4u * lane);`);
+  if (opt.shift) body.push(`  let hChunk = ld_shift(shiftBase, k0 + 4u * lane);`);
+  body.push(`  let steps = min(${u(L)}, (${u(K)} - k0 + 3u) / 4u);`, '  for (var s = 0u; s < steps; s++) {', '    let k = k0 + 4u * s;');
+  if (opt.scale) body.push('    let gk = subgroupShuffle(gChunk, s);');
+  if (opt.shift) body.push('    let hk = subgroupShuffle(hChunk, s);');
+  for (let q = 0; q < Q; q++) {
+    let a = `ldA(ar${q}, k)`;
+    if (g.eps !== undefined) a = `(${a} - vec4f(mean${q})) * rstd${q}`;
+    if (opt.scale && opt.shift) a = `fma(${a}, gk, hk)`;
+    else if (opt.scale) a = `${a} * gk`;
+    else if (opt.shift) a = `${a} + hk`;
+    body.push(`    let a${q} = ${a};`);
+  }
+  if (bMode === 'k') {
+    for (let c = 0; c < 4 * CV; c++) body.push(`    let bc${c} = ldB(bBase, k, n0 + ${u(c)});`);
+    for (let j = 0; j < 4; j++) for (let v = 0; v < CV; v++) {
+      body.push(`    let b${j}_${v} = vec4f(${[0, 1, 2, 3].map((i) => `bc${4 * v + i}[${j}]`).join(', ')});`);
+    }
+  } else {
+    for (let j = 0; j < 4; j++) for (let v = 0; v < CV; v++) body.push(`    let b${j}_${v} = ${kZero(`${j}u`, `ldB(bBase, k + ${u(j)}, n0 + ${u(4 * v)})`)};`);
+  }
+  for (let r = 0; r < R; r++) {
+    body.push(`    { let a = subgroupBroadcast(a${Math.floor(r / L)}, ${u(r % L)});`);
+    for (let v = 0; v < CV; v++) {
+      let e = `acc${r}_${v}`;
+      for (const [j, c] of ['x', 'y', 'z', 'w'].entries()) e = `fma(vec4f(a.${c}), b${j}_${v}, ${e})`;
+      body.push(`      acc${r}_${v} = ${e};`);
+    }
+    body.push('    }');
+  }
+  body.push('  }', '}');
+
+  // Epilogue: per-column operands once per lane, then one guarded row at a time.
+  for (let v = 0; v < CV; v++) {
+    if (opt.bias) body.push(`let bias${v} = ld_bias(biasBase, n0 + ${u(4 * v)});`);
+    if (opt.gate) body.push(`let gate${v} = ld_gate(gateBase, n0 + ${u(4 * v)});`);
+  }
+  for (let r = 0; r < R; r++) {
+    body.push(`if (m0 + ${u(r)} < ${u(M)}) {`, `  let orow = ${offsetWgsl('outBase', [`m0 + ${u(r)}`], [sOm])};`);
+    if (opt.residual) body.push(`  let rrow = ${offsetWgsl('residualBase', [`m0 + ${u(r)}`], [opt.residual.strides[0]])};`);
+    for (let v = 0; v < CV; v++) {
+      const n = `n0 + ${u(4 * v)}`;
+      const val = applyWgsl(g.activation, `acc${r}_${v}`, {
+        bias: opt.bias && `bias${v}`, gate: opt.gate && `gate${v}`, residual: opt.residual && `ld_residual(rrow, ${n})`,
+      }, true);
+      body.push(`  st_out(orow, ${n}, ${val});`);
+    }
+    body.push('}');
+  }
+
+  const wgsl = ['enable subgroups;', ...decls, activationWgsl(g.activation, true), ...fns,
+    `@compute @workgroup_size(${L})`,
+    'fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {',
+    ...body.map((l) => `  ${l}`), '}', ''].join('\n');
+  const batches = g.batch.reduce((a, b) => a * b, 1);
+  return { wgsl, dispatch: checkGrid([Math.ceil(N / TN), Math.ceil(M / R), batches], 'gemm'), features: ['subgroups'] };
+}

@@ -1,0 +1,99 @@
+// The GEMM kernel for GPUs: tileM x tileN outputs per workgroup, A and B staged through workgroup
+// memory tileK at a time (the prologue is applied once per staged A value), each invocation keeping
+// threadRows x threadCols accumulators. Rows and columns of an invocation are interleaved by the
+// thread-grid size so that neighbouring invocations touch neighbouring memory.
+import { applyWgsl, activationWgsl } from './epilogue.ts';
+import { f32Literal } from './expr.ts';
+import type { GemmPlan } from './gemm.ts';
+import { checkGrid, layoutOf, type GemmWgsl } from './gemm-lanes.ts';
+import { batchBaseWgsl, batchIndexWgsl, declareBuffer, offsetWgsl, type OperandLayout } from './operand-wgsl.ts';
+
+export interface TilesTiling { tileM: number; tileN: number; tileK: number; threadRows: number; threadCols: number }
+
+const u = (n: number) => `${n}u`;
+
+export function gemmTilesWgsl(g: GemmPlan, t: TilesTiling): GemmWgsl {
+  const { M, N, K } = g;
+  const { tileM: TM, tileN: TN, tileK: TK, threadRows: TR, threadCols: TC } = t;
+  const GX = TN / TC, GY = TM / TR, T = GX * GY;
+  const scalar = (o: OperandLayout): OperandLayout => ({ ...o, vec4: false });
+  const A = scalar(layoutOf(g.a, [M, K], undefined));
+  const B = scalar(layoutOf(g.b, [K, N], undefined));
+  const opt = {
+    scale: g.scale && layoutOf(g.scale, [K], undefined), shift: g.shift && layoutOf(g.shift, [K], undefined),
+    bias: g.bias && layoutOf(g.bias, [N], undefined), gate: g.gate && layoutOf(g.gate, [N], undefined),
+    residual: g.residual && layoutOf(g.residual, [M, N], undefined),
+  };
+  const O = layoutOf(g.out, [M, N], undefined);
+  const ops = [A, B, ...[opt.scale, opt.shift, opt.bias, opt.gate, opt.residual].filter((o): o is OperandLayout => !!o), O];
+  const at = (o: OperandLayout, idx: string[]) => `${o.wgslName}[${offsetWgsl(o.wgslName.replace('_buf', 'Base'), idx, o.strides)}]`;
+
+  const shared = [`var<workgroup> tileA: array<f32, ${TK * TM}>;`, `var<workgroup> tileB: array<f32, ${TK * TN}>;`];
+  const body: string[] = [...batchIndexWgsl(g.batch, 'wg.z')];
+  for (const o of ops) body.push(`let ${o.wgslName.replace('_buf', 'Base')} = ${batchBaseWgsl(o)};`);
+  body.push(`let m0 = wg.y * ${u(TM)};`, `let n0 = wg.x * ${u(TN)};`, `let t = lid.y * ${u(GX)} + lid.x;`);
+
+  if (g.eps !== undefined) {
+    // P invocations per row sum strided slices (shifted by the row's first element), then one combines.
+    const P = Math.max(1, Math.floor(T / TM));
+    shared.push(`var<workgroup> part1: array<f32, ${TM * P}>;`, `var<workgroup> part2: array<f32, ${TM * P}>;`,
+      `var<workgroup> rowMean: array<f32, ${TM}>;`, `var<workgroup> rowRstd: array<f32, ${TM}>;`);
+    body.push(`for (var e = t; e < ${u(TM * P)}; e += ${u(T)}) {`,
+      `  let m = min(m0 + e / ${u(P)}, ${u(M - 1)});`,
+      `  let x0 = ${at(A, ['m', '0u'])};`,
+      '  var s1 = 0.0;', '  var s2 = 0.0;',
+      `  for (var k = e % ${u(P)}; k < ${u(K)}; k += ${u(P)}) { let d = ${at(A, ['m', 'k'])} - x0; s1 += d; s2 += d * d; }`,
+      '  part1[e] = s1;', '  part2[e] = s2;', '}', 'workgroupBarrier();',
+      `for (var r = t; r < ${u(TM)}; r += ${u(T)}) {`,
+      '  var s1 = 0.0;', '  var s2 = 0.0;',
+      `  for (var p = 0u; p < ${u(P)}; p++) { s1 += part1[r * ${u(P)} + p]; s2 += part2[r * ${u(P)} + p]; }`,
+      `  let m1 = s1 / ${K}.0;`,
+      `  rowMean[r] = ${at(A, [`min(m0 + r, ${u(M - 1)})`, '0u'])} + m1;`,
+      `  rowRstd[r] = inverseSqrt(max(s2 / ${K}.0 - m1 * m1, 0.0) + ${f32Literal(g.eps)});`,
+      '}', 'workgroupBarrier();');
+  }
+
+  let aVal = at(A, ['m', 'kc']);
+  if (g.eps !== undefined) aVal = `(${aVal} - rowMean[mm]) * rowRstd[mm]`;
+  if (opt.scale) aVal = `${aVal} * (1.0 + ${at(opt.scale, ['kc'])})`;
+  if (opt.shift) aVal = `${aVal} + ${at(opt.shift, ['kc'])}`;
+  body.push(`var acc: array<array<f32, ${TC}>, ${TR}>;`,
+    `for (var k0 = 0u; k0 < ${u(K)}; k0 += ${u(TK)}) {`,
+    `  for (var e = t; e < ${u(TM * TK)}; e += ${u(T)}) {`,
+    `    let mm = e / ${u(TK)};`, `    let k = k0 + e % ${u(TK)};`,
+    `    let m = min(m0 + mm, ${u(M - 1)});`, `    let kc = min(k, ${u(K - 1)});`,
+    `    tileA[(e % ${u(TK)}) * ${u(TM)} + mm] = select(0.0, ${aVal}, k < ${u(K)});`,
+    '  }',
+    `  for (var e = t; e < ${u(TN * TK)}; e += ${u(T)}) {`,
+    `    let k = k0 + e / ${u(TN)};`,
+    `    tileB[e] = select(0.0, ${at(B, [`min(k, ${u(K - 1)})`, `min(n0 + e % ${u(TN)}, ${u(N - 1)})`])}, k < ${u(K)});`,
+    '  }',
+    '  workgroupBarrier();',
+    `  for (var kk = 0u; kk < ${u(TK)}; kk++) {`,
+    `    var a: array<f32, ${TR}>;`,
+    `    for (var i = 0u; i < ${u(TR)}; i++) { a[i] = tileA[kk * ${u(TM)} + lid.y + i * ${u(GY)}]; }`,
+    `    for (var j = 0u; j < ${u(TC)}; j++) {`,
+    `      let b = tileB[kk * ${u(TN)} + lid.x + j * ${u(GX)}];`,
+    `      for (var i = 0u; i < ${u(TR)}; i++) { acc[i][j] = fma(a[i], b, acc[i][j]); }`,
+    '    }',
+    '  }',
+    '  workgroupBarrier();',
+    '}');
+
+  const val = applyWgsl(g.activation, 'acc[i][j]', {
+    bias: opt.bias && at(opt.bias, ['n']), gate: opt.gate && at(opt.gate, ['n']), residual: opt.residual && at(opt.residual, ['m', 'n']),
+  });
+  body.push(`for (var i = 0u; i < ${u(TR)}; i++) {`,
+    `  let m = m0 + lid.y + i * ${u(GY)};`,
+    `  for (var j = 0u; j < ${u(TC)}; j++) {`,
+    `    let n = n0 + lid.x + j * ${u(GX)};`,
+    `    if (m < ${u(M)} && n < ${u(N)}) { ${at(O, ['m', 'n'])} = ${val}; }`,
+    '  }', '}');
+
+  const wgsl = [...ops.map((o, i) => declareBuffer(i, o, o === O)), ...shared, activationWgsl(g.activation),
+    `@compute @workgroup_size(${GX}, ${GY})`,
+    'fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {',
+    ...body.map((l) => `  ${l}`), '}', ''].join('\n');
+  const batches = g.batch.reduce((a, b) => a * b, 1);
+  return { wgsl, dispatch: checkGrid([Math.ceil(N / TN), Math.ceil(M / TM), batches], 'gemm') };
+}

@@ -1,0 +1,151 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { extent } from '../../src/codegen/elementwise.ts';
+import { ACTIVATIONS } from '../../src/codegen/epilogue.ts';
+import {
+  chooseGemmTiling, gemmBindingNames, gemmKernel, gemmReference, type GemmData, type GemmParams, type GemmTiling,
+} from '../../src/codegen/gemm.ts';
+import { contiguous, permute, type View } from '../../src/codegen/view.ts';
+import { openGpu } from '../../src/runtime/gpu.ts';
+import { expectMatches, randomArray } from './ref-check.ts';
+
+const LANES: GemmTiling = { kind: 'lanes', lanes: 8, rows: 16, colVecs: 1 };
+const LANES_WIDE: GemmTiling = { kind: 'lanes', lanes: 8, rows: 8, colVecs: 2 };
+const TILES: GemmTiling = { kind: 'tiles', tileM: 32, tileN: 32, tileK: 8, threadRows: 4, threadCols: 2 };
+const ALL = [LANES, LANES_WIDE, TILES];
+const tilingName = (t: GemmTiling) => (t.kind === 'lanes' ? `lanes r${t.rows} c${t.colVecs}` : `tiles ${t.tileM}x${t.tileN}`);
+
+/** Fresh random buffers for every operand `p` has, the GPU run, and the float64 comparison. */
+async function check(p: GemmParams, what: string, data: Partial<GemmData> = {}) {
+  const names = gemmBindingNames(p);
+  const d: Record<string, ArrayLike<number>> = { ...data };
+  for (const k of names.slice(0, -1)) d[k] ??= randomArray(extent(p[k as keyof GemmParams] as View), -1, 1);
+  const ref = gemmReference(p, d as GemmData);
+  const spec = gemmKernel(p);
+  const args = [...names.slice(0, -1).map((k) => Float32Array.from(d[k])), extent(p.out)];
+  const [out] = await expectMatches(spec, args, [ref], `${what} [${p.tiling ? tilingName(p.tiling) : 'default'}]`);
+  return { out, ref, spec };
+}
+
+test('plain GEMM with shapes that divide no tile size, every tiling', async () => {
+  const [M, N, K] = [37, 45, 29];
+  for (const tiling of ALL) {
+    await check({ a: contiguous([M, K]), b: contiguous([K, N]), out: contiguous([M, N]), tiling }, 'plain');
+  }
+});
+
+test('vector paths: K and N multiples of 4 with edges in M and N tiles', async () => {
+  const [M, N, K] = [23, 36, 44];
+  for (const tiling of ALL) {
+    await check({ a: contiguous([M, K]), b: contiguous([K, N]), out: contiguous([M, N]), tiling }, 'vec4');
+  }
+});
+
+test('batched with B shared across the batch (weights) and per-batch B', async () => {
+  const [Bt, M, N, K] = [3, 19, 40, 24];
+  for (const tiling of ALL) {
+    await check({ a: contiguous([Bt, M, K]), b: contiguous([K, N]), out: contiguous([Bt, M, N]), tiling }, 'shared B');
+    await check({ a: contiguous([Bt, M, K]), b: contiguous([Bt, K, N]), out: contiguous([Bt, M, N]), tiling }, 'batched B');
+  }
+});
+
+test('transposed and permuted operands are strides, not copies', async () => {
+  const [M, N, K] = [21, 36, 28];
+  // B as the transpose of a [N, K] weight (PyTorch Linear layout): vec4 loads along K.
+  const bT = permute(contiguous([N, K]), [1, 0]);
+  // A as the transpose of [K, M]: scalar loads.
+  const aT = permute(contiguous([K, M]), [1, 0]);
+  // Output written transposed into an [N, M] buffer.
+  const outT = permute(contiguous([N, M]), [1, 0]);
+  for (const tiling of ALL) {
+    await check({ a: contiguous([M, K]), b: bT, out: contiguous([M, N]), tiling }, 'B^T');
+    await check({ a: aT, b: contiguous([K, N]), out: outT, tiling }, 'A^T, out^T');
+  }
+  // Attention-style batch over two axes of a packed [b, t, 3, h, d] buffer: q[b, h, t, d] . k[b, h, d, t]
+  const [b, t, h, dd] = [2, 13, 3, 8];
+  const qkv = contiguous([b, t, 3, h, dd]);
+  const q: View = { shape: [b, h, t, dd], strides: [qkv.strides[0], qkv.strides[3], qkv.strides[1], 1], offset: 0 };
+  const k: View = { shape: [b, h, dd, t], strides: [qkv.strides[0], qkv.strides[3], 1, qkv.strides[1]], offset: h * dd };
+  const data = { a: randomArray(extent(qkv)) };
+  for (const tiling of ALL) {
+    await check({ a: q, b: k, out: contiguous([b, h, t, t]), tiling }, 'q.k^T from packed qkv', { ...data, b: data.a });
+  }
+});
+
+test('prologue: layernorm over K then modulate by per-sample scale and shift (DiT adaLN)', async () => {
+  const [Bt, M, N, K] = [2, 17, 33, 40];
+  const shape = [Bt, M, K];
+  // rows with a large mean relative to their spread: the in-kernel statistics must stay accurate
+  const a = Float32Array.from(randomArray(Bt * M * K), (v, i) => v + 20 * ((i / K) % 3));
+  const ada = randomArray(Bt * 6 * K); // a [Bt, 6K] adaLN projection: scale and shift are chunks of it
+  const perSample = (chunk: number): View => ({ shape: [Bt, K], strides: [6 * K, 1], offset: chunk * K });
+  for (const tiling of ALL) {
+    const base = { a: contiguous(shape), b: contiguous([K, N]), out: contiguous([Bt, M, N]), tiling };
+    await check({ ...base, normalize: { eps: 1e-6 } }, 'layernorm', { a });
+    await check({ ...base, normalize: { eps: 1e-6 }, scale: perSample(1), shift: perSample(0) }, 'adaLN', { a, scale: ada, shift: ada });
+    await check({ ...base, scale: perSample(4) }, 'scale only', { scale: ada });
+    await check({ ...base, shift: perSample(3) }, 'shift only', { shift: ada });
+  }
+  // K not a multiple of 4 and an A^T view: the scalar paths of the prologue
+  const [m2, k2] = [11, 23];
+  for (const tiling of ALL) {
+    await check({
+      a: permute(contiguous([k2, m2]), [1, 0]), b: contiguous([k2, 9]), out: contiguous([m2, 9]), tiling,
+      normalize: { eps: 1e-5 }, scale: contiguous([k2]), shift: contiguous([k2]),
+    }, 'adaLN scalar');
+  }
+});
+
+test('epilogue: every activation with bias, per-sample gate and residual', async () => {
+  const [Bt, M, N, K] = [2, 9, 20, 12];
+  const gate: View = { shape: [Bt, N], strides: [N, 1], offset: 0 };
+  for (const activation of ACTIVATIONS) {
+    for (const tiling of [LANES, TILES]) {
+      await check({
+        a: contiguous([Bt, M, K]), b: contiguous([K, N]), out: contiguous([Bt, M, N]), tiling, activation,
+        bias: contiguous([N]), gate, residual: contiguous([Bt, M, N]),
+      }, `epilogue ${activation}`, { a: randomArray(Bt * M * K, -3, 3) });
+    }
+  }
+  // each term alone, with scalar (strided) access
+  const strided = (n: number, s: number): View => ({ shape: [n], strides: [s], offset: 1 });
+  for (const tiling of ALL) {
+    const base = { a: contiguous([M, K]), b: contiguous([K, 18]), out: contiguous([M, 18]), tiling };
+    await check({ ...base, bias: strided(18, 3) }, 'bias only');
+    await check({ ...base, gate: strided(18, 2), activation: 'gelu' }, 'gate only');
+    await check({ ...base, residual: permute(contiguous([18, M]), [1, 0]) }, 'residual only');
+  }
+});
+
+test('activations hold for large |x| (no NaN from overflowing exponentials)', async () => {
+  const [M, N, K] = [8, 32, 4];
+  const a = Float32Array.from({ length: M * K }, (_, i) => (i % 2 ? 1 : -1) * (10 + i));
+  for (const activation of ACTIVATIONS) {
+    const { out } = await check({ a: contiguous([M, K]), b: contiguous([K, N]), out: contiguous([M, N]), tiling: LANES, activation },
+      `large ${activation}`, { a, b: Float32Array.from(randomArray(K * N), (v) => v * 5) });
+    assert.ok(out.every(Number.isFinite), activation);
+  }
+});
+
+test('the tiling chooser: lanes on a SIMD software adapter, shared-memory tiles elsewhere', async () => {
+  const gpu = await openGpu();
+  const chosen = chooseGemmTiling(gpu);
+  if (gpu.software && gpu.features.has('subgroups')) assert.is(chosen.kind, 'lanes');
+  assert.is(chooseGemmTiling({ software: false, features: new Set(['subgroups']), info: { subgroupMinSize: 32, subgroupMaxSize: 32 } }).kind, 'tiles');
+  assert.is(chooseGemmTiling(undefined).kind, 'tiles');
+  await check({ a: contiguous([30, 20]), b: contiguous([20, 70]), out: contiguous([30, 70]), adapter: gpu }, 'default tiling');
+});
+
+test('bad parameters are clear errors', () => {
+  const ok = { a: contiguous([4, 8]), b: contiguous([8, 5]), out: contiguous([4, 5]) };
+  assert.throws(() => gemmKernel({ ...ok, b: contiguous([7, 5]) }), /b must have shape/);
+  assert.throws(() => gemmKernel({ ...ok, out: contiguous([4, 6]) }), /out must have shape/);
+  assert.throws(() => gemmKernel({ ...ok, bias: contiguous([4]) }), /bias must have shape/);
+  assert.throws(() => gemmKernel({ ...ok, activation: 'swish' as never }), /unknown activation 'swish'/);
+  assert.throws(() => gemmKernel({ ...ok, normalize: { eps: 0 } }), /eps must be a positive/);
+  assert.throws(() => gemmKernel({ ...ok, tiling: { kind: 'lanes', lanes: 8, rows: 12, colVecs: 1 } }), /multiple of lanes/);
+  assert.throws(() => gemmKernel({ ...ok, out: { shape: [4, 5], strides: [0, 1], offset: 0 } }), /must not broadcast/);
+  assert.throws(() => gemmKernel({ ...ok, a: { shape: [4, 8], strides: [8, -1], offset: 0 } }), /non-negative integer/);
+});
+
+test.run();
