@@ -11,6 +11,7 @@ import { astShape } from '../src/compiler/fmt-verify.ts';
 import { parseSource } from '../src/compiler/parse.ts';
 import { SourceFile } from '../src/compiler/source.ts';
 import { runFmt, type FmtIo } from '../src/cli/fmt.ts';
+import { checkFile } from '../src/compiler/check.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 
@@ -184,6 +185,9 @@ test('every project spec that parses: idempotent, same AST, comments kept', () =
     const before = parses(file, src);
     if (!before.ok) continue;
     const out = formatSource(src);
+    checked++;
+    // Already in canonical layout: idempotence, meaning and comments follow from out === src.
+    if (out === src) continue;
     assert.is(formatSource(out), out, `not idempotent: ${file}`);
     const after = parses(file, out);
     assert.ok(after.ok, `formatted ${file} does not parse`);
@@ -191,9 +195,51 @@ test('every project spec that parses: idempotent, same AST, comments kept', () =
     const strip = (t: string) => t.replace(/[ \t]+$/gm, '');
     assert.equal(scanComments(out).map((c) => c.text), scanComments(src).map((c) => strip(c.text)), `comments: ${file}`);
     assert.not.match(out, /[ \t]$/m, `trailing whitespace: ${file}`);
-    checked++;
   }
   assert.ok(checked >= 20, `only ${checked} specs checked`);
+});
+
+/** The graph without source positions, or the diagnostics without positions when it does not check. */
+function meaningOf(file: string): string {
+  const r = checkFile(file);
+  if (r.graph) return JSON.stringify(r.graph, (k, v) => (k === 'span' || k === 'file' ? undefined : v));
+  const placeless = (t: string) => t.replace(/\S*\/\S*/g, '<path>');
+  return JSON.stringify(r.diagnostics.map((d) => [d.code, placeless(d.message), placeless(d.hint ?? '')]));
+}
+
+test('formatting changes no graph (shapes, params, MACs, layer list) and no diagnostic', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vdm-fmt-meaning-'));
+  try {
+    let compared = 0;
+    for (const d of ['specs', 'examples', 'test/broken', 'test/diff']) {
+      const from = path.join(root, d);
+      if (!fs.existsSync(from)) continue;
+      // Copy the whole folder so relative imports (and their formatting) come along.
+      const to = path.join(tmp, d);
+      fs.cpSync(from, to, { recursive: true, filter: (f) => fs.statSync(f).isDirectory() || f.endsWith('.vdm') });
+      // A file whose text formatting leaves alone trivially keeps its meaning; check the others
+      // (and the files importing them: every file of a folder that changed).
+      let changed = false;
+      const files = vdmFiles(to);
+      for (const f of files) {
+        const text = fs.readFileSync(f, 'utf8');
+        if (!parses(f, text).ok) continue;
+        const out = formatSource(text);
+        if (out !== text) { fs.writeFileSync(f, out); changed = true; }
+      }
+      if (!changed) continue;
+      for (const f of files) {
+        const original = path.join(from, path.relative(to, f));
+        // Specs that exhaust the compiler's budgets only cost time here; the AST check covers them.
+        if (/^\/\/ expect:.*VDM04[0-3]/m.test(fs.readFileSync(original, 'utf8'))) continue;
+        assert.is(meaningOf(f), meaningOf(original), `meaning changed: ${path.relative(root, original)}`);
+        compared++;
+      }
+    }
+    assert.ok(compared >= 10, `only ${compared} files compared`);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 });
 
 function fakeIo(stdin = ''): FmtIo & { stdout: string; stderr: string } {

@@ -2,7 +2,7 @@
 // name takes the size of the dim of that name, when one is in scope.
 import type { AxisDecl } from './ast.ts';
 import type { Elaboration, Frame } from './context.ts';
-import { asSize } from './convert.ts';
+import { asSize, Poisoned } from './convert.ts';
 import { fail } from './diagnostics.ts';
 import { evalExpr, lookup } from './eval-expr.ts';
 
@@ -17,6 +17,7 @@ export function axisDecls(ctx: Elaboration, frame: Frame, decls: readonly AxisDe
       continue;
     }
     const bound = lookup(frame, name, d.name.span);
+    if (bound.kind === 'error') throw new Poisoned();
     out.push([name, bound.kind === 'dim' ? bound.size : null]);
   }
   return out;

@@ -4,12 +4,13 @@ import { fail } from './diagnostics.ts';
 import type { Span } from './source.ts';
 import type { Axis } from './values.ts';
 
-export function broadcastAxes(left: readonly Axis[], right: readonly Axis[], span: Span): Axis[] {
-  const out: Axis[] = [...left];
+export function broadcastAxes(left: readonly Axis[], right: readonly Axis[], span: Span): readonly Axis[] {
+  if (left === right) return left;
+  let out: Axis[] | null = null; // copied only when the right operand adds an axis
   for (const [name, size] of right) {
     const mine = left.find(([n]) => n === name);
     if (!mine) {
-      out.push([name, size]);
+      (out ??= [...left]).push([name, size]);
       continue;
     }
     if (mine[1] !== size) {
@@ -17,5 +18,5 @@ export function broadcastAxes(left: readonly Axis[], right: readonly Axis[], spa
         `elementwise operands must agree on every axis they share: left ${name}=${mine[1]}, right ${name}=${size}`);
     }
   }
-  return out;
+  return out ?? left;
 }

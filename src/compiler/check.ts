@@ -88,6 +88,7 @@ function elaborateModel(
   for (const [name, size] of Object.entries(dims)) {
     if (!Number.isInteger(size) || size <= 0 || size > 2 ** 31) {
       diagnostics.push({ ...diag('VDM070', null, `--dim ${name}=${size}: a dim must be a positive integer up to 2^31`), file });
+      overrides.set(name, NaN); // reported: the dim becomes an error value
     } else {
       overrides.set(name, size);
     }

@@ -22,7 +22,8 @@ export class Elaboration {
   readonly diagnostics: Diagnostic[] = [];
   naming: NameScope;
   depth = 0;
-  private steps = 0;
+  /** Units of work so far (see step). */
+  steps = 0;
 
   constructor(
     /** null while evaluating top-level lets, where no tensor can exist. */

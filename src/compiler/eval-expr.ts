@@ -84,8 +84,9 @@ function index(ctx: Elaboration, frame: Frame, e: IndexExpr): Value {
   const target = lookup(frame, e.target.name, e.target.span);
   const i = evalExpr(ctx, frame, e.index);
   if (target.kind === 'error' || i.kind === 'error') throw new Poisoned();
-  if (target.kind === 'tuple' && target.names && (i.kind === 'axis' || i.kind === 'string')) {
-    const key = i.kind === 'axis' ? i.name : i.value;
+  // A named tuple is indexed by axis: an unbound name, a dim (by its name), or a string.
+  if (target.kind === 'tuple' && target.names && (i.kind === 'axis' || i.kind === 'dim' || i.kind === 'string')) {
+    const key = i.kind === 'string' ? i.value : i.name;
     const at = target.names.indexOf(key);
     if (at < 0) fail('VDM017', e.index.span, `the tuple has no entry named '${key}'`);
     return target.items[at];

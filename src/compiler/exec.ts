@@ -7,39 +7,31 @@ import type { Elaboration, Frame } from './context.ts';
 import { asBool, asInt, Poisoned, wrongKind } from './convert.ts';
 import { DiagError, diag, fail } from './diagnostics.ts';
 import { evalExpr } from './eval-expr.ts';
-import { LIMITS } from './limits.ts';
+import { Abort, LIMITS } from './limits.ts';
 import { declareDims, declareInput, declareOutput } from './model.ts';
 import { NameScope } from './naming.ts';
 import type { Span } from './source.ts';
 import { ERROR, num, type Value } from './values.ts';
 
-/** A block's `return` unwinds with this. */
-class Returned {
-  constructor(readonly value: Value) {}
-}
-
 /** Runs statements; returns the value of a `return`, or null when the end is reached. */
 export function execBody(ctx: Elaboration, frame: Frame, stmts: readonly Stmt[]): Value | null {
-  try {
-    runAll(ctx, frame, stmts);
-    return null;
-  } catch (r) {
-    if (r instanceof Returned) return r.value;
-    throw r;
-  }
+  return runAll(ctx, frame, stmts) ?? null;
 }
 
-function runAll(ctx: Elaboration, frame: Frame, stmts: readonly Stmt[]): void {
+/** Runs statements until the end (undefined) or a `return` (its value). */
+function runAll(ctx: Elaboration, frame: Frame, stmts: readonly Stmt[]): Value | undefined {
   for (const s of stmts) {
     ctx.step(s.span);
     try {
-      run(ctx, frame, s);
+      const returned = run(ctx, frame, s);
+      if (returned !== undefined) return returned;
     } catch (err) {
       if (err instanceof DiagError) ctx.report(err.diagnostic);
       else if (!(err instanceof Poisoned)) throw err;
       poison(frame, assignedNames([s]));
     }
   }
+  return undefined;
 }
 
 function poison(frame: Frame, names: string[]): void {
@@ -75,33 +67,32 @@ function assign(ctx: Elaboration, frame: Frame, s: AssignStmt): void {
   bindTarget(s.target, value, (name, v) => frame.vars.set(name, v));
 }
 
-function run(ctx: Elaboration, frame: Frame, s: Stmt): void {
+function run(ctx: Elaboration, frame: Frame, s: Stmt): Value | undefined {
   switch (s.type) {
-    case 'assign': assign(ctx, frame, s); return;
-    case 'let': for (const b of s.bindings) assign(ctx, frame, b); return;
+    case 'assign': assign(ctx, frame, s); return undefined;
+    case 'let': for (const b of s.bindings) assign(ctx, frame, b); return undefined;
     case 'return':
       if (frame.block === null) fail('VDM019', s.span, "'return' is only allowed in a block");
-      throw new Returned(evalExpr(ctx, frame, s.value));
+      return evalExpr(ctx, frame, s.value);
     case 'ifStmt': {
       const cond = evalExpr(ctx, frame, s.cond);
       if (cond.kind === 'error') {
         poison(frame, assignedNames([s]));
-        return;
+        return undefined;
       }
       const taken = asBool(cond, s.cond.span, 'an if condition') ? s.then : s.else;
-      if (taken) runAll(ctx, frame, taken);
-      return;
+      return taken ? runAll(ctx, frame, taken) : undefined;
     }
-    case 'for': loop(ctx, frame, s); return;
-    case 'repeat': loop(ctx, frame, s); return;
+    case 'for': return loop(ctx, frame, s);
+    case 'repeat': return loop(ctx, frame, s);
     case 'assert': {
       const cond = evalExpr(ctx, frame, s.cond);
-      if (cond.kind === 'error') return;
+      if (cond.kind === 'error') return undefined;
       if (!asBool(cond, s.cond.span, 'an assert condition')) {
         const text = s.cond.span.source.text.slice(s.cond.span.start, s.cond.span.end);
         ctx.report(diag('VDM036', s.span, s.message ?? `assertion failed: ${text}`));
       }
-      return;
+      return undefined;
     }
     case 'dims':
     case 'input':
@@ -110,7 +101,7 @@ function run(ctx: Elaboration, frame: Frame, s: Stmt): void {
       if (s.type === 'dims') declareDims(ctx, frame, s);
       else if (s.type === 'input') declareInput(ctx, frame, s);
       else declareOutput(ctx, frame, s);
-      return;
+      return undefined;
   }
 }
 
@@ -134,7 +125,24 @@ function iterationValues(ctx: Elaboration, frame: Frame, s: ForStmt | RepeatStmt
   return [...(source as { items: readonly Value[] }).items];
 }
 
-function loop(ctx: Elaboration, frame: Frame, s: ForStmt | RepeatStmt): void {
+/**
+ * After two iterations, a loop whose remaining iterations would blow a budget (counting the
+ * cheaper of the two iterations) stops at once instead of after seconds of work.
+ */
+function projectBudgets(ctx: Elaboration, s: ForStmt | RepeatStmt, per: { nodes: number; steps: number }, remaining: number): void {
+  const nodes = (ctx.graph?.size ?? 0) + per.nodes * remaining;
+  if (nodes > LIMITS.nodes) {
+    throw new Abort(diag('VDM043', s.span, `this loop would grow the graph to about ${nodes} nodes, past the limit of ${LIMITS.nodes}`,
+      'a loop or recursion is probably far larger than intended'));
+  }
+  const steps = ctx.steps + per.steps * remaining;
+  if (steps > LIMITS.steps) {
+    throw new Abort(diag('VDM040', s.span, `this loop would take about ${steps} elaboration steps, past the limit of ${LIMITS.steps}`,
+      'a loop or recursion is probably far larger than intended'));
+  }
+}
+
+function loop(ctx: Elaboration, frame: Frame, s: ForStmt | RepeatStmt): Value | undefined {
   let values: Value[] | null;
   try {
     values = iterationValues(ctx, frame, s);
@@ -144,20 +152,30 @@ function loop(ctx: Elaboration, frame: Frame, s: ForStmt | RepeatStmt): void {
   }
   if (values === null) {
     poison(frame, assignedNames([s]));
-    return;
+    return undefined;
   }
   const outer = ctx.naming;
   const entry = ctx.naming.add('loop', s.naming?.name ?? 'layers', s.naming !== null);
+  const perIteration = { nodes: Infinity, steps: Infinity };
   try {
-    for (const v of values) {
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      const before = { nodes: ctx.graph?.size ?? 0, steps: ctx.steps };
       ctx.step(s.span);
       const iteration = new NameScope();
       entry.iterations!.push(iteration);
       ctx.naming = iteration;
       if (s.type === 'for') frame.vars.set(s.variable.name, v);
-      runAll(ctx, frame, s.body);
+      const returned = runAll(ctx, frame, s.body);
+      if (returned !== undefined) return returned;
+      if (i < 2) {
+        perIteration.nodes = Math.min(perIteration.nodes, (ctx.graph?.size ?? 0) - before.nodes);
+        perIteration.steps = Math.min(perIteration.steps, ctx.steps - before.steps);
+        if (i === 1) projectBudgets(ctx, s, perIteration, values.length - 2);
+      }
     }
   } finally {
     ctx.naming = outer;
   }
+  return undefined;
 }

@@ -44,8 +44,16 @@ export function formatSource(source: string): string {
     throw new FmtSyntaxError(match.shortMessage ?? 'syntax error', before.length, before[before.length - 1].length + 1);
   }
   const comments = new CommentTable(src);
-  const semantics = vdmGrammar().createSemantics().addOperation('fmt', actions(src, comments));
-  const file = semantics(match).fmt() as Part;
+  // Building the semantics costs more than formatting a spec, so it is made once; the file being
+  // formatted reaches the actions through `current`.
+  semantics ??= vdmGrammar().createSemantics().addOperation('fmt', actions());
+  current = { src, comments };
+  let file: Part;
+  try {
+    file = semantics(match).fmt() as Part;
+  } finally {
+    current = null;
+  }
   comments.assertAllPlaced();
   const printed = printDoc(file.doc, FMT_WIDTH).replace(/[ \t]+$/gm, '').replace(/^\n+/, '').replace(/\n*$/, '');
   const text = alignTrailingComments(printed);
@@ -54,7 +62,12 @@ export function formatSource(source: string): string {
 
 type Node = ohm.Node;
 
-function actions(src: string, comments: CommentTable): ohm.ActionDict<Part> {
+let semantics: ohm.Semantics | undefined;
+let current: { src: string; comments: CommentTable } | null = null;
+
+function actions(): ohm.ActionDict<Part> {
+  // The file being formatted, read at call time: the semantics outlive any one file.
+  const comments = (): CommentTable => current!.comments;
   const tok = (n: Node): Part => ({ doc: n.sourceString, start: n.source.startIdx, end: n.source.endIdx });
   const fmt = (n: Node): Part => n.fmt() as Part;
   const opt = (n: Node): Part[] => n.children.map(fmt);
@@ -65,7 +78,7 @@ function actions(src: string, comments: CommentTable): ohm.ActionDict<Part> {
     const parts = xs.filter((_, i) => i % 2 === 0) as Part[];
     const docs: Doc[] = [parts[0].doc];
     for (let i = 1; i < parts.length; i++) {
-      docs.push(comments.gap(xs[2 * i - 1] as Doc, parts[i - 1].end, parts[i].start), parts[i].doc);
+      docs.push(comments().gap(xs[2 * i - 1] as Doc, parts[i - 1].end, parts[i].start), parts[i].doc);
     }
     return { doc: docs, start: parts[0].start, end: parts[parts.length - 1].end };
   };
@@ -88,11 +101,11 @@ function actions(src: string, comments: CommentTable): ohm.ActionDict<Part> {
     let prev = openEnd;
     elems.forEach((e, i) => {
       if (i) inner.push(',');
-      inner.push(comments.gap(i ? line : softline, prev, e.start), e.doc);
+      inner.push(comments().gap(i ? line : softline, prev, e.start), e.doc);
       prev = e.end;
     });
     if (elems.length) inner.push(keepSingleComma ? ',' : ifBreak(','));
-    inner.push(...comments.run(prev, closeStart).docs);
+    inner.push(...comments().run(prev, closeStart).docs);
     return inner.length ? [indent(inner), softline] : [];
   };
 
@@ -106,7 +119,7 @@ function actions(src: string, comments: CommentTable): ohm.ActionDict<Part> {
   /** An unbracketed comma list (`let`, `dims`): continuation lines are indented. */
   const commaRun = (elems: Part[]): Part => {
     const rest: Doc[] = [];
-    for (let i = 1; i < elems.length; i++) rest.push(',', comments.gap(line, elems[i - 1].end, elems[i].start), elems[i].doc);
+    for (let i = 1; i < elems.length; i++) rest.push(',', comments().gap(line, elems[i - 1].end, elems[i].start), elems[i].doc);
     return { doc: group([elems[0].doc, indent(rest)]), start: elems[0].start, end: elems[elems.length - 1].end };
   };
 
@@ -121,15 +134,15 @@ function actions(src: string, comments: CommentTable): ohm.ActionDict<Part> {
     const emit = (doc: Doc, start: number, end: number) => {
       if (!(first && atFileStart)) {
         out.push(hardline);
-        if (!first && comments.newlines(prevEnd, start) >= 2) out.push(hardline);
+        if (!first && comments().newlines(prevEnd, start) >= 2) out.push(hardline);
       }
       out.push(doc);
       first = false;
       prevEnd = end;
     };
     const emitComments = (until: number) => {
-      for (const c of comments.take(prevEnd, until)) {
-        const sameLine = !comments.hasNewline(prevEnd, c.start) && !(first && atFileStart);
+      for (const c of comments().take(prevEnd, until)) {
+        const sameLine = !comments().hasNewline(prevEnd, c.start) && !(first && atFileStart);
         if (sameLine) { out.push(c.block ? ' ' : TRAILING, c.text); prevEnd = c.end; } else emit(c.text, c.start, c.end);
       }
     };
@@ -161,8 +174,8 @@ function actions(src: string, comments: CommentTable): ohm.ActionDict<Part> {
     };
     stmts.forEach((st, i) => {
       const prev = stmts[i - 1];
-      const adjacent = prev && run.length && comments.newlines(prev.source.endIdx, st.source.startIdx) === 1 &&
-        !comments.hasOwnLineComment(prev.source.endIdx, st.source.startIdx);
+      const adjacent = prev && run.length && comments().newlines(prev.source.endIdx, st.source.startIdx) === 1 &&
+        !comments().hasOwnLineComment(prev.source.endIdx, st.source.startIdx);
       if (run.length && (!adjacent || st.ctorName !== 'InputStmt')) flush();
       if (st.ctorName === 'InputStmt') run.push(st);
     });
@@ -180,8 +193,9 @@ function actions(src: string, comments: CommentTable): ohm.ActionDict<Part> {
 
   return {
     File(itemsNode) {
-      const body = statements(itemsNode.children.map(fmt), 0, src.length, true);
-      return { doc: body, start: 0, end: src.length };
+      const { length } = current!.src;
+      const body = statements(itemsNode.children.map(fmt), 0, length, true);
+      return { doc: body, start: 0, end: length };
     },
     Import: (kw, path) => seq([fmt(kw), ' ', fmt(path)]),
     BlockDef: (kw, head, params, _comma, close, body) =>

@@ -5,7 +5,7 @@ import { deepFreeze } from './graph.ts';
 import { Abort, LIMITS } from './limits.ts';
 import { assignPaths, NameScope, type NameEntry } from './naming.ts';
 import type { Json, ParamShape } from './primitives/types.ts';
-import { locationOf, type Span } from './source.ts';
+import { locationOf, type Location, type Span } from './source.ts';
 import { numel, type Axis, type DType } from './values.ts';
 import type { DiffusionSpec } from './diffusion-spec.ts';
 
@@ -18,14 +18,28 @@ export interface NodeDraft {
   readonly params: readonly ParamShape[];
   readonly macs: number;
   readonly span: Span;
-  /** Where the node's path comes from; null with `path` for inputs. */
+  /** Where the node's path comes from: its naming entry (parametric or `as`-named calls), */
   readonly entry: NameEntry | null;
+  /** else the scope it was made in (path: scope path + op name), else a fixed path (inputs). */
+  readonly scope?: NameScope;
   readonly path?: string;
 }
 
 export class GraphBuilder {
   readonly root = new NameScope();
   private readonly drafts: NodeDraft[] = [];
+  /** One shared array per distinct shape: a graph repeats few shapes many times. */
+  private readonly shapes = new Map<string, readonly Axis[]>();
+
+  private intern(axes: readonly Axis[]): readonly Axis[] {
+    let key = '';
+    for (const [n, s] of axes) key += `${n}=${s},`;
+    const known = this.shapes.get(key);
+    if (known) return known;
+    const frozen = Object.freeze(axes.map(([n, s]) => Object.freeze([n, s] as const)));
+    this.shapes.set(key, frozen);
+    return frozen;
+  }
 
   nodeAxes(id: number): readonly Axis[] {
     return this.drafts[id].axes;
@@ -50,7 +64,10 @@ export class GraphBuilder {
       throw new Abort(diag('VDM043', draft.span, `the graph grows past ${LIMITS.nodes} nodes`,
         'a loop or recursion is probably far larger than intended'));
     }
-    this.drafts.push(draft);
+    this.drafts.push({
+      op: draft.op, inputs: draft.inputs, attrs: draft.attrs, axes: this.intern(draft.axes), dtype: draft.dtype,
+      params: draft.params, macs: draft.macs, span: draft.span, entry: draft.entry, scope: draft.scope, path: draft.path,
+    });
     return this.drafts.length - 1;
   }
 
@@ -60,8 +77,15 @@ export class GraphBuilder {
   }): Graph {
     assignPaths(this.root, '');
     const seen = new Set<string>();
+    // Nodes made by one call site in a loop share its span: compute each location once.
+    const locations = new Map<Span, Location>();
+    const locate = (span: Span) => {
+      let at = locations.get(span);
+      if (!at) locations.set(span, (at = locationOf(span)));
+      return at;
+    };
     const nodes: GraphNode[] = this.drafts.map((d, id) => {
-      const path = d.path ?? d.entry?.path ?? d.op;
+      const path = d.path ?? d.entry?.path ?? d.scope?.opPath(d.op) ?? d.op;
       const params: GraphParam[] = d.params.map((p) => {
         const full = path ? `${path}.${p.leaf}` : p.leaf;
         if (seen.has(full)) throw new Error(`two parameters got the path '${full}'`);
@@ -69,8 +93,8 @@ export class GraphBuilder {
         return { path: full, shape: [...p.shape], init: p.init };
       });
       return {
-        id, op: d.op, path, inputs: [...d.inputs], attrs: d.attrs, axes: d.axes.map(([n, s]) => [n, s] as const),
-        dtype: d.dtype, params, macs: d.macs, activationBytes: numel(d.axes) * 4, span: locationOf(d.span),
+        id, op: d.op, path, inputs: d.inputs, attrs: d.attrs, axes: d.axes,
+        dtype: d.dtype, params, macs: d.macs, activationBytes: numel(d.axes) * 4, span: locate(d.span),
       };
     });
     return deepFreeze({ ...header, nodes });

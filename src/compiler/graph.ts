@@ -44,10 +44,14 @@ export interface Graph {
   readonly diffusion: DiffusionSpec | null;
 }
 
+/** Freezes a JSON-like tree. Already-frozen objects are taken as frozen all the way down (shared shapes). */
 export function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object') {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value;
+  Object.freeze(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) deepFreeze(value[i]);
+  } else {
+    for (const key in value) deepFreeze((value as Record<string, unknown>)[key]);
   }
   return value;
 }

@@ -5,7 +5,7 @@ export const LIMITS = {
   /** Iterations of one loop (VDM040). */
   loopIterations: 10_000,
   /** Statements, calls and loop iterations of one whole elaboration (VDM040). */
-  steps: 1_000_000,
+  steps: 400_000,
   /** Graph nodes (VDM043). */
   nodes: 200_000,
   /** Largest dim or axis size (VDM041). */

@@ -4,7 +4,7 @@ import { annotate } from './annotation.ts';
 import { axisDecls } from './axis-decls.ts';
 import type { Elaboration, Frame } from './context.ts';
 import { asBool, asNumber, asSize, checkSize, wrongKind } from './convert.ts';
-import { diag, fail } from './diagnostics.ts';
+import { DiagError, diag, fail } from './diagnostics.ts';
 import { evalExpr } from './eval-expr.ts';
 import type { Json } from './primitives/types.ts';
 import { INPUT_KINDS } from './input-kinds.ts';
@@ -23,6 +23,10 @@ export function declareDims(ctx: Elaboration, frame: Frame, s: DimsStmt): void {
     const override = model.overrides.get(name);
     if (override !== undefined) {
       model.usedOverrides.add(name);
+      if (Number.isNaN(override)) {
+        frame.vars.set(name, { kind: 'error' });
+        continue;
+      }
       size = override;
     } else if (d.default) {
       const v = evalExpr(ctx, frame, d.default);
@@ -30,7 +34,14 @@ export function declareDims(ctx: Elaboration, frame: Frame, s: DimsStmt): void {
         frame.vars.set(name, v);
         continue;
       }
-      size = asSize(v, d.default.span, `dim '${name}'`);
+      try {
+        size = asSize(v, d.default.span, `dim '${name}'`);
+      } catch (err) {
+        if (!(err instanceof DiagError)) throw err;
+        ctx.report(err.diagnostic);
+        frame.vars.set(name, { kind: 'error' });
+        continue;
+      }
     } else if (name === 'b') {
       size = 1;
     } else {

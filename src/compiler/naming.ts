@@ -35,6 +35,18 @@ export class NameEntry {
 
 export class NameScope {
   readonly entries: NameEntry[] = [];
+  /** The scope's own path, set by assignPaths (nodes without an entry hang their op name on it). */
+  path = '';
+  private opCounts: Map<string, number> | null = null;
+
+  /** A display path for a node without parameters or `as` name: the op name, numbered in call order. */
+  opPath(op: string): string {
+    this.opCounts ??= new Map();
+    const n = this.opCounts.get(op) ?? 0;
+    this.opCounts.set(op, n + 1);
+    const name = n === 0 ? op : `${op}_${n}`;
+    return this.path ? `${this.path}.${name}` : name;
+  }
 
   add(kind: EntryKind, base: string, explicit: boolean, paramCount = 0): NameEntry {
     const e = new NameEntry(kind, base, explicit, paramCount);
@@ -64,6 +76,7 @@ function unique(base: string, used: Map<string, number>, taken: Set<string>): st
 
 /** Assigns `path` to every entry under `scope`. Entries without parameters get display paths only. */
 export function assignPaths(scope: NameScope, prefix: string, omitSingle = false): void {
+  scope.path = prefix;
   const parametric = scope.entries.filter((e) => e.hasParams());
   const omitted = omitSingle && parametric.length === 1 && !parametric[0].explicit && parametric[0].kind !== 'loop'
     ? parametric[0] : null;

@@ -1,0 +1,54 @@
+// Budgets: nothing hangs or exhausts memory; each limit ends with its code, quickly.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { check, checkFiles, codes, model } from './helpers.ts';
+
+function timed<T>(f: () => T): { value: T; ms: number } {
+  const t0 = performance.now();
+  const value = f();
+  return { value, ms: performance.now() - t0 };
+}
+
+test('a huge repeat ends at once with VDM040', () => {
+  const { value, ms } = timed(() => check(model('  repeat 1000000000 {\n    x = silu(x)\n  }\n  output o = x')));
+  assert.equal(codes(value), ['VDM040']);
+  assert.ok(ms < 1000, `${ms} ms`);
+});
+
+test('nested loops that multiply up end with VDM040 (step budget)', () => {
+  const { value, ms } = timed(() => check(model('  for i in 0..10000 {\n    for j in 0..10000 {\n      k = i + j\n    }\n  }\n  output o = x')));
+  assert.equal(codes(value), ['VDM040']);
+  assert.ok(ms < 5000, `${ms} ms`);
+});
+
+test('too many graph nodes: VDM043', () => {
+  const { value, ms } = timed(() => check(model('  for i in 0..10000 {\n    for j in 0..25 {\n      x = silu(x)\n    }\n  }\n  output o = x')));
+  assert.equal(codes(value), ['VDM043']);
+  assert.ok(ms < 5000, `${ms} ms`);
+});
+
+test('recursion deeper than 64: VDM042', () => {
+  const r = check(model('  output o = f(x, 0)', 'block f(x, n) { return f(x, n + 1) }'));
+  assert.equal(codes(r), ['VDM042']);
+});
+
+test('exponential recursion ends with a budget error, not a hang', () => {
+  const { value, ms } = timed(() => check(model('  output o = f(x, 40)', 'block f(x, n) {\n  if n == 0 { return x }\n  return f(x, n - 1) + f(x, n - 1)\n}')));
+  assert.ok(['VDM040', 'VDM043'].includes(codes(value)[0]), codes(value).join());
+  assert.ok(ms < 5000, `${ms} ms`);
+});
+
+test('sizes over 2^31 or tensors over 2^40 elements: VDM041', () => {
+  assert.equal(codes(check('model M {\n  dims b, c = 4, h = 4294967296\n  input x : image[b, c, h, w = 2]\n  output o = x\n}')), ['VDM041']);
+  assert.equal(codes(check('model M {\n  dims b = 2048, c = 1024, h = 1024, w = 1024\n  input x : image[b, c, h, w]\n  output o = x\n}')), ['VDM041']);
+  assert.equal(codes(check(model('  y = linear(x, 3000000000)\n  output o = y'))), ['VDM041']);
+});
+
+test('imports nested deeper than 32 files: VDM004', () => {
+  const files: Record<string, string> = { 'main.vdm': 'import "f0.vdm"' };
+  for (let i = 0; i < 40; i++) files[`f${i}.vdm`] = `import "f${i + 1}.vdm"`;
+  files['f40.vdm'] = 'let k = 1';
+  assert.equal(codes(checkFiles(files)), ['VDM004']);
+});
+
+test.run();
