@@ -1,7 +1,7 @@
 // Builds the TextMate grammar for .vdm (editors/vdm.tmLanguage.json and the copy the VS Code
 // extension ships in editors/vscode/syntaxes/) from the compiler's own lists: the keywords of the
-// ohm grammar's `keyword` rule, the primitive and compile-time function registries, and the block
-// names of the standard library. Run `npx tsx editors/build-grammar.ts` after changing any of them;
+// ohm grammar's `keyword` rule, the primitive, compile-time function and input-kind registries, and
+// the block names of the standard library. Run `npx tsx editors/build-grammar.ts` after changing any of them;
 // test/editors.test.ts fails while the checked-in files are out of date.
 // Regexes stay within what both Oniguruma (editors) and JavaScript (the test) understand.
 import fs from 'node:fs';
@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { GRAMMAR_PATH } from '../src/compiler/grammar.ts';
 import { PRIMITIVES } from '../src/compiler/primitives/index.ts';
 import { BUILTINS } from '../src/compiler/builtins.ts';
+import { INPUT_KINDS } from '../src/compiler/input-kinds.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const GRAMMAR_FILES = [path.join(root, 'editors/vdm.tmLanguage.json'), path.join(root, 'editors/vscode/syntaxes/vdm.tmLanguage.json')];
@@ -44,7 +45,6 @@ const KEYWORD_SCOPES: Record<string, string> = {
   true: 'constant.language.boolean.vdm', false: 'constant.language.boolean.vdm',
 };
 
-const INPUT_KINDS = ['video', 'image', 'timestep', 'label', 'text', 'trajectory', 'scalar'];
 const DIFFUSION_ENTRIES = ['schedule', 'predict', 'loss', 'sampler', 'guidance'];
 const ID = '[A-Za-z_][A-Za-z0-9_]*';
 const words = (ws: readonly string[]) => `\\b(?:${ws.join('|')})\\b`;
@@ -111,7 +111,7 @@ export function buildGrammar(): object {
         end: '\\]', endCaptures: { 0: { name: 'punctuation.section.brackets.end.vdm' } },
         patterns: [{ include: '#axis-decls' }],
       },
-      'input-kind': { patterns: [{ name: 'support.type.input-kind.vdm', match: words(INPUT_KINDS) }, { name: 'entity.name.type.vdm', match: ID }] },
+      'input-kind': { patterns: [{ name: 'support.type.input-kind.vdm', match: words(Object.keys(INPUT_KINDS)) }, { name: 'entity.name.type.vdm', match: ID }] },
       // `z: [b, c=d, t, h=h/2] = ...`
       annotation: {
         begin: `(${ID})\\s*(:)\\s*(\\[)`,
