@@ -105,12 +105,15 @@ export function formatDiagnostic(d: Diagnostic): string {
   return out.join('\n');
 }
 
-/** Stable order: by file, then position; duplicates (same code, place, message) dropped. */
+/**
+ * Stable order: by file, then position. One diagnostic per code and place: the static checks and
+ * elaboration may both notice a problem (say, a missing return) in their own words.
+ */
 export function sortAndDedupe(list: readonly Diagnostic[]): Diagnostic[] {
   const seen = new Set<string>();
   const unique: Diagnostic[] = [];
   for (const d of list) {
-    const key = `${d.code}|${d.span?.source.absPath ?? d.file}|${d.span?.start}|${d.span?.end}|${d.message}`;
+    const key = d.span ? `${d.code}|${d.span.source.absPath}|${d.span.start}` : `${d.code}|${d.file}|${d.message}`;
     if (seen.has(key)) continue;
     seen.add(key);
     unique.push(d);

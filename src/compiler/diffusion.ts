@@ -88,7 +88,9 @@ function lossTerms(ctx: Elaboration, frame: Frame, e: Expr, out: { term: typeof 
   let term: Expr = e;
   let weight = 1;
   if (e.type === 'binary' && e.op === '*') {
-    const termOnRight = e.right.type === 'ident' && (LOSS_TERMS as readonly string[]).includes(e.right.name);
+    // The term is the name; the other side is the weight (`0.1 * temporal_consistency` or `mse * 2`).
+    const known = (x: Expr) => x.type === 'ident' && (LOSS_TERMS as readonly string[]).includes(x.name);
+    const termOnRight = known(e.right) || (e.right.type === 'ident' && !known(e.left) && e.left.type !== 'ident');
     term = termOnRight ? e.right : e.left;
     const w = evalExpr(ctx, frame, termOnRight ? e.left : e.right);
     if (w.kind === 'error') throw new Poisoned();
