@@ -1,6 +1,6 @@
 // Renders a GraphDiff as text (colored on a terminal) or as a Markdown comment for a pull request.
 import type { Json } from './primitives/types.ts';
-import type { Delta, GraphDiff, ValueChange } from './diff.ts';
+import type { Delta, GraphDiff, ModuleChange, ValueChange } from './diff.ts';
 
 /** 4 significant digits with K/M/G/T (decimal) units: 32.93M, 6.061G. */
 export function human(n: number): string {
@@ -28,6 +28,10 @@ const times = (count: number) => (count > 1 ? ` (${count}x)` : '');
 
 interface Row { mark: '+' | '-' | '~'; text: string }
 
+/** The parameter shapes of a small module, inline: ` (weight [4, 32], bias [32])`. */
+const leaves = (m: ModuleChange) =>
+  (m.leaves.length <= 4 ? ` (${m.leaves.map((l) => `${l.path} ${shape(l.shape)}`).join(', ')})` : '');
+
 /** The change sections as marked rows, shared by both renderers. */
 function sections(d: GraphDiff, code: (s: string) => string): [string, Row[]][] {
   const values = (list: ValueChange[]): Row[] => list.map((c) => (c.a === null
@@ -39,8 +43,8 @@ function sections(d: GraphDiff, code: (s: string) => string): [string, Row[]][] 
     ['inputs', values(d.inputs)],
     ['outputs', values(d.outputs)],
     ['modules', [
-      ...d.modules.added.map((m): Row => ({ mark: '+', text: `${code(m.path)}${times(m.count)}: +${human(m.params)} params` })),
-      ...d.modules.removed.map((m): Row => ({ mark: '-', text: `${code(m.path)}${times(m.count)}: -${human(m.params)} params` })),
+      ...d.modules.added.map((m): Row => ({ mark: '+', text: `${code(m.path)}${times(m.count)}: +${human(m.params)} params${leaves(m)}` })),
+      ...d.modules.removed.map((m): Row => ({ mark: '-', text: `${code(m.path)}${times(m.count)}: -${human(m.params)} params${leaves(m)}` })),
       ...d.modules.renamed.map((m): Row => ({ mark: '~', text: `${code(m.from)} renamed to ${code(m.to)}${times(m.count)} (${human(m.params)} params, same shapes)` })),
     ]],
     ['parameters', d.params.map((p): Row => ({

@@ -11,7 +11,11 @@ export interface Totals { params: number; macs: number; activationBytes: number 
 export interface Delta { a: number; b: number; delta: number; relative: number | null }
 export interface ValueChange { name: string; a: string | null; b: string | null }
 /** A module (path prefix) present on one side only; `count` > 1 when compressed (blocks.{12-27}). */
-export interface ModuleChange { path: string; count: number; params: number }
+export interface ModuleChange {
+  path: string; count: number; params: number;
+  /** Parameters of one such module, relative to it, with shapes. */
+  leaves: { path: string; shape: number[] }[];
+}
 export interface Rename { from: string; to: string; count: number; params: number }
 export interface ParamChange { path: string; count: number; a: number[] | null; b: number[] | null }
 export interface AttrChange { path: string; count: number; op: string; attr: string; a: Json; b: Json }
@@ -133,7 +137,10 @@ function moduleChanges(la: Map<string, GraphNode>, lb: Map<string, GraphNode>, p
     }
   }
   const asChange = (m: Map<string, [string, number[]][]>) => compressPaths([...m], ([p]) => p, ([, l]) => signature(l),
-    (members, path): ModuleChange => ({ path, count: members.length, params: members.reduce((t, [, l]) => t + paramCount(l), 0) }));
+    (members, path): ModuleChange => ({
+      path, count: members.length, params: members.reduce((t, [, l]) => t + paramCount(l), 0),
+      leaves: members[0][1].map(([rel, shape]) => ({ path: rel, shape })),
+    }));
   // Group renames by their old path; a new path keeps its loop indices in step with the old one.
   const digits = (p: string) => p.split('.').filter((x) => /^\d+$/.test(x)).join('.');
   const renameKey = (r: { from: string; to: string }) =>
