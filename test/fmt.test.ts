@@ -242,6 +242,13 @@ test('formatting changes no graph (shapes, params, MACs, layer list) and no diag
   }
 });
 
+test('the spec library and the standard library are in canonical layout (vdm fmt --check)', () => {
+  const io = fakeIo();
+  const code = runFmt([path.join(root, 'specs'), path.join(root, 'src/std')], true, io);
+  assert.is(io.stdout, '', `not formatted (run \`vdm fmt\` on them):\n${io.stdout}`);
+  assert.is(code, 0, io.stderr);
+});
+
 function fakeIo(stdin = ''): FmtIo & { stdout: string; stderr: string } {
   const io = { stdout: '', stderr: '', out: (t: string) => { io.stdout += t; }, err: (t: string) => { io.stderr += t + '\n'; }, readStdin: () => stdin };
   return io;

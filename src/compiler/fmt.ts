@@ -5,15 +5,22 @@
 // - One space around binary operators (`+ - * / % ** == != < <= > >= and or`) and `=`, after
 //   commas and after `:`; none before `,` or `:`. Ranges stay tight (`0..depth`), as does unary
 //   minus (`-x`). A call's `(` and an index's `[` touch the name before them (the grammar needs it).
+// - Shape notation is tight inside tensor types: `video[b, c=2*c, h=h/p]`. Declarations read
+//   `input x : video[...]` and `output y : [...] = e` (a space before `:`); consecutive `input`
+//   lines align their `:`. Annotations on assignments read `z: [...] = e`.
 // - A bracketed list (call arguments, block parameters, tuples, tensor axes) stays on one line
 //   when the line fits in 100 columns; otherwise it is broken one item per line, indented, with a
 //   trailing comma, and the closing bracket on its own line. Outer lists break before inner ones.
-//   `let`/`dims` lists that do not fit continue on indented lines after a comma.
+//   `let`/`dims` lists that do not fit continue on indented lines after a comma. A one-element
+//   tuple keeps its comma: `(a,)`.
+// - Diffusion entries align their values one column after the longest entry name.
 // - Blank lines between statements and items are kept but collapsed to one; none directly after
 //   `{`, before `}`, or at the start or end of the file. Trailing whitespace is removed and the
 //   file ends with exactly one newline.
 // - Comments are kept with their text: a comment on its own line stays on its own line (indented
-//   with the code that follows it), an end-of-line comment stays at the end of its line.
+//   with the code that follows it), an end-of-line comment stays at the end of its line; those of
+//   one paragraph (consecutive lines, same indentation) start in one column, two spaces after the
+//   longest code among them.
 // Number and string literals are printed exactly as written.
 import type * as ohm from 'ohm-js';
 import { vdmGrammar } from './grammar.ts';
