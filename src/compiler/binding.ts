@@ -42,6 +42,7 @@ export function bindArguments(callee: string, callSpan: Span, params: readonly P
         return;
       }
       if (!p) {
+        if (errors.some((e) => e.code === 'VDM013')) return; // once, at the first extra argument
         errors.push(diag('VDM013', arg.span, `${callee} takes at most ${params.length} argument${params.length === 1 ? '' : 's'}, got ${args.filter((a) => !a.name).length}`,
           `signature: ${signatureText(callee, params)}`));
         return;
