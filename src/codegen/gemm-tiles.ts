@@ -1,7 +1,8 @@
-// The GEMM kernel for GPUs: tileM x tileN outputs per workgroup, A and B staged through workgroup
-// memory tileK at a time (the prologue is applied once per staged A value), each invocation keeping
-// threadRows x threadCols accumulators. Rows and columns of an invocation are interleaved by the
-// thread-grid size so that neighbouring invocations touch neighbouring memory.
+// The matrix kernel for GPUs: tileM x tileN outputs per workgroup, A and B staged through workgroup
+// memory tileK at a time, each invocation keeping threadRows x threadCols accumulators. Rows and
+// columns of an invocation are interleaved by the thread-grid size so that neighbouring invocations
+// touch neighbouring memory. The skeleton is shared: GEMM and the implicit-GEMM convolution only
+// supply how an A element, a B element and an output are addressed.
 import { applyWgsl, activationWgsl } from './epilogue.ts';
 import { f32Literal } from './expr.ts';
 import type { GemmPlan } from './gemm.ts';
@@ -10,15 +11,75 @@ import { batchBaseWgsl, batchIndexWgsl, declareBuffer, offsetWgsl, type OperandL
 
 export interface TilesTiling { tileM: number; tileN: number; tileK: number; threadRows: number; threadCols: number }
 
+/** What a tiled matrix kernel computes: out(m, n) = store(sum_k A(m, k) * B(k, n)) for batch entry wg.z. */
+export interface TiledMatmulSource {
+  M: number; N: number; K: number; batches: number;
+  /** buffer declarations and helper functions */
+  decls: string[];
+  /** statements run first by every invocation (m0, n0, t, lid, wg are in scope): batch bases, statistics */
+  prelude: string[];
+  /** workgroup arrays the prelude uses */
+  shared?: string[];
+  /** A(m, k) for in-range m and k; `mm` is the row within the tile */
+  loadA(m: string, k: string, mm: string): string;
+  /** B(k, n) for in-range k and n */
+  loadB(k: string, n: string): string;
+  /** statement writing the output (m, n) from the f32 `acc`; only called for m < M and n < N */
+  store(m: string, n: string, acc: string): string;
+}
+
 const u = (n: number) => `${n}u`;
+
+export function tiledMatmulWgsl(s: TiledMatmulSource, t: TilesTiling): GemmWgsl {
+  const { M, N, K } = s;
+  const { tileM: TM, tileN: TN, tileK: TK, threadRows: TR, threadCols: TC } = t;
+  const GX = TN / TC, GY = TM / TR, T = GX * GY;
+  const body = [
+    `let m0 = wg.y * ${u(TM)};`, `let n0 = wg.x * ${u(TN)};`, `let t = lid.y * ${u(GX)} + lid.x;`,
+    ...s.prelude,
+    `var acc: array<array<f32, ${TC}>, ${TR}>;`,
+    `for (var k0 = 0u; k0 < ${u(K)}; k0 += ${u(TK)}) {`,
+    `  for (var e = t; e < ${u(TM * TK)}; e += ${u(T)}) {`,
+    `    let mm = e / ${u(TK)};`, `    let k = k0 + e % ${u(TK)};`,
+    `    let m = min(m0 + mm, ${u(M - 1)});`, `    let kc = min(k, ${u(K - 1)});`,
+    `    tileA[(e % ${u(TK)}) * ${u(TM)} + mm] = select(0.0, ${s.loadA('m', 'kc', 'mm')}, k < ${u(K)});`,
+    '  }',
+    `  for (var e = t; e < ${u(TN * TK)}; e += ${u(T)}) {`,
+    `    let k = k0 + e / ${u(TN)};`,
+    `    let n = min(n0 + e % ${u(TN)}, ${u(N - 1)});`, `    let kc = min(k, ${u(K - 1)});`,
+    `    tileB[e] = select(0.0, ${s.loadB('kc', 'n')}, k < ${u(K)});`,
+    '  }',
+    '  workgroupBarrier();',
+    `  for (var kk = 0u; kk < ${u(TK)}; kk++) {`,
+    `    var a: array<f32, ${TR}>;`,
+    `    for (var i = 0u; i < ${u(TR)}; i++) { a[i] = tileA[kk * ${u(TM)} + lid.y + i * ${u(GY)}]; }`,
+    `    for (var j = 0u; j < ${u(TC)}; j++) {`,
+    `      let bv = tileB[kk * ${u(TN)} + lid.x + j * ${u(GX)}];`,
+    `      for (var i = 0u; i < ${u(TR)}; i++) { acc[i][j] = fma(a[i], bv, acc[i][j]); }`,
+    '    }',
+    '  }',
+    '  workgroupBarrier();',
+    '}',
+    `for (var i = 0u; i < ${u(TR)}; i++) {`,
+    `  let m = m0 + lid.y + i * ${u(GY)};`,
+    `  for (var j = 0u; j < ${u(TC)}; j++) {`,
+    `    let n = n0 + lid.x + j * ${u(GX)};`,
+    `    if (m < ${u(M)} && n < ${u(N)}) { ${s.store('m', 'n', 'acc[i][j]')} }`,
+    '  }', '}',
+  ];
+  const wgsl = [...s.decls, `var<workgroup> tileA: array<f32, ${TK * TM}>;`, `var<workgroup> tileB: array<f32, ${TK * TN}>;`,
+    ...(s.shared ?? []),
+    `@compute @workgroup_size(${GX}, ${GY})`,
+    'fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {',
+    ...body.map((l) => `  ${l}`), '}', ''].join('\n');
+  return { wgsl, dispatch: checkGrid([Math.ceil(N / TN), Math.ceil(M / TM), s.batches], 'matrix kernel') };
+}
 
 export function gemmTilesWgsl(g: GemmPlan, t: TilesTiling): GemmWgsl {
   const { M, N, K } = g;
-  const { tileM: TM, tileN: TN, tileK: TK, threadRows: TR, threadCols: TC } = t;
-  const GX = TN / TC, GY = TM / TR, T = GX * GY;
-  const scalar = (o: OperandLayout): OperandLayout => ({ ...o, vec4: false });
-  const A = scalar(layoutOf(g.a, [M, K], undefined));
-  const B = scalar(layoutOf(g.b, [K, N], undefined));
+  const TM = t.tileM, T = (t.tileM / t.threadRows) * (t.tileN / t.threadCols);
+  const A = layoutOf(g.a, [M, K], undefined);
+  const B = layoutOf(g.b, [K, N], undefined);
   const opt = {
     scale: g.scale && layoutOf(g.scale, [K], undefined), shift: g.shift && layoutOf(g.shift, [K], undefined),
     bias: g.bias && layoutOf(g.bias, [N], undefined), gate: g.gate && layoutOf(g.gate, [N], undefined),
@@ -28,17 +89,14 @@ export function gemmTilesWgsl(g: GemmPlan, t: TilesTiling): GemmWgsl {
   const ops = [A, B, ...[opt.scale, opt.shift, opt.bias, opt.gate, opt.residual].filter((o): o is OperandLayout => !!o), O];
   const at = (o: OperandLayout, idx: string[]) => `${o.wgslName}[${offsetWgsl(o.wgslName.replace('_buf', 'Base'), idx, o.strides)}]`;
 
-  const shared = [`var<workgroup> tileA: array<f32, ${TK * TM}>;`, `var<workgroup> tileB: array<f32, ${TK * TN}>;`];
-  const body: string[] = [...batchIndexWgsl(g.batch, 'wg.z')];
-  for (const o of ops) body.push(`let ${o.wgslName.replace('_buf', 'Base')} = ${batchBaseWgsl(o)};`);
-  body.push(`let m0 = wg.y * ${u(TM)};`, `let n0 = wg.x * ${u(TN)};`, `let t = lid.y * ${u(GX)} + lid.x;`);
-
+  const prelude = [...batchIndexWgsl(g.batch, 'wg.z'), ...ops.map((o) => `let ${o.wgslName.replace('_buf', 'Base')} = ${batchBaseWgsl(o)};`)];
+  const shared: string[] = [];
   if (g.eps !== undefined) {
     // P invocations per row sum strided slices (shifted by the row's first element), then one combines.
     const P = Math.max(1, Math.floor(T / TM));
     shared.push(`var<workgroup> part1: array<f32, ${TM * P}>;`, `var<workgroup> part2: array<f32, ${TM * P}>;`,
       `var<workgroup> rowMean: array<f32, ${TM}>;`, `var<workgroup> rowRstd: array<f32, ${TM}>;`);
-    body.push(`for (var e = t; e < ${u(TM * P)}; e += ${u(T)}) {`,
+    prelude.push(`for (var e = t; e < ${u(TM * P)}; e += ${u(T)}) {`,
       `  let m = min(m0 + e / ${u(P)}, ${u(M - 1)});`,
       `  let x0 = ${at(A, ['m', '0u'])};`,
       '  var s1 = 0.0;', '  var s2 = 0.0;',
@@ -52,48 +110,19 @@ export function gemmTilesWgsl(g: GemmPlan, t: TilesTiling): GemmWgsl {
       `  rowRstd[r] = inverseSqrt(max(s2 / ${K}.0 - m1 * m1, 0.0) + ${f32Literal(g.eps)});`,
       '}', 'workgroupBarrier();');
   }
-
-  let aVal = at(A, ['m', 'kc']);
-  if (g.eps !== undefined) aVal = `(${aVal} - rowMean[mm]) * rowRstd[mm]`;
-  if (opt.scale) aVal = `${aVal} * (1.0 + ${at(opt.scale, ['kc'])})`;
-  if (opt.shift) aVal = `${aVal} + ${at(opt.shift, ['kc'])}`;
-  body.push(`var acc: array<array<f32, ${TC}>, ${TR}>;`,
-    `for (var k0 = 0u; k0 < ${u(K)}; k0 += ${u(TK)}) {`,
-    `  for (var e = t; e < ${u(TM * TK)}; e += ${u(T)}) {`,
-    `    let mm = e / ${u(TK)};`, `    let k = k0 + e % ${u(TK)};`,
-    `    let m = min(m0 + mm, ${u(M - 1)});`, `    let kc = min(k, ${u(K - 1)});`,
-    `    tileA[(e % ${u(TK)}) * ${u(TM)} + mm] = select(0.0, ${aVal}, k < ${u(K)});`,
-    '  }',
-    `  for (var e = t; e < ${u(TN * TK)}; e += ${u(T)}) {`,
-    `    let k = k0 + e / ${u(TN)};`,
-    `    tileB[e] = select(0.0, ${at(B, [`min(k, ${u(K - 1)})`, `min(n0 + e % ${u(TN)}, ${u(N - 1)})`])}, k < ${u(K)});`,
-    '  }',
-    '  workgroupBarrier();',
-    `  for (var kk = 0u; kk < ${u(TK)}; kk++) {`,
-    `    var a: array<f32, ${TR}>;`,
-    `    for (var i = 0u; i < ${u(TR)}; i++) { a[i] = tileA[kk * ${u(TM)} + lid.y + i * ${u(GY)}]; }`,
-    `    for (var j = 0u; j < ${u(TC)}; j++) {`,
-    `      let b = tileB[kk * ${u(TN)} + lid.x + j * ${u(GX)}];`,
-    `      for (var i = 0u; i < ${u(TR)}; i++) { acc[i][j] = fma(a[i], b, acc[i][j]); }`,
-    '    }',
-    '  }',
-    '  workgroupBarrier();',
-    '}');
-
-  const val = applyWgsl(g.activation, 'acc[i][j]', {
-    bias: opt.bias && at(opt.bias, ['n']), gate: opt.gate && at(opt.gate, ['n']), residual: opt.residual && at(opt.residual, ['m', 'n']),
-  });
-  body.push(`for (var i = 0u; i < ${u(TR)}; i++) {`,
-    `  let m = m0 + lid.y + i * ${u(GY)};`,
-    `  for (var j = 0u; j < ${u(TC)}; j++) {`,
-    `    let n = n0 + lid.x + j * ${u(GX)};`,
-    `    if (m < ${u(M)} && n < ${u(N)}) { ${at(O, ['m', 'n'])} = ${val}; }`,
-    '  }', '}');
-
-  const wgsl = [...ops.map((o, i) => declareBuffer(i, o, o === O)), ...shared, activationWgsl(g.activation),
-    `@compute @workgroup_size(${GX}, ${GY})`,
-    'fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {',
-    ...body.map((l) => `  ${l}`), '}', ''].join('\n');
-  const batches = g.batch.reduce((a, b) => a * b, 1);
-  return { wgsl, dispatch: checkGrid([Math.ceil(N / TN), Math.ceil(M / TM), batches], 'gemm') };
+  return tiledMatmulWgsl({
+    M, N, K, batches: g.batch.reduce((a, b) => a * b, 1), prelude, shared,
+    decls: [...ops.map((o, i) => declareBuffer(i, o, o === O)), activationWgsl(g.activation)],
+    loadA: (m, k, mm) => {
+      let v = at(A, [m, k]);
+      if (g.eps !== undefined) v = `(${v} - rowMean[${mm}]) * rowRstd[${mm}]`;
+      if (opt.scale) v = `${v} * (1.0 + ${at(opt.scale, [k])})`;
+      if (opt.shift) v = `${v} + ${at(opt.shift, [k])}`;
+      return v;
+    },
+    loadB: (k, n) => at(B, [k, n]),
+    store: (m, n, acc) => `${at(O, [m, n])} = ${applyWgsl(g.activation, acc, {
+      bias: opt.bias && at(opt.bias, [n]), gate: opt.gate && at(opt.gate, [n]), residual: opt.residual && at(opt.residual, [m, n]),
+    })};`,
+  }, t);
 }

@@ -238,7 +238,7 @@ export function gemmKernel(p: GemmParams): KernelSpec {
     ...ops.map((o) => `${o.name}:${o.view.shape}/${o.view.strides}/${o.view.offset}`)].join('|');
   return {
     key, wgsl: body.wgsl, entryPoint: 'main', dispatch: body.dispatch, features: body.features,
-    bindings: ops.map((o) => ({ name: o.name, access: o === plan.out ? 'read_write' as const : 'read' as const })),
+    bindings: ops.map((o) => ({ name: `${o.name}_buf`, access: o === plan.out ? 'read_write' as const : 'read' as const })),
   };
 }
 
