@@ -89,15 +89,50 @@ async function vdmMatmul(gpu: Gpu, n: number, x: Record<string, Float32Array>): 
 const CONV = { c: 64, d: 16, h: 32, w: 32, o: 64 };
 const convVoxels = CONV.d * CONV.h * CONV.w;
 
+/** Host-side axis permutation of a contiguous array: result axis i is input axis perm[i]. */
+export function permuteHost(data: Float32Array, shape: number[], perm: number[]): Float32Array {
+  const src = contiguous(shape);
+  const outShape = perm.map((p) => shape[p]);
+  const strides = perm.map((p) => src.strides[p]);
+  const out = new Float32Array(data.length);
+  const idx = new Array(outShape.length).fill(0);
+  for (let i = 0; i < out.length; i++) {
+    let o = 0;
+    for (let a = 0; a < idx.length; a++) o += idx[a] * strides[a];
+    out[i] = data[o];
+    for (let a = idx.length - 1; a >= 0 && ++idx[a] === outShape[a]; a--) idx[a] = 0;
+  }
+  return out;
+}
+
+type ConvKernel = typeof import('../src/codegen/conv.ts').convKernel;
+
+/**
+ * vdm runs its native layouts (x NCDHW, weights [Cout, Cin, kt, kh, kw]); the canonical inputs
+ * (tfjs's NDHWC and [kt, kh, kw, Cin, Cout]) are transposed on the host, outside the timing.
+ */
+async function vdmConvChain(gpu: Gpu, x: Record<string, Float32Array>, layers: { w: string; k: [number, number, number] }[]): Promise<VdmSide> {
+  const convKernel = await generator<ConvKernel>('conv.ts', 'conv3dKernel');
+  const act = [1, CONV.c, CONV.d, CONV.h, CONV.w];
+  const p = new Program(gpu);
+  let input = p.input('x', permuteHost(x.x, [1, CONV.d, CONV.h, CONV.w, CONV.c], [0, 4, 1, 2, 3]));
+  layers.forEach((l, i) => {
+    const w = p.input(l.w, permuteHost(x[l.w], [...l.k, CONV.c, CONV.o], [4, 3, 0, 1, 2]));
+    const last = i === layers.length - 1;
+    const out = last ? p.output('y', act.reduce((a, b) => a * b)) : p.scratch(`h${i}`, act.reduce((a, b) => a * b));
+    const spec = convKernel({ x: contiguous(act), weight: contiguous([CONV.o, CONV.c, ...l.k]), out: contiguous(act), padding: 'same', adapter: gpu });
+    p.step(spec, [input, w, out], `conv ${l.k.join('x')}`);
+    input = out;
+  });
+  return { program: p, output: input, canonical: (y) => permuteHost(y, act, [0, 2, 3, 4, 1]) };
+}
+
 export function conv3dCase(): BenchCase {
   return {
     name: 'conv3d 3x3x3', shape: `[1, ${CONV.c}, ${CONV.d}, ${CONV.h}, ${CONV.w}] * 3x3x3 -> ${CONV.o}`,
     flops: 2 * CONV.o * CONV.c * 27 * convVoxels,
     inputs: () => ({ x: randomArray(convVoxels * CONV.c, 21), w: randomArray(27 * CONV.c * CONV.o, 22, 0.1) }),
-    vdm: async () => {
-      await generator('conv.ts', 'conv3dKernel');
-      throw new NotAvailable('conv generator not wired');
-    },
+    vdm: (gpu, x) => vdmConvChain(gpu, x, [{ w: 'w', k: [3, 3, 3] }]),
     tfjs: (tf, x) => {
       const t = tensors(tf, x, { x: [1, CONV.d, CONV.h, CONV.w, CONV.c], w: [3, 3, 3, CONV.c, CONV.o] });
       return { op: () => tf.conv3d(t.x as never, t.w as never, 1, 'same'), dispose: disposeAll(t) };
@@ -112,10 +147,7 @@ export function conv21dCase(): BenchCase {
     name: 'conv (2+1)D', shape: `[1, ${CONV.c}, ${CONV.d}, ${CONV.h}, ${CONV.w}] * 1x3x3 -> ${CONV.o}, 3x1x1 -> ${CONV.o}`,
     flops: 2 * CONV.o * CONV.c * (9 + 3) * convVoxels,
     inputs: () => ({ x: randomArray(convVoxels * CONV.c, 21), ws: randomArray(9 * CONV.c * CONV.o, 23, 0.1), wt: randomArray(3 * CONV.o * CONV.o, 24, 0.1) }),
-    vdm: async () => {
-      await generator('conv.ts', 'conv3dKernel');
-      throw new NotAvailable('conv generator not wired');
-    },
+    vdm: (gpu, x) => vdmConvChain(gpu, x, [{ w: 'ws', k: [1, 3, 3] }, { w: 'wt', k: [3, 1, 1] }]),
     tfjs: (tf, x) => {
       const t = tensors(tf, x, { x: [1, CONV.d, CONV.h, CONV.w, CONV.c], ws: [1, 3, 3, CONV.c, CONV.o], wt: [3, 1, 1, CONV.o, CONV.o] });
       return {
