@@ -26,7 +26,24 @@ import { gridFor, type KernelSpec } from './kernel.ts';
 import { contiguous, type View } from './view.ts';
 
 export interface Axis { name: string; size: number }
-export interface AttentionTiling { workgroupSize?: number; rowsPerInvocation?: number; kvTile?: number }
+export interface AttentionTiling {
+  workgroupSize?: number;
+  rowsPerInvocation?: number;
+  /** keys per tile: per subgroup broadcast (subgroup variant) or staged in workgroup memory (0: per key from global memory) */
+  kvTile?: number;
+  /** > 0 selects the subgroup variant for this exact subgroup size (the adapter's subgroupMinSize = MaxSize) */
+  subgroupSize?: number;
+}
+
+/**
+ * Tiling for an adapter: a fixed subgroup size (CPU adapters run subgroups as SIMD lanes) selects the
+ * subgroup variant; otherwise K/V tiles in workgroup memory.
+ */
+export function attentionTilingFor(adapter: { subgroupMinSize?: number; subgroupMaxSize?: number }, hasSubgroups = true): AttentionTiling {
+  const s = adapter.subgroupMinSize ?? 0;
+  if (hasSubgroups && s > 0 && s === adapter.subgroupMaxSize && s <= 16) return { subgroupSize: s };
+  return { rowsPerInvocation: 1, kvTile: 32, workgroupSize: 64 };
+}
 
 export interface AttentionParams {
   grid: Axis[];
@@ -246,8 +263,8 @@ const vec4Ok = (v: View, dh: number) => dh % 4 === 0 && v.strides.at(-1) === 1 &
 function loader(fn: string, buf: string, v: View, dh: number): string {
   if (vec4Ok(v, dh)) return `fn ${fn}(base: u32, i: u32) -> vec4f { return ${buf}[(base >> 2u) + i]; }`;
   const s = v.strides.at(-1)!;
-  const lane = (c: number) => (c === 0 || dh % 4 === 0 ? `${buf}[o + ${c * s}u]` : `select(0.0, ${buf}[o + ${c * s}u], i * 4u + ${c}u < ${dh}u)`);
-  return `fn ${fn}(base: u32, i: u32) -> vec4f { let o = base + i * ${4 * s}u; return vec4f(${[0, 1, 2, 3].map(lane).join(', ')}); }`;
+  const lane = (c: number) => (c === 0 || dh % 4 === 0 ? `${buf}[at + ${c * s}u]` : `select(0.0, ${buf}[at + ${c * s}u], i * 4u + ${c}u < ${dh}u)`);
+  return `fn ${fn}(base: u32, i: u32) -> vec4f { let at = base + i * ${4 * s}u; return vec4f(${[0, 1, 2, 3].map(lane).join(', ')}); }`;
 }
 
 function storer(v: View, dh: number): string {
@@ -293,97 +310,189 @@ function placeToken(axes: TokenAxis[], idx: string, px: string, ops: [string, 'q
 
 export function attentionKernel(p: AttentionParams): KernelSpec {
   const plan = planAttention(p);
-  const { dh, nq, nk } = plan;
+  const { dh, nq } = plan;
   const dh4 = Math.ceil(dh / 4);
   const t = p.tiling ?? {};
-  const R = t.rowsPerInvocation ?? 1;
-  const WG = t.workgroupSize ?? pickWorkgroupSize(Math.ceil(nq / R));
-  const KVT = t.kvTile ?? 0;
-  if (![R, WG].every((x) => Number.isInteger(x) && x >= 1) || !Number.isInteger(KVT) || KVT < 0) fail('tiling values must be positive integers (kvTile may be 0)');
+  const S = t.subgroupSize ?? 0;
+  // LLVM's compile time on CPU adapters grows steeply with live registers (rows x head dim): cap it.
+  const R = t.rowsPerInvocation ?? (S ? Math.max(1, Math.min(4, Math.floor(16 / dh4))) : 1);
+  const KVT = t.kvTile ?? (S ? 1 : 0);
+  const WG = t.workgroupSize ?? pickWorkgroupSize(Math.ceil(nq / R), S || 8);
+  const ok = (x: number, min: number) => Number.isInteger(x) && x >= min;
+  if (!ok(R, 1) || !ok(WG, 1) || !ok(KVT, 0) || !ok(S, 0)) fail('tiling values must be positive integers (kvTile and subgroupSize may be 0)');
+  if (S && (KVT === 0 || WG % S !== 0)) fail(`the subgroup variant needs kvTile >= 1 and a workgroup size that is a multiple of ${S}`);
   const tiles = Math.ceil(nq / (WG * R));
   const total = plan.groups * tiles;
   const dispatch = gridFor(total);
   const bias = p.relPosBias;
   const bindings = [{ name: 'q', access: 'read' as const }, { name: 'k', access: 'read' as const }, { name: 'v', access: 'read' as const },
     ...(bias ? [{ name: 'rpb', access: 'read' as const }] : []), { name: 'o', access: 'read_write' as const }];
-  const arr = (v: View) => (vec4Ok(v, dh) ? 'vec4f' : 'f32');
-  const decls = bindings.map((b, i) => {
-    const view = ({ q: p.q, k: p.k, v: p.v, o: p.o } as Record<string, View>)[b.name];
-    return `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${view ? arr(view) : 'f32'}>;`;
-  });
+  const views: Record<string, View> = { q: p.q, k: p.k, v: p.v, o: p.o };
+  const decls = bindings.map((b, i) =>
+    `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${views[b.name] && vec4Ok(views[b.name], dh) ? 'vec4f' : 'f32'}>;`);
   const qa = plan.queryAxes;
   const winNames = qa.map((_, i) => `win${i}`);
-  const groupDecode = decode('wg / TILES', [...plan.batch.map((b) => b.size), plan.heads, ...qa.map((a) => a.windows)],
-    [...plan.batch.map((_, i) => `b${i}`), 'head', ...winNames], 'grem');
   const base = (op: 'q' | 'k' | 'v' | 'o') => [`${p[op].offset}u`, `head * ${plan.hs[op]}u`, ...plan.batch.map((b, i) => `b${i} * ${b[op]}u`)].join(' + ');
-  const keyWin = (i: number) => (plan.cross ? '0u' : winNames[i]);
-  const radix = bias ? plan.radix : null;
+  const ctx: BodyContext = {
+    plan, R, KVT, WG, S, bias, radix: bias ? plan.radix : null, winNames,
+    keyWin: (i) => (plan.cross ? '0u' : winNames[i]),
+    row: (r) => `tile * ${WG * R}u + ${r} * WG + lid`,
+    scale: plan.scale.toPrecision(9),
+  };
+  const wgsl = [S ? 'enable subgroups;' : '', ...decls,
+    `const NQ = ${nq}u; const NK = ${plan.nk}u; const DH4 = ${dh4}u; const R = ${R}u; const WG = ${WG}u;`,
+    `const TILES = ${tiles}u; const TOTAL = ${total}u;`,
+    loader('load_q', 'q', p.q, dh), loader('load_k', 'k', p.k, dh), loader('load_v', 'v', p.v, dh),
+    storer(p.o, dh),
+    KVT && !S ? `var<workgroup> kt: array<vec4f, ${KVT * dh4}>;\nvar<workgroup> vt: array<vec4f, ${KVT * dh4}>;` : '',
+    KVT && !S && plan.masked ? `var<workgroup> kreg: array<u32, ${KVT}>;` : '',
+    KVT && !S && bias ? `var<workgroup> kbia: array<u32, ${KVT}>;` : '',
+    `@compute @workgroup_size(${WG})`,
+    `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32${S ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {`,
+    `let wg = wid.x + (wid.y + wid.z * ${dispatch[1]}u) * ${dispatch[0]}u;`,
+    `if (wg >= TOTAL) { return; }`,
+    `let tile = wg % TILES;`,
+    ...decode('wg / TILES', [...plan.batch.map((b) => b.size), plan.heads, ...qa.map((a) => a.windows)],
+      [...plan.batch.map((_, i) => `b${i}`), 'head', ...winNames], 'grem'),
+    `let qb = ${base('q')}; let kb = ${base('k')}; let vb = ${base('v')}; let ob = ${base('o')};`,
+    ...(S ? subgroupBody(ctx) : perKeyBody(ctx)),
+    `}`].filter((x) => x !== '').join('\n');
+  return { key: `attention:${hash(wgsl)}`, wgsl, entryPoint: 'main', bindings, dispatch, ...(S ? { features: ['subgroups'] } : {}) };
+}
+
+interface BodyContext {
+  plan: AttentionPlan; R: number; KVT: number; WG: number; S: number; bias?: View; radix: number[] | null;
+  winNames: string[]; keyWin: (axis: number) => string; row: (r: string) => string; scale: string;
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/** rpb element for a row's and a key's bias codes */
+const biasTerm = (c: BodyContext, rowCode: string, keyCode: string) =>
+  c.bias ? ` + rpb[${c.bias.offset}u + (${rowCode} - ${keyCode}) * ${c.bias.strides[0]}u + head * ${c.bias.strides[1]}u]` : '';
+
+/**
+ * Subgroup variant (CPU adapters, which run a subgroup as SIMD lanes): lane i loads distinct vec4
+ * slices of the next kvTile keys and subgroupBroadcast hands each slice to all lanes, so no load is
+ * repeated per lane. Rows, tile keys and head dim are unrolled into scalar names (nothing indexed
+ * dynamically); prologue and epilogue walk the head dim in a loop through select chains to keep the
+ * number of memory instructions, and so compile time, small. One rescale per tile.
+ */
+function subgroupBody(c: BodyContext): string[] {
+  const { plan, R, KVT: T, S } = c;
+  const rows = range(R), keys = range(T), ds = range(Math.ceil(plan.dh / 4));
+  const DH4 = ds.length;
+  const slots = range(Math.ceil((T * DH4) / S));
+  const pick = (name: (d: number) => string) => ds.slice(1).reduce((acc, d) => `select(${acc}, ${name(d)}, d == ${d}u)`, name(0));
+  const lines: string[] = [];
+  for (const r of rows) {
+    lines.push(`var m${r} = -3.0e38; var l${r} = 0.0; var qoff${r} = qb; var ooff${r} = ob;`,
+      `let valid${r} = ${c.row(`${r}u`)} < NQ;`,
+      ...placeToken(plan.queryAxes, `min(${c.row(`${r}u`)}, NQ - 1u)`, `q${r}_`, [[`qoff${r}`, 'qs'], [`ooff${r}`, 'os']],
+        (i) => c.winNames[i], plan.masked, c.radix, 1),
+      ds.map((d) => `var q${r}_${d} = vec4f(0.0); var a${r}_${d} = vec4f(0.0);`).join(' '),
+      `for (var d = 0u; d < DH4; d++) { let x = load_q(qoff${r}, d) * ${c.scale}; ${ds.map((d) => `q${r}_${d} = select(q${r}_${d}, x, d == ${d}u);`).join(' ')} }`);
+  }
+  lines.push(`for (var j0 = 0u; j0 < NK; j0 += ${T}u) {`);
+  for (const i of slots) {
+    lines.push(`let e${i} = min(lane + ${i * S}u, ${T * DH4 - 1}u); var koff${i} = kb; var voff${i} = vb;`,
+      ...placeToken(plan.keyAxes, `min(j0 + e${i} / DH4, NK - 1u)`, `s${i}_`, [[`koff${i}`, 'ks'], [`voff${i}`, 'vs']], c.keyWin, false, null, -1),
+      `let kl${i} = load_k(koff${i}, e${i} % DH4); let vl${i} = load_v(voff${i}, e${i} % DH4);`);
+  }
+  const bcast = (src: string, t: number, d: number) => `subgroupBroadcast(${src}${Math.floor((t * DH4 + d) / S)}, ${(t * DH4 + d) % S}u)`;
+  // Broadcast values are consumed as soon as they exist: fewer live registers, much faster LLVM compile.
+  for (const t of keys) {
+    if (plan.masked || c.bias) lines.push(...placeToken(plan.keyAxes, `min(j0 + ${t}u, NK - 1u)`, `t${t}_`, [], c.keyWin, plan.masked, c.radix, -1));
+    lines.push(rows.map((r) => `var x${r}_${t} = 0.0;`).join(' '));
+    for (const d of ds) lines.push(`{ let k = ${bcast('kl', t, d)}; ${rows.map((r) => `x${r}_${t} += dot(q${r}_${d}, k);`).join(' ')} }`);
+  }
+  for (const r of rows) {
+    for (const t of keys) {
+      const conds = [...(plan.nk % T ? [`j0 + ${t}u < NK`] : []), ...(plan.masked ? [`q${r}_region == t${t}_region`] : [])];
+      if (c.bias) lines.push(`x${r}_${t} = x${r}_${t}${biasTerm(c, `q${r}_bias`, `t${t}_bias`)};`);
+      lines.push(`let keep${r}_${t} = ${conds.length ? conds.join(' && ') : 'true'};`);
+    }
+    lines.push(`let mx${r} = max(m${r}, ${keys.map((t) => `select(-3.0e38, x${r}_${t}, keep${r}_${t})`).reduce((a, x) => `max(${a}, ${x})`)});`,
+      `let c${r} = exp(m${r} - mx${r}); m${r} = mx${r};`,
+      ...keys.map((t) => `let p${r}_${t} = select(0.0, exp(x${r}_${t} - mx${r}), keep${r}_${t});`),
+      `l${r} = l${r} * c${r} + ${keys.map((t) => `p${r}_${t}`).join(' + ')};`);
+  }
+  for (const d of ds) {
+    lines.push(`{ ${keys.map((t) => `let v${t} = ${bcast('vl', t, d)};`).join(' ')} ` +
+      rows.map((r) => `a${r}_${d} = a${r}_${d} * c${r} + ${keys.map((t) => `p${r}_${t} * v${t}`).join(' + ')};`).join(' ') + ' }');
+  }
+  lines.push(`}`);
+  for (const r of rows) {
+    lines.push(`if (valid${r}) { let inv = 1.0 / l${r}; for (var d = 0u; d < DH4; d++) { store_o(ooff${r}, d, ${pick((d) => `a${r}_${d}`)} * inv); } }`);
+  }
+  return lines;
+}
+
+/** Cooperative copy of keys j0 .. j0+kvTile-1 (clamped) into kt/vt, with their mask and bias codes. */
+function stageTile(c: BodyContext): string[] {
+  const { plan, KVT } = c;
+  return [
+    `for (var e = lid; e < ${KVT}u * DH4; e += WG) {`,
+    `  let jj = e / DH4; let d = e % DH4;`,
+    `  var koff = kb; var voff = vb;`,
+    ...placeToken(plan.keyAxes, `min(j0 + jj, NK - 1u)`, 'k', [['koff', 'ks'], ['voff', 'vs']], c.keyWin, plan.masked, c.radix, -1),
+    `  kt[e] = load_k(koff, d); vt[e] = load_v(voff, d);`,
+    plan.masked ? `  if (d == 0u) { kreg[jj] = kregion; }` : '',
+    c.bias ? `  if (d == 0u) { kbia[jj] = kbias; }` : '',
+    `}`];
+}
+
+/**
+ * GPU-friendly variant: per key an online-softmax update of R rows held in private arrays, K/V read
+ * directly or staged kvTile keys at a time in workgroup memory.
+ */
+function perKeyBody(c: BodyContext): string[] {
+  const { plan, KVT } = c;
   const keyPlace = (j: string) => [`var koff = kb; var voff = vb;`,
-    ...placeToken(plan.keyAxes, j, 'k', [['koff', 'ks'], ['voff', 'vs']], keyWin, plan.masked, radix, -1)];
-  const scoreLoop = (kvec: (d: string) => string, kregion: string, kbias: string) => [
+    ...placeToken(plan.keyAxes, j, 'k', [['koff', 'ks'], ['voff', 'vs']], c.keyWin, plan.masked, c.radix, -1)];
+  const update = (kvec: (d: string) => string, vvec: (d: string) => string, kregion: string, kbias: string) => [
     // explicit zeroing: a var declared in a loop body without it kept its old value on Dawn + lavapipe
     `var s: array<f32, R>; for (var r = 0u; r < R; r++) { s[r] = 0.0; }`,
     `for (var d = 0u; d < DH4; d++) { let kd = ${kvec('d')}; for (var r = 0u; r < R; r++) { s[r] += dot(qv[r * DH4 + d], kd); } }`,
     `var pr: array<f32, R>;`,
     `for (var r = 0u; r < R; r++) {`,
-    bias ? `  let sr = s[r] + rpb[${bias.offset}u + (rowBias[r] - ${kbias}) * ${bias.strides[0]}u + head * ${bias.strides[1]}u];` : `  let sr = s[r];`,
-    plan.masked ? `  let keep = rowRegion[r] == ${kregion};` : `  let keep = true;`,
-    `  if (keep && sr > m[r]) { let c = exp(m[r] - sr); l[r] *= c; for (var d = 0u; d < DH4; d++) { acc[r * DH4 + d] *= c; } m[r] = sr; }`,
+    `  let sr = s[r]${biasTerm(c, 'rowBias[r]', kbias)};`,
+    `  let keep = ${plan.masked ? `rowRegion[r] == ${kregion}` : 'true'};`,
+    `  if (keep && sr > m[r]) { let f = exp(m[r] - sr); l[r] *= f; for (var d = 0u; d < DH4; d++) { acc[r * DH4 + d] *= f; } m[r] = sr; }`,
     `  pr[r] = select(0.0, exp(sr - m[r]), keep); l[r] += pr[r];`,
     `}`,
+    `for (var d = 0u; d < DH4; d++) { let vd = ${vvec('d')}; for (var r = 0u; r < R; r++) { acc[r * DH4 + d] += pr[r] * vd; } }`,
   ];
-  const accumulate = (vvec: (d: string) => string) =>
-    `for (var d = 0u; d < DH4; d++) { let vd = ${vvec('d')}; for (var r = 0u; r < R; r++) { acc[r * DH4 + d] += pr[r] * vd; } }`;
-  const keyBody = KVT === 0
-    ? [`for (var j = 0u; j < NK; j++) {`, ...keyPlace('j'),
-      ...scoreLoop((d) => `load_k(koff, ${d})`, 'kregion', 'kbias'), accumulate((d) => `load_v(voff, ${d})`), `}`]
-    : [`for (var j0 = 0u; j0 < NK; j0 += KVT) {`,
-      `  for (var e = lid; e < KVT * DH4; e += WG) {`,
-      `    let j = min(j0 + e / DH4, NK - 1u); let d = e % DH4;`, ...keyPlace('j'),
-      `    kt[e] = load_k(koff, d); vt[e] = load_v(voff, d);`,
-      plan.masked ? `    if (d == 0u) { kreg[e / DH4] = kregion; }` : '',
-      bias ? `    if (d == 0u) { kbia[e / DH4] = kbias; }` : '',
-      `  }`, `  workgroupBarrier();`,
-      `  for (var jj = 0u; jj < min(KVT, NK - j0); jj++) {`,
-      ...scoreLoop((d) => `kt[jj * DH4 + ${d}]`, 'kreg[jj]', 'kbia[jj]'), accumulate((d) => `vt[jj * DH4 + ${d}]`), `  }`,
+  const keyLoop = KVT === 0
+    ? [`for (var j = 0u; j < NK; j++) {`, ...keyPlace('j'), ...update((d) => `load_k(koff, ${d})`, (d) => `load_v(voff, ${d})`, 'kregion', 'kbias'), `}`]
+    : [`for (var j0 = 0u; j0 < NK; j0 += ${KVT}u) {`,
+      ...stageTile(c),
+      `  workgroupBarrier();`,
+      `  for (var jj = 0u; jj < min(${KVT}u, NK - j0); jj++) {`,
+      ...update((d) => `kt[jj * DH4 + ${d}]`, (d) => `vt[jj * DH4 + ${d}]`, 'kreg[jj]', 'kbia[jj]'), `  }`,
       `  workgroupBarrier();`, `}`];
-  const wgsl = [...decls,
-    `const NQ = ${nq}u; const NK = ${nk}u; const DH4 = ${dh4}u; const R = ${R}u; const WG = ${WG}u; const KVT = ${Math.max(KVT, 1)}u;`,
-    `const TILES = ${tiles}u; const TOTAL = ${total}u;`,
-    loader('load_q', 'q', p.q, dh), loader('load_k', 'k', p.k, dh), loader('load_v', 'v', p.v, dh), storer(p.o, dh),
-    KVT ? `var<workgroup> kt: array<vec4f, ${KVT * dh4}>;\nvar<workgroup> vt: array<vec4f, ${KVT * dh4}>;` : '',
-    KVT && plan.masked ? `var<workgroup> kreg: array<u32, ${KVT}>;` : '',
-    KVT && bias ? `var<workgroup> kbia: array<u32, ${KVT}>;` : '',
-    `@compute @workgroup_size(${WG})`,
-    `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {`,
-    `let wg = wid.x + (wid.y + wid.z * ${dispatch[1]}u) * ${dispatch[0]}u;`,
-    `if (wg >= TOTAL) { return; }`,
-    `let tile = wg % TILES;`,
-    ...groupDecode,
-    `let qb = ${base('q')}; let kb = ${base('k')}; let vb = ${base('v')}; let ob = ${base('o')};`,
-    `var qv: array<vec4f, ${R * dh4}>; var acc: array<vec4f, ${R * dh4}>;`,
+  return [
+    `var qv: array<vec4f, R * DH4>; var acc: array<vec4f, R * DH4>;`,
     `var m: array<f32, R>; var l: array<f32, R>; var ooff: array<u32, R>;`,
-    plan.masked ? `var rowRegion: array<u32, R>;` : '', bias ? `var rowBias: array<u32, R>;` : '',
+    plan.masked ? `var rowRegion: array<u32, R>;` : '', c.bias ? `var rowBias: array<u32, R>;` : '',
     `for (var r = 0u; r < R; r++) {`,
     `  var qoff = qb; var oo = ob;`,
-    ...placeToken(qa, `min(tile * ${WG * R}u + r * WG + lid, NQ - 1u)`, 'q', [['qoff', 'qs'], ['oo', 'os']], (i) => winNames[i], plan.masked, radix, 1),
+    ...placeToken(plan.queryAxes, `min(${c.row('r')}, NQ - 1u)`, 'q', [['qoff', 'qs'], ['oo', 'os']], (i) => c.winNames[i], plan.masked, c.radix, 1),
     `  ooff[r] = oo; m[r] = -3.0e38; l[r] = 0.0;`,
     plan.masked ? `  rowRegion[r] = qregion;` : '',
-    bias ? `  rowBias[r] = qbias;` : '',
-    `  for (var d = 0u; d < DH4; d++) { qv[r * DH4 + d] = load_q(qoff, d) * ${plan.scale.toPrecision(9)}; acc[r * DH4 + d] = vec4f(0.0); }`,
+    c.bias ? `  rowBias[r] = qbias;` : '',
+    `  for (var d = 0u; d < DH4; d++) { qv[r * DH4 + d] = load_q(qoff, d) * ${c.scale}; acc[r * DH4 + d] = vec4f(0.0); }`,
     `}`,
-    ...keyBody,
+    ...keyLoop,
     `for (var r = 0u; r < R; r++) {`,
-    `  if (tile * ${WG * R}u + r * WG + lid < NQ) { let inv = 1.0 / l[r]; for (var d = 0u; d < DH4; d++) { store_o(ooff[r], d, acc[r * DH4 + d] * inv); } }`,
-    `}`,
-    `}`].filter((x) => x !== '').join('\n');
-  return { key: `attention:${hash(wgsl)}`, wgsl, entryPoint: 'main', bindings, dispatch };
+    `  if (${c.row('r')} < NQ) { let inv = 1.0 / l[r]; for (var d = 0u; d < DH4; d++) { store_o(ooff[r], d, acc[r * DH4 + d] * inv); } }`,
+    `}`];
 }
 
-/** Workgroup size (a multiple of 8, 32..64) that pads the rows of one window least. */
-function pickWorkgroupSize(rows: number): number {
+/** Workgroup size (a multiple of `unit`, up to 64) that pads the rows of one window least. */
+function pickWorkgroupSize(rows: number, unit: number): number {
   let best = 64;
-  for (const wg of [64, 56, 48, 40, 32]) if (Math.ceil(rows / wg) * wg < Math.ceil(rows / best) * best) best = wg;
+  for (let wg = 64; wg >= Math.max(unit, 16); wg -= unit) if (Math.ceil(rows / wg) * wg < Math.ceil(rows / best) * best) best = wg;
   return best;
 }
 

@@ -1,8 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { attentionKernel, attentionReference, extent, packedSelfAttention, type AttentionParams, type Axis } from '../../src/codegen/attention.ts';
+import { attentionKernel, attentionReference, attentionTilingFor, extent, packedSelfAttention, type AttentionParams, type Axis } from '../../src/codegen/attention.ts';
 import { type KernelSpec } from '../../src/codegen/kernel.ts';
 import { contiguous, permute, splitAxis, type View } from '../../src/codegen/view.ts';
+import { compilationMessages } from '../../src/runtime/compile-check.ts';
 import { openGpu, runKernel } from '../../src/runtime/gpu.ts';
 
 const seed = (Date.now() ^ (process.pid << 8)) >>> 0;
@@ -17,11 +18,8 @@ function rand(): number {
 }
 const randomArray = (n: number, amp = 1) => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * amp);
 
-/** Compiles the WGSL alone and fails on any error or warning Dawn reports. */
 async function assertCompilesClean(spec: KernelSpec) {
-  const { device } = await openGpu();
-  const info = await device.createShaderModule({ code: spec.wgsl }).getCompilationInfo();
-  const msgs = info.messages.map((m) => `${m.type} ${m.lineNum}:${m.linePos} ${m.message}`);
+  const msgs = await compilationMessages(spec);
   assert.equal(msgs, [], `${spec.key}:\n${msgs.join('\n')}`);
 }
 
@@ -50,11 +48,24 @@ async function run(p: AttentionParams, data: Data) {
   return { gpu, ref: attentionReference(p, data).o };
 }
 
-async function check(p: AttentionParams, data: Data, what: string) {
+/** The tiling this adapter gets by default (the subgroup variant on CPU adapters with fixed subgroups). */
+const adapterTiling = async () => {
+  const gpu = await openGpu();
+  return attentionTilingFor(gpu.info as { subgroupMinSize?: number; subgroupMaxSize?: number }, gpu.features.has('subgroups'));
+};
+
+async function checkOne(p: AttentionParams, data: Data, what: string) {
   const { gpu, ref } = await run(p, data);
   const err = relError(gpu, ref);
-  assert.ok(err < 1e-4, `${what}: relative error ${err} (seed ${seed})`);
+  assert.ok(err < 1e-4, `${what} ${JSON.stringify(p.tiling ?? {})}: relative error ${err} (seed ${seed})`);
   return { gpu, ref };
+}
+
+/** Checks the adapter's variant and, unless `p` fixes a tiling, the per-key variant too. */
+async function check(p: AttentionParams, data: Data, what: string) {
+  if (p.tiling) return checkOne(p, data, what);
+  await checkOne({ ...p, tiling: { rowsPerInvocation: 2 } }, data, what);
+  return checkOne({ ...p, tiling: await adapterTiling() }, data, what);
 }
 
 const axes = (spec: Record<string, number>): Axis[] => Object.entries(spec).map(([name, size]) => ({ name, size }));
@@ -70,6 +81,8 @@ test('full space-time attention, 60 tokens, head dim 12, over packed qkv', async
   const { p, data } = packed({ b: 2, t: 3, h: 4, w: 5 }, ['t', 'h', 'w'], 2, 12);
   await check(p, data, 'full');
   await check({ ...p, tiling: { workgroupSize: 32, rowsPerInvocation: 3 } }, data, 'full, 3 rows per invocation');
+  const sg = (await adapterTiling()).subgroupSize;
+  if (sg) await check({ ...p, tiling: { subgroupSize: sg, workgroupSize: 2 * sg, rowsPerInvocation: 3, kvTile: 3 } }, data, 'subgroup, partial tiles');
 });
 
 test('spatial-only attention: t is a batch axis', async () => {
@@ -187,6 +200,8 @@ test('workgroup-memory K/V tiles give the same result (tile not dividing the key
   const withBias = { ...p, relPosBias: table };
   const d = { ...data, relPosBias: randomArray(75 * 3) };
   await check({ ...withBias, tiling: { workgroupSize: 8, rowsPerInvocation: 2, kvTile: 5 } }, d, 'kv tiles');
+  const sg = (await adapterTiling()).subgroupSize;
+  if (sg) await check({ ...withBias, tiling: { subgroupSize: sg, rowsPerInvocation: 2, kvTile: 2 } }, d, 'subgroup tiles');
   const full = packed({ b: 1, t: 3, h: 3, w: 3 }, ['t', 'h', 'w'], 1, 10);
   await check({ ...full.p, tiling: { workgroupSize: 16, kvTile: 4 } }, full.data, 'kv tiles, scalar path');
 });
