@@ -11,10 +11,12 @@ import { fileURLToPath } from 'node:url';
 import { checkFile } from '../src/compiler/check.ts';
 import { formatDiagnostic, type Diagnostic } from '../src/compiler/diagnostics.ts';
 import { diagnosticKey, readExpectations, type ExpectedDiagnostic } from './broken/expectations.ts';
+import { probeCorpus } from './broken/probe.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const corpus = path.join(repo, 'test/broken');
 const specs = fs.readdirSync(corpus).filter((f) => f.endsWith('.vdm')).sort();
+const probe = await probeCorpus(repo, specs.map((f) => path.join('test/broken', f)));
 
 function actualOf(d: Diagnostic): ExpectedDiagnostic {
   if (!d.span) return { code: d.code, file: null, line: 0, col: 0 };
@@ -33,6 +35,8 @@ test('the corpus is large enough and every spec declares what it expects', () =>
 
 for (const name of specs) {
   test(`broken/${name}`, () => {
+    const crash = probe.crashed.get(name);
+    if (crash) assert.unreachable(`${name}: the checker's process does not survive this spec: ${crash}`);
     const file = path.join(corpus, name);
     const expected = readExpectations(file, fs.readFileSync(file, 'utf8'));
     const dims = Object.fromEntries(Object.entries(expected.dims).map(([k, v]) => [k, Number(v)]));
@@ -58,12 +62,12 @@ for (const name of specs) {
   });
 }
 
-// One CLI run over the whole corpus: it must fail cleanly, locate errors, and never leak a stack trace.
+// The probe's CLI run over the whole corpus: it must fail cleanly, locate errors, and never leak a stack trace.
 test('vdm check on the whole corpus exits 1 with located errors and no stack trace', () => {
   const files = specs.map((f) => path.join('test/broken', f));
-  const run = spawnSync(process.execPath, ['bin/vdm.mjs', 'check', ...files], { cwd: repo, encoding: 'utf8', timeout: 60_000 });
-  const output = `${run.stdout}${run.stderr}`;
-  assert.is(run.status, 1, `exit status ${run.status}\n${output.slice(0, 2000)}`);
+  const output = probe.output;
+  assert.equal([...probe.crashed.keys()], [], 'vdm check died on these specs');
+  assert.equal(probe.statuses, [1], `exit status\n${output.slice(0, 2000)}`);
   assert.not.ok(output.includes('    at '), `a stack trace leaked:\n${output.slice(output.indexOf('    at ') - 500, output.indexOf('    at ') + 500)}`);
   assert.not.ok(/internal error/.test(output), 'an internal error was printed');
   // Exact sets are the in-process tests' job; here each file must show up with a located error
