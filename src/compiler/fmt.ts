@@ -170,7 +170,7 @@ function actions(): ohm.ActionDict<Part> {
   // Sizes inside tensor types are written tight (`h=h/p`), as in the language's shape notation.
   let tight = 0;
   const tightly = (n: Node): Part => { tight++; try { return fmt(n); } finally { tight--; } };
-  // Consecutive `input` lines (no blank line or comment line between) align their `:`.
+  // Consecutive `input` lines in the output (no blank line or comment line between) align their `:`.
   const inputNameWidth = new Map<number, number>();
   const alignInputs = (stmts: Node[]) => {
     let run: Node[] = [];
@@ -181,7 +181,7 @@ function actions(): ohm.ActionDict<Part> {
     };
     stmts.forEach((st, i) => {
       const prev = stmts[i - 1];
-      const adjacent = prev && run.length && comments().newlines(prev.source.endIdx, st.source.startIdx) === 1 &&
+      const adjacent = prev && run.length && comments().newlines(prev.source.endIdx, st.source.startIdx) < 2 &&
         !comments().hasOwnLineComment(prev.source.endIdx, st.source.startIdx);
       if (run.length && (!adjacent || st.ctorName !== 'InputStmt')) flush();
       if (st.ctorName === 'InputStmt') run.push(st);
@@ -189,11 +189,25 @@ function actions(): ohm.ActionDict<Part> {
     if (run.length) flush();
   };
 
-  const binary = (a: Node, op: Node, b: Node) => {
-    const sp = tight ? '' : ' ';
-    return seq([fmt(a), sp, fmt(op), sp, fmt(b)]);
+  /**
+   * A left-associative chain (a + b - c ...) walked down its left spine in a loop: a sum of
+   * thousands of terms must not take one stack frame per term.
+   */
+  const chain = (self: Node, sp: string): Part => {
+    const tail: (Node | string)[] = [];
+    let node = self;
+    let first: Node;
+    for (;;) {
+      const [left, op, right] = node.children;
+      tail.unshift(sp, op, sp, right);
+      const inner = left.children.length === 1 ? left.children[0] : null;
+      if (inner?.ctorName !== self.ctorName) { first = left; break; }
+      node = inner;
+    }
+    return seq([fmt(first), ...tail.map((x) => (typeof x === 'string' ? x : fmt(x)))]);
   };
-  const wordOp = (a: Node, op: Node, b: Node) => seq([fmt(a), ' ', fmt(op), ' ', fmt(b)]);
+  function binary(this: Node, _a: Node, _op: Node, _b: Node) { return chain(this, tight ? '' : ' '); }
+  function wordOp(this: Node, _a: Node, _op: Node, _b: Node) { return chain(this, ' '); }
   const named = (id: Node, colon: Node, e: Node) => seq([fmt(id), '', fmt(colon), ' ', fmt(e)]);
   const assign = (target: Node, colon: Node, type: Node, eq: Node, e: Node) =>
     seqOpt([fmt(target), '', opt(colon), ' ', opt(type), ' ', fmt(eq), ' ', fmt(e)]);
