@@ -200,8 +200,8 @@ export function attentionCase(): BenchCase {
  * Video Swin-T stage-1 window attention: grid 16x56x56, windows (8,7,7) = 392 tokens, 3 heads x 32,
  * with the relative-position bias. Packed qkv [16, 56, 56, 3, 3, 32]; output [16, 56, 56, 3, 32].
  */
-export function windowAttentionCase(): BenchCase {
-  const [T, Hh, W] = [16, 56, 56];
+export function windowAttentionCase(grid: [number, number, number] = [16, 56, 56]): BenchCase {
+  const [T, Hh, W] = grid;
   const [wt, wh, ww] = [8, 7, 7];
   const heads = 3, D = 32, n = wt * wh * ww, windows = (T / wt) * (Hh / wh) * (W / ww);
   const tableRows = (2 * wt - 1) * (2 * wh - 1) * (2 * ww - 1);
@@ -210,8 +210,12 @@ export function windowAttentionCase(): BenchCase {
     flops: 4 * windows * heads * n * n * D,
     inputs: () => ({ qkv: randomArray(T * Hh * W * 3 * heads * D, 41), rpb: randomArray(tableRows * heads, 42, 0.5) }),
     vdm: async (gpu, x) => {
-      const { attentionKernel, attentionPresets } = await attentionModule();
-      const spec = attentionKernel(attentionPresets.swinT1(false));
+      const { attentionKernel, packedSelfAttention } = await attentionModule();
+      // Video Swin-T stage 1 (attentionPresets.swinT1) for the default grid.
+      const spec = attentionKernel(packedSelfAttention({
+        grid: [{ name: 'b', size: 1 }, { name: 't', size: T }, { name: 'h', size: Hh }, { name: 'w', size: W }],
+        tokens: ['t', 'h', 'w'], heads, headDim: D, window: { t: wt, h: wh, w: ww }, relPosBias: contiguous([tableRows, heads]),
+      }));
       const p = new Program(gpu);
       const qkv = p.input('qkv', x.qkv);
       const rpb = p.input('rpb', x.rpb);
@@ -232,21 +236,22 @@ export function windowAttentionCase(): BenchCase {
         }
       }
       const biasT = tf.tensor(bias, [heads, n, n]);
-      const qkv = tf.tensor(x.qkv, [T / wt, wt, Hh / wh, wh, W / ww, ww, 3, heads, D]);
+      // tfjs transposes at most rank 6: axes that stay adjacent (w within window, qkv, heads, D) are merged.
+      const qkv = tf.tensor(x.qkv, [T / wt, wt, Hh / wh, wh, W / ww, ww * 3 * heads * D]);
       // tfjs materializes the scores: split the windows so [chunk, heads, n, n] fits one storage binding.
       let chunk = windows;
-      while (chunk > 1 && chunk * heads * n * n * 4 > gpu.limits.maxStorageBufferBindingSize) chunk /= 2;
+      while (chunk > 1 && chunk * heads * n * n * 4 > gpu.limits.maxStorageBufferBindingSize) chunk = Math.ceil(chunk / 2);
       const op = () => {
-        const win = tf.reshape(tf.transpose(qkv, [0, 2, 4, 1, 3, 5, 6, 7, 8]), [windows, n, 3, heads, D]);
+        const win = tf.reshape(tf.transpose(qkv, [0, 2, 4, 1, 3, 5]), [windows, n, 3, heads, D]);
         const outs: TfTensor[] = [];
         for (let w0 = 0; w0 < windows; w0 += chunk) {
-          const part = tf.slice(win, [w0, 0, 0, 0, 0], [chunk, n, 3, heads, D]);
+          const part = tf.slice(win, [w0, 0, 0, 0, 0], [Math.min(chunk, windows - w0), n, 3, heads, D]);
           const [q, k, v] = tf.unstack(part, 2).map((m) => tf.transpose(m, [0, 2, 1, 3])); // [chunk, heads, n, D]
           const s = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(D)), biasT);
           outs.push(tf.transpose(tf.matMul(tf.softmax(s), v), [0, 2, 1, 3])); // [chunk, n, heads, D]
         }
-        const o = tf.reshape(tf.concat(outs, 0), [T / wt, Hh / wh, W / ww, wt, wh, ww, heads, D]);
-        return tf.reshape(tf.transpose(o, [0, 3, 1, 4, 2, 5, 6, 7]), [T, Hh, W, heads, D]);
+        const o = tf.reshape(tf.concat(outs, 0), [T / wt, Hh / wh, W / ww, wt, wh, ww * heads * D]);
+        return tf.reshape(tf.transpose(o, [0, 3, 1, 4, 2, 5]), [T, Hh, W, heads, D]);
       };
       return { op, dispose: () => { qkv.dispose(); biasT.dispose(); } };
     },
