@@ -16,9 +16,9 @@ type Outcome = { ok: true; formatted: string } | { ok: false; message: string };
 
 /** Formats one source text, proving the result parses to the same AST before handing it back. */
 export function formatChecked(absPath: string, text: string): Outcome {
-  const before = parseSource(new SourceFile(absPath, text));
-  if (!before.ok) return { ok: false, message: formatDiagnostic(before.diagnostic) };
   try {
+    const before = parseSource(new SourceFile(absPath, text));
+    if (!before.ok) return { ok: false, message: formatDiagnostic(before.diagnostic) };
     const formatted = formatSource(text);
     const after = parseSource(new SourceFile(absPath, formatted));
     if (!after.ok || !sameMeaning(before.ast, after.ast)) throw new Error('the formatted text does not mean the same as the input');
