@@ -17,21 +17,21 @@
  * - relPosBias: view [prod over token axes of (2*window-1), heads], indexed by query-minus-key offsets in
  *   window coordinates, first token axis most significant (Swin's relative_position_index).
  * - scale: defaults to 1/sqrt(headDim).
- * - tiling: workgroupSize (query rows share one window per workgroup, so key loads are uniform),
- *   rowsPerInvocation (query rows per invocation sharing each K/V load), kvTile (keys staged in workgroup
- *   memory per barrier; 0 = read K/V from global memory, the fast choice on CPU adapters).
+ * - tiling (AttentionTiling; attentionTilingFor picks one per adapter): a workgroup covers query rows of
+ *   one window; rowsPerInvocation rows share each K/V value; kvTile keys per step. subgroupSize selects
+ *   the subgroup-broadcast variant (CPU adapters), otherwise kvTile > 0 stages K/V in workgroup memory.
  * Bindings in order: q, k, v, [relPosBias], o. The same buffer may be bound to q, k and v.
+ * Presets for benchmarks: attentionPresets. Flop count: attentionFlops.
  */
 import { gridFor, type KernelSpec } from './kernel.ts';
 import { contiguous, type View } from './view.ts';
 
 export interface Axis { name: string; size: number }
 export interface AttentionTiling {
-  workgroupSize?: number;
-  rowsPerInvocation?: number;
-  /** keys per tile: per subgroup broadcast (subgroup variant) or staged in workgroup memory (0: per key from global memory) */
+  workgroupSize?: number; rowsPerInvocation?: number;
+  /** keys per step: broadcast per subgroup, or staged in workgroup memory (0: per key from global memory) */
   kvTile?: number;
-  /** > 0 selects the subgroup variant for this exact subgroup size (the adapter's subgroupMinSize = MaxSize) */
+  /** > 0 selects the subgroup variant; correct where every subgroup has at least this many invocations */
   subgroupSize?: number;
 }
 
@@ -221,10 +221,7 @@ export function extent(v: View): number {
 }
 
 /** Multiply-adds of QK^T and PV counted as 2 flops each, masked keys included. */
-export function attentionFlops(p: AttentionParams): number {
-  const plan = planAttention(p);
-  return 4 * plan.groups * plan.nq * plan.nk * plan.dh;
-}
+export const attentionFlops = (p: AttentionParams) => { const g = planAttention(p); return 4 * g.groups * g.nq * g.nk * g.dh; };
 
 /**
  * Self-attention over the packed output of a qkv linear, [...grid, 3, heads, headDim] in one buffer
@@ -235,11 +232,8 @@ export function packedSelfAttention(o: { grid: Axis[]; tokens: string[]; heads: 
   const gridShape = o.grid.map((a) => a.size);
   const qkv = contiguous([...gridShape, 3, o.heads, o.headDim]);
   const n = gridShape.length;
-  const part = (i: number): View => ({
-    shape: [...gridShape, o.heads, o.headDim],
-    strides: [...qkv.strides.slice(0, n), ...qkv.strides.slice(n + 1)],
-    offset: i * qkv.strides[n],
-  });
+  const strides = [...qkv.strides.slice(0, n), ...qkv.strides.slice(n + 1)]; // skip the q|k|v axis
+  const part = (i: number): View => ({ shape: [...gridShape, o.heads, o.headDim], strides, offset: i * qkv.strides[n] });
   return { ...o, q: part(0), k: part(1), v: part(2), o: contiguous([...gridShape, o.heads, o.headDim]) };
 }
 
@@ -247,7 +241,7 @@ export function packedSelfAttention(o: { grid: Axis[]; tokens: string[]; heads: 
 export const attentionPresets = {
   full8x1024x64: (tiling?: AttentionTiling) => packedSelfAttention({
     grid: [{ name: 'b', size: 1 }, { name: 't', size: 1024 }], tokens: ['t'], heads: 8, headDim: 64, tiling }),
-  /** dim 96 = 3 heads x 32 over a 16x56x56 grid, window (8,7,7); shifted adds shift (4,3,3) and its masks */
+  /** dim 96 = 3 heads x 32 over 16x56x56, window (8,7,7), bias table [15*13*13, 3] in its own buffer; shifted: (4,3,3) */
   swinT1: (shifted = false, tiling?: AttentionTiling) => packedSelfAttention({
     grid: [{ name: 'b', size: 1 }, { name: 't', size: 16 }, { name: 'h', size: 56 }, { name: 'w', size: 56 }],
     tokens: ['t', 'h', 'w'], heads: 3, headDim: 32, window: { t: 8, h: 7, w: 7 },
@@ -496,6 +490,7 @@ function pickWorkgroupSize(rows: number, unit: number): number {
   return best;
 }
 
+/** FNV-1a of the WGSL: the cache key follows every compile-time parameter. */
 function hash(s: string): string {
   let h = 2166136261;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
