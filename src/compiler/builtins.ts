@@ -1,10 +1,11 @@
 // Compile-time functions on values: size, len, min, max, floor, ceil, reversed, range.
 // (sqrt, exp, abs, ... are elementwise primitives that also accept plain numbers.)
+// Ranges stay symbolic: len, min, max and reversed of a billion-element range cost nothing.
 import { fail } from './diagnostics.ts';
 import { asAxis, asInt, asNumber, asTensor, wrongKind } from './convert.ts';
 import { sizeOf } from './primitives/axes.ts';
 import type { Span } from './source.ts';
-import { num, tuple, type Value } from './values.ts';
+import { num, rangeLength, tuple, type Value } from './values.ts';
 
 export interface BuiltinArg {
   readonly value: Value;
@@ -20,20 +21,25 @@ export interface Builtin {
   readonly run: (args: readonly BuiltinArg[], callSpan: Span) => Value;
 }
 
-function items(v: Value, span: Span, what: string): readonly Value[] {
-  if (v.kind === 'tuple') return v.items;
-  if (v.kind === 'range') return Array.from({ length: Math.max(0, v.end - v.start) }, (_, i) => num(v.start + i));
-  return wrongKind(v, span, what, 'a tuple or a range');
+function lengthOf(v: Value, span: Span, what: string): number {
+  if (v.kind === 'tuple') return v.items.length;
+  if (v.kind === 'range') return rangeLength(v);
+  if (v.kind === 'string') return v.value.length;
+  return wrongKind(v, span, what, 'a tuple, a range or a string');
 }
 
 function extreme(name: 'min' | 'max', args: readonly BuiltinArg[]): Value {
-  const spread = args.length === 1 && (args[0].value.kind === 'tuple' || args[0].value.kind === 'range');
-  const list = spread
-    ? items(args[0].value, args[0].span, `the argument of ${name}`).map((value) => ({ value, span: args[0].span }))
+  const pick = name === 'min' ? Math.min : Math.max;
+  if (args.length === 1 && args[0].value.kind === 'range') {
+    const r = args[0].value;
+    if (rangeLength(r) === 0) fail('VDM015', args[0].span, `${name} of an empty range`);
+    return num(name === 'min' ? r.start : r.end - 1);
+  }
+  const list = args.length === 1 && args[0].value.kind === 'tuple'
+    ? args[0].value.items.map((value) => ({ value, span: args[0].span }))
     : args;
-  if (list.length === 0) fail('VDM015', args[0].span, `${name} of an empty collection`);
-  const numbers = list.map((a) => asNumber(a.value, a.span, `an argument of ${name}`));
-  return num(name === 'min' ? Math.min(...numbers) : Math.max(...numbers));
+  if (list.length === 0) fail('VDM015', args[0].span, `${name} of an empty tuple`);
+  return num(pick(...list.map((a) => asNumber(a.value, a.span, `an argument of ${name}`))));
 }
 
 const LIST: Builtin[] = [
@@ -41,10 +47,7 @@ const LIST: Builtin[] = [
     name: 'size', params: ['x', 'axis'],
     run: ([x, axis]) => num(sizeOf(asTensor(x.value, x.span, "'x' of size"), asAxis(axis.value, axis.span, "'axis' of size"), axis.span)),
   },
-  {
-    name: 'len', params: ['x'],
-    run: ([x]) => (x.value.kind === 'string' ? num(x.value.value.length) : num(items(x.value, x.span, "'x' of len").length)),
-  },
+  { name: 'len', params: ['x'], run: ([x]) => num(lengthOf(x.value, x.span, "'x' of len")) },
   { name: 'min', params: ['values'], variadic: true, run: (args) => extreme('min', args) },
   { name: 'max', params: ['values'], variadic: true, run: (args) => extreme('max', args) },
   { name: 'floor', params: ['x'], run: ([x]) => num(Math.floor(asNumber(x.value, x.span, "'x' of floor"))) },
@@ -53,9 +56,9 @@ const LIST: Builtin[] = [
     name: 'reversed', params: ['x'],
     run: ([x]) => {
       const v = x.value;
-      const list = [...items(v, x.span, "'x' of reversed")].reverse();
-      const names = v.kind === 'tuple' && v.names ? [...v.names].reverse() : null;
-      return tuple(list, names);
+      if (v.kind === 'range') return { ...v, reversed: !v.reversed };
+      if (v.kind !== 'tuple') return wrongKind(v, x.span, "'x' of reversed", 'a tuple or a range');
+      return tuple([...v.items].reverse(), v.names ? [...v.names].reverse() : null);
     },
   },
   {
@@ -72,3 +75,4 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map(LIST.map((b) => [b
 
 /** Value names every scope sees last. */
 export const BUILTIN_VALUES = ['none'] as const;
+

@@ -40,6 +40,7 @@ export function unknownCallee(frame: Frame, call: CallExpr) {
 export function evalCall(ctx: Elaboration, frame: Frame, call: CallExpr): Value {
   const args: EvaluatedArg[] = call.args.map((a) => ({ name: a.name, span: a.span, value: evalExpr(ctx, frame, a.value) }));
   const name = call.callee.name;
+  if (frame.scope.silenced.has(name)) return ERROR;
   const block = frame.scope.blocks.get(name);
   const primitive = block ? undefined : PRIMITIVES.get(name);
   const builtin = block || primitive ? undefined : BUILTINS.get(name);

@@ -44,16 +44,15 @@ function checkUnguarded(file: string, options: CheckOptions): CheckResult {
   const entry = program.entry;
   if (!entry) return { diagnostics: sortAndDedupe(diagnostics), hasModel: false };
 
+  // Modules come after their imports: each one's lets exist before an importer takes them in.
   const scopes = new Map<LoadedModule, ModuleScope>();
+  const incomplete = new Set<SourceFile>();
+  const letCtx = new Elaboration(null, new NameScope(), incomplete);
   for (const m of program.modules) {
     const scope = new ModuleScope(m);
     scopes.set(m, scope);
     declareModule(scope, scopes, diagnostics);
-  }
-  const incomplete = new Set<SourceFile>([...scopes.values()].filter((s) => s.incomplete || !s.module.ast).map((s) => s.module.source));
-  const letCtx = new Elaboration(null, new NameScope(), incomplete);
-  for (const m of program.modules) {
-    const scope = scopes.get(m)!;
+    if (scope.incomplete || !m.ast) incomplete.add(m.source);
     evaluateLets(letCtx, scope);
     staticCheck(scope, diagnostics);
   }

@@ -77,7 +77,9 @@ function requireRange(c: Choice, name: string, ok: (x: number) => boolean, rule:
   return x;
 }
 
-const positiveInt = (x: number) => Number.isInteger(x) && x > 0;
+/** Steps of a schedule or sampler: whole, positive, and of a size a run could ever take. */
+const MAX_STEPS = 100_000;
+const positiveInt = (x: number) => Number.isInteger(x) && x > 0 && x <= MAX_STEPS;
 
 function lossTerms(ctx: Elaboration, frame: Frame, e: Expr, out: { term: typeof LOSS_TERMS[number]; weight: number }[]): void {
   if (e.type === 'binary' && e.op === '+') {
@@ -95,7 +97,7 @@ function lossTerms(ctx: Elaboration, frame: Frame, e: Expr, out: { term: typeof 
     const w = evalExpr(ctx, frame, termOnRight ? e.left : e.right);
     if (w.kind === 'error') throw new Poisoned();
     weight = asNumber(w, (termOnRight ? e.left : e.right).span, 'a loss weight');
-    if (!(weight >= 0)) fail('VDM060', e.span, `a loss weight must not be negative, got ${weight}`);
+    if (!(weight >= 0 && Number.isFinite(weight))) fail('VDM060', e.span, `a loss weight must be a finite number at least 0, got ${weight}`);
   }
   if (term.type !== 'ident' || !(LOSS_TERMS as readonly string[]).includes(term.name)) {
     const hint = term.type === 'ident' ? didYouMean(term.name, LOSS_TERMS) : undefined;
@@ -136,7 +138,7 @@ export function checkDiffusion(ctx: Elaboration, frame: Frame, def: DiffusionDef
 
   const sched = pick('schedule', 'linear');
   const schedule = sched && guarded((): ScheduleSpec => {
-    const steps = requireRange(sched, 'steps', positiveInt, 'a positive integer');
+    const steps = requireRange(sched, 'steps', positiveInt, `a whole number from 1 to ${MAX_STEPS}`);
     if (sched.name === 'cosine') return { kind: 'cosine', steps, s: requireRange(sched, 's', (x) => x >= 0, 'at least 0') };
     const start = requireRange(sched, 'beta_start', (x) => x > 0 && x < 1, 'between 0 and 1');
     const end = requireRange(sched, 'beta_end', (x) => x > start && x < 1, `between beta_start (${start}) and 1`);
@@ -155,10 +157,10 @@ export function checkDiffusion(ctx: Elaboration, frame: Frame, def: DiffusionDef
   const samp = pick('sampler', 'ddpm');
   const sampler = samp && guarded(() => {
     if (samp.name === 'ddpm') {
-      const steps = samp.values.steps === 0 ? (schedule?.steps ?? 1000) : requireRange(samp, 'steps', positiveInt, 'a positive integer');
+      const steps = samp.values.steps === 0 ? (schedule?.steps ?? 1000) : requireRange(samp, 'steps', positiveInt, `a whole number from 1 to ${MAX_STEPS}`);
       return { kind: 'ddpm' as const, steps };
     }
-    const steps = requireRange(samp, 'steps', positiveInt, 'a positive integer');
+    const steps = requireRange(samp, 'steps', positiveInt, `a whole number from 1 to ${MAX_STEPS}`);
     if (schedule && steps > schedule.steps) fail('VDM060', samp.span, `ddim steps (${steps}) exceed the schedule's ${schedule.steps} steps`);
     return { kind: 'ddim' as const, steps, eta: requireRange(samp, 'eta', (x) => x >= 0 && x <= 1, 'between 0 and 1') };
   });

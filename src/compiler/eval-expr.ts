@@ -1,13 +1,13 @@
 // Expression evaluation. Each expression is an error boundary: a problem is reported once and the
 // expression yields an error value, which quietly poisons whatever uses it.
-import type { Expr, IndexExpr } from './ast.ts';
+import type { BinaryExpr, Expr, IndexExpr } from './ast.ts';
 import { evalCall } from './calls.ts';
 import type { Elaboration, Frame } from './context.ts';
 import { asInt, Poisoned, wrongKind } from './convert.ts';
 import { DiagError, fail } from './diagnostics.ts';
 import { binaryOp, logicalOperand, negate } from './operators.ts';
 import type { Span } from './source.ts';
-import { ERROR, NONE, bool, num, str, tuple, type Value } from './values.ts';
+import { ERROR, NONE, bool, num, rangeAt, rangeLength, str, tuple, type Value } from './values.ts';
 
 export function evalExpr(ctx: Elaboration, frame: Frame, e: Expr): Value {
   try {
@@ -63,9 +63,7 @@ function evaluate(ctx: Elaboration, frame: Frame, e: Expr): Value {
         if (e.op === 'and' ? !left : left) return bool(left);
         return bool(logicalOperand(evalExpr(ctx, frame, e.right), e.right.span, e.op));
       }
-      const left = evalExpr(ctx, frame, e.left);
-      const right = evalExpr(ctx, frame, e.right);
-      return binaryOp(ctx, e.op, left, right, e.span);
+      return arithmeticChain(ctx, frame, e);
     }
     case 'range': {
       const start = evalExpr(ctx, frame, e.start);
@@ -77,6 +75,32 @@ function evaluate(ctx: Elaboration, frame: Frame, e: Expr): Value {
       return evalExpr(ctx, frame, cond ? e.then : e.else);
     }
   }
+}
+
+/**
+ * Evaluates a binary expression whose left operand may nest thousands deep (`1 + 1 + ... + 1`) in a
+ * loop, keeping each operation its own error boundary.
+ */
+function arithmeticChain(ctx: Elaboration, frame: Frame, top: BinaryExpr): Value {
+  const spine: BinaryExpr[] = [top];
+  let e = top.left;
+  while (e.type === 'binary' && e.op !== 'and' && e.op !== 'or') {
+    spine.push(e);
+    e = e.left;
+  }
+  let acc = evalExpr(ctx, frame, e);
+  for (let i = spine.length - 1; i >= 0; i--) {
+    const node = spine[i];
+    const right = evalExpr(ctx, frame, node.right);
+    try {
+      acc = binaryOp(ctx, node.op, acc, right, node.span);
+    } catch (err) {
+      if (err instanceof DiagError) ctx.report(err.diagnostic);
+      else if (!(err instanceof Poisoned)) throw err;
+      acc = ERROR;
+    }
+  }
+  return acc;
 }
 
 /** `xs[i]` on tuples and ranges (negative i counts from the end); `t[h]` on named tuples. */
@@ -93,10 +117,10 @@ function index(ctx: Elaboration, frame: Frame, e: IndexExpr): Value {
   }
   let length: number;
   if (target.kind === 'tuple') length = target.items.length;
-  else if (target.kind === 'range') length = Math.max(0, target.end - target.start);
+  else if (target.kind === 'range') length = rangeLength(target);
   else return wrongKind(target, e.target.span, `'${e.target.name}'`, 'a tuple or a range to index');
   const k = asInt(i, e.index.span, 'an index');
   const at = k < 0 ? length + k : k;
   if (at < 0 || at >= length) fail('VDM017', e.index.span, `index ${k} is out of range for ${length} item${length === 1 ? '' : 's'}`);
-  return target.kind === 'tuple' ? target.items[at] : num(target.start + at);
+  return target.kind === 'tuple' ? target.items[at] : num(rangeAt(target, at));
 }

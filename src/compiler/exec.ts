@@ -11,7 +11,7 @@ import { Abort, LIMITS } from './limits.ts';
 import { declareDims, declareInput, declareOutput } from './model.ts';
 import { NameScope } from './naming.ts';
 import type { Span } from './source.ts';
-import { ERROR, num, type Value } from './values.ts';
+import { ERROR, num, rangeAt, rangeLength, type Value } from './values.ts';
 
 /** Runs statements; returns the value of a `return`, or null when the end is reached. */
 export function execBody(ctx: Elaboration, frame: Frame, stmts: readonly Stmt[]): Value | null {
@@ -114,14 +114,14 @@ function iterationValues(ctx: Elaboration, frame: Frame, s: ForStmt | RepeatStmt
   if (s.type === 'repeat') {
     count = asInt(source, span, 'a repeat count');
     if (count < 0) fail('VDM035', span, `a repeat count must not be negative, got ${count}`);
-  } else if (source.kind === 'range') count = Math.max(0, source.end - source.start);
+  } else if (source.kind === 'range') count = rangeLength(source);
   else if (source.kind === 'tuple') count = source.items.length;
   else return wrongKind(source, span, 'a for loop', 'a range or a tuple to run over');
   if (count > LIMITS.loopIterations) {
     fail('VDM040', span, `this loop would unroll ${count} iterations, more than the limit of ${LIMITS.loopIterations}`);
   }
   if (s.type === 'repeat') return Array.from({ length: count }, (_, i) => num(i));
-  if (source.kind === 'range') return Array.from({ length: count }, (_, i) => num(source.start + i));
+  if (source.kind === 'range') return Array.from({ length: count }, (_, i) => num(rangeAt(source, i)));
   return [...(source as { items: readonly Value[] }).items];
 }
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { FileAst, ImportItem } from './ast.ts';
 import { diag, type Diagnostic } from './diagnostics.ts';
 import { LIMITS } from './limits.ts';
-import { parseSource } from './parse.ts';
+import { parseCached } from './ast-cache.ts';
 import { SourceFile, type Span } from './source.ts';
 
 export const STD_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../std');
@@ -88,7 +88,7 @@ export function loadProgram(entryPath: string, options: LoadOptions = {}): Progr
   }
 
   function load(absPath: string, source: SourceFile): LoadedModule {
-    const parsed = parseSource(source);
+    const parsed = parseCached(source);
     if (!parsed.ok) diagnostics.push(parsed.diagnostic);
     const module: LoadedModule = { absPath, source, ast: parsed.ok ? parsed.ast : null, imports: [] };
     loaded.set(absPath, module);

@@ -12,6 +12,8 @@ export const LIMITS = {
   size: 2 ** 31,
   /** Most elements in one tensor (VDM041). */
   elements: 2 ** 40,
+  /** Items in one tuple (VDM041): tuples are small lists of settings and skips. */
+  tupleItems: 100_000,
   /** Nested block calls (VDM042). */
   recursion: 64,
   /** Nested imports (VDM004). */

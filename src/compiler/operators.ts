@@ -4,6 +4,7 @@ import type { BinaryOp } from './ast.ts';
 import type { Elaboration } from './context.ts';
 import { asBool, asNumber, Poisoned, wrongKind } from './convert.ts';
 import { fail } from './diagnostics.ts';
+import { LIMITS } from './limits.ts';
 import { addNodes } from './nodes.ts';
 import { tensorNumber, tensorTensor } from './primitives/elementwise.ts';
 import { BINARY_OPERATORS, NEGATE } from './primitives/index.ts';
@@ -39,7 +40,7 @@ function equal(a: Value, b: Value): boolean {
   if (a.kind === 'tuple' && b.kind === 'tuple') {
     return a.items.length === b.items.length && a.items.every((x, i) => equal(x, b.items[i]));
   }
-  if (a.kind === 'range' && b.kind === 'range') return a.start === b.start && a.end === b.end;
+  if (a.kind === 'range' && b.kind === 'range') return a.start === b.start && a.end === b.end && !a.reversed === !b.reversed;
   return false;
 }
 
@@ -64,6 +65,8 @@ export function binaryOp(ctx: Elaboration, op: BinaryOp, left: Value, right: Val
   }
   if (left.kind === 'tensor' || right.kind === 'tensor') return elementwise(ctx, op, left, right, span);
   if (op === '+' && left.kind === 'tuple' && right.kind === 'tuple') {
+    const length = left.items.length + right.items.length;
+    if (length > LIMITS.tupleItems) fail('VDM041', span, `this tuple would hold ${length} items, over the limit of ${LIMITS.tupleItems}`);
     const names = left.names || right.names
       ? [...(left.names ?? left.items.map(() => null)), ...(right.names ?? right.items.map(() => null))] : null;
     return tuple([...left.items, ...right.items], names);

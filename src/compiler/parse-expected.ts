@@ -3,6 +3,7 @@
 
 const EXPRESSION_STARTS = ['a name', 'a number', 'a string', '"true"', '"false"', '"("', '"-"', '"not"', '"if"'];
 const STATEMENT_STARTS = ['"dims"', '"input"', '"output"', '"let"', '"for"', '"repeat"', '"if"', '"assert"', '"return"'];
+const OPERATORS = ['"+"', '"-"', '"*"', '"/"', '"%"', '"**"', '"=="', '"!="', '"<"', '"<="', '">"', '">="', '"and"', '"or"', '".."'];
 const TOP_LEVEL = 'a top-level item (import, block, model, diffusion, let)';
 const ITEM_STARTS = ['"import"', '"block"', '"model"', '"diffusion"', '"let"'];
 
@@ -22,6 +23,7 @@ export function describeExpected(raw: readonly string[]): string {
   items = replaceGroup(items, [...ITEM_STARTS, TOP_LEVEL], 3, TOP_LEVEL);
   items = replaceGroup(items, STATEMENT_STARTS, 4, 'a statement', ['a name', '"("']);
   items = replaceGroup(items, EXPRESSION_STARTS, 3, 'an expression');
+  items = replaceGroup(items, OPERATORS, 4, 'an operator');
   if (items.length <= 1) return items.join('');
   return `${items.slice(0, -1).join(', ')}${items.length > 2 ? ',' : ''} or ${items[items.length - 1]}`;
 }

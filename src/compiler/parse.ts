@@ -6,6 +6,8 @@ import { diag, type Diagnostic } from './diagnostics.ts';
 import { vdmGrammar } from './grammar.ts';
 import { span, type SourceFile, type Span } from './source.ts';
 import { describeExpected } from './parse-expected.ts';
+import { parseOnLargeStack } from './parse-deep.ts';
+import { isMainThread } from 'node:worker_threads';
 
 export type ParseResult = { ok: true; ast: A.FileAst } | { ok: false; diagnostic: Diagnostic };
 
@@ -30,11 +32,28 @@ function list(node: ohm.Node): ohm.Node[] {
 
 const freeze = <T extends object>(o: T): T => Object.freeze(o);
 
-function binary(this: ohm.Node, a: ohm.Node, op: ohm.Node, b: ohm.Node): A.Expr {
-  return freeze({
-    type: 'binary', op: op.sourceString as A.BinaryOp, left: a.ast(), right: b.ast(),
-    opSpan: spanOf(op), span: spanOf(this),
-  });
+/**
+ * A left-associative chain such as `1 + 1 + ... + 1` nests thousands deep on the left: walk down
+ * that spine in a loop rather than by recursion, then build the tree bottom-up.
+ */
+function binary(this: ohm.Node, _a: ohm.Node, _op: ohm.Node, _b: ohm.Node): A.Expr {
+  const chain: ohm.Node[] = [];
+  let node: ohm.Node = this;
+  for (;;) {
+    chain.push(node);
+    const inner = node.children[0].children.length === 1 ? node.children[0].children[0] : null;
+    if (!inner || inner.ctorName !== node.ctorName) break;
+    node = inner;
+  }
+  let acc: A.Expr = chain[chain.length - 1].children[0].ast();
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const [, op, right] = chain[i].children;
+    acc = freeze({
+      type: 'binary', op: op.sourceString as A.BinaryOp, left: acc, right: right.ast(),
+      opSpan: spanOf(op), span: spanOf(chain[i]),
+    });
+  }
+  return acc;
 }
 
 function assign(this: ohm.Node, target: ohm.Node, _colon: ohm.Node, ann: ohm.Node, _eq: ohm.Node, value: ohm.Node): A.AssignStmt {
@@ -158,8 +177,25 @@ function makeSemantics(g: ohm.Grammar): ohm.Semantics {
   return s;
 }
 
-/** Parses a whole file into its AST, or the first syntax error. */
+/**
+ * Parses a whole file into its AST, or the first syntax error. Nesting too deep for this thread's
+ * stack is parsed again on a thread with a large one.
+ */
 export function parseSource(source: SourceFile): ParseResult {
+  try {
+    return parseHere(source);
+  } catch (err) {
+    if (!(err instanceof RangeError) || isMainless()) throw err;
+    return parseOnLargeStack(source);
+  }
+}
+
+/** A worker that is itself the large-stack parser must not start another one. */
+function isMainless(): boolean {
+  return !isMainThread;
+}
+
+function parseHere(source: SourceFile): ParseResult {
   const g = vdmGrammar();
   semantics ??= makeSemantics(g);
   const match = g.match(source.text);

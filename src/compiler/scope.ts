@@ -24,6 +24,11 @@ export class ModuleScope {
   readonly lets = new Map<string, LetRef>();
   /** Set when an import failed: unknown names here are then probably not the author's mistake. */
   incomplete = false;
+  /**
+   * Calls to these names give an error value without a word: their definition was already reported
+   * (a block redefining a primitive, a block with a repeated parameter).
+   */
+  readonly silenced = new Set<string>();
 
   constructor(readonly module: LoadedModule) {}
 
@@ -65,7 +70,9 @@ export function declareModule(scope: ModuleScope, scopes: ReadonlyMap<LoadedModu
     if (item.type !== 'block') continue;
     const name = item.name.name;
     const previous = scope.blocks.get(name);
+    if (item.params.some((p, i) => item.params.findIndex((q) => q.name.name === p.name.name) !== i)) scope.silenced.add(name);
     if (isReserved(name)) {
+      scope.silenced.add(name);
       out.push(diag('VDM012', item.name.span, `'${name}' is a built-in ${PRIMITIVES.has(name) ? 'primitive' : 'function'} and cannot be redefined`,
         'choose another name for the block'));
     } else if (previous) {
@@ -79,6 +86,7 @@ export function declareModule(scope: ModuleScope, scopes: ReadonlyMap<LoadedModu
 }
 
 function importNames(scope: ModuleScope, from: ModuleScope, item: ImportItem, out: Diagnostic[]): void {
+  for (const name of from.silenced) if (from.module.ast?.items.some((i) => i.type === 'block' && i.name.name === name)) scope.silenced.add(name);
   for (const ref of from.ownBlocks()) {
     const name = ref.def.name.name;
     const previous = scope.blocks.get(name);

@@ -84,6 +84,7 @@ function checkStmts(stmts: readonly Stmt[], place: Place, scope: ModuleScope, re
 
 function checkCall(call: CallExpr, scope: ModuleScope, report: (d: Diagnostic) => void): void {
   const name = call.callee.name;
+  if (scope.silenced.has(name)) return;
   const block = scope.blocks.get(name);
   const primitive = PRIMITIVES.get(name);
   const builtin = BUILTINS.get(name);
@@ -95,7 +96,13 @@ function checkCall(call: CallExpr, scope: ModuleScope, report: (d: Diagnostic) =
   for (const d of bindArguments(name, call.span, params, call.args).errors) report(d);
 }
 
-function checkExpr(e: Expr, scope: ModuleScope, report: (d: Diagnostic) => void): void {
+function checkExpr(top: Expr, scope: ModuleScope, report: (d: Diagnostic) => void): void {
+  let e = top;
+  // Long operator chains nest deeply on the left: follow that side in a loop.
+  while (e.type === 'binary') {
+    checkExpr(e.right, scope, report);
+    e = e.left;
+  }
   switch (e.type) {
     case 'call':
       checkCall(e, scope, report);
@@ -104,7 +111,6 @@ function checkExpr(e: Expr, scope: ModuleScope, report: (d: Diagnostic) => void)
     case 'tuple': for (const i of e.items) checkExpr(i.value, scope, report); break;
     case 'index': checkExpr(e.index, scope, report); break;
     case 'unary': checkExpr(e.operand, scope, report); break;
-    case 'binary': checkExpr(e.left, scope, report); checkExpr(e.right, scope, report); break;
     case 'range': checkExpr(e.start, scope, report); checkExpr(e.end, scope, report); break;
     case 'if': checkExpr(e.cond, scope, report); checkExpr(e.then, scope, report); checkExpr(e.else, scope, report); break;
     default: break;

@@ -14,7 +14,8 @@ export interface TupleValue {
   /** Per-item names for named tuples such as `(t: 1, h: 2)`; null for plain tuples. */
   readonly names: readonly (string | null)[] | null;
 }
-export interface RangeValue { readonly kind: 'range'; readonly start: number; readonly end: number }
+/** The integers start, start+1, ..., end-1 (in reverse when `reversed`), never materialised. */
+export interface RangeValue { readonly kind: 'range'; readonly start: number; readonly end: number; readonly reversed?: boolean }
 /** An identifier that is bound to nothing: usable where an axis is expected, else VDM010 at `span`. */
 export interface AxisValue {
   readonly kind: 'axis';
@@ -78,7 +79,7 @@ export function show(v: Value): string {
     case 'bool': return String(v.value);
     case 'string': return JSON.stringify(v.value);
     case 'tuple': return `(${v.items.map((x, i) => (v.names?.[i] ? `${v.names[i]}: ` : '') + show(x)).join(', ')}${v.items.length === 1 && !v.names ? ',' : ''})`;
-    case 'range': return `${v.start}..${v.end}`;
+    case 'range': return v.reversed ? `reversed(${v.start}..${v.end})` : `${v.start}..${v.end}`;
     case 'axis': return v.name;
     case 'dim': return `${v.name}=${v.size}`;
     case 'tensor': return `tensor ${formatAxes(v.axes)}`;
@@ -96,4 +97,13 @@ export function numel(axes: readonly Axis[]): number {
 export function axisSize(t: TensorValue, name: string): number | undefined {
   for (const [n, s] of t.axes) if (n === name) return s;
   return undefined;
+}
+
+export function rangeLength(r: RangeValue): number {
+  return Math.max(0, r.end - r.start);
+}
+
+/** The i-th integer of a range (0 <= i < length). */
+export function rangeAt(r: RangeValue, i: number): number {
+  return r.reversed ? r.end - 1 - i : r.start + i;
 }

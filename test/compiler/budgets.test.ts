@@ -51,4 +51,21 @@ test('imports nested deeper than 32 files: VDM004', () => {
   assert.equal(codes(checkFiles(files)), ['VDM004']);
 });
 
+test('ranges stay symbolic: len, min, max, reversed of a billion-element range are instant', () => {
+  const { value, ms } = timed(() => check(model('  r = 0..1000000000\n  rr = reversed(r)\n  assert len(r) == 1000000000 and max(r) == 999999999 and rr[0] == 999999999\n  for i in rr {\n    x = x + i\n  }\n  output o = x')));
+  assert.equal(codes(value), ['VDM040']);
+  assert.ok(ms < 1000, `${ms} ms`);
+});
+
+test('a tuple doubled sixty times stops at the tuple size limit (VDM041)', () => {
+  assert.equal(codes(check(model('  xs = (1,)\n  repeat 60 {\n    xs = xs + xs\n  }\n  output o = x'))), ['VDM041']);
+});
+
+test('a sum of 3000 terms and 120 nested parentheses parse and evaluate', () => {
+  const sum = Array(3000).fill('1').join(' + ');
+  assert.equal(codes(check(model(`  assert ${sum} == 3000\n  output o = x`))), []);
+  const deep = `${'('.repeat(120)}2${')'.repeat(120)}`;
+  assert.equal(codes(check(model(`  assert ${deep} == 3, "two"\n  output o = x`))), ['VDM036']);
+});
+
 test.run();

@@ -158,4 +158,15 @@ test('the graph IR: dense topological ids, deeply frozen, JSON round trip, spans
   assert.is(g.diffusion, null);
 });
 
+test('a definition error is reported once: calls to a redefined primitive or a block with a repeated parameter stay quiet', () => {
+  assert.equal(codes(check(model('  output o = linear(x)', 'block linear(x) { return x }'))), ['VDM012']);
+  assert.equal(codes(check(model('  output o = pair(x, x)', 'block pair(x, x) { return x }'))), ['VDM012']);
+});
+
+test('init must be one of the known initialisations (VDM017)', () => {
+  const r = check(model('  y = linear(x, 8, init: "chaos")\n  output o = y'));
+  assert.equal(codes(r), ['VDM017']);
+  assert.match(r.diagnostics[0].message, /"xavier_uniform"/);
+});
+
 test.run();

@@ -18,6 +18,14 @@ test('a relative import brings the blocks and lets defined in that file', () => 
   assert.ok(r.graph!.nodes.some((n) => n.op === 'linear' && n.axes.some(([a, s]) => a === 'c' && s === 8)));
 });
 
+test('an imported let can be used in the importer, also as a block default', () => {
+  const r = checkFiles({
+    'main.vdm': `import "lib.vdm"\nmodel M {\n  dims b\n  input x : image[b, c = 4, h = 4, w = 4]\n  output o = f(x, width)\n}\n`,
+    'lib.vdm': 'let width = 6\nblock f(x, n = width) { return linear(x, n) }',
+  });
+  assert.equal(codes(r), []);
+});
+
 test('imports are not transitive: what a.vdm imports is not visible to main.vdm', () => {
   const r = checkFiles({
     'main.vdm': `import "a.vdm"\n${USE.replace('f(x)', 'g(x)')}`,
@@ -29,7 +37,7 @@ test('imports are not transitive: what a.vdm imports is not visible to main.vdm'
 
 test('block bodies resolve names lexically in their own file', () => {
   const r = checkFiles({
-    'main.vdm': `import "a.vdm"\nlet width = 99\n${USE}`,
+    'main.vdm': `import "a.vdm"\n${USE.replace('  output', '  width = 99\n  output')}`,
     'a.vdm': 'let width = 4\nblock f(x) { return linear(x, width) }',
   });
   assert.equal(codes(r), []);

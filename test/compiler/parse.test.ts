@@ -1,8 +1,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { AssignStmt, BlockDef, CallExpr, Expr, FileAst, ForStmt, IfStmt, InputStmt, ModelDef } from '../../src/compiler/ast.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseCached, reviveItems, serializeItems } from '../../src/compiler/ast-cache.ts';
 import { parseSource } from '../../src/compiler/parse.ts';
 import { SourceFile } from '../../src/compiler/source.ts';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 function parse(text: string): FileAst {
   const r = parseSource(new SourceFile('/virtual/t.vdm', text));
@@ -159,6 +165,22 @@ test('the AST is immutable', () => {
   assert.ok(Object.isFrozen(ast));
   assert.ok(Object.isFrozen(ast.items[0]));
   assert.throws(() => { (ast.items as unknown as unknown[]).push(1); });
+});
+
+test('the parse cache gives back the same tree, with spans in the given file', () => {
+  const text = fs.readFileSync(path.join(repoRoot, 'test/compiler/fixtures/dit.vdm'), 'utf8');
+  const source = new SourceFile('/virtual/dit.vdm', text);
+  const fresh = parse(text);
+  const json = serializeItems(fresh.items);
+  const revived = reviveItems(json, source);
+  const plain = (items: unknown) => JSON.parse(serializeItems(items as FileAst['items']));
+  assert.equal(plain(revived), plain(fresh.items));
+  const block = revived.find((i) => i.type === 'block') as BlockDef;
+  assert.is(block.name.span.source, source);
+  assert.is(text.slice(block.name.span.start, block.name.span.end), 'modulate');
+  assert.ok(Object.isFrozen(block.params));
+  const cached = parseCached(source);
+  assert.ok(cached.ok && parseCached(new SourceFile('/virtual/other.vdm', text)).ok);
 });
 
 test.run();

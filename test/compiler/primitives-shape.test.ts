@@ -124,4 +124,9 @@ test('an axis that is not in the tensor: VDM020 listing the tensor axes, with di
   assert.is(r.diagnostics[0].hint, "did you mean 'h'?");
 });
 
+test('sinusoidal needs an even dim; conv cannot slide over c (VDM035, VDM017)', () => {
+  assert.equal(codes(check('model M {\n  dims b\n  input s : timestep[b]\n  output o = sinusoidal(s, dim: 7)\n}')), ['VDM035']);
+  assert.equal(codes(check(out('conv(x, over: c, kernel: 3)'))), ['VDM017']);
+});
+
 test.run();

@@ -49,6 +49,9 @@ export const conv: Primitive = {
     const x = a.tensor('x');
     const over = a.axes('over');
     requireAxes(x, over, a.span('over'));
+    if (over.includes('c') || over.includes('b')) {
+      fail('VDM017', a.span('over'), `'over' of conv cannot include the ${over.includes('c') ? 'channel axis c' : 'batch axis b'}`);
+    }
     const c = sizeOf(x, 'c', a.span('x'));
     const out = a.has('out') ? a.size('out') : c;
     const kernel = positive(resolvePerAxis(a.perAxis('kernel'), over, a.span('kernel'), a.what('kernel')), a, 'kernel');

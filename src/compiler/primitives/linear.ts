@@ -1,6 +1,7 @@
 // linear(x, out, bias: true, init: "default", axis: c): a dense layer along one axis.
 import { numel } from '../values.ts';
 import { sizeOf, withSize } from './axes.ts';
+import { INITS } from './inits.ts';
 import type { ParamShape, Primitive } from './types.ts';
 
 export const linear: Primitive = {
@@ -9,7 +10,7 @@ export const linear: Primitive = {
     { name: 'x', kind: 'tensor' },
     { name: 'out', kind: 'size' },
     { name: 'bias', kind: 'bool', default: true },
-    { name: 'init', kind: 'string', default: 'default' },
+    { name: 'init', kind: 'string', default: 'default', choices: INITS },
     { name: 'axis', kind: 'axis', default: { axis: 'c' } },
   ],
   apply(a) {

@@ -1,12 +1,13 @@
 // param(sizes, init: "normal"): a learned tensor with the given named axes.
 import { checkSize } from '../convert.ts';
+import { INITS } from './inits.ts';
 import type { Primitive } from './types.ts';
 
 export const param: Primitive = {
   name: 'param',
   args: [
     { name: 'sizes', kind: 'named-sizes' },
-    { name: 'init', kind: 'string', default: 'normal' },
+    { name: 'init', kind: 'string', default: 'normal', choices: INITS },
   ],
   apply(a) {
     const sizes = a.namedNumbers('sizes');

@@ -1,0 +1,79 @@
+// Parsing with ohm costs tens of milliseconds per kilobyte, most of a check of a small spec, and
+// every spec re-reads the same library files. Parsed trees are therefore kept, in memory and as
+// JSON in the temp folder, keyed by a hash of the grammar and the file text: a changed file or
+// grammar simply misses. Files with syntax errors are parsed every time (rare, and cheap to redo).
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { FileAst, Item } from './ast.ts';
+import { grammarKey } from './grammar.ts';
+import { parseSource, type ParseResult } from './parse.ts';
+import { span, type SourceFile, type Span } from './source.ts';
+
+/** Bumped whenever the AST's shape changes. */
+const FORMAT = 1;
+const SPAN_KEYS = new Set(['span', 'pathSpan', 'opSpan']);
+const memory = new Map<string, string>();
+
+function cacheDir(): string {
+  return path.join(os.tmpdir(), 'vdm-ast-cache');
+}
+
+function keyOf(text: string): string {
+  return crypto.createHash('sha256').update(`${FORMAT}\0${grammarKey()}\0`).update(text).digest('hex').slice(0, 32);
+}
+
+/** Spans become [start, end]; the source file is given back on reading. */
+export function serializeItems(items: readonly Item[]): string {
+  return JSON.stringify(items, (key, value) => (SPAN_KEYS.has(key) && value && typeof value === 'object' && 'start' in value
+    ? [(value as Span).start, (value as Span).end] : value));
+}
+
+export function reviveItems(json: string, source: SourceFile): Item[] {
+  return JSON.parse(json, (key, value) => {
+    if (SPAN_KEYS.has(key) && Array.isArray(value)) return span(source, value[0], value[1]);
+    return value !== null && typeof value === 'object' ? Object.freeze(value) : value;
+  }) as Item[];
+}
+
+function readDisk(key: string): string | null {
+  try {
+    return fs.readFileSync(path.join(cacheDir(), `${key}.json`), 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+function writeDisk(key: string, json: string): void {
+  try {
+    fs.mkdirSync(cacheDir(), { recursive: true });
+    const file = path.join(cacheDir(), `${key}.json`);
+    const temp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(temp, json);
+    fs.renameSync(temp, file);
+  } catch {
+    // A read-only temp folder only costs speed.
+  }
+}
+
+export function parseCached(source: SourceFile): ParseResult {
+  const key = keyOf(source.text);
+  const json = memory.get(key) ?? readDisk(key);
+  if (json !== null) {
+    try {
+      const items = reviveItems(json, source);
+      memory.set(key, json);
+      return { ok: true, ast: Object.freeze({ source, items: Object.freeze(items) }) as FileAst };
+    } catch {
+      // A damaged cache entry: parse again below.
+    }
+  }
+  const parsed = parseSource(source);
+  if (parsed.ok) {
+    const fresh = serializeItems(parsed.ast.items);
+    memory.set(key, fresh);
+    writeDisk(key, fresh);
+  }
+  return parsed;
+}
