@@ -4,7 +4,7 @@
 //   --target-ms=N    timed work per side and case (default 2000)
 import fs from 'node:fs';
 import { openGpu, NoAdapterError } from '../src/runtime/gpu.ts';
-import { copyCeiling, gemmCeiling, type Ceiling } from './ceilings.ts';
+import { copyCeiling, fmaCeiling, gemmCeiling, type Ceiling } from './ceilings.ts';
 import { allCases, NotAvailable, type BenchCase } from './cases.ts';
 import { markdown, type BenchResults, type CaseResult, type SideResult } from './report.ts';
 import { loadTfjs, tfBatch, type Tf } from './tfjs.ts';
@@ -72,7 +72,7 @@ async function main(): Promise<number> {
 
   const ceilings: Ceiling[] = [];
   if (!only) {
-    for (const measure of [() => copyCeiling(gpu, targetMs / 2), () => gemmCeiling(gpu, 1024, targetMs)]) {
+    for (const measure of [() => copyCeiling(gpu, targetMs / 2), () => fmaCeiling(gpu, targetMs / 2), () => gemmCeiling(gpu, 1024, targetMs)]) {
       const c = await measure();
       log(`  ceiling ${c.name}: ${c.value.toFixed(2)} ${c.unit}`);
       ceilings.push(c);
