@@ -37,12 +37,34 @@ export function reviveItems(json: string, source: SourceFile): Item[] {
   }) as Item[];
 }
 
+/** At most this many files stay on disk (mutated or edited specs would pile up otherwise). */
+const DISK_ENTRIES = 300;
+const DISK_KEEP = 200;
+
 function readDisk(key: string): string | null {
+  const file = path.join(cacheDir(), `${key}.json`);
   try {
-    return fs.readFileSync(path.join(cacheDir(), `${key}.json`), 'utf8');
+    const json = fs.readFileSync(file, 'utf8');
+    const now = new Date();
+    fs.utimesSync(file, now, now); // recently used: pruned last
+    return json;
   } catch {
     return null;
   }
+}
+
+/** Drops the least recently used entries once there are too many. */
+function prune(dir: string): void {
+  const names = fs.readdirSync(dir).filter((n) => n.endsWith('.json'));
+  if (names.length <= DISK_ENTRIES) return;
+  const aged = names.map((n) => {
+    try {
+      return { n, t: fs.statSync(path.join(dir, n)).mtimeMs };
+    } catch {
+      return { n, t: 0 };
+    }
+  }).sort((a, b) => a.t - b.t);
+  for (const { n } of aged.slice(0, aged.length - DISK_KEEP)) fs.rmSync(path.join(dir, n), { force: true });
 }
 
 function writeDisk(key: string, json: string): void {
@@ -52,6 +74,7 @@ function writeDisk(key: string, json: string): void {
     const temp = `${file}.${process.pid}.tmp`;
     fs.writeFileSync(temp, json);
     fs.renameSync(temp, file);
+    prune(cacheDir());
   } catch {
     // A read-only temp folder only costs speed.
   }

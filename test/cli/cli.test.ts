@@ -98,4 +98,15 @@ test('usage problems: unknown command or flag, missing file argument: usage and 
   assert.match(missing.err, /error VDM002: cannot read .*nope\.vdm: no such file/);
 });
 
+test('vdm --help exits 0 and lists the commands; vdm doctor reports an adapter or says why not', () => {
+  const help = vdm('--help');
+  assert.is(help.code, 0);
+  assert.match(help.out, /vdm check <files\.\.>/);
+  assert.match(help.out, /vdm doctor/);
+  const doctor = vdm('doctor');
+  assert.ok(doctor.code === 0 || doctor.code === 1, `exit ${doctor.code}`);
+  assert.match(doctor.out + doctor.err, /^vdm doctor: /m);
+  noTrace(doctor.err);
+});
+
 test.run();
