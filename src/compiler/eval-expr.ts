@@ -58,11 +58,7 @@ function evaluate(ctx: Elaboration, frame: Frame, e: Expr): Value {
       return e.op === '-' ? negate(ctx, v, e.span) : bool(!logicalOperand(v, e.operand.span, 'not'));
     }
     case 'binary': {
-      if (e.op === 'and' || e.op === 'or') {
-        const left = logicalOperand(evalExpr(ctx, frame, e.left), e.left.span, e.op);
-        if (e.op === 'and' ? !left : left) return bool(left);
-        return bool(logicalOperand(evalExpr(ctx, frame, e.right), e.right.span, e.op));
-      }
+      if (e.op === 'and' || e.op === 'or') return logicalChain(ctx, frame, e);
       return arithmeticChain(ctx, frame, e);
     }
     case 'range': {
@@ -101,6 +97,22 @@ function arithmeticChain(ctx: Elaboration, frame: Frame, top: BinaryExpr): Value
     }
   }
   return acc;
+}
+
+/** `a and b and c ...` (or `or`), short-circuiting, with the left-nested chain walked in a loop. */
+function logicalChain(ctx: Elaboration, frame: Frame, top: BinaryExpr): Value {
+  const spine: BinaryExpr[] = [top];
+  let e = top.left;
+  while (e.type === 'binary' && e.op === top.op) {
+    spine.push(e);
+    e = e.left;
+  }
+  let acc = logicalOperand(evalExpr(ctx, frame, e), e.span, top.op);
+  for (let i = spine.length - 1; i >= 0; i--) {
+    if (top.op === 'and' ? !acc : acc) return bool(acc);
+    acc = logicalOperand(evalExpr(ctx, frame, spine[i].right), spine[i].right.span, top.op);
+  }
+  return bool(acc);
 }
 
 /** `xs[i]` on tuples and ranges (negative i counts from the end); `t[h]` on named tuples. */

@@ -61,9 +61,11 @@ test('a tuple doubled sixty times stops at the tuple size limit (VDM041)', () =>
   assert.equal(codes(check(model('  xs = (1,)\n  repeat 60 {\n    xs = xs + xs\n  }\n  output o = x'))), ['VDM041']);
 });
 
-test('a sum of 3000 terms and 120 nested parentheses parse and evaluate', () => {
+test('a sum of 3000 terms, a conjunction of 3000, and 120 nested parentheses parse and evaluate', () => {
   const sum = Array(3000).fill('1').join(' + ');
   assert.equal(codes(check(model(`  assert ${sum} == 3000\n  output o = x`))), []);
+  const conj = Array(3000).fill('true').join(' and ');
+  assert.equal(codes(check(model(`  assert ${conj} and false or 1 > 2, "no"\n  output o = x`))), ['VDM036']);
   const deep = `${'('.repeat(120)}2${')'.repeat(120)}`;
   assert.equal(codes(check(model(`  assert ${deep} == 3, "two"\n  output o = x`))), ['VDM036']);
 });
