@@ -128,26 +128,28 @@ export function convDirectWgsl(plan: ConvPlan, t: DirectTiling): GemmWgsl {
   const outRow = (s: readonly number[], off: number) => `${u(off)} + b * ${u(s[0])} + to * ${u(s[2])} + ho * ${u(s[3])}`;
   body.push(`let orow = ${outRow(os, g.out.offset)};`);
   if (g.residual) body.push(`let rrow = ${outRow(rs!, g.residual.offset)};`);
-  for (let r = 0; r < R; r++) {
-    body.push(`if (co0 + ${u(r)} < coEnd) {`, `  let co = co0 + ${u(r)};`);
-    if (g.bias) body.push(`  let bias = bias_buf[${u(g.bias.offset)} + co * ${u(g.bias.strides[0])}];`);
-    if (g.gate) body.push(`  let gate = gate_buf[${u(g.gate.offset)} + b * ${u(g.gate.strides[0])} + co * ${u(g.gate.strides[1])}];`);
-    for (let v = 0; v < CV; v++) {
-      const wo = `wb * ${u(C)} + ${u(4 * v)}`;
-      let res: string | undefined;
-      if (g.residual) {
-        res = rVec ? `residual_buf[(rrow + co * ${u(rs![1])}) / 4u + min(${wo}, ${u(Wo - 4)}) / 4u]`
-          : `vec4f(${[0, 1, 2, 3].map((i) => `residual_buf[rrow + co * ${u(rs![1])} + min(${wo} + ${u(i)}, ${u(Wo - 1)}) * ${u(rs![4])}]`).join(', ')})`;
-      }
-      body.push(`  { let wo = ${wo};`, `    let val = ${applyWgsl(g.activation, `acc${r}_${v}`, { bias: g.bias && 'bias', gate: g.gate && 'gate', residual: res }, true)};`);
-      if (oVec) body.push(`    if (p < ${u(P)} && wo < ${u(Wo)}) { out_buf[(orow + co * ${u(os[1])}) / 4u + wo / 4u] = val; }`);
-      else {
-        for (let i = 0; i < 4; i++) body.push(`    if (p < ${u(P)} && wo + ${u(i)} < ${u(Wo)}) { out_buf[orow + co * ${u(os[1])} + (wo + ${u(i)}) * ${u(os[4])}] = val[${i}]; }`);
-      }
-      body.push('  }');
+  // One loop over the channels (see gemm-lanes.ts: the stores are emitted once, not once per row).
+  body.push(`var accs: array<vec4f, ${R * CV}>;`);
+  for (let r = 0; r < R; r++) for (let v = 0; v < CV; v++) body.push(`accs[${r * CV + v}] = acc${r}_${v};`);
+  body.push(`for (var r = 0u; r < min(${u(R)}, coEnd - co0); r++) {`, '  let co = co0 + r;');
+  if (g.bias) body.push(`  let bias = bias_buf[${u(g.bias.offset)} + co * ${u(g.bias.strides[0])}];`);
+  if (g.gate) body.push(`  let gate = gate_buf[${u(g.gate.offset)} + b * ${u(g.gate.strides[0])} + co * ${u(g.gate.strides[1])}];`);
+  for (let v = 0; v < CV; v++) {
+    const wo = `wb * ${u(C)} + ${u(4 * v)}`;
+    let res: string | undefined;
+    if (g.residual) {
+      res = rVec ? `residual_buf[(rrow + co * ${u(rs![1])}) / 4u + min(${wo}, ${u(Wo - 4)}) / 4u]`
+        : `vec4f(${[0, 1, 2, 3].map((i) => `residual_buf[rrow + co * ${u(rs![1])} + min(${wo} + ${u(i)}, ${u(Wo - 1)}) * ${u(rs![4])}]`).join(', ')})`;
     }
-    body.push('}');
+    const val = applyWgsl(g.activation, `accs[r * ${u(CV)} + ${u(v)}]`, { bias: g.bias && 'bias', gate: g.gate && 'gate', residual: res }, true);
+    body.push(`  { let wo = ${wo};`, `    let val = ${val};`);
+    if (oVec) body.push(`    if (p < ${u(P)} && wo < ${u(Wo)}) { out_buf[(orow + co * ${u(os[1])}) / 4u + wo / 4u] = val; }`);
+    else {
+      for (let i = 0; i < 4; i++) body.push(`    if (p < ${u(P)} && wo + ${u(i)} < ${u(Wo)}) { out_buf[orow + co * ${u(os[1])} + (wo + ${u(i)}) * ${u(os[4])}] = val[${i}]; }`);
+    }
+    body.push('  }');
   }
+  body.push('}');
 
   const wgsl = [...(spread ? ['enable subgroups;'] : []), ...decls, activationWgsl(g.activation, true),
     `@compute @workgroup_size(${L})`,

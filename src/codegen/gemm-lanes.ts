@@ -140,23 +140,25 @@ export function gemmLanesWgsl(g: GemmPlan, t: LanesTiling): GemmWgsl {
   }
   body.push('  }', '}');
 
-  // Epilogue: per-column operands once per lane, then one guarded row at a time.
+  // Epilogue: per-column operands once per lane, then a loop over the rows. The accumulators are
+  // copied into an array for it: emitting the (inlined, per-lane) stores once instead of once per row
+  // keeps the compile time of big tiles in check, at the cost of one pass through memory.
   for (let v = 0; v < CV; v++) {
     if (opt.bias) body.push(`let bias${v} = ld_bias(biasBase, n0 + ${u(4 * v)});`);
     if (opt.gate) body.push(`let gate${v} = ld_gate(gateBase, n0 + ${u(4 * v)});`);
   }
-  for (let r = 0; r < R; r++) {
-    body.push(`if (m0 + ${u(r)} < ${u(M)}) {`, `  let orow = ${offsetWgsl('outBase', [`m0 + ${u(r)}`], [sOm])};`);
-    if (opt.residual) body.push(`  let rrow = ${offsetWgsl('residualBase', [`m0 + ${u(r)}`], [opt.residual.strides[0]])};`);
-    for (let v = 0; v < CV; v++) {
-      const n = `n0 + ${u(4 * v)}`;
-      const val = applyWgsl(g.activation, `acc${r}_${v}`, {
-        bias: opt.bias && `bias${v}`, gate: opt.gate && `gate${v}`, residual: opt.residual && `ld_residual(rrow, ${n})`,
-      }, true);
-      body.push(`  st_out(orow, ${n}, ${val});`);
-    }
-    body.push('}');
+  body.push(`var accs: array<vec4f, ${R * CV}>;`);
+  for (let r = 0; r < R; r++) for (let v = 0; v < CV; v++) body.push(`accs[${r * CV + v}] = acc${r}_${v};`);
+  body.push(`for (var r = 0u; r < min(${u(R)}, ${u(M)} - m0); r++) {`, `  let orow = ${offsetWgsl('outBase', ['m0 + r'], [sOm])};`);
+  if (opt.residual) body.push(`  let rrow = ${offsetWgsl('residualBase', ['m0 + r'], [opt.residual.strides[0]])};`);
+  for (let v = 0; v < CV; v++) {
+    const n = `n0 + ${u(4 * v)}`;
+    const val = applyWgsl(g.activation, `accs[r * ${u(CV)} + ${u(v)}]`, {
+      bias: opt.bias && `bias${v}`, gate: opt.gate && `gate${v}`, residual: opt.residual && `ld_residual(rrow, ${n})`,
+    }, true);
+    body.push(`  st_out(orow, ${n}, ${val});`);
   }
+  body.push('}');
 
   const wgsl = ['enable subgroups;', ...decls, activationWgsl(g.activation, true), ...fns,
     `@compute @workgroup_size(${L})`,
