@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { AssignStmt, BlockDef, CallExpr, Expr, FileAst, ForStmt, IfStmt, InputStmt, ModelDef } from '../../src/compiler/ast.ts';
+import type { AssignStmt, BlockDef, CallExpr, Expr, FileAst, ForStmt, IfStmt, InputStmt, LetStmt, ModelDef } from '../../src/compiler/ast.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -181,6 +181,13 @@ test('the parse cache gives back the same tree, with spans in the given file', (
   assert.ok(Object.isFrozen(block.params));
   const cached = parseCached(source);
   assert.ok(cached.ok && parseCached(new SourceFile('/virtual/other.vdm', text)).ok);
+});
+
+test('the parse cache keeps a literal that overflows to infinity', () => {
+  const text = 'let big = 1e400\nlet small = 1.5\n';
+  const items = reviveItems(serializeItems(parse(text).items), new SourceFile('/virtual/big.vdm', text));
+  const values = items.map((i) => ((i as LetStmt).bindings[0].value as { value: number }).value);
+  assert.equal(values, [Infinity, 1.5]);
 });
 
 test.run();
