@@ -1,6 +1,7 @@
 // `vdm fmt FILE...`: rewrites specs in the canonical layout (see src/compiler/fmt.ts for the rules).
 // `--check` writes nothing, lists the files that would change and exits 1 if there are any.
-// A directory stands for every .vdm file below it; `-` formats standard input to standard output.
+// A folder stands for every .vdm file below it; `--stdin` (or `-`) formats standard input to
+// standard output.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
@@ -91,12 +92,24 @@ const processIo: FmtIo = {
   readStdin: (() => { let cached: string | undefined; return () => (cached ??= fs.readFileSync(0, 'utf8')); })(),
 };
 
+interface FmtArgs { files?: string[]; check: boolean; stdin: boolean }
+
 /** The `fmt` command for yargs; `done` receives the exit code. */
-export const fmtCommand = (done: (code: number) => void): CommandModule<object, { files: string[]; check: boolean }> => ({
-  command: 'fmt <files..>',
-  describe: 'rewrite .vdm files in the canonical layout (a folder means every .vdm file in it; - reads stdin)',
+export const fmtCommand = (done: (code: number) => void): CommandModule<object, FmtArgs> => ({
+  command: 'fmt [files..]',
+  describe: 'rewrite .vdm files in the canonical layout (a folder means every .vdm file in it)',
   builder: (y: Argv) =>
-    y.positional('files', { type: 'string', array: true, demandOption: true, describe: 'files or folders' })
-      .option('check', { type: 'boolean', default: false, describe: 'write nothing; list files that would change and exit 1 if any' }) as Argv<{ files: string[]; check: boolean }>,
-  handler: (argv) => { done(runFmt(argv.files.map(String), argv.check, processIo)); },
+    y.positional('files', { type: 'string', array: true, describe: 'files or folders' })
+      .option('check', { type: 'boolean', default: false, describe: 'write nothing; list files that would change and exit 1 if any' })
+      .option('stdin', { type: 'boolean', default: false, describe: 'format standard input to standard output (for editors)' }) as unknown as Argv<FmtArgs>,
+  handler: (argv) => {
+    const files = (argv.files ?? []).map(String);
+    if (argv.stdin) files.push('-');
+    if (!files.length) {
+      processIo.err('vdm fmt: name the files or folders to format, or use --stdin');
+      done(2);
+      return;
+    }
+    done(runFmt(files, argv.check, processIo));
+  },
 });

@@ -23,7 +23,9 @@
 //   longest code among them.
 // Number and string literals are printed exactly as written.
 import type * as ohm from 'ohm-js';
+import { isMainThread } from 'node:worker_threads';
 import { vdmGrammar } from './grammar.ts';
+import { formatOnLargeStack } from './fmt-deep.ts';
 import { type Doc, group, hardline, ifBreak, indent, line, printDoc, softline } from './fmt-doc.ts';
 import { CommentTable, TRAILING, alignTrailingComments } from './fmt-comments.ts';
 
@@ -36,8 +38,23 @@ export class FmtSyntaxError extends Error {
   constructor(message: string, readonly line: number, readonly col: number) { super(message); }
 }
 
-/** Formats .vdm source text. Throws FmtSyntaxError when the text does not parse. */
+/**
+ * Formats .vdm source text. Throws FmtSyntaxError when the text does not parse. Nesting too deep
+ * for this thread's stack is formatted again on a thread with a large one.
+ */
 export function formatSource(source: string): string {
+  try {
+    return formatHere(source);
+  } catch (err) {
+    if (!(err instanceof RangeError) || !isMainThread) throw err;
+    const reply = formatOnLargeStack(source);
+    if (reply.ok) return reply.text;
+    if (reply.syntax) throw new FmtSyntaxError(reply.syntax.message, reply.syntax.line, reply.syntax.col);
+    throw new Error(reply.error);
+  }
+}
+
+function formatHere(source: string): string {
   const src = source.replace(/\r\n?/g, '\n');
   const nul = src.indexOf(TRAILING);
   if (nul >= 0) {
