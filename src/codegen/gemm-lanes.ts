@@ -84,7 +84,8 @@ export function gemmLanesWgsl(g: GemmPlan, t: LanesTiling): GemmWgsl {
 
   const body: string[] = [];
   body.push(...batchIndexWgsl(g.batch, 'wg.z'));
-  body.push(`let m0 = wg.y * ${u(R)};`, `let n0 = (wg.x * ${u(L)} + lane) * ${u(4 * CV)};`);
+  // Row tiles vary fastest across workgroups: neighbours then share one B column strip while it is in cache.
+  body.push(`let m0 = wg.x * ${u(R)};`, `let n0 = (wg.y * ${u(L)} + lane) * ${u(4 * CV)};`);
   for (const o of ops) body.push(`let ${o.wgslName.replace('_buf', 'Base')} = ${batchBaseWgsl(o)};`);
   for (let q = 0; q < Q; q++) body.push(`let ar${q} = ${offsetWgsl('aBase', [`min(m0 + ${u(q * L)} + lane, ${u(M - 1)})`], [sAm])};`);
 
@@ -165,5 +166,5 @@ export function gemmLanesWgsl(g: GemmPlan, t: LanesTiling): GemmWgsl {
     'fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {',
     ...body.map((l) => `  ${l}`), '}', ''].join('\n');
   const batches = g.batch.reduce((a, b) => a * b, 1);
-  return { wgsl, dispatch: checkGrid([Math.ceil(N / TN), Math.ceil(M / R), batches], 'gemm'), features: ['subgroups'] };
+  return { wgsl, dispatch: checkGrid([Math.ceil(M / R), Math.ceil(N / TN), batches], 'gemm'), features: ['subgroups'] };
 }

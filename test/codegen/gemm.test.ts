@@ -81,8 +81,9 @@ test('prologue: layernorm over K then modulate by per-sample scale and shift (Di
   const perSample = (chunk: number): View => ({ shape: [Bt, K], strides: [6 * K, 1], offset: chunk * K });
   for (const tiling of ALL) {
     const base = { a: contiguous(shape), b: contiguous([K, N]), out: contiguous([Bt, M, N]), tiling };
-    await check({ ...base, normalize: { eps: 1e-6 } }, 'layernorm', { a });
     await check({ ...base, normalize: { eps: 1e-6 }, scale: perSample(1), shift: perSample(0) }, 'adaLN', { a, scale: ada, shift: ada });
+    if (tiling === LANES_WIDE) continue; // the one-term variants share its code paths
+    await check({ ...base, normalize: { eps: 1e-6 } }, 'layernorm', { a });
     await check({ ...base, scale: perSample(4) }, 'scale only', { scale: ada });
     await check({ ...base, shift: perSample(3) }, 'shift only', { shift: ada });
   }
@@ -96,34 +97,29 @@ test('prologue: layernorm over K then modulate by per-sample scale and shift (Di
   }
 });
 
-test('epilogue: every activation with bias, per-sample gate and residual', async () => {
+test('epilogue: every activation with bias, per-sample gate and residual, large |x| included', async () => {
   const [Bt, M, N, K] = [2, 9, 20, 12];
   const gate: View = { shape: [Bt, N], strides: [N, 1], offset: 0 };
+  // inputs up to |x| ~ 40 after the product: the activations' tails must not overflow into NaN
+  const a = Float32Array.from(randomArray(Bt * M * K, -3, 3), (v, i) => (i % 11 === 0 ? 15 * Math.sign(v) : v));
   for (const activation of ACTIVATIONS) {
-    for (const tiling of [LANES, TILES]) {
-      await check({
-        a: contiguous([Bt, M, K]), b: contiguous([K, N]), out: contiguous([Bt, M, N]), tiling, activation,
-        bias: contiguous([N]), gate, residual: contiguous([Bt, M, N]),
-      }, `epilogue ${activation}`, { a: randomArray(Bt * M * K, -3, 3) });
-    }
+    const { out } = await check({
+      a: contiguous([Bt, M, K]), b: contiguous([K, N]), out: contiguous([Bt, M, N]), tiling: LANES, activation,
+      bias: contiguous([N]), gate, residual: contiguous([Bt, M, N]),
+    }, `epilogue ${activation}`, { a });
+    assert.ok(out.every(Number.isFinite), activation);
   }
+  await check({
+    a: contiguous([Bt, M, K]), b: contiguous([K, N]), out: contiguous([Bt, M, N]), tiling: TILES, activation: 'gelu_tanh',
+    bias: contiguous([N]), gate, residual: contiguous([Bt, M, N]),
+  }, 'epilogue, tiles', { a });
   // each term alone, with scalar (strided) access
   const strided = (n: number, s: number): View => ({ shape: [n], strides: [s], offset: 1 });
   for (const tiling of ALL) {
     const base = { a: contiguous([M, K]), b: contiguous([K, 18]), out: contiguous([M, 18]), tiling };
     await check({ ...base, bias: strided(18, 3) }, 'bias only');
-    await check({ ...base, gate: strided(18, 2), activation: 'gelu' }, 'gate only');
+    await check({ ...base, gate: strided(18, 2), activation: 'silu' }, 'gate only');
     await check({ ...base, residual: permute(contiguous([18, M]), [1, 0]) }, 'residual only');
-  }
-});
-
-test('activations hold for large |x| (no NaN from overflowing exponentials)', async () => {
-  const [M, N, K] = [8, 32, 4];
-  const a = Float32Array.from({ length: M * K }, (_, i) => (i % 2 ? 1 : -1) * (10 + i));
-  for (const activation of ACTIVATIONS) {
-    const { out } = await check({ a: contiguous([M, K]), b: contiguous([K, N]), out: contiguous([M, N]), tiling: LANES, activation },
-      `large ${activation}`, { a, b: Float32Array.from(randomArray(K * N), (v) => v * 5) });
-    assert.ok(out.every(Number.isFinite), activation);
   }
 });
 
