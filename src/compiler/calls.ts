@@ -3,12 +3,13 @@
 import type { CallExpr } from './ast.ts';
 import { bindArguments, type ParamInfo } from './binding.ts';
 import { BUILTINS, type Builtin } from './builtins.ts';
+import { withCallChain } from './call-chain.ts';
 import type { Elaboration, Frame } from './context.ts';
 import { Poisoned, unknownName } from './convert.ts';
 import { DiagError, diag, fail } from './diagnostics.ts';
 import { evalExpr } from './eval-expr.ts';
 import { execBody } from './exec.ts';
-import { LIMITS } from './limits.ts';
+import { Abort, LIMITS } from './limits.ts';
 import { addNodes } from './nodes.ts';
 import { PRIMITIVES } from './primitives/index.ts';
 import { BoundArgs, type BoundArg, type Primitive } from './primitives/types.ts';
@@ -58,7 +59,7 @@ export function evalCall(ctx: Elaboration, frame: Frame, call: CallExpr): Value 
     if (primitive) reportUnknownNames(ctx, primitive, args, binding.slots);
     throw new Poisoned();
   }
-  if (block) return callBlock(ctx, block, args, binding.slots, call);
+  if (block) return callBlock(ctx, frame, block, args, binding.slots, call);
   if (builtin) {
     if (builtin.variadic) return builtin.run(args, call.span);
     return builtin.run(params.filter((p) => binding.slots.has(p.name)).map((p) => args[binding.slots.get(p.name)!]), call.span);
@@ -94,7 +95,7 @@ function callPrimitive(ctx: Elaboration, p: Primitive, args: EvaluatedArg[], bin
   return addNodes(ctx, p.name, result, call.span, call.naming);
 }
 
-function callBlock(ctx: Elaboration, ref: BlockRef, args: EvaluatedArg[], slots: Map<string, number>, call: CallExpr): Value {
+function callBlock(ctx: Elaboration, caller: Frame, ref: BlockRef, args: EvaluatedArg[], slots: Map<string, number>, call: CallExpr): Value {
   ctx.step(call.span);
   if (ctx.depth >= LIMITS.recursion) {
     fail('VDM042', call.span, `block calls nest deeper than ${LIMITS.recursion} (a recursion without an end?)`);
@@ -105,6 +106,11 @@ function callBlock(ctx: Elaboration, ref: BlockRef, args: EvaluatedArg[], slots:
   const entry = ctx.naming.add('block', call.naming?.name ?? def.name.name, call.naming !== null);
   ctx.naming = entry.children!;
   ctx.depth++;
+  ctx.calls.push({
+    site: { block: def.name.name, span: call.span }, definition: def.span,
+    library: ref.scope.module.library, callerLibrary: caller.scope.module.library,
+    args: [...slots].sort((a, b) => a[1] - b[1]).map(([name, i]) => [name, args[i].value] as const),
+  });
   try {
     // Defaults run in the block's own frame, so a default may use earlier parameters.
     for (const p of def.params) {
@@ -117,7 +123,13 @@ function callBlock(ctx: Elaboration, ref: BlockRef, args: EvaluatedArg[], slots:
       return ERROR;
     }
     return returned;
+  } catch (err) {
+    // An error leaving the block unreported gets the chain while this call is still on it.
+    if (err instanceof DiagError) throw new DiagError(withCallChain(err.diagnostic, ctx.calls));
+    if (err instanceof Abort) throw new Abort(withCallChain(err.diagnostic, ctx.calls));
+    throw err;
   } finally {
+    ctx.calls.pop();
     ctx.depth--;
     ctx.naming = outer;
   }

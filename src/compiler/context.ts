@@ -1,5 +1,6 @@
 // State shared by one elaboration: diagnostics, the graph being built, the current naming scope,
 // and the budgets. Frames hold the variables of one block call, the model body, or a file's lets.
+import { withCallChain, type CallFrame } from './call-chain.ts';
 import { diag, type Diagnostic } from './diagnostics.ts';
 import type { GraphBuilder } from './graph-builder.ts';
 import { Abort, LIMITS } from './limits.ts';
@@ -22,6 +23,8 @@ export class Elaboration {
   readonly diagnostics: Diagnostic[] = [];
   naming: NameScope;
   depth = 0;
+  /** The block calls running now, outermost first. */
+  readonly calls: CallFrame[] = [];
   /** Units of work so far (see step). */
   steps = 0;
 
@@ -37,7 +40,7 @@ export class Elaboration {
 
   report(d: Diagnostic): void {
     if ((d.code === 'VDM010' || d.code === 'VDM011') && d.span && this.incomplete.has(d.span.source)) return;
-    this.diagnostics.push(d);
+    this.diagnostics.push(withCallChain(d, this.calls));
   }
 
   /** Counts one unit of work; a runaway elaboration ends with VDM040. */

@@ -50,11 +50,25 @@ export interface Diagnostic {
   readonly hint?: string;
   /** File shown when there is no span. */
   readonly file?: string;
+  /**
+   * The block calls that led to the error, innermost first, when it arose inside a block: the
+   * location alone may be a library line that says nothing about where the user's spec goes wrong.
+   */
+  readonly calls?: readonly CallSite[];
+}
+
+/** A block call on the way to an error: the block's name and the span of the call expression. */
+export interface CallSite {
+  readonly block: string;
+  readonly span: Span;
 }
 
 /** The one factory for user-facing diagnostics. */
-export function diag(code: Code, span: Span | null, message: string, hint?: string): Diagnostic {
-  return Object.freeze(hint === undefined ? { code, span, message } : { code, span, message, hint });
+export function diag(code: Code, span: Span | null, message: string, hint?: string, calls?: readonly CallSite[]): Diagnostic {
+  const d: { code: Code; span: Span | null; message: string; hint?: string; calls?: readonly CallSite[] } = { code, span, message };
+  if (hint !== undefined) d.hint = hint;
+  if (calls !== undefined && calls.length > 0) d.calls = Object.freeze([...calls]);
+  return Object.freeze(d);
 }
 
 /** A failure in the compiler itself, kept apart from the stable codes. */
@@ -75,10 +89,14 @@ export function fail(code: Code, span: Span | null, message: string, hint?: stri
 }
 
 function location(d: Diagnostic): string {
-  if (!d.span) return d.file ?? '<command line>';
-  const file = d.span.source.displayPath;
-  if ((d.span as { whole?: boolean }).whole) return file;
-  const { line, col } = d.span.source.lineCol(d.span.start);
+  return d.span ? spanLocation(d.span) : d.file ?? '<command line>';
+}
+
+/** `FILE:LINE:COL`, or `FILE` for a span standing for a whole file. */
+export function spanLocation(s: Span): string {
+  const file = s.source.displayPath;
+  if ((s as { whole?: boolean }).whole) return file;
+  const { line, col } = s.source.lineCol(s.start);
   return `${file}:${line}:${col}`;
 }
 
@@ -89,33 +107,85 @@ export function formatDiagnostic(d: Diagnostic): string {
   }
   const out = [`${location(d)}: error ${d.code}: ${d.message}`];
   const s = d.span;
-  if (s && !(s as { whole?: boolean }).whole) {
-    const a = s.source.lineCol(s.start);
-    const b = s.source.lineCol(Math.max(s.start, s.end));
-    const text = s.source.lineText(a.line);
-    const width = String(a.line).length;
-    const lastCol = b.line === a.line ? b.col : text.length + 1;
-    const count = Math.max(1, lastCol - a.col);
-    // Reuse the line's own tabs in the padding so carets stay aligned.
-    const pad = text.slice(0, a.col - 1).replace(/[^\t]/g, ' ');
-    out.push(` ${a.line} | ${text}`);
-    out.push(` ${' '.repeat(width)} | ${pad}${'^'.repeat(count)}`);
-  }
+  if (s && !(s as { whole?: boolean }).whole) out.push(...excerpt(s));
+  if (d.calls?.length) out.push(...callNotes(d.calls));
   if (d.hint) out.push(`   hint: ${d.hint}`);
   return out.join('\n');
 }
 
+/** The span's first line with a ` NN | ` gutter, and carets under the span. */
+function excerpt(s: Span): string[] {
+  const a = s.source.lineCol(s.start);
+  const b = s.source.lineCol(Math.max(s.start, s.end));
+  const text = s.source.lineText(a.line);
+  const width = String(a.line).length;
+  const lastCol = b.line === a.line ? b.col : text.length + 1;
+  const count = Math.max(1, lastCol - a.col);
+  // Reuse the line's own tabs in the padding so carets stay aligned.
+  const pad = text.slice(0, a.col - 1).replace(/[^\t]/g, ' ');
+  return [` ${a.line} | ${text}`, ` ${' '.repeat(width)} | ${pad}${'^'.repeat(count)}`];
+}
+
+/** Shown in full up to this many lines; longer chains keep both ends. */
+const MAX_NOTES = 12;
+/** The longest cycle of calls (a recursion through several blocks) folded into one line. */
+const MAX_CYCLE = 8;
+
+const sameSite = (a: CallSite, b: CallSite) => a.block === b.block && a.span.source === b.span.source && a.span.start === b.span.start;
+
+/**
+ * `note: in block 'b' called at FILE:LINE:COL`, innermost first, then an excerpt of the outermost
+ * call: the line in the user's own spec that led there. A recursion, which repeats a cycle of call
+ * sites, shows the cycle once and how often it repeats.
+ */
+function callNotes(calls: readonly CallSite[]): string[] {
+  let lines: string[] = [];
+  for (let i = 0; i < calls.length;) {
+    let best = { period: 1, repeats: 1 };
+    for (let period = 1; period <= MAX_CYCLE && i + 2 * period <= calls.length; period++) {
+      let repeats = 1;
+      while (i + (repeats + 1) * period <= calls.length
+        && calls.slice(i, i + period).every((c, k) => sameSite(c, calls[i + repeats * period + k]))) repeats++;
+      if (repeats > 1 && repeats * period > best.repeats * best.period) best = { period, repeats };
+    }
+    for (const site of calls.slice(i, i + best.period)) lines.push(`   note: in block '${site.block}' called at ${spanLocation(site.span)}`);
+    if (best.repeats > 1) {
+      const what = best.period === 1 ? 'this call repeats' : `these ${best.period} calls repeat`;
+      lines.push(`   note: ... ${what} ${best.repeats - 1} more time${best.repeats === 2 ? '' : 's'}`);
+    }
+    i += best.period * best.repeats;
+  }
+  if (lines.length > MAX_NOTES) {
+    const keep = MAX_NOTES / 2;
+    lines = [...lines.slice(0, keep), `   note: ... ${lines.length - 2 * keep} more lines ...`, ...lines.slice(-keep)];
+  }
+  return [...lines, ...excerpt(calls[calls.length - 1].span)];
+}
+
 /**
  * Stable order: by file, then position. One diagnostic per code and place: the static checks and
- * elaboration may both notice a problem (say, a missing return) in their own words.
+ * elaboration may both notice a problem (say, a missing return) in their own words. Inside a block,
+ * calls with other arguments may fail at the same place in other words (heads=5, then heads=3):
+ * those stay, unless a diagnostic from outside any call already covers the place.
  */
+const MAX_PER_PLACE = 3;
+
 export function sortAndDedupe(list: readonly Diagnostic[]): Diagnostic[] {
-  const seen = new Set<string>();
+  const coveredOutsideCalls = new Set<string>();
   const unique: Diagnostic[] = [];
+  const place = (d: Diagnostic) => (d.span ? `${d.code}|${d.span.source.absPath}|${d.span.start}` : `${d.code}|${d.file}|${d.message}`);
   for (const d of list) {
-    const key = d.span ? `${d.code}|${d.span.source.absPath}|${d.span.start}` : `${d.code}|${d.file}|${d.message}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
+    if (!d.calls) coveredOutsideCalls.add(place(d));
+  }
+  const kept = new Set<string>();
+  const perPlace = new Map<string, number>();
+  for (const d of list) {
+    if (d.calls && coveredOutsideCalls.has(place(d))) continue;
+    const key = d.calls ? `${place(d)}|${d.message}` : place(d);
+    const atPlace = perPlace.get(place(d)) ?? 0;
+    if (kept.has(key) || atPlace >= MAX_PER_PLACE) continue;
+    kept.add(key);
+    perPlace.set(place(d), atPlace + 1);
     unique.push(d);
   }
   const fileOrder = new Map<string, number>();

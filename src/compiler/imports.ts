@@ -24,6 +24,8 @@ export interface LoadedModule {
   /** null when the file has a syntax error (reported). */
   readonly ast: FileAst | null;
   readonly imports: LoadedImport[];
+  /** A file of the standard library (not the user's own spec). */
+  readonly library: boolean;
 }
 
 export interface Program {
@@ -90,7 +92,7 @@ export function loadProgram(entryPath: string, options: LoadOptions = {}): Progr
   function load(absPath: string, source: SourceFile): LoadedModule {
     const parsed = parseCached(source);
     if (!parsed.ok) diagnostics.push(parsed.diagnostic);
-    const module: LoadedModule = { absPath, source, ast: parsed.ok ? parsed.ast : null, imports: [] };
+    const module: LoadedModule = { absPath, source, ast: parsed.ok ? parsed.ast : null, imports: [], library: isInside(stdDir, absPath) };
     loaded.set(absPath, module);
     stack.push(absPath);
     for (const item of module.ast?.items ?? []) {
