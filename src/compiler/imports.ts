@@ -50,7 +50,8 @@ function readSource(absPath: string): SourceFile | string {
   try {
     const stat = fs.statSync(absPath);
     if (stat.isDirectory()) return 'it is a folder, not a file';
-    return new SourceFile(absPath, fs.readFileSync(absPath, 'utf8'));
+    // Editors on some systems start UTF-8 files with a byte order mark; it is not part of the text.
+    return new SourceFile(absPath, fs.readFileSync(absPath, 'utf8').replace(/^\uFEFF/, ''));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     return code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : `cannot read it (${code ?? 'unknown error'})`;

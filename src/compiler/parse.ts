@@ -209,11 +209,22 @@ function parseHere(source: SourceFile): ParseResult {
   }
 }
 
+/**
+ * A character the eye cannot tell from a space (a non-breaking space pasted from a web page, a
+ * byte order mark) is named by its code point, never taken for the end of the file.
+ */
+function describeToken(token: string): string {
+  if (/^[\p{L}\p{N}\p{P}\p{S}]/u.test(token)) return `"${token}"`;
+  const code = token.codePointAt(0)!;
+  const name = code === 0xfeff ? 'byte order mark' : code === 0xa0 ? 'non-breaking space' : /\s/.test(token) ? 'space character' : 'invisible character';
+  return `${name} U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
 function syntaxError(source: SourceFile, match: ohm.FailedMatchResult): Diagnostic {
   const pos = match.getRightmostFailurePosition();
   const rest = source.text.slice(pos);
-  const token = /^(\w+|\S)/.exec(rest)?.[0];
-  const found = token === undefined ? 'end of file' : `"${token}"`;
+  const token = /^\w+/.exec(rest)?.[0] ?? (rest.length ? String.fromCodePoint(rest.codePointAt(0)!) : undefined);
+  const found = token === undefined ? 'end of file' : describeToken(token);
   const failures = (match as unknown as { getRightmostFailures?(): { isFluffy(): boolean; getText(): string; getType(): string }[] })
     .getRightmostFailures?.() ?? [];
   const expected = describeExpected(

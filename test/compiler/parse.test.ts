@@ -160,6 +160,16 @@ test('syntax errors: VDM001 at the failure position with a readable expected lis
   assert.equal([e.line, e.col], [1, 18]); // at the 1: "(1)" cannot start a destructuring
 });
 
+test('a character that looks like a space is named by its code point, not taken for the end of the file', () => {
+  let e = syntaxError('model M {\n  x = f(1,\u00a02)\n}');
+  assert.equal([e.line, e.col], [2, 11]);
+  assert.match(e.message, /^unexpected non-breaking space U\+00A0; /);
+  e = syntaxError('\ufeffmodel M {}');
+  assert.match(e.message, /^unexpected byte order mark U\+FEFF; /);
+  e = syntaxError('model M { x = 1 }\n\u200b');
+  assert.match(e.message, /^unexpected invisible character U\+200B/);
+});
+
 test('the AST is immutable', () => {
   const ast = parse('model M { x = 1 }');
   assert.ok(Object.isFrozen(ast));
