@@ -26,6 +26,9 @@ export interface BenchResults {
   adapter: string;
   software: boolean;
   node: string;
+  /** CPU count and 1-minute load average at start and end: software adapters share the CPU */
+  cpus: number;
+  load: [number, number];
   ceilings: Ceiling[];
   cases: CaseResult[];
   totalSeconds: number;
@@ -41,7 +44,8 @@ function side(s: SideResult): [string, string] {
 export function markdown(r: BenchResults): string {
   const lines = [
     `# vdm benchmark`, '',
-    `${r.date} · adapter: ${r.adapter}${r.software ? ' (software)' : ''} · Node ${r.node} · ${r.totalSeconds.toFixed(0)} s`, '',
+    `${r.date} · adapter: ${r.adapter}${r.software ? ' (software)' : ''} · Node ${r.node} · ${r.totalSeconds.toFixed(0)} s · ` +
+      `${r.cpus} CPUs, load average ${r.load[0].toFixed(1)} at start, ${r.load[1].toFixed(1)} at end`, '',
     '| adapter ceiling | value | detail |', '|---|---:|---|',
     ...r.ceilings.map((c) => `| ${c.name} | ${num(c.value)} ${c.unit} | ${c.detail}, ${num(c.timing.ms, 1)} ms per iteration |`), '',
     '| case | shape | GFLOP | vdm time | vdm GFLOP/s | tfjs time | tfjs GFLOP/s | vdm/tfjs | max rel. diff |',

@@ -3,6 +3,7 @@
 //   --only=REGEX     run the cases whose name matches
 //   --target-ms=N    timed work per side and case (default 2000)
 import fs from 'node:fs';
+import os from 'node:os';
 import { openGpu, NoAdapterError } from '../src/runtime/gpu.ts';
 import { copyCeiling, fmaCeiling, gemmCeiling, type Ceiling } from './ceilings.ts';
 import { allCases, NotAvailable, type BenchCase } from './cases.ts';
@@ -59,6 +60,7 @@ async function runTfjs(tf: Tf, gpu: Gpu, c: BenchCase, x: Record<string, Float32
 
 async function main(): Promise<number> {
   const started = performance.now();
+  const loadAtStart = os.loadavg()[0];
   let gpu: Gpu;
   try {
     gpu = await openGpu();
@@ -95,6 +97,7 @@ async function main(): Promise<number> {
 
   const results: BenchResults = {
     date: new Date().toISOString(), adapter, software: gpu.software, node: process.versions.node,
+    cpus: os.cpus().length, load: [loadAtStart, os.loadavg()[0]],
     ceilings, cases, totalSeconds: (performance.now() - started) / 1000,
   };
   const dir = new URL('.', import.meta.url);
