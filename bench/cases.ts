@@ -175,8 +175,8 @@ export function attentionCase(): BenchCase {
     name: 'attention', shape: `${H} heads x ${T} tokens x ${D}`, flops: 4 * H * T * T * D,
     inputs: () => ({ qkv: randomArray(T * 3 * H * D, 31) }),
     vdm: async (gpu, x) => {
-      const { attentionKernel, attentionPresets } = await attentionModule();
-      const spec = attentionKernel(attentionPresets.full8x1024x64());
+      const { attentionKernel, attentionPresets, attentionTilingFor } = await attentionModule();
+      const spec = attentionKernel(attentionPresets.full8x1024x64(attentionTilingFor(gpu.info, gpu.features.has('subgroups'))));
       const p = new Program(gpu);
       const qkv = p.input('qkv', x.qkv);
       const o = p.output('o', T * H * D);
@@ -210,11 +210,12 @@ export function windowAttentionCase(grid: [number, number, number] = [16, 56, 56
     flops: 4 * windows * heads * n * n * D,
     inputs: () => ({ qkv: randomArray(T * Hh * W * 3 * heads * D, 41), rpb: randomArray(tableRows * heads, 42, 0.5) }),
     vdm: async (gpu, x) => {
-      const { attentionKernel, packedSelfAttention } = await attentionModule();
+      const { attentionKernel, packedSelfAttention, attentionTilingFor } = await attentionModule();
       // Video Swin-T stage 1 (attentionPresets.swinT1) for the default grid.
       const spec = attentionKernel(packedSelfAttention({
         grid: [{ name: 'b', size: 1 }, { name: 't', size: T }, { name: 'h', size: Hh }, { name: 'w', size: W }],
         tokens: ['t', 'h', 'w'], heads, headDim: D, window: { t: wt, h: wh, w: ww }, relPosBias: contiguous([tableRows, heads]),
+        tiling: attentionTilingFor(gpu.info, gpu.features.has('subgroups')),
       }));
       const p = new Program(gpu);
       const qkv = p.input('qkv', x.qkv);
