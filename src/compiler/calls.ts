@@ -5,7 +5,7 @@ import { bindArguments, type ParamInfo } from './binding.ts';
 import { BUILTINS, type Builtin } from './builtins.ts';
 import { withCallChain } from './call-chain.ts';
 import type { Elaboration, Frame } from './context.ts';
-import { Poisoned, unknownName } from './convert.ts';
+import { finite, Poisoned, unknownName } from './convert.ts';
 import { DiagError, diag, fail } from './diagnostics.ts';
 import { evalExpr } from './eval-expr.ts';
 import { execBody } from './exec.ts';
@@ -88,7 +88,8 @@ function callPrimitive(ctx: Elaboration, p: Primitive, args: EvaluatedArg[], bin
   for (const [param, i] of binding.slots) given.set(param, args[i]);
   if (p.scalar && args.length === 1 && (args[0].value.kind === 'number' || args[0].value.kind === 'dim')) {
     const v = args[0].value;
-    return num(p.scalar(v.kind === 'number' ? v.value : v.size));
+    const x = v.kind === 'number' ? v.value : v.size;
+    return num(finite(p.scalar(x), call.span, `${p.name}(${x})`));
   }
   const bound = new BoundArgs(p.name, call.span, p.args, given, binding.rest.map((i) => args[i]));
   const result = p.apply(bound);

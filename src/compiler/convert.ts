@@ -26,6 +26,21 @@ export function wrongKind(v: Value, span: Span, what: string, expected: string):
   fail('VDM017', span, `${what} must be ${expected}, got ${kindName(v)}${v.kind === 'tensor' ? '' : ` (${show(v)})`}`);
 }
 
+/**
+ * A compile-time number must stay a real, finite number: an overflow (`2 ** 10000`) or `sqrt(-1)`
+ * would otherwise flow on as Infinity or NaN into sizes, scales and the graph (VDM035 at `span`).
+ */
+export function finite(n: number, span: Span, expression: string): number {
+  if (Number.isNaN(n)) fail('VDM035', span, `${expression} is not a real number`);
+  if (!Number.isFinite(n)) fail('VDM035', span, `${expression} is too large: it overflows to infinity`, 'compile-time numbers are 64-bit floats, at most about 1.8e308');
+  return n;
+}
+
+/** A number as written in an expression shown in a message (negative ones in parentheses). */
+export function numberText(n: number): string {
+  return n < 0 ? `(${n})` : String(n);
+}
+
 export function asNumber(v: Value, span: Span, what: string): number {
   if (v.kind === 'number') return v.value;
   if (v.kind === 'dim') return v.size;

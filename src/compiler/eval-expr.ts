@@ -3,7 +3,7 @@
 import type { BinaryExpr, Expr, IndexExpr } from './ast.ts';
 import { evalCall } from './calls.ts';
 import type { Elaboration, Frame } from './context.ts';
-import { asInt, Poisoned, wrongKind } from './convert.ts';
+import { asInt, finite, Poisoned, wrongKind } from './convert.ts';
 import { DiagError, fail } from './diagnostics.ts';
 import { binaryOp, logicalOperand, negate } from './operators.ts';
 import type { Span } from './source.ts';
@@ -37,7 +37,7 @@ export function lookup(frame: Frame, name: string, span: Span): Value {
 
 function evaluate(ctx: Elaboration, frame: Frame, e: Expr): Value {
   switch (e.type) {
-    case 'number': return num(e.value);
+    case 'number': return num(finite(e.value, e.span, `the number ${e.span.source.text.slice(e.span.start, e.span.end)}`));
     case 'string': return str(e.value);
     case 'bool': return bool(e.value);
     case 'ident': return lookup(frame, e.name, e.span);

@@ -2,7 +2,7 @@
 // become elementwise graph nodes broadcasting by axis name; tuples and strings concatenate with +.
 import type { BinaryOp } from './ast.ts';
 import type { Elaboration } from './context.ts';
-import { asBool, asNumber, Poisoned, wrongKind } from './convert.ts';
+import { asBool, asNumber, finite, numberText, Poisoned, wrongKind } from './convert.ts';
 import { fail } from './diagnostics.ts';
 import { LIMITS } from './limits.ts';
 import { addNodes } from './nodes.ts';
@@ -79,7 +79,7 @@ export function binaryOp(ctx: Elaboration, op: BinaryOp, left: Value, right: Val
     case '<=': return bool(a <= b);
     case '>': return bool(a > b);
     case '>=': return bool(a >= b);
-    default: return num(arithmetic(op, a, b, span));
+    default: return num(finite(arithmetic(op, a, b, span), span, `${numberText(a)} ${op} ${numberText(b)}`));
   }
 }
 
