@@ -81,29 +81,74 @@ function requireRange(c: Choice, name: string, ok: (x: number) => boolean, rule:
 const MAX_STEPS = 100_000;
 const positiveInt = (x: number) => Number.isInteger(x) && x > 0 && x <= MAX_STEPS;
 
-function lossTerms(ctx: Elaboration, frame: Frame, e: Expr, out: { term: typeof LOSS_TERMS[number]; weight: number }[]): void {
-  if (e.type === 'binary' && e.op === '+') {
-    lossTerms(ctx, frame, e.left, out);
-    lossTerms(ctx, frame, e.right, out);
-    return;
+const LOSS_SHAPE = `a loss is a sum of terms (${LOSS_TERMS.join(', ')}), each optionally times a number, like \`mse + 0.1 * temporal_consistency\``;
+
+/** The written text of a short expression, for messages. */
+function written(e: Expr): string {
+  const text = e.span.source.text.slice(e.span.start, e.span.end).replace(/\s+/g, ' ');
+  return text.length <= 40 ? `'${text}'` : 'this';
+}
+
+const isLossTerm = (x: Expr) => x.type === 'ident' && (LOSS_TERMS as readonly string[]).includes(x.name);
+
+/** The operands of a chain of `+`, left to right, walked in a loop (a loss may be a long sum). */
+function sumOperands(e: Expr): Expr[] {
+  const out: Expr[] = [];
+  const pending: Expr[] = [e];
+  while (pending.length) {
+    const x = pending.pop()!;
+    if (x.type === 'binary' && x.op === '+') pending.push(x.right, x.left);
+    else out.push(x);
   }
+  return out;
+}
+
+/** Whether an expression mentions a loss term by name (then it is a misshapen loss, not a weight). */
+function mentionsLossTerm(e: Expr): boolean {
+  const pending: Expr[] = [e];
+  while (pending.length) {
+    const x = pending.pop()!;
+    if (isLossTerm(x)) return true;
+    if (x.type === 'binary') pending.push(x.left, x.right);
+    else if (x.type === 'unary') pending.push(x.operand);
+  }
+  return false;
+}
+
+/** Each term is its own error boundary, so every bad term of one loss is reported. */
+function lossTerms(ctx: Elaboration, frame: Frame, e: Expr, out: { term: typeof LOSS_TERMS[number]; weight: number }[]): void {
+  let failed = false;
+  for (const operand of sumOperands(e)) {
+    try {
+      lossTerm(ctx, frame, operand, out);
+    } catch (err) {
+      if (err instanceof DiagError) ctx.report(err.diagnostic);
+      else if (!(err instanceof Poisoned)) throw err;
+      failed = true;
+    }
+  }
+  if (failed) throw new Poisoned();
+}
+
+function lossTerm(ctx: Elaboration, frame: Frame, e: Expr, out: { term: typeof LOSS_TERMS[number]; weight: number }[]): void {
   let term: Expr = e;
   let weight = 1;
   if (e.type === 'binary' && e.op === '*') {
     // The term is the name; the other side is the weight (`0.1 * temporal_consistency` or `mse * 2`).
-    const known = (x: Expr) => x.type === 'ident' && (LOSS_TERMS as readonly string[]).includes(x.name);
-    const termOnRight = known(e.right) || (e.right.type === 'ident' && !known(e.left) && e.left.type !== 'ident');
+    const termOnRight = isLossTerm(e.right) || (e.right.type === 'ident' && !isLossTerm(e.left) && e.left.type !== 'ident');
     term = termOnRight ? e.right : e.left;
-    const w = evalExpr(ctx, frame, termOnRight ? e.left : e.right);
+    const weightExpr = termOnRight ? e.left : e.right;
+    if (mentionsLossTerm(weightExpr)) fail('VDM060', e.span, `${written(e)} multiplies loss terms; ${LOSS_SHAPE}`);
+    const w = evalExpr(ctx, frame, weightExpr);
     if (w.kind === 'error') throw new Poisoned();
-    weight = asNumber(w, (termOnRight ? e.left : e.right).span, 'a loss weight');
+    weight = asNumber(w, weightExpr.span, 'a loss weight');
     if (!(weight >= 0 && Number.isFinite(weight))) fail('VDM060', e.span, `a loss weight must be a finite number at least 0, got ${weight}`);
   }
-  if (term.type !== 'ident' || !(LOSS_TERMS as readonly string[]).includes(term.name)) {
+  if (!isLossTerm(term)) {
     const hint = term.type === 'ident' ? didYouMean(term.name, LOSS_TERMS) : undefined;
-    fail('VDM060', term.span, `a loss term must be ${LOSS_TERMS.join(', ')} (optionally times a number)`, hint);
+    fail('VDM060', term.span, `${written(term)} is not a loss term; ${LOSS_SHAPE}`, hint);
   }
-  const name = term.name as typeof LOSS_TERMS[number];
+  const name = (term as { name: string }).name as typeof LOSS_TERMS[number];
   if (out.some((t) => t.term === name)) fail('VDM060', term.span, `loss term '${name}' appears twice`);
   out.push({ term: name, weight });
 }
