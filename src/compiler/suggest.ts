@@ -15,15 +15,27 @@ export function editDistance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
-/** The closest candidate within a distance that scales with the name's length, if any. */
+/**
+ * Whether a candidate is near enough to a name to be worth suggesting: within a third of the
+ * longer name's length. Below 3 letters every name is one substitution from every other (`d` from
+ * the axis `b`), so there only a change of case or one letter too many or too few counts (`hh`
+ * for `h`).
+ */
+function nearEnough(name: string, candidate: string, distance: number): boolean {
+  if (Math.min(name.length, candidate.length) < 3) return distance === 0 || (distance === 1 && name.length !== candidate.length);
+  return distance <= Math.max(1, Math.floor(Math.max(name.length, candidate.length) / 3));
+}
+
+/** The closest candidate near enough to the name, if any. */
 export function closest(name: string, candidates: Iterable<string>): string | undefined {
-  const limit = Math.max(1, Math.floor(name.length / 3));
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const c of candidates) {
     if (c === name) continue;
+    // The length difference is a lower bound of the distance: most candidates end here, cheaply.
+    if (!nearEnough(name, c, Math.abs(c.length - name.length))) continue;
     const d = editDistance(name.toLowerCase(), c.toLowerCase());
-    if (d <= limit && d < bestDistance) {
+    if (d < bestDistance && nearEnough(name, c, d)) {
       best = c;
       bestDistance = d;
     }
