@@ -47,6 +47,13 @@ export function asNumber(v: Value, span: Span, what: string): number {
   return wrongKind(v, span, what, 'a number');
 }
 
+/** A number above 0, such as a norm's eps (0 or less would divide by zero or go negative under a root). */
+export function asPositive(v: Value, span: Span, what: string): number {
+  const n = asNumber(v, span, what);
+  if (!(n > 0)) fail('VDM035', span, `${what} must be a positive number, got ${n}`);
+  return n;
+}
+
 export function asInt(v: Value, span: Span, what: string): number {
   const n = asNumber(v, span, what);
   if (!Number.isInteger(n)) fail('VDM017', span, `${what} must be an integer, got ${n}`);

@@ -22,7 +22,7 @@ export const groupnorm: Primitive = {
     requireAxes(x, over, a.span('over'));
     if (over.includes('c')) fail('VDM017', a.span('over'), "'over' of groupnorm cannot include the channel axis c");
     const affine = a.bool('affine');
-    const eps = a.number('eps');
+    const eps = a.positive('eps');
     const params: ParamShape[] = affine
       ? [{ leaf: 'weight', shape: [c], init: 'ones' }, { leaf: 'bias', shape: [c], init: 'zeros' }]
       : [];

@@ -15,7 +15,7 @@ export const layernorm: Primitive = {
     const axis = a.axis('axis');
     const n = sizeOf(x, axis, a.span('axis'));
     const affine = a.bool('affine');
-    const eps = a.number('eps');
+    const eps = a.positive('eps');
     const params: ParamShape[] = affine
       ? [{ leaf: 'weight', shape: [n], init: 'ones' }, { leaf: 'bias', shape: [n], init: 'zeros' }]
       : [];

@@ -15,7 +15,7 @@ export const rmsnorm: Primitive = {
     const axis = a.axis('axis');
     const n = sizeOf(x, axis, a.span('axis'));
     const affine = a.bool('affine');
-    const eps = a.number('eps');
+    const eps = a.positive('eps');
     return {
       inputs: [x], attrs: { affine, eps, axis }, outputs: [{ axes: x.axes, dtype: 'f32' }],
       params: affine ? [{ leaf: 'weight', shape: [n], init: 'ones' }] : [], macs: 0,

@@ -14,7 +14,7 @@ export const sinusoidal: Primitive = {
     if (s.axes.some(([n]) => n === 'c')) fail('VDM022', a.span('s'), 'sinusoidal expects a tensor without a c axis');
     const dim = a.size('dim');
     if (dim % 2 !== 0) fail('VDM035', a.span('dim'), `dim=${dim} must be even: the embedding is cos and sin halves`);
-    const maxPeriod = a.number('max_period');
+    const maxPeriod = a.positive('max_period');
     return {
       inputs: [s], attrs: { dim, max_period: maxPeriod },
       outputs: [{ axes: [...s.axes, ['c', dim]], dtype: 'f32' }],

@@ -3,7 +3,7 @@
 // primitive module (reference maths, lowering, backward) without changing this contract.
 import { fail } from '../diagnostics.ts';
 import {
-  asAxes, asAxis, asBool, asInt, asNamedNumbers, asNumber, asPerAxis, asSize, asString, asTensor, Poisoned,
+  asAxes, asAxis, asBool, asInt, asNamedNumbers, asNumber, asPerAxis, asPositive, asSize, asString, asTensor, Poisoned,
   type PerAxis,
 } from '../convert.ts';
 import type { Span } from '../source.ts';
@@ -122,6 +122,7 @@ export class BoundArgs {
   int(name: string): number { return asInt(this.value(name), this.span(name), this.what(name)); }
   size(name: string): number { return asSize(this.value(name), this.span(name), this.what(name)); }
   number(name: string): number { return asNumber(this.value(name), this.span(name), this.what(name)); }
+  positive(name: string): number { return asPositive(this.value(name), this.span(name), this.what(name)); }
   bool(name: string): boolean { return asBool(this.value(name), this.span(name), this.what(name)); }
   axis(name: string): string { return asAxis(this.value(name), this.span(name), this.what(name)); }
   axes(name: string): string[] { return asAxes(this.value(name), this.span(name), this.what(name)); }
