@@ -13,7 +13,7 @@ import { Abort, LIMITS } from './limits.ts';
 import { addNodes } from './nodes.ts';
 import { PRIMITIVES } from './primitives/index.ts';
 import { BoundArgs, type BoundArg, type Primitive } from './primitives/types.ts';
-import type { BlockRef } from './scope.ts';
+import type { BlockRef, ModuleScope } from './scope.ts';
 import { didYouMean } from './suggest.ts';
 import { ERROR, num, type Value } from './values.ts';
 
@@ -33,9 +33,13 @@ export function builtinParams(b: Builtin): ParamInfo[] {
   return b.params.map((name, i) => ({ name, required: b.optionalFrom === undefined || i < b.optionalFrom, variadic: b.variadic }));
 }
 
-export function unknownCallee(frame: Frame, call: CallExpr) {
-  const candidates = [...frame.scope.blocks.keys(), ...PRIMITIVES.keys(), ...BUILTINS.keys()];
-  return diag('VDM011', call.callee.span, `unknown function or block '${call.callee.name}'`, didYouMean(call.callee.name, candidates));
+/** VDM011; `isLocal`: the name is a variable of the enclosing block or model, which cannot be called. */
+export function unknownCallee(scope: ModuleScope, call: CallExpr, isLocal: boolean) {
+  const name = call.callee.name;
+  const candidates = [...scope.blocks.keys(), ...PRIMITIVES.keys(), ...BUILTINS.keys()];
+  const value = isLocal || scope.lets.has(name);
+  const hint = value ? `'${name}' is a value here, not a block or function` : didYouMean(name, candidates);
+  return diag('VDM011', call.callee.span, `unknown function or block '${name}'`, hint);
 }
 
 export function evalCall(ctx: Elaboration, frame: Frame, call: CallExpr): Value {
@@ -47,7 +51,7 @@ export function evalCall(ctx: Elaboration, frame: Frame, call: CallExpr): Value 
   const builtin = block || primitive ? undefined : BUILTINS.get(name);
   const params = block ? blockParams(block) : primitive ? primitiveParams(primitive) : builtin ? builtinParams(builtin) : null;
   if (!params) {
-    ctx.report(unknownCallee(frame, call));
+    ctx.report(unknownCallee(frame.scope, call, frame.vars.has(name)));
     return ERROR;
   }
   const binding = bindArguments(name, call.span, params, args);

@@ -24,6 +24,23 @@ block b(x) { return x }`);
   assert.is(r.diagnostics[2].hint, "did you mean 'heads'?");
 });
 
+test('calling a value of the block, the model or the file says it is a value, not a block', () => {
+  const r = check(`let scale = 2
+block a(x, proj) {
+  hidden = 8
+  y = proj(x)
+  return hidden(y) + scale(x)
+}
+model M {
+  dims b, c = 4, h = 4, w = 4
+  input x : image[b, c, h, w]
+  width = 8
+  output o = width(x)
+}`);
+  assert.equal(places(r), ['VDM011@4:7', 'VDM011@5:10', 'VDM011@5:22', 'VDM011@11:14']);
+  assert.equal(r.diagnostics.map((d) => d.hint), ['proj', 'hidden', 'scale', 'width'].map((n) => `'${n}' is a value here, not a block or function`));
+});
+
 test('placement inside blocks and top-level lets that use blocks', () => {
   assert.equal(codes(check('block f(x) {\n  output o = x\n  return x\n}')), ['VDM019']);
   assert.equal(codes(check('block f(x) {\n  if x { return x }\n}')), []);
