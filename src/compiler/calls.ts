@@ -95,7 +95,7 @@ function callPrimitive(ctx: Elaboration, p: Primitive, args: EvaluatedArg[], bin
     const x = v.kind === 'number' ? v.value : v.size;
     return num(finite(p.scalar(x), call.span, `${p.name}(${x})`));
   }
-  const bound = new BoundArgs(p.name, call.span, p.args, given, binding.rest.map((i) => args[i]));
+  const bound = new BoundArgs(p.name, call.span, p.args, given, binding.rest.map((i) => args[i]), ctx.modelDims);
   const result = p.apply(bound);
   return addNodes(ctx, p.name, result, call.span, call.naming);
 }

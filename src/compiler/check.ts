@@ -93,6 +93,7 @@ function elaborateModel(
     }
   }
   const state: ModelState = { dims: new Map(), overrides, usedOverrides: new Set(), inputs: [], outputs: [], outputNames: new Set() };
+  ctx.modelDims = state.dims;
   let aborted = false;
   try {
     runModel(ctx, scope, model, state);

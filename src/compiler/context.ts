@@ -25,6 +25,8 @@ export class Elaboration {
   depth = 0;
   /** The block calls running now, outermost first. */
   readonly calls: CallFrame[] = [];
+  /** The model's dims as declared so far (none while evaluating top-level lets). */
+  modelDims: ReadonlyMap<string, number> = new Map();
   /** Units of work so far (see step). */
   steps = 0;
 

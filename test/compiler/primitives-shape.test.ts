@@ -85,6 +85,24 @@ test('patchify that does not divide: VDM031 with the design message and a --dim 
   assert.is(r.diagnostics[0].hint, 'set h to a multiple of 2 (e.g. `--dim h=32`)');
 });
 
+test('patchify after earlier reductions: the --dim hint accounts for them, or names no dim', () => {
+  const reduced = check(`model M {
+  dims b, c = 4, h = 24, w = 24
+  input x : image[b, c, h, w]
+  y = patchify(patchify(x, patch: (h: 4, w: 4)), patch: (h: 4, w: 1))
+  output o = y
+}`);
+  assert.is(reduced.diagnostics[0].message, 'patch size h=4 does not divide h=6');
+  assert.is(reduced.diagnostics[0].hint, 'h is the dim h=24 reduced 4x by earlier layers: set h to a multiple of 16 (e.g. `--dim h=32`)');
+  const unrelated = check(`model M {
+  dims b, c = 4, h = 24, w = 24
+  input x : image[b, c, h, w]
+  y = patchify(slice(x, h, 0, 5), patch: (h: 2, w: 1))
+  output o = y
+}`);
+  assert.is(unrelated.diagnostics[0].hint, 'the size of h here must be a multiple of 2');
+});
+
 test('expand adds axes (VDM022 when present); slice and flip', () => {
   assert.is(shape('expand(mean(x, over: t), sizes: (t: 6))', 'expand'), 'b=2,c=8,h=8,w=8,t=6');
   assert.equal(codes(check(out('expand(x, sizes: (t: 2))'))), ['VDM022']);

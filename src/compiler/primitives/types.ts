@@ -74,6 +74,8 @@ export class BoundArgs {
     private readonly given: ReadonlyMap<string, BoundArg>,
     /** Extra positional values for a variadic argument. */
     private readonly rest: readonly BoundArg[] = [],
+    /** The model's dims by name, for hints that suggest a `--dim` value. */
+    readonly dims: ReadonlyMap<string, number> = new Map(),
   ) {}
 
   has(name: string): boolean {
