@@ -9,6 +9,7 @@ import { diag, type Diagnostic } from './diagnostics.ts';
 import { LIMITS } from './limits.ts';
 import { parseCached } from './ast-cache.ts';
 import { SourceFile, type Span } from './source.ts';
+import { closest } from './suggest.ts';
 
 export const STD_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../std');
 
@@ -56,6 +57,21 @@ function readSource(absPath: string): SourceFile | string {
     const code = (e as NodeJS.ErrnoException).code;
     return code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : `cannot read it (${code ?? 'unknown error'})`;
   }
+}
+
+/** A near file name in the folder the import points into; for the library, else its list of files. */
+function missingImportHint(spec: string, target: string, stdDir: string): string | undefined {
+  let names: string[];
+  try {
+    names = fs.readdirSync(path.dirname(target)).filter((n) => n.endsWith('.vdm'));
+  } catch {
+    return undefined;
+  }
+  const near = closest(path.basename(target), names);
+  const written = (n: string) => `${spec.slice(0, spec.length - path.basename(spec).length)}${n}`;
+  if (near) return `did you mean "${written(near)}"?`;
+  if (path.dirname(target) === stdDir && names.length) return `the standard library has ${names.sort().map((n) => `"std/${n}"`).join(', ')}`;
+  return undefined;
 }
 
 export function loadProgram(entryPath: string, options: LoadOptions = {}): Program {
@@ -121,7 +137,7 @@ export function loadProgram(entryPath: string, options: LoadOptions = {}): Progr
     }
     const source = readSource(target);
     if (typeof source === 'string') {
-      diagnostics.push(diag('VDM002', item.pathSpan, `cannot import "${item.path}": ${source}`));
+      diagnostics.push(diag('VDM002', item.pathSpan, `cannot import "${item.path}": ${source}`, missingImportHint(item.path, target, stdDir)));
       return null;
     }
     return load(target, source);

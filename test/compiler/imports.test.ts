@@ -72,6 +72,15 @@ test('VDM004: import cycles, reported with the chain; VDM002: missing files', ()
   assert.equal(codes(self), ['VDM004']);
 });
 
+test('a missing import suggests a near file name, or lists the standard library', () => {
+  const near = checkFiles({ 'main.vdm': `import "lib/lyers.vdm"\n${USE}`, 'lib/layers.vdm': 'block f(x) { return x }' });
+  assert.equal(codes(near), ['VDM002']);
+  assert.is(near.diagnostics[0].hint, 'did you mean "lib/layers.vdm"?');
+  assert.is(checkFiles({ 'main.vdm': `import "std/ditt.vdm"\n${USE}` }).diagnostics[0].hint, 'did you mean "std/dit.vdm"?');
+  assert.match(checkFiles({ 'main.vdm': `import "std/transformer.vdm"\n${USE}` }).diagnostics[0].hint ?? '', /^the standard library has .*"std\/dit\.vdm"/);
+  assert.is(checkFiles({ 'main.vdm': `import "gone/x.vdm"\n${USE}` }).diagnostics[0].hint, undefined);
+});
+
 test('a failed import does not flood the importer with unknown names', () => {
   const r = checkFiles({ 'main.vdm': `import "nope.vdm"\n${USE}`.replace('output o = f(x)', 'output o = f(g(x), width)') });
   assert.equal(codes(r), ['VDM002']);
