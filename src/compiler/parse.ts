@@ -231,5 +231,7 @@ function syntaxError(source: SourceFile, match: ohm.FailedMatchResult): Diagnost
     failures.filter((f) => !f.isFluffy()).map((f) => (f.getType() === 'string' ? JSON.stringify(f.getText()) : f.getText())),
   );
   const message = expected ? `unexpected ${found}; expected ${expected}` : `unexpected ${found}`;
-  return diag('VDM001', span(source, pos, pos + (token?.length ?? 0)), message);
+  // `if t = 2 then`: an assignment sign where an operator could go is almost always a comparison.
+  const hint = token === '=' && !rest.startsWith('==') && expected.includes('an operator') ? 'to compare two values, write `==`' : undefined;
+  return diag('VDM001', span(source, pos, pos + (token?.length ?? 0)), message, hint);
 }

@@ -160,6 +160,16 @@ test('syntax errors: VDM001 at the failure position with a readable expected lis
   assert.equal([e.line, e.col], [1, 18]); // at the 1: "(1)" cannot start a destructuring
 });
 
+test('"=" where an operator could go hints at "=="; elsewhere it does not', () => {
+  const hintOf = (text: string) => {
+    const r = parseSource(new SourceFile('/virtual/t.vdm', text));
+    return r.ok ? 'parsed' : r.diagnostic.hint;
+  };
+  assert.is(hintOf('model M { y = if t = 2 then 1 else 0 }'), 'to compare two values, write `==`');
+  assert.is(hintOf('model M {\n  assert k = 1\n}'), 'to compare two values, write `==`');
+  assert.is(hintOf('model M {\n  x = = 1\n}'), undefined);
+});
+
 test('a character that looks like a space is named by its code point, not taken for the end of the file', () => {
   let e = syntaxError('model M {\n  x = f(1,\u00a02)\n}');
   assert.equal([e.line, e.col], [2, 11]);
