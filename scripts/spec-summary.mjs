@@ -6,11 +6,15 @@ const human = (n) => {
   for (const [s, d] of [['T', 1e12], ['G', 1e9], ['M', 1e6], ['K', 1e3]]) if (n >= d) return `${(n / d).toFixed(2)}${s}`;
   return String(n);
 };
+const bytes = (n) => {
+  for (const [s, d] of [['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]]) if (n >= d) return `${(n / d).toFixed(1)}${s}`;
+  return `${n}B`;
+};
 const rows = [['spec', 'params', 'MACs', 'FLOPs', 'activations']];
 for (const file of process.argv.slice(2)) {
   const out = execFileSync(process.execPath, ['bin/vdm.mjs', 'info', file, '--json'], { encoding: 'utf8' });
   const r = JSON.parse(out);
-  rows.push([path.basename(file), human(r.params), human(r.macs), human(r.flops), `${human(r.activationBytes)}B`]);
+  rows.push([path.basename(file), human(r.params), human(r.macs), human(r.flops), bytes(r.activationBytes)]);
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
 for (const [k, r] of rows.entries()) {
