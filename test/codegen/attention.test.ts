@@ -1,41 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { attentionKernel, attentionReference, attentionTilingFor, extent, packedSelfAttention, type AttentionParams, type Axis } from '../../src/codegen/attention.ts';
-import { type KernelSpec } from '../../src/codegen/kernel.ts';
 import { contiguous, permute, splitAxis, type View } from '../../src/codegen/view.ts';
-import { compilationMessages } from '../../src/runtime/compile-check.ts';
 import { openGpu, runKernel } from '../../src/runtime/gpu.ts';
+import { assertCompilesClean, randomArray as uniform, relError, seed } from './ref-check.ts';
 
-const seed = (Date.now() ^ (process.pid << 8)) >>> 0;
-let state = seed;
-/** mulberry32: fresh inputs every run; the seed is in every failure message. */
-function rand(): number {
-  state = (state + 0x6d2b79f5) >>> 0;
-  let t = state;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
-const randomArray = (n: number, amp = 1) => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * amp);
-
-async function assertCompilesClean(spec: KernelSpec) {
-  const msgs = await compilationMessages(spec);
-  assert.equal(msgs, [], `${spec.key}:\n${msgs.join('\n')}`);
-}
-
-/** Max over the elements the reference defines of |gpu - ref| / (|ref| + 0.01 * rms(ref)). */
-function relError(gpu: Float32Array, ref: Float64Array): number {
-  let ss = 0, n = 0;
-  for (const r of ref) if (!Number.isNaN(r)) { ss += r * r; n++; }
-  const floor = 0.01 * Math.sqrt(ss / Math.max(n, 1));
-  let worst = 0;
-  ref.forEach((r, i) => {
-    if (Number.isNaN(r)) return;
-    const e = Math.abs(gpu[i] - r) / (Math.abs(r) + floor);
-    worst = Number.isNaN(e) ? Infinity : Math.max(worst, e);
-  });
-  return worst;
-}
+/** Symmetric uniform inputs in [-amp, amp). */
+const randomArray = (n: number, amp = 1) => uniform(n, -amp, amp);
 
 interface Data { q: Float32Array; k: Float32Array; v: Float32Array; relPosBias?: Float32Array }
 
