@@ -85,6 +85,14 @@ test('patchify that does not divide: VDM031 with the design message and a --dim 
   assert.is(r.diagnostics[0].hint, 'set h to a multiple of 2 (e.g. `--dim h=32`)');
 });
 
+test('patch sizes below 1 are refused by patchify and unpatchify alike (VDM031)', () => {
+  for (const expr of ['patchify(x, patch: (h: 0, w: 2))', 'unpatchify(x, patch: (t: 1, h: -2, w: -2))']) {
+    const r = check(out(expr));
+    assert.equal(codes(r), ['VDM031'], expr);
+    assert.match(r.diagnostics[0].message, /^patch size [hw]=-?\d must be at least 1$/, expr);
+  }
+});
+
 test('patchify after earlier reductions: the --dim hint accounts for them, or names no dim', () => {
   const reduced = check(`model M {
   dims b, c = 4, h = 24, w = 24

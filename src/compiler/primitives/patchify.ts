@@ -31,7 +31,6 @@ export const patchify: Primitive = {
     const sizes = new Map<string, number>();
     for (const [ax, p] of patch) {
       const n = sizeOf(x, ax, a.span('patch'));
-      if (p < 1) fail('VDM031', a.span('patch'), `patch size ${ax}=${p} must be at least 1`);
       if (n % p !== 0) {
         fail('VDM031', a.span('patch'), `patch size ${ax}=${p} does not divide ${ax}=${n}`, dimHint(ax, n, p, a.dims));
       }
