@@ -85,14 +85,14 @@ test('binary ops, comparisons and where, with numpy broadcasting', async () => {
     ['sum', add(x, y)], ['diff', sub(x, y)], ['prod', mul(x, y)], ['quot', div(x, add(unary('abs', y), 0.5))],
     ['lo', binary('min', x, y)], ['hi', binary('max', x, y)],
     ['pick', where(binary('gt', x, y), mul(x, 2), sub(y, 1))],
-    ['cmp', add(add(binary('lt', x, y), mul(binary('le', x, 0), 2)), add(mul(binary('ge', y, 0), 4), mul(binary('ne', x, x), 8)))],
+    ['cmp', add(add(binary('lt', x, y), mul(binary('le', x, 0), 2)), add(mul(binary('ge', y, 0), 4), mul(binary('ne', y, 0), 8)))],
   ];
   for (let k = 0; k < outs.length; k += 4) {
     await check({
       shape,
       inputs: [{ name: 'x', view: contiguous(shape) }, { name: 'y', view: yView }],
       outputs: outs.slice(k, k + 4).map(([name, expr]) => ({ name, view: contiguous(shape), expr })),
-    }, `binary group ${k}`, { y: Float32Array.from(randomArray(5), (v, i) => (i === 2 ? 0 : v)) });
+    }, `binary group ${k}`, { y: Float32Array.from(randomArray(5), (v, i) => (i === 2 ? 0 : v)) }); // y = 0 exactly: ne and ge see both answers
   }
 });
 
@@ -130,21 +130,15 @@ test('permuted input, strided output with an offset, and shared subexpressions c
   const xv = permute(contiguous([11, 4, 3]), [1, 2, 0]); // logical [4, 3, 11] over a [11, 4, 3] buffer
   const outView: View = { shape, strides: [1, 4, 12], offset: 5 }; // written transposed, after 5 spare slots
   const shared = unary('exp', mul(x, y));
-  const spec = elementwiseKernel({
+  const p: ElementwiseParams = {
     shape, inputs: [{ name: 'x', view: xv }, { name: 'y', view: contiguous(shape) }],
     outputs: [
       { name: 'a', view: outView, expr: add(shared, 1) },
       { name: 'b', view: contiguous(shape), expr: mul(unary('exp', mul(x, y)), shared) },
     ],
-  });
-  assert.is(spec.wgsl.split('exp(').length - 1, 1, 'exp(x*y) is emitted once');
-  const [a] = await check({
-    shape, inputs: [{ name: 'x', view: xv }, { name: 'y', view: contiguous(shape) }],
-    outputs: [
-      { name: 'a', view: outView, expr: add(shared, 1) },
-      { name: 'b', view: contiguous(shape), expr: mul(unary('exp', mul(x, y)), shared) },
-    ],
-  }, 'permuted/strided');
+  };
+  assert.is(elementwiseKernel(p).wgsl.split('exp(').length - 1, 1, 'exp(x*y) is emitted once');
+  const [a] = await check(p, 'permuted/strided');
   assert.ok(a.slice(0, 5).every(Number.isNaN), 'elements before the output offset are left alone');
 });
 
@@ -169,7 +163,9 @@ test('malformed expressions and views fail with clear messages', () => {
   bad({ ...base, outputs: [{ name: 'x', view: contiguous([4]), expr: x }] }, /used twice/);
   bad({ ...base, outputs: [{ name: 'my-out', view: contiguous([4]), expr: x }] }, /letters, digits/);
   assert.throws(() => broadcastTo(contiguous([3]), [2, 4]), /cannot broadcast/);
-  assert.is(relError([1, 2], [1, 2]), 0);
+  // the comparison itself: a poisoned (NaN) element or a wrong value must not pass
+  assert.is(relError([NaN, 2], [1, 2]), Infinity);
+  assert.ok(relError([1, 2], [1, 2.01]) > 1e-3);
 });
 
 test.run();
