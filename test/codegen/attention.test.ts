@@ -51,6 +51,23 @@ function packed(grid: Record<string, number>, tokens: string[], heads: number, h
   return { p, data: { q: qkv, k: qkv, v: qkv } as Data };
 }
 
+test('the reference is softmax(q k^T / sqrt(dh)) v, written out for three tokens of one head', () => {
+  const dh = 4, n = 3;
+  const p = packedSelfAttention({ grid: axes({ b: 1, t: n }), tokens: ['t'], heads: 1, headDim: dh });
+  const qkv = randomArray(n * 3 * dh, 2); // per token: q, k, v
+  const at = (part: number, token: number, d: number) => qkv[token * 3 * dh + part * dh + d];
+  const { o } = attentionReference(p, { q: qkv, k: qkv, v: qkv });
+  for (let i = 0; i < n; i++) {
+    const scores = Array.from({ length: n }, (_, j) => Math.exp(
+      Array.from({ length: dh }, (_, d) => at(0, i, d) * at(1, j, d)).reduce((a, b) => a + b) / Math.sqrt(dh)));
+    const total = scores.reduce((a, b) => a + b);
+    for (let d = 0; d < dh; d++) {
+      const want = scores.reduce((acc, s, j) => acc + (s / total) * at(2, j, d), 0);
+      assert.ok(Math.abs(o[i * dh + d] - want) < 1e-9, `token ${i}, channel ${d}: ${o[i * dh + d]} vs ${want} (seed ${seed})`);
+    }
+  }
+});
+
 test('full space-time attention, 60 tokens, head dim 12, over packed qkv', async () => {
   const { p, data } = packed({ b: 2, t: 3, h: 4, w: 5 }, ['t', 'h', 'w'], 2, 12);
   await check(p, data, 'full');

@@ -17,6 +17,22 @@ async function check(p: NormParams, what: string, data: Data = {}) {
   return { y, ref };
 }
 
+test('the references follow the textbook formulas on one row written out by hand', () => {
+  const x = [1, 2, 4, 9], w = [1, -2, 0.5, 3], b = [0.1, 0, -1, 2];
+  const mean = 4, variance = (9 + 4 + 0 + 25) / 4; // biased, as PyTorch normalises
+  const v = contiguous([1, 4]), c = alongAxes([1, 4], [1]), eps = 1e-5;
+  const layer = normReference({ kind: 'layer', x: v, y: v, normalizedAxes: 1, eps, weight: c, bias: c },
+    { x, weight: w, bias: b });
+  x.forEach((xi, i) => assert.ok(Math.abs(layer[i] - ((xi - mean) / Math.sqrt(variance + eps) * w[i] + b[i])) < 1e-12, `layer ${i}`));
+  const ms = (1 + 4 + 16 + 81) / 4;
+  const rms = normReference({ kind: 'rms', x: v, y: v, normalizedAxes: 1, eps, weight: c }, { x, weight: w });
+  x.forEach((xi, i) => assert.ok(Math.abs(rms[i] - (xi / Math.sqrt(ms + eps)) * w[i]) < 1e-12, `rms ${i}`));
+  // adaLN: x * (1 + scale) + shift
+  const ada = normReference({ kind: 'layer', x: v, y: v, normalizedAxes: 1, eps: 0, scale: c, shift: c },
+    { x, scale: w, shift: b });
+  x.forEach((xi, i) => assert.ok(Math.abs(ada[i] - (((xi - mean) / Math.sqrt(variance)) * (1 + w[i]) + b[i])) < 1e-12, `adaLN ${i}`));
+});
+
 test('layernorm over the channels of [B, N, C] with weight and bias; rows are independent', async () => {
   const shape = [2, 37, 48];
   const x = Float32Array.from(randomArray(2 * 37 * 48, -2, 2), (v, i) => v * (1 + (i % 5)) + (i % 7)); // uneven rows
