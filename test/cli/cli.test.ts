@@ -42,7 +42,10 @@ test('vdm check: errors go to stderr with location, gutter, carets and hints; ex
 });
 
 test('vdm check --dim fixes a size; malformed --dim is VDM070', () => {
-  assert.is(vdm('check', bad, '--dim', 'h=32').code, 1); // dpeth remains
+  const fixed = vdm('check', bad, '--dim', 'h=32');
+  assert.is(fixed.code, 1); // dpeth remains
+  assert.not.match(fixed.err, /VDM031/, 'h=32 makes the patch fit');
+  assert.match(fixed.err, /bad\.vdm: 1 error\b/);
   const r = vdm('check', good, '--dim', 'h=abc');
   assert.is(r.code, 1);
   assert.match(r.err, /error VDM070: --dim h=abc: the size must be a positive integer/);
