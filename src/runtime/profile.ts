@@ -24,7 +24,7 @@ export class TimestampRecorder {
   private readonly resolve: GPUBuffer;
   readonly byteLength: number;
 
-  constructor(private readonly gpu: Gpu, readonly dispatches: number) {
+  constructor(gpu: Gpu, readonly dispatches: number) {
     if (!gpu.features.has('timestamp-query')) throw new Error('profiling needs the timestamp-query feature, which this adapter lacks');
     const queries = dispatches * 2;
     for (let q = 0; q < queries; q += QUERIES_PER_SET) {
