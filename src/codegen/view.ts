@@ -39,18 +39,3 @@ export function at(data: ArrayLike<number>, v: View, idx: readonly number[]): nu
   for (let i = 0; i < idx.length; i++) o += idx[i] * v.strides[i];
   return data[o];
 }
-
-/**
- * WGSL: a statement list that decomposes flat index `flat` (u32) over `shape` and accumulates
- * the strided offset into `out`. Shapes and strides are compile-time constants, so the emitted
- * code is a short chain of integer divisions.
- */
-export function wgslOffset(v: View, flat: string, out: string): string {
-  const lines = [`var ${out}: u32 = ${v.offset}u;`, `{ var r: u32 = ${flat};`];
-  for (let i = v.shape.length - 1; i >= 0; i--) {
-    if (v.shape[i] === 1) continue;
-    lines.push(`  ${out} += (r % ${v.shape[i]}u) * ${v.strides[i]}u; r = r / ${v.shape[i]}u;`);
-  }
-  lines.push('}');
-  return lines.join('\n');
-}

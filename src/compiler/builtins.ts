@@ -73,6 +73,3 @@ const LIST: Builtin[] = [
 
 export const BUILTINS: ReadonlyMap<string, Builtin> = new Map(LIST.map((b) => [b.name, b]));
 
-/** Value names every scope sees last. */
-export const BUILTIN_VALUES = ['none'] as const;
-

@@ -52,12 +52,6 @@ export function span(source: SourceFile, start: number, end: number): Span {
   return Object.freeze({ source, start, end });
 }
 
-/** The smallest span covering both (same file assumed; falls back to the first). */
-export function joinSpans(a: Span, b: Span): Span {
-  if (a.source !== b.source) return a;
-  return span(a.source, Math.min(a.start, b.start), Math.max(a.end, b.end));
-}
-
 /** Serializable location used by the graph IR. */
 export interface Location {
   readonly file: string;

@@ -94,11 +94,6 @@ export function numel(axes: readonly Axis[]): number {
   return n;
 }
 
-export function axisSize(t: TensorValue, name: string): number | undefined {
-  for (const [n, s] of t.axes) if (n === name) return s;
-  return undefined;
-}
-
 export function rangeLength(r: RangeValue): number {
   return Math.max(0, r.end - r.start);
 }

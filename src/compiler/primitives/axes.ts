@@ -12,10 +12,6 @@ export function sizeOf(t: TensorValue, axis: string, span: Span): number {
     didYouMean(axis, t.axes.map(([n]) => n)));
 }
 
-export function hasAxis(t: TensorValue, axis: string): boolean {
-  return t.axes.some(([n]) => n === axis);
-}
-
 export function requireAxes(t: TensorValue, axes: readonly string[], span: Span): void {
   for (const a of axes) sizeOf(t, a, span);
 }
