@@ -84,8 +84,19 @@ export function gemmLanesWgsl(g: GemmPlan, t: LanesTiling): GemmWgsl {
 
   const body: string[] = [];
   body.push(...batchIndexWgsl(g.batch, 'wg.z'));
-  // Row tiles vary fastest across workgroups: neighbours then share one B column strip while it is in cache.
-  body.push(`let m0 = wg.x * ${u(R)};`, `let n0 = (wg.y * ${u(L)} + lane) * ${u(4 * CV)};`);
+  // Workgroups run in blocks of GROUP row tiles: within a block the row tiles vary fastest, so
+  // neighbours share one B column strip while it is in cache and the block's A rows stay in cache across
+  // all column strips (measured on lavapipe at 1024^3: ~10% less worker time than a plain 2-D grid,
+  // about what reading no fresh A rows at all saves). A grid too large for one dimension stays 2-D.
+  const RT = Math.ceil(M / R), CT = Math.ceil(N / TN), GROUP = 8;
+  const blocked = RT > GROUP && CT > 1 && RT * CT <= 65535;
+  if (blocked) {
+    body.push(`let blk = wg.x / ${u(GROUP * CT)};`, `let blkRows = min(${u(GROUP)}, ${u(RT)} - blk * ${u(GROUP)});`,
+      `let inBlk = wg.x - blk * ${u(GROUP * CT)};`,
+      `let m0 = (blk * ${u(GROUP)} + inBlk % blkRows) * ${u(R)};`, `let n0 = ((inBlk / blkRows) * ${u(L)} + lane) * ${u(4 * CV)};`);
+  } else {
+    body.push(`let m0 = wg.x * ${u(R)};`, `let n0 = (wg.y * ${u(L)} + lane) * ${u(4 * CV)};`);
+  }
   for (const o of ops) body.push(`let ${o.wgslName.replace('_buf', 'Base')} = ${batchBaseWgsl(o)};`);
   for (let q = 0; q < Q; q++) body.push(`let ar${q} = ${offsetWgsl('aBase', [`min(m0 + ${u(q * L)} + lane, ${u(M - 1)})`], [sAm])};`);
 
@@ -173,5 +184,5 @@ export function gemmLanesWgsl(g: GemmPlan, t: LanesTiling): GemmWgsl {
     'fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {',
     ...body.map((l) => `  ${l}`), '}', ''].join('\n');
   const batches = g.batch.reduce((a, b) => a * b, 1);
-  return { wgsl, dispatch: checkGrid([Math.ceil(M / R), Math.ceil(N / TN), batches], 'gemm'), features: ['subgroups'] };
+  return { wgsl, dispatch: checkGrid(blocked ? [RT * CT, 1, batches] : [RT, CT, batches], 'gemm'), features: ['subgroups'] };
 }

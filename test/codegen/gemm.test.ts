@@ -41,6 +41,16 @@ test('vector paths: K and N multiples of 4 with edges in M and N tiles', async (
   }
 });
 
+test('lanes: workgroups in blocks of row tiles, with a ragged last block and a bias epilogue', async () => {
+  // rows 8 -> 10 row tiles (a block of 8, then one of 2), 2 column strips, 2 batch entries.
+  const [Bt, M, N, K] = [2, 75, 40, 12];
+  const tiling: GemmTiling = { kind: 'lanes', lanes: 8, rows: 8, colVecs: 1 };
+  const { spec } = await check({
+    a: contiguous([Bt, M, K]), b: contiguous([K, N]), bias: contiguous([N]), out: contiguous([Bt, M, N]), tiling,
+  }, 'blocked');
+  assert.equal(spec.dispatch, [20, 1, Bt]);
+});
+
 test('batched with B shared across the batch (weights) and per-batch B', async () => {
   const [Bt, M, N, K] = [3, 19, 40, 24];
   for (const tiling of ALL) {
