@@ -1,6 +1,6 @@
 // Fused elementwise kernels: any number of strided (possibly broadcast) inputs, expression-IR
 // outputs, one invocation per element of the iteration space, all outputs written by ONE kernel.
-import { gridFor, type KernelSpec } from './kernel.ts';
+import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
 import { numel, type View } from './view.ts';
 import { checkExpr, emitExprs, evalExpr, inputsOf, type Expr } from './expr.ts';
 
@@ -145,8 +145,8 @@ export function elementwiseKernel(p: ElementwiseParams): KernelSpec {
     ...decls,
     ...body.helpers,
     `@compute @workgroup_size(${wg})`,
-    'fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {',
-    `  let flat = (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * ${wg}u + lid;`,
+    GRID_MAIN,
+    `  let flat = (${GRID_WORKGROUP}) * ${wg}u + lid;`,
     `  if (flat >= ${total}u) { return; }`,
     ...[...wgslCoords(merged.shape, 'flat', 'i'), ...loads, ...body.lines, ...stores].map((l) => `  ${l}`),
     '}',

@@ -3,7 +3,7 @@
 // frequency 1 is ~160 turns, where a plain f32 argument is off by ~1e-4 rad): frequencies are built
 // in 64-bit fixed point, the phase is reduced modulo one turn in integers, and sin/cos are short
 // Taylor series on [-pi/4, pi/4] (no reliance on the driver's sin/cos accuracy).
-import { gridFor, type KernelSpec } from './kernel.ts';
+import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
 import { numel, type View } from './view.ts';
 import { extent, wgslCoords } from './elementwise.ts';
 
@@ -74,17 +74,13 @@ fn sinusoid(pos: f32, b: vec2u, k: u32) -> vec2f {
   return vec2f(select(sc.x, -sc.x, pos < 0.0), sc.y);
 }`;
 
-const MAIN_HEAD = [
-  'fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {',
-];
-
 function elementKernel(key: string, decls: string[], helpers: string, total: number, wg: number, body: string[],
   bindings: KernelSpec['bindings']): KernelSpec {
   const wgsl = [
     ...decls, helpers,
     `@compute @workgroup_size(${wg})`,
-    ...MAIN_HEAD,
-    `  let flat = (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * ${wg}u + lid;`,
+    GRID_MAIN,
+    `  let flat = (${GRID_WORKGROUP}) * ${wg}u + lid;`,
     `  if (flat >= ${total}u) { return; }`,
     ...body.map((l) => `  ${l}`),
     '}',

@@ -30,3 +30,8 @@ export function gridFor(workgroups: number, maxPerDim = 65535): [number, number,
   if (y <= maxPerDim) return [maxPerDim, y, 1];
   return [maxPerDim, maxPerDim, Math.ceil(y / maxPerDim)];
 }
+
+/** WGSL entry point of a kernel dispatched over a gridFor grid: wid, nwg and lid are in scope. */
+export const GRID_MAIN = 'fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {';
+/** WGSL: the flat workgroup index that gridFor split over up to three dimensions. */
+export const GRID_WORKGROUP = 'wid.x + nwg.x * (wid.y + nwg.y * wid.z)';

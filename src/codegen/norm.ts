@@ -1,7 +1,7 @@
 // Layer / group / RMS normalisation: one workgroup per normalised row, a two-pass (shifted mean,
 // then centred sum of squares) reduction in workgroup memory, then one fused write that applies the
 // optional affine (weight, bias) and the optional adaLN modulation x * (1 + scale) + shift.
-import { gridFor, type KernelSpec } from './kernel.ts';
+import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
 import { numel, splitAxis, permute, type View } from './view.ts';
 import { alongAxes, coalesce, extent, stridesOver, wgslCoords, wgslDot } from './elementwise.ts';
 import { f32Literal } from './expr.ts';
@@ -111,8 +111,8 @@ export function normKernel(p: NormParams): KernelSpec {
     workgroupSumWgsl(wg),
     '',
     `@compute @workgroup_size(${wg})`,
-    'fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {',
-    '  let row = wid.x + nwg.x * (wid.y + nwg.y * wid.z);',
+    GRID_MAIN,
+    `  let row = ${GRID_WORKGROUP};`,
     `  if (row >= ${rows}u) { return; }`,
     ...[...wgslCoords(outer.shape, 'row', 'o'), ...bases].map((l) => `  ${l}`),
     ...(p.kind === 'rms' ? [] : [

@@ -1,6 +1,6 @@
 // Reductions: sum / mean over any set of axes of a strided view, and the global L2 norm of a
 // buffer as a two-stage reduction (per-workgroup partial sums of squares, then one workgroup).
-import { gridFor, type KernelSpec } from './kernel.ts';
+import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
 import { numel, permute, type View } from './view.ts';
 import { coalesce, extent, stridesOver, wgslCoords, wgslDot } from './elementwise.ts';
 import { f32Literal } from './expr.ts';
@@ -23,8 +23,6 @@ fn workgroup_sum(v: f32, lid: u32) -> f32 {
 }`;
 }
 
-const MAIN_ARGS = '@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32';
-const WORKGROUP_INDEX = 'wid.x + nwg.x * (wid.y + nwg.y * wid.z)';
 
 export interface ReduceParams {
   op: 'sum' | 'mean';
@@ -66,14 +64,14 @@ export function reduceKernel(p: ReduceParams): KernelSpec {
   const inner = coalesce(reducedShape, [xs.slice(k)]);
   const finish = p.op === 'mean' ? ` / ${f32Literal(n)}` : '';
   const perOutput = strategy === 'workgroup'
-    ? { first: 'lid', step: wg, index: WORKGROUP_INDEX, total: 'workgroup_sum(acc, lid)', store: 'if (lid == 0u) { ' }
-    : { first: '0u', step: 1, index: `(${WORKGROUP_INDEX}) * ${wg}u + lid`, total: 'acc', store: '{ ' };
+    ? { first: 'lid', step: wg, index: GRID_WORKGROUP, total: 'workgroup_sum(acc, lid)', store: 'if (lid == 0u) { ' }
+    : { first: '0u', step: 1, index: `(${GRID_WORKGROUP}) * ${wg}u + lid`, total: 'acc', store: '{ ' };
   const wgsl = [
     '@group(0) @binding(0) var<storage, read> b_x: array<f32>;',
     '@group(0) @binding(1) var<storage, read_write> b_y: array<f32>;',
     strategy === 'workgroup' ? workgroupSumWgsl(wg) : '',
     `@compute @workgroup_size(${wg})`,
-    `fn main(${MAIN_ARGS}) {`,
+    GRID_MAIN,
     `  let out = ${perOutput.index};`,
     `  if (out >= ${outputs}u) { return; }`,
     ...wgslCoords(outer.shape, 'out', 'o').map((l) => `  ${l}`),
@@ -145,8 +143,8 @@ export function l2PartialsKernel(p: L2PartialsParams): KernelSpec {
     '@group(0) @binding(1) var<storage, read_write> b_partials: array<f32>;',
     workgroupSumWgsl(wg),
     `@compute @workgroup_size(${wg})`,
-    `fn main(${MAIN_ARGS}) {`,
-    `  let g = ${WORKGROUP_INDEX};`,
+    GRID_MAIN,
+    `  let g = ${GRID_WORKGROUP};`,
     `  if (g >= ${parts}u) { return; }`,
     '  var acc = 0.0;',
     `  for (var i: u32 = g * ${wg}u + lid; i < ${p.n}u; i += ${parts * wg}u) {`,

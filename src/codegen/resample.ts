@@ -1,7 +1,7 @@
 // Pooling (avg, max; window = stride = an integer factor per axis) and resampling (nearest,
 // separable linear: 1D/2D/3D trilinear with align_corners=false as PyTorch) over chosen axes
 // of strided views. One invocation per output element.
-import { gridFor, type KernelSpec } from './kernel.ts';
+import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
 import { numel, type View } from './view.ts';
 import { coalesce, extent, stridesOver, wgslCoords, wgslDot } from './elementwise.ts';
 import { f32Literal } from './expr.ts';
@@ -32,9 +32,6 @@ export const pooledShape = (shape: readonly number[], factors: readonly number[]
 /** Shape of x after upsampling by integer `factors`. */
 export const upsampledShape = (shape: readonly number[], factors: readonly number[]) => shape.map((n, i) => n * factors[i]);
 
-const MAIN = [
-  'fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {',
-];
 const IO = [
   '@group(0) @binding(0) var<storage, read> b_x: array<f32>;',
   '@group(0) @binding(1) var<storage, read_write> b_y: array<f32>;',
@@ -44,8 +41,8 @@ function kernelShell(name: string, key: unknown[], total: number, wg: number, bo
   const wgsl = [
     ...IO, ...prelude,
     `@compute @workgroup_size(${wg})`,
-    ...MAIN,
-    `  let out = (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * ${wg}u + lid;`,
+    GRID_MAIN,
+    `  let out = (${GRID_WORKGROUP}) * ${wg}u + lid;`,
     `  if (out >= ${total}u) { return; }`,
     ...body.map((l) => `  ${l}`),
     '}',
