@@ -48,6 +48,20 @@ test('conv: stride, valid padding, dilation, groups, per-axis kernel (3-D)', () 
   assert.is(axesOf(nodeAt(g, 'conv')), 'b=2,c=8,t=4,h=4,w=4');
 });
 
+test('conv and pool keep h and w apart on a non-square grid (per-axis kernel and stride)', () => {
+  const g = graphOf(`model M {
+  dims b = 2, c = 8, t = 4, h = 8, w = 12
+  input x : video[b, c, t, h, w]
+  y = conv(x, over: (h, w), kernel: (h: 3, w: 1), stride: (h: 2, w: 3), padding: "valid")
+  output o = y
+  output q = pool(x, kernel: (h: 2, w: 4))
+}`);
+  assert.is(axesOf(nodeAt(g, 'conv')), 'b=2,c=8,t=4,h=3,w=4'); // (8 - 3) / 2 + 1, (12 - 1) / 3 + 1
+  assert.equal(paramShape(g, 'conv.weight'), [8, 8, 3, 1]);
+  assert.is(nodeAt(g, 'conv').macs, 2 * 8 * 4 * 3 * 4 * 8 * 3);
+  assert.is(axesOf(nodeAt(g, 'pool')), 'b=2,c=8,t=4,h=4,w=3');
+});
+
 test('conv errors: even kernel with "same" VDM034, groups VDM030, output too small VDM034, axis missing VDM020', () => {
   assert.equal(codes(check(model('  y = conv(x, over: (h, w), kernel: 2)\n  output o = y'))), ['VDM034']);
   assert.equal(codes(check(model('  y = conv(x, over: (h, w), kernel: 3, groups: 3)\n  output o = y'))), ['VDM030']);
