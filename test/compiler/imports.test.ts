@@ -20,10 +20,12 @@ test('a relative import brings the blocks and lets defined in that file', () => 
 
 test('an imported let can be used in the importer, also as a block default', () => {
   const r = checkFiles({
-    'main.vdm': `import "lib.vdm"\nmodel M {\n  dims b\n  input x : image[b, c = 4, h = 4, w = 4]\n  output o = f(x, width)\n}\n`,
+    'main.vdm': `import "lib.vdm"\nmodel M {\n  dims b\n  input x : image[b, c = 4, h = 4, w = 4]\n  output o = f(x, width) + f(x)\n}\n`,
     'lib.vdm': 'let width = 6\nblock f(x, n = width) { return linear(x, n) }',
   });
   assert.equal(codes(r), []);
+  const widths = r.graph!.nodes.filter((n) => n.op === 'linear').map((n) => n.axes.find(([a]) => a === 'c')![1]);
+  assert.equal(widths, [6, 6], 'passed explicitly, then as the default');
 });
 
 test('imports are not transitive: what a.vdm imports is not visible to main.vdm', () => {
