@@ -7,8 +7,14 @@ import { checkFile, type CheckResult } from '../../src/compiler/check.ts';
 import { formatDiagnostic } from '../../src/compiler/diagnostics.ts';
 import type { Graph, GraphNode } from '../../src/compiler/graph.ts';
 
+const made: string[] = [];
+// Every folder a suite writes is removed when its process ends.
+process.on('exit', () => { for (const dir of made) fs.rmSync(dir, { recursive: true, force: true }); });
+
 export function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'vdm-test-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vdm-test-'));
+  made.push(dir);
+  return dir;
 }
 
 /** Writes files (name -> text) into a new folder and checks `main.vdm` (or `entry`). */
