@@ -11,6 +11,7 @@ import { diffGraphs } from '../src/compiler/diff.ts';
 import { compressPaths } from '../src/compiler/diff-paths.ts';
 import { renderMarkdown, renderText } from '../src/compiler/diff-render.ts';
 import { runDiff, type DiffOptions } from '../src/cli/diff.ts';
+import { runFmt } from '../src/cli/fmt.ts';
 import type { Graph } from '../src/compiler/graph.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -165,6 +166,25 @@ test('git diff driver: meaning for models, git\'s text diff for files without on
     assert.match(out, /blocks\.\{0-1\}\.mlp renamed to blocks\.\{0-1\}\.ffn/);
     assert.match(out, /--- a\/specs\/lib\.vdm\n\+\+\+ b\/specs\/lib\.vdm/);
     assert.match(out, /^\+  return 2 \* x$/m);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+
+test('a byte order mark changes nothing: fmt and diff read the spec as the checker does', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vdm-bom-'));
+  try {
+    const plain = path.join(dir, 'plain.vdm');
+    const bom = path.join(dir, 'bom.vdm');
+    fs.copyFileSync(path.join(pairs, 'depth-change', 'a.vdm'), plain);
+    fs.writeFileSync(bom, '\uFEFF' + fs.readFileSync(plain, 'utf8'));
+    const r = run([plain, bom], { failOnChange: true });
+    assert.is(r.code, 0, r.err + r.out);
+    let err = '';
+    const fmtCode = runFmt([bom], true, { out: () => {}, err: (t) => { err += t; }, readStdin: () => '' });
+    assert.is(err, '');
+    assert.ok(fmtCode === 0 || fmtCode === 1);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -8,7 +8,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { formatSource } from '../compiler/fmt.ts';
 import { sameMeaning } from '../compiler/fmt-verify.ts';
 import { parseSource } from '../compiler/parse.ts';
-import { SourceFile, displayPathOf } from '../compiler/source.ts';
+import { SourceFile, displayPathOf, readSpecText } from '../compiler/source.ts';
 import { diag, formatDiagnostic, internalError } from '../compiler/diagnostics.ts';
 
 export interface FmtIo { out(text: string): void; err(text: string): void; readStdin(): string }
@@ -66,7 +66,7 @@ export function runFmt(args: readonly string[], check: boolean, io: FmtIo): numb
   for (const file of files) {
     let text: string;
     try {
-      text = fs.readFileSync(file, 'utf8');
+      text = readSpecText(file);
     } catch (error) {
       io.err(formatDiagnostic({ ...diag('VDM002', null, `cannot read '${displayPathOf(file)}': ${(error as Error).message}`), file: displayPathOf(file) }));
       failed = true;
@@ -89,7 +89,7 @@ export function runFmt(args: readonly string[], check: boolean, io: FmtIo): numb
 const processIo: FmtIo = {
   out: (t) => process.stdout.write(t),
   err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
-  readStdin: (() => { let cached: string | undefined; return () => (cached ??= fs.readFileSync(0, 'utf8')); })(),
+  readStdin: (() => { let cached: string | undefined; return () => (cached ??= readSpecText(0)); })(),
 };
 
 interface FmtArgs { files?: string[]; check: boolean; stdin: boolean }

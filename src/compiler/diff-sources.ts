@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { readSpecText } from './source.ts';
 
 export interface Side {
   /** What people see: the path as given, `REV:path`, or `a/path` for the git driver. */
@@ -93,11 +94,11 @@ export function driverSide(label: string, repoPath: string, given: string): Side
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, e.name);
       if (e.isDirectory() && !e.name.startsWith('.') && e.name !== 'node_modules') walk(p);
-      else if (e.isFile() && e.name.endsWith('.vdm')) files.set(path.relative(folder, p), fs.readFileSync(p, 'utf8'));
+      else if (e.isFile() && e.name.endsWith('.vdm')) files.set(path.relative(folder, p), readSpecText(p));
     }
   };
   walk(folder);
-  files.set(path.basename(abs), fs.readFileSync(given, 'utf8'));
+  files.set(path.basename(abs), readSpecText(given));
   const dir = writeTree(files);
   return { label, file: path.join(dir, path.basename(abs)), temp: { dir, shownAs: `${label.slice(0, 2)}${path.dirname(repoPath) === '.' ? '' : `${path.dirname(repoPath)}/`}` } };
 }

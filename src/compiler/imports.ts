@@ -8,7 +8,7 @@ import type { FileAst, ImportItem } from './ast.ts';
 import { diag, type Diagnostic } from './diagnostics.ts';
 import { LIMITS } from './limits.ts';
 import { parseCached } from './ast-cache.ts';
-import { SourceFile, type Span } from './source.ts';
+import { SourceFile, readSpecText, type Span } from './source.ts';
 import { closest } from './suggest.ts';
 
 export const STD_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../std');
@@ -52,7 +52,7 @@ function readSource(absPath: string): SourceFile | string {
     const stat = fs.statSync(absPath);
     if (stat.isDirectory()) return 'it is a folder, not a file';
     // Editors on some systems start UTF-8 files with a byte order mark; it is not part of the text.
-    return new SourceFile(absPath, fs.readFileSync(absPath, 'utf8').replace(/^\uFEFF/, ''));
+    return new SourceFile(absPath, readSpecText(absPath));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     return code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : `cannot read it (${code ?? 'unknown error'})`;

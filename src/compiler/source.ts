@@ -1,5 +1,6 @@
 // Source text with fast offset -> line/column lookup, and spans that point into it.
 // Spans keep offsets; line/column are computed only when a diagnostic or the graph IR needs them.
+import fs from 'node:fs';
 import path from 'node:path';
 
 export class SourceFile {
@@ -70,4 +71,9 @@ export function locationOf(s: Span): Location {
 /** A span standing for a whole file (diagnostics about it print no line or column). */
 export function wholeFile(source: SourceFile): Span {
   return Object.freeze({ source, start: 0, end: 0, whole: true });
+}
+
+/** A spec's text as the language sees it: UTF-8 without a leading byte order mark. */
+export function readSpecText(file: string | number): string {
+  return fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
 }
