@@ -51,12 +51,7 @@ export async function fmaCeiling(gpu: Gpu, targetMs: number): Promise<Ceiling> {
   };
   const p = new Program(gpu);
   p.step(spec, [p.output('y', invocations * 4)]);
-  const timing = await timeBatches(async (n) => {
-    const t0 = performance.now();
-    await p.run({ repeat: n, read: false });
-    return performance.now() - t0;
-  }, targetMs, 50);
-  p.release();
+  const timing = await timeProgram(p, targetMs);
   return { name: 'FMA peak', value: gflops(invocations * iters * 8 * 4 * 2, timing.ms), unit: 'GFLOP/s', timing, detail: '8 vec4 FMA chains per invocation, f32' };
 }
 
@@ -112,11 +107,17 @@ export async function gemmCeiling(gpu: Gpu, size: number, targetMs: number): Pro
     for (let t = 0; t < size; t++) s += A[i * size + t] * B[t * size + j];
     if (Math.abs(s - out[i * size + j]) > 1e-3 * size) throw new Error(`reference GEMM is wrong at (${i}, ${j}): ${out[i * size + j]} vs ${s}`);
   }
+  const timing = await timeProgram(p, targetMs);
+  return { name: `reference GEMM ${size}`, value: gflops(2 * size ** 3, timing.ms), unit: 'GFLOP/s', timing, detail: 'plain register-blocked 4x8 per invocation, f32 (a reference point, not a bound)' };
+}
+
+/** Times a built program over repeated runs (no readback), then releases its buffers. */
+async function timeProgram(p: Program, targetMs: number): Promise<Timing> {
   const timing = await timeBatches(async (n) => {
     const t0 = performance.now();
     await p.run({ repeat: n, read: false });
     return performance.now() - t0;
   }, targetMs, 50);
   p.release();
-  return { name: `reference GEMM ${size}`, value: gflops(2 * size ** 3, timing.ms), unit: 'GFLOP/s', timing, detail: 'plain register-blocked 4x8 per invocation, f32 (a reference point, not a bound)' };
+  return timing;
 }
