@@ -4,6 +4,7 @@
 import type { KernelSpec } from '../src/codegen/kernel.ts';
 import type { Gpu } from '../src/runtime/gpu.ts';
 import { Program } from '../src/runtime/program.ts';
+import { gpuWait } from '../src/runtime/wait.ts';
 import { gflops, randomArray, timeBatches, type Timing } from './util.ts';
 
 export interface Ceiling { name: string; value: number; unit: string; timing: Timing; detail: string }
@@ -19,7 +20,7 @@ export async function copyCeiling(gpu: Gpu, targetMs: number): Promise<Ceiling> 
     const enc = gpu.device.createCommandEncoder();
     for (let i = 0; i < n; i++) enc.copyBufferToBuffer(i % 2 ? dst : src, 0, i % 2 ? src : dst, 0, bytes);
     gpu.device.queue.submit([enc.finish()]);
-    await gpu.device.queue.onSubmittedWorkDone();
+    await gpuWait(gpu.software, () => gpu.device.queue.onSubmittedWorkDone());
     return performance.now() - t0;
   };
   const timing = await timeBatches(batch, targetMs, 20);

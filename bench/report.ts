@@ -5,7 +5,9 @@ export interface SideResult {
   status: 'ok' | 'not available' | 'failed';
   note?: string;
   ms?: number;
+  medianMs?: number;
   iterations?: number;
+  trials?: number;
   gflops?: number;
 }
 
@@ -57,7 +59,9 @@ export function markdown(r: BenchResults): string {
     const err = c.relError === undefined ? '-' : c.relError.toExponential(1);
     lines.push(`| ${c.name} | ${c.shape} | ${num(c.gflop, 3)} | ${vt} | ${vg} | ${tt} | ${tg} | ${num(c.ratio)} | ${err} |`);
   }
-  lines.push('', 'Times are wall-clock per iteration, many iterations per submit after a warm-up batch; both ' +
-    'libraries run in the same process on the same adapter. "max rel. diff" compares the two outputs.');
+  const trials = r.cases.find((c) => c.vdm.trials)?.vdm.trials ?? 1;
+  lines.push('', `Times are wall-clock per iteration, many iterations per submit after a warm-up batch, the best of ${trials} ` +
+    'timed batches (medians are in results.json); both libraries run in the same process on the same adapter and wait ' +
+    'for it the same way (src/runtime/wait.ts). "max rel. diff" compares the two outputs.');
   return lines.join('\n') + '\n';
 }

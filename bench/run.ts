@@ -34,7 +34,7 @@ async function runVdm(gpu: Gpu, c: BenchCase, x: Record<string, Float32Array>): 
       await side.program.run({ repeat: n, read: false });
       return performance.now() - t0;
     }, targetMs, c.maxIterations ?? 50);
-    return { side: { status: 'ok', ms: t.ms, iterations: t.iterations, gflops: gflops(c.flops, t.ms) }, out };
+    return { side: { status: 'ok', ms: t.ms, medianMs: t.medianMs, iterations: t.iterations, trials: t.trials, gflops: gflops(c.flops, t.ms) }, out };
   } catch (e) {
     return { side: { status: 'failed', note: message(e) } };
   } finally {
@@ -49,8 +49,8 @@ async function runTfjs(tf: Tf, gpu: Gpu, c: BenchCase, x: Record<string, Float32
     const y = tf.tidy(side.op);
     const out = (await y.data()) as Float32Array;
     y.dispose();
-    const t = await timeBatches((n) => tfBatch(tf, side!.op, n), targetMs, c.maxIterations ?? 50);
-    return { side: { status: 'ok', ms: t.ms, iterations: t.iterations, gflops: gflops(c.flops, t.ms) }, out };
+    const t = await timeBatches((n) => tfBatch(tf, side!.op, n, gpu.software), targetMs, c.maxIterations ?? 50);
+    return { side: { status: 'ok', ms: t.ms, medianMs: t.medianMs, iterations: t.iterations, trials: t.trials, gflops: gflops(c.flops, t.ms) }, out };
   } catch (e) {
     return { side: { status: 'failed', note: message(e) } };
   } finally {

@@ -1,5 +1,6 @@
 // TensorFlow.js's WebGPU backend on the same Dawn GPU object vdm uses, as the comparison point.
 import { loadDawn } from '../src/runtime/adapter.ts';
+import { gpuWait } from '../src/runtime/wait.ts';
 
 export type Tf = typeof import('@tensorflow/tfjs-core');
 type TfTensor = import('@tensorflow/tfjs-core').Tensor;
@@ -22,12 +23,13 @@ export async function loadTfjs(): Promise<Tf> {
 }
 
 /** Runs `op` n times and waits for the GPU once; returns elapsed ms. Intermediates are freed each time. */
-export async function tfBatch(tf: Tf, op: () => TfTensor, n: number): Promise<number> {
+export async function tfBatch(tf: Tf, op: () => TfTensor, n: number, software: boolean): Promise<number> {
   const backend = tf.backend() as unknown as WebGpuBackendInternals;
   const t0 = performance.now();
   for (let i = 0; i < n; i++) tf.tidy(op).dispose();
   backend.endComputePassEncoder();
   backend.submitQueue();
-  await backend.device.queue.onSubmittedWorkDone();
+  // Waited on as vdm waits (wait.ts), so the comparison is between kernels, not wait loops.
+  await gpuWait(software, () => backend.device.queue.onSubmittedWorkDone());
   return performance.now() - t0;
 }

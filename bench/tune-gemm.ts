@@ -10,6 +10,7 @@ import type { ConvParams, ConvTiling } from '../src/codegen/conv.ts';
 import type { KernelSpec } from '../src/codegen/kernel.ts';
 import { contiguous } from '../src/codegen/view.ts';
 import { openGpu, pipelineFor, upload, type Gpu } from '../src/runtime/gpu.ts';
+import { gpuWait } from '../src/runtime/wait.ts';
 import { loadTfjs, tfBatch } from './tfjs.ts';
 import { randomArray } from './util.ts';
 
@@ -56,7 +57,7 @@ async function timeSpec(gpu: Gpu, spec: KernelSpec, sizes: number[], iters: numb
     for (let i = 0; i < n; i++) pass.dispatchWorkgroups(...spec.dispatch);
     pass.end();
     gpu.device.queue.submit([enc.finish()]);
-    await gpu.device.queue.onSubmittedWorkDone();
+    await gpuWait(gpu.software, () => gpu.device.queue.onSubmittedWorkDone());
   };
   const m = await measure(run, iters);
   const err = await gpu.device.popErrorScope();
@@ -110,7 +111,7 @@ if (what === 'gemm') {
   }
 } else if (what === 'tfjs-gemm' || what === 'tfjs-conv') {
   const tf = await loadTfjs();
-  const run = (op: () => import('@tensorflow/tfjs-core').Tensor) => async (n: number) => { await tfBatch(tf, op, n); };
+  const run = (op: () => import('@tensorflow/tfjs-core').Tensor) => async (n: number) => { await tfBatch(tf, op, n, gpu.software); };
   if (what === 'tfjs-gemm') {
     const n = Number(rest[0] ?? 1024);
     const a = tf.tensor(randomArray(n * n, 1), [n, n]);

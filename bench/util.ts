@@ -16,23 +16,31 @@ export function randomArray(n: number, seed: number, scale = 1): Float32Array {
 }
 
 export interface Timing {
-  /** milliseconds per iteration */
+  /** milliseconds per iteration: the best of the timed batches */
   ms: number;
+  /** the median of the timed batches, ms per iteration */
+  medianMs: number;
   iterations: number;
+  /** timed batches */
+  trials: number;
 }
 
 /**
  * `batch(n)` runs n iterations with one submit and one wait and returns elapsed ms.
  * One warm-up batch (pipeline compilation happens there), one probe iteration to size
- * the timed batch to about `targetMs` (skipped when the warm-up alone took that long), then the timed batch.
+ * the timed batches to about `targetMs` each (skipped when the warm-up alone took that long), then
+ * `trials` timed batches. A software adapter shares the CPU with everything else on the machine, and
+ * what others take only ever adds time: the best batch is the steadiest estimate of the work itself.
  */
-export async function timeBatches(batch: (n: number) => Promise<number>, targetMs: number, maxIterations = 50): Promise<Timing> {
+export async function timeBatches(batch: (n: number) => Promise<number>, targetMs: number, maxIterations = 50, trials = 3): Promise<Timing> {
   const warm = await batch(1);
   // A warm-up already past the target (compilation included) makes a probe pointless: time 2.
   const probe = warm >= targetMs ? targetMs : await batch(1);
   const iterations = Math.max(2, Math.min(maxIterations, Math.round(targetMs / Math.max(probe, 0.01))));
-  const ms = (await batch(iterations)) / iterations;
-  return { ms, iterations };
+  const per: number[] = [];
+  for (let t = 0; t < trials; t++) per.push((await batch(iterations)) / iterations);
+  per.sort((a, b) => a - b);
+  return { ms: per[0], medianMs: per[Math.floor(per.length / 2)], iterations, trials };
 }
 
 /** Largest |a - b| relative to the largest |b|: one number that says whether two results agree. */

@@ -3,6 +3,7 @@
 import type { KernelSpec } from '../codegen/kernel.ts';
 import { acquireAdapter, adapterModeFromEnv, loadDawn, NoAdapterError, type AdapterMode } from './adapter.ts';
 import { checkTensorFits } from './limits.ts';
+import { gpuWait } from './wait.ts';
 
 export { NoAdapterError };
 
@@ -140,7 +141,7 @@ export async function readback(gpu: Gpu, buf: GPUBuffer, byteLength: number): Pr
   const enc = gpu.device.createCommandEncoder();
   enc.copyBufferToBuffer(buf, 0, staging, 0, size);
   gpu.device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
+  await gpuWait(gpu.software, () => staging.mapAsync(GPUMapMode.READ));
   const out = staging.getMappedRange().slice(0, byteLength);
   staging.unmap();
   staging.destroy();
@@ -193,7 +194,7 @@ export async function runKernel(spec: KernelSpec, args: (HostArray | number)[]):
     try {
       dispatchAll(gpu, [{ spec, buffers }]);
     } finally {
-      const err = await gpu.device.popErrorScope();
+      const err = await gpuWait(gpu.software, () => gpu.device.popErrorScope());
       if (err) throw new Error(`kernel ${spec.key}: ${err.message}`);
     }
     return await Promise.all(outputs.map(async ({ buf, n }) => new Float32Array(await readback(gpu, buf, n * 4))));

@@ -1,11 +1,12 @@
 // A Program is a fixed sequence of kernel dispatches over named tensors. run() records the whole
-// sequence (optionally repeated) into one command encoder, submits once and waits once: awaiting a
-// Dawn promise busy-waits a core, so per-kernel waits would dominate small kernels.
+// sequence (optionally repeated) into one command encoder, submits once and waits once (wait.ts):
+// every wait costs a round of Dawn event polling, so per-kernel waits would dominate small kernels.
 import type { KernelSpec } from '../codegen/kernel.ts';
 import { checkKernel, type Gpu, type HostArray, pipelineFor } from './gpu.ts';
 import { checkTensorFits } from './limits.ts';
 import { type BufferPool, poolFor } from './pool.ts';
 import { type DispatchTiming, TimestampRecorder } from './profile.ts';
+import { gpuWait } from './wait.ts';
 
 export type TensorDtype = 'f32' | 'i32' | 'u32';
 export type TensorRole = 'input' | 'output' | 'scratch';
@@ -166,16 +167,17 @@ export class Program {
       t0 = performance.now();
       device.queue.submit([enc.finish()]);
     } finally {
-      const validation = await device.popErrorScope();
-      const oom = await device.popErrorScope();
+      const gentle = this.gpu.software;
+      const validation = await gpuWait(gentle, () => device.popErrorScope());
+      const oom = await gpuWait(gentle, () => device.popErrorScope());
       if (validation || oom) throw new Error(`program run failed: ${(validation ?? oom)!.message}`);
     }
 
     const result: RunResult = { outputs: {}, wallMs: 0 };
     if (!staging) {
-      await device.queue.onSubmittedWorkDone();
+      await gpuWait(this.gpu.software, () => device.queue.onSubmittedWorkDone());
     } else {
-      await staging.mapAsync(GPUMapMode.READ, 0, size);
+      await gpuWait(this.gpu.software, () => staging.mapAsync(GPUMapMode.READ, 0, size));
       const mapped = staging.getMappedRange(0, size);
       outputs.forEach((t, k) => {
         const bytes = mapped.slice(offsets[k], offsets[k] + t.byteLength);
