@@ -47,12 +47,12 @@ function isInside(root: string, p: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
-function readSource(absPath: string): SourceFile | string {
+function readSource(absPath: string, displayPath?: string): SourceFile | string {
   try {
     const stat = fs.statSync(absPath);
     if (stat.isDirectory()) return 'it is a folder, not a file';
     // Editors on some systems start UTF-8 files with a byte order mark; it is not part of the text.
-    return new SourceFile(absPath, readSpecText(absPath));
+    return new SourceFile(absPath, readSpecText(absPath), displayPath);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     return code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : `cannot read it (${code ?? 'unknown error'})`;
@@ -135,7 +135,9 @@ export function loadProgram(entryPath: string, options: LoadOptions = {}): Progr
       diagnostics.push(diag('VDM004', item.pathSpan, `imports are nested deeper than ${LIMITS.importDepth} files`));
       return null;
     }
-    const source = readSource(target);
+    // A library file is shown as it is imported, the same wherever vdm is installed or run from.
+    const libraryName = isInside(stdDir, target) ? `std/${path.relative(stdDir, target).split(path.sep).join('/')}` : undefined;
+    const source = readSource(target, libraryName);
     if (typeof source === 'string') {
       diagnostics.push(diag('VDM002', item.pathSpan, `cannot import "${item.path}": ${source}`, missingImportHint(item.path, target, stdDir)));
       return null;

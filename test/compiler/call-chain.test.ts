@@ -34,7 +34,8 @@ test('an error in a standard-library block keeps its place there and leads back 
   assert.is(std.slice(d.span!.start, d.span!.end), 'heads: heads');
   const text = formatDiagnostic(d);
   const lines = text.split('\n');
-  assert.match(lines[0], /dit\.vdm:\d+:\d+: error VDM030: heads=5 does not divide c=64$/);
+  // Shown as imported, whatever the working directory or install location.
+  assert.match(lines[0], /^std\/dit\.vdm:\d+:\d+: error VDM030: heads=5 does not divide c=64$/);
   assert.match(lines[3], /^ {3}note: in block 'dit_block' called at .*main\.vdm:10:9$/);
   assert.is(lines[4], ' 10 |     z = dit_block(z, cond, 5, over: (h, w))');
   assert.is(lines[5], `    |         ${'^'.repeat('dit_block(z, cond, 5, over: (h, w))'.length)}`);
