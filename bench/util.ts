@@ -32,7 +32,7 @@ export interface Timing {
  * `trials` timed batches. A software adapter shares the CPU with everything else on the machine, and
  * what others take only ever adds time: the best batch is the steadiest estimate of the work itself.
  */
-export async function timeBatches(batch: (n: number) => Promise<number>, targetMs: number, maxIterations = 50, trials = 3): Promise<Timing> {
+export async function timeBatches(batch: (n: number) => Promise<number>, targetMs: number, maxIterations = 50, trials = 5): Promise<Timing> {
   const warm = await batch(1);
   // A warm-up already past the target (compilation included) makes a probe pointless: time 2.
   const probe = warm >= targetMs ? targetMs : await batch(1);
