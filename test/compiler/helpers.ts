@@ -79,6 +79,6 @@ export function totalParams(g: Graph): number {
 }
 
 /** A model around a body: dims b=2, c=8, t=4, h=8, w=8 and a video input x. */
-export function model(body: string, head = ''): string {
-  return `${head}\nmodel M {\n  dims b = 2, c = 8, t = 4, h = 8, w = 8\n  input x : video[b, c, t, h, w]\n${body}\n}\n`;
+export function model(body: string, head = '', dims = 'b = 2, c = 8, t = 4, h = 8, w = 8'): string {
+  return `${head}\nmodel M {\n  dims ${dims}\n  input x : video[b, c, t, h, w]\n${body}\n}\n`;
 }
