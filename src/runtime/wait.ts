@@ -10,6 +10,8 @@
 // restored when the last one ends. Node's own modules do not go through the global, and other code
 // that calls it during a wait is delayed by at most `pollMs`.
 
+import { promisify } from 'node:util';
+
 export interface WaitPolicy {
   /** keep Dawn's tight polling loop this long (ms) before backing off */
   spinMs: number;
@@ -43,6 +45,8 @@ export async function gpuWait<T>(gentle: boolean, work: () => Promise<T>, how: W
     original = globalThis.setImmediate;
     startedAt = performance.now();
     policy = how;
+    // util.promisify(setImmediate) keeps working during a wait.
+    Object.defineProperty(throttled, promisify.custom, { value: (original as unknown as Record<symbol, unknown>)[promisify.custom], configurable: true });
     globalThis.setImmediate = throttled as unknown as Immediate;
   }
   try {

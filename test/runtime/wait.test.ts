@@ -1,3 +1,4 @@
+import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openGpu } from '../../src/runtime/gpu.ts';
@@ -41,6 +42,7 @@ test('the global setImmediate is restored after waits, nested, failed or not gen
     assert.ok(waiting());
     assert.is.not(globalThis.setImmediate, original);
     await gpuWait(true, () => sleep(2));
+    assert.is(await promisify(globalThis.setImmediate)('kept'), 'kept', 'util.promisify still works during a wait');
     assert.is.not(globalThis.setImmediate, original, 'an inner wait ending leaves the outer one throttled');
   });
   assert.is(globalThis.setImmediate, original);
