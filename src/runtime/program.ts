@@ -139,7 +139,8 @@ export class Program {
     const recorder = opts.profile && dispatches > 0 ? new TimestampRecorder(this.gpu, dispatches) : undefined;
     this.running = true;
     try {
-      return await this.submitAndRead(repeat, outputs, recorder);
+      // Every Dawn wait in the run (error scopes, the map) polls gently on a software adapter.
+      return await gpuWait(this.gpu.software, () => this.submitAndRead(repeat, outputs, recorder));
     } finally {
       this.running = false;
       recorder?.destroy();
@@ -167,17 +168,16 @@ export class Program {
       t0 = performance.now();
       device.queue.submit([enc.finish()]);
     } finally {
-      const gentle = this.gpu.software;
-      const validation = await gpuWait(gentle, () => device.popErrorScope());
-      const oom = await gpuWait(gentle, () => device.popErrorScope());
+      const validation = await device.popErrorScope();
+      const oom = await device.popErrorScope();
       if (validation || oom) throw new Error(`program run failed: ${(validation ?? oom)!.message}`);
     }
 
     const result: RunResult = { outputs: {}, wallMs: 0 };
     if (!staging) {
-      await gpuWait(this.gpu.software, () => device.queue.onSubmittedWorkDone());
+      await device.queue.onSubmittedWorkDone();
     } else {
-      await gpuWait(this.gpu.software, () => staging.mapAsync(GPUMapMode.READ, 0, size));
+      await staging.mapAsync(GPUMapMode.READ, 0, size);
       const mapped = staging.getMappedRange(0, size);
       outputs.forEach((t, k) => {
         const bytes = mapped.slice(offsets[k], offsets[k] + t.byteLength);

@@ -5,57 +5,44 @@
 // work runs on worker threads that share the same cores: measured on 2 cores, a 1024^3 GEMM took
 // 110-160 ms per run with a plain await and 72 ms when the loop polled once a millisecond.
 // dawn.node looks `setImmediate` up on the global object at every poll, so during a wait the
-// global is replaced by one that keeps the tight loop for the first `spinMs` (short waits keep
-// their latency) and then polls every `pollMs` with a timer. Waits may overlap; the original is
+// global is replaced by one that keeps the tight loop for the first SPIN_MS (short waits keep
+// their latency) and then polls every POLL_MS with a timer. Waits may overlap; the original is
 // restored when the last one ends. Node's own modules do not go through the global, and other code
-// that calls it during a wait is delayed by at most `pollMs`.
+// that calls it during a wait is delayed by at most POLL_MS.
 
 import { promisify } from 'node:util';
 
-export interface WaitPolicy {
-  /** keep Dawn's tight polling loop this long (ms) before backing off */
-  spinMs: number;
-  /** then poll this often (ms) */
-  pollMs: number;
-}
-
-/** For software adapters: back off after 1 ms, then poll every millisecond (~1% latency at 100 ms). */
-export const SOFTWARE_WAIT: WaitPolicy = { spinMs: 1, pollMs: 1 };
+/** Keep Dawn's tight polling loop this long (ms) at the start of a wait, then poll every POLL_MS. */
+const SPIN_MS = 1;
+const POLL_MS = 1;
 
 type Immediate = typeof globalThis.setImmediate;
 
+const realSetImmediate: Immediate = globalThis.setImmediate;
 let active = 0;
-let original: Immediate | undefined;
 let startedAt = 0;
-let policy: WaitPolicy = SOFTWARE_WAIT;
 
-function throttled(this: unknown, callback: (...args: unknown[]) => void, ...args: unknown[]) {
-  const real = original ?? globalThis.setImmediate;
-  if (performance.now() - startedAt < policy.spinMs) return real(callback, ...args);
-  return setTimeout(callback, policy.pollMs, ...args);
+function throttled(callback: (...args: unknown[]) => void, ...args: unknown[]) {
+  if (performance.now() - startedAt < SPIN_MS) return realSetImmediate(callback, ...args);
+  return setTimeout(callback, POLL_MS, ...args);
 }
+// util.promisify(setImmediate) keeps working during a wait.
+Object.defineProperty(throttled, promisify.custom, { value: (realSetImmediate as unknown as Record<symbol, unknown>)[promisify.custom] });
 
 /**
  * Awaits `work()` (a Dawn promise: onSubmittedWorkDone, mapAsync, popErrorScope...), polling
  * Dawn's events gently when `gentle` holds (pass `gpu.software`); a plain await otherwise.
  */
-export async function gpuWait<T>(gentle: boolean, work: () => Promise<T>, how: WaitPolicy = SOFTWARE_WAIT): Promise<T> {
+export async function gpuWait<T>(gentle: boolean, work: () => Promise<T>): Promise<T> {
   if (!gentle) return await work();
   if (active++ === 0) {
-    original = globalThis.setImmediate;
     startedAt = performance.now();
-    policy = how;
-    // util.promisify(setImmediate) keeps working during a wait.
-    Object.defineProperty(throttled, promisify.custom, { value: (original as unknown as Record<symbol, unknown>)[promisify.custom], configurable: true });
     globalThis.setImmediate = throttled as unknown as Immediate;
   }
   try {
     return await work();
   } finally {
-    if (--active === 0) {
-      globalThis.setImmediate = original!;
-      original = undefined;
-    }
+    if (--active === 0) globalThis.setImmediate = realSetImmediate;
   }
 }
 
