@@ -107,8 +107,10 @@ export function gemmLanesWgsl(g: GemmPlan, t: LanesTiling): GemmWgsl {
   for (let q = 0; q < Q; q++) body.push(`let ar${q} = ${offsetWgsl('aBase', [`min(m0 + ${u(q * L)} + lane, ${u(M - 1)})`], [sAm])};`);
 
   if (g.eps !== undefined) {
-    // Shifted single pass (shift = the row's first element) keeps the variance accurate for rows whose
-    // mean is large against their spread; the loads are the row's, once.
+    // Shifted single pass (shift = the row's first element x) keeps the variance accurate for rows whose
+    // mean is large against their spread; the loads are the row's, once. Rows are normalized as
+    // (a - x) * rstd - m1 * rstd: a - x is exact for such rows, where a - (x + m1) would carry the rounding
+    // of the large mean into every element.
     for (let q = 0; q < Q; q++) body.push(`let x${q} = ldA(ar${q}, 0u).x;`, `var s1_${q} = vec4f(0.0);`, `var s2_${q} = vec4f(0.0);`);
     body.push(`for (var k = 0u; k < ${u(K)}; k += 4u) {`);
     for (let q = 0; q < Q; q++) {
@@ -119,8 +121,8 @@ export function gemmLanesWgsl(g: GemmPlan, t: LanesTiling): GemmWgsl {
     body.push('}');
     for (let q = 0; q < Q; q++) {
       body.push(`let m1_${q} = dot(s1_${q}, vec4f(1.0)) / ${K}.0;`,
-        `let mean${q} = x${q} + m1_${q};`,
-        `let rstd${q} = inverseSqrt(max(dot(s2_${q}, vec4f(1.0)) / ${K}.0 - m1_${q} * m1_${q}, 0.0) + ${f32Literal(g.eps)});`);
+        `let rstd${q} = inverseSqrt(max(dot(s2_${q}, vec4f(1.0)) / ${K}.0 - m1_${q} * m1_${q}, 0.0) + ${f32Literal(g.eps)});`,
+        `let off${q} = vec4f(-m1_${q} * rstd${q});`);
     }
   }
 
@@ -140,7 +142,7 @@ export function gemmLanesWgsl(g: GemmPlan, t: LanesTiling): GemmWgsl {
   if (opt.shift) body.push('    let hk = subgroupShuffle(hChunk, s);');
   for (let q = 0; q < Q; q++) {
     let a = `ldA(ar${q}, k)`;
-    if (g.eps !== undefined) a = `(${a} - vec4f(mean${q})) * rstd${q}`;
+    if (g.eps !== undefined) a = `fma(${a} - vec4f(x${q}), vec4f(rstd${q}), off${q})`;
     if (opt.scale && opt.shift) a = `fma(${a}, gk, hk)`;
     else if (opt.scale) a = `${a} * gk`;
     else if (opt.shift) a = `${a} + hk`;

@@ -92,10 +92,12 @@ export function gemmTilesWgsl(g: GemmPlan, t: TilesTiling): GemmWgsl {
   const prelude = [...batchIndexWgsl(g.batch, 'wg.z'), ...ops.map((o) => `let ${o.wgslName.replace('_buf', 'Base')} = ${batchBaseWgsl(o)};`)];
   const shared: string[] = [];
   if (g.eps !== undefined) {
-    // P invocations per row sum strided slices (shifted by the row's first element), then one combines.
+    // P invocations per row sum strided slices (shifted by the row's first element x), then one combines.
+    // Rows are normalized as (a - x) * rstd - m1 * rstd, so the rounding of a large mean never enters.
     const P = Math.max(1, Math.floor(T / TM));
     shared.push(`var<workgroup> part1: array<f32, ${TM * P}>;`, `var<workgroup> part2: array<f32, ${TM * P}>;`,
-      `var<workgroup> rowMean: array<f32, ${TM}>;`, `var<workgroup> rowRstd: array<f32, ${TM}>;`);
+      `var<workgroup> rowX: array<f32, ${TM}>;`, `var<workgroup> rowRstd: array<f32, ${TM}>;`,
+      `var<workgroup> rowOff: array<f32, ${TM}>;`);
     prelude.push(`for (var e = t; e < ${u(TM * P)}; e += ${u(T)}) {`,
       `  let m = min(m0 + e / ${u(P)}, ${u(M - 1)});`,
       `  let x0 = ${at(A, ['m', '0u'])};`,
@@ -106,8 +108,8 @@ export function gemmTilesWgsl(g: GemmPlan, t: TilesTiling): GemmWgsl {
       '  var s1 = 0.0;', '  var s2 = 0.0;',
       `  for (var p = 0u; p < ${u(P)}; p++) { s1 += part1[r * ${u(P)} + p]; s2 += part2[r * ${u(P)} + p]; }`,
       `  let m1 = s1 / ${K}.0;`,
-      `  rowMean[r] = ${at(A, [`min(m0 + r, ${u(M - 1)})`, '0u'])} + m1;`,
-      `  rowRstd[r] = inverseSqrt(max(s2 / ${K}.0 - m1 * m1, 0.0) + ${f32Literal(g.eps)});`,
+      `  let rstd = inverseSqrt(max(s2 / ${K}.0 - m1 * m1, 0.0) + ${f32Literal(g.eps)});`,
+      `  rowX[r] = ${at(A, [`min(m0 + r, ${u(M - 1)})`, '0u'])};`, '  rowRstd[r] = rstd;', '  rowOff[r] = -m1 * rstd;',
       '}', 'workgroupBarrier();');
   }
   return tiledMatmulWgsl({
@@ -115,7 +117,7 @@ export function gemmTilesWgsl(g: GemmPlan, t: TilesTiling): GemmWgsl {
     decls: [...ops.map((o, i) => declareBuffer(i, o, o === O)), activationWgsl(g.activation)],
     loadA: (m, k, mm) => {
       let v = at(A, [m, k]);
-      if (g.eps !== undefined) v = `(${v} - rowMean[${mm}]) * rowRstd[${mm}]`;
+      if (g.eps !== undefined) v = `fma(${v} - rowX[${mm}], rowRstd[${mm}], rowOff[${mm}])`;
       if (opt.scale) v = `${v} * (1.0 + ${at(opt.scale, [k])})`;
       if (opt.shift) v = `${v} + ${at(opt.shift, [k])}`;
       return v;

@@ -175,8 +175,11 @@ const dot = (idx: readonly number[], s: readonly number[]) => idx.reduce((o, x, 
 /**
  * float64 GEMM over the buffers in `d`; returns the output buffer (extent(out) elements): written
  * elements hold the result, the rest NaN (unwritten, like the poisoned GPU buffer).
+ * With `magnitude`, each element instead holds the scale its rounding error grows with:
+ * (sum_k |pro(A)[m, k]| * |B[k, n]| + |bias|) * |gate| + |residual|. A sum that cancels to near zero
+ * keeps the absolute error of its terms, so a comparison judges it against this scale.
  */
-export function gemmReference(p: GemmParams, d: GemmData): Float64Array {
+export function gemmReference(p: GemmParams, d: GemmData, magnitude = false): Float64Array {
   const g = planGemm(p);
   const { M, N, K } = g;
   const out = new Float64Array(extent(p.out)).fill(NaN);
@@ -199,11 +202,17 @@ export function gemmReference(p: GemmParams, d: GemmData): Float64Array {
       }
       for (let n = 0; n < N; n++) {
         let acc = 0;
+        const bias = g.bias ? d.bias![g.bias.view.offset + n * g.bias.strides[0]] : undefined;
+        const gate = g.gate ? d.gate![ga0 + n * g.gate.strides[0]] : undefined;
+        const residual = g.residual ? d.residual![re0 + m * g.residual.strides[0] + n * g.residual.strides[1]] : undefined;
+        const at = o0 + m * g.out.strides[0] + n * g.out.strides[1];
+        if (magnitude) {
+          for (let k = 0; k < K; k++) acc += Math.abs(row[k] * d.b[b0 + k * g.b.strides[0] + n * g.b.strides[1]]);
+          out[at] = (acc + Math.abs(bias ?? 0)) * Math.abs(gate ?? 1) + Math.abs(residual ?? 0);
+          continue;
+        }
         for (let k = 0; k < K; k++) acc += row[k] * d.b[b0 + k * g.b.strides[0] + n * g.b.strides[1]];
-        out[o0 + m * g.out.strides[0] + n * g.out.strides[1]] = apply64(g.activation, acc,
-          g.bias ? d.bias![g.bias.view.offset + n * g.bias.strides[0]] : undefined,
-          g.gate ? d.gate![ga0 + n * g.gate.strides[0]] : undefined,
-          g.residual ? d.residual![re0 + m * g.residual.strides[0] + n * g.residual.strides[1]] : undefined);
+        out[at] = apply64(g.activation, acc, bias, gate, residual);
       }
     }
   });

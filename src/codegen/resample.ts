@@ -134,14 +134,19 @@ export function resizeKernel(p: ResizeParams): KernelSpec {
     body.push(`let v = b_x[${['base', ...terms].join(' + ')}];`);
   } else {
     prelude = [
-      '// Source interval and weight of output index o along an axis of in -> out elements (align_corners=false).',
-      'fn source(o: u32, scale: f32, last: u32) -> vec3f {',
-      '  let s = max((f32(o) + 0.5) * scale - 0.5, 0.0);',
-      '  let i0 = min(u32(s), last);',
-      '  return vec3f(f32(i0), f32(min(i0 + 1u, last)), s - f32(i0));',
+      '// Source interval and weight of output index o along an axis of n -> m elements (align_corners=false):',
+      '// s = (o + 0.5) * n / m - 0.5 = ((2o + 1) n - m) / 2m, in integers so that only the weight is rounded.',
+      'fn source(o: u32, n: u32, m: u32) -> vec3f {',
+      '  let num = (2u * o + 1u) * n;',
+      '  if (num <= m) { return vec3f(0.0, f32(min(1u, n - 1u)), 0.0); }',
+      '  let i0 = min((num - m) / (2u * m), n - 1u);',
+      '  return vec3f(f32(i0), f32(min(i0 + 1u, n - 1u)), f32((num - m) - i0 * 2u * m) / f32(2u * m));',
       '}',
     ];
-    for (const a of resized) body.push(`let s${a} = source(o${a}, ${f32Literal(p.x.shape[a] / p.y.shape[a])}, ${p.x.shape[a] - 1}u);`);
+    for (const a of resized) {
+      if (2 * p.x.shape[a] * p.y.shape[a] >= 2 ** 32) throw new Error(`resize: axis ${a} (${p.x.shape[a]} -> ${p.y.shape[a]}) is too long for 32-bit source coordinates`);
+      body.push(`let s${a} = source(o${a}, ${p.x.shape[a]}u, ${p.y.shape[a]}u);`);
+    }
     body.push('var v = 0.0;', `for (var c: u32 = 0u; c < ${1 << resized.length}u; c++) {`);
     // bit k of corner c: upper (i1) or lower (i0) neighbour along the k-th resized axis
     body.push(...resized.map((a, k) => `  let hi${a} = ((c >> ${k}u) & 1u) == 1u;`));

@@ -6,7 +6,7 @@ import {
 } from '../../src/codegen/conv.ts';
 import { contiguous, permute, type View } from '../../src/codegen/view.ts';
 import { openGpu } from '../../src/runtime/gpu.ts';
-import { expectMatches, randomArray } from './ref-check.ts';
+import { absolute, expectMatches, randomArray } from './ref-check.ts';
 
 const DIRECT: ConvTiling = { kind: 'direct', lanes: 8, rows: 8, cols: 8 };
 const DIRECT_16: ConvTiling = { kind: 'direct', lanes: 8, rows: 16, cols: 4 };
@@ -27,7 +27,8 @@ async function check(p: ConvParams, what: string, data: Partial<ConvData> = {}) 
   for (const k of names.slice(0, -1)) d[k] ??= randomArray(extent(p[k as keyof ConvParams] as View));
   const ref = convReference(p, d as ConvData);
   const args = [...names.slice(0, -1).map((k) => Float32Array.from(d[k])), extent(p.out)];
-  const [out] = await expectMatches(convKernel(p), args, [ref], `${what} [${p.tiling ? name(p.tiling) : 'default'}]`);
+  const magnitude = convReference({ ...p, activation: undefined }, absolute(d as ConvData));
+  const [out] = await expectMatches(convKernel(p), args, [ref], `${what} [${p.tiling ? name(p.tiling) : 'default'}]`, 1e-4, [magnitude]);
   return { out, ref };
 }
 

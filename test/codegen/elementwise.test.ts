@@ -166,6 +166,11 @@ test('malformed expressions and views fail with clear messages', () => {
   // the comparison itself: a poisoned (NaN) element or a wrong value must not pass
   assert.is(relError([NaN, 2], [1, 2]), Infinity);
   assert.ok(relError([1, 2], [1, 2.01]) > 1e-3);
+  // a sum that cancels to ~0 is judged against its magnitude (sum |term|), and only where that is larger
+  assert.ok(relError([1, 2e-4], [1, 1e-4]) > 1e-3);
+  assert.ok(relError([1, 2e-4], [1, 1e-4], [1, 10]) < 1e-3);
+  assert.ok(relError([1, 0.2], [1, 0.1], [1, 10]) > 1e-3);
+  assert.is(relError([1, 2e-4], [1, 1e-4], [1, 1e-6]), relError([1, 2e-4], [1, 1e-4]));
 });
 
 test.run();

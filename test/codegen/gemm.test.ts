@@ -23,7 +23,8 @@ async function check(p: GemmParams, what: string, data: Partial<GemmData> = {}) 
   const ref = gemmReference(p, d as GemmData);
   const spec = gemmKernel(p);
   const args = [...names.slice(0, -1).map((k) => Float32Array.from(d[k])), extent(p.out)];
-  const [out] = await expectMatches(spec, args, [ref], `${what} [${p.tiling ? tilingName(p.tiling) : 'default'}]`);
+  const [out] = await expectMatches(spec, args, [ref], `${what} [${p.tiling ? tilingName(p.tiling) : 'default'}]`, 1e-4,
+    [gemmReference(p, d as GemmData, true)]);
   return { out, ref, spec };
 }
 

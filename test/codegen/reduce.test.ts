@@ -69,7 +69,7 @@ test('global L2 norm: two stages, default and explicit partial counts, an offset
   for (const [n, offset, partials] of [[40_000, 0, undefined], [10_007, 123, 7], [5, 2, undefined], [39_000, 1000, 1]] as const) {
     const ref = l2NormReference(x, n, offset);
     const got = await l2(x, n, offset, partials);
-    assert.ok(relError([got], [ref]) < 1e-5, `n=${n}: ${got} vs ${ref} (seed ${seed})`);
+    assert.ok(relError([got], [ref]) < 1e-5, `n=${n}: ${got} vs ${ref} (replay: VDM_TEST_SEED=${seed})`);
   }
 });
 
@@ -85,7 +85,7 @@ test('L2 norm over several buffers sharing one partials buffer', async () => {
   const combined = Float32Array.from([...partsA, ...partsB.slice(4)]);
   const [norm] = await runKernel(l2FinishKernel(7), [combined, 1]);
   const ref = Math.hypot(l2NormReference(a, a.length), l2NormReference(b, b.length));
-  assert.ok(relError(norm, [ref]) < 1e-5, `${norm[0]} vs ${ref} (seed ${seed})`);
+  assert.ok(relError(norm, [ref]) < 1e-5, `${norm[0]} vs ${ref} (replay: VDM_TEST_SEED=${seed})`);
 });
 
 test('bad parameters fail with clear messages', () => {

@@ -5,7 +5,8 @@ import type { KernelSpec } from '../../src/codegen/kernel.ts';
 import { compilationMessages } from '../../src/runtime/compile-check.ts';
 import { runKernel, type HostArray } from '../../src/runtime/gpu.ts';
 
-export const seed = (Date.now() ^ (process.pid << 8)) >>> 0;
+/** Fresh every run; VDM_TEST_SEED=<seed from a failure message> replays a run's inputs. */
+export const seed = process.env.VDM_TEST_SEED ? Number(process.env.VDM_TEST_SEED) >>> 0 : (Date.now() ^ (process.pid << 8)) >>> 0;
 let state = seed;
 /** mulberry32: fresh inputs every run; the seed is in every failure message. */
 export function rand(): number {
@@ -17,20 +18,28 @@ export function rand(): number {
 }
 /** uniform in [lo, hi) */
 export const randomArray = (n: number, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rand());
+/**
+ * |x| of every buffer: a linear op's reference run on it gives each output's magnitude (sum |term|,
+ * see relError), as interpolation weights and window counts are never negative.
+ */
+export const absolute = <T extends Record<string, ArrayLike<number>>>(d: T) =>
+  Object.fromEntries(Object.entries(d).map(([k, v]) => [k, Float64Array.from(v, Math.abs)])) as unknown as T;
 
 /**
- * Max over the elements the reference defines of |gpu - ref| / (|ref| + 0.01 * rms(ref)):
- * relative error, with a floor so that values that cancel to ~0 are judged against the tensor's scale.
+ * Max over the elements the reference defines of |gpu - ref| / (|ref| + floor): relative error, with a
+ * floor so that values that cancel to ~0 are judged against a scale. The floor is 1% of rms(ref), or of
+ * the element's `magnitude` where that is larger: for a sum of products, sum |term|, the scale its
+ * rounding error grows with (e.g. gemmReference(.., true)).
  * A NaN (an unwritten, poisoned element) on the GPU side counts as infinite error.
  */
-export function relError(gpu: ArrayLike<number>, ref: ArrayLike<number>): number {
+export function relError(gpu: ArrayLike<number>, ref: ArrayLike<number>, magnitude?: ArrayLike<number>): number {
   let ss = 0, n = 0;
   for (let i = 0; i < ref.length; i++) if (!Number.isNaN(ref[i])) { ss += ref[i] * ref[i]; n++; }
   const floor = 0.01 * Math.sqrt(ss / Math.max(n, 1));
   let worst = 0;
   for (let i = 0; i < ref.length; i++) {
     if (Number.isNaN(ref[i])) continue;
-    const e = Math.abs(gpu[i] - ref[i]) / (Math.abs(ref[i]) + floor);
+    const e = Math.abs(gpu[i] - ref[i]) / (Math.abs(ref[i]) + Math.max(floor, 0.01 * (magnitude?.[i] ?? 0)));
     worst = Number.isNaN(e) ? Infinity : Math.max(worst, e);
   }
   return worst;
@@ -43,16 +52,16 @@ export async function assertCompilesClean(spec: KernelSpec): Promise<void> {
 
 /**
  * Compiles (no warnings allowed), runs `spec` on `args`, and asserts that every output agrees with
- * its reference to `tol`. Returns the GPU outputs.
+ * its reference to `tol` (relError, with the outputs' `magnitudes` where given). Returns the GPU outputs.
  */
 export async function expectMatches(spec: KernelSpec, args: (HostArray | number)[], refs: ArrayLike<number>[],
-  what: string, tol = 1e-4): Promise<Float32Array[]> {
+  what: string, tol = 1e-4, magnitudes: (ArrayLike<number> | undefined)[] = []): Promise<Float32Array[]> {
   await assertCompilesClean(spec);
   const outs = await runKernel(spec, args);
   assert.is(outs.length, refs.length, `${what}: output count`);
   outs.forEach((out, k) => {
-    const err = relError(out, refs[k]);
-    assert.ok(err < tol, `${what}: output ${k}: relative error ${err} (seed ${seed})`);
+    const err = relError(out, refs[k], magnitudes[k]);
+    assert.ok(err < tol, `${what}: output ${k}: relative error ${err} (replay: VDM_TEST_SEED=${seed})`);
   });
   return outs;
 }

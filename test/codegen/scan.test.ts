@@ -21,7 +21,7 @@ async function check(p: GruScanParams, data: { xp: Float32Array; whh: Float32Arr
   const ref = gruReference(p, data).out;
   const [gpu] = await runKernel(spec, [data.xp, data.whh, data.bhh, ...(data.h0 ? [data.h0] : []), ref.length]);
   const err = relError(gpu, ref);
-  assert.ok(err < 1e-4, `${what}: relative error ${err} (seed ${seed})`);
+  assert.ok(err < 1e-4, `${what}: relative error ${err} (replay: VDM_TEST_SEED=${seed})`);
   return { gpu, ref };
 }
 
