@@ -1,4 +1,5 @@
 // linear(x, out, bias: true, init: "default", axis: c): a dense layer along one axis.
+import { alongAxis } from '../named-tensor.ts';
 import { numel } from '../values.ts';
 import { sizeOf, withSize } from './axes.ts';
 import { INITS } from './inits.ts';
@@ -29,5 +30,19 @@ export const linear: Primitive = {
       params,
       macs: (numel(x.axes) / inSize) * inSize * out,
     };
+  },
+  fans: (_leaf, shape) => [shape[0], shape[shape.length - 1]],
+  // y[.., o] = sum_i x[.., i] weight[i, o] + bias[o], along `axis`
+  reference({ inputs: [x], params, attrs }) {
+    const out = Number(attrs.out);
+    const w = params.get('weight')!;
+    const b = params.get('bias');
+    return alongAxis(x, String(attrs.axis), out, (src, dst) => {
+      for (let o = 0; o < out; o++) {
+        let acc = b ? b[o] : 0;
+        for (let i = 0; i < src.length; i++) acc += src[i] * w[i * out + o];
+        dst[o] = acc;
+      }
+    });
   },
 };

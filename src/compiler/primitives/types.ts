@@ -6,6 +6,8 @@ import {
   asAxes, asAxis, asBool, asInt, asNamedNumbers, asNumber, asPerAxis, asPositive, asSize, asString, asTensor, Poisoned,
   type PerAxis,
 } from '../convert.ts';
+import type { AxisPair } from '../graph.ts';
+import type { NamedTensor } from '../named-tensor.ts';
 import type { Span } from '../source.ts';
 import { NONE, num, str, bool, type Axis, type DType, type TensorValue, type Value } from '../values.ts';
 
@@ -52,12 +54,26 @@ export interface PrimitiveResult {
   readonly macs: number;
 }
 
+/** What a primitive's float64 reference gets: one graph node's inputs, parameters and attributes. */
+export interface ReferenceCall {
+  readonly inputs: readonly NamedTensor[];
+  /** Parameters by leaf name, row-major in the shape the shape rule gave them. */
+  readonly params: ReadonlyMap<string, Float64Array>;
+  readonly attrs: Readonly<Record<string, Json>>;
+  /** The node's output axes, as the shape rule gave them. */
+  readonly axes: readonly AxisPair[];
+}
+
 export interface Primitive {
   readonly name: string;
   readonly args: readonly ArgSpec[];
   readonly apply: (args: BoundArgs) => PrimitiveResult;
-  /** Elementwise functions also work on plain numbers at compile time. */
+  /** Elementwise functions also work on plain numbers at compile time (and are their own reference). */
   readonly scalar?: (x: number) => number;
+  /** The float64 reference: the node's value, over its output axes in any order. */
+  readonly reference?: (call: ReferenceCall) => NamedTensor;
+  /** Fan-in and fan-out of a parameter, for 'default' and 'xavier_uniform' initialisation. */
+  readonly fans?: (leaf: string, shape: readonly number[]) => readonly [number, number];
 }
 
 export interface BoundArg {
