@@ -125,14 +125,14 @@ test('sinusoidal: [b] -> [b, c=dim]; sincos: a buffer over the given axes, no pa
   const g = graphOf(`model M {
   dims b = 2
   input s : timestep[b]
-  input x : video[b, c = 8, t = 2, h = 4, w = 4]
+  input x : video[b, c = 16, t = 2, h = 4, w = 4]
   e = sinusoidal(s, dim: 16)
   p = sincos(x, over: (t, h, w))
-  output o = x + p + linear(e, 8)
+  output o = x + p + linear(e, 16)
 }`);
   assert.is(axesOf(nodeAt(g, 'sinusoidal')), 'b=2,c=16');
   const table = nodeAt(g, 'sincos');
-  assert.is(axesOf(table), 't=2,h=4,w=4,c=8');
+  assert.is(axesOf(table), 't=2,h=4,w=4,c=16');
   assert.is(table.params.length, 0);
   assert.equal(table.inputs, []);
 });

@@ -3,10 +3,12 @@
 // tokens attend within windows (Swin style, optionally shifted); with `context`, keys come from it.
 import { fail } from '../diagnostics.ts';
 import { asAxes, asPerAxis } from '../convert.ts';
+import type { AxisPair } from '../graph.ts';
+import { numelOf, relayout, sizeIn, type NamedTensor } from '../named-tensor.ts';
 import { didYouMean } from '../suggest.ts';
 import { formatAxes, numel, type TensorValue } from '../values.ts';
 import { product, requireAxes, resolvePerAxis, sizeOf } from './axes.ts';
-import type { BoundArgs, Json, ParamShape, Primitive } from './types.ts';
+import type { BoundArgs, Json, ParamShape, Primitive, ReferenceCall } from './types.ts';
 
 interface Windows {
   window: Map<string, number>;
@@ -128,4 +130,132 @@ export const attention: Primitive = {
       macs,
     };
   },
+  // every weight is [in, out]; biases and rel_bias are zeros-initialised, so theirs never matter
+  fans: (_leaf, shape) => [shape[0], shape[shape.length - 1]],
+  reference: attentionReferenceOf,
 };
+
+/** rows[r, o] = sum_i src[r, i] w[i, o] + b[o]: a projection of row-major [rows, in] to [rows, out]. */
+function project(src: Float64Array, rows: number, inSize: number, w: Float64Array, b: Float64Array | undefined, out: number): Float64Array {
+  const dst = new Float64Array(rows * out);
+  for (let r = 0; r < rows; r++) {
+    for (let o = 0; o < out; o++) {
+      let acc = b ? b[o] : 0;
+      for (let i = 0; i < inSize; i++) acc += src[r * inSize + i] * w[i * out + o];
+      dst[r * out + o] = acc;
+    }
+  }
+  return dst;
+}
+
+/** One token axis: n positions in windows of w, shifted by s (window w = n and s = 0 without windows). */
+interface TokenAxis { n: number; w: number; s: number }
+
+/** Swin's region of a rolled coordinate, as the kernel labels it: [0, n-w), [n-w, n-s), [n-s, n). */
+const regionOf = (a: TokenAxis, c: number) => (c < a.n - a.w ? 0 : c < a.n - a.s ? 1 : 2);
+
+/**
+ * The node's value, following src/codegen/attention.ts: projected rows are [.., 3, heads, dh] (qkv) or
+ * [.., 2, heads, dh] (kv), scores scaled by 1/sqrt(dh), windows over the grid rolled by -shift with
+ * keys from other original regions excluded, and the relative-position table indexed by
+ * query-minus-key window offsets with the first `over` axis most significant.
+ */
+function attentionReferenceOf({ inputs, params, attrs, axes }: ReferenceCall): NamedTensor {
+  const over = attrs.over as string[];
+  const heads = Number(attrs.heads);
+  const window = attrs.window as Record<string, number> | null;
+  const shift = attrs.shift as Record<string, number> | null;
+  const ctxOver = attrs.context_over as string[] | null;
+  // Working layout: batch axes (node order), then the token axes in `over` order, then c; so a token
+  // index is row-major over `over` and the bias table's mixed radix follows the same order.
+  const batchAxes = axes.filter(([n]) => n !== 'c' && !over.includes(n));
+  const tokenAxes: AxisPair[] = over.map((n) => [n, sizeIn(axes, n)]);
+  const d = sizeIn(axes, 'c');
+  const layout: AxisPair[] = [...batchAxes, ...tokenAxes, ['c', d]];
+  const x = relayout(inputs[0], layout);
+  const nb = numelOf(batchAxes), nq = numelOf(tokenAxes), dh = d / heads;
+  const bias = (leaf: string) => params.get(leaf);
+
+  // q, k, v as [batch, tokens, heads * dh] row-major, each with its row length (3d, 2d or d) and offset
+  let q: Float64Array, kv: Float64Array, qStride: number, kvStride: number, kOff: number, vOff: number, nk: number;
+  if (ctxOver) {
+    const ctx = inputs[1];
+    const dc = sizeIn(ctx.axes, 'c');
+    const ctxTokens: AxisPair[] = ctxOver.map((n) => [n, sizeIn(ctx.axes, n)]);
+    nk = numelOf(ctxTokens);
+    // a batch axis of x that the context lacks is broadcast (relayout gives it stride 0)
+    const c = relayout(ctx, [...batchAxes, ...ctxTokens, ['c', dc]]);
+    q = project(x.data, nb * nq, d, params.get('q.weight')!, bias('q.bias'), d);
+    kv = project(c.data, nb * nk, dc, params.get('kv.weight')!, bias('kv.bias'), 2 * d);
+    qStride = d; kvStride = 2 * d; kOff = 0; vOff = d;
+  } else {
+    nk = nq;
+    q = kv = project(x.data, nb * nq, d, params.get('qkv.weight')!, bias('qkv.bias'), 3 * d);
+    qStride = kvStride = 3 * d; kOff = d; vOff = 2 * d;
+  }
+
+  // Token axes for the window arithmetic; cross-attention has one window holding every context token.
+  const qAxes: TokenAxis[] = tokenAxes.map(([n, size]) => ({ n: size, w: window?.[n] ?? size, s: shift?.[n] ?? 0 }));
+  const masked = qAxes.some((a) => a.s > 0);
+  const table = bias('rel_bias');
+  const radix = qAxes.map((_, i) => qAxes.slice(i + 1).reduce((r, a) => r * (2 * a.w - 1), 1));
+  const k = qAxes.length;
+  const rolled = new Array<number>(k), qPos = new Array<number>(k), kPos = new Array<number>(k);
+  const keyIndex = new Int32Array(nk), keyRel = new Int32Array(nk);
+  const scores = new Float64Array(nk);
+  const o = new Float64Array(nb * nq * d);
+  const scale = 1 / Math.sqrt(dh);
+
+  for (let i = 0; i < nq; i++) {
+    // the query's key set: original token indices (and bias rows) of the keys its window lets it see
+    let keys = 0;
+    if (ctxOver) {
+      for (let j = 0; j < nk; j++) keyIndex[keys++] = j;
+    } else {
+      for (let a = k - 1, r = i; a >= 0; a--) {
+        const c = r % qAxes[a].n; r = Math.floor(r / qAxes[a].n);
+        rolled[a] = (c - qAxes[a].s + qAxes[a].n) % qAxes[a].n; // original c sits at rolled c - s
+        qPos[a] = rolled[a] % qAxes[a].w;
+      }
+      const inWindow = qAxes.reduce((p, a) => p * a.w, 1);
+      for (let j = 0; j < inWindow; j++) {
+        let excluded = false, orig = 0, rel = 0;
+        for (let a = k - 1, r = j; a >= 0; a--) { kPos[a] = r % qAxes[a].w; r = Math.floor(r / qAxes[a].w); }
+        for (let a = 0; a < k; a++) {
+          const ax = qAxes[a];
+          const kr = rolled[a] - qPos[a] + kPos[a];
+          if (masked && regionOf(ax, kr) !== regionOf(ax, rolled[a])) excluded = true;
+          orig = orig * ax.n + (kr + ax.s) % ax.n;
+          rel += (qPos[a] - kPos[a] + ax.w - 1) * radix[a];
+        }
+        if (excluded) continue;
+        keyIndex[keys] = orig;
+        keyRel[keys++] = rel;
+      }
+    }
+    for (let b = 0; b < nb; b++) {
+      const qRow = (b * nq + i) * qStride;
+      for (let h = 0; h < heads; h++) {
+        let max = -Infinity;
+        for (let j = 0; j < keys; j++) {
+          const kRow = (b * nk + keyIndex[j]) * kvStride + kOff + h * dh;
+          let s = 0;
+          for (let e = 0; e < dh; e++) s += q[qRow + h * dh + e] * kv[kRow + e];
+          s *= scale;
+          if (table) s += table[keyRel[j] * heads + h];
+          scores[j] = s;
+          if (s > max) max = s;
+        }
+        let sum = 0;
+        for (let j = 0; j < keys; j++) { scores[j] = Math.exp(scores[j] - max); sum += scores[j]; }
+        const oRow = (b * nq + i) * d + h * dh;
+        for (let j = 0; j < keys; j++) {
+          const vRow = (b * nk + keyIndex[j]) * kvStride + vOff + h * dh;
+          const p = scores[j] / sum;
+          for (let e = 0; e < dh; e++) o[oRow + e] += p * kv[vRow + e];
+        }
+      }
+    }
+  }
+  return { axes: layout, data: project(o, nb * nq, d, params.get('proj.weight')!, bias('proj.bias'), d) };
+}

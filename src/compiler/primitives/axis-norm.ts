@@ -1,5 +1,6 @@
 // Shared shape rule of layernorm and rmsnorm: normalise along one axis (default c), keep the axes,
 // and with `affine` learn a per-feature scale (and, for layernorm, a shift).
+import { alongAxis, sizeIn } from '../named-tensor.ts';
 import { sizeOf } from './axes.ts';
 import type { ParamShape, Primitive } from './types.ts';
 
@@ -22,6 +23,31 @@ export function axisNormPrimitive(name: string, withBias: boolean): Primitive {
       if (affine) params.push({ leaf: 'weight', shape: [n], init: 'ones' });
       if (affine && withBias) params.push({ leaf: 'bias', shape: [n], init: 'zeros' });
       return { inputs: [x], attrs: { affine, eps, axis }, outputs: [{ axes: x.axes, dtype: 'f32' }], params, macs: 0 };
+    },
+    // As codegen/norm.ts's normReference: (x - mean) / sqrt(biased var + eps) * weight + bias, where
+    // rmsnorm (no bias) takes mean = 0, so its "variance" is the mean square.
+    reference({ inputs: [x], params, attrs }) {
+      const axis = String(attrs.axis);
+      const eps = Number(attrs.eps);
+      const w = params.get('weight');
+      const b = params.get('bias');
+      return alongAxis(x, axis, sizeIn(x.axes, axis), (src, dst) => {
+        const n = src.length;
+        let mean = 0;
+        if (withBias) {
+          for (let i = 0; i < n; i++) mean += src[i];
+          mean /= n;
+        }
+        let sq = 0;
+        for (let i = 0; i < n; i++) sq += (src[i] - mean) ** 2;
+        const rstd = 1 / Math.sqrt(sq / n + eps);
+        for (let i = 0; i < n; i++) {
+          let v = (src[i] - mean) * rstd;
+          if (w) v *= w[i];
+          if (b) v += b[i];
+          dst[i] = v;
+        }
+      });
     },
   };
 }

@@ -1,6 +1,7 @@
 // concat(a, b, ..., axis: c) or concat(tuple, axis: c): join along one axis; every other axis must
 // match by name and size (VDM024).
 import { fail } from '../diagnostics.ts';
+import { numelOf, position, relayout, sizeIn } from '../named-tensor.ts';
 import { formatAxes } from '../values.ts';
 import { sizeOf, withSize } from './axes.ts';
 import type { Primitive } from './types.ts';
@@ -33,5 +34,26 @@ export const concat: Primitive = {
       outputs: [{ axes: withSize(first.axes, axis, total), dtype: first.dtype }],
       params: [], macs: 0,
     };
+  },
+  // Every input is laid out in the first input's axis order, so that each contributes, per outer
+  // index, one contiguous run of (its size along the axis) * inner values, in input order.
+  reference({ inputs, attrs }) {
+    const axis = String(attrs.axis);
+    const order = inputs[0].axes;
+    const p = position(order, axis);
+    const sizes = inputs.map((x) => sizeIn(x.axes, axis));
+    const total = sizes.reduce((s, n) => s + n, 0);
+    const axes = order.map((a, i) => (i === p ? [axis, total] as const : a));
+    const outer = numelOf(order.slice(0, p));
+    const inner = numelOf(order.slice(p + 1));
+    const out = new Float64Array(outer * total * inner);
+    let at = 0;
+    inputs.forEach((x, k) => {
+      const t = relayout(x, order.map((a, i) => (i === p ? [axis, sizes[k]] as const : a)));
+      const run = sizes[k] * inner;
+      for (let o = 0; o < outer; o++) out.set(t.data.subarray(o * run, (o + 1) * run), o * total * inner + at * inner);
+      at += sizes[k];
+    });
+    return { axes, data: out };
   },
 };

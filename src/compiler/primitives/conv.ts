@@ -1,9 +1,11 @@
 // conv(x, over, kernel, out, stride, padding, dilation, groups, bias): convolution over named axes.
 import { fail } from '../diagnostics.ts';
 import { asPerAxis, asString } from '../convert.ts';
+import { numelOf, relayout, sizeIn, stridesOf, type NamedTensor } from '../named-tensor.ts';
+import type { AxisPair } from '../graph.ts';
 import { numel } from '../values.ts';
 import { product, requireAxes, resolvePerAxis, sizeOf, withSize, withSizes } from './axes.ts';
-import type { BoundArgs, ParamShape, Primitive } from './types.ts';
+import type { BoundArgs, Json, ParamShape, Primitive, ReferenceCall } from './types.ts';
 
 /** Padding per conv axis: "same" (d(k-1)/2, needs it whole), "valid" (0), an integer or a named tuple. */
 function paddingOf(a: BoundArgs, over: string[], kernel: Map<string, number>, dilation: Map<string, number>): Map<string, number> {
@@ -87,4 +89,71 @@ export const conv: Primitive = {
       macs: numel(axes) * (c / groups) * product(kernelShape),
     };
   },
+  // PyTorch's conv fans: fan_in = c/groups * prod(k), fan_out = out * prod(k).
+  fans: (leaf, shape) => (leaf === 'weight'
+    ? [product(shape.slice(1)), shape[0] * product(shape.slice(2))]
+    : [shape[0] ?? 1, shape[shape.length - 1] ?? 1]),
+  reference: convReferenceOf,
 };
+
+/**
+ * Cross-correlation as src/codegen/conv.ts's convReference (no kernel flip), with the graph's
+ * symmetric per-axis padding (zeros), stride and dilation: y[.., co, o] = bias[co] +
+ * sum_{ci, k} weight[co, ci, k] x[.., g * c/groups + ci, o * stride + k * dilation - pad],
+ * where g = co / (out/groups). Weight is [out, c/groups, kernel sizes in the order of `over`].
+ */
+function convReferenceOf({ inputs: [x], params, attrs, axes }: ReferenceCall): NamedTensor {
+  const over = attrs.over as string[];
+  const per = (key: string) => over.map((ax) => Number((attrs[key] as Record<string, Json>)[ax]));
+  const [K, S, P, D] = [per('kernel'), per('stride'), per('padding'), per('dilation')];
+  const groups = Number(attrs.groups);
+  const Cout = Number(attrs.out);
+  const C = sizeIn(x.axes, 'c');
+  const cinG = C / groups, coutG = Cout / groups;
+  // Every axis that is neither c nor convolved is a batch axis, whatever its name.
+  const batch = x.axes.filter(([n]) => n !== 'c' && !over.includes(n));
+  const inSize = over.map((ax) => sizeIn(x.axes, ax));
+  const outSize = over.map((ax) => sizeIn(axes, ax));
+  const xin = relayout(x, [...batch, ['c', C], ...over.map((ax, i): AxisPair => [ax, inSize[i]])]).data;
+  const outAxes: AxisPair[] = [...batch, ['c', Cout], ...over.map((ax, i): AxisPair => [ax, outSize[i]])];
+  const B = numelOf(batch), inN = product(inSize), outN = product(outSize), kN = product(K);
+  const inStrides = stridesOf(inSize.map((n): AxisPair => ['', n]));
+  // tap[o * kN + k]: the input position (flat over `over`) that output o reads with kernel tap k,
+  // or -1 where it falls into the padding; shared by every batch index and channel.
+  const tap = new Int32Array(outN * kN);
+  const oi = outSize.map(() => 0), ki = K.map(() => 0);
+  for (let o = 0; o < outN; o++) {
+    let r = o;
+    for (let a = over.length - 1; a >= 0; a--) { oi[a] = r % outSize[a]; r = Math.floor(r / outSize[a]); }
+    for (let k = 0; k < kN; k++) {
+      let q = k;
+      for (let a = over.length - 1; a >= 0; a--) { ki[a] = q % K[a]; q = Math.floor(q / K[a]); }
+      let flat = 0;
+      for (let a = 0; a < over.length; a++) {
+        const pos = oi[a] * S[a] + ki[a] * D[a] - P[a];
+        if (pos < 0 || pos >= inSize[a]) { flat = -1; break; }
+        flat += pos * inStrides[a];
+      }
+      tap[o * kN + k] = flat;
+    }
+  }
+  const w = params.get('weight')!;
+  const bias = params.get('bias');
+  const y = new Float64Array(B * Cout * outN);
+  for (let b = 0; b < B; b++) for (let co = 0; co < Cout; co++) {
+    const g = Math.floor(co / coutG);
+    const yBase = (b * Cout + co) * outN;
+    for (let o = 0; o < outN; o++) {
+      let acc = 0;
+      for (let ci = 0; ci < cinG; ci++) {
+        const xBase = (b * C + g * cinG + ci) * inN, wBase = (co * cinG + ci) * kN;
+        for (let k = 0; k < kN; k++) {
+          const i = tap[o * kN + k];
+          if (i >= 0) acc += w[wBase + k] * xin[xBase + i];
+        }
+      }
+      y[yBase + o] = bias ? acc + bias[co] : acc;
+    }
+  }
+  return { axes: outAxes, data: y };
+}

@@ -26,4 +26,19 @@ export const embed: Primitive = {
       macs: 0,
     };
   },
+  // Row ids[..] of weight [classes, dim]; an out-of-range id is clamped to the nearest row, the bounds
+  // policy of codegen/embed.ts's gather.
+  reference({ inputs: [ids], params, attrs }) {
+    const classes = Number(attrs.classes);
+    const dim = Number(attrs.dim);
+    const w = params.get('weight')!;
+    const out = new Float64Array(ids.data.length * dim);
+    for (let i = 0; i < ids.data.length; i++) {
+      const id = ids.data[i];
+      if (!Number.isInteger(id)) throw new Error(`embed: id ${id} is not an integer`);
+      const row = Math.min(Math.max(id, 0), classes - 1);
+      out.set(w.subarray(row * dim, (row + 1) * dim), i * dim);
+    }
+    return { axes: [...ids.axes, ['c', dim]], data: out };
+  },
 };

@@ -1,6 +1,7 @@
 // expand(x, sizes): add new axes as a broadcast view (e.g. an image repeated over t).
 import { fail } from '../diagnostics.ts';
 import { checkSize } from '../convert.ts';
+import { relayout } from '../named-tensor.ts';
 import { formatAxes, type Axis } from '../values.ts';
 import type { Primitive } from './types.ts';
 
@@ -25,4 +26,6 @@ export const expand: Primitive = {
       params: [], macs: 0,
     };
   },
+  // relayout broadcasts by name: the new axes read x with stride 0.
+  reference: ({ inputs: [x], axes }) => relayout(x, axes),
 };

@@ -1,4 +1,5 @@
 // flip(x, axis): reverse the order along one axis (for bidirectional propagation).
+import { alongAxis, sizeIn } from '../named-tensor.ts';
 import { sizeOf } from './axes.ts';
 import type { Primitive } from './types.ts';
 
@@ -13,5 +14,10 @@ export const flip: Primitive = {
     const axis = a.axis('axis');
     sizeOf(x, axis, a.span('axis'));
     return { inputs: [x], attrs: { axis }, outputs: [{ axes: x.axes, dtype: x.dtype }], params: [], macs: 0 };
+  },
+  reference({ inputs: [x], attrs }) {
+    const axis = String(attrs.axis);
+    const n = sizeIn(x.axes, axis);
+    return alongAxis(x, axis, n, (src, dst) => { for (let k = 0; k < n; k++) dst[k] = src[n - 1 - k]; });
   },
 };

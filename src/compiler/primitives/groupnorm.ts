@@ -1,6 +1,7 @@
 // groupnorm(x, groups: 32, affine: true, eps: 1e-5, over): statistics per group of channels over
 // the `over` axes (default: every axis but b and c).
 import { fail } from '../diagnostics.ts';
+import { numelOf, relayout, sizeIn } from '../named-tensor.ts';
 import { requireAxes, sizeOf } from './axes.ts';
 import type { ParamShape, Primitive } from './types.ts';
 
@@ -27,5 +28,37 @@ export const groupnorm: Primitive = {
       ? [{ leaf: 'weight', shape: [c], init: 'ones' }, { leaf: 'bias', shape: [c], init: 'zeros' }]
       : [];
     return { inputs: [x], attrs: { groups, affine, eps, over }, outputs: [{ axes: x.axes, dtype: 'f32' }], params, macs: 0 };
+  },
+  // Every axis but c and `over` indexes a separate batch row. Laid out as [...batch, c, ...over], one
+  // (row, group) is a contiguous block of (c / groups) * numel(over) values: mean, biased variance
+  // (two passes, as codegen/norm.ts), then the per-channel affine.
+  reference({ inputs: [x], params, attrs }) {
+    const over = (attrs.over as string[]).map((n) => [n, sizeIn(x.axes, n)] as const);
+    const c = sizeIn(x.axes, 'c');
+    const batch = x.axes.filter(([n]) => n !== 'c' && !over.some(([m]) => m === n));
+    const t = relayout(x, [...batch, ['c', c], ...over]);
+    const groups = Number(attrs.groups);
+    const eps = Number(attrs.eps);
+    const w = params.get('weight');
+    const b = params.get('bias');
+    const inner = numelOf(over);
+    const per = (c / groups) * inner;
+    const out = new Float64Array(t.data.length);
+    for (let start = 0; start < t.data.length; start += per) {
+      let mean = 0;
+      for (let e = 0; e < per; e++) mean += t.data[start + e];
+      mean /= per;
+      let sq = 0;
+      for (let e = 0; e < per; e++) sq += (t.data[start + e] - mean) ** 2;
+      const rstd = 1 / Math.sqrt(sq / per + eps);
+      for (let e = 0; e < per; e++) {
+        const ch = Math.floor((start + e) / inner) % c;
+        let v = (t.data[start + e] - mean) * rstd;
+        if (w) v *= w[ch];
+        if (b) v += b[ch];
+        out[start + e] = v;
+      }
+    }
+    return { axes: t.axes, data: out };
   },
 };

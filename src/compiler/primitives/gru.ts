@@ -1,5 +1,6 @@
 // gru(x, over, hidden, reverse: false): a gated recurrent unit scanning one axis; c -> hidden.
 import { fail } from '../diagnostics.ts';
+import { relayout, sizeIn } from '../named-tensor.ts';
 import { numel } from '../values.ts';
 import { sizeOf, withSize } from './axes.ts';
 import type { Primitive } from './types.ts';
@@ -31,5 +32,50 @@ export const gru: Primitive = {
       ],
       macs: (numel(x.axes) / c) * 3 * h * (c + h),
     };
+  },
+  // PyTorch initialises every GRU weight and bias uniform in ±1/sqrt(hidden) (shape[0] is 3 * hidden).
+  fans: (_leaf, shape) => [shape[0] / 3, shape[0] / 3],
+  // PyTorch's GRU as codegen/scan.ts's gruReference, gates r|z|n, h_0 = 0:
+  //   r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)   z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+  //   n = tanh(W_in x + b_in + r * (W_hn h + b_hn))  h' = (1 - z) * n + z * h
+  // Every axis but `over` and c is a batch row; laid out as [...batch, over, c]. reverse scans from
+  // the last step and still writes each state at its own step.
+  reference({ inputs: [x], params, attrs }) {
+    const over = String(attrs.over);
+    const H = Number(attrs.hidden);
+    const C = sizeIn(x.axes, 'c');
+    const T = sizeIn(x.axes, over);
+    const batch = x.axes.filter(([n]) => n !== over && n !== 'c');
+    const t = relayout(x, [...batch, [over, T], ['c', C]]);
+    const wih = params.get('weight_ih')!, whh = params.get('weight_hh')!;
+    const bih = params.get('bias_ih')!, bhh = params.get('bias_hh')!;
+    const rows = t.data.length / (T * C);
+    const out = new Float64Array(rows * T * H);
+    const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+    const h = new Float64Array(H), next = new Float64Array(H), xp = new Float64Array(3 * H), hp = new Float64Array(3 * H);
+    for (let row = 0; row < rows; row++) {
+      h.fill(0);
+      for (let s = 0; s < T; s++) {
+        const step = attrs.reverse ? T - 1 - s : s;
+        const xo = (row * T + step) * C;
+        for (let g = 0; g < 3 * H; g++) {
+          let a = bih[g];
+          for (let k = 0; k < C; k++) a += wih[g * C + k] * t.data[xo + k];
+          xp[g] = a;
+          let b = bhh[g];
+          for (let k = 0; k < H; k++) b += whh[g * H + k] * h[k];
+          hp[g] = b;
+        }
+        for (let i = 0; i < H; i++) {
+          const r = sigmoid(xp[i] + hp[i]);
+          const z = sigmoid(xp[H + i] + hp[H + i]);
+          const n = Math.tanh(xp[2 * H + i] + r * hp[2 * H + i]);
+          next[i] = (1 - z) * n + z * h[i];
+        }
+        h.set(next);
+        out.set(h, (row * T + step) * H);
+      }
+    }
+    return { axes: [...batch, [over, T], ['c', H]], data: out };
   },
 };

@@ -1,4 +1,5 @@
 // mean(x, over): average over axes, removing them.
+import { numelOf, relayout } from '../named-tensor.ts';
 import { requireAxes } from './axes.ts';
 import type { Primitive } from './types.ts';
 
@@ -17,5 +18,20 @@ export const mean: Primitive = {
       outputs: [{ axes: x.axes.filter(([n]) => !over.includes(n)), dtype: 'f32' }],
       params: [], macs: 0,
     };
+  },
+  // Laid out as [...kept, ...over], each output is the average of one contiguous block.
+  reference({ inputs: [x], attrs }) {
+    const over = attrs.over as string[];
+    const kept = x.axes.filter(([n]) => !over.includes(n));
+    const gone = x.axes.filter(([n]) => over.includes(n));
+    const t = relayout(x, [...kept, ...gone]);
+    const n = numelOf(gone);
+    const out = new Float64Array(numelOf(kept));
+    for (let o = 0; o < out.length; o++) {
+      let acc = 0;
+      for (let k = 0; k < n; k++) acc += t.data[o * n + k];
+      out[o] = acc / n;
+    }
+    return { axes: kept, data: out };
   },
 };

@@ -1,5 +1,6 @@
 // param(sizes, init: "normal"): a learned tensor with the given named axes.
 import { checkSize } from '../convert.ts';
+import { tensor } from '../named-tensor.ts';
 import { INITS } from './inits.ts';
 import type { Primitive } from './types.ts';
 
@@ -20,4 +21,9 @@ export const param: Primitive = {
       macs: 0,
     };
   },
+  // No layer defines the fans of a free tensor: the last size (the feature axis, as for a linear's
+  // output) for both, so 'default' is ±1/sqrt(last) and 'xavier_uniform' ±sqrt(3 / last).
+  fans: (_leaf, shape) => [shape[shape.length - 1] ?? 1, shape[shape.length - 1] ?? 1],
+  // The value is the weight itself, row-major over the sizes in their given order (the node's axes).
+  reference: ({ params, axes }) => tensor(axes, params.get('weight')!),
 };

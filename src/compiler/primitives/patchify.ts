@@ -1,8 +1,10 @@
 // patchify(x, patch): fold non-overlapping patches into channels: n -> n/p, c -> c*prod(p).
 import { fail } from '../diagnostics.ts';
+import type { AxisPair } from '../graph.ts';
+import { numelOf, position, sizeIn, stridesOf } from '../named-tensor.ts';
 import { product, sizeOf, withSizes } from './axes.ts';
 import { patchSizes } from './patch-sizes.ts';
-import type { Primitive } from './types.ts';
+import type { Json, Primitive } from './types.ts';
 
 /**
  * Which `--dim` would make the patch fit. The axis may be the dim itself, or the dim already
@@ -43,4 +45,57 @@ export const patchify: Primitive = {
       params: [], macs: 0,
     };
   },
+  reference({ inputs: [x], attrs, axes }) {
+    const to = patchMap(x.axes, axes, attrs.patch);
+    const y = new Float64Array(x.data.length);
+    for (let i = 0; i < to.length; i++) y[to[i]] = x.data[i];
+    return { axes, data: y };
+  },
 };
+
+/**
+ * The patch axes in channel order, outermost first: t, h, w (those patched), then any other patch
+ * axis in the order of the `patch` attribute.
+ */
+export function patchOrder(patch: Json): string[] {
+  const names = Object.keys(patch as Record<string, number>);
+  return [...['t', 'h', 'w'].filter((n) => names.includes(n)), ...names.filter((n) => !['t', 'h', 'w'].includes(n))];
+}
+
+/**
+ * For each element of the unpatched tensor (row-major in `unpatched`), its offset in the patched
+ * one (row-major in `patched`; both in any axis order). Index n along a patch axis of size p goes
+ * to n / p, its offset n % p into the channel: channel ((dt * ph + dh) * pw + dw) * C + c, the
+ * offsets outermost and c innermost, as DiT's final-layer unpatchify reads it (h, w, p, q, c).
+ * Each axis adds its own term to the offset, so one table per axis and an odometer suffice.
+ */
+export function patchMap(unpatched: readonly AxisPair[], patched: readonly AxisPair[], patchAttr: Json): Int32Array {
+  const patch = patchAttr as Record<string, number>;
+  const order = patchOrder(patchAttr);
+  const C = sizeIn(unpatched, 'c');
+  const out = stridesOf(patched);
+  const cStride = out[position(patched, 'c')];
+  // Stride of each patch offset within the channel index, in units of C.
+  const inner = new Map<string, number>();
+  let acc = 1;
+  for (let i = order.length - 1; i >= 0; i--) { inner.set(order[i], acc); acc *= Number(patch[order[i]]); }
+  const terms = unpatched.map(([name, n]) => {
+    const stride = out[position(patched, name)];
+    const p = Number(patch[name] ?? 1);
+    const q = inner.get(name) ?? 0;
+    return Int32Array.from({ length: n }, (_, i) => Math.floor(i / p) * stride + (i % p) * q * C * cStride);
+  });
+  const map = new Int32Array(numelOf(unpatched));
+  const idx = unpatched.map(() => 0);
+  let offset = terms.reduce((s, t) => s + t[0], 0);
+  for (let flat = 0; flat < map.length; flat++) {
+    map[flat] = offset;
+    for (let a = unpatched.length - 1; a >= 0; a--) {
+      offset -= terms[a][idx[a]];
+      if (++idx[a] < unpatched[a][1]) { offset += terms[a][idx[a]]; break; }
+      idx[a] = 0;
+      offset += terms[a][0];
+    }
+  }
+  return map;
+}

@@ -1,6 +1,7 @@
 // pool(x, kernel, mode: "avg"|"max"): non-overlapping pooling; each kernel size must divide its axis.
 // A bare integer kernel applies to every axis but b and c.
 import { fail } from '../diagnostics.ts';
+import { alongAxis, sizeIn, type NamedTensor } from '../named-tensor.ts';
 import { resolvePerAxis, sizeOf, spatialAxes, withSizes } from './axes.ts';
 import type { Primitive } from './types.ts';
 
@@ -30,5 +31,24 @@ export const pool: Primitive = {
       outputs: [{ axes: withSizes(x.axes, sizes), dtype: 'f32' }],
       params: [], macs: 0,
     };
+  },
+  // Windows are boxes (window = stride, no overlap), so pooling one axis at a time gives the same
+  // value: max of maxes exactly, the mean of means up to rounding. Output sizes come from the node
+  // (floor(n / k), as src/codegen/resample.ts's pooling: a ragged tail, were one allowed, is dropped).
+  reference({ inputs: [x], attrs, axes }) {
+    const max = attrs.mode === 'max';
+    let y: NamedTensor = x;
+    for (const [ax, kv] of Object.entries(attrs.kernel as Record<string, number>)) {
+      const k = Number(kv);
+      if (k === 1) continue;
+      y = alongAxis(y, ax, sizeIn(axes, ax), (src, dst) => {
+        for (let o = 0; o < dst.length; o++) {
+          let acc = max ? -Infinity : 0;
+          for (let i = o * k; i < (o + 1) * k; i++) acc = max ? Math.max(acc, src[i]) : acc + src[i];
+          dst[o] = max ? acc : acc / k;
+        }
+      });
+    }
+    return y;
   },
 };

@@ -1,6 +1,7 @@
 // sincos(x, over): a fixed 2-D/3-D sine-cosine position table with axes `over` and c = size(x, c).
 // It is a buffer, not a parameter, and reads only x's sizes.
 import { fail } from '../diagnostics.ts';
+import { sizeIn } from '../named-tensor.ts';
 import { requireAxes, sizeOf } from './axes.ts';
 import type { Primitive } from './types.ts';
 
@@ -16,10 +17,54 @@ export const sincos: Primitive = {
     requireAxes(x, over, a.span('over'));
     if (over.includes('c')) fail('VDM017', a.span('over'), "'over' of sincos cannot include the channel axis c");
     const dim = sizeOf(x, 'c', a.span('x'));
+    const need = [0, 2, 4, 16][over.length];
+    if (need === undefined) fail('VDM017', a.span('over'), `sincos builds tables over 1, 2 or 3 axes, not ${over.length}`);
+    if (dim % need !== 0) {
+      fail('VDM030', a.span('x'), `a position table over ${over.length} ${over.length > 1 ? 'axes' : 'axis'} needs c divisible by ${need}, got c=${dim}`,
+        over.length === 3 ? 'a quarter of the channels encodes the first axis and 3/8 each of the others, in sin/cos pairs' : 'the channels are split into sin/cos pairs per axis');
+    }
     return {
       inputs: [], attrs: { over, dim },
       outputs: [{ axes: [...over.map((n) => [n, sizeOf(x, n, a.span('over'))] as const), ['c', dim]], dtype: 'f32' }],
       params: [], macs: 0,
     };
   },
+  // codegen/embed.ts's position tables (MAE / DiT), with grid = the `over` axes in their given order:
+  // 1 axis: all channels; 2 axes: first half the last axis (w of (h, w)), second half the first;
+  // 3 axes: a quarter the first (t), then 3/8 the last (w), 3/8 the middle (h). Each block of C
+  // channels is [sin | cos] of position * base^(-k / (C / 2)), base 10000.
+  reference({ attrs, axes }) {
+    const over = attrs.over as string[];
+    const dim = Number(attrs.dim);
+    const grid = over.map((n) => sizeIn(axes, n));
+    const blocks = sincosBlocks(over.length, dim);
+    const out = new Float64Array(grid.reduce((a, b) => a * b, 1) * dim);
+    const coords = grid.map(() => 0);
+    for (let m = 0; m * dim < out.length; m++) {
+      let r = m;
+      for (let a = grid.length - 1; a >= 0; a--) { coords[a] = r % grid[a]; r = Math.floor(r / grid[a]); }
+      let c = 0;
+      for (const [axis, channels] of blocks) {
+        const half = channels / 2;
+        for (let j = 0; j < channels; j++, c++) {
+          const arg = coords[axis] / 10000 ** ((j % half) / half);
+          out[m * dim + c] = j < half ? Math.sin(arg) : Math.cos(arg);
+        }
+      }
+    }
+    return { axes: [...over.map((n, i) => [n, grid[i]] as const), ['c', dim]], data: out };
+  },
 };
+
+/** [grid axis, channels] blocks of the table, in channel order (see the reference). */
+function sincosBlocks(rank: number, dim: number): [number, number][] {
+  const blocks: [number, number][] = rank === 1 ? [[0, dim]]
+    : rank === 2 ? [[1, dim / 2], [0, dim / 2]]
+    : rank === 3 ? [[0, dim / 4], [2, (3 * dim) / 8], [1, (3 * dim) / 8]]
+    : [];
+  // The shape rule refuses these (VDM030); a graph built elsewhere must not get a guessed table.
+  if (blocks.length === 0 || blocks.some(([, n]) => !Number.isInteger(n) || n < 2 || n % 2 !== 0)) {
+    throw new Error(`sincos: no position table over ${rank} axes with c=${dim} (1 axis: c even; 2: c % 4 == 0; 3: c % 16 == 0)`);
+  }
+  return blocks;
+}

@@ -21,4 +21,21 @@ export const sinusoidal: Primitive = {
       params: [], macs: 0,
     };
   },
+  // As codegen/embed.ts's timestepEmbeddingReference (order cos_sin): channel k < half is
+  // cos(s f_k), channel half + k is sin(s f_k), f_k = exp(-ln(max_period) k / half); a last odd
+  // channel (never allowed by the shape rule) would stay 0.
+  reference({ inputs: [s], attrs }) {
+    const dim = Number(attrs.dim);
+    const period = Number(attrs.max_period);
+    const half = Math.floor(dim / 2);
+    const out = new Float64Array(s.data.length * dim);
+    for (let i = 0; i < s.data.length; i++) {
+      for (let k = 0; k < half; k++) {
+        const arg = s.data[i] * Math.exp((-Math.log(period) * k) / half);
+        out[i * dim + k] = Math.cos(arg);
+        out[i * dim + half + k] = Math.sin(arg);
+      }
+    }
+    return { axes: [...s.axes, ['c', dim]], data: out };
+  },
 };

@@ -1,5 +1,6 @@
 // slice(x, axis, start, end): the half-open range [start, end) of one axis.
 import { fail } from '../diagnostics.ts';
+import { alongAxis } from '../named-tensor.ts';
 import { sizeOf, withSize } from './axes.ts';
 import type { Primitive } from './types.ts';
 
@@ -25,5 +26,10 @@ export const slice: Primitive = {
       outputs: [{ axes: withSize(x.axes, axis, end - start), dtype: x.dtype }],
       params: [], macs: 0,
     };
+  },
+  reference({ inputs: [x], attrs }) {
+    const start = Number(attrs.start);
+    const n = Number(attrs.end) - start;
+    return alongAxis(x, String(attrs.axis), n, (src, dst) => { for (let k = 0; k < n; k++) dst[k] = src[start + k]; });
   },
 };

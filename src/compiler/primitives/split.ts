@@ -1,5 +1,6 @@
 // split(x, n, axis: c) -> a tuple of n equal parts along the axis.
 import { fail } from '../diagnostics.ts';
+import { alongAxis, sizeIn } from '../named-tensor.ts';
 import { sizeOf, withSize } from './axes.ts';
 import type { Primitive } from './types.ts';
 
@@ -23,5 +24,12 @@ export const split: Primitive = {
       tuple: true,
       params: [], macs: 0,
     };
+  },
+  // Each output node is one part: the index-th run of size / n consecutive entries along the axis.
+  reference({ inputs: [x], attrs }) {
+    const axis = String(attrs.axis);
+    const part = sizeIn(x.axes, axis) / Number(attrs.n);
+    const start = Number(attrs.index) * part;
+    return alongAxis(x, axis, part, (src, dst) => { for (let k = 0; k < part; k++) dst[k] = src[start + k]; });
   },
 };

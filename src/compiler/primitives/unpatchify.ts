@@ -2,6 +2,7 @@
 import { fail } from '../diagnostics.ts';
 import { product, sizeOf, withSizes } from './axes.ts';
 import { patchSizes } from './patch-sizes.ts';
+import { patchMap } from './patchify.ts';
 import type { Primitive } from './types.ts';
 
 export const unpatchify: Primitive = {
@@ -25,5 +26,12 @@ export const unpatchify: Primitive = {
       outputs: [{ axes: withSizes(x.axes, sizes), dtype: x.dtype }],
       params: [], macs: 0,
     };
+  },
+  // The exact inverse of patchify's reference (same channel order, see patchMap there).
+  reference({ inputs: [x], attrs, axes }) {
+    const from = patchMap(axes, x.axes, attrs.patch);
+    const y = new Float64Array(from.length);
+    for (let i = 0; i < from.length; i++) y[i] = x.data[from[i]];
+    return { axes, data: y };
   },
 };

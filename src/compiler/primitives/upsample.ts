@@ -2,6 +2,7 @@
 // axis (a bare integer: every axis but b and c) or taken from the sizes of y's axes.
 import { fail } from '../diagnostics.ts';
 import { asPerAxis } from '../convert.ts';
+import { alongAxis, sizeIn, type NamedTensor } from '../named-tensor.ts';
 import { resolvePerAxis, sizeOf, spatialAxes, withSizes } from './axes.ts';
 import type { BoundArgs, Primitive } from './types.ts';
 import type { TensorValue } from '../values.ts';
@@ -49,5 +50,26 @@ export const upsample: Primitive = {
       outputs: [{ axes: withSizes(x.axes, sizes), dtype: 'f32' }],
       params: [], macs: 0,
     };
+  },
+  // src/codegen/resample.ts's resize, one axis at a time (its linear weights are a product over
+  // axes, so this is the same up to rounding): nearest reads floor(o * n / m) = floor(o / f);
+  // linear is align_corners=false (PyTorch), source (o + 0.5) n / m - 0.5 clamped at 0.
+  reference({ inputs: [x], attrs, axes }) {
+    const linear = attrs.mode === 'linear';
+    let y: NamedTensor = x;
+    for (const ax of Object.keys(attrs.factor as Record<string, number>)) {
+      const n = sizeIn(x.axes, ax), m = sizeIn(axes, ax);
+      if (n === m) continue;
+      y = alongAxis(y, ax, m, (src, dst) => {
+        for (let o = 0; o < m; o++) {
+          if (!linear) { dst[o] = src[Math.floor((o * n) / m)]; continue; }
+          const s = Math.max((o + 0.5) * (n / m) - 0.5, 0);
+          const i0 = Math.min(Math.floor(s), n - 1);
+          const i1 = Math.min(i0 + 1, n - 1);
+          dst[o] = (1 - (s - i0)) * src[i0] + (s - i0) * src[i1];
+        }
+      });
+    }
+    return y;
   },
 };
