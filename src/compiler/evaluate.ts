@@ -51,15 +51,17 @@ export function initParams(graph: Graph, seed = 0): Map<string, Float64Array> {
     for (const p of node.params) {
       const n = p.shape.reduce((a, b) => a * b, 1);
       const [fanIn, fanOut] = fansOf(node.op, leafOf(node, p), p.shape);
-      const within = (bound: number) => Float64Array.from({ length: n }, () => (2 * uniform() - 1) * bound);
+      const v = new Float64Array(n);
+      const within = (bound: number) => { for (let i = 0; i < n; i++) v[i] = (2 * uniform() - 1) * bound; };
       switch (p.init) {
-        case 'zeros': out.set(p.path, new Float64Array(n)); break;
-        case 'ones': out.set(p.path, new Float64Array(n).fill(1)); break;
-        case 'normal': out.set(p.path, Float64Array.from({ length: n }, () => 0.02 * normal())); break;
-        case 'xavier_uniform': out.set(p.path, within(Math.sqrt(6 / (fanIn + fanOut)))); break;
-        case 'default': out.set(p.path, within(1 / Math.sqrt(fanIn))); break;
+        case 'zeros': break;
+        case 'ones': v.fill(1); break;
+        case 'normal': for (let i = 0; i < n; i++) v[i] = 0.02 * normal(); break;
+        case 'xavier_uniform': within(Math.sqrt(6 / (fanIn + fanOut))); break;
+        case 'default': within(1 / Math.sqrt(fanIn)); break;
         default: throw new Error(`parameter ${p.path}: unknown init '${p.init}'`);
       }
+      out.set(p.path, v);
     }
   }
   return out;
