@@ -1,4 +1,7 @@
 // linear(x, out, bias: true, init: "default", axis: c): a dense layer along one axis.
+import { contractionViews } from '../../codegen/lower.ts';
+import { gemmKernel } from '../../codegen/gemm.ts';
+import { contiguous } from '../../codegen/view.ts';
 import { alongAxis } from '../named-tensor.ts';
 import { numel } from '../values.ts';
 import { sizeOf, withSize } from './axes.ts';
@@ -32,6 +35,14 @@ export const linear: Primitive = {
     };
   },
   fans: (_leaf, shape) => [shape[0], shape[shape.length - 1]],
+  // One GEMM: the other axes are rows, the weight [in, out] is B, the bias its epilogue.
+  lower(call) {
+    const { a, out } = contractionViews(call.inputs[0], call.out, String(call.attrs.axis));
+    const [K, N] = [a.shape[a.shape.length - 1], out.shape[out.shape.length - 1]];
+    const bias = call.params.get('bias');
+    const spec = gemmKernel({ a, b: contiguous([K, N]), out, bias: bias ? contiguous([N]) : undefined, adapter: call.adapter });
+    call.emit(spec, [call.inputs[0].buffer, call.params.get('weight')!, ...(bias ? [bias] : []), call.out.buffer]);
+  },
   // y[.., o] = sum_i x[.., i] weight[i, o] + bias[o], along `axis`
   reference({ inputs: [x], params, attrs }) {
     const out = Number(attrs.out);

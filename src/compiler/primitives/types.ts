@@ -6,6 +6,7 @@ import {
   asAxes, asAxis, asBool, asInt, asNamedNumbers, asNumber, asPerAxis, asPositive, asSize, asString, asTensor, Poisoned,
   type PerAxis,
 } from '../convert.ts';
+import type { LowerCall } from '../../codegen/lower.ts';
 import type { AxisPair } from '../graph.ts';
 import type { NamedTensor } from '../named-tensor.ts';
 import type { Span } from '../source.ts';
@@ -72,6 +73,8 @@ export interface Primitive {
   readonly scalar?: (x: number) => number;
   /** The float64 reference: the node's value, over its output axes in any order. */
   readonly reference?: (call: ReferenceCall) => NamedTensor;
+  /** Emits the kernels that compute the node's value on the GPU (src/codegen/lower.ts). */
+  readonly lower?: (call: LowerCall) => void;
   /** Fan-in and fan-out of a parameter, for 'default' and 'xavier_uniform' initialisation. */
   readonly fans?: (leaf: string, shape: readonly number[]) => readonly [number, number];
 }

@@ -1,0 +1,164 @@
+// Lowering: a checked graph onto kernels. Every node's value gets a buffer of its own, contiguous
+// in the node's axis order; each primitive's `lower` emits the dispatches that fill it, addressing
+// its operands through strided views by axis name. No fusion yet: one node, one or more kernels.
+import type { AxisPair, Graph, GraphNode, GraphParam } from '../compiler/graph.ts';
+import { stridesOf } from '../compiler/named-tensor.ts';
+import { BINARY_OPERATORS, NEGATE, PRIMITIVES } from '../compiler/primitives/index.ts';
+import type { Primitive } from '../compiler/primitives/types.ts';
+import { coalesce, elementwiseKernel } from './elementwise.ts';
+import { binary, constant, input, unary, UNARY_OPS, type BinaryOp, type Expr, type UnaryOp } from './expr.ts';
+import type { AdapterTraits } from './gemm.ts';
+import type { KernelSpec } from './kernel.ts';
+import type { View } from './view.ts';
+
+/** A value on the GPU: a buffer holding a tensor contiguous in the order of `axes`. */
+export interface Value {
+  readonly buffer: string;
+  readonly axes: readonly AxisPair[];
+}
+
+export type BufferRole = 'input' | 'param' | 'value' | 'scratch';
+
+export interface BufferDecl {
+  readonly name: string;
+  readonly elements: number;
+  readonly dtype: 'f32' | 'i32';
+  readonly role: BufferRole;
+}
+
+export interface LoweredStep {
+  readonly spec: KernelSpec;
+  /** buffer names in the order of spec.bindings */
+  readonly buffers: readonly string[];
+  /** the node this dispatch computes, for messages and profiles */
+  readonly label: string;
+}
+
+export interface LoweredGraph {
+  readonly buffers: ReadonlyMap<string, BufferDecl>;
+  readonly steps: readonly LoweredStep[];
+  /** input name -> its value's buffer; parameter path -> buffer */
+  readonly inputs: ReadonlyMap<string, Value>;
+  readonly params: ReadonlyMap<string, string>;
+  readonly outputs: ReadonlyMap<string, Value>;
+}
+
+/** What a primitive's `lower` gets: its node, operand values, and ways to add buffers and dispatches. */
+export interface LowerCall {
+  readonly node: GraphNode;
+  readonly attrs: GraphNode['attrs'];
+  readonly inputs: readonly Value[];
+  /** parameter leaf -> buffer (row-major in the parameter's shape) */
+  readonly params: ReadonlyMap<string, string>;
+  /** the node's own buffer, contiguous over node.axes */
+  readonly out: Value;
+  readonly adapter?: AdapterTraits;
+  /** a scratch buffer for this node's intermediates, named after the node */
+  scratch(name: string, elements: number): string;
+  /** appends a dispatch of `spec` over `buffers` (in spec.bindings order) */
+  emit(spec: KernelSpec, buffers: readonly string[]): void;
+}
+
+/** The view of `v` over `target` axes by name: axes `v` lacks read stride 0 (broadcast). */
+export function viewOver(v: Value, target: readonly AxisPair[], offset = 0): View {
+  const own = stridesOf(v.axes);
+  const strides = target.map(([name, size]) => {
+    const i = v.axes.findIndex(([n]) => n === name);
+    if (i < 0) return 0;
+    if (v.axes[i][1] !== size) throw new Error(`lower: axis '${name}' of ${v.buffer} is ${v.axes[i][1]}, expected ${size}`);
+    return own[i];
+  });
+  return { shape: target.map(([, s]) => s), strides, offset };
+}
+
+/** One elementwise kernel computing `expr` over `call.out` from the node's inputs as in0, in1, ... */
+export function lowerElementwise(call: LowerCall, expr: Expr): void {
+  const target = call.out.axes;
+  const ins = call.inputs.map((v, i) => ({ name: `in${i}`, view: viewOver(v, target) }));
+  const spec = elementwiseKernel({
+    shape: target.map(([, s]) => s), inputs: ins,
+    outputs: [{ name: 'out', view: viewOver(call.out, target), expr }],
+  });
+  call.emit(spec, [...call.inputs.map((v) => v.buffer), call.out.buffer]);
+}
+
+const BINARY_BY_NAME = new Map([...BINARY_OPERATORS.values()].map((o) => [o.name, o]));
+const isUnaryOp = (op: string): op is UnaryOp => (UNARY_OPS as readonly string[]).includes(op);
+
+function lowerNode(call: LowerCall, prim: Primitive | undefined): void {
+  const { node, attrs } = call;
+  if (BINARY_BY_NAME.has(node.op)) {
+    const op = node.op as BinaryOp;
+    if (call.inputs.length === 2) return lowerElementwise(call, binary(op, input('in0'), input('in1')));
+    const k = constant(Number(attrs.scalar));
+    return lowerElementwise(call, attrs.side === 'left' ? binary(op, k, input('in0')) : binary(op, input('in0'), k));
+  }
+  if (prim?.lower) return prim.lower(call);
+  if (prim?.scalar && isUnaryOp(node.op)) return lowerElementwise(call, unary(node.op, input('in0')));
+  throw new Error(`primitive '${node.op}' (${node.path}) cannot be lowered to kernels yet`);
+}
+
+const leafOf = (node: GraphNode, p: GraphParam) => (node.path ? p.path.slice(node.path.length + 1) : p.path);
+
+/** Lowers every node of `graph`, in order, for `adapter` (kernels pick tilings that suit it). */
+export function lowerGraph(graph: Graph, adapter?: AdapterTraits): LoweredGraph {
+  const buffers = new Map<string, BufferDecl>();
+  const steps: LoweredStep[] = [];
+  const values: Value[] = [];
+  const inputs = new Map<string, Value>();
+  const params = new Map<string, string>();
+  const declare = (name: string, elements: number, role: BufferRole, dtype: 'f32' | 'i32' = 'f32') => {
+    if (buffers.has(name)) throw new Error(`lower: buffer '${name}' declared twice`);
+    buffers.set(name, { name, elements: Math.max(1, elements), dtype, role });
+    return name;
+  };
+  const numel = (axes: readonly AxisPair[]) => axes.reduce((n, [, s]) => n * s, 1);
+  for (const node of graph.nodes) {
+    if (node.op === 'input') {
+      const v = { buffer: declare(`input.${node.attrs.name}`, numel(node.axes), 'input', node.dtype), axes: node.axes };
+      inputs.set(String(node.attrs.name), v);
+      values.push(v);
+      continue;
+    }
+    const own = new Map<string, string>();
+    for (const p of node.params) {
+      own.set(leafOf(node, p), declare(`param.${p.path}`, p.shape.reduce((a, b) => a * b, 1), 'param'));
+      params.set(p.path, `param.${p.path}`);
+    }
+    const out = { buffer: declare(`v${node.id}.${node.op}`, numel(node.axes), 'value', node.dtype), axes: node.axes };
+    const label = `${node.path || node.op} (${node.op}, node ${node.id})`;
+    let scratchCount = 0;
+    const call: LowerCall = {
+      node, attrs: node.attrs, inputs: node.inputs.map((i) => values[i]), params: own, out, adapter,
+      scratch: (name, elements) => declare(`v${node.id}.${name}.${scratchCount++}`, elements, 'scratch'),
+      emit: (spec, bufs) => {
+        if (bufs.length !== spec.bindings.length) throw new Error(`lower ${label}: ${spec.bindings.length} bindings, ${bufs.length} buffers`);
+        steps.push({ spec, buffers: [...bufs], label });
+      },
+    };
+    lowerNode(call, node.op === NEGATE.name ? NEGATE : PRIMITIVES.get(node.op));
+    values.push(out);
+  }
+  const outputs = new Map(graph.outputs.map((o) => [o.name, values[o.node]]));
+  return { buffers, steps, inputs, params, outputs };
+}
+
+/**
+ * GEMM operand views for a product along axis `axis` of `x` into `out` (the same other axes): the
+ * other axes, coalesced where both tensors walk them as one, become [...batch, M]; A is [..., M, K]
+ * and out [..., M, N]. Returns the A and out views.
+ */
+export function contractionViews(x: Value, out: Value, axis: string, outAxis = axis): { a: View; out: View } {
+  const others = x.axes.filter(([n]) => n !== axis);
+  const k = x.axes.find(([n]) => n === axis)!;
+  const n = out.axes.find(([m]) => m === outAxis)!;
+  const xa = viewOver(x, [...others, k]);
+  const oa = viewOver(out, [...others, n]);
+  const r = others.length;
+  const merged = coalesce(others.map(([, s]) => s), [xa.strides.slice(0, r), oa.strides.slice(0, r)]);
+  if (merged.shape.length === 0) { merged.shape.push(1); merged.strides[0].push(0); merged.strides[1].push(0); }
+  return {
+    a: { shape: [...merged.shape, k[1]], strides: [...merged.strides[0], xa.strides[r]], offset: 0 },
+    out: { shape: [...merged.shape, n[1]], strides: [...merged.strides[1], oa.strides[r]], offset: 0 },
+  };
+}
