@@ -5,7 +5,7 @@ import { lowerGraph } from '../../src/codegen/lower.ts';
 import { graphOf, model } from '../compiler/helpers.ts';
 import { expectLoweredMatches } from './lower-check.ts';
 
-test('linear along c, along t, and on a [b, c] vector; operators broadcast by name', async () => {
+test('linear along c and along t, chained; operators broadcast by name, numbers on either side', async () => {
   const g = graphOf(model([
     '  y = linear(x, 6)',                         // c in the middle of [b, c, t, h, w]
     '  z = linear(x, 3, axis: t, bias: false)',   // contraction over t
