@@ -82,12 +82,15 @@ export function lowerElementwise(call: LowerCall, expr: Expr): void {
   call.emit(spec, [...call.inputs.map((v) => v.buffer), call.out.buffer]);
 }
 
-const BINARY_BY_NAME = new Map([...BINARY_OPERATORS.values()].map((o) => [o.name, o]));
+// Built on first use: primitive modules import this file, so the registry is not ready at load time.
+let binaryByName: Map<string, unknown> | undefined;
+const isBinaryOperator = (op: string) =>
+  (binaryByName ??= new Map([...BINARY_OPERATORS.values()].map((o) => [o.name, o]))).has(op);
 const isUnaryOp = (op: string): op is UnaryOp => (UNARY_OPS as readonly string[]).includes(op);
 
 function lowerNode(call: LowerCall, prim: Primitive | undefined): void {
   const { node, attrs } = call;
-  if (BINARY_BY_NAME.has(node.op)) {
+  if (isBinaryOperator(node.op)) {
     const op = node.op as BinaryOp;
     if (call.inputs.length === 2) return lowerElementwise(call, binary(op, input('in0'), input('in1')));
     const k = constant(Number(attrs.scalar));
