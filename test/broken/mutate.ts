@@ -1,17 +1,8 @@
 // Token-level mutations of .vdm sources for the checker's fuzz test. Mutants stay close to real
 // specs (most tokens survive), so they reach deep into elaboration instead of stopping at the parser.
 
-/** A small seeded PRNG (mulberry32): the same seed replays the same mutants. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generator of the reference evaluation: the same seed replays the same mutants. */
+export { prng } from '../../src/compiler/evaluate.ts';
 
 export interface Token { text: string; kind: 'space' | 'comment' | 'string' | 'number' | 'ident' | 'punct' }
 

@@ -2,20 +2,14 @@
 // comparison of GPU outputs against float64 references.
 import * as assert from 'uvu/assert';
 import type { KernelSpec } from '../../src/codegen/kernel.ts';
+import { prng } from '../../src/compiler/evaluate.ts';
 import { compilationMessages } from '../../src/runtime/compile-check.ts';
 import { runKernel, type HostArray } from '../../src/runtime/gpu.ts';
 
 /** Fresh every run; VDM_TEST_SEED=<seed from a failure message> replays a run's inputs. */
 export const seed = process.env.VDM_TEST_SEED ? Number(process.env.VDM_TEST_SEED) >>> 0 : (Date.now() ^ (process.pid << 8)) >>> 0;
-let state = seed;
-/** mulberry32: fresh inputs every run; the seed is in every failure message. */
-export function rand(): number {
-  state = (state + 0x6d2b79f5) >>> 0;
-  let t = state;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+/** Fresh inputs every run; the seed is in every failure message. */
+export const rand = prng(seed);
 /** uniform in [lo, hi) */
 export const randomArray = (n: number, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rand());
 /**
