@@ -1,6 +1,10 @@
 // attention(x, over, heads, context, context_over, window, shift, rel_bias, bias): multi-head
 // attention whose tokens are the `over` axes; every other axis but c is a batch axis. With `window`,
 // tokens attend within windows (Swin style, optionally shifted); with `context`, keys come from it.
+import { attentionKernel, attentionTilingFor, type Axis } from '../../codegen/attention.ts';
+import { gemmKernel } from '../../codegen/gemm.ts';
+import { contractionViews, viewOver, type LowerCall, type Value } from '../../codegen/lower.ts';
+import { contiguous, type View } from '../../codegen/view.ts';
 import { fail } from '../diagnostics.ts';
 import { asAxes, asPerAxis } from '../convert.ts';
 import type { AxisPair } from '../graph.ts';
@@ -52,6 +56,12 @@ function contextOf(a: BoundArgs, x: TensorValue, over: string[]): { context: Ten
     ? names.filter((n) => n !== 'b' && n !== 'c')
     : asAxes(a.value('context_over'), a.span('context_over'), a.what('context_over'));
   requireAxes(context, ctxOver, a.span('context_over'));
+  // Axes match by name: a key axis that is also one of x's batch axes would be read as both.
+  const clash = ctxOver.find((n) => n === 'c' || (x.axes.some(([m]) => m === n) && !over.includes(n)));
+  if (clash) {
+    fail('VDM020', a.span('context_over'), `context token axis '${clash}' is also a ${clash === 'c' ? 'channel' : 'batch'} axis of x ${formatAxes(x.axes)}`,
+      'give the context\'s token axis a name of its own (e.g. l for text)');
+  }
   const dc = sizeOf(context, 'c', a.span('context'));
   for (const [n, s] of context.axes) {
     if (n === 'c' || ctxOver.includes(n)) continue;
@@ -132,8 +142,86 @@ export const attention: Primitive = {
   },
   // every weight is [in, out]; biases and rel_bias are zeros-initialised, so theirs never matter
   fans: (_leaf, shape) => [shape[0], shape[shape.length - 1]],
+  lower: lowerAttention,
   reference: attentionReferenceOf,
 };
+
+/** A GEMM projecting `src` along c into `dst` (c of `dst` is `out` wide): weight [in, out], bias [out] if present. */
+function emitProjection(call: LowerCall, src: Value, dst: Value, weight: string, bias: string): void {
+  const { a, out } = contractionViews(src, dst, 'c');
+  const [K, N] = [a.shape[a.shape.length - 1], out.shape[out.shape.length - 1]];
+  const b = call.params.get(bias);
+  const spec = gemmKernel({ a, b: contiguous([K, N]), out, bias: b ? contiguous([N]) : undefined, adapter: call.adapter });
+  call.emit(spec, [src.buffer, call.params.get(weight)!, ...(b ? [b] : []), dst.buffer]);
+}
+
+/** View [...grid, heads, dh] of part `part` (q|k|v, each heads * dh wide) of the c-last rows of `v`. */
+function headsView(v: Value, grid: readonly AxisPair[], heads: number, dh: number, part: number): View {
+  const rows = viewOver(v, [...grid, ['c', sizeIn(v.axes, 'c')]]);
+  return { shape: [...rows.shape.slice(0, -1), heads, dh], strides: [...rows.strides.slice(0, -1), dh, 1], offset: part * heads * dh };
+}
+
+/**
+ * Three steps: a GEMM projecting x (and the context) into scratch rows [.., 3, heads, dh] (self) or
+ * q [.., heads, dh] and kv [.., 2, heads, dh] (cross), one attention kernel over a grid of the batch
+ * axes (node order) then the `over` axes (`over` order, so the bias table's radix follows it) into
+ * scratch rows [.., heads, dh], and the output projection GEMM into the node's buffer. Every scratch
+ * buffer holds the node's non-c axes in node order with c last.
+ */
+function lowerAttention(call: LowerCall): void {
+  const { attrs, node } = call;
+  const x = call.inputs[0];
+  const over = attrs.over as string[];
+  const heads = Number(attrs.heads);
+  const window = attrs.window as Record<string, number> | null;
+  const shift = attrs.shift as Record<string, number> | null;
+  const ctxOver = attrs.context_over as string[] | null;
+  const d = sizeIn(node.axes, 'c'), dh = d / heads;
+  const rowAxes = node.axes.filter(([n]) => n !== 'c');
+  const scratchOver = (name: string, axes: readonly AxisPair[], c: number): Value => {
+    const full: AxisPair[] = [...axes, ['c', c]];
+    return { buffer: call.scratch(name, numelOf(full)), axes: full };
+  };
+  const batchAxes = rowAxes.filter(([n]) => !over.includes(n));
+  const tokenAxes: AxisPair[] = over.map((n) => [n, sizeIn(node.axes, n)]);
+  const gridAxes = [...batchAxes, ...tokenAxes];
+  const grid: Axis[] = gridAxes.map(([name, size]) => ({ name, size }));
+
+  const o = scratchOver('o', rowAxes, d);
+  const oView = headsView(o, gridAxes, heads, dh, 0);
+  const tiling = call.adapter ? attentionTilingFor(call.adapter.info, call.adapter.features.has('subgroups')) : undefined;
+  const table = call.params.get('rel_bias');
+
+  if (ctxOver) {
+    const ctx = call.inputs[1];
+    const ctxRows = ctx.axes.filter(([n]) => n !== 'c');
+    const ctxTokens: AxisPair[] = ctxOver.map((n) => [n, sizeIn(ctx.axes, n)]);
+    const q = scratchOver('q', rowAxes, d);
+    const kv = scratchOver('kv', ctxRows, 2 * d);
+    emitProjection(call, x, q, 'q.weight', 'q.bias');
+    emitProjection(call, ctx, kv, 'kv.weight', 'kv.bias');
+    // k and v over [...batch axes of the grid, ...context tokens]: batch axes the context lacks read stride 0
+    const kvGrid = [...batchAxes, ...ctxTokens];
+    const spec = attentionKernel({
+      grid, tokens: over, heads, headDim: dh, context: ctxTokens.map(([name, size]) => ({ name, size })),
+      q: headsView(q, gridAxes, heads, dh, 0), k: headsView(kv, kvGrid, heads, dh, 0), v: headsView(kv, kvGrid, heads, dh, 1),
+      o: oView, tiling,
+    });
+    call.emit(spec, [q.buffer, kv.buffer, kv.buffer, o.buffer]);
+  } else {
+    const qkv = scratchOver('qkv', rowAxes, 3 * d);
+    emitProjection(call, x, qkv, 'qkv.weight', 'qkv.bias');
+    const spec = attentionKernel({
+      grid, tokens: over, heads, headDim: dh,
+      q: headsView(qkv, gridAxes, heads, dh, 0), k: headsView(qkv, gridAxes, heads, dh, 1), v: headsView(qkv, gridAxes, heads, dh, 2),
+      o: oView, window: window ?? undefined, shift: shift ?? undefined,
+      relPosBias: table ? contiguous([product(tokenAxes.map(([n, size]) => 2 * (window?.[n] ?? size) - 1)), heads]) : undefined,
+      tiling,
+    });
+    call.emit(spec, [qkv.buffer, qkv.buffer, qkv.buffer, ...(table ? [table] : []), o.buffer]);
+  }
+  emitProjection(call, o, call.out, 'proj.weight', 'proj.bias');
+}
 
 /** rows[r, o] = sum_i src[r, i] w[i, o] + b[o]: a projection of row-major [rows, in] to [rows, out]. */
 function project(src: Float64Array, rows: number, inSize: number, w: Float64Array, b: Float64Array | undefined, out: number): Float64Array {

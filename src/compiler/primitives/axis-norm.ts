@@ -1,5 +1,8 @@
 // Shared shape rule of layernorm and rmsnorm: normalise along one axis (default c), keep the axes,
 // and with `affine` learn a per-feature scale (and, for layernorm, a shift).
+import { viewOver } from '../../codegen/lower.ts';
+import { alongAxes } from '../../codegen/elementwise.ts';
+import { normKernel } from '../../codegen/norm.ts';
 import { alongAxis, sizeIn } from '../named-tensor.ts';
 import { sizeOf } from './axes.ts';
 import type { ParamShape, Primitive } from './types.ts';
@@ -23,6 +26,22 @@ export function axisNormPrimitive(name: string, withBias: boolean): Primitive {
       if (affine) params.push({ leaf: 'weight', shape: [n], init: 'ones' });
       if (affine && withBias) params.push({ leaf: 'bias', shape: [n], init: 'zeros' });
       return { inputs: [x], attrs: { affine, eps, axis }, outputs: [{ axes: x.axes, dtype: 'f32' }], params, macs: 0 };
+    },
+    // One norm kernel: x and y viewed as [...other axes, axis] (rows, then the normalised axis), the
+    // [n] weight and bias along the last view axis.
+    lower(call) {
+      const [x] = call.inputs;
+      const axis = String(call.attrs.axis);
+      const order = [...x.axes.filter(([n]) => n !== axis), x.axes.find(([n]) => n === axis)!];
+      const shape = order.map(([, s]) => s);
+      const along = alongAxes(shape, [shape.length - 1]);
+      const weight = call.params.get('weight');
+      const bias = call.params.get('bias');
+      const spec = normKernel({
+        kind: withBias ? 'layer' : 'rms', x: viewOver(x, order), y: viewOver(call.out, order), normalizedAxes: 1,
+        eps: Number(call.attrs.eps), weight: weight ? along : undefined, bias: bias ? along : undefined,
+      });
+      call.emit(spec, [x.buffer, ...(weight ? [weight] : []), ...(bias ? [bias] : []), call.out.buffer]);
     },
     // As codegen/norm.ts's normReference: (x - mean) / sqrt(biased var + eps) * weight + bias, where
     // rmsnorm (no bias) takes mean = 0, so its "variance" is the mean square.

@@ -1,9 +1,11 @@
 // concat(a, b, ..., axis: c) or concat(tuple, axis: c): join along one axis; every other axis must
 // match by name and size (VDM024).
+import { viewOver } from '../../codegen/lower.ts';
 import { fail } from '../diagnostics.ts';
 import { numelOf, position, relayout, sizeIn } from '../named-tensor.ts';
 import { formatAxes } from '../values.ts';
 import { sizeOf, withSize } from './axes.ts';
+import { emitCopy, rangeView } from './slice.ts';
 import type { Primitive } from './types.ts';
 
 export const concat: Primitive = {
@@ -34,6 +36,18 @@ export const concat: Primitive = {
       outputs: [{ axes: withSize(first.axes, axis, total), dtype: first.dtype }],
       params: [], macs: 0,
     };
+  },
+  // One copy per input, over its own extent along the axis in the node's axis order: the input by
+  // name, into the node's buffer from the running start along the axis (a view offset).
+  lower(call) {
+    const axis = String(call.attrs.axis);
+    let at = 0;
+    for (const x of call.inputs) {
+      const size = x.axes.find(([n]) => n === axis)![1];
+      const space = call.out.axes.map((a) => (a[0] === axis ? [axis, size] as const : a));
+      emitCopy(call, space, viewOver(x, space), rangeView(call.out, space, axis, at), x.buffer);
+      at += size;
+    }
   },
   // Every input is laid out in the first input's axis order, so that each contributes, per outer
   // index, one contiguous run of (its size along the axis) * inner values, in input order.

@@ -6,6 +6,10 @@ import type { AxisPair } from '../graph.ts';
 import { numel } from '../values.ts';
 import { product, requireAxes, resolvePerAxis, sizeOf, withSize, withSizes } from './axes.ts';
 import type { BoundArgs, Json, ParamShape, Primitive, ReferenceCall } from './types.ts';
+import { convKernel } from '../../codegen/conv.ts';
+import { coalesce } from '../../codegen/elementwise.ts';
+import type { LowerCall } from '../../codegen/lower.ts';
+import { contiguous, type View } from '../../codegen/view.ts';
 
 /** Padding per conv axis: "same" (d(k-1)/2, needs it whole), "valid" (0), an integer or a named tuple. */
 function paddingOf(a: BoundArgs, over: string[], kernel: Map<string, number>, dilation: Map<string, number>): Map<string, number> {
@@ -93,8 +97,85 @@ export const conv: Primitive = {
   fans: (leaf, shape) => (leaf === 'weight'
     ? [product(shape.slice(1)), shape[0] * product(shape.slice(2))]
     : [shape[0] ?? 1, shape[shape.length - 1] ?? 1]),
+  lower: lowerConv,
   reference: convReferenceOf,
 };
+
+/**
+ * One convKernel dispatch per batch slice (normally one in all). The kernel's three spatial slots
+ * (t, h, w) take the `over` axes and, where fewer than three are convolved, the innermost batch
+ * axes (kernel 1, stride 1, no padding), all in the order of x's axes; missing slots have size 1.
+ * The other batch axes, coalesced where x and out walk them alike, become the kernel's B; any that
+ * still remain are looped over, one dispatch per index with offset views. The weight [out,
+ * c/groups, kernel in `over` order] is a view with its kernel axes moved to their slots (stride 0
+ * for empty slots); padding is the node's explicit symmetric padding; bias is the epilogue's.
+ */
+function lowerConv(call: LowerCall): void {
+  const { attrs } = call;
+  const [x] = call.inputs;
+  const out = call.out;
+  const over = attrs.over as string[];
+  if (over.length > 3) throw new Error(`conv: cannot lower a convolution over ${over.length} axes (at most 3)`);
+  const per = (key: string, ax: string) => Number((attrs[key] as Record<string, Json>)[ax]);
+  const names = x.axes.map(([n]) => n);
+  const batch = names.filter((n) => n !== 'c' && !over.includes(n));
+  const inSlots = batch.slice(Math.max(0, batch.length - (3 - over.length)));
+  const slots: (string | null)[] = names.filter((n) => over.includes(n) || inSlots.includes(n));
+  while (slots.length < 3) slots.unshift(null);
+  const rest = batch.filter((n) => !inSlots.includes(n));
+
+  const xs = stridesOf(x.axes), os = stridesOf(out.axes);
+  const xAt = (n: string) => x.axes.findIndex(([m]) => m === n);
+  const oAt = (n: string) => out.axes.findIndex(([m]) => m === n);
+  const slotView = (v: typeof x, st: number[], at: (n: string) => number) => ({
+    shape: slots.map((n) => (n === null ? 1 : v.axes[at(n)][1])),
+    strides: slots.map((n) => (n === null ? 0 : st[at(n)])),
+  });
+  const xSlot = slotView(x, xs, xAt), oSlot = slotView(out, os, oAt);
+
+  const C = x.axes[xAt('c')][1];
+  const Cout = Number(attrs.out);
+  const groups = Number(attrs.groups);
+  const kernel = over.map((ax) => per('kernel', ax));
+  const ws = stridesOf([['out', Cout], ['c', C / groups], ...over.map((ax, i): AxisPair => [ax, kernel[i]])]);
+  const weight: View = {
+    shape: [Cout, C / groups, ...slots.map((n) => (n !== null && over.includes(n) ? kernel[over.indexOf(n)] : 1))],
+    strides: [ws[0], ws[1], ...slots.map((n) => (n !== null && over.includes(n) ? ws[2 + over.indexOf(n)] : 0))],
+    offset: 0,
+  };
+  const conv = (n: string | null, key: string, dflt: number) => (n !== null && over.includes(n) ? per(key, n) : dflt);
+  const stride = slots.map((n) => conv(n, 'stride', 1));
+  const dilation = slots.map((n) => conv(n, 'dilation', 1));
+  const padding = slots.map((n) => conv(n, 'padding', 0));
+
+  // The remaining batch axes: the innermost coalesced one is B, the others are looped over.
+  const merged = coalesce(rest.map((n) => x.axes[xAt(n)][1]), [rest.map((n) => xs[xAt(n)]), rest.map((n) => os[oAt(n)])]);
+  const r = merged.shape.length;
+  const B = r ? merged.shape[r - 1] : 1;
+  const [xB, oB] = r ? [merged.strides[0][r - 1], merged.strides[1][r - 1]] : [0, 0];
+  const loops = merged.shape.slice(0, Math.max(0, r - 1));
+  const bias = call.params.get('bias');
+  const buffers = [x.buffer, call.params.get('weight')!, ...(bias ? [bias] : []), out.buffer];
+  const slices = loops.reduce((n, s) => n * s, 1);
+  for (let flat = 0; flat < slices; flat++) {
+    let rem = flat, xOff = 0, oOff = 0;
+    for (let a = loops.length - 1; a >= 0; a--) {
+      const i = rem % loops[a];
+      rem = Math.floor(rem / loops[a]);
+      xOff += i * merged.strides[0][a];
+      oOff += i * merged.strides[1][a];
+    }
+    const spec = convKernel({
+      x: { shape: [B, C, ...xSlot.shape], strides: [xB, xs[xAt('c')], ...xSlot.strides], offset: xOff },
+      weight,
+      out: { shape: [B, Cout, ...oSlot.shape], strides: [oB, os[oAt('c')], ...oSlot.strides], offset: oOff },
+      stride, dilation, padding, groups,
+      bias: bias ? contiguous([Cout]) : undefined,
+      adapter: call.adapter,
+    });
+    call.emit(spec, buffers);
+  }
+}
 
 /**
  * Cross-correlation as src/codegen/conv.ts's convReference (no kernel flip), with the graph's

@@ -1,5 +1,7 @@
 // embed(ids, classes, dim): a learned table lookup; ids [..] (i32) -> [.., c=dim]. For a label
 // input, classes defaults to its table size (classes, plus one with a null class).
+import { gatherKernel } from '../../codegen/embed.ts';
+import { contiguous } from '../../codegen/view.ts';
 import { fail } from '../diagnostics.ts';
 import type { Primitive } from './types.ts';
 
@@ -25,6 +27,16 @@ export const embed: Primitive = {
       params: [{ leaf: 'weight', shape: [classes, dim], init: 'normal' }],
       macs: 0,
     };
+  },
+  // One gather: the ids buffer (i32, n = numel(ids) in a row) picks rows of the [classes, dim] weight
+  // into the node's buffer as [n, dim].
+  lower(call) {
+    const [ids] = call.inputs;
+    const n = ids.axes.reduce((a, [, k]) => a * k, 1);
+    const classes = Number(call.attrs.classes);
+    const dim = Number(call.attrs.dim);
+    const spec = gatherKernel({ table: contiguous([classes, dim]), n, out: contiguous([n, dim]) });
+    call.emit(spec, [call.params.get('weight')!, ids.buffer, call.out.buffer]);
   },
   // Row ids[..] of weight [classes, dim]; an out-of-range id is clamped to the nearest row, the bounds
   // policy of codegen/embed.ts's gather.

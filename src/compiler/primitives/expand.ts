@@ -1,8 +1,10 @@
 // expand(x, sizes): add new axes as a broadcast view (e.g. an image repeated over t).
+import { viewOver } from '../../codegen/lower.ts';
 import { fail } from '../diagnostics.ts';
 import { checkSize } from '../convert.ts';
 import { relayout } from '../named-tensor.ts';
 import { formatAxes, type Axis } from '../values.ts';
+import { emitCopy } from './slice.ts';
 import type { Primitive } from './types.ts';
 
 export const expand: Primitive = {
@@ -25,6 +27,11 @@ export const expand: Primitive = {
       outputs: [{ axes: [...x.axes, ...added], dtype: x.dtype }],
       params: [], macs: 0,
     };
+  },
+  // One broadcast copy: x viewed over the node's axes reads stride 0 along the new ones.
+  lower(call) {
+    const [x] = call.inputs;
+    emitCopy(call, call.out.axes, viewOver(x, call.out.axes), viewOver(call.out, call.out.axes), x.buffer);
   },
   // relayout broadcasts by name: the new axes read x with stride 0.
   reference: ({ inputs: [x], axes }) => relayout(x, axes),

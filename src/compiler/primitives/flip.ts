@@ -1,6 +1,8 @@
 // flip(x, axis): reverse the order along one axis (for bidirectional propagation).
+import { viewOver } from '../../codegen/lower.ts';
 import { alongAxis, sizeIn } from '../named-tensor.ts';
 import { sizeOf } from './axes.ts';
+import { emitCopy } from './slice.ts';
 import type { Primitive } from './types.ts';
 
 export const flip: Primitive = {
@@ -14,6 +16,24 @@ export const flip: Primitive = {
     const axis = a.axis('axis');
     sizeOf(x, axis, a.span('axis'));
     return { inputs: [x], attrs: { axis }, outputs: [{ axes: x.axes, dtype: x.dtype }], params: [], macs: 0 };
+  },
+  // One copy reading x backwards along the axis: offset (n - 1) * stride and stride -stride there.
+  // elementwiseKernel prints strides as u32 literals (a negative one is invalid WGSL), so the
+  // stride is given modulo 2^32: u32 arithmetic wraps, which makes offset + k * (2^32 - s) the
+  // address offset - k * s for every in-range k (each address itself is in range).
+  lower(call) {
+    const [x] = call.inputs;
+    const axis = String(call.attrs.axis);
+    const target = call.out.axes;
+    const view = viewOver(x, target);
+    const i = target.findIndex(([n]) => n === axis);
+    const n = target[i][1];
+    const s = view.strides[i];
+    const from = n === 1 ? view : {
+      shape: view.shape, offset: view.offset + (n - 1) * s,
+      strides: view.strides.map((t, k) => (k === i ? 2 ** 32 - s : t)),
+    };
+    emitCopy(call, target, from, viewOver(call.out, target), x.buffer);
   },
   reference({ inputs: [x], attrs }) {
     const axis = String(attrs.axis);

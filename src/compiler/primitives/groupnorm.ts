@@ -1,5 +1,7 @@
 // groupnorm(x, groups: 32, affine: true, eps: 1e-5, over): statistics per group of channels over
 // the `over` axes (default: every axis but b and c).
+import { viewOver } from '../../codegen/lower.ts';
+import { groupNormView, normKernel } from '../../codegen/norm.ts';
 import { fail } from '../diagnostics.ts';
 import { numelOf, relayout, sizeIn } from '../named-tensor.ts';
 import { requireAxes, sizeOf } from './axes.ts';
@@ -28,6 +30,28 @@ export const groupnorm: Primitive = {
       ? [{ leaf: 'weight', shape: [c], init: 'ones' }, { leaf: 'bias', shape: [c], init: 'zeros' }]
       : [];
     return { inputs: [x], attrs: { groups, affine, eps, over }, outputs: [{ axes: x.axes, dtype: 'f32' }], params, macs: 0 };
+  },
+  // One norm kernel over x and y viewed as [...batch, c, ...over] and regrouped by groupNormView:
+  // rows (batch..., group), each normalising (c / groups, ...over); weight and bias per channel.
+  lower(call) {
+    const [x] = call.inputs;
+    const over = call.attrs.over as string[];
+    const order = [
+      ...x.axes.filter(([n]) => n !== 'c' && !over.includes(n)),
+      x.axes.find(([n]) => n === 'c')!,
+      ...over.map((n) => x.axes.find(([m]) => m === n)!),
+    ];
+    const batch = order.length - over.length - 1;
+    const groups = Number(call.attrs.groups);
+    const xv = groupNormView(viewOver(x, order), batch, groups, batch);
+    const yv = groupNormView(viewOver(call.out, order), batch, groups, batch);
+    const weight = call.params.get('weight');
+    const bias = call.params.get('bias');
+    const spec = normKernel({
+      kind: 'group', x: xv.view, y: yv.view, normalizedAxes: xv.normalizedAxes, eps: Number(call.attrs.eps),
+      weight: weight ? xv.perChannel() : undefined, bias: bias ? xv.perChannel() : undefined,
+    });
+    call.emit(spec, [x.buffer, ...(weight ? [weight] : []), ...(bias ? [bias] : []), call.out.buffer]);
   },
   // Every axis but c and `over` indexes a separate batch row. Laid out as [...batch, c, ...over], one
   // (row, group) is a contiguous block of (c / groups) * numel(over) values: mean, biased variance

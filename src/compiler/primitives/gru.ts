@@ -1,4 +1,8 @@
 // gru(x, over, hidden, reverse: false): a gated recurrent unit scanning one axis; c -> hidden.
+import { gemmKernel } from '../../codegen/gemm.ts';
+import { contractionViews, viewOver } from '../../codegen/lower.ts';
+import { gruScanKernel } from '../../codegen/scan.ts';
+import { contiguous } from '../../codegen/view.ts';
 import { fail } from '../diagnostics.ts';
 import { relayout, sizeIn } from '../named-tensor.ts';
 import { numel } from '../values.ts';
@@ -35,6 +39,29 @@ export const gru: Primitive = {
   },
   // PyTorch initialises every GRU weight and bias uniform in ±1/sqrt(hidden) (shape[0] is 3 * hidden).
   fans: (_leaf, shape) => [shape[0] / 3, shape[0] / 3],
+  // Two dispatches. A GEMM projects every step at once into a scratch xp, contiguous over
+  // [...x's axes but c, 3H]: xp = x @ weight_ih^T + bias_ih (B = weight_ih [3H, c] read transposed,
+  // strides [1, c]). Then the scan over `over` (the other axes batch rows) writes h into the node's
+  // buffer, viewed in the same order with c = H last.
+  lower(call) {
+    const [x] = call.inputs;
+    const over = String(call.attrs.over);
+    const H = Number(call.attrs.hidden);
+    const C = x.axes.find(([n]) => n === 'c')![1];
+    const others = x.axes.filter(([n]) => n !== 'c');
+    const lead = others.map(([, s]) => s);
+    const xp = { buffer: call.scratch('xp', lead.reduce((a, b) => a * b, 1) * 3 * H), axes: [...others, ['c', 3 * H] as const] };
+    const views = contractionViews(x, xp, 'c');
+    const gemm = gemmKernel({
+      a: views.a, b: { shape: [C, 3 * H], strides: [1, C], offset: 0 }, out: views.out, bias: contiguous([3 * H]), adapter: call.adapter,
+    });
+    call.emit(gemm, [x.buffer, call.params.get('weight_ih')!, call.params.get('bias_ih')!, xp.buffer]);
+    const scan = gruScanKernel({
+      hidden: H, xp: contiguous([...lead, 3 * H]), axis: others.findIndex(([n]) => n === over),
+      out: viewOver(call.out, [...others, ['c', H]]), reverse: Boolean(call.attrs.reverse),
+    });
+    call.emit(scan, [xp.buffer, call.params.get('weight_hh')!, call.params.get('bias_hh')!, call.out.buffer]);
+  },
   // PyTorch's GRU as codegen/scan.ts's gruReference, gates r|z|n, h_0 = 0:
   //   r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)   z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
   //   n = tanh(W_in x + b_in + r * (W_hn h + b_hn))  h' = (1 - z) * n + z * h

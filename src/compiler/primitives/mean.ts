@@ -1,4 +1,6 @@
 // mean(x, over): average over axes, removing them.
+import { viewOver } from '../../codegen/lower.ts';
+import { reduceKernel } from '../../codegen/reduce.ts';
 import { numelOf, relayout } from '../named-tensor.ts';
 import { requireAxes } from './axes.ts';
 import type { Primitive } from './types.ts';
@@ -18,6 +20,15 @@ export const mean: Primitive = {
       outputs: [{ axes: x.axes.filter(([n]) => !over.includes(n)), dtype: 'f32' }],
       params: [], macs: 0,
     };
+  },
+  // One reduction over the named axes of x (in x's own order); y is the node's buffer over the kept axes.
+  lower(call) {
+    const [x] = call.inputs;
+    const over = call.attrs.over as string[];
+    const axes = x.axes.flatMap(([n], i) => (over.includes(n) ? [i] : []));
+    const kept = x.axes.filter(([n]) => !over.includes(n));
+    const spec = reduceKernel({ op: 'mean', x: viewOver(x, x.axes), axes, y: viewOver(call.out, kept) });
+    call.emit(spec, [x.buffer, call.out.buffer]);
   },
   // Laid out as [...kept, ...over], each output is the average of one contiguous block.
   reference({ inputs: [x], attrs }) {

@@ -1,7 +1,9 @@
 // param(sizes, init: "normal"): a learned tensor with the given named axes.
+import { contiguous } from '../../codegen/view.ts';
 import { checkSize } from '../convert.ts';
 import { tensor } from '../named-tensor.ts';
 import { INITS } from './inits.ts';
+import { emitCopy } from './slice.ts';
 import type { Primitive } from './types.ts';
 
 export const param: Primitive = {
@@ -24,6 +26,11 @@ export const param: Primitive = {
   // No layer defines the fans of a free tensor: the last size (the feature axis, as for a linear's
   // output) for both, so 'default' is ±1/sqrt(last) and 'xavier_uniform' ±sqrt(3 / last).
   fans: (_leaf, shape) => [shape[shape.length - 1] ?? 1, shape[shape.length - 1] ?? 1],
+  // One copy of the weight buffer (row-major over the node's axes, as the node's own buffer).
+  lower(call) {
+    const shape = call.out.axes.map(([, s]) => s);
+    emitCopy(call, call.out.axes, contiguous(shape), contiguous(shape), call.params.get('weight')!);
+  },
   // The value is the weight itself, row-major over the sizes in their given order (the node's axes).
   reference: ({ params, axes }) => tensor(axes, params.get('weight')!),
 };

@@ -5,6 +5,9 @@ import { numelOf, position, sizeIn, stridesOf } from '../named-tensor.ts';
 import { product, sizeOf, withSizes } from './axes.ts';
 import { patchSizes } from './patch-sizes.ts';
 import type { Json, Primitive } from './types.ts';
+import { elementwiseKernel } from '../../codegen/elementwise.ts';
+import { input } from '../../codegen/expr.ts';
+import type { LowerCall, Value } from '../../codegen/lower.ts';
 
 /**
  * Which `--dim` would make the patch fit. The axis may be the dim itself, or the dim already
@@ -45,6 +48,7 @@ export const patchify: Primitive = {
       params: [], macs: 0,
     };
   },
+  lower: (call) => lowerPatchCopy(call, call.inputs[0], call.out, true),
   reference({ inputs: [x], attrs, axes }) {
     const to = patchMap(x.axes, axes, attrs.patch);
     const y = new Float64Array(x.data.length);
@@ -52,6 +56,40 @@ export const patchify: Primitive = {
     return { axes, data: y };
   },
 };
+
+/**
+ * patchify (toPatched) or unpatchify as one elementwise copy. The iteration space is the patched
+ * tensor's axes with its channel axis split into (patch offsets in patchOrder, then c), as patchMap
+ * lays the channel out; a patched axis's index i reads the unpatched one at i * p (+ the offset axis),
+ * so both sides are plain strided views. Axes are ordered by the written side's strides.
+ */
+export function lowerPatchCopy(call: LowerCall, unpatched: Value, patched: Value, toPatched: boolean): void {
+  const patch = call.attrs.patch as Record<string, number>;
+  const order = patchOrder(call.attrs.patch);
+  const us = stridesOf(unpatched.axes), ps = stridesOf(patched.axes);
+  const u = (name: string) => us[position(unpatched.axes, name)];
+  const C = sizeIn(unpatched.axes, 'c');
+  const dims: { size: number; u: number; p: number }[] = [];
+  patched.axes.forEach(([name, n], i) => {
+    if (name !== 'c') { dims.push({ size: n, u: u(name) * Number(patch[name] ?? 1), p: ps[i] }); return; }
+    const offsets: typeof dims = [];
+    let inner = C * ps[i];
+    for (let k = order.length - 1; k >= 0; k--) {
+      const p = Number(patch[order[k]]);
+      offsets.unshift({ size: p, u: u(order[k]), p: inner });
+      inner *= p;
+    }
+    dims.push(...offsets, { size: C, u: u('c'), p: ps[i] });
+  });
+  const key = (d: (typeof dims)[number]) => (toPatched ? d.p : d.u);
+  const sorted = dims.map((d, i) => [d, i] as const)
+    .sort(([a, i], [b, j]) => key(b) - key(a) || i - j).map(([d]) => d);
+  const shape = sorted.map((d) => d.size);
+  const view = (side: 'u' | 'p') => ({ shape, strides: sorted.map((d) => d[side]), offset: 0 });
+  const [src, dst] = toPatched ? [view('u'), view('p')] : [view('p'), view('u')];
+  const spec = elementwiseKernel({ shape, inputs: [{ name: 'x', view: src }], outputs: [{ name: 'y', view: dst, expr: input('x') }] });
+  call.emit(spec, [call.inputs[0].buffer, call.out.buffer]);
+}
 
 /**
  * The patch axes in channel order, outermost first: t, h, w (those patched), then any other patch

@@ -4,6 +4,8 @@ import { fail } from '../diagnostics.ts';
 import { alongAxis, sizeIn, type NamedTensor } from '../named-tensor.ts';
 import { resolvePerAxis, sizeOf, spatialAxes, withSizes } from './axes.ts';
 import type { Primitive } from './types.ts';
+import { viewOver } from '../../codegen/lower.ts';
+import { poolKernel } from '../../codegen/resample.ts';
 
 export const pool: Primitive = {
   name: 'pool',
@@ -31,6 +33,18 @@ export const pool: Primitive = {
       outputs: [{ axes: withSizes(x.axes, sizes), dtype: 'f32' }],
       params: [], macs: 0,
     };
+  },
+  // One pooling kernel: x and the node's value seen over x's axis order, a factor per axis (1 for
+  // axes not pooled).
+  lower(call) {
+    const [x] = call.inputs;
+    const kernel = call.attrs.kernel as Record<string, number>;
+    const yAxes = x.axes.map(([n]) => call.out.axes.find(([m]) => m === n)!);
+    const spec = poolKernel({
+      op: call.attrs.mode === 'max' ? 'max' : 'avg',
+      x: viewOver(x, x.axes), factors: x.axes.map(([n]) => Number(kernel[n] ?? 1)), y: viewOver(call.out, yAxes),
+    });
+    call.emit(spec, [x.buffer, call.out.buffer]);
   },
   // Windows are boxes (window = stride, no overlap), so pooling one axis at a time gives the same
   // value: max of maxes exactly, the mean of means up to rounding. Output sizes come from the node

@@ -1,5 +1,7 @@
 // sincos(x, over): a fixed 2-D/3-D sine-cosine position table with axes `over` and c = size(x, c).
 // It is a buffer, not a parameter, and reads only x's sizes.
+import { positionTableKernel } from '../../codegen/embed.ts';
+import { contiguous } from '../../codegen/view.ts';
 import { fail } from '../diagnostics.ts';
 import { sizeIn } from '../named-tensor.ts';
 import { requireAxes, sizeOf } from './axes.ts';
@@ -28,6 +30,16 @@ export const sincos: Primitive = {
       outputs: [{ axes: [...over.map((n) => [n, sizeOf(x, n, a.span('over'))] as const), ['c', dim]], dtype: 'f32' }],
       params: [], macs: 0,
     };
+  },
+  // One position-table kernel: grid = the `over` sizes in their order (the node's leading axes), the
+  // channel blocks as the reference's, into the node's buffer as [numel(grid), dim].
+  lower(call) {
+    const over = call.attrs.over as string[];
+    const dim = Number(call.attrs.dim);
+    const grid = over.map((n) => call.out.axes.find(([m]) => m === n)![1]);
+    const blocks = sincosBlocks(over.length, dim).map(([axis, channels]) => ({ axis, channels }));
+    const spec = positionTableKernel({ grid, blocks, out: contiguous([grid.reduce((a, b) => a * b, 1), dim]) });
+    call.emit(spec, [call.out.buffer]);
   },
   // codegen/embed.ts's position tables (MAE / DiT), with grid = the `over` axes in their given order:
   // 1 axis: all channels; 2 axes: first half the last axis (w of (h, w)), second half the first;

@@ -1,4 +1,6 @@
 // sinusoidal(s, dim: 256, max_period: 10000): the timestep embedding of DiT, cat(cos, sin): s [b] -> [b, c=dim].
+import { timestepEmbeddingKernel } from '../../codegen/embed.ts';
+import { contiguous } from '../../codegen/view.ts';
 import { fail } from '../diagnostics.ts';
 import type { Primitive } from './types.ts';
 
@@ -20,6 +22,17 @@ export const sinusoidal: Primitive = {
       outputs: [{ axes: [...s.axes, ['c', dim]], dtype: 'f32' }],
       params: [], macs: 0,
     };
+  },
+  // One timestep-embedding kernel (cos_sin): s's buffer is n = numel(s) timesteps in a row, and the
+  // node's axes [...s axes, c] make its buffer [n, dim], whatever batch axes s has.
+  lower(call) {
+    const [s] = call.inputs;
+    const n = s.axes.reduce((a, [, k]) => a * k, 1);
+    const dim = Number(call.attrs.dim);
+    const spec = timestepEmbeddingKernel({
+      t: contiguous([n]), dim, out: contiguous([n, dim]), maxPeriod: Number(call.attrs.max_period), order: 'cos_sin',
+    });
+    call.emit(spec, [s.buffer, call.out.buffer]);
   },
   // As codegen/embed.ts's timestepEmbeddingReference (order cos_sin): channel k < half is
   // cos(s f_k), channel half + k is sin(s f_k), f_k = exp(-ln(max_period) k / half); a last odd

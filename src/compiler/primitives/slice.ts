@@ -1,5 +1,10 @@
 // slice(x, axis, start, end): the half-open range [start, end) of one axis.
+import { elementwiseKernel } from '../../codegen/elementwise.ts';
+import { input } from '../../codegen/expr.ts';
+import { viewOver, type LowerCall, type Value } from '../../codegen/lower.ts';
+import type { View } from '../../codegen/view.ts';
 import { fail } from '../diagnostics.ts';
+import type { AxisPair } from '../graph.ts';
 import { alongAxis } from '../named-tensor.ts';
 import { sizeOf, withSize } from './axes.ts';
 import type { Primitive } from './types.ts';
@@ -27,9 +32,46 @@ export const slice: Primitive = {
       params: [], macs: 0,
     };
   },
+  // One copy: x viewed over the node's axes from `start` along the axis (an offset), into the node's buffer.
+  lower(call) {
+    const [x] = call.inputs;
+    const axis = String(call.attrs.axis);
+    const target = call.out.axes;
+    emitCopy(call, target, rangeView(x, target, axis, Number(call.attrs.start)), viewOver(call.out, target), x.buffer);
+  },
   reference({ inputs: [x], attrs }) {
     const start = Number(attrs.start);
     const n = Number(attrs.end) - start;
     return alongAxis(x, String(attrs.axis), n, (src, dst) => { for (let k = 0; k < n; k++) dst[k] = src[start + k]; });
   },
 };
+
+/**
+ * The view of `v` over `target` axes by name, where `target` may be shorter than `v` along `axis`:
+ * index k along it reads v's entry `start + k` (an offset), every other axis as viewOver.
+ */
+export function rangeView(v: Value, target: readonly AxisPair[], axis: string, start: number): View {
+  const full = v.axes.find(([n]) => n === axis);
+  if (!full) throw new Error(`lower: ${v.buffer} has no axis '${axis}'`);
+  const i = target.findIndex(([n]) => n === axis);
+  const view = viewOver(v, target.map((a, k) => (k === i ? full : a)));
+  if (start < 0 || start + target[i][1] > full[1]) throw new Error(`lower: range ${start}+${target[i][1]} outside ${axis}=${full[1]}`);
+  return { shape: target.map(([, s]) => s), strides: view.strides, offset: view.offset + start * view.strides[i] };
+}
+
+/**
+ * One elementwise copy (identity expression) over the iteration space `space`: out = from, both
+ * views over `space`. f32 only: an i32 value would pass through f32 loads and stores, where
+ * subnormal bit patterns may be flushed, so it is refused.
+ */
+export function emitCopy(call: LowerCall, space: readonly AxisPair[], from: View, to: View, fromBuffer: string): void {
+  if (call.node.dtype !== 'f32') {
+    throw new Error(`${call.node.op} (${call.node.path || 'node ' + call.node.id}): copies of ${call.node.dtype} values cannot be lowered yet`);
+  }
+  const spec = elementwiseKernel({
+    shape: space.map(([, s]) => s),
+    inputs: [{ name: 'x', view: from }],
+    outputs: [{ name: 'out', view: to, expr: input('x') }],
+  });
+  call.emit(spec, [fromBuffer, call.out.buffer]);
+}

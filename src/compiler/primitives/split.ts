@@ -1,7 +1,9 @@
 // split(x, n, axis: c) -> a tuple of n equal parts along the axis.
+import { viewOver } from '../../codegen/lower.ts';
 import { fail } from '../diagnostics.ts';
 import { alongAxis, sizeIn } from '../named-tensor.ts';
 import { sizeOf, withSize } from './axes.ts';
+import { emitCopy, rangeView } from './slice.ts';
 import type { Primitive } from './types.ts';
 
 export const split: Primitive = {
@@ -24,6 +26,14 @@ export const split: Primitive = {
       tuple: true,
       params: [], macs: 0,
     };
+  },
+  // Each node is one part: a copy of x from index * (size / n) along the axis (a view offset).
+  lower(call) {
+    const [x] = call.inputs;
+    const axis = String(call.attrs.axis);
+    const target = call.out.axes;
+    const part = target.find(([n]) => n === axis)![1];
+    emitCopy(call, target, rangeView(x, target, axis, Number(call.attrs.index) * part), viewOver(call.out, target), x.buffer);
   },
   // Each output node is one part: the index-th run of size / n consecutive entries along the axis.
   reference({ inputs: [x], attrs }) {

@@ -2,7 +2,7 @@
 import { fail } from '../diagnostics.ts';
 import { product, sizeOf, withSizes } from './axes.ts';
 import { patchSizes } from './patch-sizes.ts';
-import { patchMap } from './patchify.ts';
+import { lowerPatchCopy, patchMap } from './patchify.ts';
 import type { Primitive } from './types.ts';
 
 export const unpatchify: Primitive = {
@@ -27,6 +27,7 @@ export const unpatchify: Primitive = {
       params: [], macs: 0,
     };
   },
+  lower: (call) => lowerPatchCopy(call, call.out, call.inputs[0], false),
   // The exact inverse of patchify's reference (same channel order, see patchMap there).
   reference({ inputs: [x], attrs, axes }) {
     const from = patchMap(axes, x.axes, attrs.patch);

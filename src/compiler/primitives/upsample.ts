@@ -6,6 +6,8 @@ import { alongAxis, sizeIn, type NamedTensor } from '../named-tensor.ts';
 import { resolvePerAxis, sizeOf, spatialAxes, withSizes } from './axes.ts';
 import type { BoundArgs, Primitive } from './types.ts';
 import type { TensorValue } from '../values.ts';
+import { viewOver } from '../../codegen/lower.ts';
+import { resizeKernel } from '../../codegen/resample.ts';
 
 function factorsOf(a: BoundArgs, x: TensorValue): Map<string, number> {
   const like = a.optionalTensor('like');
@@ -50,6 +52,13 @@ export const upsample: Primitive = {
       outputs: [{ axes: withSizes(x.axes, sizes), dtype: 'f32' }],
       params: [], macs: 0,
     };
+  },
+  // One resize kernel: x and the node's value seen over x's axis order; axes whose size changes are resized.
+  lower(call) {
+    const [x] = call.inputs;
+    const yAxes = x.axes.map(([n]) => call.out.axes.find(([m]) => m === n)!);
+    const spec = resizeKernel({ mode: call.attrs.mode === 'linear' ? 'linear' : 'nearest', x: viewOver(x, x.axes), y: viewOver(call.out, yAxes) });
+    call.emit(spec, [x.buffer, call.out.buffer]);
   },
   // src/codegen/resample.ts's resize, one axis at a time (its linear weights are a product over
   // axes, so this is the same up to rounding): nearest reads floor(o * n / m) = floor(o / f);
