@@ -20,9 +20,9 @@ export function liveParams(g: Graph, s = seed): Map<string, Float64Array> {
 /**
  * Lowers `g`, checks every kernel compiles without messages, runs it, and compares every node's
  * value with the float64 evaluation (relError < tol); names the first node that disagrees.
- * Returns the number of dispatches.
+ * Returns the number of dispatches and the largest node error.
  */
-export async function expectLoweredMatches(g: Graph, what: string, tol = 1e-4): Promise<number> {
+export async function expectLoweredMatches(g: Graph, what: string, tol = 1e-4): Promise<{ dispatches: number; worst: number }> {
   const gpu = await openGpu();
   const lowered = lowerGraph(g, gpu);
   const seen = new Set<string>();
@@ -35,15 +35,17 @@ export async function expectLoweredMatches(g: Graph, what: string, tol = 1e-4): 
   const params = liveParams(g);
   const ref = evaluate(g, inputs, params);
   const run = await runLowered(gpu, lowered, inputs, params, { everyNode: true });
+  let worst = 0;
   for (const node of g.nodes) {
     if (node.op === 'input') continue;
     const buffer = [...lowered.buffers.values()].find((b) => b.role === 'value' && b.name.startsWith(`v${node.id}.`))!.name;
     const want = relayout(ref.values[node.id], node.axes).data;
     const err = relError(run.values.get(buffer)!, want);
+    worst = Math.max(worst, err);
     assert.ok(err < tol, `${what}: node ${node.id} ${node.op} at '${node.path}' [${node.axes.map(([n, s]) => `${n}=${s}`)}]: relative error ${err} (replay: VDM_TEST_SEED=${seed})`);
   }
   for (const [name, v] of run.outputs) {
     assert.ok(relError(v.data, relayout(ref.outputs.get(name)!, v.axes).data) < tol, `${what}: output ${name}`);
   }
-  return lowered.steps.length;
+  return { dispatches: lowered.steps.length, worst };
 }

@@ -15,7 +15,7 @@ test('linear along c and along t, chained; operators broadcast by name, numbers 
     '  output q = sqrt(abs(z) + 1)',
     '  output p = y * 0.5',
   ].join('\n'), '', 'b = 2, c = 5, t = 4, h = 3, w = 7'));
-  const dispatches = await expectLoweredMatches(g, 'linear + elementwise');
+  const { dispatches } = await expectLoweredMatches(g, 'linear + elementwise');
   assert.ok(dispatches >= 8);
 });
 

@@ -1,0 +1,30 @@
+// Whole specs lowered and run on the adapter agree with the float64 evaluation node by node.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { checkFile } from '../../src/compiler/check.ts';
+import { formatDiagnostic } from '../../src/compiler/diagnostics.ts';
+import { expectLoweredMatches } from './lower-check.ts';
+
+const specs = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../specs');
+
+// Small sizes (the float64 side is slow); errors compound over depth, hence the tolerance.
+const CASES: [string, Record<string, number>][] = [
+  ['tiny-video-dit.vdm', { b: 1, t: 2, h: 8, w: 8 }],
+  ['lightweight-depthwise.vdm', { b: 1, t: 2, h: 8, w: 8 }],
+  ['propagation.vdm', { b: 1, t: 2, h: 8, w: 8 }],
+  ['hierarchical-temporal.vdm', { b: 1, t: 4, h: 8, w: 8 }],
+];
+
+for (const [file, dims] of CASES) {
+  test(`${file} runs on the adapter and matches the float64 evaluation`, async () => {
+    const r = checkFile(path.join(specs, file), { dims });
+    assert.equal(r.diagnostics.map(formatDiagnostic), []);
+    const t0 = performance.now();
+    const { dispatches, worst } = await expectLoweredMatches(r.graph!, file, 1e-3);
+    console.log(`  ${file}: ${dispatches} dispatches, worst node error ${worst.toExponential(1)}, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  });
+}
+
+test.run();
