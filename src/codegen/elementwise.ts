@@ -41,10 +41,15 @@ export function alongAxes(shape: readonly number[], axes: readonly number[], off
   return { shape: [...shape], strides, offset };
 }
 
-/** Number of buffer elements a view can touch (its last element + 1). */
+/** Number of buffer elements a view can touch (its highest element + 1); strides may be negative. */
 export function extent(v: View): number {
   if (v.shape.some((n) => n === 0)) return v.offset;
-  return v.shape.reduce((o, n, i) => o + (n - 1) * v.strides[i], v.offset) + 1;
+  return v.shape.reduce((o, n, i) => o + Math.max(0, (n - 1) * v.strides[i]), v.offset) + 1;
+}
+
+/** The lowest element a view touches: a negative stride (a reversed axis) walks down from the offset. */
+export function lowest(v: View): number {
+  return v.shape.reduce((o, n, i) => o + Math.min(0, (n - 1) * v.strides[i]), v.offset);
 }
 
 /** Strides of `v` seen over `shape`: broadcast axes read stride 0. Checks ranks and sizes. */
@@ -91,11 +96,16 @@ export function wgslCoords(shape: readonly number[], flat: string, prefix: strin
   return lines;
 }
 
-/** WGSL u32 expression: offset + sum of coordinate * stride (zero strides skipped). */
+/**
+ * WGSL u32 expression: offset + sum of coordinate * stride (zero strides skipped). A negative
+ * stride becomes a subtraction; the caller checks that no address goes below zero (lowest()).
+ */
 export function wgslDot(offset: number, strides: readonly number[], prefix: string): string {
-  const terms = strides.flatMap((s, i) => (s === 0 ? [] : [s === 1 ? `${prefix}${i}` : `${prefix}${i} * ${s}u`]));
-  if (offset !== 0 || terms.length === 0) terms.unshift(`${offset}u`);
-  return terms.join(' + ');
+  const term = (s: number, i: number) => (Math.abs(s) === 1 ? `${prefix}${i}` : `${prefix}${i} * ${Math.abs(s)}u`);
+  const plus = strides.flatMap((s, i) => (s > 0 ? [term(s, i)] : []));
+  const minus = strides.flatMap((s, i) => (s < 0 ? [term(s, i)] : []));
+  if (offset !== 0 || plus.length === 0) plus.unshift(`${offset}u`);
+  return [plus.join(' + '), ...minus].join(' - ');
 }
 
 const IDENT = /^[A-Za-z][A-Za-z0-9_]*$/;
@@ -129,6 +139,9 @@ export function elementwiseKernel(p: ElementwiseParams): KernelSpec {
     if (o.view.shape.some((n, i) => n !== p.shape[i])) throw new Error(`output '${o.name}' cannot broadcast`);
     return s;
   });
+  for (const { name, view } of [...p.inputs, ...p.outputs]) {
+    if (lowest(view) < 0) throw new Error(`elementwise: operand '${name}' reaches below element 0 (a negative stride needs an offset at the axis' far end)`);
+  }
   const merged = coalesce(p.shape, [...inStrides, ...outStrides]);
 
   const decls = [

@@ -142,6 +142,19 @@ test('permuted input, strided output with an offset, and shared subexpressions c
   assert.ok(a.slice(0, 5).every(Number.isNaN), 'elements before the output offset are left alone');
 });
 
+test('reversed axes: negative strides read and write backwards from an offset at the far end', async () => {
+  const shape = [3, 5, 4];
+  const xv: View = { shape, strides: [20, -4, 1], offset: 16 }; // axis 1 reversed
+  const outView: View = { shape, strides: [-20, 4, -1], offset: 43 }; // axes 0 and 2 reversed
+  const p: ElementwiseParams = { shape, inputs: [{ name: 'x', view: xv }], outputs: [{ name: 'y', view: outView, expr: x }] };
+  const data = { x: randomArray(60) };
+  const [out] = await check(p, 'reversed', data);
+  for (let i = 0; i < 3; i++) for (let j = 0; j < 5; j++) for (let k = 0; k < 4; k++) {
+    assert.is(out[43 - 20 * i + 4 * j - k], data.x[16 + 20 * i - 4 * j + k]);
+  }
+  assert.throws(() => elementwiseKernel({ ...p, inputs: [{ name: 'x', view: { ...xv, offset: 15 } }] }), /below element 0/);
+});
+
 test('more workgroups than one grid dimension holds', async () => {
   const n = 70_001;
   const p: ElementwiseParams = {

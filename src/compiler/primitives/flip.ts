@@ -18,9 +18,6 @@ export const flip: Primitive = {
     return { inputs: [x], attrs: { axis }, outputs: [{ axes: x.axes, dtype: x.dtype }], params: [], macs: 0 };
   },
   // One copy reading x backwards along the axis: offset (n - 1) * stride and stride -stride there.
-  // elementwiseKernel prints strides as u32 literals (a negative one is invalid WGSL), so the
-  // stride is given modulo 2^32: u32 arithmetic wraps, which makes offset + k * (2^32 - s) the
-  // address offset - k * s for every in-range k (each address itself is in range).
   lower(call) {
     const [x] = call.inputs;
     const axis = String(call.attrs.axis);
@@ -31,7 +28,7 @@ export const flip: Primitive = {
     const s = view.strides[i];
     const from = n === 1 ? view : {
       shape: view.shape, offset: view.offset + (n - 1) * s,
-      strides: view.strides.map((t, k) => (k === i ? 2 ** 32 - s : t)),
+      strides: view.strides.map((t, k) => (k === i ? -s : t)),
     };
     emitCopy(call, target, from, viewOver(call.out, target), x.buffer);
   },
