@@ -3,6 +3,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { checkCommand } from './check-command.ts';
+import { compileCommand, TARGETS } from './compile-command.ts';
 import { doctor } from './doctor-command.ts';
 import { infoCommand } from './info-command.ts';
 import { fmtCommand } from './fmt.ts';
@@ -32,6 +33,14 @@ async function main(argv: string[]): Promise<number> {
         .option('graph', { type: 'boolean', describe: 'print the graph IR as JSON' })
         .conflicts('json', 'graph'),
       (a) => { code = infoCommand({ file: a.file as string, dim: asList(a.dim), root: a.root, json: a.json, graph: a.graph }); })
+    .command('compile <file>', 'lower a model to WGSL kernels and a program manifest',
+      (y) => y
+        .positional('file', { type: 'string', describe: 'a .vdm file with a model', demandOption: true })
+        .option('out', { alias: 'o', type: 'string', requiresArg: true, describe: 'output folder (default: FILE.TARGET next to the file)' })
+        .option('target', { type: 'string', choices: TARGETS, default: 'gpu', describe: 'kernel strategy: gpu (workgroup tiles) or software (SIMD lanes, for CPU adapters)' })
+        .option('dim', { type: 'string', requiresArg: true, describe: 'override a dim: --dim NAME=SIZE (repeatable)' })
+        .option('root', { type: 'string', requiresArg: true, describe: 'folder imports must stay in' }),
+      (a) => { code = compileCommand({ file: a.file as string, out: a.out, target: a.target, dim: asList(a.dim), root: a.root }); })
     .command(fmtCommand((c) => { code = c; }))
     .command(diffCommand((c) => { code = c; }))
     .command('doctor', 'report the WebGPU adapter vdm would use', () => {}, async () => { code = await doctor(); })
