@@ -109,3 +109,21 @@ export function alongAxis(t: NamedTensor, axis: string, outSize: number,
   }
   return { axes, data: out };
 }
+
+/** Sums `t` down to `target` axes (a subset of its own, by name): the gradient of a broadcast. */
+export function sumTo(t: NamedTensor, target: readonly AxisPair[]): NamedTensor {
+  for (const [n] of target) position(t.axes, n);
+  const out = new Float64Array(numelOf(target));
+  const into = stridesFor({ axes: target, data: out }, t.axes);
+  const idx = t.axes.map(() => 0);
+  let o = 0;
+  for (let flat = 0; flat < t.data.length; flat++) {
+    out[o] += t.data[flat];
+    for (let a = t.axes.length - 1; a >= 0; a--) {
+      if (++idx[a] < t.axes[a][1]) { o += into[a]; break; }
+      o -= into[a] * (t.axes[a][1] - 1);
+      idx[a] = 0;
+    }
+  }
+  return { axes: target, data: out };
+}

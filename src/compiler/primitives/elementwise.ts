@@ -10,6 +10,8 @@ export interface BinaryOperator {
   readonly symbol: string;
   /** The operator on numbers (compile-time arithmetic and, later, the float64 reference). */
   readonly scalar: (a: number, b: number) => number;
+  /** [d/da, d/db] of `scalar` at (a, b): the backward rule */
+  readonly partials: (a: number, b: number) => readonly [number, number];
 }
 
 export function tensorTensor(left: TensorValue, right: TensorValue, span: Span): PrimitiveResult {

@@ -2,7 +2,7 @@
 import { contractionViews } from '../../codegen/lower.ts';
 import { gemmKernel } from '../../codegen/gemm.ts';
 import { contiguous } from '../../codegen/view.ts';
-import { alongAxis } from '../named-tensor.ts';
+import { alongAxis, relayout, sizeIn } from '../named-tensor.ts';
 import { numel } from '../values.ts';
 import { sizeOf, withSize } from './axes.ts';
 import { INITS } from './inits.ts';
@@ -42,6 +42,35 @@ export const linear: Primitive = {
     const bias = call.params.get('bias');
     const spec = gemmKernel({ a, b: contiguous([K, N]), out, bias: bias ? contiguous([N]) : undefined, adapter: call.adapter });
     call.emit(spec, [call.inputs[0].buffer, call.params.get('weight')!, ...(bias ? [bias] : []), call.out.buffer]);
+  },
+  // dx[.., i] = sum_o g[.., o] w[i, o]; dw[i, o] = sum_rows x[.., i] g[.., o]; db[o] = sum_rows g[.., o]
+  vjp({ inputs: [x], params, attrs, grad }) {
+    const axis = String(attrs.axis);
+    const out = Number(attrs.out);
+    const w = params.get('weight')!;
+    const inSize = sizeIn(x.axes, axis);
+    // rows = every other axis, in x's order; the contracted axis last on both sides
+    const rowsAxes = x.axes.filter(([n]) => n !== axis);
+    const xs = relayout(x, [...rowsAxes, [axis, inSize]]).data;
+    const gs = relayout(grad, [...rowsAxes, [axis, out]]).data;
+    const rows = xs.length / inSize;
+    const dx = new Float64Array(xs.length);
+    const dw = new Float64Array(inSize * out);
+    const db = new Float64Array(out);
+    for (let r = 0; r < rows; r++) {
+      for (let o = 0; o < out; o++) {
+        const go = gs[r * out + o];
+        if (go === 0) continue;
+        db[o] += go;
+        for (let i = 0; i < inSize; i++) {
+          dx[r * inSize + i] += go * w[i * out + o];
+          dw[i * out + o] += xs[r * inSize + i] * go;
+        }
+      }
+    }
+    const grads = new Map([['weight', dw]]);
+    if (params.has('bias')) grads.set('bias', db);
+    return { inputs: [{ axes: [...rowsAxes, [axis, inSize]], data: dx }], params: grads };
   },
   // y[.., o] = sum_i x[.., i] weight[i, o] + bias[o], along `axis`
   reference({ inputs: [x], params, attrs }) {

@@ -65,6 +65,20 @@ export interface ReferenceCall {
   readonly axes: readonly AxisPair[];
 }
 
+export interface VjpCall extends ReferenceCall {
+  /** the node's value, as the reference computed it (over `axes`, in that order) */
+  readonly value: NamedTensor;
+  /** d loss / d value, over `axes` in that order */
+  readonly grad: NamedTensor;
+}
+
+export interface VjpResult {
+  /** per tensor input: d loss / d input, over that input's axes in any order; null: no gradient */
+  readonly inputs: readonly (NamedTensor | null)[];
+  /** per parameter leaf: d loss / d parameter, row-major in the parameter's shape */
+  readonly params?: ReadonlyMap<string, Float64Array>;
+}
+
 export interface Primitive {
   readonly name: string;
   readonly args: readonly ArgSpec[];
@@ -73,6 +87,14 @@ export interface Primitive {
   readonly scalar?: (x: number) => number;
   /** The float64 reference: the node's value, over its output axes in any order. */
   readonly reference?: (call: ReferenceCall) => NamedTensor;
+  /** The derivative of `scalar` at x, given y = scalar(x): the backward rule of an elementwise function. */
+  readonly derivative?: (x: number, y: number) => number;
+  /**
+   * The float64 backward rule (vector-Jacobian product): given the node's inputs, parameters, value
+   * and the gradient of a loss with respect to that value, the gradients with respect to each
+   * tensor input (null where the input is not differentiable, e.g. integer ids) and each parameter.
+   */
+  readonly vjp?: (call: VjpCall) => VjpResult;
   /** Emits the kernels that compute the node's value on the GPU (src/codegen/lower.ts). */
   readonly lower?: (call: LowerCall) => void;
   /** Fan-in and fan-out of a parameter, for 'default' and 'xavier_uniform' initialisation. */
