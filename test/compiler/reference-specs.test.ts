@@ -9,6 +9,7 @@ import { formatDiagnostic } from '../../src/compiler/diagnostics.ts';
 import { evaluate, exampleInputs, initParams, prng } from '../../src/compiler/evaluate.ts';
 import type { Graph } from '../../src/compiler/graph.ts';
 import type { NamedTensor } from '../../src/compiler/named-tensor.ts';
+import { expectGradients } from './grad-check.ts';
 
 const specs = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../specs');
 const SMALL = { b: 1, t: 2, h: 8, w: 8 };
@@ -61,6 +62,12 @@ for (const [file, dims] of CASES) {
     assert.ok(again.data.some((v, i) => v !== out.get(first)!.data[i]), `changing ${name} does not change ${first}`);
   });
 }
+
+test('gradients of a whole Video DiT (adaLN, factorized attention, patchify) agree with finite differences', () => {
+  const g = graphOf('tiny-video-dit.vdm', { b: 1, t: 2, h: 4, w: 4 });
+  const r = expectGradients(g, 'tiny-video-dit', 1e-6, { samples: 3, maxTensors: 8 });
+  assert.ok(r.compared >= 12, `${r.compared} entries compared`);
+});
 
 test('DiT as initialised (adaLN-Zero, zero final layer) predicts exactly zero', () => {
   const g = graphOf('dit-s-2.vdm', { b: 1, h: 4, w: 4 });

@@ -8,11 +8,11 @@ import { contiguous, type View } from '../../codegen/view.ts';
 import { fail } from '../diagnostics.ts';
 import { asAxes, asPerAxis } from '../convert.ts';
 import type { AxisPair } from '../graph.ts';
-import { numelOf, relayout, sizeIn, type NamedTensor } from '../named-tensor.ts';
+import { numelOf, relayout, sizeIn, sumTo, type NamedTensor } from '../named-tensor.ts';
 import { didYouMean } from '../suggest.ts';
 import { formatAxes, numel, type TensorValue } from '../values.ts';
 import { product, requireAxes, resolvePerAxis, sizeOf } from './axes.ts';
-import type { BoundArgs, Json, ParamShape, Primitive, ReferenceCall } from './types.ts';
+import type { BoundArgs, Json, ParamShape, Primitive, ReferenceCall, VjpCall, VjpResult } from './types.ts';
 
 interface Windows {
   window: Map<string, number>;
@@ -101,6 +101,8 @@ export const attention: Primitive = {
     const windows = windowsOf(a, x, over);
     const ctx = contextOf(a, x, over);
     if (windows && ctx) fail('VDM032', a.span('window'), 'window cannot be combined with a context');
+    // Query-minus-key offsets only mean something when keys live on the queries' grid.
+    if (relBias && ctx) fail('VDM032', a.span('rel_bias'), 'rel_bias applies to self-attention only, not with a context', 'drop rel_bias, or attend over x itself');
 
     const queries = numel(x.axes) / d; // every query token in the batch
     const perQuery = windows ? product(windows.window.values()) : ctx ? ctx.tokens : product(over.map((n) => sizeOf(x, n, a.span('over'))));
@@ -144,6 +146,7 @@ export const attention: Primitive = {
   fans: (_leaf, shape) => [shape[0], shape[shape.length - 1]],
   lower: lowerAttention,
   reference: attentionReferenceOf,
+  vjp: attentionVjpOf,
 };
 
 /** A GEMM projecting `src` along c into `dst` (c of `dst` is `out` wide): weight [in, out], bias [out] if present. */
@@ -284,43 +287,16 @@ function attentionReferenceOf({ inputs, params, attrs, axes }: ReferenceCall): N
 
   // Token axes for the window arithmetic; cross-attention has one window holding every context token.
   const qAxes: TokenAxis[] = tokenAxes.map(([n, size]) => ({ n: size, w: window?.[n] ?? size, s: shift?.[n] ?? 0 }));
-  const masked = qAxes.some((a) => a.s > 0);
   const table = bias('rel_bias');
-  const radix = qAxes.map((_, i) => qAxes.slice(i + 1).reduce((r, a) => r * (2 * a.w - 1), 1));
-  const k = qAxes.length;
-  const rolled = new Array<number>(k), qPos = new Array<number>(k), kPos = new Array<number>(k);
-  const keyIndex = new Int32Array(nk), keyRel = new Int32Array(nk);
+  const keySets = keySetsOf(qAxes, nq, nk, ctxOver !== null);
   const scores = new Float64Array(nk);
   const o = new Float64Array(nb * nq * d);
   const scale = 1 / Math.sqrt(dh);
 
   for (let i = 0; i < nq; i++) {
     // the query's key set: original token indices (and bias rows) of the keys its window lets it see
-    let keys = 0;
-    if (ctxOver) {
-      for (let j = 0; j < nk; j++) keyIndex[keys++] = j;
-    } else {
-      for (let a = k - 1, r = i; a >= 0; a--) {
-        const c = r % qAxes[a].n; r = Math.floor(r / qAxes[a].n);
-        rolled[a] = (c - qAxes[a].s + qAxes[a].n) % qAxes[a].n; // original c sits at rolled c - s
-        qPos[a] = rolled[a] % qAxes[a].w;
-      }
-      const inWindow = qAxes.reduce((p, a) => p * a.w, 1);
-      for (let j = 0; j < inWindow; j++) {
-        let excluded = false, orig = 0, rel = 0;
-        for (let a = k - 1, r = j; a >= 0; a--) { kPos[a] = r % qAxes[a].w; r = Math.floor(r / qAxes[a].w); }
-        for (let a = 0; a < k; a++) {
-          const ax = qAxes[a];
-          const kr = rolled[a] - qPos[a] + kPos[a];
-          if (masked && regionOf(ax, kr) !== regionOf(ax, rolled[a])) excluded = true;
-          orig = orig * ax.n + (kr + ax.s) % ax.n;
-          rel += (qPos[a] - kPos[a] + ax.w - 1) * radix[a];
-        }
-        if (excluded) continue;
-        keyIndex[keys] = orig;
-        keyRel[keys++] = rel;
-      }
-    }
+    const { index: keyIndex, rel: keyRel } = keySets[i];
+    const keys = keyIndex.length;
     for (let b = 0; b < nb; b++) {
       const qRow = (b * nq + i) * qStride;
       for (let h = 0; h < heads; h++) {
@@ -346,4 +322,203 @@ function attentionReferenceOf({ inputs, params, attrs, axes }: ReferenceCall): N
     }
   }
   return { axes: layout, data: project(o, nb * nq, d, params.get('proj.weight')!, bias('proj.bias'), d) };
+}
+
+/**
+ * Backward of project(): given dDst = d loss / d rows [rows, out], accumulates dSrc = dDst w^T,
+ * dW = src^T dDst and dB = column sums of dDst.
+ */
+function projectBack(src: Float64Array, rows: number, inSize: number, w: Float64Array, dDst: Float64Array, out: number):
+  { dSrc: Float64Array; dW: Float64Array; dB: Float64Array } {
+  const dSrc = new Float64Array(rows * inSize), dW = new Float64Array(inSize * out), dB = new Float64Array(out);
+  for (let r = 0; r < rows; r++) {
+    for (let o = 0; o < out; o++) {
+      const g = dDst[r * out + o];
+      if (g === 0) continue;
+      dB[o] += g;
+      for (let i = 0; i < inSize; i++) {
+        dSrc[r * inSize + i] += g * w[i * out + o];
+        dW[i * out + o] += src[r * inSize + i] * g;
+      }
+    }
+  }
+  return { dSrc, dW, dB };
+}
+
+/**
+ * Every query token's key set (shared by the reference and the backward rule): original key token
+ * indices and, per key, its relative-position table row. A query sees its window's keys on the grid
+ * rolled by -shift, minus those from another Swin region (masked pairs get probability exactly 0).
+ * Cross-attention: every context token.
+ */
+function keySetsOf(qAxes: readonly TokenAxis[], nq: number, nk: number, cross: boolean): { index: Int32Array; rel: Int32Array }[] {
+  const k = qAxes.length;
+  const masked = qAxes.some((a) => a.s > 0);
+  const radix = qAxes.map((_, i) => qAxes.slice(i + 1).reduce((r, a) => r * (2 * a.w - 1), 1));
+  const rolled = new Array<number>(k), qPos = new Array<number>(k), kPos = new Array<number>(k);
+  const sets: { index: Int32Array; rel: Int32Array }[] = [];
+  for (let i = 0; i < nq; i++) {
+    if (cross) {
+      sets.push({ index: Int32Array.from({ length: nk }, (_, j) => j), rel: new Int32Array(nk) });
+      continue;
+    }
+    for (let a = k - 1, r = i; a >= 0; a--) {
+      const c = r % qAxes[a].n; r = Math.floor(r / qAxes[a].n);
+      rolled[a] = (c - qAxes[a].s + qAxes[a].n) % qAxes[a].n;
+      qPos[a] = rolled[a] % qAxes[a].w;
+    }
+    const index: number[] = [], rel: number[] = [];
+    const inWindow = qAxes.reduce((p, a) => p * a.w, 1);
+    for (let j = 0; j < inWindow; j++) {
+      let excluded = false, orig = 0, rr = 0;
+      for (let a = k - 1, r = j; a >= 0; a--) { kPos[a] = r % qAxes[a].w; r = Math.floor(r / qAxes[a].w); }
+      for (let a = 0; a < k; a++) {
+        const ax = qAxes[a];
+        const kr = rolled[a] - qPos[a] + kPos[a];
+        if (masked && regionOf(ax, kr) !== regionOf(ax, rolled[a])) excluded = true;
+        orig = orig * ax.n + (kr + ax.s) % ax.n;
+        rr += (qPos[a] - kPos[a] + ax.w - 1) * radix[a];
+      }
+      // a masked pair has probability exactly 0: it is left out, so it gets no gradient either
+      if (excluded) continue;
+      index.push(orig);
+      rel.push(rr);
+    }
+    sets.push({ index: Int32Array.from(index), rel: Int32Array.from(rel) });
+  }
+  return sets;
+}
+
+/**
+ * The vjp of attentionReferenceOf, recomputing its forward internals in the same working layout.
+ * y = o Wp + bp, o[i, h] = sum_j p_j v_j, p = softmax_j(s), s_j = scale q.k_j + table[rel_j, h]:
+ *   dWp = o^T g, dbp = sum g, do = g Wp^T;
+ *   dv_j += p_j do, dp_j = do.v_j, ds_j = p_j (dp_j - sum_k p_k dp_k),
+ *   dq += scale sum_j ds_j k_j, dk_j += scale ds_j q, dtable[rel_j, h] += ds_j;
+ * then the q/k/v (or q and kv) projections backward to x, the context and their weights.
+ */
+function attentionVjpOf({ inputs, params, attrs, axes, grad }: VjpCall): VjpResult {
+  const over = attrs.over as string[];
+  const heads = Number(attrs.heads);
+  const window = attrs.window as Record<string, number> | null;
+  const shift = attrs.shift as Record<string, number> | null;
+  const ctxOver = attrs.context_over as string[] | null;
+  const batchAxes = axes.filter(([n]) => n !== 'c' && !over.includes(n));
+  const tokenAxes: AxisPair[] = over.map((n) => [n, sizeIn(axes, n)]);
+  const d = sizeIn(axes, 'c');
+  const layout: AxisPair[] = [...batchAxes, ...tokenAxes, ['c', d]];
+  const x = relayout(inputs[0], layout);
+  const g = relayout(grad, layout).data;
+  const nb = numelOf(batchAxes), nq = numelOf(tokenAxes), dh = d / heads;
+  const bias = (leaf: string) => params.get(leaf);
+
+  // forward projections, as in the reference
+  let q: Float64Array, kv: Float64Array, qStride: number, kvStride: number, kOff: number, vOff: number, nk: number;
+  let ctxRows: NamedTensor | null = null, dc = 0;
+  if (ctxOver) {
+    const ctx = inputs[1];
+    dc = sizeIn(ctx.axes, 'c');
+    const ctxTokens: AxisPair[] = ctxOver.map((n) => [n, sizeIn(ctx.axes, n)]);
+    nk = numelOf(ctxTokens);
+    ctxRows = relayout(ctx, [...batchAxes, ...ctxTokens, ['c', dc]]);
+    q = project(x.data, nb * nq, d, params.get('q.weight')!, bias('q.bias'), d);
+    kv = project(ctxRows.data, nb * nk, dc, params.get('kv.weight')!, bias('kv.bias'), 2 * d);
+    qStride = d; kvStride = 2 * d; kOff = 0; vOff = d;
+  } else {
+    nk = nq;
+    q = kv = project(x.data, nb * nq, d, params.get('qkv.weight')!, bias('qkv.bias'), 3 * d);
+    qStride = kvStride = 3 * d; kOff = d; vOff = 2 * d;
+  }
+  // gradients of q and kv in the same buffers' layouts (one shared buffer for self-attention)
+  const dq = new Float64Array(q.length);
+  const dkv = ctxOver ? new Float64Array(kv.length) : dq;
+
+  // output projection: do = g Wp^T (needs no o); dWp and dbp once o is known
+  const wp = params.get('proj.weight')!;
+  const dO = new Float64Array(nb * nq * d);
+  for (let r = 0; r < nb * nq; r++) {
+    for (let e = 0; e < d; e++) {
+      let acc = 0;
+      for (let f = 0; f < d; f++) acc += g[r * d + f] * wp[e * d + f];
+      dO[r * d + e] = acc;
+    }
+  }
+
+  const qAxes: TokenAxis[] = tokenAxes.map(([n, size]) => ({ n: size, w: window?.[n] ?? size, s: shift?.[n] ?? 0 }));
+  const sets = keySetsOf(qAxes, nq, nk, ctxOver !== null);
+  const table = bias('rel_bias');
+  const dTable = table ? new Float64Array(table.length) : undefined;
+  const o = new Float64Array(nb * nq * d);
+  const scale = 1 / Math.sqrt(dh);
+  const maxKeys = sets.reduce((m, s) => Math.max(m, s.index.length), 0);
+  const p = new Float64Array(maxKeys), dp = new Float64Array(maxKeys);
+
+  for (let i = 0; i < nq; i++) {
+    const { index, rel } = sets[i];
+    const keys = index.length;
+    for (let b = 0; b < nb; b++) {
+      const qRow = (b * nq + i) * qStride;
+      for (let h = 0; h < heads; h++) {
+        // forward: the probabilities of this (query, head), then o
+        let max = -Infinity;
+        for (let j = 0; j < keys; j++) {
+          const kRow = (b * nk + index[j]) * kvStride + kOff + h * dh;
+          let s = 0;
+          for (let e = 0; e < dh; e++) s += q[qRow + h * dh + e] * kv[kRow + e];
+          s *= scale;
+          if (table) s += table[rel[j] * heads + h];
+          p[j] = s;
+          if (s > max) max = s;
+        }
+        let sum = 0;
+        for (let j = 0; j < keys; j++) { p[j] = Math.exp(p[j] - max); sum += p[j]; }
+        const oRow = (b * nq + i) * d + h * dh;
+        let dot = 0; // sum_j p_j dp_j
+        for (let j = 0; j < keys; j++) {
+          p[j] /= sum;
+          const vRow = (b * nk + index[j]) * kvStride + vOff + h * dh;
+          let dpj = 0;
+          for (let e = 0; e < dh; e++) {
+            o[oRow + e] += p[j] * kv[vRow + e];
+            dpj += dO[oRow + e] * kv[vRow + e];
+            dkv[vRow + e] += p[j] * dO[oRow + e]; // dv_j
+          }
+          dp[j] = dpj;
+          dot += p[j] * dpj;
+        }
+        // softmax backward, then the scores' inputs
+        for (let j = 0; j < keys; j++) {
+          const ds = p[j] * (dp[j] - dot);
+          if (dTable) dTable[rel[j] * heads + h] += ds;
+          const kRow = (b * nk + index[j]) * kvStride + kOff + h * dh;
+          for (let e = 0; e < dh; e++) {
+            dq[qRow + h * dh + e] += scale * ds * kv[kRow + e];
+            dkv[kRow + e] += scale * ds * q[qRow + h * dh + e];
+          }
+        }
+      }
+    }
+  }
+
+  const grads = new Map<string, Float64Array>();
+  const proj = projectBack(o, nb * nq, d, wp, g, d);
+  grads.set('proj.weight', proj.dW);
+  if (params.has('proj.bias')) grads.set('proj.bias', proj.dB);
+  if (dTable) grads.set('rel_bias', dTable);
+
+  if (ctxOver) {
+    const qb = projectBack(x.data, nb * nq, d, params.get('q.weight')!, dq, d);
+    const kb = projectBack(ctxRows!.data, nb * nk, dc, params.get('kv.weight')!, dkv, 2 * d);
+    grads.set('q.weight', qb.dW);
+    grads.set('kv.weight', kb.dW);
+    if (params.has('q.bias')) grads.set('q.bias', qb.dB);
+    if (params.has('kv.bias')) grads.set('kv.bias', kb.dB);
+    // the context was broadcast over x's batch axes it lacks: its gradient sums over them
+    const dCtx = sumTo({ axes: ctxRows!.axes, data: kb.dSrc }, inputs[1].axes);
+    return { inputs: [{ axes: layout, data: qb.dSrc }, dCtx], params: grads };
+  }
+  const qkvb = projectBack(x.data, nb * nq, d, params.get('qkv.weight')!, dq, 3 * d);
+  grads.set('qkv.weight', qkvb.dW);
+  if (params.has('qkv.bias')) grads.set('qkv.bias', qkvb.dB);
+  return { inputs: [{ axes: layout, data: qkvb.dSrc }], params: grads };
 }

@@ -3,7 +3,7 @@
 import { viewOver } from '../../codegen/lower.ts';
 import { alongAxes } from '../../codegen/elementwise.ts';
 import { normKernel } from '../../codegen/norm.ts';
-import { alongAxis, sizeIn } from '../named-tensor.ts';
+import { alongAxis, relayout, sizeIn } from '../named-tensor.ts';
 import { sizeOf } from './axes.ts';
 import type { ParamShape, Primitive } from './types.ts';
 
@@ -42,6 +42,51 @@ export function axisNormPrimitive(name: string, withBias: boolean): Primitive {
         eps: Number(call.attrs.eps), weight: weight ? along : undefined, bias: bias ? along : undefined,
       });
       call.emit(spec, [x.buffer, ...(weight ? [weight] : []), ...(bias ? [bias] : []), call.out.buffer]);
+    },
+    // With xh = (x - mean) * rstd and dxh = g * weight, per row of n along the axis:
+    //   dx = rstd * (dxh - mean(dxh) - xh * mean(dxh * xh))   (rmsnorm: no mean(dxh) term, as mean = 0)
+    //   dweight = sum over rows of g * xh, dbias = sum over rows of g.
+    vjp({ inputs: [x], params, attrs, grad }) {
+      const axis = String(attrs.axis);
+      const eps = Number(attrs.eps);
+      const w = params.get('weight');
+      const b = params.get('bias');
+      const n = sizeIn(x.axes, axis);
+      const order = [...x.axes.filter(([m]) => m !== axis), [axis, n] as const];
+      const xs = relayout(x, order).data;
+      const gs = relayout(grad, order).data;
+      const dx = new Float64Array(xs.length);
+      const dw = new Float64Array(n);
+      const db = new Float64Array(n);
+      const xh = new Float64Array(n);
+      const dxh = new Float64Array(n);
+      for (let o = 0; o < xs.length; o += n) {
+        let mean = 0;
+        if (withBias) {
+          for (let i = 0; i < n; i++) mean += xs[o + i];
+          mean /= n;
+        }
+        let sq = 0;
+        for (let i = 0; i < n; i++) sq += (xs[o + i] - mean) ** 2;
+        const rstd = 1 / Math.sqrt(sq / n + eps);
+        let mg = 0, mgx = 0;
+        for (let i = 0; i < n; i++) {
+          const gv = gs[o + i];
+          xh[i] = (xs[o + i] - mean) * rstd;
+          dxh[i] = w ? gv * w[i] : gv;
+          dw[i] += gv * xh[i];
+          db[i] += gv;
+          mg += dxh[i];
+          mgx += dxh[i] * xh[i];
+        }
+        mg = withBias ? mg / n : 0;
+        mgx /= n;
+        for (let i = 0; i < n; i++) dx[o + i] = rstd * (dxh[i] - mg - xh[i] * mgx);
+      }
+      const grads = new Map<string, Float64Array>();
+      if (w) grads.set('weight', dw);
+      if (b) grads.set('bias', db);
+      return { inputs: [{ axes: order, data: dx }], params: grads };
     },
     // As codegen/norm.ts's normReference: (x - mean) / sqrt(biased var + eps) * weight + bias, where
     // rmsnorm (no bias) takes mean = 0, so its "variance" is the mean square.

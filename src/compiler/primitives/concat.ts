@@ -2,7 +2,7 @@
 // match by name and size (VDM024).
 import { viewOver } from '../../codegen/lower.ts';
 import { fail } from '../diagnostics.ts';
-import { numelOf, position, relayout, sizeIn } from '../named-tensor.ts';
+import { alongAxis, numelOf, position, relayout, sizeIn } from '../named-tensor.ts';
 import { formatAxes } from '../values.ts';
 import { sizeOf, withSize } from './axes.ts';
 import { emitCopy, rangeView } from './slice.ts';
@@ -48,6 +48,19 @@ export const concat: Primitive = {
       emitCopy(call, space, viewOver(x, space), rangeView(call.out, space, axis, at), x.buffer);
       at += size;
     }
+  },
+  // Each input gets its own run of the gradient along the axis, in input order.
+  vjp({ inputs, attrs, grad }) {
+    const axis = String(attrs.axis);
+    let at = 0;
+    return {
+      inputs: inputs.map((x) => {
+        const n = sizeIn(x.axes, axis);
+        const from = at;
+        at += n;
+        return alongAxis(grad, axis, n, (src, dst) => { for (let k = 0; k < n; k++) dst[k] = src[from + k]; });
+      }),
+    };
   },
   // Every input is laid out in the first input's axis order, so that each contributes, per outer
   // index, one contiguous run of (its size along the axis) * inner values, in input order.

@@ -5,7 +5,7 @@ import { numelOf, relayout, sizeIn, stridesOf, type NamedTensor } from '../named
 import type { AxisPair } from '../graph.ts';
 import { numel } from '../values.ts';
 import { product, requireAxes, resolvePerAxis, sizeOf, withSize, withSizes } from './axes.ts';
-import type { BoundArgs, Json, ParamShape, Primitive, ReferenceCall } from './types.ts';
+import type { BoundArgs, Json, ParamShape, Primitive, ReferenceCall, VjpCall, VjpResult } from './types.ts';
 import { convKernel } from '../../codegen/conv.ts';
 import { coalesce } from '../../codegen/elementwise.ts';
 import type { LowerCall } from '../../codegen/lower.ts';
@@ -99,6 +99,7 @@ export const conv: Primitive = {
     : [shape[0] ?? 1, shape[shape.length - 1] ?? 1]),
   lower: lowerConv,
   reference: convReferenceOf,
+  vjp: convVjpOf,
 };
 
 /**
@@ -184,40 +185,8 @@ function lowerConv(call: LowerCall): void {
  * where g = co / (out/groups). Weight is [out, c/groups, kernel sizes in the order of `over`].
  */
 function convReferenceOf({ inputs: [x], params, attrs, axes }: ReferenceCall): NamedTensor {
-  const over = attrs.over as string[];
-  const per = (key: string) => over.map((ax) => Number((attrs[key] as Record<string, Json>)[ax]));
-  const [K, S, P, D] = [per('kernel'), per('stride'), per('padding'), per('dilation')];
-  const groups = Number(attrs.groups);
-  const Cout = Number(attrs.out);
-  const C = sizeIn(x.axes, 'c');
-  const cinG = C / groups, coutG = Cout / groups;
-  // Every axis that is neither c nor convolved is a batch axis, whatever its name.
-  const batch = x.axes.filter(([n]) => n !== 'c' && !over.includes(n));
-  const inSize = over.map((ax) => sizeIn(x.axes, ax));
-  const outSize = over.map((ax) => sizeIn(axes, ax));
-  const xin = relayout(x, [...batch, ['c', C], ...over.map((ax, i): AxisPair => [ax, inSize[i]])]).data;
-  const outAxes: AxisPair[] = [...batch, ['c', Cout], ...over.map((ax, i): AxisPair => [ax, outSize[i]])];
-  const B = numelOf(batch), inN = product(inSize), outN = product(outSize), kN = product(K);
-  const inStrides = stridesOf(inSize.map((n): AxisPair => ['', n]));
-  // tap[o * kN + k]: the input position (flat over `over`) that output o reads with kernel tap k,
-  // or -1 where it falls into the padding; shared by every batch index and channel.
-  const tap = new Int32Array(outN * kN);
-  const oi = outSize.map(() => 0), ki = K.map(() => 0);
-  for (let o = 0; o < outN; o++) {
-    let r = o;
-    for (let a = over.length - 1; a >= 0; a--) { oi[a] = r % outSize[a]; r = Math.floor(r / outSize[a]); }
-    for (let k = 0; k < kN; k++) {
-      let q = k;
-      for (let a = over.length - 1; a >= 0; a--) { ki[a] = q % K[a]; q = Math.floor(q / K[a]); }
-      let flat = 0;
-      for (let a = 0; a < over.length; a++) {
-        const pos = oi[a] * S[a] + ki[a] * D[a] - P[a];
-        if (pos < 0 || pos >= inSize[a]) { flat = -1; break; }
-        flat += pos * inStrides[a];
-      }
-      tap[o * kN + k] = flat;
-    }
-  }
+  const { Cout, C, cinG, coutG, inAxes, outAxes, B, inN, outN, kN, tap } = geometryOf(x, attrs, axes);
+  const xin = relayout(x, inAxes).data;
   const w = params.get('weight')!;
   const bias = params.get('bias');
   const y = new Float64Array(B * Cout * outN);
@@ -237,4 +206,94 @@ function convReferenceOf({ inputs: [x], params, attrs, axes }: ReferenceCall): N
     }
   }
   return { axes: outAxes, data: y };
+}
+
+/**
+ * The backward rule of convReferenceOf. With i = tap(o, k) (the input position output o reads with
+ * tap k, skipped in the padding), g = co / (out/groups) and c = g * c/groups + ci:
+ *   dx[.., c, i]     += weight[co, ci, k] * dy[.., co, o]   (the transposed convolution of dy)
+ *   dweight[co, ci, k] += x[.., c, i] * dy[.., co, o]       (x correlated with dy)
+ *   dbias[co]         = sum over batch and o of dy[.., co, o]
+ */
+function convVjpOf({ inputs: [x], params, attrs, axes, grad }: VjpCall): VjpResult {
+  const { Cout, C, cinG, coutG, inAxes, outAxes, B, inN, outN, kN, tap } = geometryOf(x, attrs, axes);
+  const xin = relayout(x, inAxes).data;
+  const gy = relayout(grad, outAxes).data;
+  const w = params.get('weight')!;
+  const dx = new Float64Array(xin.length);
+  const dw = new Float64Array(w.length);
+  const db = new Float64Array(Cout);
+  for (let b = 0; b < B; b++) for (let co = 0; co < Cout; co++) {
+    const g = Math.floor(co / coutG);
+    const yBase = (b * Cout + co) * outN;
+    for (let o = 0; o < outN; o++) {
+      const go = gy[yBase + o];
+      if (go === 0) continue;
+      db[co] += go;
+      for (let ci = 0; ci < cinG; ci++) {
+        const xBase = (b * C + g * cinG + ci) * inN, wBase = (co * cinG + ci) * kN;
+        for (let k = 0; k < kN; k++) {
+          const i = tap[o * kN + k];
+          if (i < 0) continue;
+          dx[xBase + i] += w[wBase + k] * go;
+          dw[wBase + k] += xin[xBase + i] * go;
+        }
+      }
+    }
+  }
+  const grads = new Map([['weight', dw]]);
+  if (params.has('bias')) grads.set('bias', db);
+  return { inputs: [{ axes: inAxes, data: dx }], params: grads };
+}
+
+/**
+ * What the reference and the backward rule share: sizes, the working layouts [batch.., c, over..]
+ * of x and y (every axis that is neither c nor convolved is a batch axis, whatever its name), and
+ * the tap table.
+ */
+function geometryOf(x: NamedTensor, attrs: ReferenceCall['attrs'], axes: readonly AxisPair[]) {
+  const over = attrs.over as string[];
+  const per = (key: string) => over.map((ax) => Number((attrs[key] as Record<string, Json>)[ax]));
+  const [K, S, P, D] = [per('kernel'), per('stride'), per('padding'), per('dilation')];
+  const groups = Number(attrs.groups);
+  const Cout = Number(attrs.out);
+  const C = sizeIn(x.axes, 'c');
+  const batch = x.axes.filter(([n]) => n !== 'c' && !over.includes(n));
+  const inSize = over.map((ax) => sizeIn(x.axes, ax));
+  const outSize = over.map((ax) => sizeIn(axes, ax));
+  return {
+    Cout, C, cinG: C / groups, coutG: Cout / groups,
+    inAxes: [...batch, ['c', C], ...over.map((ax, i): AxisPair => [ax, inSize[i]])] as AxisPair[],
+    outAxes: [...batch, ['c', Cout], ...over.map((ax, i): AxisPair => [ax, outSize[i]])] as AxisPair[],
+    B: numelOf(batch), inN: product(inSize), outN: product(outSize), kN: product(K),
+    tap: tapsOf(inSize, outSize, K, S, P, D),
+  };
+}
+
+/**
+ * tap[o * kN + k]: the input position (flat over the conv axes) that output o reads with kernel tap
+ * k, or -1 in the padding; shared by every batch index and channel (reference and backward).
+ */
+function tapsOf(inSize: readonly number[], outSize: readonly number[], K: readonly number[], S: readonly number[],
+  P: readonly number[], D: readonly number[]): Int32Array {
+  const outN = product(outSize), kN = product(K);
+  const inStrides = stridesOf(inSize.map((n): AxisPair => ['', n]));
+  const tap = new Int32Array(outN * kN);
+  const oi = outSize.map(() => 0), ki = K.map(() => 0);
+  for (let o = 0; o < outN; o++) {
+    let r = o;
+    for (let a = outSize.length - 1; a >= 0; a--) { oi[a] = r % outSize[a]; r = Math.floor(r / outSize[a]); }
+    for (let k = 0; k < kN; k++) {
+      let q = k;
+      for (let a = K.length - 1; a >= 0; a--) { ki[a] = q % K[a]; q = Math.floor(q / K[a]); }
+      let flat = 0;
+      for (let a = 0; a < K.length; a++) {
+        const pos = oi[a] * S[a] + ki[a] * D[a] - P[a];
+        if (pos < 0 || pos >= inSize[a]) { flat = -1; break; }
+        flat += pos * inStrides[a];
+      }
+      tap[o * kN + k] = flat;
+    }
+  }
+  return tap;
 }

@@ -3,6 +3,7 @@
 import { gatherKernel } from '../../codegen/embed.ts';
 import { contiguous } from '../../codegen/view.ts';
 import { fail } from '../diagnostics.ts';
+import { relayout } from '../named-tensor.ts';
 import type { Primitive } from './types.ts';
 
 export const embed: Primitive = {
@@ -37,6 +38,19 @@ export const embed: Primitive = {
     const dim = Number(call.attrs.dim);
     const spec = gatherKernel({ table: contiguous([classes, dim]), n, out: contiguous([n, dim]) });
     call.emit(spec, [call.params.get('weight')!, ids.buffer, call.out.buffer]);
+  },
+  // Each looked-up row of the weight gets the gradient of every output that read it (scatter-add,
+  // with the reference's clamping); integer ids have no gradient.
+  vjp({ inputs: [ids], attrs, grad }) {
+    const classes = Number(attrs.classes);
+    const dim = Number(attrs.dim);
+    const g = relayout(grad, [...ids.axes, ['c', dim]]).data;
+    const dw = new Float64Array(classes * dim);
+    for (let i = 0; i < ids.data.length; i++) {
+      const row = Math.min(Math.max(ids.data[i], 0), classes - 1);
+      for (let k = 0; k < dim; k++) dw[row * dim + k] += g[i * dim + k];
+    }
+    return { inputs: [null], params: new Map([['weight', dw]]) };
   },
   // Row ids[..] of weight [classes, dim]; an out-of-range id is clamped to the nearest row, the bounds
   // policy of codegen/embed.ts's gather.

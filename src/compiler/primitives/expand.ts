@@ -2,7 +2,7 @@
 import { viewOver } from '../../codegen/lower.ts';
 import { fail } from '../diagnostics.ts';
 import { checkSize } from '../convert.ts';
-import { relayout } from '../named-tensor.ts';
+import { relayout, sumTo } from '../named-tensor.ts';
 import { formatAxes, type Axis } from '../values.ts';
 import { emitCopy } from './slice.ts';
 import type { Primitive } from './types.ts';
@@ -33,6 +33,8 @@ export const expand: Primitive = {
     const [x] = call.inputs;
     emitCopy(call, call.out.axes, viewOver(x, call.out.axes), viewOver(call.out, call.out.axes), x.buffer);
   },
+  // A broadcast's gradient: summed over the added axes.
+  vjp: ({ inputs: [x], grad }) => ({ inputs: [sumTo(grad, x.axes)] }),
   // relayout broadcasts by name: the new axes read x with stride 0.
   reference: ({ inputs: [x], axes }) => relayout(x, axes),
 };

@@ -32,6 +32,12 @@ export const flip: Primitive = {
     };
     emitCopy(call, target, from, viewOver(call.out, target), x.buffer);
   },
+  // A flip is its own inverse permutation: the gradient flipped back.
+  vjp({ inputs: [x], attrs, grad }) {
+    const axis = String(attrs.axis);
+    const n = sizeIn(x.axes, axis);
+    return { inputs: [alongAxis(grad, axis, n, (src, dst) => { for (let k = 0; k < n; k++) dst[k] = src[n - 1 - k]; })] };
+  },
   reference({ inputs: [x], attrs }) {
     const axis = String(attrs.axis);
     const n = sizeIn(x.axes, axis);

@@ -53,6 +53,53 @@ export const groupnorm: Primitive = {
     });
     call.emit(spec, [x.buffer, ...(weight ? [weight] : []), ...(bias ? [bias] : []), call.out.buffer]);
   },
+  // Per (row, group) block of `per` values, with xh = (x - mean) * rstd and dxh = g * weight[ch]:
+  //   dx = rstd * (dxh - mean(dxh) - xh * mean(dxh * xh)); dweight[ch] = sum g * xh, dbias[ch] = sum g.
+  vjp({ inputs: [x], params, attrs, grad }) {
+    const over = (attrs.over as string[]).map((n) => [n, sizeIn(x.axes, n)] as const);
+    const c = sizeIn(x.axes, 'c');
+    const batch = x.axes.filter(([n]) => n !== 'c' && !over.some(([m]) => m === n));
+    const order = [...batch, ['c', c] as const, ...over];
+    const xs = relayout(x, order).data;
+    const gs = relayout(grad, order).data;
+    const groups = Number(attrs.groups);
+    const eps = Number(attrs.eps);
+    const w = params.get('weight');
+    const b = params.get('bias');
+    const inner = numelOf(over);
+    const per = (c / groups) * inner;
+    const dx = new Float64Array(xs.length);
+    const dw = new Float64Array(c);
+    const db = new Float64Array(c);
+    const xh = new Float64Array(per);
+    const dxh = new Float64Array(per);
+    for (let start = 0; start < xs.length; start += per) {
+      let mean = 0;
+      for (let e = 0; e < per; e++) mean += xs[start + e];
+      mean /= per;
+      let sq = 0;
+      for (let e = 0; e < per; e++) sq += (xs[start + e] - mean) ** 2;
+      const rstd = 1 / Math.sqrt(sq / per + eps);
+      let mg = 0, mgx = 0;
+      for (let e = 0; e < per; e++) {
+        const ch = Math.floor((start + e) / inner) % c;
+        const gv = gs[start + e];
+        xh[e] = (xs[start + e] - mean) * rstd;
+        dxh[e] = w ? gv * w[ch] : gv;
+        dw[ch] += gv * xh[e];
+        db[ch] += gv;
+        mg += dxh[e];
+        mgx += dxh[e] * xh[e];
+      }
+      mg /= per;
+      mgx /= per;
+      for (let e = 0; e < per; e++) dx[start + e] = rstd * (dxh[e] - mg - xh[e] * mgx);
+    }
+    const grads = new Map<string, Float64Array>();
+    if (w) grads.set('weight', dw);
+    if (b) grads.set('bias', db);
+    return { inputs: [{ axes: order, data: dx }], params: grads };
+  },
   // Every axis but c and `over` indexes a separate batch row. Laid out as [...batch, c, ...over], one
   // (row, group) is a contiguous block of (c / groups) * numel(over) values: mean, biased variance
   // (two passes, as codegen/norm.ts), then the per-channel affine.

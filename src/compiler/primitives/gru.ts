@@ -62,6 +62,92 @@ export const gru: Primitive = {
     });
     call.emit(scan, [xp.buffer, call.params.get('weight_hh')!, call.params.get('bias_hh')!, call.out.buffer]);
   },
+  // Backpropagation through time: the forward scan again, keeping each step's h_prev, r, z, n and
+  // W_hn h + b_hn, then the steps in the opposite order with dh = g[step] + (carried from the later step):
+  //   dn = dh (1 - z)   dz = dh (h_prev - n)   dh_prev = dh z
+  //   da_n = dn (1 - n^2): dxp_n = da_n, dhp_n = da_n r, dr = da_n hp_n
+  //   dxp_z = dhp_z = dz z (1 - z)   dxp_r = dhp_r = dr r (1 - r)
+  //   xp = W_ih x + b_ih: dx += W_ih^T dxp, dW_ih += dxp x^T, db_ih += dxp
+  //   hp = W_hh h + b_hh: dh_prev += W_hh^T dhp, dW_hh += dhp h^T, db_hh += dhp
+  vjp({ inputs: [x], params, attrs, grad }) {
+    const over = String(attrs.over);
+    const H = Number(attrs.hidden);
+    const C = sizeIn(x.axes, 'c');
+    const T = sizeIn(x.axes, over);
+    const batch = x.axes.filter(([n]) => n !== over && n !== 'c');
+    const xAxes = [...batch, [over, T] as const, ['c', C] as const];
+    const xs = relayout(x, xAxes).data;
+    const gs = relayout(grad, [...batch, [over, T], ['c', H]]).data;
+    const wih = params.get('weight_ih')!, whh = params.get('weight_hh')!;
+    const bih = params.get('bias_ih')!, bhh = params.get('bias_hh')!;
+    const rows = xs.length / (T * C);
+    const dx = new Float64Array(xs.length);
+    const dwih = new Float64Array(3 * H * C), dwhh = new Float64Array(3 * H * H);
+    const dbih = new Float64Array(3 * H), dbhh = new Float64Array(3 * H);
+    const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+    // per scan position s: the state before it and its gates, each [T, H]
+    const hPrev = new Float64Array(T * H), R = new Float64Array(T * H), Z = new Float64Array(T * H);
+    const N = new Float64Array(T * H), HN = new Float64Array(T * H);
+    const h = new Float64Array(H), xp = new Float64Array(3 * H), hp = new Float64Array(3 * H);
+    const dh = new Float64Array(H), dprev = new Float64Array(H), dxp = new Float64Array(3 * H), dhp = new Float64Array(3 * H);
+    const stepOf = (s: number) => (attrs.reverse ? T - 1 - s : s);
+    for (let row = 0; row < rows; row++) {
+      h.fill(0);
+      for (let s = 0; s < T; s++) {
+        const xo = (row * T + stepOf(s)) * C;
+        for (let g = 0; g < 3 * H; g++) {
+          let a = bih[g];
+          for (let k = 0; k < C; k++) a += wih[g * C + k] * xs[xo + k];
+          xp[g] = a;
+          let b = bhh[g];
+          for (let k = 0; k < H; k++) b += whh[g * H + k] * h[k];
+          hp[g] = b;
+        }
+        hPrev.set(h, s * H);
+        for (let i = 0; i < H; i++) {
+          const r = sigmoid(xp[i] + hp[i]);
+          const z = sigmoid(xp[H + i] + hp[H + i]);
+          const n = Math.tanh(xp[2 * H + i] + r * hp[2 * H + i]);
+          R[s * H + i] = r; Z[s * H + i] = z; N[s * H + i] = n; HN[s * H + i] = hp[2 * H + i];
+        }
+        for (let i = 0; i < H; i++) h[i] = (1 - Z[s * H + i]) * N[s * H + i] + Z[s * H + i] * h[i];
+      }
+      dh.fill(0);
+      for (let s = T - 1; s >= 0; s--) {
+        const step = stepOf(s);
+        const xo = (row * T + step) * C;
+        for (let i = 0; i < H; i++) {
+          const q = s * H + i;
+          const d = dh[i] + gs[(row * T + step) * H + i];
+          const r = R[q], z = Z[q], n = N[q];
+          const dz = d * (hPrev[q] - n) * z * (1 - z);
+          const dan = d * (1 - z) * (1 - n * n);
+          const dr = dan * HN[q] * r * (1 - r);
+          dxp[i] = dr; dhp[i] = dr;
+          dxp[H + i] = dz; dhp[H + i] = dz;
+          dxp[2 * H + i] = dan; dhp[2 * H + i] = dan * r;
+          dprev[i] = d * z;
+        }
+        for (let g = 0; g < 3 * H; g++) {
+          dbih[g] += dxp[g];
+          dbhh[g] += dhp[g];
+          for (let k = 0; k < C; k++) {
+            dx[xo + k] += wih[g * C + k] * dxp[g];
+            dwih[g * C + k] += dxp[g] * xs[xo + k];
+          }
+          for (let k = 0; k < H; k++) {
+            dprev[k] += whh[g * H + k] * dhp[g];
+            dwhh[g * H + k] += dhp[g] * hPrev[s * H + k];
+          }
+        }
+        dh.set(dprev);
+      }
+    }
+    return {
+      inputs: [{ axes: xAxes, data: dx }],
+      params: new Map([['weight_ih', dwih], ['weight_hh', dwhh], ['bias_ih', dbih], ['bias_hh', dbhh]]),
+    };
+  },
   // PyTorch's GRU as codegen/scan.ts's gruReference, gates r|z|n, h_0 = 0:
   //   r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)   z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
   //   n = tanh(W_in x + b_in + r * (W_hn h + b_hn))  h' = (1 - z) * n + z * h

@@ -1,7 +1,7 @@
 // mean(x, over): average over axes, removing them.
 import { viewOver } from '../../codegen/lower.ts';
 import { reduceKernel } from '../../codegen/reduce.ts';
-import { numelOf, relayout } from '../named-tensor.ts';
+import { numelOf, relayout, zipWith } from '../named-tensor.ts';
 import { requireAxes } from './axes.ts';
 import type { Primitive } from './types.ts';
 
@@ -29,6 +29,12 @@ export const mean: Primitive = {
     const kept = x.axes.filter(([n]) => !over.includes(n));
     const spec = reduceKernel({ op: 'mean', x: viewOver(x, x.axes), axes, y: viewOver(call.out, kept) });
     call.emit(spec, [x.buffer, call.out.buffer]);
+  },
+  // Every averaged entry gets 1/n of its output's gradient (broadcast by name over the `over` axes).
+  vjp({ inputs: [x], attrs, grad }) {
+    const over = attrs.over as string[];
+    const n = numelOf(x.axes.filter(([m]) => over.includes(m)));
+    return { inputs: [zipWith(x.axes, [grad], (g) => g / n)] };
   },
   // Laid out as [...kept, ...over], each output is the average of one contiguous block.
   reference({ inputs: [x], attrs }) {

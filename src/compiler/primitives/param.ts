@@ -1,7 +1,7 @@
 // param(sizes, init: "normal"): a learned tensor with the given named axes.
 import { contiguous } from '../../codegen/view.ts';
 import { checkSize } from '../convert.ts';
-import { tensor } from '../named-tensor.ts';
+import { relayout, tensor } from '../named-tensor.ts';
 import { INITS } from './inits.ts';
 import { emitCopy } from './slice.ts';
 import type { Primitive } from './types.ts';
@@ -31,6 +31,8 @@ export const param: Primitive = {
     const shape = call.out.axes.map(([, s]) => s);
     emitCopy(call, call.out.axes, contiguous(shape), contiguous(shape), call.params.get('weight')!);
   },
+  // The value is the weight, so its gradient is the weight's (row-major over the node's axes).
+  vjp: ({ axes, grad }) => ({ inputs: [], params: new Map([['weight', relayout(grad, axes).data]]) }),
   // The value is the weight itself, row-major over the sizes in their given order (the node's axes).
   reference: ({ params, axes }) => tensor(axes, params.get('weight')!),
 };

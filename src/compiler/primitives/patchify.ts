@@ -1,7 +1,7 @@
 // patchify(x, patch): fold non-overlapping patches into channels: n -> n/p, c -> c*prod(p).
 import { fail } from '../diagnostics.ts';
 import type { AxisPair } from '../graph.ts';
-import { numelOf, position, sizeIn, stridesOf } from '../named-tensor.ts';
+import { numelOf, position, relayout, sizeIn, stridesOf } from '../named-tensor.ts';
 import { product, sizeOf, withSizes } from './axes.ts';
 import { patchSizes } from './patch-sizes.ts';
 import type { Json, Primitive } from './types.ts';
@@ -54,6 +54,14 @@ export const patchify: Primitive = {
     const y = new Float64Array(x.data.length);
     for (let i = 0; i < to.length; i++) y[to[i]] = x.data[i];
     return { axes, data: y };
+  },
+  // A permutation y[to[i]] = x[i], so dx[i] = dy[to[i]]: unpatchify of the gradient.
+  vjp({ inputs: [x], attrs, axes, grad }) {
+    const to = patchMap(x.axes, axes, attrs.patch);
+    const dy = relayout(grad, axes).data;
+    const dx = new Float64Array(to.length);
+    for (let i = 0; i < to.length; i++) dx[i] = dy[to[i]];
+    return { inputs: [{ axes: x.axes, data: dx }] };
   },
 };
 

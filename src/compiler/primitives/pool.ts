@@ -1,7 +1,8 @@
 // pool(x, kernel, mode: "avg"|"max"): non-overlapping pooling; each kernel size must divide its axis.
 // A bare integer kernel applies to every axis but b and c.
 import { fail } from '../diagnostics.ts';
-import { alongAxis, sizeIn, type NamedTensor } from '../named-tensor.ts';
+import { alongAxis, relayout, sizeIn, stridesOf, type NamedTensor } from '../named-tensor.ts';
+import type { AxisPair } from '../graph.ts';
 import { resolvePerAxis, sizeOf, spatialAxes, withSizes } from './axes.ts';
 import type { Primitive } from './types.ts';
 import { viewOver } from '../../codegen/lower.ts';
@@ -64,5 +65,41 @@ export const pool: Primitive = {
       });
     }
     return y;
+  },
+  // Each x element belongs to one window (boxes, no overlap). avg: y = mean of the window, so
+  // dx[i] = dy[window(i)] / prod(k). max: y = the window's largest value, so dx = dy at that
+  // window's arg-max (the first one in x's order, were there ties) and 0 elsewhere in it.
+  vjp({ inputs: [x], attrs, axes, grad }) {
+    const kernel = attrs.kernel as Record<string, number>;
+    const k = x.axes.map(([n]) => Number(kernel[n] ?? 1));
+    const yAxes = x.axes.map(([n]): AxisPair => [n, sizeIn(axes, n)]); // the output over x's axis order
+    const dy = relayout(grad, yAxes).data;
+    const ys = stridesOf(yAxes);
+    // window[i]: the output element x's element i pools into (-1 in a dropped ragged tail)
+    const window = new Int32Array(x.data.length);
+    const idx = x.axes.map(() => 0);
+    for (let flat = 0; flat < window.length; flat++) {
+      let o = 0;
+      for (let a = 0; a < idx.length; a++) {
+        const q = Math.floor(idx[a] / k[a]);
+        if (q >= yAxes[a][1]) { o = -1; break; }
+        o += q * ys[a];
+      }
+      window[flat] = o;
+      for (let a = idx.length - 1; a >= 0; a--) { if (++idx[a] < x.axes[a][1]) break; idx[a] = 0; }
+    }
+    const dx = new Float64Array(x.data.length);
+    if (attrs.mode === 'max') {
+      const best = new Int32Array(dy.length).fill(-1);
+      for (let i = 0; i < window.length; i++) {
+        const o = window[i];
+        if (o >= 0 && (best[o] < 0 || x.data[i] > x.data[best[o]])) best[o] = i;
+      }
+      for (let o = 0; o < best.length; o++) if (best[o] >= 0) dx[best[o]] += dy[o];
+    } else {
+      const volume = k.reduce((p, v) => p * v, 1);
+      for (let i = 0; i < window.length; i++) if (window[i] >= 0) dx[i] = dy[window[i]] / volume;
+    }
+    return { inputs: [{ axes: x.axes, data: dx }] };
   },
 };

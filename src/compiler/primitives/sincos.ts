@@ -41,6 +41,9 @@ export const sincos: Primitive = {
     const spec = positionTableKernel({ grid, blocks, out: contiguous([grid.reduce((a, b) => a * b, 1), dim]) });
     call.emit(spec, [call.out.buffer]);
   },
+  // A constant table: the shape rule gives it no tensor inputs (x is read for its sizes only), so
+  // there is nothing to send a gradient to.
+  vjp: () => ({ inputs: [] }),
   // codegen/embed.ts's position tables (MAE / DiT), with grid = the `over` axes in their given order:
   // 1 axis: all channels; 2 axes: first half the last axis (w of (h, w)), second half the first;
   // 3 axes: a quarter the first (t), then 3/8 the last (w), 3/8 the middle (h). Each block of C

@@ -2,6 +2,7 @@
 import { timestepEmbeddingKernel } from '../../codegen/embed.ts';
 import { contiguous } from '../../codegen/view.ts';
 import { fail } from '../diagnostics.ts';
+import { relayout } from '../named-tensor.ts';
 import type { Primitive } from './types.ts';
 
 export const sinusoidal: Primitive = {
@@ -33,6 +34,24 @@ export const sinusoidal: Primitive = {
       t: contiguous([n]), dim, out: contiguous([n, dim]), maxPeriod: Number(call.attrs.max_period), order: 'cos_sin',
     });
     call.emit(spec, [s.buffer, call.out.buffer]);
+  },
+  // d/ds cos(s f) = -f sin(s f), d/ds sin(s f) = f cos(s f): ds = sum over k of both channels' terms.
+  vjp({ inputs: [s], attrs, grad }) {
+    const dim = Number(attrs.dim);
+    const period = Number(attrs.max_period);
+    const half = Math.floor(dim / 2);
+    const g = relayout(grad, [...s.axes, ['c', dim]]).data;
+    const ds = new Float64Array(s.data.length);
+    for (let i = 0; i < s.data.length; i++) {
+      let acc = 0;
+      for (let k = 0; k < half; k++) {
+        const f = Math.exp((-Math.log(period) * k) / half);
+        const arg = s.data[i] * f;
+        acc += f * (-Math.sin(arg) * g[i * dim + k] + Math.cos(arg) * g[i * dim + half + k]);
+      }
+      ds[i] = acc;
+    }
+    return { inputs: [{ axes: s.axes, data: ds }] };
   },
   // As codegen/embed.ts's timestepEmbeddingReference (order cos_sin): channel k < half is
   // cos(s f_k), channel half + k is sin(s f_k), f_k = exp(-ln(max_period) k / half); a last odd

@@ -5,7 +5,7 @@ import { viewOver, type LowerCall, type Value } from '../../codegen/lower.ts';
 import type { View } from '../../codegen/view.ts';
 import { fail } from '../diagnostics.ts';
 import type { AxisPair } from '../graph.ts';
-import { alongAxis } from '../named-tensor.ts';
+import { alongAxis, sizeIn } from '../named-tensor.ts';
 import { sizeOf, withSize } from './axes.ts';
 import type { Primitive } from './types.ts';
 
@@ -38,6 +38,13 @@ export const slice: Primitive = {
     const axis = String(call.attrs.axis);
     const target = call.out.axes;
     emitCopy(call, target, rangeView(x, target, axis, Number(call.attrs.start)), viewOver(call.out, target), x.buffer);
+  },
+  // The gradient zero-padded back to x's extent along the axis, at [start, end).
+  vjp({ inputs: [x], attrs, grad }) {
+    const axis = String(attrs.axis);
+    const start = Number(attrs.start);
+    const n = Number(attrs.end) - start;
+    return { inputs: [alongAxis(grad, axis, sizeIn(x.axes, axis), (src, dst) => { for (let k = 0; k < n; k++) dst[start + k] = src[k]; })] };
   },
   reference({ inputs: [x], attrs }) {
     const start = Number(attrs.start);

@@ -35,6 +35,15 @@ export const split: Primitive = {
     const part = target.find(([n]) => n === axis)![1];
     emitCopy(call, target, rangeView(x, target, axis, Number(call.attrs.index) * part), viewOver(call.out, target), x.buffer);
   },
+  // The part's gradient goes back into its run along the axis, zeros elsewhere (the other parts'
+  // nodes add theirs).
+  vjp({ inputs: [x], attrs, grad }) {
+    const axis = String(attrs.axis);
+    const size = sizeIn(x.axes, axis);
+    const part = size / Number(attrs.n);
+    const start = Number(attrs.index) * part;
+    return { inputs: [alongAxis(grad, axis, size, (src, dst) => { for (let k = 0; k < part; k++) dst[start + k] = src[k]; })] };
+  },
   // Each output node is one part: the index-th run of size / n consecutive entries along the axis.
   reference({ inputs: [x], attrs }) {
     const axis = String(attrs.axis);

@@ -1,5 +1,6 @@
 // unpatchify(x, patch): the inverse of patchify: n -> n*p, c -> c/prod(p) (which must divide).
 import { fail } from '../diagnostics.ts';
+import { relayout } from '../named-tensor.ts';
 import { product, sizeOf, withSizes } from './axes.ts';
 import { patchSizes } from './patch-sizes.ts';
 import { lowerPatchCopy, patchMap } from './patchify.ts';
@@ -34,5 +35,13 @@ export const unpatchify: Primitive = {
     const y = new Float64Array(from.length);
     for (let i = 0; i < from.length; i++) y[i] = x.data[from[i]];
     return { axes, data: y };
+  },
+  // A permutation y[i] = x[from[i]], so dx[from[i]] = dy[i]: patchify of the gradient.
+  vjp({ inputs: [x], attrs, axes, grad }) {
+    const from = patchMap(axes, x.axes, attrs.patch);
+    const dy = relayout(grad, axes).data;
+    const dx = new Float64Array(x.data.length);
+    for (let i = 0; i < from.length; i++) dx[from[i]] = dy[i];
+    return { inputs: [{ axes: x.axes, data: dx }] };
   },
 };

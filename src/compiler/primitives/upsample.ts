@@ -81,4 +81,26 @@ export const upsample: Primitive = {
     }
     return y;
   },
+  // The transpose of the reference, one axis at a time in reverse order (each step is linear):
+  // nearest adds dy[o] into dx[floor(o n / m)] (the copies' gradients summed); linear adds
+  // (1 - f) dy[o] into dx[i0] and f dy[o] into dx[i1], with the reference's i0, i1 and f.
+  vjp({ inputs: [x], attrs, axes, grad }) {
+    const linear = attrs.mode === 'linear';
+    let g: NamedTensor = grad;
+    for (const ax of Object.keys(attrs.factor as Record<string, number>).reverse()) {
+      const n = sizeIn(x.axes, ax), m = sizeIn(axes, ax);
+      if (n === m) continue;
+      g = alongAxis(g, ax, n, (src, dst) => {
+        for (let o = 0; o < m; o++) {
+          if (!linear) { dst[Math.floor((o * n) / m)] += src[o]; continue; }
+          const s = Math.max((o + 0.5) * (n / m) - 0.5, 0);
+          const i0 = Math.min(Math.floor(s), n - 1);
+          const i1 = Math.min(i0 + 1, n - 1);
+          dst[i0] += (1 - (s - i0)) * src[o];
+          dst[i1] += (s - i0) * src[o];
+        }
+      });
+    }
+    return { inputs: [g] };
+  },
 };
