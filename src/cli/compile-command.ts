@@ -1,10 +1,12 @@
 // `vdm compile FILE -o DIR`: lowers a checked model to WGSL kernels a person can read and ship:
 // DIR/kernels/NN-<family>.wgsl (each distinct kernel once, numbered in first-use order) and
-// DIR/program.json (buffers, and the dispatches in order with their bindings and workgroup counts).
+// DIR/program.json (buffers with their memory slots, and the dispatches in order with their
+// bindings and workgroup counts).
 // The same spec and target give byte-identical files.
 import fs from 'node:fs';
 import path from 'node:path';
 import { lowerGraph, type LoweredGraph } from '../codegen/lower.ts';
+import { planMemory, type MemoryPlan } from '../codegen/plan-memory.ts';
 import type { AdapterTraits } from '../codegen/gemm.ts';
 import { checkFile } from '../compiler/check.ts';
 import { diag } from '../compiler/diagnostics.ts';
@@ -26,12 +28,14 @@ export interface CompiledFiles {
   readonly files: ReadonlyMap<string, string>;
   readonly kernels: number;
   readonly dispatches: number;
+  readonly plan: MemoryPlan;
 }
 
 const family = (key: string) => (/^[a-z0-9-]+/i.exec(key)?.[0] ?? 'kernel').toLowerCase();
 
 /** The files of a compiled program; pure, so tests compare them byte for byte. */
 export function compiledFiles(graph: Graph, lowered: LoweredGraph, target: Target): CompiledFiles {
+  const plan = planMemory(lowered);
   const files = new Map<string, string>();
   const kernelFile = new Map<string, string>();
   const usedBy = new Map<string, string[]>();
@@ -51,7 +55,11 @@ export function compiledFiles(graph: Graph, lowered: LoweredGraph, target: Targe
     model: graph.model,
     target,
     dims: graph.dims,
-    buffers: [...lowered.buffers.values()].map((b) => ({ name: b.name, role: b.role, dtype: b.dtype, elements: b.elements })),
+    // node values and scratch that never live at once share a slot (plan-memory.ts)
+    slots: plan.slots,
+    buffers: [...lowered.buffers.values()].map((b) => ({
+      name: b.name, role: b.role, dtype: b.dtype, elements: b.elements, ...(plan.slotOf.has(b.name) ? { slot: plan.slotOf.get(b.name) } : {}),
+    })),
     inputs: Object.fromEntries([...lowered.inputs].map(([name, v]) => [name, { buffer: v.buffer, axes: v.axes }])),
     params: Object.fromEntries(lowered.params),
     outputs: Object.fromEntries([...lowered.outputs].map(([name, v]) => [name, { buffer: v.buffer, axes: v.axes }])),
@@ -69,12 +77,13 @@ export function compiledFiles(graph: Graph, lowered: LoweredGraph, target: Targe
     `  "inputs": ${JSON.stringify(program.inputs)},`,
     `  "outputs": ${JSON.stringify(program.outputs)},`,
     `  "params": ${JSON.stringify(program.params)},`,
+    `  "slots": ${JSON.stringify(program.slots)},`,
     `  "buffers": [\n${lines(program.buffers)}\n  ],`,
     `  "steps": [\n${lines(program.steps)}\n  ]`,
     '}',
     '',
   ].join('\n'));
-  return { files, kernels: kernelFile.size, dispatches: lowered.steps.length };
+  return { files, kernels: kernelFile.size, dispatches: lowered.steps.length, plan };
 }
 
 export interface CompileArgs {
@@ -119,6 +128,8 @@ export function compileCommand(args: CompileArgs): number {
   // Kernels of an earlier compile into the same folder would otherwise linger under old numbers.
   for (const f of fs.readdirSync(kernelsDir)) if (f.endsWith('.wgsl')) fs.rmSync(path.join(kernelsDir, f));
   for (const [rel, text] of compiled.files) fs.writeFileSync(path.join(dir, rel), text);
-  process.stdout.write(`${args.file}: model ${result.graph.model} -> ${compiled.kernels} kernels, ${compiled.dispatches} dispatches (${target}) in ${dir}\n`);
+  const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+  process.stdout.write(`${args.file}: model ${result.graph.model} -> ${compiled.kernels} kernels, ${compiled.dispatches} dispatches (${target}) in ${dir}\n`
+    + `  activations: ${mb(compiled.plan.plannedBytes)} in ${compiled.plan.slots.length} shared slots (${mb(compiled.plan.unplannedBytes)} unshared)\n`);
   return 0;
 }

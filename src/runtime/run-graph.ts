@@ -1,6 +1,7 @@
 // Runs a lowered graph: uploads inputs and parameters, records every dispatch into one Program
 // (one submit, one wait) and reads the outputs back as named tensors.
 import type { LoweredGraph } from '../codegen/lower.ts';
+import type { MemoryPlan } from '../codegen/plan-memory.ts';
 import { relayout, type NamedTensor } from '../compiler/named-tensor.ts';
 import type { Gpu } from './gpu.ts';
 import { Program, type Tensor } from './program.ts';
@@ -14,15 +15,22 @@ export interface GraphRun {
 }
 
 export async function runLowered(gpu: Gpu, lowered: LoweredGraph, inputs: ReadonlyMap<string, NamedTensor>,
-  params: ReadonlyMap<string, Float64Array>, opts: { everyNode?: boolean } = {}): Promise<GraphRun> {
+  params: ReadonlyMap<string, Float64Array>, opts: { everyNode?: boolean; plan?: MemoryPlan } = {}): Promise<GraphRun> {
+  if (opts.everyNode && opts.plan) throw new Error('runLowered: everyNode reads every value, so values cannot share memory (no plan)');
   const program = new Program(gpu);
   try {
     const byBuffer = new Map<string, Tensor>();
     const outputBuffers = new Set([...lowered.outputs.values()].map((v) => v.buffer));
     const inputOf = new Map([...lowered.inputs].map(([name, v]) => [v.buffer, { name, v }]));
     const paramOf = new Map([...lowered.params].map(([path, buffer]) => [buffer, path]));
+    const slots = opts.plan?.slots.map((elements, i) => program.scratch(`slot.${i}`, elements));
     for (const b of lowered.buffers.values()) {
       let t: Tensor;
+      const slot = opts.plan?.slotOf.get(b.name);
+      if (slot !== undefined) {
+        byBuffer.set(b.name, slots![slot]);
+        continue;
+      }
       if (b.role === 'input') {
         const { name, v } = inputOf.get(b.name)!;
         const given = inputs.get(name);
