@@ -8,6 +8,7 @@ import { doctor } from './doctor-command.ts';
 import { infoCommand } from './info-command.ts';
 import { fmtCommand } from './fmt.ts';
 import { diffCommand } from './diff.ts';
+import { runCommand } from './run-command.ts';
 
 const asList = (v: unknown): (string | number)[] | undefined =>
   v === undefined ? undefined : Array.isArray(v) ? v : [v as string];
@@ -41,6 +42,23 @@ async function main(argv: string[]): Promise<number> {
         .option('dim', { type: 'string', requiresArg: true, describe: 'override a dim: --dim NAME=SIZE (repeatable)' })
         .option('root', { type: 'string', requiresArg: true, describe: 'folder imports must stay in' }),
       (a) => { code = compileCommand({ file: a.file as string, out: a.out, target: a.target, dim: asList(a.dim), root: a.root }); })
+    .command('run <file>', 'run one forward pass of a model on the WebGPU adapter and time it',
+      (y) => y
+        .positional('file', { type: 'string', describe: 'a .vdm file with a model', demandOption: true })
+        .option('params', { type: 'string', requiresArg: true, describe: 'parameters from a safetensors file, by dotted path (default: seeded initialisation)' })
+        .option('seed', { type: 'number', requiresArg: true, default: 0, describe: 'seed of the initialisation and the example inputs' })
+        .option('repeat', { type: 'number', requiresArg: true, default: 5, describe: 'timed forward passes' })
+        .option('profile', { type: 'boolean', describe: 'GPU time per kernel family (timestamp queries)' })
+        .option('check', { type: 'boolean', describe: 'compare the outputs with the float64 evaluation (slow for large models)' })
+        .option('out', { type: 'string', requiresArg: true, describe: 'write the outputs to a safetensors file' })
+        .option('dim', { type: 'string', requiresArg: true, describe: 'override a dim: --dim NAME=SIZE (repeatable)' })
+        .option('root', { type: 'string', requiresArg: true, describe: 'folder imports must stay in' }),
+      async (a) => {
+        code = await runCommand({
+          file: a.file as string, params: a.params, seed: a.seed, repeat: a.repeat, profile: a.profile, check: a.check,
+          out: a.out, dim: asList(a.dim), root: a.root,
+        });
+      })
     .command(fmtCommand((c) => { code = c; }))
     .command(diffCommand((c) => { code = c; }))
     .command('doctor', 'report the WebGPU adapter vdm would use', () => {}, async () => { code = await doctor(); })

@@ -4,18 +4,22 @@ import type { LoweredGraph } from '../codegen/lower.ts';
 import type { MemoryPlan } from '../codegen/plan-memory.ts';
 import { relayout, type NamedTensor } from '../compiler/named-tensor.ts';
 import type { Gpu } from './gpu.ts';
+import type { DispatchTiming } from './profile.ts';
 import { Program, type Tensor } from './program.ts';
 
 export interface GraphRun {
   readonly outputs: ReadonlyMap<string, NamedTensor>;
   /** with `everyNode`: every node value's buffer name -> its contents */
   readonly values: ReadonlyMap<string, Float64Array>;
+  /** from submit to outputs mapped, for all `repeat` runs together */
   readonly wallMs: number;
   readonly dispatches: number;
+  /** per dispatch, with `profile` */
+  readonly timings?: readonly DispatchTiming[];
 }
 
 export async function runLowered(gpu: Gpu, lowered: LoweredGraph, inputs: ReadonlyMap<string, NamedTensor>,
-  params: ReadonlyMap<string, Float64Array>, opts: { everyNode?: boolean; plan?: MemoryPlan } = {}): Promise<GraphRun> {
+  params: ReadonlyMap<string, Float64Array>, opts: { everyNode?: boolean; plan?: MemoryPlan; repeat?: number; profile?: boolean } = {}): Promise<GraphRun> {
   if (opts.everyNode && opts.plan) throw new Error('runLowered: everyNode reads every value, so values cannot share memory (no plan)');
   const program = new Program(gpu);
   try {
@@ -51,7 +55,7 @@ export async function runLowered(gpu: Gpu, lowered: LoweredGraph, inputs: Readon
       byBuffer.set(b.name, t);
     }
     for (const s of lowered.steps) program.step(s.spec, s.buffers.map((n) => byBuffer.get(n)!), s.label);
-    const result = await program.run();
+    const result = await program.run({ repeat: opts.repeat, profile: opts.profile });
     const outputs = new Map<string, NamedTensor>();
     for (const [name, v] of lowered.outputs) {
       const host = result.outputs[v.buffer];
@@ -59,7 +63,7 @@ export async function runLowered(gpu: Gpu, lowered: LoweredGraph, inputs: Readon
       outputs.set(name, { axes: v.axes, data });
     }
     const values = new Map(Object.entries(result.outputs).map(([k, v]) => [k, Float64Array.from(v)]));
-    return { outputs, values, wallMs: result.wallMs, dispatches: program.dispatchCount };
+    return { outputs, values, wallMs: result.wallMs, dispatches: program.dispatchCount, timings: result.timings };
   } finally {
     program.release();
   }
