@@ -121,12 +121,14 @@ export async function runCommand(args: RunArgs): Promise<number> {
         .map(([fam, f]) => [fam, String(f.calls), f.ms.toFixed(2), `${((100 * f.ms) / total).toFixed(0)}%`]);
       process.stdout.write(`${renderTable(['kernel family', 'dispatches', 'GPU ms', 'share'], rows, new Set([1, 2, 3]))}\n`);
     }
-    for (const [name, v] of timed.outputs) {
+    // outputs in the axis order the model declares, whatever layout the buffers had
+    const outputs = new Map([...timed.outputs].map(([name, v]) => [name, relayout(v, graph.nodes[graph.outputs.find((o) => o.name === name)!.node].axes)]));
+    for (const [name, v] of outputs) {
       process.stdout.write(`output ${name} [${v.axes.map(([n, s]) => `${n}=${s}`).join(', ')}]: ${stats(v)}\n`);
     }
     if (args.check) {
       const ref = evaluate(graph, inputs, params).outputs;
-      for (const [name, v] of timed.outputs) {
+      for (const [name, v] of outputs) {
         const want = relayout(ref.get(name)!, v.axes).data;
         let err = 0, scale = 0;
         want.forEach((w, i) => { err = Math.max(err, Math.abs(v.data[i] - w)); scale = Math.max(scale, Math.abs(w)); });
@@ -134,9 +136,9 @@ export async function runCommand(args: RunArgs): Promise<number> {
       }
     }
     if (args.out) {
-      writeSafetensors(args.out, Object.fromEntries([...timed.outputs].map(([name, v]) =>
+      writeSafetensors(args.out, Object.fromEntries([...outputs].map(([name, v]) =>
         [name, { dtype: 'F32' as const, shape: v.axes.map(([, s]) => s), data: Float32Array.from(v.data) }])),
-      { model: graph.model, axes: JSON.stringify(Object.fromEntries([...timed.outputs].map(([name, v]) => [name, v.axes.map(([n]) => n)]))) });
+      { model: graph.model, axes: JSON.stringify(Object.fromEntries([...outputs].map(([name, v]) => [name, v.axes.map(([n]) => n)]))) });
       process.stdout.write(`wrote ${args.out}\n`);
     }
     return 0;

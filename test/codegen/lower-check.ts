@@ -1,7 +1,7 @@
 // Shared by the lowering suites: a graph lowered and run on the adapter must give the float64
 // evaluation's values, node by node, with inputs and parameters that make every path count.
 import * as assert from 'uvu/assert';
-import { lowerGraph } from '../../src/codegen/lower.ts';
+import { lowerGraph, type ValueLayout } from '../../src/codegen/lower.ts';
 import { evaluate, exampleInputs, initParams, prng } from '../../src/compiler/evaluate.ts';
 import type { Graph } from '../../src/compiler/graph.ts';
 import { relayout } from '../../src/compiler/named-tensor.ts';
@@ -22,9 +22,9 @@ export function liveParams(g: Graph, s = seed): Map<string, Float64Array> {
  * value with the float64 evaluation (relError < tol); names the first node that disagrees.
  * Returns the number of dispatches and the largest node error.
  */
-export async function expectLoweredMatches(g: Graph, what: string, tol = 1e-4): Promise<{ dispatches: number; worst: number }> {
+export async function expectLoweredMatches(g: Graph, what: string, tol = 1e-4, layout: ValueLayout = 'node'): Promise<{ dispatches: number; worst: number }> {
   const gpu = await openGpu();
-  const lowered = lowerGraph(g, gpu);
+  const lowered = lowerGraph(g, gpu, layout);
   const seen = new Set<string>();
   for (const s of lowered.steps) {
     if (seen.has(s.spec.key)) continue;
@@ -38,8 +38,8 @@ export async function expectLoweredMatches(g: Graph, what: string, tol = 1e-4): 
   let worst = 0;
   for (const node of g.nodes) {
     if (node.op === 'input') continue;
-    const buffer = [...lowered.buffers.values()].find((b) => b.role === 'value' && b.name.startsWith(`v${node.id}.`))!.name;
-    const want = relayout(ref.values[node.id], node.axes).data;
+    const { buffer, axes } = lowered.values[node.id];
+    const want = relayout(ref.values[node.id], axes).data;
     const err = relError(run.values.get(buffer)!, want);
     worst = Math.max(worst, err);
     assert.ok(err < tol, `${what}: node ${node.id} ${node.op} at '${node.path}' [${node.axes.map(([n, s]) => `${n}=${s}`)}]: relative error ${err} (replay: VDM_TEST_SEED=${seed})`);

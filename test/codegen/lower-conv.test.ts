@@ -67,8 +67,8 @@ test('conv lowered for a hardware adapter (the workgroup-tile kernel) runs on th
   const ref = evaluate(g, inputs, params);
   const run = await runLowered(gpu, lowered, inputs, params, { everyNode: true });
   for (const node of g.nodes.filter((n) => n.op === 'conv')) {
-    const buffer = [...lowered.buffers.values()].find((b) => b.role === 'value' && b.name.startsWith(`v${node.id}.`))!.name;
-    const err = relError(run.values.get(buffer)!, relayout(ref.values[node.id], node.axes).data);
+    const { buffer, axes } = lowered.values[node.id];
+    const err = relError(run.values.get(buffer)!, relayout(ref.values[node.id], axes).data);
     assert.ok(err < 1e-4, `tiles: node ${node.id} at '${node.path}': relative error ${err} (replay: VDM_TEST_SEED=${seed})`);
   }
 });
@@ -77,8 +77,11 @@ test('conv with batch axes the kernel cannot walk as one: a dispatch per batch s
   // x [b, c, n, t, h, w] over (t, h, w): b and n are batch axes, c sits between them.
   const g = withAxis(graphOf(model('  output o = conv(x, over: (t, h, w), kernel: (t: 1, h: 3, w: 3), stride: (t: 1, h: 2, w: 1), padding: (t: 0, h: 1, w: 1), out: 3)', '',
     'b = 2, c = 2, t = 2, h = 5, w = 4')), 'n', 3, 'c');
+  // In the node's own layout c sits between b and n; channels-last makes them one stride.
   assert.is(stepsOf(g), 2);
+  assert.is(lowerGraph(g, undefined, 'channels-last').steps.length, 1);
   await expectLoweredMatches(g, 'conv over sliced batches');
+  await expectLoweredMatches(g, 'conv over merged batches', 1e-4, 'channels-last');
 });
 
 test('pool avg and max', async () => {

@@ -27,4 +27,11 @@ for (const [file, dims] of CASES) {
   });
 }
 
+test('tiny-video-dit and hierarchical-temporal also match with every value channels-last', async () => {
+  for (const [file, dims] of [CASES[0], CASES[3]]) {
+    const r = checkFile(path.join(specs, file), { dims });
+    await expectLoweredMatches(r.graph!, `${file}, channels-last`, 1e-3, 'channels-last');
+  }
+});
+
 test.run();
