@@ -1,6 +1,7 @@
 // Layer / group / RMS normalisation: one workgroup per normalised row, a two-pass (shifted mean,
 // then centred sum of squares) reduction in workgroup memory, then one fused write that applies the
 // optional affine (weight, bias) and the optional adaLN modulation x * (1 + scale) + shift.
+import type { AdapterTraits } from './gemm.ts';
 import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
 import { numel, splitAxis, permute, type View } from './view.ts';
 import { alongAxes, coalesce, extent, stridesOver, wgslCoords, wgslDot } from './elementwise.ts';
@@ -23,6 +24,12 @@ export interface NormParams {
   scale?: View;
   shift?: View;
   workgroupSize?: number;
+  /**
+   * Reduce with subgroupAdd inside one subgroup of this many lanes instead of workgroup memory: the
+   * workgroup is that one subgroup, so there is no barrier. For adapters whose subgroup size is
+   * fixed at this value (a CPU adapter's SIMD width): on lavapipe barriers are what costs.
+   */
+  subgroupLanes?: number;
 }
 
 const OPTIONAL = ['weight', 'bias', 'scale', 'shift'] as const;
@@ -64,6 +71,11 @@ function validate(p: NormParams) {
     throw new Error(`norm: y shape [${p.y.shape}] differs from x shape [${p.x.shape}]`);
   }
   if ((p.scale === undefined) !== (p.shift === undefined)) throw new Error('norm: modulation needs both scale and shift');
+  if (p.subgroupLanes !== undefined) {
+    if (!Number.isInteger(Math.log2(p.subgroupLanes)) || p.subgroupLanes > 128) throw new Error(`norm: subgroupLanes must be a power of two up to 128 (got ${p.subgroupLanes})`);
+    if (p.workgroupSize !== undefined) throw new Error('norm: give workgroupSize or subgroupLanes, not both');
+    return p.subgroupLanes;
+  }
   const wg = p.workgroupSize ?? 64;
   if (!Number.isInteger(Math.log2(wg))) throw new Error(`norm: workgroupSize must be a power of two (got ${wg})`);
   return wg;
@@ -106,9 +118,12 @@ export function normKernel(p: NormParams): KernelSpec {
   if (p.scale) write.push(`v = v * (1.0 + ${at('scale')}) + ${at('shift')};`);
   write.push(`${at('y')} = v;`);
 
+  const lanes = p.subgroupLanes !== undefined;
+  const sum = (v: string) => (lanes ? `subgroupAdd(${v})` : `workgroup_sum(${v}, lid)`);
   const wgsl = [
+    ...(lanes ? ['enable subgroups;'] : []),
     ...decls,
-    workgroupSumWgsl(wg),
+    lanes ? '' : workgroupSumWgsl(wg),
     '',
     `@compute @workgroup_size(${wg})`,
     GRID_MAIN,
@@ -119,11 +134,11 @@ export function normKernel(p: NormParams): KernelSpec {
       '  let pivot = b_x[base_x];',
       '  var sum = 0.0;',
       ...loop([`sum += ${at('x')} - pivot;`]).map((l) => `  ${l}`),
-      `  let mean = workgroup_sum(sum, lid) / ${f32Literal(n)}; // of x - pivot`,
+      `  let mean = ${sum('sum')} / ${f32Literal(n)}; // of x - pivot`,
     ]),
     '  var sq = 0.0;',
     ...loop([`let d = ${centred};`, 'sq += d * d;']).map((l) => `  ${l}`),
-    `  let rstd = inverseSqrt(workgroup_sum(sq, lid) / ${f32Literal(n)} + ${f32Literal(p.eps)});`,
+    `  let rstd = inverseSqrt(${sum('sq')} / ${f32Literal(n)} + ${f32Literal(p.eps)});`,
     ...loop(write).map((l) => `  ${l}`),
     '}',
     '',
@@ -134,7 +149,14 @@ export function normKernel(p: NormParams): KernelSpec {
     entryPoint: 'main',
     bindings: operands.map((o) => ({ name: o.name, access: o.name === 'y' ? 'read_write' as const : 'read' as const })),
     dispatch: gridFor(rows),
+    ...(lanes ? { features: ['subgroups'] } : {}),
   };
+}
+
+/** The subgroup variant on adapters with one fixed subgroup size (as chooseGemmTiling decides). */
+export function normLanesFor(adapter: AdapterTraits | undefined): number | undefined {
+  const sg = adapter?.info.subgroupMinSize;
+  return adapter?.software && adapter.features.has('subgroups') && sg && sg === adapter.info.subgroupMaxSize ? sg : undefined;
 }
 
 /** Float64 reference; returns the y buffer (extent(y) elements, NaN where y does not reach). */

@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { alongAxes, extent } from '../../src/codegen/elementwise.ts';
-import { groupNormView, normKernel, normReference, type NormParams } from '../../src/codegen/norm.ts';
+import { groupNormView, normKernel, normLanesFor, normReference, type NormParams } from '../../src/codegen/norm.ts';
+import { openGpu } from '../../src/runtime/gpu.ts';
 import { contiguous, permute, type View } from '../../src/codegen/view.ts';
 import { expectMatches, randomArray } from './ref-check.ts';
 
@@ -14,6 +15,9 @@ async function check(p: NormParams, what: string, data: Data = {}) {
   const ref = normReference(p, data as Data & { x: Float32Array });
   const args = [...present.map((k) => data[k]!), extent(p.y)];
   const [y] = await expectMatches(normKernel(p), args, [ref], what);
+  // the subgroup variant too, where the adapter has one fixed subgroup size
+  const lanes = normLanesFor(await openGpu());
+  if (lanes && p.workgroupSize === undefined) await expectMatches(normKernel({ ...p, subgroupLanes: lanes }), args, [ref], `${what} [subgroup ${lanes}]`);
   return { y, ref };
 }
 
@@ -112,6 +116,8 @@ test('bad parameters fail with clear messages', () => {
   assert.throws(() => normKernel({ ...base, normalizedAxes: 3 }), /normalizedAxes must be between 1 and 2/);
   assert.throws(() => normKernel({ ...base, eps: -1 }), /eps/);
   assert.throws(() => normKernel({ ...base, workgroupSize: 48 }), /power of two/);
+  assert.throws(() => normKernel({ ...base, subgroupLanes: 6 }), /subgroupLanes must be a power of two/);
+  assert.throws(() => normKernel({ ...base, subgroupLanes: 8, workgroupSize: 8 }), /not both/);
   assert.throws(() => normKernel({ ...base, weight: contiguous([4, 5]) }), /axis 1 has size 5/);
 });
 

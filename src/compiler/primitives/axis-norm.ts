@@ -2,7 +2,7 @@
 // and with `affine` learn a per-feature scale (and, for layernorm, a shift).
 import { viewOver } from '../../codegen/lower.ts';
 import { alongAxes } from '../../codegen/elementwise.ts';
-import { normKernel } from '../../codegen/norm.ts';
+import { normKernel, normLanesFor } from '../../codegen/norm.ts';
 import { alongAxis, relayout, sizeIn } from '../named-tensor.ts';
 import { sizeOf } from './axes.ts';
 import type { ParamShape, Primitive } from './types.ts';
@@ -40,6 +40,7 @@ export function axisNormPrimitive(name: string, withBias: boolean): Primitive {
       const spec = normKernel({
         kind: withBias ? 'layer' : 'rms', x: viewOver(x, order), y: viewOver(call.out, order), normalizedAxes: 1,
         eps: Number(call.attrs.eps), weight: weight ? along : undefined, bias: bias ? along : undefined,
+        subgroupLanes: normLanesFor(call.adapter),
       });
       call.emit(spec, [x.buffer, ...(weight ? [weight] : []), ...(bias ? [bias] : []), call.out.buffer]);
     },

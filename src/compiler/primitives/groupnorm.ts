@@ -1,7 +1,7 @@
 // groupnorm(x, groups: 32, affine: true, eps: 1e-5, over): statistics per group of channels over
 // the `over` axes (default: every axis but b and c).
 import { viewOver } from '../../codegen/lower.ts';
-import { groupNormView, normKernel } from '../../codegen/norm.ts';
+import { groupNormView, normKernel, normLanesFor } from '../../codegen/norm.ts';
 import { fail } from '../diagnostics.ts';
 import { numelOf, relayout, sizeIn } from '../named-tensor.ts';
 import { requireAxes, sizeOf } from './axes.ts';
@@ -50,6 +50,7 @@ export const groupnorm: Primitive = {
     const spec = normKernel({
       kind: 'group', x: xv.view, y: yv.view, normalizedAxes: xv.normalizedAxes, eps: Number(call.attrs.eps),
       weight: weight ? xv.perChannel() : undefined, bias: bias ? xv.perChannel() : undefined,
+      subgroupLanes: normLanesFor(call.adapter),
     });
     call.emit(spec, [x.buffer, ...(weight ? [weight] : []), ...(bias ? [bias] : []), call.out.buffer]);
   },
