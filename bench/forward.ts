@@ -1,6 +1,7 @@
-// `npm run bench:forward`: whole forward passes of specs on this machine's adapter, lowered with
-// each value layout, timed side by side in one process (best batch of each, both measured twice
-// in alternation). Writes bench/forward.md. Not part of the tests.
+// `npm run bench:forward`: whole forward passes of specs on this machine's adapter, lowered three
+// ways (no fusion; elementwise chains fused, the default; fused with channels-last values), timed
+// side by side in one process (best batch of each, all measured twice in alternation). Writes
+// bench/forward.md. Not part of the tests.
 import fs from 'node:fs';
 import os from 'node:os';
 import { lowerGraph, type ValueLayout } from '../src/codegen/lower.ts';
@@ -17,7 +18,11 @@ const SPECS: [string, Record<string, number>][] = [
   ['specs/lightweight-depthwise.vdm', { b: 1, t: 8, h: 16, w: 16 }],
   ['specs/propagation.vdm', { b: 1, t: 8, h: 16, w: 16 }],
 ];
-const LAYOUTS: ValueLayout[] = ['node', 'channels-last'];
+const VARIANTS: { name: string; layout: ValueLayout; fuse: boolean }[] = [
+  { name: 'unfused', layout: 'node', fuse: false },
+  { name: 'fused', layout: 'node', fuse: true },
+  { name: 'fused, channels-last', layout: 'channels-last', fuse: true },
+];
 
 const gpu = await openGpu();
 const rows: string[] = [];
@@ -26,25 +31,22 @@ for (const [file, dims] of SPECS) {
   const graph = checkFile(file, { dims }).graph!;
   const inputs = exampleInputs(graph, 1);
   const params = initParams(graph, 0);
-  const runs = LAYOUTS.map((layout) => {
-    const lowered = lowerGraph(graph, gpu, layout);
+  const runs = VARIANTS.map((v) => {
+    const lowered = lowerGraph(graph, gpu, v.layout, v.fuse);
     const plan = planMemory(lowered);
-    return { layout, lowered, batch: async (n: number) => (await runLowered(gpu, lowered, inputs, params, { plan, repeat: n })).wallMs };
+    return { ...v, lowered, batch: async (n: number) => (await runLowered(gpu, lowered, inputs, params, { plan, repeat: n })).wallMs };
   });
-  const best = new Map<ValueLayout, number>();
+  const best = runs.map(() => Infinity);
   for (let round = 0; round < 2; round++) {
-    for (const r of runs) {
-      const t = await timeBatches(r.batch, 1500, 20, 3);
-      best.set(r.layout, Math.min(best.get(r.layout) ?? Infinity, t.ms));
-    }
+    for (const [i, r] of runs.entries()) best[i] = Math.min(best[i], (await timeBatches(r.batch, 1500, 20, 3)).ms);
   }
-  const [a, b] = await Promise.all(runs.map((r) => runLowered(gpu, r.lowered, inputs, params)));
+  const results = await Promise.all(runs.map((r) => runLowered(gpu, r.lowered, inputs, params)));
   const name = graph.outputs[0].name;
-  const outA = a.outputs.get(name)!;
-  const agree = relativeError(relayout(b.outputs.get(name)!, outA.axes).data, outA.data);
-  const [node, last] = [best.get('node')!, best.get('channels-last')!];
+  const base = results[0].outputs.get(name)!;
+  const differ = Math.max(...results.slice(1).map((r) => relativeError(relayout(r.outputs.get(name)!, base.axes).data, base.data)));
   const dimText = Object.entries(graph.dims).map(([k, v]) => `${k}=${v}`).join(' ');
-  rows.push(`| ${graph.model} | ${dimText} | ${runs[0].lowered.steps.length} | ${node.toFixed(1)} ms | ${last.toFixed(1)} ms | ${(node / last).toFixed(2)} | ${agree.toExponential(1)} |`);
+  const cells = runs.map((r, i) => `${best[i].toFixed(1)} ms (${r.lowered.steps.length})`);
+  rows.push(`| ${graph.model} | ${dimText} | ${cells.join(' | ')} | ${(best[0] / best[1]).toFixed(2)} | ${(best[1] / best[2]).toFixed(2)} | ${differ.toExponential(1)} |`);
   console.log(rows[rows.length - 1]);
 }
 
@@ -53,11 +55,11 @@ const md = [
   '',
   `${started} · adapter: ${gpu.info.description || gpu.info.vendor} · ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(1)} at the end`,
   '',
-  '| model | dims | dispatches | node order | channels last | node / channels-last time | outputs differ by |',
-  '|---|---|---:|---:|---:|---:|---:|',
+  '| model | dims | unfused (dispatches) | fused | fused, channels-last | fusion speed-up | channels-last speed-up | outputs differ by |',
+  '|---|---|---:|---:|---:|---:|---:|---:|',
   ...rows,
   '',
-  'Time per forward pass (parameters initialised, seed 0): the best batch of 3, each layout measured twice in alternation in one process; memory planned. "outputs differ by" is the largest difference of the two outputs relative to the largest value.',
+  'Time per forward pass (parameters initialised, seed 0; dispatches in brackets): the best batch of 3, each variant measured twice in alternation in one process; memory planned. Speed-ups: unfused / fused and fused / fused channels-last. "outputs differ by": the largest difference from the unfused output, relative to its largest value.',
   '',
 ].join('\n');
 fs.writeFileSync('bench/forward.md', md);

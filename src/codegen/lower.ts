@@ -1,12 +1,14 @@
 // Lowering: a checked graph onto kernels. Every node's value gets a buffer of its own, contiguous
 // in an axis order the compiler picks (the node's own by default); each primitive's `lower` emits the dispatches that fill it, addressing
-// its operands through strided views by axis name. No fusion yet: one node, one or more kernels.
+// its operands through strided views by axis name. Chains of elementwise nodes are fused into one
+// kernel (fuse.ts); every other node is one or more kernels of its own.
 import type { AxisPair, Graph, GraphNode, GraphParam } from '../compiler/graph.ts';
 import { stridesOf } from '../compiler/named-tensor.ts';
-import { BINARY_OPERATORS, NEGATE, PRIMITIVES } from '../compiler/primitives/index.ts';
+import { NEGATE, PRIMITIVES } from '../compiler/primitives/index.ts';
 import type { Primitive } from '../compiler/primitives/types.ts';
 import { coalesce, elementwiseKernel } from './elementwise.ts';
-import { binary, constant, input, unary, UNARY_OPS, type BinaryOp, type Expr, type UnaryOp } from './expr.ts';
+import { fusedExpr, planFusion } from './fuse.ts';
+import type { Expr } from './expr.ts';
 import type { AdapterTraits } from './gemm.ts';
 import type { KernelSpec } from './kernel.ts';
 import type { View } from './view.ts';
@@ -15,6 +17,8 @@ import type { View } from './view.ts';
 export interface Value {
   readonly buffer: string;
   readonly axes: readonly AxisPair[];
+  /** computed inside its consumer's kernel (fuse.ts): no buffer of its own */
+  readonly fused?: boolean;
 }
 
 export type BufferRole = 'input' | 'param' | 'value' | 'scratch';
@@ -47,9 +51,9 @@ export interface LoweredGraph {
 
 /**
  * How node values are laid out: 'node' keeps the node's own axis order; 'channels-last' moves c to
- * the end of each value's axes. Measured on lavapipe (bench/forward.md, two runs): channels-last ran
- * a Video DiT at 0.95-1.04x the speed of node order, a recurrent net at 0.88-0.98x and a
- * depthwise-separable conv net at 0.54-0.78x (the direct conv kernel reads spatial rows); so 'node'
+ * the end of each value's axes. Measured on lavapipe (bench/forward.md, three runs): channels-last
+ * ran a Video DiT at 0.95-1.17x the speed of node order, a recurrent net at 0.88-0.98x and a
+ * depthwise-separable conv net at 0.54-0.84x (the direct conv kernel reads spatial rows); so 'node'
  * is the default.
  */
 export type ValueLayout = 'channels-last' | 'node';
@@ -96,29 +100,16 @@ export function lowerElementwise(call: LowerCall, expr: Expr): void {
   call.emit(spec, [...call.inputs.map((v) => v.buffer), call.out.buffer]);
 }
 
-// Built on first use: primitive modules import this file, so the registry is not ready at load time.
-let binaryByName: Map<string, unknown> | undefined;
-const isBinaryOperator = (op: string) =>
-  (binaryByName ??= new Map([...BINARY_OPERATORS.values()].map((o) => [o.name, o]))).has(op);
-const isUnaryOp = (op: string): op is UnaryOp => (UNARY_OPS as readonly string[]).includes(op);
-
 function lowerNode(call: LowerCall, prim: Primitive | undefined): void {
-  const { node, attrs } = call;
-  if (isBinaryOperator(node.op)) {
-    const op = node.op as BinaryOp;
-    if (call.inputs.length === 2) return lowerElementwise(call, binary(op, input('in0'), input('in1')));
-    const k = constant(Number(attrs.scalar));
-    return lowerElementwise(call, attrs.side === 'left' ? binary(op, k, input('in0')) : binary(op, input('in0'), k));
-  }
   if (prim?.lower) return prim.lower(call);
-  if (prim?.scalar && isUnaryOp(node.op)) return lowerElementwise(call, unary(node.op, input('in0')));
-  throw new Error(`primitive '${node.op}' (${node.path}) cannot be lowered to kernels yet`);
+  throw new Error(`primitive '${call.node.op}' (${call.node.path}) cannot be lowered to kernels yet`);
 }
 
 const leafOf = (node: GraphNode, p: GraphParam) => (node.path ? p.path.slice(node.path.length + 1) : p.path);
 
 /** Lowers every node of `graph`, in order, for `adapter` (kernels pick tilings that suit it). */
-export function lowerGraph(graph: Graph, adapter?: AdapterTraits, layout: ValueLayout = 'node'): LoweredGraph {
+export function lowerGraph(graph: Graph, adapter?: AdapterTraits, layout: ValueLayout = 'node', fuse = true): LoweredGraph {
+  const fusion = planFusion(graph, fuse);
   const buffers = new Map<string, BufferDecl>();
   const steps: LoweredStep[] = [];
   const values: Value[] = [];
@@ -137,6 +128,10 @@ export function lowerGraph(graph: Graph, adapter?: AdapterTraits, layout: ValueL
       values.push(v);
       continue;
     }
+    if (fusion.inlined.has(node.id)) {
+      values.push({ buffer: '', axes: layoutOf(node.axes, layout), fused: true });
+      continue;
+    }
     const own = new Map<string, string>();
     for (const p of node.params) {
       own.set(leafOf(node, p), declare(`param.${p.path}`, p.shape.reduce((a, b) => a * b, 1), 'param'));
@@ -153,7 +148,9 @@ export function lowerGraph(graph: Graph, adapter?: AdapterTraits, layout: ValueL
         steps.push({ spec, buffers: [...bufs], label });
       },
     };
-    lowerNode(call, node.op === NEGATE.name ? NEGATE : PRIMITIVES.get(node.op));
+    const leaves = fusion.leaves.get(node.id);
+    if (leaves) lowerElementwise({ ...call, inputs: leaves.map((i) => values[i]) }, fusedExpr(graph, fusion, node));
+    else lowerNode(call, node.op === NEGATE.name ? NEGATE : PRIMITIVES.get(node.op));
     values.push(out);
   }
   const outputs = new Map(graph.outputs.map((o) => [o.name, values[o.node]]));

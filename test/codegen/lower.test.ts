@@ -16,7 +16,30 @@ test('linear along c and along t, chained; operators broadcast by name, numbers 
     '  output p = y * 0.5',
   ].join('\n'), '', 'b = 2, c = 5, t = 4, h = 3, w = 7'));
   const { dispatches } = await expectLoweredMatches(g, 'linear + elementwise');
-  assert.ok(dispatches >= 8);
+  assert.ok(lowerGraph(g, undefined, 'node', false).steps.length > dispatches, 'fusion saves dispatches');
+});
+
+test('elementwise chains fuse into one kernel; a value read twice, or an output, keeps its own', async () => {
+  const g = graphOf(model([
+    '  y = linear(x, 6)',
+    '  a = silu(y) * 2 + 1',     // silu, mul, add: one kernel
+    '  output o = a * a - 3',    // a is read twice: stored; mul and sub: one kernel
+    '  output p = exp(y)',       // y is a linear: stored anyway
+  ].join('\n'), '', 'b = 2, c = 5, t = 2, h = 3, w = 4'));
+  const fused = lowerGraph(g);
+  assert.equal(fused.steps.map((s) => s.spec.key.split(':')[0].split('|')[0]), ['gemm', 'elementwise', 'elementwise', 'elementwise']);
+  assert.is(lowerGraph(g, undefined, 'node', false).steps.length, 7);
+  await expectLoweredMatches(g, 'fused chains');
+});
+
+test('a long chain over many leaves splits so that no kernel binds more than 8 buffers', async () => {
+  const terms = Array.from({ length: 9 }, (_, i) => `linear(x, 4) * ${i + 1}`).join(' + ');
+  const g = graphOf(model(`  output o = ${terms}`, '', 'b = 1, c = 3, t = 2, h = 2, w = 3'));
+  const lowered = lowerGraph(g);
+  const ew = lowered.steps.filter((s) => s.spec.key.startsWith('elementwise'));
+  assert.ok(ew.length >= 2, `${ew.length} elementwise kernels`);
+  for (const s of lowered.steps) assert.ok(s.buffers.length <= 8, `${s.label}: ${s.buffers.length} bindings`);
+  await expectLoweredMatches(g, 'leaf limit');
 });
 
 test('a primitive with no lowering is a clear error', () => {

@@ -12,6 +12,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var ir: u32 = flat;
   let i1 = ir % 64u; ir = ir / 64u;
   let i0 = ir;
-  let v_x = b_x[192u + i0 * 384u + i1];
+  let v_x = b_x[256u + i0 * 384u + i1];
   b_out[i0 * 64u + i1] = v_x;
 }

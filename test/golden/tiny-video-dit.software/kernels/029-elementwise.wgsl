@@ -1,4 +1,4 @@
-// TinyVideoDiT: 032-elementwise, entry point main
+// TinyVideoDiT: 029-elementwise, entry point main
 // bindings (group 0):
 //   @binding(0) x (read)
 //   @binding(1) out (read_write)

@@ -1,4 +1,4 @@
-// TinyVideoDiT: 009-position-table, entry point main
+// TinyVideoDiT: 008-position-table, entry point main
 // bindings (group 0):
 //   @binding(0) out (read_write)
 

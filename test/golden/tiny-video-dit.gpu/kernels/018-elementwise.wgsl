@@ -1,20 +1,17 @@
-// TinyVideoDiT: 026-elementwise, entry point main
+// TinyVideoDiT: 018-elementwise, entry point main
 // bindings (group 0):
 //   @binding(0) in0 (read)
-//   @binding(1) in1 (read)
-//   @binding(2) out (read_write)
+//   @binding(1) out (read_write)
 
 @group(0) @binding(0) var<storage, read> b_in0: array<f32>;
-@group(0) @binding(1) var<storage, read> b_in1: array<f32>;
-@group(0) @binding(2) var<storage, read_write> b_out: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b_out: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let flat = (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * 64u + lid;
-  if (flat >= 131072u) { return; }
+  if (flat >= 512u) { return; }
   var ir: u32 = flat;
   let i0 = ir;
   let v_in0 = b_in0[i0];
-  let v_in1 = b_in1[i0];
-  let t0 = v_in0 + v_in1;
+  let t0 = 1.0 + v_in0;
   b_out[i0] = t0;
 }

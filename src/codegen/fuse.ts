@@ -1,0 +1,67 @@
+// Fusion of elementwise chains: an operator or elementwise function whose value is read only by
+// one other elementwise node (of the same size, not an output) is not stored; its expression is
+// inlined into that consumer, which becomes one kernel over all the chain's leaves. A leaf limit
+// keeps every kernel within the storage buffers a shader stage may bind (8 in WebGPU's defaults).
+import type { Graph, GraphNode } from '../compiler/graph.ts';
+import { binary, constant, input, unary, UNARY_OPS, type BinaryOp, type Expr, type UnaryOp } from './expr.ts';
+
+const MAX_LEAVES = 6;
+const BINARY = new Set(['add', 'sub', 'mul', 'div']);
+const isUnaryOp = (op: string): op is UnaryOp => (UNARY_OPS as readonly string[]).includes(op);
+
+/** Nodes the elementwise kernel computes from their inputs alone. */
+export const isElementwise = (n: GraphNode) => n.dtype === 'f32' && (BINARY.has(n.op) || isUnaryOp(n.op));
+
+export interface FusionPlan {
+  /** nodes computed inside their consumer's kernel: no buffer, no dispatch */
+  readonly inlined: ReadonlySet<number>;
+  /** per elementwise node that gets a kernel: the node ids its kernel reads (in0, in1, ...) */
+  readonly leaves: ReadonlyMap<number, readonly number[]>;
+}
+
+export function planFusion(graph: Graph, enabled = true): FusionPlan {
+  const uses = new Array<number>(graph.nodes.length).fill(0);
+  for (const n of graph.nodes) for (const i of n.inputs) uses[i]++;
+  const outputs = new Set(graph.outputs.map((o) => o.node));
+  const numel = (n: GraphNode) => n.axes.reduce((p, [, s]) => p * s, 1);
+  const inlined = new Set<number>();
+  const leaves = new Map<number, number[]>();
+  for (const node of graph.nodes) {
+    if (!isElementwise(node)) continue;
+    let set: number[] = [];
+    for (const i of node.inputs) {
+      const producer = graph.nodes[i];
+      const candidate = enabled && isElementwise(producer) && uses[i] === 1 && !outputs.has(i) && numel(producer) === numel(node);
+      const merged = candidate ? [...new Set([...set, ...leaves.get(i)!])] : [];
+      if (candidate && merged.length <= MAX_LEAVES) {
+        inlined.add(i);
+        set = merged;
+      } else if (!set.includes(i)) {
+        set = [...set, i];
+      }
+    }
+    leaves.set(node.id, set);
+  }
+  // A node inlined into its consumer needs no kernel of its own.
+  for (const id of inlined) leaves.delete(id);
+  return { inlined, leaves };
+}
+
+/** The expression of `node` over its kernel's leaves (in0, in1, ... in the order of `leaves`). */
+export function fusedExpr(graph: Graph, plan: FusionPlan, node: GraphNode): Expr {
+  const leafIds = plan.leaves.get(node.id)!;
+  const of = (n: GraphNode): Expr => {
+    const arg = (k: number): Expr => {
+      const i = n.inputs[k];
+      return plan.inlined.has(i) ? of(graph.nodes[i]) : input(`in${leafIds.indexOf(i)}`);
+    };
+    if (BINARY.has(n.op)) {
+      const op = n.op as BinaryOp;
+      if (n.inputs.length === 2) return binary(op, arg(0), arg(1));
+      const k = constant(Number(n.attrs.scalar));
+      return n.attrs.side === 'left' ? binary(op, k, arg(0)) : binary(op, arg(0), k);
+    }
+    return unary(n.op as UnaryOp, arg(0));
+  };
+  return of(node);
+}
