@@ -300,23 +300,11 @@ function attentionReferenceOf({ inputs, params, attrs, axes }: ReferenceCall): N
     for (let b = 0; b < nb; b++) {
       const qRow = (b * nq + i) * qStride;
       for (let h = 0; h < heads; h++) {
-        let max = -Infinity;
-        for (let j = 0; j < keys; j++) {
-          const kRow = (b * nk + keyIndex[j]) * kvStride + kOff + h * dh;
-          let s = 0;
-          for (let e = 0; e < dh; e++) s += q[qRow + h * dh + e] * kv[kRow + e];
-          s *= scale;
-          if (table) s += table[keyRel[j] * heads + h];
-          scores[j] = s;
-          if (s > max) max = s;
-        }
-        let sum = 0;
-        for (let j = 0; j < keys; j++) { scores[j] = Math.exp(scores[j] - max); sum += scores[j]; }
+        probabilities(scores, { q, qRow: qRow + h * dh, kv, kvRow0: b * nk, kvStride, kOff: kOff + h * dh, dh, scale, table, heads, h }, keyIndex, keyRel);
         const oRow = (b * nq + i) * d + h * dh;
         for (let j = 0; j < keys; j++) {
           const vRow = (b * nk + keyIndex[j]) * kvStride + vOff + h * dh;
-          const p = scores[j] / sum;
-          for (let e = 0; e < dh; e++) o[oRow + e] += p * kv[vRow + e];
+          for (let e = 0; e < dh; e++) o[oRow + e] += scores[j] * kv[vRow + e];
         }
       }
     }
@@ -343,6 +331,27 @@ function projectBack(src: Float64Array, rows: number, inSize: number, w: Float64
     }
   }
   return { dSrc, dW, dB };
+}
+
+/** Where one (query, head) reads its scores: q at qRow, key j at (kvRow0 + index[j]) * kvStride + kOff. */
+interface ScoreSource {
+  q: Float64Array; qRow: number; kv: Float64Array; kvRow0: number; kvStride: number; kOff: number;
+  dh: number; scale: number; table: Float64Array | undefined; heads: number; h: number;
+}
+
+/** p[j] = softmax over the key set of (scale q.k_j + table[rel_j, h]): shared by the reference and the backward rule. */
+function probabilities(p: Float64Array, s: ScoreSource, index: Int32Array, rel: Int32Array): void {
+  let max = -Infinity;
+  for (let j = 0; j < index.length; j++) {
+    const kRow = (s.kvRow0 + index[j]) * s.kvStride + s.kOff;
+    let dot = 0;
+    for (let e = 0; e < s.dh; e++) dot += s.q[s.qRow + e] * s.kv[kRow + e];
+    p[j] = dot * s.scale + (s.table ? s.table[rel[j] * s.heads + s.h] : 0);
+    if (p[j] > max) max = p[j];
+  }
+  let sum = 0;
+  for (let j = 0; j < index.length; j++) { p[j] = Math.exp(p[j] - max); sum += p[j]; }
+  for (let j = 0; j < index.length; j++) p[j] /= sum;
 }
 
 /**
@@ -460,22 +469,10 @@ function attentionVjpOf({ inputs, params, attrs, axes, grad }: VjpCall): VjpResu
       const qRow = (b * nq + i) * qStride;
       for (let h = 0; h < heads; h++) {
         // forward: the probabilities of this (query, head), then o
-        let max = -Infinity;
-        for (let j = 0; j < keys; j++) {
-          const kRow = (b * nk + index[j]) * kvStride + kOff + h * dh;
-          let s = 0;
-          for (let e = 0; e < dh; e++) s += q[qRow + h * dh + e] * kv[kRow + e];
-          s *= scale;
-          if (table) s += table[rel[j] * heads + h];
-          p[j] = s;
-          if (s > max) max = s;
-        }
-        let sum = 0;
-        for (let j = 0; j < keys; j++) { p[j] = Math.exp(p[j] - max); sum += p[j]; }
+        probabilities(p, { q, qRow: qRow + h * dh, kv, kvRow0: b * nk, kvStride, kOff: kOff + h * dh, dh, scale, table, heads, h }, index, rel);
         const oRow = (b * nq + i) * d + h * dh;
         let dot = 0; // sum_j p_j dp_j
         for (let j = 0; j < keys; j++) {
-          p[j] /= sum;
           const vRow = (b * nk + index[j]) * kvStride + vOff + h * dh;
           let dpj = 0;
           for (let e = 0; e < dh; e++) {

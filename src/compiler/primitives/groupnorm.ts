@@ -3,9 +3,10 @@
 import { viewOver } from '../../codegen/lower.ts';
 import { groupNormView, normKernel, normLanesFor } from '../../codegen/norm.ts';
 import { fail } from '../diagnostics.ts';
-import { numelOf, relayout, sizeIn } from '../named-tensor.ts';
+import type { AxisPair } from '../graph.ts';
+import { numelOf, relayout, sizeIn, type NamedTensor } from '../named-tensor.ts';
 import { requireAxes, sizeOf } from './axes.ts';
-import type { ParamShape, Primitive } from './types.ts';
+import type { ParamShape, Primitive, ReferenceCall } from './types.ts';
 
 export const groupnorm: Primitive = {
   name: 'groupnorm',
@@ -57,18 +58,11 @@ export const groupnorm: Primitive = {
   // Per (row, group) block of `per` values, with xh = (x - mean) * rstd and dxh = g * weight[ch]:
   //   dx = rstd * (dxh - mean(dxh) - xh * mean(dxh * xh)); dweight[ch] = sum g * xh, dbias[ch] = sum g.
   vjp({ inputs: [x], params, attrs, grad }) {
-    const over = (attrs.over as string[]).map((n) => [n, sizeIn(x.axes, n)] as const);
-    const c = sizeIn(x.axes, 'c');
-    const batch = x.axes.filter(([n]) => n !== 'c' && !over.some(([m]) => m === n));
-    const order = [...batch, ['c', c] as const, ...over];
+    const { order, c, eps, inner, per } = blocksOf(x, attrs);
     const xs = relayout(x, order).data;
     const gs = relayout(grad, order).data;
-    const groups = Number(attrs.groups);
-    const eps = Number(attrs.eps);
     const w = params.get('weight');
     const b = params.get('bias');
-    const inner = numelOf(over);
-    const per = (c / groups) * inner;
     const dx = new Float64Array(xs.length);
     const dw = new Float64Array(c);
     const db = new Float64Array(c);
@@ -105,16 +99,10 @@ export const groupnorm: Primitive = {
   // (row, group) is a contiguous block of (c / groups) * numel(over) values: mean, biased variance
   // (two passes, as codegen/norm.ts), then the per-channel affine.
   reference({ inputs: [x], params, attrs }) {
-    const over = (attrs.over as string[]).map((n) => [n, sizeIn(x.axes, n)] as const);
-    const c = sizeIn(x.axes, 'c');
-    const batch = x.axes.filter(([n]) => n !== 'c' && !over.some(([m]) => m === n));
-    const t = relayout(x, [...batch, ['c', c], ...over]);
-    const groups = Number(attrs.groups);
-    const eps = Number(attrs.eps);
+    const { order, c, eps, inner, per } = blocksOf(x, attrs);
+    const t = relayout(x, order);
     const w = params.get('weight');
     const b = params.get('bias');
-    const inner = numelOf(over);
-    const per = (c / groups) * inner;
     const out = new Float64Array(t.data.length);
     for (let start = 0; start < t.data.length; start += per) {
       let mean = 0;
@@ -134,3 +122,15 @@ export const groupnorm: Primitive = {
     return { axes: t.axes, data: out };
   },
 };
+
+/**
+ * The working layout [batch.., c, over..] (every axis that is neither c nor normalised is a batch
+ * axis), in which each group is one contiguous block of `per` values, `inner` per channel.
+ */
+function blocksOf(x: NamedTensor, attrs: ReferenceCall['attrs']) {
+  const over = (attrs.over as string[]).map((n): AxisPair => [n, sizeIn(x.axes, n)]);
+  const c = sizeIn(x.axes, 'c');
+  const batch = x.axes.filter(([n]) => n !== 'c' && !over.some(([m]) => m === n));
+  const inner = numelOf(over);
+  return { order: [...batch, ['c', c], ...over] as AxisPair[], c, eps: Number(attrs.eps), inner, per: (c / Number(attrs.groups)) * inner };
+}
