@@ -1,8 +1,11 @@
 // Whole specs lowered and run on the adapter agree with the float64 evaluation node by node.
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { TARGET_TRAITS } from '../../src/cli/compile-command.ts';
+import { lowerGraph } from '../../src/codegen/lower.ts';
 import { checkFile } from '../../src/compiler/check.ts';
 import { formatDiagnostic } from '../../src/compiler/diagnostics.ts';
 import { expectLoweredMatches } from './lower-check.ts';
@@ -26,6 +29,15 @@ for (const [file, dims] of CASES) {
     console.log(`  ${file}: ${dispatches} dispatches, worst node error ${worst.toExponential(1)}, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   });
 }
+
+test('every spec of the library lowers for both targets at its own sizes', () => {
+  const files = fs.readdirSync(specs).filter((f) => f.endsWith('.vdm'));
+  assert.ok(files.length >= 15);
+  for (const f of files) {
+    const g = checkFile(path.join(specs, f)).graph!;
+    for (const traits of Object.values(TARGET_TRAITS)) assert.ok(lowerGraph(g, traits).steps.length > 0, f);
+  }
+});
 
 test('tiny-video-dit and hierarchical-temporal also match with every value channels-last', async () => {
   for (const [file, dims] of [CASES[0], CASES[3]]) {
