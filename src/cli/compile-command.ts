@@ -8,6 +8,7 @@ import path from 'node:path';
 import { lowerGraph, type LoweredGraph } from '../codegen/lower.ts';
 import { planMemory, type MemoryPlan } from '../codegen/plan-memory.ts';
 import type { AdapterTraits } from '../codegen/gemm.ts';
+import { kernelFamily } from '../codegen/kernel.ts';
 import { checkFile } from '../compiler/check.ts';
 import { diag } from '../compiler/diagnostics.ts';
 import type { Graph } from '../compiler/graph.ts';
@@ -31,7 +32,6 @@ export interface CompiledFiles {
   readonly plan: MemoryPlan;
 }
 
-const family = (key: string) => (/^[a-z0-9-]+/i.exec(key)?.[0] ?? 'kernel').toLowerCase();
 
 /** The files of a compiled program; pure, so tests compare them byte for byte. */
 export function compiledFiles(graph: Graph, lowered: LoweredGraph, target: Target): CompiledFiles {
@@ -42,7 +42,7 @@ export function compiledFiles(graph: Graph, lowered: LoweredGraph, target: Targe
   for (const s of lowered.steps) {
     let file = kernelFile.get(s.spec.key);
     if (!file) {
-      file = `kernels/${String(kernelFile.size + 1).padStart(3, '0')}-${family(s.spec.key)}.wgsl`;
+      file = `kernels/${String(kernelFile.size + 1).padStart(3, '0')}-${kernelFamily(s.spec.key)}.wgsl`;
       kernelFile.set(s.spec.key, file);
       usedBy.set(file, []);
       const bindings = s.spec.bindings.map((b, i) => `//   @binding(${i}) ${b.name} (${b.access})`);

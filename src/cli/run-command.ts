@@ -2,6 +2,7 @@
 // safetensors file (by dotted path) or seeded initialisation, and example inputs. Reports the time
 // per forward pass, the activation memory, each output's statistics; `--profile` the GPU time per
 // kernel family, `--check` the agreement with the float64 evaluation, `--out` writes the outputs.
+import { kernelFamily } from '../codegen/kernel.ts';
 import { lowerGraph } from '../codegen/lower.ts';
 import { planMemory } from '../codegen/plan-memory.ts';
 import { checkFile } from '../compiler/check.ts';
@@ -12,7 +13,7 @@ import { relayout, type NamedTensor } from '../compiler/named-tensor.ts';
 import { NoAdapterError } from '../runtime/adapter.ts';
 import { openGpu } from '../runtime/gpu.ts';
 import { summarizeByKernel } from '../runtime/profile.ts';
-import { runLowered } from '../runtime/run-graph.ts';
+import { loadLowered, type LoadedGraph } from '../runtime/run-graph.ts';
 import { readSafetensors, SafetensorsError, writeSafetensors } from '../runtime/safetensors.ts';
 import { parseDimArgs } from './dim-args.ts';
 import { printDiagnostics } from './report.ts';
@@ -103,45 +104,12 @@ export async function runCommand(args: RunArgs): Promise<number> {
     process.stdout.write(`${graph.model} on ${gpu.info.description || gpu.info.vendor || 'the adapter'}: ${lowered.steps.length} dispatches of ${kernels} kernels, `
       + `${paramCount.toLocaleString('en-US')} parameters (${args.params ? args.params : `initialised, seed ${seed}`}), activations ${mib(plan.plannedBytes)}\n`);
     process.stdout.write(`compiling ${kernels} kernels and running once ...\n`);
-    const first = await runLowered(gpu, lowered, inputs, params, { plan });
-    const timed = await runLowered(gpu, lowered, inputs, params, { plan, repeat });
-    process.stdout.write(`first run (with compilation): ${(first.wallMs / 1000).toFixed(2)} s; forward pass: ${(timed.wallMs / repeat).toFixed(1)} ms (mean of ${repeat})\n`);
-    if (args.profile) {
-      if (!gpu.features.has('timestamp-query')) throw new RunError('--profile needs the timestamp-query feature, which this adapter lacks');
-      const profiled = await runLowered(gpu, lowered, inputs, params, { plan, profile: true });
-      const byFamily = new Map<string, { calls: number; ms: number }>();
-      for (const k of summarizeByKernel([...profiled.timings!])) {
-        const fam = /^[a-z0-9-]+/i.exec(k.key)?.[0] ?? k.key;
-        const f = byFamily.get(fam) ?? { calls: 0, ms: 0 };
-        f.calls += k.calls; f.ms += k.totalMs;
-        byFamily.set(fam, f);
-      }
-      const total = [...byFamily.values()].reduce((n, f) => n + f.ms, 0);
-      const rows = [...byFamily].sort((a, b) => b[1].ms - a[1].ms)
-        .map(([fam, f]) => [fam, String(f.calls), f.ms.toFixed(2), `${((100 * f.ms) / total).toFixed(0)}%`]);
-      process.stdout.write(`${renderTable(['kernel family', 'dispatches', 'GPU ms', 'share'], rows, new Set([1, 2, 3]))}\n`);
+    const loaded = loadLowered(gpu, lowered, inputs, params, { plan });
+    try {
+      return await report(args, graph, loaded, repeat, gpu.features.has('timestamp-query'), inputs, params);
+    } finally {
+      loaded.release();
     }
-    // outputs in the axis order the model declares, whatever layout the buffers had
-    const outputs = new Map([...timed.outputs].map(([name, v]) => [name, relayout(v, graph.nodes[graph.outputs.find((o) => o.name === name)!.node].axes)]));
-    for (const [name, v] of outputs) {
-      process.stdout.write(`output ${name} [${v.axes.map(([n, s]) => `${n}=${s}`).join(', ')}]: ${stats(v)}\n`);
-    }
-    if (args.check) {
-      const ref = evaluate(graph, inputs, params).outputs;
-      for (const [name, v] of outputs) {
-        const want = relayout(ref.get(name)!, v.axes).data;
-        let err = 0, scale = 0;
-        want.forEach((w, i) => { err = Math.max(err, Math.abs(v.data[i] - w)); scale = Math.max(scale, Math.abs(w)); });
-        process.stdout.write(`check ${name}: max |GPU - float64| = ${err.toExponential(2)} (largest |value| ${scale.toPrecision(3)})\n`);
-      }
-    }
-    if (args.out) {
-      writeSafetensors(args.out, Object.fromEntries([...outputs].map(([name, v]) =>
-        [name, { dtype: 'F32' as const, shape: v.axes.map(([, s]) => s), data: Float32Array.from(v.data) }])),
-      { model: graph.model, axes: JSON.stringify(Object.fromEntries([...outputs].map(([name, v]) => [name, v.axes.map(([n]) => n)]))) });
-      process.stdout.write(`wrote ${args.out}\n`);
-    }
-    return 0;
   } catch (err) {
     if (err instanceof RunError || err instanceof SafetensorsError || err instanceof NoAdapterError) {
       process.stderr.write(`vdm run: ${err.message}\n`);
@@ -149,4 +117,48 @@ export async function runCommand(args: RunArgs): Promise<number> {
     }
     throw err;
   }
+}
+
+/** Runs the loaded model: first (compiling), timed, profiled; then the outputs, the check, the file. */
+async function report(args: RunArgs, graph: Graph, loaded: LoadedGraph, repeat: number, canProfile: boolean,
+  inputs: ReadonlyMap<string, NamedTensor>, params: ReadonlyMap<string, Float64Array>): Promise<number> {
+  const first = await loaded.run();
+  const timed = await loaded.run({ repeat });
+  process.stdout.write(`first run (with compilation): ${(first.wallMs / 1000).toFixed(2)} s; forward pass: ${(timed.wallMs / repeat).toFixed(1)} ms (mean of ${repeat})\n`);
+  if (args.profile) {
+    if (!canProfile) throw new RunError('--profile needs the timestamp-query feature, which this adapter lacks');
+    const profiled = await loaded.run({ profile: true });
+    const byFamily = new Map<string, { calls: number; ms: number }>();
+    for (const k of summarizeByKernel([...profiled.timings!])) {
+      const fam = kernelFamily(k.key);
+      const f = byFamily.get(fam) ?? { calls: 0, ms: 0 };
+      f.calls += k.calls; f.ms += k.totalMs;
+      byFamily.set(fam, f);
+    }
+    const total = [...byFamily.values()].reduce((n, f) => n + f.ms, 0);
+    const rows = [...byFamily].sort((a, b) => b[1].ms - a[1].ms)
+      .map(([fam, f]) => [fam, String(f.calls), f.ms.toFixed(2), `${((100 * f.ms) / total).toFixed(0)}%`]);
+    process.stdout.write(`${renderTable(['kernel family', 'dispatches', 'GPU ms', 'share'], rows, new Set([1, 2, 3]))}\n`);
+  }
+  // outputs in the axis order the model declares, whatever layout the buffers had
+  const outputs = new Map([...timed.outputs].map(([name, v]) => [name, relayout(v, graph.nodes[graph.outputs.find((o) => o.name === name)!.node].axes)]));
+  for (const [name, v] of outputs) {
+    process.stdout.write(`output ${name} [${v.axes.map(([n, s]) => `${n}=${s}`).join(', ')}]: ${stats(v)}\n`);
+  }
+  if (args.check) {
+    const ref = evaluate(graph, inputs, params).outputs;
+    for (const [name, v] of outputs) {
+      const want = relayout(ref.get(name)!, v.axes).data;
+      let err = 0, scale = 0;
+      want.forEach((w, i) => { err = Math.max(err, Math.abs(v.data[i] - w)); scale = Math.max(scale, Math.abs(w)); });
+      process.stdout.write(`check ${name}: max |GPU - float64| = ${err.toExponential(2)} (largest |value| ${scale.toPrecision(3)})\n`);
+    }
+  }
+  if (args.out) {
+    writeSafetensors(args.out, Object.fromEntries([...outputs].map(([name, v]) =>
+      [name, { dtype: 'F32' as const, shape: v.axes.map(([, s]) => s), data: Float32Array.from(v.data) }])),
+    { model: graph.model, axes: JSON.stringify(Object.fromEntries([...outputs].map(([name, v]) => [name, v.axes.map(([n]) => n)]))) });
+    process.stdout.write(`wrote ${args.out}\n`);
+  }
+  return 0;
 }

@@ -3,14 +3,14 @@
 // inlined into that consumer, which becomes one kernel over all the chain's leaves. A leaf limit
 // keeps every kernel within the storage buffers a shader stage may bind (8 in WebGPU's defaults).
 import type { Graph, GraphNode } from '../compiler/graph.ts';
+import { BINARY_BY_OP } from '../compiler/primitives/index.ts';
 import { binary, constant, input, unary, UNARY_OPS, type BinaryOp, type Expr, type UnaryOp } from './expr.ts';
 
 const MAX_LEAVES = 6;
-const BINARY = new Set(['add', 'sub', 'mul', 'div']);
 const isUnaryOp = (op: string): op is UnaryOp => (UNARY_OPS as readonly string[]).includes(op);
 
 /** Nodes the elementwise kernel computes from their inputs alone. */
-export const isElementwise = (n: GraphNode) => n.dtype === 'f32' && (BINARY.has(n.op) || isUnaryOp(n.op));
+export const isElementwise = (n: GraphNode) => n.dtype === 'f32' && (BINARY_BY_OP.has(n.op) || isUnaryOp(n.op));
 
 export interface FusionPlan {
   /** nodes computed inside their consumer's kernel: no buffer, no dispatch */
@@ -55,7 +55,7 @@ export function fusedExpr(graph: Graph, plan: FusionPlan, node: GraphNode): Expr
       const i = n.inputs[k];
       return plan.inlined.has(i) ? of(graph.nodes[i]) : input(`in${leafIds.indexOf(i)}`);
     };
-    if (BINARY.has(n.op)) {
+    if (BINARY_BY_OP.has(n.op)) {
       const op = n.op as BinaryOp;
       if (n.inputs.length === 2) return binary(op, arg(0), arg(1));
       const k = constant(Number(n.attrs.scalar));

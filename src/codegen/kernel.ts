@@ -35,3 +35,6 @@ export function gridFor(workgroups: number, maxPerDim = 65535): [number, number,
 export const GRID_MAIN = 'fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {';
 /** WGSL: the flat workgroup index that gridFor split over up to three dimensions. */
 export const GRID_WORKGROUP = 'wid.x + nwg.x * (wid.y + nwg.y * wid.z)';
+
+/** A kernel's family, the leading word of its key (gemm, conv-direct, attention, ...): for reports. */
+export const kernelFamily = (key: string) => (/^[a-z0-9-]+/i.exec(key)?.[0] ?? 'kernel').toLowerCase();

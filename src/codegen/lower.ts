@@ -1,10 +1,10 @@
 // Lowering: a checked graph onto kernels. Every node's value gets a buffer of its own, contiguous
-// in an axis order the compiler picks (the node's own by default); each primitive's `lower` emits the dispatches that fill it, addressing
-// its operands through strided views by axis name. Chains of elementwise nodes are fused into one
+// in an axis order the compiler picks (the node's own by default); each primitive's `lower` emits
+// the dispatches that fill it, addressing its operands through strided views by axis name. Chains of elementwise nodes are fused into one
 // kernel (fuse.ts); every other node is one or more kernels of its own.
-import type { AxisPair, Graph, GraphNode, GraphParam } from '../compiler/graph.ts';
-import { stridesOf } from '../compiler/named-tensor.ts';
-import { NEGATE, PRIMITIVES } from '../compiler/primitives/index.ts';
+import { paramLeaf, type AxisPair, type Graph, type GraphNode } from '../compiler/graph.ts';
+import { numelOf, stridesFor } from '../compiler/named-tensor.ts';
+import { primitiveOf } from '../compiler/primitives/index.ts';
 import type { Primitive } from '../compiler/primitives/types.ts';
 import { coalesce, elementwiseKernel } from './elementwise.ts';
 import { fusedExpr, planFusion } from './fuse.ts';
@@ -79,14 +79,7 @@ export interface LowerCall {
 
 /** The view of `v` over `target` axes by name: axes `v` lacks read stride 0 (broadcast). */
 export function viewOver(v: Value, target: readonly AxisPair[], offset = 0): View {
-  const own = stridesOf(v.axes);
-  const strides = target.map(([name, size]) => {
-    const i = v.axes.findIndex(([n]) => n === name);
-    if (i < 0) return 0;
-    if (v.axes[i][1] !== size) throw new Error(`lower: axis '${name}' of ${v.buffer} is ${v.axes[i][1]}, expected ${size}`);
-    return own[i];
-  });
-  return { shape: target.map(([, s]) => s), strides, offset };
+  return { shape: target.map(([, s]) => s), strides: stridesFor(v.axes, target), offset };
 }
 
 /** One elementwise kernel computing `expr` over `call.out` from the node's inputs as in0, in1, ... */
@@ -105,8 +98,6 @@ function lowerNode(call: LowerCall, prim: Primitive | undefined): void {
   throw new Error(`primitive '${call.node.op}' (${call.node.path}) cannot be lowered to kernels yet`);
 }
 
-const leafOf = (node: GraphNode, p: GraphParam) => (node.path ? p.path.slice(node.path.length + 1) : p.path);
-
 /** Lowers every node of `graph`, in order, for `adapter` (kernels pick tilings that suit it). */
 export function lowerGraph(graph: Graph, adapter?: AdapterTraits, layout: ValueLayout = 'node', fuse = true): LoweredGraph {
   const fusion = planFusion(graph, fuse);
@@ -120,10 +111,9 @@ export function lowerGraph(graph: Graph, adapter?: AdapterTraits, layout: ValueL
     buffers.set(name, { name, elements: Math.max(1, elements), dtype, role });
     return name;
   };
-  const numel = (axes: readonly AxisPair[]) => axes.reduce((n, [, s]) => n * s, 1);
   for (const node of graph.nodes) {
     if (node.op === 'input') {
-      const v = { buffer: declare(`input.${node.attrs.name}`, numel(node.axes), 'input', node.dtype), axes: layoutOf(node.axes, layout) };
+      const v = { buffer: declare(`input.${node.attrs.name}`, numelOf(node.axes), 'input', node.dtype), axes: layoutOf(node.axes, layout) };
       inputs.set(String(node.attrs.name), v);
       values.push(v);
       continue;
@@ -134,10 +124,10 @@ export function lowerGraph(graph: Graph, adapter?: AdapterTraits, layout: ValueL
     }
     const own = new Map<string, string>();
     for (const p of node.params) {
-      own.set(leafOf(node, p), declare(`param.${p.path}`, p.shape.reduce((a, b) => a * b, 1), 'param'));
+      own.set(paramLeaf(node, p), declare(`param.${p.path}`, p.shape.reduce((a, b) => a * b, 1), 'param'));
       params.set(p.path, `param.${p.path}`);
     }
-    const out = { buffer: declare(`v${node.id}.${node.op}`, numel(node.axes), 'value', node.dtype), axes: layoutOf(node.axes, layout) };
+    const out = { buffer: declare(`v${node.id}.${node.op}`, numelOf(node.axes), 'value', node.dtype), axes: layoutOf(node.axes, layout) };
     const label = `${node.path || node.op} (${node.op}, node ${node.id})`;
     let scratchCount = 0;
     const call: LowerCall = {
@@ -150,7 +140,7 @@ export function lowerGraph(graph: Graph, adapter?: AdapterTraits, layout: ValueL
     };
     const leaves = fusion.leaves.get(node.id);
     if (leaves) lowerElementwise({ ...call, inputs: leaves.map((i) => values[i]) }, fusedExpr(graph, fusion, node));
-    else lowerNode(call, node.op === NEGATE.name ? NEGATE : PRIMITIVES.get(node.op));
+    else lowerNode(call, primitiveOf(node.op));
     values.push(out);
   }
   const outputs = new Map(graph.outputs.map((o) => [o.name, values[o.node]]));

@@ -3,9 +3,9 @@
 // It is the oracle for GPU backward passes, as evaluate() is for forward ones; every rule is tested
 // against central finite differences.
 import type { Evaluation } from './evaluate.ts';
-import type { Graph, GraphNode, GraphParam } from './graph.ts';
+import { paramLeaf, type Graph, type GraphNode } from './graph.ts';
 import { fmt, relayout, sumTo, zipWith, type NamedTensor } from './named-tensor.ts';
-import { BINARY_OPERATORS, NEGATE, PRIMITIVES } from './primitives/index.ts';
+import { BINARY_BY_OP, primitiveOf } from './primitives/index.ts';
 
 export interface Gradients {
   /** d loss / d parameter, by dotted path (every parameter, zero where unused) */
@@ -13,8 +13,6 @@ export interface Gradients {
   /** d loss / d input, by input name, over the input's axes (f32 inputs only) */
   readonly inputs: ReadonlyMap<string, NamedTensor>;
 }
-
-const leafOf = (node: GraphNode, p: GraphParam) => (node.path ? p.path.slice(node.path.length + 1) : p.path);
 
 function accumulate(into: (NamedTensor | undefined)[], id: number, g: NamedTensor, axes: GraphNode['axes']): void {
   const names = new Set(g.axes.map(([n]) => n));
@@ -39,7 +37,6 @@ export function backward(graph: Graph, ev: Evaluation, params: ReadonlyMap<strin
   const paramGrads = new Map<string, Float64Array>();
   for (const n of graph.nodes) for (const p of n.params) paramGrads.set(p.path, new Float64Array(p.shape.reduce((a, b) => a * b, 1)));
   const inputGrads = new Map<string, NamedTensor>();
-  const binary = new Map([...BINARY_OPERATORS.values()].map((o) => [o.name, o]));
 
   for (let id = graph.nodes.length - 1; id >= 0; id--) {
     const node = graph.nodes[id];
@@ -57,7 +54,7 @@ export function backward(graph: Graph, ev: Evaluation, params: ReadonlyMap<strin
       if (node.dtype === 'f32') inputGrads.set(String(node.attrs.name), g);
       continue;
     }
-    const op = binary.get(node.op);
+    const op = BINARY_BY_OP.get(node.op);
     if (op) {
       if (args.length === 2) {
         send(0, zipWith(node.axes, [g, args[0], args[1]], (gv, a, b) => gv * op.partials(a, b)[0]));
@@ -69,7 +66,7 @@ export function backward(graph: Graph, ev: Evaluation, params: ReadonlyMap<strin
       }
       continue;
     }
-    const prim = node.op === NEGATE.name ? NEGATE : PRIMITIVES.get(node.op);
+    const prim = primitiveOf(node.op);
     if (prim?.derivative) {
       const d = prim.derivative;
       send(0, zipWith(node.axes, [g, args[0], value], (gv, x, y) => gv * d(x, y)));
@@ -77,11 +74,11 @@ export function backward(graph: Graph, ev: Evaluation, params: ReadonlyMap<strin
     }
     if (!prim?.vjp) throw new Error(`primitive '${node.op}' (${node.path}) has no backward rule yet`);
     const own = new Map<string, Float64Array>();
-    for (const p of node.params) own.set(leafOf(node, p), params.get(p.path)!);
+    for (const p of node.params) own.set(paramLeaf(node, p), params.get(p.path)!);
     const r = prim.vjp({ inputs: args, params: own, attrs: node.attrs, axes: node.axes, value, grad: g });
     r.inputs.forEach((gi, k) => send(k, gi));
     for (const p of node.params) {
-      const gp = r.params?.get(leafOf(node, p));
+      const gp = r.params?.get(paramLeaf(node, p));
       if (!gp) continue;
       const acc = paramGrads.get(p.path)!;
       for (let i = 0; i < gp.length; i++) acc[i] += gp[i];

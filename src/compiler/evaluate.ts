@@ -1,12 +1,10 @@
 // Reference evaluation of a checked graph in float64 on the CPU: each node's value from its
 // primitive's `reference`. It is slow and exact, the oracle that lowered GPU programs are tested
 // against; it is also how parameters are initialised and example inputs drawn, reproducibly.
-import type { Graph, GraphNode, GraphParam } from './graph.ts';
+import { paramLeaf, type Graph, type GraphNode } from './graph.ts';
 import { fmt, relayout, tensor, zipWith, type NamedTensor } from './named-tensor.ts';
-import { BINARY_OPERATORS, NEGATE, PRIMITIVES } from './primitives/index.ts';
-import type { Primitive } from './primitives/types.ts';
+import { BINARY_BY_OP, primitiveOf } from './primitives/index.ts';
 
-const BINARY_BY_NAME = new Map([...BINARY_OPERATORS.values()].map((o) => [o.name, o]));
 
 /** mulberry32: a small seeded generator, so initialisations and inputs are reproducible. */
 export function prng(seed: number): () => number {
@@ -25,18 +23,12 @@ export function gaussian(uniform: () => number): () => number {
   return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 
-function primitiveOf(op: string): Primitive | undefined {
-  return op === NEGATE.name ? NEGATE : PRIMITIVES.get(op);
-}
-
 /** [fan_in, fan_out] of a parameter: the primitive's rule, else [first, last] of its shape. */
 export function fansOf(op: string, leaf: string, shape: readonly number[]): readonly [number, number] {
   const rule = primitiveOf(op)?.fans;
   if (rule) return rule(leaf, shape);
   return [shape[0] ?? 1, shape[shape.length - 1] ?? 1];
 }
-
-const leafOf = (node: GraphNode, p: GraphParam) => (node.path ? p.path.slice(node.path.length + 1) : p.path);
 
 /**
  * Every parameter of the graph, by dotted path, drawn as its `init` says: "default" uniform in
@@ -50,7 +42,7 @@ export function initParams(graph: Graph, seed = 0): Map<string, Float64Array> {
   for (const node of graph.nodes) {
     for (const p of node.params) {
       const n = p.shape.reduce((a, b) => a * b, 1);
-      const [fanIn, fanOut] = fansOf(node.op, leafOf(node, p), p.shape);
+      const [fanIn, fanOut] = fansOf(node.op, paramLeaf(node, p), p.shape);
       const v = new Float64Array(n);
       const within = (bound: number) => { for (let i = 0; i < n; i++) v[i] = (2 * uniform() - 1) * bound; };
       switch (p.init) {
@@ -65,6 +57,18 @@ export function initParams(graph: Graph, seed = 0): Map<string, Float64Array> {
     }
   }
   return out;
+}
+
+/**
+ * initParams, with every entry a constant init set (zeros, ones) moved by up to ±spread: zero-
+ * initialised layers (adaLN-Zero, biases) then no longer switch a path off, which checks of the
+ * whole graph (GPU against float64, gradients against finite differences) need.
+ */
+export function liveParams(graph: Graph, seed = 0, spread = 0.2): Map<string, Float64Array> {
+  const uniform = prng(seed ^ 0x5eed);
+  const params = initParams(graph, seed);
+  for (const v of params.values()) for (let i = 0; i < v.length; i++) if (v[i] === 0 || v[i] === 1) v[i] += spread * (2 * uniform() - 1);
+  return params;
 }
 
 /**
@@ -121,7 +125,7 @@ function evaluateNode(node: GraphNode, args: NamedTensor[], inputs: ReadonlyMap<
     if (!v) throw new Error(`no value for input '${a.name}'`);
     return v;
   }
-  const binary = BINARY_BY_NAME.get(node.op);
+  const binary = BINARY_BY_OP.get(node.op);
   if (binary) {
     if (args.length === 2) return zipWith(node.axes, args, binary.scalar);
     const k = Number(a.scalar);
@@ -134,7 +138,7 @@ function evaluateNode(node: GraphNode, args: NamedTensor[], inputs: ReadonlyMap<
     for (const p of node.params) {
       const data = params.get(p.path);
       if (!data) throw new Error(`no value for parameter '${p.path}'`);
-      own.set(leafOf(node, p), data);
+      own.set(paramLeaf(node, p), data);
     }
     return prim.reference({ inputs: args, params: own, attrs: a, axes: node.axes });
   }

@@ -26,6 +26,9 @@ export interface GraphNode {
   readonly span: Location;
 }
 
+/** A parameter's name under its node (e.g. "qkv.weight" of "blocks.0.attn"): how primitives see it. */
+export const paramLeaf = (node: GraphNode, p: GraphParam) => (node.path ? p.path.slice(node.path.length + 1) : p.path);
+
 export interface GraphInput {
   readonly name: string;
   readonly kind: string;

@@ -33,13 +33,16 @@ export function position(axes: readonly AxisPair[], name: string): number {
 
 export const sizeIn = (axes: readonly AxisPair[], name: string) => axes[position(axes, name)][1];
 
-/** Stride of each of `target`'s axes in `t`'s data: 0 where `t` lacks the axis (broadcast by name). */
-export function stridesFor(t: NamedTensor, target: readonly AxisPair[]): number[] {
-  const own = stridesOf(t.axes);
+/**
+ * Stride of each of `target`'s axes in row-major data over `axes`: 0 where `axes` lacks the axis
+ * (broadcast by name). The same rule serves CPU tensors and GPU buffer views (codegen/lower.ts).
+ */
+export function stridesFor(axes: readonly AxisPair[], target: readonly AxisPair[]): number[] {
+  const own = stridesOf(axes);
   return target.map(([name, size]) => {
-    const i = t.axes.findIndex(([n]) => n === name);
+    const i = axes.findIndex(([n]) => n === name);
     if (i < 0) return 0;
-    if (t.axes[i][1] !== size) throw new Error(`axis '${name}' is ${t.axes[i][1]}, expected ${size}`);
+    if (axes[i][1] !== size) throw new Error(`axis '${name}' is ${axes[i][1]}, expected ${size}`);
     return own[i];
   });
 }
@@ -50,7 +53,7 @@ export function stridesFor(t: NamedTensor, target: readonly AxisPair[]): number[
  */
 export function forEachOffset(target: readonly AxisPair[], tensors: readonly NamedTensor[],
   f: (outFlat: number, offsets: readonly number[]) => void): void {
-  const strides = tensors.map((t) => stridesFor(t, target));
+  const strides = tensors.map((t) => stridesFor(t.axes, target));
   const idx = target.map(() => 0);
   const off = tensors.map(() => 0);
   const total = numelOf(target);
@@ -114,7 +117,7 @@ export function alongAxis(t: NamedTensor, axis: string, outSize: number,
 export function sumTo(t: NamedTensor, target: readonly AxisPair[]): NamedTensor {
   for (const [n] of target) position(t.axes, n);
   const out = new Float64Array(numelOf(target));
-  const into = stridesFor({ axes: target, data: out }, t.axes);
+  const into = stridesFor(target, t.axes);
   const idx = t.axes.map(() => 0);
   let o = 0;
   for (let flat = 0; flat < t.data.length; flat++) {

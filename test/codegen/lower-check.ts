@@ -2,20 +2,15 @@
 // evaluation's values, node by node, with inputs and parameters that make every path count.
 import * as assert from 'uvu/assert';
 import { lowerGraph, type ValueLayout } from '../../src/codegen/lower.ts';
-import { evaluate, exampleInputs, initParams, prng } from '../../src/compiler/evaluate.ts';
+import { evaluate, exampleInputs, liveParams as liveParamsOf } from '../../src/compiler/evaluate.ts';
 import type { Graph } from '../../src/compiler/graph.ts';
 import { relayout } from '../../src/compiler/named-tensor.ts';
 import { openGpu } from '../../src/runtime/gpu.ts';
 import { runLowered } from '../../src/runtime/run-graph.ts';
 import { assertCompilesClean, relError, seed } from './ref-check.ts';
 
-/** Parameters drawn by their inits, with zeros and ones perturbed so that no path is switched off. */
-export function liveParams(g: Graph, s = seed): Map<string, Float64Array> {
-  const u = prng(s ^ 0x5eed);
-  const p = initParams(g, s);
-  for (const [k, v] of p) p.set(k, v.map((x) => (x === 0 || x === 1 ? x + 0.2 * (2 * u() - 1) : x)));
-  return p;
-}
+/** Parameters with no path switched off (evaluate.ts's liveParams), drawn from this run's seed. */
+export const liveParams = (g: Graph, s = seed) => liveParamsOf(g, s);
 
 /**
  * Lowers `g`, checks every kernel compiles without messages, runs it, and compares every node's

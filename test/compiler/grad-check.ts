@@ -2,7 +2,7 @@
 // check every backward rule must pass.
 import * as assert from 'uvu/assert';
 import { backward } from '../../src/compiler/autodiff.ts';
-import { evaluate, exampleInputs, initParams, prng } from '../../src/compiler/evaluate.ts';
+import { evaluate, exampleInputs, liveParams, prng } from '../../src/compiler/evaluate.ts';
 import type { Graph } from '../../src/compiler/graph.ts';
 import type { NamedTensor } from '../../src/compiler/named-tensor.ts';
 
@@ -24,9 +24,7 @@ export function gradientCheck(g: Graph, opts: { seed?: number; samples?: number;
   const h = opts.h ?? 1e-6;
   const u = prng(seed);
   const inputs = exampleInputs(g, seed);
-  const params = initParams(g, seed);
-  // Perturb zeros and ones so that zero-initialised layers do not switch a path off.
-  for (const [k, v] of params) params.set(k, v.map((x) => (x === 0 || x === 1 ? x + 0.3 * (2 * u() - 1) : x)));
+  const params = liveParams(g, seed, 0.3);
   const weights = new Map<string, NamedTensor>();
   for (const o of g.outputs) {
     const axes = g.nodes[o.node].axes;

@@ -65,7 +65,7 @@ test('DDIM with eta 0 and the exact noise stays on the path x_t = sqrt(ᾱ) x0 +
 
 test('DDIM with eta 1 has the DDPM posterior variance; the DDPM posterior is the product of two Gaussians', () => {
   const t = 400;
-  const [ab, abPrev, beta] = [alphaBar(linear, t), alphaBar(linear, t - 1), linear.betas[t]];
+  const [abPrev, beta] = [alphaBar(linear, t - 1), linear.betas[t]];
   // q(x_{t-1} | x0) = N(sqrt(ᾱ') x0, 1 - ᾱ'); q(x_t | x_{t-1}) = N(sqrt(1 - β) x_{t-1}, β)
   const precision = 1 / (1 - abPrev) + (1 - beta) / beta;
   const [x0, xt] = [Float64Array.of(0.7), Float64Array.of(-0.3)];

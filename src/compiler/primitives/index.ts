@@ -46,3 +46,9 @@ export const PRIMITIVES: ReadonlyMap<string, Primitive> = new Map([
 export const BINARY_OPERATORS: ReadonlyMap<string, BinaryOperator> = new Map([add, sub, mul, div].map((o) => [o.symbol, o]));
 
 export const NEGATE: Primitive = neg;
+
+/** The operators by the op name their graph nodes carry (add, sub, mul, div). */
+export const BINARY_BY_OP: ReadonlyMap<string, BinaryOperator> = new Map([...BINARY_OPERATORS.values()].map((o) => [o.name, o]));
+
+/** The primitive behind a graph node's op: a named primitive, or unary minus. */
+export const primitiveOf = (op: string): Primitive | undefined => (op === NEGATE.name ? NEGATE : PRIMITIVES.get(op));
