@@ -51,10 +51,10 @@ export interface LoweredGraph {
 
 /**
  * How node values are laid out: 'node' keeps the node's own axis order; 'channels-last' moves c to
- * the end of each value's axes. Measured on lavapipe (bench/forward.md, three runs): channels-last
- * ran a Video DiT at 0.95-1.17x the speed of node order, a recurrent net at 0.88-0.98x and a
- * depthwise-separable conv net at 0.54-0.84x (the direct conv kernel reads spatial rows); so 'node'
- * is the default.
+ * the end of each value's axes. Measured on lavapipe (bench/forward.md, five runs): channels-last
+ * ran a Video DiT at 0.95-1.18x the speed of node order, a recurrent net at 0.88-1.22x and a
+ * depthwise-separable conv net at 0.54-0.89x (the direct conv kernel reads spatial rows): no
+ * consistent gain, so 'node' is the default.
  */
 export type ValueLayout = 'channels-last' | 'node';
 
