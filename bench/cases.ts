@@ -3,7 +3,7 @@
 import type { Gpu } from '../src/runtime/gpu.ts';
 import type { Tensor } from '../src/runtime/program.ts';
 import { Program } from '../src/runtime/program.ts';
-import { contiguous } from '../src/codegen/view.ts';
+import { contiguous } from '../src/codegen/kernels/view.ts';
 import type { Tf } from './tfjs.ts';
 import { randomArray } from './util.ts';
 
@@ -39,16 +39,16 @@ export interface BenchCase {
 
 /** Imports a generator module lazily; a missing file or export becomes NotAvailable. */
 export async function generator<T>(file: string, exportName: string): Promise<T> {
-  const url = new URL(`../src/codegen/${file}`, import.meta.url);
+  const url = new URL(`../src/codegen/kernels/${file}`, import.meta.url);
   let mod: Record<string, unknown>;
   try {
     mod = await import(url.href);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ERR_MODULE_NOT_FOUND' && err.message.includes(file)) throw new NotAvailable(`src/codegen/${file} not present`);
+    if (err.code === 'ERR_MODULE_NOT_FOUND' && err.message.includes(file)) throw new NotAvailable(`src/codegen/kernels/${file} not present`);
     throw e;
   }
-  if (typeof mod[exportName] !== 'function') throw new NotAvailable(`src/codegen/${file} has no export ${exportName}`);
+  if (typeof mod[exportName] !== 'function') throw new NotAvailable(`src/codegen/kernels/${file} has no export ${exportName}`);
   return mod[exportName] as T;
 }
 
@@ -72,7 +72,7 @@ export function matmulCase(n: number): BenchCase {
 }
 
 async function vdmMatmul(gpu: Gpu, n: number, x: Record<string, Float32Array>): Promise<VdmSide> {
-  const gemmKernel = await generator<typeof import('../src/codegen/gemm.ts').gemmKernel>('gemm.ts', 'gemmKernel');
+  const gemmKernel = await generator<typeof import('../src/codegen/kernels/gemm.ts').gemmKernel>('gemm.ts', 'gemmKernel');
   // adapter: gpu lets the generator pick the tiling that suits this adapter.
   const spec = gemmKernel({ a: contiguous([n, n]), b: contiguous([n, n]), out: contiguous([n, n]), adapter: gpu });
   const p = new Program(gpu);
@@ -105,7 +105,7 @@ export function permuteHost(data: Float32Array, shape: number[], perm: number[])
   return out;
 }
 
-type ConvKernel = typeof import('../src/codegen/conv.ts').convKernel;
+type ConvKernel = typeof import('../src/codegen/kernels/conv.ts').convKernel;
 
 /**
  * vdm runs its native layouts (x NCDHW, weights [Cout, Cin, kt, kh, kw]); the canonical inputs
@@ -161,11 +161,11 @@ export function conv21dCase(): BenchCase {
 
 // ------------------------------------------------------------------ attention
 
-type AttentionModule = typeof import('../src/codegen/attention.ts');
+type AttentionModule = typeof import('../src/codegen/kernels/attention.ts');
 
 async function attentionModule(): Promise<AttentionModule> {
   await generator('attention.ts', 'attentionKernel');
-  return import('../src/codegen/attention.ts');
+  return import('../src/codegen/kernels/attention.ts');
 }
 
 /** Self-attention, 8 heads x 1024 tokens x 64, from a packed qkv [1024, 3, 8, 64]; output [1024, 8, 64]. */

@@ -1,7 +1,7 @@
 // What the adapter itself sustains, measured with the simplest kernels that reach it: a buffer
 // copy for memory bandwidth, FMA chains in registers for peak arithmetic, and a plain
 // register-blocked GEMM as a reference point. Kernel results are read against these.
-import type { KernelSpec } from '../src/codegen/kernel.ts';
+import type { KernelSpec } from '../src/codegen/kernels/kernel.ts';
 import type { Gpu } from '../src/runtime/gpu.ts';
 import { Program } from '../src/runtime/program.ts';
 import { gpuWait } from '../src/runtime/wait.ts';

@@ -5,10 +5,10 @@
 // shared machine the second is the stable figure; "2 idle cores" converts it to the throughput two
 // free cores would give. Compile time (first run minus a steady run) is cold with MESA_SHADER_CACHE_DISABLE=true.
 import { readdirSync, readFileSync } from 'node:fs';
-import { gemmKernel, type GemmTiling } from '../src/codegen/gemm.ts';
-import type { ConvParams, ConvTiling } from '../src/codegen/conv.ts';
-import type { KernelSpec } from '../src/codegen/kernel.ts';
-import { contiguous } from '../src/codegen/view.ts';
+import { gemmKernel, type GemmTiling } from '../src/codegen/kernels/gemm.ts';
+import type { ConvParams, ConvTiling } from '../src/codegen/kernels/conv.ts';
+import type { KernelSpec } from '../src/codegen/kernels/kernel.ts';
+import { contiguous } from '../src/codegen/kernels/view.ts';
 import { openGpu, pipelineFor, upload, type Gpu } from '../src/runtime/gpu.ts';
 import { gpuWait } from '../src/runtime/wait.ts';
 import { loadTfjs, tfBatch } from './tfjs.ts';
@@ -95,7 +95,7 @@ if (what === 'gemm') {
     report(`gemm ${n} ${JSON.stringify(tiling ?? 'default')}`, 2 * n ** 3, await timeSpec(gpu, spec, [n * n, n * n, n * n], n >= 1024 ? 2 : 4));
   }
 } else if (what === 'conv' || what === 'conv21') {
-  const { convKernel } = await import('../src/codegen/conv.ts');
+  const { convKernel } = await import('../src/codegen/kernels/conv.ts');
   const tilings = rest.map(parseTiling) as ConvTiling[];
   const vox = CONV.t * CONV.h * CONV.w;
   const cases: [string, ConvParams][] = what === 'conv' ? [['conv3d 3x3x3', convCase([3, 3, 3])]]

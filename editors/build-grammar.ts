@@ -7,10 +7,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GRAMMAR_PATH } from '../src/compiler/grammar.ts';
+import { GRAMMAR_PATH } from '../src/compiler/frontend/grammar.ts';
 import { PRIMITIVES } from '../src/compiler/primitives/index.ts';
-import { BUILTINS } from '../src/compiler/builtins.ts';
-import { INPUT_KINDS } from '../src/compiler/input-kinds.ts';
+import { BUILTINS } from '../src/compiler/frontend/builtins.ts';
+import { INPUT_KINDS } from '../src/compiler/frontend/input-kinds.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const GRAMMAR_FILES = [path.join(root, 'editors/vdm.tmLanguage.json'), path.join(root, 'editors/vscode/syntaxes/vdm.tmLanguage.json')];

@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { checkFile, type CheckResult } from '../src/compiler/check.ts';
-import { formatDiagnostic, type Diagnostic } from '../src/compiler/diagnostics.ts';
+import { checkFile, type CheckResult } from '../src/compiler/frontend/check.ts';
+import { formatDiagnostic, type Diagnostic } from '../src/compiler/ir/diagnostics.ts';
 import { diagnosticKey, readExpectations, type ExpectedDiagnostic } from './broken/expectations.ts';
 import { probeCorpus } from './broken/probe.ts';
 

@@ -6,13 +6,13 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { checkFile } from '../src/compiler/check.ts';
-import { diffGraphs } from '../src/compiler/diff.ts';
-import { compressPaths } from '../src/compiler/diff-paths.ts';
-import { renderMarkdown, renderText } from '../src/compiler/diff-render.ts';
+import { checkFile } from '../src/compiler/frontend/check.ts';
+import { diffGraphs } from '../src/compiler/review/diff.ts';
+import { compressPaths } from '../src/compiler/review/diff-paths.ts';
+import { renderMarkdown, renderText } from '../src/compiler/review/diff-render.ts';
 import { runDiff, type DiffOptions } from '../src/cli/diff.ts';
 import { runFmt } from '../src/cli/fmt.ts';
-import type { Graph } from '../src/compiler/graph.ts';
+import type { Graph } from '../src/compiler/ir/graph.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const pairs = path.join(root, 'test/diff');

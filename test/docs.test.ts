@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CODES } from '../src/compiler/diagnostics.ts';
+import { CODES } from '../src/compiler/ir/diagnostics.ts';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const docPath = path.join(root, 'docs/language.md');

@@ -6,9 +6,9 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as ohm from 'ohm-js';
-import { GRAMMAR_PATH } from '../src/compiler/grammar.ts';
+import { GRAMMAR_PATH } from '../src/compiler/frontend/grammar.ts';
 import { PRIMITIVES } from '../src/compiler/primitives/index.ts';
-import { BUILTINS } from '../src/compiler/builtins.ts';
+import { BUILTINS } from '../src/compiler/frontend/builtins.ts';
 import { GRAMMAR_FILES, grammarText, stdBlockNames } from '../editors/build-grammar.ts';
 
 const root = path.resolve(import.meta.dirname, '..');

@@ -5,13 +5,13 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { formatSource } from '../src/compiler/fmt.ts';
-import { scanComments } from '../src/compiler/fmt-comments.ts';
-import { astShape } from '../src/compiler/fmt-verify.ts';
-import { parseSource } from '../src/compiler/parse.ts';
-import { SourceFile } from '../src/compiler/source.ts';
+import { formatSource } from '../src/compiler/review/fmt.ts';
+import { scanComments } from '../src/compiler/review/fmt-comments.ts';
+import { astShape } from '../src/compiler/review/fmt-verify.ts';
+import { parseSource } from '../src/compiler/frontend/parse.ts';
+import { SourceFile } from '../src/compiler/ir/source.ts';
 import { runFmt, type FmtIo } from '../src/cli/fmt.ts';
-import { checkFile } from '../src/compiler/check.ts';
+import { checkFile } from '../src/compiler/frontend/check.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 

@@ -10,8 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkFile, type CheckResult } from '../src/compiler/check.ts';
-import { formatDiagnostic } from '../src/compiler/diagnostics.ts';
+import { checkFile, type CheckResult } from '../src/compiler/frontend/check.ts';
+import { formatDiagnostic } from '../src/compiler/ir/diagnostics.ts';
 import { mutate, prng } from './broken/mutate.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

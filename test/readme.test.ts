@@ -4,8 +4,8 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { checkFile } from '../src/compiler/check.ts';
-import { formatDiagnostic } from '../src/compiler/diagnostics.ts';
+import { checkFile } from '../src/compiler/frontend/check.ts';
+import { formatDiagnostic } from '../src/compiler/ir/diagnostics.ts';
 
 const readme = fs.readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 /** Bodies of the fenced blocks whose info string is `lang`, read line by line so open and close pair up. */

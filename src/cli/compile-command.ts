@@ -7,11 +7,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { lowerGraph, type LoweredGraph } from '../codegen/lower.ts';
 import { planMemory, type MemoryPlan } from '../codegen/plan-memory.ts';
-import type { AdapterTraits } from '../codegen/gemm.ts';
-import { kernelFamily } from '../codegen/kernel.ts';
-import { checkFile } from '../compiler/check.ts';
-import { diag } from '../compiler/diagnostics.ts';
-import type { Graph } from '../compiler/graph.ts';
+import type { AdapterTraits } from '../codegen/kernels/gemm.ts';
+import { kernelFamily } from '../codegen/kernels/kernel.ts';
+import { checkFile } from '../compiler/frontend/check.ts';
+import { diag } from '../compiler/ir/diagnostics.ts';
+import type { Graph } from '../compiler/ir/graph.ts';
 import { parseDimArgs } from './dim-args.ts';
 import { printDiagnostics } from './report.ts';
 

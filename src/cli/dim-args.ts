@@ -1,5 +1,5 @@
 // `--dim k=v` arguments -> a dims record; malformed ones are VDM070 diagnostics.
-import { diag, type Diagnostic } from '../compiler/diagnostics.ts';
+import { diag, type Diagnostic } from '../compiler/ir/diagnostics.ts';
 
 export function parseDimArgs(raw: readonly (string | number)[] | undefined): { dims: Record<string, number>; errors: Diagnostic[] } {
   const dims: Record<string, number> = {};

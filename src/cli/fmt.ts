@@ -5,11 +5,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { formatSource } from '../compiler/fmt.ts';
-import { sameMeaning } from '../compiler/fmt-verify.ts';
-import { parseSource } from '../compiler/parse.ts';
-import { SourceFile, displayPathOf, readSpecText } from '../compiler/source.ts';
-import { diag, formatDiagnostic, internalError } from '../compiler/diagnostics.ts';
+import { formatSource } from '../compiler/review/fmt.ts';
+import { sameMeaning } from '../compiler/review/fmt-verify.ts';
+import { parseSource } from '../compiler/frontend/parse.ts';
+import { SourceFile, displayPathOf, readSpecText } from '../compiler/ir/source.ts';
+import { diag, formatDiagnostic, internalError } from '../compiler/ir/diagnostics.ts';
 
 export interface FmtIo { out(text: string): void; err(text: string): void; readStdin(): string }
 

@@ -1,9 +1,9 @@
 // `vdm info FILE`: a per-layer table (path, op, output shape, params, MACs, activation bytes) and
 // totals; `--json` the costs as JSON; `--graph` the graph IR.
-import { checkFile } from '../compiler/check.ts';
-import { costsOf, type Costs } from '../compiler/cost.ts';
-import { diag } from '../compiler/diagnostics.ts';
-import type { Graph } from '../compiler/graph.ts';
+import { checkFile } from '../compiler/frontend/check.ts';
+import { costsOf, type Costs } from '../compiler/ir/cost.ts';
+import { diag } from '../compiler/ir/diagnostics.ts';
+import type { Graph } from '../compiler/ir/graph.ts';
 import { parseDimArgs } from './dim-args.ts';
 import { printDiagnostics } from './report.ts';
 import { renderTable } from './table.ts';

@@ -1,5 +1,5 @@
 // Writes diagnostics to stderr, one blank line between them, then a count per file.
-import { formatDiagnostic, type Diagnostic } from '../compiler/diagnostics.ts';
+import { formatDiagnostic, type Diagnostic } from '../compiler/ir/diagnostics.ts';
 
 export function printDiagnostics(file: string, diagnostics: readonly Diagnostic[]): void {
   if (diagnostics.length === 0) return;

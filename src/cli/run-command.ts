@@ -2,14 +2,14 @@
 // safetensors file (by dotted path) or seeded initialisation, and example inputs. Reports the time
 // per forward pass, the activation memory, each output's statistics; `--profile` the GPU time per
 // kernel family, `--check` the agreement with the float64 evaluation, `--out` writes the outputs.
-import { kernelFamily } from '../codegen/kernel.ts';
+import { kernelFamily } from '../codegen/kernels/kernel.ts';
 import { lowerGraph } from '../codegen/lower.ts';
 import { planMemory } from '../codegen/plan-memory.ts';
-import { checkFile } from '../compiler/check.ts';
-import { diag } from '../compiler/diagnostics.ts';
-import { evaluate, exampleInputs, initParams } from '../compiler/evaluate.ts';
-import type { Graph } from '../compiler/graph.ts';
-import { relayout, type NamedTensor } from '../compiler/named-tensor.ts';
+import { checkFile } from '../compiler/frontend/check.ts';
+import { diag } from '../compiler/ir/diagnostics.ts';
+import { evaluate, exampleInputs, initParams } from '../compiler/reference/evaluate.ts';
+import type { Graph } from '../compiler/ir/graph.ts';
+import { relayout, type NamedTensor } from '../compiler/ir/named-tensor.ts';
 import { NoAdapterError } from '../runtime/adapter.ts';
 import { openGpu } from '../runtime/gpu.ts';
 import { summarizeByKernel } from '../runtime/profile.ts';

@@ -2,9 +2,9 @@
 // one other elementwise node (of the same size, not an output) is not stored; its expression is
 // inlined into that consumer, which becomes one kernel over all the chain's leaves. A leaf limit
 // keeps every kernel within the storage buffers a shader stage may bind (8 in WebGPU's defaults).
-import type { Graph, GraphNode } from '../compiler/graph.ts';
+import type { Graph, GraphNode } from '../compiler/ir/graph.ts';
 import { BINARY_BY_OP } from '../compiler/primitives/index.ts';
-import { binary, constant, input, unary, UNARY_OPS, type BinaryOp, type Expr, type UnaryOp } from './expr.ts';
+import { binary, constant, input, unary, UNARY_OPS, type BinaryOp, type Expr, type UnaryOp } from './kernels/expr.ts';
 
 const MAX_LEAVES = 6;
 const isUnaryOp = (op: string): op is UnaryOp => (UNARY_OPS as readonly string[]).includes(op);

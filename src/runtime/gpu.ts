@@ -1,6 +1,6 @@
 // The process-wide WebGPU device and the low-level operations on it: pipelines (one per
 // distinct kernel), uploads, readbacks, batched dispatches. Program (program.ts) builds on these.
-import type { KernelSpec } from '../codegen/kernel.ts';
+import type { KernelSpec } from '../codegen/kernels/kernel.ts';
 import { acquireAdapter, adapterModeFromEnv, loadDawn, NoAdapterError, type AdapterMode } from './adapter.ts';
 import { checkTensorFits } from './limits.ts';
 import { gpuWait } from './wait.ts';

@@ -1,7 +1,7 @@
 // A Program is a fixed sequence of kernel dispatches over named tensors. run() records the whole
 // sequence (optionally repeated) into one command encoder, submits once and waits once (wait.ts):
 // every wait costs a round of Dawn event polling, so per-kernel waits would dominate small kernels.
-import type { KernelSpec } from '../codegen/kernel.ts';
+import type { KernelSpec } from '../codegen/kernels/kernel.ts';
 import { checkKernel, type Gpu, type HostArray, pipelineFor } from './gpu.ts';
 import { checkTensorFits } from './limits.ts';
 import { type BufferPool, poolFor } from './pool.ts';

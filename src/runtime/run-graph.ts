@@ -2,7 +2,7 @@
 // (one submit, one wait per run) and reads the outputs back as named tensors.
 import type { LoweredGraph } from '../codegen/lower.ts';
 import type { MemoryPlan } from '../codegen/plan-memory.ts';
-import { relayout, type NamedTensor } from '../compiler/named-tensor.ts';
+import { relayout, type NamedTensor } from '../compiler/ir/named-tensor.ts';
 import type { Gpu } from './gpu.ts';
 import type { DispatchTiming } from './profile.ts';
 import { Program, type Tensor } from './program.ts';

@@ -2,7 +2,7 @@
 // specs (most tokens survive), so they reach deep into elaboration instead of stopping at the parser.
 
 /** The seeded generator of the reference evaluation: the same seed replays the same mutants. */
-export { prng } from '../../src/compiler/evaluate.ts';
+export { prng } from '../../src/compiler/reference/evaluate.ts';
 
 export interface Token { text: string; kind: 'space' | 'comment' | 'string' | 'number' | 'ident' | 'punct' }
 

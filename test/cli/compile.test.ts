@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { compiledFiles, TARGET_TRAITS, type Target } from '../../src/cli/compile-command.ts';
 import { lowerGraph } from '../../src/codegen/lower.ts';
-import { checkFile } from '../../src/compiler/check.ts';
+import { checkFile } from '../../src/compiler/frontend/check.ts';
 import { compilationMessages } from '../../src/runtime/compile-check.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

@@ -7,8 +7,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkFile } from '../../src/compiler/check.ts';
-import { evaluate, exampleInputs, initParams } from '../../src/compiler/evaluate.ts';
+import { checkFile } from '../../src/compiler/frontend/check.ts';
+import { evaluate, exampleInputs, initParams } from '../../src/compiler/reference/evaluate.ts';
 import { readSafetensors, writeSafetensors } from '../../src/runtime/safetensors.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { attentionKernel, attentionReference, attentionTilingFor, extent, packedSelfAttention, type AttentionParams, type Axis } from '../../src/codegen/attention.ts';
-import { contiguous, permute, splitAxis, type View } from '../../src/codegen/view.ts';
+import { attentionKernel, attentionReference, attentionTilingFor, extent, packedSelfAttention, type AttentionParams, type Axis } from '../../src/codegen/kernels/attention.ts';
+import { contiguous, permute, splitAxis, type View } from '../../src/codegen/kernels/view.ts';
 import { openGpu, runKernel } from '../../src/runtime/gpu.ts';
 import { absolute, assertCompilesClean, randomArray as uniform, relError, seed } from './ref-check.ts';
 

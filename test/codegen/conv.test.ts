@@ -1,10 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { extent } from '../../src/codegen/elementwise.ts';
+import { extent } from '../../src/codegen/kernels/elementwise.ts';
 import {
   chooseConvTiling, convBindingNames, convKernel, convOutShape, convReference, planConv, type ConvData, type ConvParams, type ConvTiling,
-} from '../../src/codegen/conv.ts';
-import { contiguous, permute, type View } from '../../src/codegen/view.ts';
+} from '../../src/codegen/kernels/conv.ts';
+import { contiguous, permute, type View } from '../../src/codegen/kernels/view.ts';
 import { openGpu } from '../../src/runtime/gpu.ts';
 import { absolute, expectMatches, randomArray } from './ref-check.ts';
 

@@ -2,11 +2,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   broadcastTo, elementwiseKernel, elementwiseReference, extent, type ElementwiseParams,
-} from '../../src/codegen/elementwise.ts';
+} from '../../src/codegen/kernels/elementwise.ts';
 import {
   add, binary, constant, div, evalExpr, input, modulate, mul, sub, unary, where, UNARY_OPS, type Expr,
-} from '../../src/codegen/expr.ts';
-import { contiguous, permute, type View } from '../../src/codegen/view.ts';
+} from '../../src/codegen/kernels/expr.ts';
+import { contiguous, permute, type View } from '../../src/codegen/kernels/view.ts';
 import { assertCompilesClean, expectMatches, randomArray, relError } from './ref-check.ts';
 import { runKernel } from '../../src/runtime/gpu.ts';
 

@@ -1,11 +1,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { extent } from '../../src/codegen/elementwise.ts';
+import { extent } from '../../src/codegen/kernels/elementwise.ts';
 import {
   gatherKernel, gatherReference, positionTableKernel, positionTableReference, sincos1d, sincos2d, sincos3d,
   timestepEmbeddingKernel, timestepEmbeddingReference, type PositionTableParams, type TimestepEmbeddingParams,
-} from '../../src/codegen/embed.ts';
-import { contiguous, permute, type View } from '../../src/codegen/view.ts';
+} from '../../src/codegen/kernels/embed.ts';
+import { contiguous, permute, type View } from '../../src/codegen/kernels/view.ts';
 import { runKernel } from '../../src/runtime/gpu.ts';
 import { assertCompilesClean, expectMatches, rand, randomArray } from './ref-check.ts';
 

@@ -2,9 +2,9 @@
 // evaluation's values, node by node, with inputs and parameters that make every path count.
 import * as assert from 'uvu/assert';
 import { lowerGraph, type ValueLayout } from '../../src/codegen/lower.ts';
-import { evaluate, exampleInputs, liveParams as liveParamsOf } from '../../src/compiler/evaluate.ts';
-import type { Graph } from '../../src/compiler/graph.ts';
-import { relayout } from '../../src/compiler/named-tensor.ts';
+import { evaluate, exampleInputs, liveParams as liveParamsOf } from '../../src/compiler/reference/evaluate.ts';
+import type { Graph } from '../../src/compiler/ir/graph.ts';
+import { relayout } from '../../src/compiler/ir/named-tensor.ts';
 import { openGpu } from '../../src/runtime/gpu.ts';
 import { runLowered } from '../../src/runtime/run-graph.ts';
 import { assertCompilesClean, relError, seed } from './ref-check.ts';

@@ -1,10 +1,10 @@
 // Lowering of conv, pool, upsample, patchify and unpatchify, checked node by node against the float64 evaluation.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { AxisPair, Graph } from '../../src/compiler/graph.ts';
+import type { AxisPair, Graph } from '../../src/compiler/ir/graph.ts';
 import { lowerGraph } from '../../src/codegen/lower.ts';
-import { evaluate, exampleInputs } from '../../src/compiler/evaluate.ts';
-import { relayout } from '../../src/compiler/named-tensor.ts';
+import { evaluate, exampleInputs } from '../../src/compiler/reference/evaluate.ts';
+import { relayout } from '../../src/compiler/ir/named-tensor.ts';
 import { openGpu } from '../../src/runtime/gpu.ts';
 import { runLowered } from '../../src/runtime/run-graph.ts';
 import { graphOf, model } from '../compiler/helpers.ts';

@@ -6,8 +6,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { TARGET_TRAITS } from '../../src/cli/compile-command.ts';
 import { lowerGraph } from '../../src/codegen/lower.ts';
-import { checkFile } from '../../src/compiler/check.ts';
-import { formatDiagnostic } from '../../src/compiler/diagnostics.ts';
+import { checkFile } from '../../src/compiler/frontend/check.ts';
+import { formatDiagnostic } from '../../src/compiler/ir/diagnostics.ts';
 import { expectLoweredMatches } from './lower-check.ts';
 
 const specs = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../specs');

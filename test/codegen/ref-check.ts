@@ -1,8 +1,8 @@
 // Shared by the primitive kernel suites: fresh random inputs, a clean-compile check, and the
 // comparison of GPU outputs against float64 references.
 import * as assert from 'uvu/assert';
-import type { KernelSpec } from '../../src/codegen/kernel.ts';
-import { prng } from '../../src/compiler/evaluate.ts';
+import type { KernelSpec } from '../../src/codegen/kernels/kernel.ts';
+import { prng } from '../../src/compiler/reference/evaluate.ts';
 import { compilationMessages } from '../../src/runtime/compile-check.ts';
 import { runKernel, type HostArray } from '../../src/runtime/gpu.ts';
 

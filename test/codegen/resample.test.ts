@@ -1,10 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { extent } from '../../src/codegen/elementwise.ts';
+import { extent } from '../../src/codegen/kernels/elementwise.ts';
 import {
   poolKernel, pooledShape, poolReference, resizeKernel, resizeReference, upsampledShape, type PoolParams, type ResizeParams,
-} from '../../src/codegen/resample.ts';
-import { contiguous, permute, type View } from '../../src/codegen/view.ts';
+} from '../../src/codegen/kernels/resample.ts';
+import { contiguous, permute, type View } from '../../src/codegen/kernels/view.ts';
 import { absolute, expectMatches, randomArray } from './ref-check.ts';
 
 async function checkPool(p: PoolParams, what: string) {

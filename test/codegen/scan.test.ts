@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { gruInputProjection, gruReference, gruScanKernel, type GruScanParams } from '../../src/codegen/scan.ts';
-import { contiguous, permute } from '../../src/codegen/view.ts';
+import { gruInputProjection, gruReference, gruScanKernel, type GruScanParams } from '../../src/codegen/kernels/scan.ts';
+import { contiguous, permute } from '../../src/codegen/kernels/view.ts';
 import { runKernel } from '../../src/runtime/gpu.ts';
 import { assertCompilesClean, randomArray as uniform, relError, seed } from './ref-check.ts';
 

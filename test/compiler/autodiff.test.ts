@@ -2,9 +2,9 @@
 // operators with broadcasting and numbers on either side, linear layers, and the checker itself.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { backward } from '../../src/compiler/autodiff.ts';
-import { evaluate, exampleInputs } from '../../src/compiler/evaluate.ts';
-import { sumTo, tensor } from '../../src/compiler/named-tensor.ts';
+import { backward } from '../../src/compiler/reference/autodiff.ts';
+import { evaluate, exampleInputs } from '../../src/compiler/reference/evaluate.ts';
+import { sumTo, tensor } from '../../src/compiler/ir/named-tensor.ts';
 import { PRIMITIVES } from '../../src/compiler/primitives/index.ts';
 import { expectGradients, gradientCheck } from './grad-check.ts';
 import { graphOf, model } from './helpers.ts';

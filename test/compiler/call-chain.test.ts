@@ -5,8 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { formatDiagnostic } from '../../src/compiler/diagnostics.ts';
-import { STD_DIR } from '../../src/compiler/imports.ts';
+import { formatDiagnostic } from '../../src/compiler/ir/diagnostics.ts';
+import { STD_DIR } from '../../src/compiler/frontend/imports.ts';
 import { check, checkFiles, places } from './helpers.ts';
 
 const DIT = `import "std/dit.vdm"

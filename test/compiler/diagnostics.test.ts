@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CODES, diag, formatDiagnostic, internalError, sortAndDedupe } from '../../src/compiler/diagnostics.ts';
-import { SourceFile, span, wholeFile } from '../../src/compiler/source.ts';
+import { CODES, diag, formatDiagnostic, internalError, sortAndDedupe } from '../../src/compiler/ir/diagnostics.ts';
+import { SourceFile, span, wholeFile } from '../../src/compiler/ir/source.ts';
 
 const src = new SourceFile('/virtual/spec.vdm', 'model M {\n  x = patchify(x, patch: (h: 2))\n}\n', 'specs/spec.vdm');
 

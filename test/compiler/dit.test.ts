@@ -5,9 +5,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkFile } from '../../src/compiler/check.ts';
-import { costsOf } from '../../src/compiler/cost.ts';
-import { formatDiagnostic } from '../../src/compiler/diagnostics.ts';
+import { checkFile } from '../../src/compiler/frontend/check.ts';
+import { costsOf } from '../../src/compiler/ir/cost.ts';
+import { formatDiagnostic } from '../../src/compiler/ir/diagnostics.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');

@@ -1,10 +1,10 @@
 // Central finite differences against reverse-mode gradients, over a whole (small) graph: the
 // check every backward rule must pass.
 import * as assert from 'uvu/assert';
-import { backward } from '../../src/compiler/autodiff.ts';
-import { evaluate, exampleInputs, liveParams, prng } from '../../src/compiler/evaluate.ts';
-import type { Graph } from '../../src/compiler/graph.ts';
-import type { NamedTensor } from '../../src/compiler/named-tensor.ts';
+import { backward } from '../../src/compiler/reference/autodiff.ts';
+import { evaluate, exampleInputs, liveParams, prng } from '../../src/compiler/reference/evaluate.ts';
+import type { Graph } from '../../src/compiler/ir/graph.ts';
+import type { NamedTensor } from '../../src/compiler/ir/named-tensor.ts';
 
 export interface GradCheck {
   /** largest |finite difference - autodiff| / (1 + largest |gradient| of that tensor) */

@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
-import { checkFile, type CheckResult } from '../../src/compiler/check.ts';
-import { formatDiagnostic } from '../../src/compiler/diagnostics.ts';
-import type { Graph, GraphNode } from '../../src/compiler/graph.ts';
+import { checkFile, type CheckResult } from '../../src/compiler/frontend/check.ts';
+import { formatDiagnostic } from '../../src/compiler/ir/diagnostics.ts';
+import type { Graph, GraphNode } from '../../src/compiler/ir/graph.ts';
 
 const made: string[] = [];
 // Every folder a suite writes is removed when its process ends.

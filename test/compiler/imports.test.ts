@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkFile } from '../../src/compiler/check.ts';
+import { checkFile } from '../../src/compiler/frontend/check.ts';
 import { checkFiles, codes, places } from './helpers.ts';
 
 const USE = 'model M {\n  dims b\n  input x : image[b, c = 4, h = 4, w = 4]\n  output o = f(x)\n}\n';

@@ -2,7 +2,7 @@
 // segment of a loop iteration that makes exactly one unnamed parametric call.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { assignPaths, NameScope } from '../../src/compiler/naming.ts';
+import { assignPaths, NameScope } from '../../src/compiler/frontend/naming.ts';
 import { graphOf, model, nodeAt, paramPaths } from './helpers.ts';
 
 const BLOCKS = `

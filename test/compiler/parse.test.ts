@@ -1,12 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { AssignStmt, BlockDef, CallExpr, Expr, FileAst, ForStmt, IfStmt, InputStmt, LetStmt, ModelDef } from '../../src/compiler/ast.ts';
+import type { AssignStmt, BlockDef, CallExpr, Expr, FileAst, ForStmt, IfStmt, InputStmt, LetStmt, ModelDef } from '../../src/compiler/frontend/ast.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseCached, reviveItems, serializeItems } from '../../src/compiler/ast-cache.ts';
-import { parseSource } from '../../src/compiler/parse.ts';
-import { SourceFile } from '../../src/compiler/source.ts';
+import { parseCached, reviveItems, serializeItems } from '../../src/compiler/frontend/ast-cache.ts';
+import { parseSource } from '../../src/compiler/frontend/parse.ts';
+import { SourceFile } from '../../src/compiler/ir/source.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 

@@ -3,11 +3,11 @@
 // reference of src/codegen/attention.ts fed with projections computed here.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { attentionReference, type AttentionParams } from '../../src/codegen/attention.ts';
-import { contiguous, permute, type View } from '../../src/codegen/view.ts';
-import { evaluate, gaussian, initParams, prng } from '../../src/compiler/evaluate.ts';
-import type { AxisPair, Graph, GraphNode } from '../../src/compiler/graph.ts';
-import { numelOf, relayout, sizeIn, stridesOf, type NamedTensor } from '../../src/compiler/named-tensor.ts';
+import { attentionReference, type AttentionParams } from '../../src/codegen/kernels/attention.ts';
+import { contiguous, permute, type View } from '../../src/codegen/kernels/view.ts';
+import { evaluate, gaussian, initParams, prng } from '../../src/compiler/reference/evaluate.ts';
+import type { AxisPair, Graph, GraphNode } from '../../src/compiler/ir/graph.ts';
+import { numelOf, relayout, sizeIn, stridesOf, type NamedTensor } from '../../src/compiler/ir/named-tensor.ts';
 import { PRIMITIVES } from '../../src/compiler/primitives/index.ts';
 import { graphOf, model, nodeAt } from './helpers.ts';
 

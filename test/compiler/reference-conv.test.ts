@@ -2,14 +2,14 @@
 // loops, agreement with the kernel library's references (src/codegen) and independence of layout.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { convReference } from '../../src/codegen/conv.ts';
-import { poolReference, resizeReference } from '../../src/codegen/resample.ts';
-import { contiguous, permute, type View } from '../../src/codegen/view.ts';
-import { evaluate, fansOf, gaussian, initParams, prng } from '../../src/compiler/evaluate.ts';
-import type { AxisPair, Graph, GraphNode } from '../../src/compiler/graph.ts';
-import { numelOf, relayout, stridesOf, tensor, type NamedTensor } from '../../src/compiler/named-tensor.ts';
+import { convReference } from '../../src/codegen/kernels/conv.ts';
+import { poolReference, resizeReference } from '../../src/codegen/kernels/resample.ts';
+import { contiguous, permute, type View } from '../../src/codegen/kernels/view.ts';
+import { evaluate, fansOf, gaussian, initParams, prng } from '../../src/compiler/reference/evaluate.ts';
+import type { AxisPair, Graph, GraphNode } from '../../src/compiler/ir/graph.ts';
+import { numelOf, relayout, stridesOf, tensor, type NamedTensor } from '../../src/compiler/ir/named-tensor.ts';
 import { PRIMITIVES } from '../../src/compiler/primitives/index.ts';
-import type { Json } from '../../src/compiler/primitives/types.ts';
+import type { Json } from '../../src/compiler/ir/json.ts';
 import { graphOf, model, nodeAt } from './helpers.ts';
 
 const SLOT: Record<string, number> = { t: 0, h: 1, w: 2 };

@@ -3,17 +3,17 @@
 // kernels' references on random data, and with inputs in permuted axis orders.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { evaluate, initParams, prng } from '../../src/compiler/evaluate.ts';
-import type { AxisPair, Graph, GraphNode } from '../../src/compiler/graph.ts';
-import { numelOf, relayout, sizeIn, stridesOf, tensor, type NamedTensor } from '../../src/compiler/named-tensor.ts';
+import { evaluate, initParams, prng } from '../../src/compiler/reference/evaluate.ts';
+import type { AxisPair, Graph, GraphNode } from '../../src/compiler/ir/graph.ts';
+import { numelOf, relayout, sizeIn, stridesOf, tensor, type NamedTensor } from '../../src/compiler/ir/named-tensor.ts';
 import { PRIMITIVES } from '../../src/compiler/primitives/index.ts';
-import { groupNormView, normReference } from '../../src/codegen/norm.ts';
-import { alongAxes } from '../../src/codegen/elementwise.ts';
+import { groupNormView, normReference } from '../../src/codegen/kernels/norm.ts';
+import { alongAxes } from '../../src/codegen/kernels/elementwise.ts';
 import {
   gatherReference, positionTableReference, sincos1d, sincos2d, sincos3d, timestepEmbeddingReference,
-} from '../../src/codegen/embed.ts';
-import { gruInputProjection, gruReference } from '../../src/codegen/scan.ts';
-import { contiguous, permute } from '../../src/codegen/view.ts';
+} from '../../src/codegen/kernels/embed.ts';
+import { gruInputProjection, gruReference } from '../../src/codegen/kernels/scan.ts';
+import { contiguous, permute } from '../../src/codegen/kernels/view.ts';
 import { check, graphOf, model } from './helpers.ts';
 
 const SEED = process.env.VDM_TEST_SEED ? Number(process.env.VDM_TEST_SEED) >>> 0 : 20261125;

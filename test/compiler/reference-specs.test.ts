@@ -4,11 +4,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkFile } from '../../src/compiler/check.ts';
-import { formatDiagnostic } from '../../src/compiler/diagnostics.ts';
-import { evaluate, exampleInputs, initParams, liveParams } from '../../src/compiler/evaluate.ts';
-import type { Graph } from '../../src/compiler/graph.ts';
-import type { NamedTensor } from '../../src/compiler/named-tensor.ts';
+import { checkFile } from '../../src/compiler/frontend/check.ts';
+import { formatDiagnostic } from '../../src/compiler/ir/diagnostics.ts';
+import { evaluate, exampleInputs, initParams, liveParams } from '../../src/compiler/reference/evaluate.ts';
+import type { Graph } from '../../src/compiler/ir/graph.ts';
+import type { NamedTensor } from '../../src/compiler/ir/named-tensor.ts';
 import { expectGradients } from './grad-check.ts';
 
 const specs = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../specs');

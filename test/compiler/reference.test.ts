@@ -2,9 +2,9 @@
 // and example inputs, and whole-graph evaluation.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { evaluate, exampleInputs, initParams } from '../../src/compiler/evaluate.ts';
-import type { AxisPair } from '../../src/compiler/graph.ts';
-import { alongAxis, relayout, tensor, zipWith, type NamedTensor } from '../../src/compiler/named-tensor.ts';
+import { evaluate, exampleInputs, initParams } from '../../src/compiler/reference/evaluate.ts';
+import type { AxisPair } from '../../src/compiler/ir/graph.ts';
+import { alongAxis, relayout, tensor, zipWith, type NamedTensor } from '../../src/compiler/ir/named-tensor.ts';
 import { graphOf, model, nodeAt } from './helpers.ts';
 
 const axes = (spec: Record<string, number>): AxisPair[] => Object.entries(spec);

@@ -1,7 +1,7 @@
 // Did-you-mean hints: near names only, where "near" grows with the length of the names.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { closest, didYouMean } from '../../src/compiler/suggest.ts';
+import { closest, didYouMean } from '../../src/compiler/ir/suggest.ts';
 
 const AXES = ['b', 'c', 't', 'h', 'w'];
 

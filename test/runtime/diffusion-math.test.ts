@@ -1,10 +1,10 @@
 // The diffusion process maths against closed forms and identities derived independently.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { prng, gaussian } from '../../src/compiler/evaluate.ts';
+import { prng, gaussian } from '../../src/compiler/reference/evaluate.ts';
 import {
   addNoise, alphaBar, ddimStep, ddpmPosterior, ddpmStep, guide, noiseSchedule, samplerTimesteps, splitPrediction, trainingTarget,
-} from '../../src/runtime/diffusion-math.ts';
+} from '../../src/compiler/reference/diffusion-math.ts';
 
 const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
 const normal = gaussian(prng(3));

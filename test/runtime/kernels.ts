@@ -1,5 +1,5 @@
 // Tiny elementwise kernels for runtime tests: each writes every element, so results are checkable.
-import type { KernelSpec } from '../../src/codegen/kernel.ts';
+import type { KernelSpec } from '../../src/codegen/kernels/kernel.ts';
 
 /** y = a * x + b, elementwise over n elements. */
 export function affine(n: number, a: number, b: number): KernelSpec {

@@ -1,18 +1,19 @@
 // attention(x, over, heads, context, context_over, window, shift, rel_bias, bias): multi-head
 // attention whose tokens are the `over` axes; every other axis but c is a batch axis. With `window`,
 // tokens attend within windows (Swin style, optionally shifted); with `context`, keys come from it.
-import { attentionKernel, attentionTilingFor, type Axis } from '../../codegen/attention.ts';
-import { gemmKernel } from '../../codegen/gemm.ts';
-import { contractionViews, viewOver, type LowerCall, type Value } from '../../codegen/lower.ts';
-import { contiguous, type View } from '../../codegen/view.ts';
-import { fail } from '../diagnostics.ts';
-import { asAxes, asPerAxis } from '../convert.ts';
-import type { AxisPair } from '../graph.ts';
-import { numelOf, relayout, sizeIn, sumTo, type NamedTensor } from '../named-tensor.ts';
-import { didYouMean } from '../suggest.ts';
-import { formatAxes, numel, type TensorValue } from '../values.ts';
+import { attentionKernel, attentionTilingFor, type Axis } from '../../codegen/kernels/attention.ts';
+import { gemmKernel } from '../../codegen/kernels/gemm.ts';
+import { contractionViews, viewOver, type LowerCall, type Value } from './lowering.ts';
+import { contiguous, type View } from '../../codegen/kernels/view.ts';
+import { fail } from '../ir/diagnostics.ts';
+import { asAxes, asPerAxis } from '../ir/convert.ts';
+import type { AxisPair } from '../ir/graph.ts';
+import { numelOf, relayout, sizeIn, sumTo, type NamedTensor } from '../ir/named-tensor.ts';
+import { didYouMean } from '../ir/suggest.ts';
+import { formatAxes, numel, type TensorValue } from '../ir/values.ts';
 import { product, requireAxes, resolvePerAxis, sizeOf } from './axes.ts';
-import type { BoundArgs, Json, ParamShape, Primitive, ReferenceCall, VjpCall, VjpResult } from './types.ts';
+import type { Json } from '../ir/json.ts';
+import type { BoundArgs, ParamShape, Primitive, ReferenceCall, VjpCall, VjpResult } from './types.ts';
 
 interface Windows {
   window: Map<string, number>;

@@ -1,10 +1,10 @@
 // Axis helpers shared by the shape rules: lookups that report VDM020 with the tensor's axes,
 // and resolution of per-axis settings (one integer, or a named tuple).
-import { fail } from '../diagnostics.ts';
-import type { PerAxis } from '../convert.ts';
-import type { Span } from '../source.ts';
-import { didYouMean } from '../suggest.ts';
-import { formatAxes, type Axis, type TensorValue } from '../values.ts';
+import { fail } from '../ir/diagnostics.ts';
+import type { PerAxis } from '../ir/convert.ts';
+import type { Span } from '../ir/source.ts';
+import { didYouMean } from '../ir/suggest.ts';
+import { formatAxes, type Axis, type TensorValue } from '../ir/values.ts';
 
 export function sizeOf(t: TensorValue, axis: string, span: Span): number {
   for (const [n, s] of t.axes) if (n === axis) return s;

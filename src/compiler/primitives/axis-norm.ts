@@ -1,9 +1,9 @@
 // Shared shape rule of layernorm and rmsnorm: normalise along one axis (default c), keep the axes,
 // and with `affine` learn a per-feature scale (and, for layernorm, a shift).
-import { viewOver } from '../../codegen/lower.ts';
-import { alongAxes } from '../../codegen/elementwise.ts';
-import { normKernel, normLanesFor } from '../../codegen/norm.ts';
-import { alongAxis, relayout, sizeIn } from '../named-tensor.ts';
+import { viewOver } from './lowering.ts';
+import { alongAxes } from '../../codegen/kernels/elementwise.ts';
+import { normKernel, normLanesFor } from '../../codegen/kernels/norm.ts';
+import { alongAxis, relayout, sizeIn } from '../ir/named-tensor.ts';
 import { sizeOf } from './axes.ts';
 import type { ParamShape, Primitive } from './types.ts';
 

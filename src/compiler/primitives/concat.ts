@@ -1,9 +1,9 @@
 // concat(a, b, ..., axis: c) or concat(tuple, axis: c): join along one axis; every other axis must
 // match by name and size (VDM024).
-import { viewOver } from '../../codegen/lower.ts';
-import { fail } from '../diagnostics.ts';
-import { alongAxis, numelOf, position, relayout, sizeIn } from '../named-tensor.ts';
-import { formatAxes } from '../values.ts';
+import { viewOver } from './lowering.ts';
+import { fail } from '../ir/diagnostics.ts';
+import { alongAxis, numelOf, position, relayout, sizeIn } from '../ir/named-tensor.ts';
+import { formatAxes } from '../ir/values.ts';
 import { sizeOf, withSize } from './axes.ts';
 import { emitCopy, rangeView } from './slice.ts';
 import type { Primitive } from './types.ts';

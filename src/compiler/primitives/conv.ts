@@ -1,15 +1,16 @@
 // conv(x, over, kernel, out, stride, padding, dilation, groups, bias): convolution over named axes.
-import { fail } from '../diagnostics.ts';
-import { asPerAxis, asString } from '../convert.ts';
-import { numelOf, relayout, sizeIn, stridesOf, type NamedTensor } from '../named-tensor.ts';
-import type { AxisPair } from '../graph.ts';
-import { numel } from '../values.ts';
+import { fail } from '../ir/diagnostics.ts';
+import { asPerAxis, asString } from '../ir/convert.ts';
+import { numelOf, relayout, sizeIn, stridesOf, type NamedTensor } from '../ir/named-tensor.ts';
+import type { AxisPair } from '../ir/graph.ts';
+import { numel } from '../ir/values.ts';
 import { product, requireAxes, resolvePerAxis, sizeOf, withSize, withSizes } from './axes.ts';
-import type { BoundArgs, Json, ParamShape, Primitive, ReferenceCall, VjpCall, VjpResult } from './types.ts';
-import { convKernel } from '../../codegen/conv.ts';
-import { coalesce } from '../../codegen/elementwise.ts';
-import type { LowerCall } from '../../codegen/lower.ts';
-import { contiguous, type View } from '../../codegen/view.ts';
+import type { Json } from '../ir/json.ts';
+import type { BoundArgs, ParamShape, Primitive, ReferenceCall, VjpCall, VjpResult } from './types.ts';
+import { convKernel } from '../../codegen/kernels/conv.ts';
+import { coalesce } from '../../codegen/kernels/elementwise.ts';
+import type { LowerCall } from './lowering.ts';
+import { contiguous, type View } from '../../codegen/kernels/view.ts';
 
 /** Padding per conv axis: "same" (d(k-1)/2, needs it whole), "valid" (0), an integer or a named tuple. */
 function paddingOf(a: BoundArgs, over: string[], kernel: Map<string, number>, dilation: Map<string, number>): Map<string, number> {

@@ -1,8 +1,8 @@
 // Shape rule shared by the arithmetic operators on tensors: tensor (op) tensor broadcasts by axis
 // name; tensor (op) number keeps the tensor's axes and records the number as an attribute.
-import { broadcastAxes } from '../broadcast.ts';
-import type { Span } from '../source.ts';
-import type { TensorValue } from '../values.ts';
+import { broadcastAxes } from '../ir/broadcast.ts';
+import type { Span } from '../ir/source.ts';
+import type { TensorValue } from '../ir/values.ts';
 import type { PrimitiveResult } from './types.ts';
 
 export interface BinaryOperator {

@@ -1,9 +1,9 @@
 // embed(ids, classes, dim): a learned table lookup; ids [..] (i32) -> [.., c=dim]. For a label
 // input, classes defaults to its table size (classes, plus one with a null class).
-import { gatherKernel } from '../../codegen/embed.ts';
-import { contiguous } from '../../codegen/view.ts';
-import { fail } from '../diagnostics.ts';
-import { relayout } from '../named-tensor.ts';
+import { gatherKernel } from '../../codegen/kernels/embed.ts';
+import { contiguous } from '../../codegen/kernels/view.ts';
+import { fail } from '../ir/diagnostics.ts';
+import { relayout } from '../ir/named-tensor.ts';
 import type { Primitive } from './types.ts';
 
 export const embed: Primitive = {

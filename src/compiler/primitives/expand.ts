@@ -1,9 +1,9 @@
 // expand(x, sizes): add new axes as a broadcast view (e.g. an image repeated over t).
-import { viewOver } from '../../codegen/lower.ts';
-import { fail } from '../diagnostics.ts';
-import { checkSize } from '../convert.ts';
-import { relayout, sumTo } from '../named-tensor.ts';
-import { formatAxes, type Axis } from '../values.ts';
+import { viewOver } from './lowering.ts';
+import { fail } from '../ir/diagnostics.ts';
+import { checkSize } from '../ir/convert.ts';
+import { relayout, sumTo } from '../ir/named-tensor.ts';
+import { formatAxes, type Axis } from '../ir/values.ts';
 import { emitCopy } from './slice.ts';
 import type { Primitive } from './types.ts';
 

@@ -1,6 +1,6 @@
 // flip(x, axis): reverse the order along one axis (for bidirectional propagation).
-import { viewOver } from '../../codegen/lower.ts';
-import { alongAxis, sizeIn } from '../named-tensor.ts';
+import { viewOver } from './lowering.ts';
+import { alongAxis, sizeIn } from '../ir/named-tensor.ts';
 import { sizeOf } from './axes.ts';
 import { emitCopy } from './slice.ts';
 import type { Primitive } from './types.ts';

@@ -1,10 +1,10 @@
 // groupnorm(x, groups: 32, affine: true, eps: 1e-5, over): statistics per group of channels over
 // the `over` axes (default: every axis but b and c).
-import { viewOver } from '../../codegen/lower.ts';
-import { groupNormView, normKernel, normLanesFor } from '../../codegen/norm.ts';
-import { fail } from '../diagnostics.ts';
-import type { AxisPair } from '../graph.ts';
-import { numelOf, relayout, sizeIn, type NamedTensor } from '../named-tensor.ts';
+import { viewOver } from './lowering.ts';
+import { groupNormView, normKernel, normLanesFor } from '../../codegen/kernels/norm.ts';
+import { fail } from '../ir/diagnostics.ts';
+import type { AxisPair } from '../ir/graph.ts';
+import { numelOf, relayout, sizeIn, type NamedTensor } from '../ir/named-tensor.ts';
 import { requireAxes, sizeOf } from './axes.ts';
 import type { ParamShape, Primitive, ReferenceCall } from './types.ts';
 

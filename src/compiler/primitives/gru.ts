@@ -1,11 +1,11 @@
 // gru(x, over, hidden, reverse: false): a gated recurrent unit scanning one axis; c -> hidden.
-import { gemmKernel } from '../../codegen/gemm.ts';
-import { contractionViews, viewOver } from '../../codegen/lower.ts';
-import { gruScanKernel } from '../../codegen/scan.ts';
-import { contiguous } from '../../codegen/view.ts';
-import { fail } from '../diagnostics.ts';
-import { relayout, sizeIn } from '../named-tensor.ts';
-import { numel } from '../values.ts';
+import { gemmKernel } from '../../codegen/kernels/gemm.ts';
+import { contractionViews, viewOver } from './lowering.ts';
+import { gruScanKernel } from '../../codegen/kernels/scan.ts';
+import { contiguous } from '../../codegen/kernels/view.ts';
+import { fail } from '../ir/diagnostics.ts';
+import { relayout, sizeIn } from '../ir/named-tensor.ts';
+import { numel } from '../ir/values.ts';
 import { sizeOf, withSize } from './axes.ts';
 import type { Primitive } from './types.ts';
 

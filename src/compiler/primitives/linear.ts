@@ -1,9 +1,9 @@
 // linear(x, out, bias: true, init: "default", axis: c): a dense layer along one axis.
-import { contractionViews } from '../../codegen/lower.ts';
-import { gemmKernel } from '../../codegen/gemm.ts';
-import { contiguous } from '../../codegen/view.ts';
-import { alongAxis, relayout, sizeIn } from '../named-tensor.ts';
-import { numel } from '../values.ts';
+import { contractionViews } from './lowering.ts';
+import { gemmKernel } from '../../codegen/kernels/gemm.ts';
+import { contiguous } from '../../codegen/kernels/view.ts';
+import { alongAxis, relayout, sizeIn } from '../ir/named-tensor.ts';
+import { numel } from '../ir/values.ts';
 import { sizeOf, withSize } from './axes.ts';
 import { INITS } from './inits.ts';
 import type { ParamShape, Primitive } from './types.ts';

@@ -1,7 +1,7 @@
 // mean(x, over): average over axes, removing them.
-import { viewOver } from '../../codegen/lower.ts';
-import { reduceKernel } from '../../codegen/reduce.ts';
-import { numelOf, relayout, zipWith } from '../named-tensor.ts';
+import { viewOver } from './lowering.ts';
+import { reduceKernel } from '../../codegen/kernels/reduce.ts';
+import { numelOf, relayout, zipWith } from '../ir/named-tensor.ts';
 import { requireAxes } from './axes.ts';
 import type { Primitive } from './types.ts';
 

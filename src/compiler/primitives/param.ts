@@ -1,7 +1,7 @@
 // param(sizes, init: "normal"): a learned tensor with the given named axes.
-import { contiguous } from '../../codegen/view.ts';
-import { checkSize } from '../convert.ts';
-import { relayout, tensor } from '../named-tensor.ts';
+import { contiguous } from '../../codegen/kernels/view.ts';
+import { checkSize } from '../ir/convert.ts';
+import { relayout, tensor } from '../ir/named-tensor.ts';
 import { INITS } from './inits.ts';
 import { emitCopy } from './slice.ts';
 import type { Primitive } from './types.ts';

@@ -1,9 +1,9 @@
 // Patch sizes for patchify/unpatchify: a named tuple, or one integer for every axis but b and c.
 // Each must be at least 1.
-import { fail } from '../diagnostics.ts';
+import { fail } from '../ir/diagnostics.ts';
 import { resolvePerAxis, spatialAxes } from './axes.ts';
 import type { BoundArgs } from './types.ts';
-import type { TensorValue } from '../values.ts';
+import type { TensorValue } from '../ir/values.ts';
 
 export function patchSizes(a: BoundArgs, x: TensorValue): Map<string, number> {
   const setting = a.perAxis('patch');

@@ -1,13 +1,14 @@
 // patchify(x, patch): fold non-overlapping patches into channels: n -> n/p, c -> c*prod(p).
-import { fail } from '../diagnostics.ts';
-import type { AxisPair } from '../graph.ts';
-import { numelOf, position, relayout, sizeIn, stridesOf } from '../named-tensor.ts';
+import { fail } from '../ir/diagnostics.ts';
+import type { AxisPair } from '../ir/graph.ts';
+import { numelOf, position, relayout, sizeIn, stridesOf } from '../ir/named-tensor.ts';
 import { product, sizeOf, withSizes } from './axes.ts';
 import { patchSizes } from './patch-sizes.ts';
-import type { Json, Primitive } from './types.ts';
-import { elementwiseKernel } from '../../codegen/elementwise.ts';
-import { input } from '../../codegen/expr.ts';
-import type { LowerCall, Value } from '../../codegen/lower.ts';
+import type { Json } from '../ir/json.ts';
+import type { Primitive } from './types.ts';
+import { elementwiseKernel } from '../../codegen/kernels/elementwise.ts';
+import { input } from '../../codegen/kernels/expr.ts';
+import type { LowerCall, Value } from './lowering.ts';
 
 /**
  * Which `--dim` would make the patch fit. The axis may be the dim itself, or the dim already

@@ -1,12 +1,12 @@
 // pool(x, kernel, mode: "avg"|"max"): non-overlapping pooling; each kernel size must divide its axis.
 // A bare integer kernel applies to every axis but b and c.
-import { fail } from '../diagnostics.ts';
-import { alongAxis, relayout, sizeIn, stridesOf, type NamedTensor } from '../named-tensor.ts';
-import type { AxisPair } from '../graph.ts';
+import { fail } from '../ir/diagnostics.ts';
+import { alongAxis, relayout, sizeIn, stridesOf, type NamedTensor } from '../ir/named-tensor.ts';
+import type { AxisPair } from '../ir/graph.ts';
 import { resolvePerAxis, sizeOf, spatialAxes, withSizes } from './axes.ts';
 import type { Primitive } from './types.ts';
-import { viewOver } from '../../codegen/lower.ts';
-import { poolKernel } from '../../codegen/resample.ts';
+import { viewOver } from './lowering.ts';
+import { poolKernel } from '../../codegen/kernels/resample.ts';
 
 export const pool: Primitive = {
   name: 'pool',

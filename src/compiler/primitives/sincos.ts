@@ -1,9 +1,9 @@
 // sincos(x, over): a fixed 2-D/3-D sine-cosine position table with axes `over` and c = size(x, c).
 // It is a buffer, not a parameter, and reads only x's sizes.
-import { positionTableKernel } from '../../codegen/embed.ts';
-import { contiguous } from '../../codegen/view.ts';
-import { fail } from '../diagnostics.ts';
-import { sizeIn } from '../named-tensor.ts';
+import { positionTableKernel } from '../../codegen/kernels/embed.ts';
+import { contiguous } from '../../codegen/kernels/view.ts';
+import { fail } from '../ir/diagnostics.ts';
+import { sizeIn } from '../ir/named-tensor.ts';
 import { requireAxes, sizeOf } from './axes.ts';
 import type { Primitive } from './types.ts';
 

@@ -1,8 +1,8 @@
 // sinusoidal(s, dim: 256, max_period: 10000): the timestep embedding of DiT, cat(cos, sin): s [b] -> [b, c=dim].
-import { timestepEmbeddingKernel } from '../../codegen/embed.ts';
-import { contiguous } from '../../codegen/view.ts';
-import { fail } from '../diagnostics.ts';
-import { relayout } from '../named-tensor.ts';
+import { timestepEmbeddingKernel } from '../../codegen/kernels/embed.ts';
+import { contiguous } from '../../codegen/kernels/view.ts';
+import { fail } from '../ir/diagnostics.ts';
+import { relayout } from '../ir/named-tensor.ts';
 import type { Primitive } from './types.ts';
 
 export const sinusoidal: Primitive = {

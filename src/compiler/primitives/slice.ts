@@ -1,11 +1,11 @@
 // slice(x, axis, start, end): the half-open range [start, end) of one axis.
-import { elementwiseKernel } from '../../codegen/elementwise.ts';
-import { input } from '../../codegen/expr.ts';
-import { viewOver, type LowerCall, type Value } from '../../codegen/lower.ts';
-import type { View } from '../../codegen/view.ts';
-import { fail } from '../diagnostics.ts';
-import type { AxisPair } from '../graph.ts';
-import { alongAxis, sizeIn } from '../named-tensor.ts';
+import { elementwiseKernel } from '../../codegen/kernels/elementwise.ts';
+import { input } from '../../codegen/kernels/expr.ts';
+import { viewOver, type LowerCall, type Value } from './lowering.ts';
+import type { View } from '../../codegen/kernels/view.ts';
+import { fail } from '../ir/diagnostics.ts';
+import type { AxisPair } from '../ir/graph.ts';
+import { alongAxis, sizeIn } from '../ir/named-tensor.ts';
 import { sizeOf, withSize } from './axes.ts';
 import type { Primitive } from './types.ts';
 

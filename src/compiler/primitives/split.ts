@@ -1,7 +1,7 @@
 // split(x, n, axis: c) -> a tuple of n equal parts along the axis.
-import { viewOver } from '../../codegen/lower.ts';
-import { fail } from '../diagnostics.ts';
-import { alongAxis, sizeIn } from '../named-tensor.ts';
+import { viewOver } from './lowering.ts';
+import { fail } from '../ir/diagnostics.ts';
+import { alongAxis, sizeIn } from '../ir/named-tensor.ts';
 import { sizeOf, withSize } from './axes.ts';
 import { emitCopy, rangeView } from './slice.ts';
 import type { Primitive } from './types.ts';

@@ -1,16 +1,17 @@
 // What a primitive is: its signature (argument names, kinds, defaults) and its shape rule, which
 // returns output axes, parameter shapes (dotted leaf names) and MACs. Later stages add more to each
 // primitive module (reference maths, lowering, backward) without changing this contract.
-import { fail } from '../diagnostics.ts';
+import { fail } from '../ir/diagnostics.ts';
 import {
   asAxes, asAxis, asBool, asInt, asNamedNumbers, asNumber, asPerAxis, asPositive, asSize, asString, asTensor, Poisoned,
   type PerAxis,
-} from '../convert.ts';
-import type { LowerCall } from '../../codegen/lower.ts';
-import type { AxisPair } from '../graph.ts';
-import type { NamedTensor } from '../named-tensor.ts';
-import type { Span } from '../source.ts';
-import { NONE, num, str, bool, type Axis, type DType, type TensorValue, type Value } from '../values.ts';
+} from '../ir/convert.ts';
+import type { LowerCall } from './lowering.ts';
+import type { AxisPair } from '../ir/graph.ts';
+import type { Json } from '../ir/json.ts';
+import type { NamedTensor } from '../ir/named-tensor.ts';
+import type { Span } from '../ir/source.ts';
+import { NONE, num, str, bool, type Axis, type DType, type TensorValue, type Value } from '../ir/values.ts';
 
 export type ArgKind = 'tensor' | 'tensors' | 'int' | 'size' | 'number' | 'bool' | 'string' | 'axis' | 'axes'
   | 'per-axis' | 'named-sizes' | 'tensor-or-none' | 'axes-or-none' | 'per-axis-or-none' | 'padding';
@@ -27,8 +28,6 @@ export interface ArgSpec {
   readonly variadic?: boolean;
   readonly choices?: readonly string[];
 }
-
-export type Json = null | boolean | number | string | readonly Json[] | { readonly [key: string]: Json };
 
 export interface ParamShape {
   /** Dotted leaf name under the call's path, e.g. "weight" or "qkv.bias". */

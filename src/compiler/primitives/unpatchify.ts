@@ -1,6 +1,6 @@
 // unpatchify(x, patch): the inverse of patchify: n -> n*p, c -> c/prod(p) (which must divide).
-import { fail } from '../diagnostics.ts';
-import { relayout } from '../named-tensor.ts';
+import { fail } from '../ir/diagnostics.ts';
+import { relayout } from '../ir/named-tensor.ts';
 import { product, sizeOf, withSizes } from './axes.ts';
 import { patchSizes } from './patch-sizes.ts';
 import { lowerPatchCopy, patchMap } from './patchify.ts';

@@ -1,13 +1,13 @@
 // upsample(x, factor, mode) or upsample(x, like: y, mode): enlarge axes by whole factors, given per
 // axis (a bare integer: every axis but b and c) or taken from the sizes of y's axes.
-import { fail } from '../diagnostics.ts';
-import { asPerAxis } from '../convert.ts';
-import { alongAxis, sizeIn, type NamedTensor } from '../named-tensor.ts';
+import { fail } from '../ir/diagnostics.ts';
+import { asPerAxis } from '../ir/convert.ts';
+import { alongAxis, sizeIn, type NamedTensor } from '../ir/named-tensor.ts';
 import { resolvePerAxis, sizeOf, spatialAxes, withSizes } from './axes.ts';
 import type { BoundArgs, Primitive } from './types.ts';
-import type { TensorValue } from '../values.ts';
-import { viewOver } from '../../codegen/lower.ts';
-import { resizeKernel } from '../../codegen/resample.ts';
+import type { TensorValue } from '../ir/values.ts';
+import { viewOver } from './lowering.ts';
+import { resizeKernel } from '../../codegen/kernels/resample.ts';
 
 function factorsOf(a: BoundArgs, x: TensorValue): Map<string, number> {
   const like = a.optionalTensor('like');

@@ -1,0 +1,55 @@
+// State shared by one elaboration: diagnostics, the graph being built, the current naming scope,
+// and the budgets. Frames hold the variables of one block call, the model body, or a file's lets.
+import { withCallChain, type CallFrame } from './call-chain.ts';
+import { diag, type Diagnostic } from '../ir/diagnostics.ts';
+import type { GraphBuilder } from './graph-builder.ts';
+import { Abort, LIMITS } from './limits.ts';
+import type { NameScope } from './naming.ts';
+import type { ModelState } from './model-state.ts';
+import type { ModuleScope } from './scope.ts';
+import type { SourceFile, Span } from '../ir/source.ts';
+import type { Value } from '../ir/values.ts';
+
+export interface Frame {
+  readonly vars: Map<string, Value>;
+  readonly scope: ModuleScope;
+  /** Set in the model body, where dims, inputs and outputs are declared. */
+  readonly model: ModelState | null;
+  /** The block being run, or null in a model body or top-level let. */
+  readonly block: string | null;
+}
+
+export class Elaboration {
+  readonly diagnostics: Diagnostic[] = [];
+  naming: NameScope;
+  depth = 0;
+  /** The block calls running now, outermost first. */
+  readonly calls: CallFrame[] = [];
+  /** The model's dims as declared so far (none while evaluating top-level lets). */
+  modelDims: ReadonlyMap<string, number> = new Map();
+  /** Units of work so far (see step). */
+  steps = 0;
+
+  constructor(
+    /** null while evaluating top-level lets, where no tensor can exist. */
+    readonly graph: GraphBuilder | null,
+    naming: NameScope,
+    /** Files with a failed import: unknown names there are not reported (they would be noise). */
+    private readonly incomplete: ReadonlySet<SourceFile> = new Set(),
+  ) {
+    this.naming = naming;
+  }
+
+  report(d: Diagnostic): void {
+    if ((d.code === 'VDM010' || d.code === 'VDM011') && d.span && this.incomplete.has(d.span.source)) return;
+    this.diagnostics.push(withCallChain(d, this.calls));
+  }
+
+  /** Counts one unit of work; a runaway elaboration ends with VDM040. */
+  step(span: Span): void {
+    if (++this.steps > LIMITS.steps) {
+      throw new Abort(diag('VDM040', span, `elaboration takes more than ${LIMITS.steps} steps`,
+        'a loop or recursion is probably far larger than intended'));
+    }
+  }
+}

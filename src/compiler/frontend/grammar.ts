@@ -1,0 +1,59 @@
+// Loads grammar/vdm.ohm. Compiling the grammar text takes ohm about half a second, so the
+// compiled form (ohm's "recipe") is cached in the temp folder, keyed by a hash of the grammar
+// text and the ohm version; a missing or damaged cache just means compiling again.
+import type * as ohm from 'ohm-js';
+import { createRequire } from 'node:module';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const GRAMMAR_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../grammar/vdm.ohm');
+
+type Ohm = typeof ohm & { makeRecipe(recipe: unknown): ohm.Grammar };
+// ohm is loaded on first use: a check whose files all come from the parse cache never needs it.
+let ohmModule: Ohm | null = null;
+const ohmLib = (): Ohm => (ohmModule ??= createRequire(import.meta.url)('ohm-js') as Ohm);
+/** Read from the installed package (its exports hide package.json from require). */
+function ohmVersion(): string {
+  try {
+    const main = createRequire(import.meta.url).resolve('ohm-js');
+    const pkg = path.join(main.slice(0, main.lastIndexOf(`${path.sep}node_modules${path.sep}`)), 'node_modules', 'ohm-js', 'package.json');
+    return (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { version: string }).version;
+  } catch {
+    return ohmLib().version; // unusual layouts: ask the library itself
+  }
+}
+
+let cached: ohm.Grammar | null = null;
+let cachedKey: string | null = null;
+
+/** A hash of the grammar text and the ohm version: anything derived from parsing is valid under it. */
+export function grammarKey(): string {
+  cachedKey ??= crypto.createHash('sha256').update(ohmVersion()).update('\0').update(fs.readFileSync(GRAMMAR_PATH, 'utf8'))
+    .digest('hex').slice(0, 16);
+  return cachedKey;
+}
+
+export function vdmGrammar(): ohm.Grammar {
+  if (cached) return cached;
+  const text = fs.readFileSync(GRAMMAR_PATH, 'utf8');
+  const key = grammarKey();
+  const cacheFile = path.join(os.tmpdir(), `vdm-grammar-${key}.json`);
+  try {
+    cached = ohmLib().makeRecipe(JSON.parse(fs.readFileSync(cacheFile, 'utf8')));
+    return cached;
+  } catch {
+    // No usable cache: compile below.
+  }
+  cached = ohmLib().grammar(text);
+  try {
+    const temp = `${cacheFile}.${process.pid}.tmp`;
+    fs.writeFileSync(temp, (cached as unknown as { toRecipe(): string }).toRecipe());
+    fs.renameSync(temp, cacheFile); // atomic, so a concurrent reader never sees half a file
+  } catch {
+    // A read-only temp folder only costs speed.
+  }
+  return cached;
+}

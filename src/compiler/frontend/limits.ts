@@ -1,0 +1,28 @@
+// Budgets every elaboration runs under, so that no input can hang or exhaust the compiler.
+import type { Diagnostic } from '../ir/diagnostics.ts';
+
+export const LIMITS = {
+  /** Iterations of one loop (VDM040). */
+  loopIterations: 10_000,
+  /** Statements, calls and loop iterations of one whole elaboration (VDM040). */
+  steps: 400_000,
+  /** Graph nodes (VDM043). */
+  nodes: 200_000,
+  /** Largest dim or axis size (VDM041). */
+  size: 2 ** 31,
+  /** Most elements in one tensor (VDM041). */
+  elements: 2 ** 40,
+  /** Items in one tuple (VDM041): tuples are small lists of settings and skips. */
+  tupleItems: 100_000,
+  /** Nested block calls (VDM042). */
+  recursion: 64,
+  /** Nested imports (VDM004). */
+  importDepth: 32,
+} as const;
+
+/** Stops the whole elaboration: a budget ran out and going on would only repeat the problem. */
+export class Abort extends Error {
+  constructor(readonly diagnostic: Diagnostic) {
+    super(diagnostic.message);
+  }
+}

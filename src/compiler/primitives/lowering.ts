@@ -1,0 +1,70 @@
+// The lowering contract: what a primitive's `lower` gets (its node, operand values on the GPU, ways
+// to add buffers and dispatches) and the view helpers primitives address operands with. The driver
+// (src/codegen/lower.ts) implements it; primitives import only this file, so neither imports the other.
+import type { AxisPair, GraphNode } from '../ir/graph.ts';
+import { stridesFor } from '../ir/named-tensor.ts';
+import { coalesce, elementwiseKernel } from '../../codegen/kernels/elementwise.ts';
+import type { Expr } from '../../codegen/kernels/expr.ts';
+import type { AdapterTraits } from '../../codegen/kernels/gemm.ts';
+import type { KernelSpec } from '../../codegen/kernels/kernel.ts';
+import type { View } from '../../codegen/kernels/view.ts';
+
+/** A value on the GPU: a buffer holding a tensor contiguous in the order of `axes`. */
+export interface Value {
+  readonly buffer: string;
+  readonly axes: readonly AxisPair[];
+  /** computed inside its consumer's kernel (fuse.ts): no buffer of its own */
+  readonly fused?: boolean;
+}
+
+/** What a primitive's `lower` gets: its node, operand values, and ways to add buffers and dispatches. */
+export interface LowerCall {
+  readonly node: GraphNode;
+  readonly attrs: GraphNode['attrs'];
+  readonly inputs: readonly Value[];
+  /** parameter leaf -> buffer (row-major in the parameter's shape) */
+  readonly params: ReadonlyMap<string, string>;
+  /** the node's own buffer, contiguous over its axes in the order `out.axes` gives (the layout's choice) */
+  readonly out: Value;
+  readonly adapter?: AdapterTraits;
+  /** a scratch buffer for this node's intermediates, named after the node */
+  scratch(name: string, elements: number): string;
+  /** appends a dispatch of `spec` over `buffers` (in spec.bindings order) */
+  emit(spec: KernelSpec, buffers: readonly string[]): void;
+}
+
+/** The view of `v` over `target` axes by name: axes `v` lacks read stride 0 (broadcast). */
+export function viewOver(v: Value, target: readonly AxisPair[], offset = 0): View {
+  return { shape: target.map(([, s]) => s), strides: stridesFor(v.axes, target), offset };
+}
+
+/** One elementwise kernel computing `expr` over `call.out` from the node's inputs as in0, in1, ... */
+export function lowerElementwise(call: LowerCall, expr: Expr): void {
+  const target = call.out.axes;
+  const ins = call.inputs.map((v, i) => ({ name: `in${i}`, view: viewOver(v, target) }));
+  const spec = elementwiseKernel({
+    shape: target.map(([, s]) => s), inputs: ins,
+    outputs: [{ name: 'out', view: viewOver(call.out, target), expr }],
+  });
+  call.emit(spec, [...call.inputs.map((v) => v.buffer), call.out.buffer]);
+}
+
+/**
+ * GEMM operand views for a product along axis `axis` of `x` into `out` (the same other axes): the
+ * other axes, coalesced where both tensors walk them as one, become [...batch, M]; A is [..., M, K]
+ * and out [..., M, N]. Returns the A and out views.
+ */
+export function contractionViews(x: Value, out: Value, axis: string, outAxis = axis): { a: View; out: View } {
+  const others = x.axes.filter(([n]) => n !== axis);
+  const k = x.axes.find(([n]) => n === axis)!;
+  const n = out.axes.find(([m]) => m === outAxis)!;
+  const xa = viewOver(x, [...others, k]);
+  const oa = viewOver(out, [...others, n]);
+  const r = others.length;
+  const merged = coalesce(others.map(([, s]) => s), [xa.strides.slice(0, r), oa.strides.slice(0, r)]);
+  if (merged.shape.length === 0) { merged.shape.push(1); merged.strides[0].push(0); merged.strides[1].push(0); }
+  return {
+    a: { shape: [...merged.shape, k[1]], strides: [...merged.strides[0], xa.strides[r]], offset: 0 },
+    out: { shape: [...merged.shape, n[1]], strides: [...merged.strides[1], oa.strides[r]], offset: 0 },
+  };
+}
