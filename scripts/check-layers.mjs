@@ -7,7 +7,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const src = path.join(root, 'src');
 
 /** Bottom to top. A file belongs to the longest folder prefix listed; it may import its own layer or lower. */
 export const LAYERS = [
@@ -42,7 +41,7 @@ function listFiles(dir) {
 
 const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'";]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g;
 
-export function importGraph() {
+export function importGraph(src = path.join(root, 'src')) {
   const files = listFiles(src).map((f) => path.relative(src, f));
   const edges = new Map(files.map((f) => [f, new Set()]));
   for (const f of files) {
@@ -88,8 +87,8 @@ function cycles(nodes, next) {
   return out;
 }
 
-export function checkLayers() {
-  const edges = importGraph();
+export function checkLayers(src = path.join(root, 'src')) {
+  const edges = importGraph(src);
   const problems = [];
   for (const [f, targets] of edges) {
     const lf = layerOf(f);

@@ -4,7 +4,8 @@ import type { AssignStmt, BlockDef, CallExpr, Expr, FileAst, ForStmt, IfStmt, In
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseCached, reviveItems, serializeItems } from '../../src/compiler/frontend/ast-cache.ts';
+import { parseCached } from '../../src/compiler/frontend/ast-cache.ts';
+import { reviveItems, serializeItems } from '../../src/compiler/frontend/ast-json.ts';
 import { parseSource } from '../../src/compiler/frontend/parse.ts';
 import { SourceFile } from '../../src/compiler/ir/source.ts';
 

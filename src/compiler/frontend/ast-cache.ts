@@ -6,14 +6,14 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { FileAst, Item } from './ast.ts';
+import type { FileAst, ParseResult } from './ast.ts';
+import { reviveItems, serializeItems } from './ast-json.ts';
 import { grammarKey } from './grammar.ts';
-import { parseSource, type ParseResult } from './parse.ts';
-import { span, type SourceFile, type Span } from '../ir/source.ts';
+import { parseSource } from './parse.ts';
+import type { SourceFile } from '../ir/source.ts';
 
 /** Bumped whenever the AST's shape or its encoding changes. */
 const FORMAT = 2;
-const SPAN_KEYS = new Set(['span', 'pathSpan', 'opSpan']);
 const memory = new Map<string, string>();
 
 function cacheDir(): string {
@@ -22,26 +22,6 @@ function cacheDir(): string {
 
 function keyOf(text: string): string {
   return crypto.createHash('sha256').update(`${FORMAT}\0${grammarKey()}\0`).update(text).digest('hex').slice(0, 32);
-}
-
-/** JSON has no Infinity (a literal like 1e400): such numbers travel as `{ [NON_FINITE]: "Infinity" }`, a key no AST node has. */
-const NON_FINITE = '$nonFinite';
-
-/** Spans become [start, end]; the source file is given back on reading. */
-export function serializeItems(items: readonly Item[]): string {
-  return JSON.stringify(items, (key, value) => {
-    if (typeof value === 'number' && !Number.isFinite(value)) return { [NON_FINITE]: String(value) };
-    return SPAN_KEYS.has(key) && value && typeof value === 'object' && 'start' in value
-      ? [(value as Span).start, (value as Span).end] : value;
-  });
-}
-
-export function reviveItems(json: string, source: SourceFile): Item[] {
-  return JSON.parse(json, (key, value) => {
-    if (SPAN_KEYS.has(key) && Array.isArray(value)) return span(source, value[0], value[1]);
-    if (value !== null && typeof value === 'object' && typeof value[NON_FINITE] === 'string') return Number(value[NON_FINITE]);
-    return value !== null && typeof value === 'object' ? Object.freeze(value) : value;
-  }) as Item[];
 }
 
 /** At most this many files stay on disk (mutated or edited specs would pile up otherwise). */

@@ -1,5 +1,6 @@
 // The typed, immutable syntax tree of a .vdm file. Every node carries the span it was written at.
 import type { SourceFile, Span } from '../ir/source.ts';
+import type { Diagnostic } from '../ir/diagnostics.ts';
 
 export interface Name {
   readonly name: string;
@@ -140,3 +141,6 @@ export interface FileAst {
   readonly source: SourceFile;
   readonly items: readonly Item[];
 }
+
+/** A parsed file, or its syntax error. */
+export type ParseResult = { ok: true; ast: FileAst } | { ok: false; diagnostic: Diagnostic };

@@ -1,9 +1,9 @@
 // About 80 nested parentheses exhaust the main thread's stack: such files are parsed again on a
 // worker thread with a large stack (see large-stack.ts).
-import { reviveItems } from './ast-cache.ts';
+import { reviveItems } from './ast-json.ts';
 import { diag } from '../ir/diagnostics.ts';
 import { callOnLargeStack } from './large-stack.ts';
-import type { ParseResult } from './parse.ts';
+import type { ParseResult } from './ast.ts';
 import { span, type SourceFile } from '../ir/source.ts';
 
 type Reply = { ok: true; json: string } | { ok: false; message: string; start: number; end: number } | { error: string };

@@ -1,7 +1,7 @@
 // Runs one parse on a thread with a large stack (see parse-deep.ts) and sends back the tree as
 // JSON, or the syntax error, then wakes the waiting thread.
 import { workerData, type MessagePort } from 'node:worker_threads';
-import { serializeItems } from './ast-cache.ts';
+import { serializeItems } from './ast-json.ts';
 import { parseSource } from './parse.ts';
 import { SourceFile } from '../ir/source.ts';
 

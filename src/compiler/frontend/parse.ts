@@ -2,6 +2,7 @@
 // with ohm's list of expected things condensed into words a person reads.
 import type * as ohm from 'ohm-js';
 import type * as A from './ast.ts';
+import type { ParseResult } from './ast.ts';
 import { diag, type Diagnostic } from '../ir/diagnostics.ts';
 import { vdmGrammar } from './grammar.ts';
 import { span, type SourceFile, type Span } from '../ir/source.ts';
@@ -9,7 +10,6 @@ import { describeExpected } from './parse-expected.ts';
 import { parseOnLargeStack } from './parse-deep.ts';
 import { isMainThread } from 'node:worker_threads';
 
-export type ParseResult = { ok: true; ast: A.FileAst } | { ok: false; diagnostic: Diagnostic };
 
 let semantics: ohm.Semantics | null = null;
 let current: SourceFile | null = null;
