@@ -112,7 +112,7 @@ type ConvKernel = typeof import('../src/codegen/kernels/conv.ts').convKernel;
  * (tfjs's NDHWC and [kt, kh, kw, Cin, Cout]) are transposed on the host, outside the timing.
  */
 async function vdmConvChain(gpu: Gpu, x: Record<string, Float32Array>, layers: { w: string; k: [number, number, number] }[]): Promise<VdmSide> {
-  const convKernel = await generator<ConvKernel>('conv.ts', 'conv3dKernel');
+  const convKernel = await generator<ConvKernel>('conv.ts', 'convKernel');
   const act = [1, CONV.c, CONV.d, CONV.h, CONV.w];
   const p = new Program(gpu);
   let input = p.input('x', permuteHost(x.x, [1, CONV.d, CONV.h, CONV.w, CONV.c], [0, 4, 1, 2, 3]));
@@ -175,8 +175,11 @@ export function attentionCase(): BenchCase {
     name: 'attention', shape: `${H} heads x ${T} tokens x ${D}`, flops: 4 * H * T * T * D,
     inputs: () => ({ qkv: randomArray(T * 3 * H * D, 31) }),
     vdm: async (gpu, x) => {
-      const { attentionKernel, attentionPresets, attentionTilingFor } = await attentionModule();
-      const spec = attentionKernel(attentionPresets.full8x1024x64(attentionTilingFor(gpu.info, gpu.features.has('subgroups'))));
+      const { attentionKernel, packedSelfAttention, attentionTilingFor } = await attentionModule();
+      const spec = attentionKernel(packedSelfAttention({
+        grid: [{ name: 'b', size: 1 }, { name: 't', size: T }], tokens: ['t'], heads: H, headDim: D,
+        tiling: attentionTilingFor(gpu.info, gpu.features.has('subgroups')),
+      }));
       const p = new Program(gpu);
       const qkv = p.input('qkv', x.qkv);
       const o = p.output('o', T * H * D);
@@ -211,7 +214,7 @@ export function windowAttentionCase(grid: [number, number, number] = [16, 56, 56
     inputs: () => ({ qkv: randomArray(T * Hh * W * 3 * heads * D, 41), rpb: randomArray(tableRows * heads, 42, 0.5) }),
     vdm: async (gpu, x) => {
       const { attentionKernel, packedSelfAttention, attentionTilingFor } = await attentionModule();
-      // Video Swin-T stage 1 (attentionPresets.swinT1) for the default grid.
+      // Video Swin-T stage 1 for the default grid.
       const spec = attentionKernel(packedSelfAttention({
         grid: [{ name: 'b', size: 1 }, { name: 't', size: T }, { name: 'h', size: Hh }, { name: 'w', size: W }],
         tokens: ['t', 'h', 'w'], heads, headDim: D, window: { t: wt, h: wh, w: ww }, relPosBias: contiguous([tableRows, heads]),

@@ -4,13 +4,10 @@
 // bench/forward.md. Not part of the tests.
 import fs from 'node:fs';
 import os from 'node:os';
-import { lowerGraph, type ValueLayout } from '../src/codegen/lower.ts';
-import { planMemory } from '../src/codegen/plan-memory.ts';
-import { checkFile } from '../src/compiler/frontend/check.ts';
-import { relayout } from '../src/compiler/ir/named-tensor.ts';
+import { formatDiagnostic } from '../src/compiler/ir/diagnostics.ts';
 import { exampleInputs, liveParams } from '../src/compiler/reference/evaluate.ts';
+import { checkSpec, load, lowerModel, planModel, type ValueLayout } from '../src/pipeline.ts';
 import { openGpu } from '../src/runtime/gpu.ts';
-import { loadLowered } from '../src/runtime/run-graph.ts';
 import { relativeError, timeBatches } from './util.ts';
 
 const SPECS: [string, Record<string, number>][] = [
@@ -28,13 +25,15 @@ const gpu = await openGpu();
 const rows: string[] = [];
 const started = new Date().toISOString();
 for (const [file, dims] of SPECS) {
-  const graph = checkFile(file, { dims }).graph!;
+  const checked = checkSpec(file, { dims });
+  if (!checked.ok) throw new Error(checked.diagnostics.map(formatDiagnostic).join('\n'));
+  const { graph } = checked.model;
   const inputs = exampleInputs(graph, 1);
   const params = liveParams(graph, 0); // no output stuck at 0 (adaLN-Zero), so the outputs compare
   const runs = VARIANTS.map((v) => {
-    const lowered = lowerGraph(graph, gpu, v.layout, v.fuse);
-    const loaded = loadLowered(gpu, lowered, inputs, params, { plan: planMemory(lowered) });
-    return { ...v, lowered, loaded, batch: async (n: number) => (await loaded.run({ repeat: n })).wallMs };
+    const planned = planModel(lowerModel(checked.model, { adapter: gpu, layout: v.layout, fuse: v.fuse }));
+    const loaded = load(gpu, planned, { params, inputs });
+    return { ...v, planned, loaded, batch: async (n: number) => (await loaded.run({ repeat: n })).wallMs };
   });
   const best = runs.map(() => Infinity);
   for (let round = 0; round < 2; round++) {
@@ -43,10 +42,10 @@ for (const [file, dims] of SPECS) {
   const results = [];
   for (const r of runs) { results.push(await r.loaded.run()); r.loaded.release(); }
   const name = graph.outputs[0].name;
-  const base = results[0].outputs.get(name)!;
-  const differ = Math.max(...results.slice(1).map((r) => relativeError(relayout(r.outputs.get(name)!, base.axes).data, base.data)));
+  const base = results[0].outputs.get(name)!; // every variant's outputs come in the declared axis order
+  const differ = Math.max(...results.slice(1).map((r) => relativeError(r.outputs.get(name)!.data, base.data)));
   const dimText = Object.entries(graph.dims).map(([k, v]) => `${k}=${v}`).join(' ');
-  const cells = runs.map((r, i) => `${best[i].toFixed(1)} ms (${r.lowered.steps.length})`);
+  const cells = runs.map((r, i) => `${best[i].toFixed(1)} ms (${r.planned.lowered.steps.length})`);
   rows.push(`| ${graph.model} | ${dimText} | ${cells.join(' | ')} | ${(best[0] / best[1]).toFixed(2)} | ${(best[1] / best[2]).toFixed(2)} | ${differ.toExponential(1)} |`);
   console.log(rows[rows.length - 1]);
 }

@@ -1,9 +1,8 @@
 // `node --import tsx bench/norm.ts`: the norm kernel's two reductions side by side in one process,
 // workgroup memory with barriers against one subgroup with subgroupAdd, on the row shapes of a
 // Video DiT's layernorm (rows along c, strided and contiguous) and a U-Net's groupnorm.
-import { alongAxes } from '../src/codegen/kernels/elementwise.ts';
 import { groupNormView, normKernel, normLanesFor, type NormParams } from '../src/codegen/kernels/norm.ts';
-import { contiguous, permute } from '../src/codegen/kernels/view.ts';
+import { alongAxes, contiguous, permute } from '../src/codegen/kernels/view.ts';
 import { openGpu } from '../src/runtime/gpu.ts';
 import { Program } from '../src/runtime/program.ts';
 import { randomArray, relativeError, timeBatches } from './util.ts';

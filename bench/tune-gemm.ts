@@ -5,8 +5,9 @@
 // shared machine the second is the stable figure; "2 idle cores" converts it to the throughput two
 // free cores would give. Compile time (first run minus a steady run) is cold with MESA_SHADER_CACHE_DISABLE=true.
 import { readdirSync, readFileSync } from 'node:fs';
-import { gemmKernel, type GemmTiling } from '../src/codegen/kernels/gemm.ts';
-import type { ConvParams, ConvTiling } from '../src/codegen/kernels/conv.ts';
+import { gemmKernel } from '../src/codegen/kernels/gemm.ts';
+import type { GemmTiling } from '../src/codegen/kernels/gemm-plan.ts';
+import type { ConvParams, ConvTiling } from '../src/codegen/kernels/conv-plan.ts';
 import type { KernelSpec } from '../src/codegen/kernels/kernel.ts';
 import { contiguous } from '../src/codegen/kernels/view.ts';
 import { openGpu, pipelineFor, upload, type Gpu } from '../src/runtime/gpu.ts';

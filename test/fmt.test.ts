@@ -1,5 +1,5 @@
 // vdm fmt: layout rules on small inputs, and on every spec of the project: idempotent, same AST,
-// every comment kept. The CLI's --check and write modes run on files in a temporary folder.
+// every comment kept. The command (--check, write mode, stdin) is tested in test/cli/fmt.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
@@ -10,7 +10,6 @@ import { scanComments } from '../src/compiler/review/fmt-comments.ts';
 import { astShape } from '../src/compiler/review/fmt-verify.ts';
 import { parseSource } from '../src/compiler/frontend/parse.ts';
 import { SourceFile } from '../src/compiler/ir/source.ts';
-import { runFmt, type FmtIo } from '../src/cli/fmt.ts';
 import { checkFile } from '../src/compiler/frontend/check.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -294,60 +293,6 @@ test('formatting changes no graph (shapes, params, MACs, layer list)', () => {
     assert.ok(compared >= 20, `only ${compared} files compared`);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
-  }
-});
-
-test('the spec library and the standard library are in canonical layout (vdm fmt --check)', () => {
-  const io = fakeIo();
-  const code = runFmt([path.join(root, 'specs'), path.join(root, 'src/std')], true, io);
-  assert.is(io.stdout, '', `not formatted (run \`vdm fmt\` on them):\n${io.stdout}`);
-  assert.is(code, 0, io.stderr);
-});
-
-function fakeIo(stdin = ''): FmtIo & { stdout: string; stderr: string } {
-  const io = { stdout: '', stderr: '', out: (t: string) => { io.stdout += t; }, err: (t: string) => { io.stderr += t + '\n'; }, readStdin: () => stdin };
-  return io;
-}
-
-test('CLI: --check lists files that would change and writes nothing; write mode rewrites them', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vdm-fmt-'));
-  try {
-    const messy = path.join(dir, 'messy.vdm');
-    const tidy = path.join(dir, 'tidy.vdm');
-    fs.writeFileSync(messy, 'let a=1\n');
-    fs.writeFileSync(tidy, 'let a = 1\n');
-    let io = fakeIo();
-    assert.is(runFmt([messy, tidy], true, io), 1);
-    assert.match(io.stdout, /messy\.vdm/);
-    assert.not.match(io.stdout, /tidy\.vdm/);
-    assert.is(fs.readFileSync(messy, 'utf8'), 'let a=1\n');
-    io = fakeIo();
-    assert.is(runFmt([dir], false, io), 0);
-    assert.is(fs.readFileSync(messy, 'utf8'), 'let a = 1\n');
-    io = fakeIo();
-    assert.is(runFmt([dir], true, io), 0);
-    assert.is(io.stdout, '');
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-test('CLI: syntax errors and missing files are diagnostics, not stack traces; stdin to stdout', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vdm-fmt-'));
-  try {
-    const bad = path.join(dir, 'bad.vdm');
-    fs.writeFileSync(bad, 'let a = \n');
-    let io = fakeIo();
-    assert.is(runFmt([bad, path.join(dir, 'missing.vdm')], false, io), 1);
-    assert.match(io.stderr, /bad\.vdm:2:1: error VDM001/);
-    assert.match(io.stderr, /error VDM002: cannot read .*missing\.vdm/);
-    assert.not.match(io.stderr, /\n\s+at /);
-    assert.is(fs.readFileSync(bad, 'utf8'), 'let a = \n');
-    io = fakeIo('let  a=1');
-    assert.is(runFmt(['-'], false, io), 0);
-    assert.is(io.stdout, 'let a = 1\n');
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -5,12 +5,12 @@
 // new-hex new-mode; the driver always exits 0 (git stops on anything else) and falls back to a text
 // diff for files without a model, such as the standard library.
 import type { Argv, CommandModule } from 'yargs';
-import { checkFile } from '../compiler/frontend/check.ts';
 import { formatDiagnostic } from '../compiler/ir/diagnostics.ts';
 import { diffGraphs, totalsOf, type GraphDiff } from '../compiler/review/diff.ts';
 import { human, bytes, renderMarkdown, renderText } from '../compiler/review/diff-render.ts';
 import { cleanup, driverSide, resolveSide, SourceError, textDiff, type Side } from '../compiler/review/diff-sources.ts';
 import type { Graph } from '../compiler/ir/graph.ts';
+import { checkFile } from '../pipeline.ts';
 import { parseDimArgs } from './dim-args.ts';
 
 export type DiffFormat = 'text' | 'markdown' | 'json';

@@ -1,9 +1,8 @@
 // `vdm info FILE`: a per-layer table (path, op, output shape, params, MACs, activation bytes) and
 // totals; `--json` the costs as JSON; `--graph` the graph IR.
-import { checkFile } from '../compiler/frontend/check.ts';
 import { costsOf, type Costs } from '../compiler/ir/cost.ts';
-import { diag } from '../compiler/ir/diagnostics.ts';
 import type { Graph } from '../compiler/ir/graph.ts';
+import { checkSpec } from '../pipeline.ts';
 import { parseDimArgs } from './dim-args.ts';
 import { printDiagnostics } from './report.ts';
 import { renderTable } from './table.ts';
@@ -25,19 +24,16 @@ export function infoCommand(args: InfoArgs): number {
     printDiagnostics('vdm', errors);
     return 1;
   }
-  const result = checkFile(args.file, { dims, root: args.root });
-  if (result.diagnostics.length) {
-    printDiagnostics(args.file, result.diagnostics);
+  const checked = checkSpec(args.file, { dims, root: args.root, purpose: 'vdm info' });
+  if (!checked.ok) {
+    printDiagnostics(args.file, checked.diagnostics);
     return 1;
   }
-  if (!result.graph) {
-    printDiagnostics(args.file, [{ ...diag('VDM050', null, `${args.file} defines no model`, 'vdm info needs a file with a model'), file: args.file }]);
-    return 1;
-  }
-  const costs = costsOf(result.graph);
-  if (args.graph) process.stdout.write(`${JSON.stringify(result.graph, null, 2)}\n`);
+  const { graph } = checked.model;
+  const costs = costsOf(graph);
+  if (args.graph) process.stdout.write(`${JSON.stringify(graph, null, 2)}\n`);
   else if (args.json) process.stdout.write(`${costsJson(costs)}\n`);
-  else process.stdout.write(`${infoText(result.graph, costs)}\n`);
+  else process.stdout.write(`${infoText(graph, costs)}\n`);
   return 0;
 }
 

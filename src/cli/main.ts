@@ -3,12 +3,13 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { checkCommand } from './check-command.ts';
-import { compileCommand, TARGETS } from './compile-command.ts';
+import { compileCommand } from './compile-command.ts';
 import { doctor } from './doctor-command.ts';
 import { infoCommand } from './info-command.ts';
 import { fmtCommand } from './fmt.ts';
 import { diffCommand } from './diff.ts';
 import { runCommand } from './run-command.ts';
+import { TARGETS } from '../pipeline.ts';
 
 const asList = (v: unknown): (string | number)[] | undefined =>
   v === undefined ? undefined : Array.isArray(v) ? v : [v as string];

@@ -3,18 +3,13 @@
 // per forward pass, the activation memory, each output's statistics; `--profile` the GPU time per
 // kernel family, `--check` the agreement with the float64 evaluation, `--out` writes the outputs.
 import { kernelFamily } from '../codegen/kernels/kernel.ts';
-import { lowerGraph } from '../codegen/lower.ts';
-import { planMemory } from '../codegen/plan-memory.ts';
-import { checkFile } from '../compiler/frontend/check.ts';
-import { diag } from '../compiler/ir/diagnostics.ts';
-import { evaluate, exampleInputs, initParams } from '../compiler/reference/evaluate.ts';
-import type { Graph } from '../compiler/ir/graph.ts';
 import { relayout, type NamedTensor } from '../compiler/ir/named-tensor.ts';
+import { evaluate, exampleInputs, initParams } from '../compiler/reference/evaluate.ts';
+import { checkSpec, kernelCount, load, lowerModel, PipelineError, planModel, readParams, type LoadedModel } from '../pipeline.ts';
 import { NoAdapterError } from '../runtime/adapter.ts';
 import { openGpu } from '../runtime/gpu.ts';
 import { summarizeByKernel } from '../runtime/profile.ts';
-import { loadLowered, type LoadedGraph } from '../runtime/run-graph.ts';
-import { readSafetensors, SafetensorsError, writeSafetensors } from '../runtime/safetensors.ts';
+import { SafetensorsError, writeSafetensors } from '../runtime/safetensors.ts';
 import { parseDimArgs } from './dim-args.ts';
 import { printDiagnostics } from './report.ts';
 import { renderTable } from './table.ts';
@@ -31,26 +26,8 @@ export interface RunArgs {
   readonly out?: string;
 }
 
+/** A request this adapter cannot serve (e.g. --profile without timestamp queries). */
 class RunError extends Error {}
-
-/** Parameters by dotted path from a safetensors file; every one the model has, with its shape. */
-function loadParams(graph: Graph, file: string): Map<string, Float64Array> {
-  const st = readSafetensors(file);
-  const out = new Map<string, Float64Array>();
-  const problems: string[] = [];
-  for (const p of graph.nodes.flatMap((n) => n.params)) {
-    const t = st.tensors[p.path];
-    if (!t) { problems.push(`missing ${p.path} [${p.shape}]`); continue; }
-    if (t.shape.join() !== p.shape.join()) { problems.push(`${p.path} is [${t.shape}] in the file, the model needs [${p.shape}]`); continue; }
-    if (t.data instanceof BigInt64Array) { problems.push(`${p.path} is ${t.dtype}; parameters must be floating point`); continue; }
-    out.set(p.path, Float64Array.from(t.data));
-  }
-  if (problems.length) {
-    const more = problems.length > 8 ? `\n  ... and ${problems.length - 8} more` : '';
-    throw new RunError(`${file} does not fit model ${graph.model}:\n  ${problems.slice(0, 8).join('\n  ')}${more}`);
-  }
-  return out;
-}
 
 function stats(t: NamedTensor): string {
   let sum = 0, sq = 0, min = Infinity, max = -Infinity, bad = 0;
@@ -76,42 +53,32 @@ export async function runCommand(args: RunArgs): Promise<number> {
     process.stderr.write(`vdm run: --repeat must be a positive integer, got ${args.repeat}\n`);
     return 2;
   }
-  const result = checkFile(args.file, { dims, root: args.root });
-  if (result.diagnostics.length) {
-    printDiagnostics(args.file, result.diagnostics);
+  const checked = checkSpec(args.file, { dims, root: args.root, purpose: 'vdm run' });
+  if (!checked.ok) {
+    printDiagnostics(args.file, checked.diagnostics);
     return 1;
   }
-  const graph = result.graph;
-  if (!graph) {
-    printDiagnostics(args.file, [{ ...diag('VDM050', null, `${args.file} defines no model`, 'vdm run needs a file with a model'), file: args.file }]);
-    return 1;
-  }
+  const { graph } = checked.model;
   try {
     const seed = args.seed ?? 0;
-    const params = args.params ? loadParams(graph, args.params) : initParams(graph, seed);
+    const params = args.params ? readParams(graph, args.params) : initParams(graph, seed);
     const inputs = exampleInputs(graph, seed + 1);
     const gpu = await openGpu();
-    let lowered;
-    try {
-      lowered = lowerGraph(graph, gpu);
-    } catch (err) {
-      throw new RunError(`cannot lower model ${graph.model} yet: ${(err as Error).message}`);
-    }
-    const plan = planMemory(lowered);
-    const kernels = new Set(lowered.steps.map((s) => s.spec.key)).size;
+    const planned = planModel(lowerModel(checked.model, { adapter: gpu }));
+    const kernels = kernelCount(planned);
     const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
     const paramCount = [...params.values()].reduce((n, p) => n + p.length, 0);
-    process.stdout.write(`${graph.model} on ${gpu.info.description || gpu.info.vendor || 'the adapter'}: ${lowered.steps.length} dispatches of ${kernels} kernels, `
-      + `${paramCount.toLocaleString('en-US')} parameters (${args.params ? args.params : `initialised, seed ${seed}`}), activations ${mib(plan.plannedBytes)}\n`);
+    process.stdout.write(`${graph.model} on ${gpu.info.description || gpu.info.vendor || 'the adapter'}: ${planned.lowered.steps.length} dispatches of ${kernels} kernels, `
+      + `${paramCount.toLocaleString('en-US')} parameters (${args.params ? args.params : `initialised, seed ${seed}`}), activations ${mib(planned.plan.plannedBytes)}\n`);
     process.stdout.write(`compiling ${kernels} kernels and running once ...\n`);
-    const loaded = loadLowered(gpu, lowered, inputs, params, { plan });
+    const loaded = load(gpu, planned, { params, inputs });
     try {
-      return await report(args, graph, loaded, repeat, gpu.features.has('timestamp-query'), inputs, params);
+      return await report(args, loaded, repeat, gpu.features.has('timestamp-query'), inputs, params);
     } finally {
       loaded.release();
     }
   } catch (err) {
-    if (err instanceof RunError || err instanceof SafetensorsError || err instanceof NoAdapterError) {
+    if (err instanceof RunError || err instanceof PipelineError || err instanceof SafetensorsError || err instanceof NoAdapterError) {
       process.stderr.write(`vdm run: ${err.message}\n`);
       return 1;
     }
@@ -120,8 +87,9 @@ export async function runCommand(args: RunArgs): Promise<number> {
 }
 
 /** Runs the loaded model: first (compiling), timed, profiled; then the outputs, the check, the file. */
-async function report(args: RunArgs, graph: Graph, loaded: LoadedGraph, repeat: number, canProfile: boolean,
+async function report(args: RunArgs, loaded: LoadedModel, repeat: number, canProfile: boolean,
   inputs: ReadonlyMap<string, NamedTensor>, params: ReadonlyMap<string, Float64Array>): Promise<number> {
+  const { graph } = loaded.model;
   const first = await loaded.run();
   const timed = await loaded.run({ repeat });
   process.stdout.write(`first run (with compilation): ${(first.wallMs / 1000).toFixed(2)} s; forward pass: ${(timed.wallMs / repeat).toFixed(1)} ms (mean of ${repeat})\n`);
@@ -140,8 +108,7 @@ async function report(args: RunArgs, graph: Graph, loaded: LoadedGraph, repeat: 
       .map(([fam, f]) => [fam, String(f.calls), f.ms.toFixed(2), `${((100 * f.ms) / total).toFixed(0)}%`]);
     process.stdout.write(`${renderTable(['kernel family', 'dispatches', 'GPU ms', 'share'], rows, new Set([1, 2, 3]))}\n`);
   }
-  // outputs in the axis order the model declares, whatever layout the buffers had
-  const outputs = new Map([...timed.outputs].map(([name, v]) => [name, relayout(v, graph.nodes[graph.outputs.find((o) => o.name === name)!.node].axes)]));
+  const outputs = timed.outputs; // in the axis order the model declares (pipeline.ts)
   for (const [name, v] of outputs) {
     process.stdout.write(`output ${name} [${v.axes.map(([n, s]) => `${n}=${s}`).join(', ')}]: ${stats(v)}\n`);
   }

@@ -4,13 +4,13 @@
 // keeps every kernel within the storage buffers a shader stage may bind (8 in WebGPU's defaults).
 import type { Graph, GraphNode } from '../compiler/ir/graph.ts';
 import { BINARY_BY_OP } from '../compiler/primitives/index.ts';
-import { binary, constant, input, unary, UNARY_OPS, type BinaryOp, type Expr, type UnaryOp } from './kernels/expr.ts';
+import { binary, constant, input, unary, type BinaryOp, type Expr, type UnaryOp } from './kernels/expr.ts';
+import { isFunctionName } from './kernels/functions.ts';
 
 const MAX_LEAVES = 6;
-const isUnaryOp = (op: string): op is UnaryOp => (UNARY_OPS as readonly string[]).includes(op);
 
 /** Nodes the elementwise kernel computes from their inputs alone. */
-export const isElementwise = (n: GraphNode) => n.dtype === 'f32' && (BINARY_BY_OP.has(n.op) || isUnaryOp(n.op));
+export const isElementwise = (n: GraphNode) => n.dtype === 'f32' && (BINARY_BY_OP.has(n.op) || isFunctionName(n.op));
 
 export interface FusionPlan {
   /** nodes computed inside their consumer's kernel: no buffer, no dispatch */

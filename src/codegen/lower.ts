@@ -8,12 +8,12 @@ import { primitiveOf } from '../compiler/primitives/index.ts';
 import type { Primitive } from '../compiler/primitives/types.ts';
 import { lowerElementwise, type LowerCall, type Value } from '../compiler/primitives/lowering.ts';
 import { fusedExpr, planFusion } from './fuse.ts';
-import type { AdapterTraits } from './kernels/gemm.ts';
-import type { KernelSpec } from './kernels/kernel.ts';
+import type { AdapterTraits, KernelSpec } from './kernels/kernel.ts';
 
 export type { LowerCall, Value };
 
-export type BufferRole = 'input' | 'param' | 'value' | 'scratch';
+/** 'grad': a parameter's gradient (backward.ts), kept whole for the optimizer like a parameter. */
+export type BufferRole = 'input' | 'param' | 'value' | 'scratch' | 'grad';
 
 export interface BufferDecl {
   readonly name: string;

@@ -16,6 +16,8 @@ export interface Tensor {
   readonly dtype: TensorDtype;
   readonly elements: number;
   readonly byteLength: number;
+  /** where the tensor starts in `buffer`: 0, or its place in an arena (see Program.part) */
+  readonly byteOffset: number;
   readonly role: TensorRole;
   readonly buffer: GPUBuffer;
 }
@@ -54,6 +56,7 @@ function dtypeOf(data: HostArray): TensorDtype {
 export class Program {
   private readonly tensors: Tensor[] = [];
   private readonly steps: Step[] = [];
+  private readonly parts = new Set<Tensor>();
   private staging?: GPUBuffer;
   private released = false;
   private running = false;
@@ -65,7 +68,7 @@ export class Program {
     if (this.tensors.some((t) => t.name === name)) throw new Error(`Program: tensor '${name}' defined twice`);
     if (!Number.isInteger(elements) || elements <= 0) throw new Error(`Program: tensor '${name}' needs a positive element count, got ${elements}`);
     const byteLength = elements * BYTES[dtype];
-    const t: Tensor = { name, dtype, elements, byteLength, role, buffer: this.pool.acquire(name, byteLength) };
+    const t: Tensor = { name, dtype, elements, byteLength, byteOffset: 0, role, buffer: this.pool.acquire(name, byteLength) };
     this.tensors.push(t);
     return t;
   }
@@ -87,10 +90,28 @@ export class Program {
     return this.add(name, dtype, elements, 'scratch');
   }
 
+  /**
+   * A tensor over `elements` elements of `arena` from element `offset` on: kernels bind it as a buffer
+   * of its own, while one kernel can still sweep the whole arena (the optimizer over all parameters).
+   * The offset must meet the adapter's storage offset alignment (256 bytes: 64 elements).
+   */
+  part(name: string, arena: Tensor, offset: number, elements: number): Tensor {
+    if (this.released) throw new Error('Program: used after release()');
+    if (this.tensors.some((t) => t.name === name)) throw new Error(`Program: tensor '${name}' defined twice`);
+    const byteOffset = arena.byteOffset + offset * BYTES[arena.dtype];
+    const align = this.gpu.limits.minStorageBufferOffsetAlignment;
+    if (!Number.isInteger(offset) || offset < 0 || byteOffset % align !== 0) throw new Error(`Program: part '${name}' starts at byte ${byteOffset}, not a multiple of ${align}`);
+    if (!Number.isInteger(elements) || elements <= 0 || offset + elements > arena.elements) throw new Error(`Program: part '${name}' [${offset}, ${offset + elements}) lies outside '${arena.name}' (${arena.elements} elements)`);
+    const t: Tensor = { name, dtype: arena.dtype, elements, byteLength: elements * BYTES[arena.dtype], byteOffset, role: arena.role, buffer: arena.buffer };
+    this.tensors.push(t);
+    this.parts.add(t);
+    return t;
+  }
+
   /** Overwrites a tensor's contents (queued before the next submit). */
   write(t: Tensor, data: HostArray): void {
     if (data.length !== t.elements) throw new Error(`Program: tensor '${t.name}' has ${t.elements} elements, got ${data.length}`);
-    this.gpu.device.queue.writeBuffer(t.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    this.gpu.device.queue.writeBuffer(t.buffer, t.byteOffset, data.buffer, data.byteOffset, data.byteLength);
   }
 
   /** Appends a dispatch of `spec`; `tensors` follow spec.bindings order. */
@@ -107,6 +128,11 @@ export class Program {
       if (tensors.indexOf(t) !== i && spec.bindings.some((c, j) => tensors[j] === t && c.access === 'read_write')) {
         throw new Error(`step ${label}: tensor '${t.name}' is bound twice in one dispatch and written; give the output its own tensor`);
       }
+      // WebGPU tracks usage per buffer, not per range: parts of one arena count as one buffer
+      const other = tensors.find((u, j) => j !== i && u !== t && u.buffer === t.buffer);
+      if (other && (b.access === 'read_write' || spec.bindings[tensors.indexOf(other)].access === 'read_write')) {
+        throw new Error(`step ${label}: '${t.name}' and '${other.name}' are parts of the same buffer and one is written; a dispatch may write an arena only where it binds no other part of it`);
+      }
     });
     this.steps.push({ spec, tensors, label });
     return this;
@@ -122,7 +148,7 @@ export class Program {
       layout: pipelineFor(this.gpu, step.spec).getBindGroupLayout(0),
       // Bind exactly the tensor (rounded to 16 bytes), not the larger pooled buffer, so arrayLength() is right.
       entries: step.tensors.map((t, binding) => ({
-        binding, resource: { buffer: t.buffer, size: Math.min(t.buffer.size, Math.ceil(t.byteLength / 16) * 16) },
+        binding, resource: { buffer: t.buffer, offset: t.byteOffset, size: Math.min(t.buffer.size - t.byteOffset, Math.ceil(t.byteLength / 16) * 16) },
       })),
     });
     return step.bindGroup;
@@ -163,7 +189,7 @@ export class Program {
     try {
       const enc = device.createCommandEncoder({ label: 'vdm program' });
       this.record(enc, repeat, recorder);
-      outputs.forEach((t, k) => enc.copyBufferToBuffer(t.buffer, 0, staging!, offsets[k], Math.ceil(t.byteLength / 4) * 4));
+      outputs.forEach((t, k) => enc.copyBufferToBuffer(t.buffer, t.byteOffset, staging!, offsets[k], Math.ceil(t.byteLength / 4) * 4));
       if (recorder) recorder.encodeReadout(enc, staging!, timestampOffset);
       t0 = performance.now();
       device.queue.submit([enc.finish()]);
@@ -220,11 +246,35 @@ export class Program {
     return this.staging;
   }
 
+  /** Reads tensors back now (after the runs submitted so far): checkpoints, occasional losses. */
+  async read(tensors: readonly Tensor[]): Promise<HostArray[]> {
+    if (this.released) throw new Error('Program: read() after release()');
+    const { device } = this.gpu;
+    const offsets: number[] = [];
+    let size = 0;
+    for (const t of tensors) { offsets.push(size); size += Math.ceil(t.byteLength / 4) * 4; }
+    if (size === 0) return [];
+    const staging = device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'vdm read' });
+    try {
+      const enc = device.createCommandEncoder({ label: 'vdm read' });
+      tensors.forEach((t, k) => enc.copyBufferToBuffer(t.buffer, t.byteOffset, staging, offsets[k], Math.ceil(t.byteLength / 4) * 4));
+      device.queue.submit([enc.finish()]);
+      await gpuWait(this.gpu.software, () => staging.mapAsync(GPUMapMode.READ, 0, size));
+      const mapped = staging.getMappedRange(0, size);
+      return tensors.map((t, k) => {
+        const bytes = mapped.slice(offsets[k], offsets[k] + t.byteLength);
+        return t.dtype === 'f32' ? new Float32Array(bytes) : t.dtype === 'i32' ? new Int32Array(bytes) : new Uint32Array(bytes);
+      });
+    } finally {
+      staging.destroy();
+    }
+  }
+
   /** Returns every tensor's buffer to the pool. */
   release(): void {
     if (this.released) return;
     this.released = true;
-    for (const t of this.tensors) this.pool.release(t.buffer);
+    for (const t of this.tensors) if (!this.parts.has(t)) this.pool.release(t.buffer);
     this.staging?.destroy();
   }
 }

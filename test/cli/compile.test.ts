@@ -7,9 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { compiledFiles, TARGET_TRAITS, type Target } from '../../src/cli/compile-command.ts';
-import { lowerGraph } from '../../src/codegen/lower.ts';
-import { checkFile } from '../../src/compiler/frontend/check.ts';
+import { checkSpec, lowerModel, planModel, programFiles, type Target } from '../../src/pipeline.ts';
 import { compilationMessages } from '../../src/runtime/compile-check.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -17,8 +15,9 @@ const golden = path.join(repo, 'test/golden');
 const update = process.env.VDM_UPDATE_GOLDEN === '1';
 
 function compile(spec: string, target: Target) {
-  const graph = checkFile(path.join(repo, 'specs', spec)).graph!;
-  return compiledFiles(graph, lowerGraph(graph, TARGET_TRAITS[target]), target);
+  const checked = checkSpec(path.join(repo, 'specs', spec));
+  assert.ok(checked.ok, spec);
+  return programFiles(planModel(lowerModel(checked.model, { target })));
 }
 
 /** Every file of the snapshot folder, relative path -> text. */

@@ -1,8 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { attentionKernel, attentionReference, attentionTilingFor, extent, packedSelfAttention, type AttentionParams, type Axis } from '../../src/codegen/kernels/attention.ts';
-import { contiguous, permute, splitAxis, type View } from '../../src/codegen/kernels/view.ts';
-import { openGpu, runKernel } from '../../src/runtime/gpu.ts';
+import { attentionKernel, attentionReference, attentionTilingFor, packedSelfAttention, type AttentionParams, type Axis } from '../../src/codegen/kernels/attention.ts';
+import { contiguous, extent, permute, splitAxis, type View } from '../../src/codegen/kernels/view.ts';
+import { openGpu } from '../../src/runtime/gpu.ts';
+import { runKernel } from '../runtime/kernels.ts';
 import { absolute, assertCompilesClean, randomArray as uniform, relError, seed } from './ref-check.ts';
 
 /** Symmetric uniform inputs in [-amp, amp). */

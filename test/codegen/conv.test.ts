@@ -1,10 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { extent } from '../../src/codegen/kernels/elementwise.ts';
-import {
-  chooseConvTiling, convBindingNames, convKernel, convOutShape, convReference, planConv, type ConvData, type ConvParams, type ConvTiling,
-} from '../../src/codegen/kernels/conv.ts';
-import { contiguous, permute, type View } from '../../src/codegen/kernels/view.ts';
+import { convBindingNames, convKernel, convReference, type ConvData } from '../../src/codegen/kernels/conv.ts';
+import { chooseConvTiling, convOutShape, planConv, type ConvParams, type ConvTiling } from '../../src/codegen/kernels/conv-plan.ts';
+import { contiguous, extent, permute, type View } from '../../src/codegen/kernels/view.ts';
 import { openGpu } from '../../src/runtime/gpu.ts';
 import { absolute, expectMatches, randomArray } from './ref-check.ts';
 

@@ -1,14 +1,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  broadcastTo, elementwiseKernel, elementwiseReference, extent, type ElementwiseParams,
-} from '../../src/codegen/kernels/elementwise.ts';
+import { elementwiseKernel, elementwiseReference, type ElementwiseParams } from '../../src/codegen/kernels/elementwise.ts';
 import {
   add, binary, constant, div, evalExpr, input, modulate, mul, sub, unary, where, UNARY_OPS, type Expr,
 } from '../../src/codegen/kernels/expr.ts';
-import { contiguous, permute, type View } from '../../src/codegen/kernels/view.ts';
+import { FUNCTIONS } from '../../src/codegen/kernels/functions.ts';
+import { broadcastTo, contiguous, extent, permute, type View } from '../../src/codegen/kernels/view.ts';
 import { assertCompilesClean, expectMatches, randomArray, relError } from './ref-check.ts';
-import { runKernel } from '../../src/runtime/gpu.ts';
+import { runKernel } from '../runtime/kernels.ts';
 
 const x = input('x');
 const y = input('y');
@@ -31,6 +30,18 @@ test('the float64 evaluator knows its special functions', () => {
   assert.is(at(binary('pow', x, 3), -2), -8);
   assert.ok(Number.isNaN(at(binary('pow', x, 0.5), -2)));
   assert.is(at(modulate(x, constant(0.5), constant(1)), 2), 4);
+});
+
+test('every function record: the derivative matches central differences of its float64 value', () => {
+  for (const [name, f] of Object.entries(FUNCTIONS)) {
+    for (const x of [-2.7, -1.3, -0.4, 0.3, 0.9, 1.7, 3.1]) {
+      if ((name === 'log' || name === 'sqrt' || name === 'rsqrt') && x <= 0) continue;
+      const h = 1e-5;
+      const fd = (f.f64(x + h) - f.f64(x - h)) / (2 * h);
+      const d = f.derivative(x, f.f64(x));
+      assert.ok(Math.abs(d - fd) < 1e-7 * (1 + Math.abs(fd)), `${name}'(${x}) = ${d}, differences give ${fd}`);
+    }
+  }
 });
 
 test('every unary op matches float64 over a wide range, in one kernel with one output per op', async () => {

@@ -1,12 +1,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { extent } from '../../src/codegen/kernels/elementwise.ts';
 import {
   gatherKernel, gatherReference, positionTableKernel, positionTableReference, sincos1d, sincos2d, sincos3d,
   timestepEmbeddingKernel, timestepEmbeddingReference, type PositionTableParams, type TimestepEmbeddingParams,
 } from '../../src/codegen/kernels/embed.ts';
-import { contiguous, permute, type View } from '../../src/codegen/kernels/view.ts';
-import { runKernel } from '../../src/runtime/gpu.ts';
+import { contiguous, extent, permute, type View } from '../../src/codegen/kernels/view.ts';
+import { runKernel } from '../runtime/kernels.ts';
 import { assertCompilesClean, expectMatches, rand, randomArray } from './ref-check.ts';
 
 async function checkTimestep(p: TimestepEmbeddingParams, t: Float32Array, what: string) {

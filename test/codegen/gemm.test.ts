@@ -1,11 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { extent } from '../../src/codegen/kernels/elementwise.ts';
 import { ACTIVATIONS } from '../../src/codegen/kernels/epilogue.ts';
-import {
-  chooseGemmTiling, gemmBindingNames, gemmKernel, gemmReference, type GemmData, type GemmParams, type GemmTiling,
-} from '../../src/codegen/kernels/gemm.ts';
-import { contiguous, permute, type View } from '../../src/codegen/kernels/view.ts';
+import { gemmBindingNames, gemmKernel, gemmReference, type GemmData } from '../../src/codegen/kernels/gemm.ts';
+import { chooseGemmTiling, type GemmParams, type GemmTiling } from '../../src/codegen/kernels/gemm-plan.ts';
+import { contiguous, extent, permute, type View } from '../../src/codegen/kernels/view.ts';
 import { openGpu } from '../../src/runtime/gpu.ts';
 import { expectMatches, randomArray } from './ref-check.ts';
 

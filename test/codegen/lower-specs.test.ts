@@ -4,10 +4,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { TARGET_TRAITS } from '../../src/cli/compile-command.ts';
-import { lowerGraph } from '../../src/codegen/lower.ts';
-import { checkFile } from '../../src/compiler/frontend/check.ts';
 import { formatDiagnostic } from '../../src/compiler/ir/diagnostics.ts';
+import { checkSpec, lowerModel, TARGETS, type CheckedModel } from '../../src/pipeline.ts';
 import { expectLoweredMatches } from './lower-check.ts';
 
 const specs = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../specs');
@@ -20,12 +18,17 @@ const CASES: [string, Record<string, number>][] = [
   ['hierarchical-temporal.vdm', { b: 1, t: 4, h: 8, w: 8 }],
 ];
 
+function checked(file: string, dims: Record<string, number> = {}): CheckedModel {
+  const r = checkSpec(path.join(specs, file), { dims });
+  assert.ok(r.ok, r.ok ? '' : `${file}:\n${r.diagnostics.map(formatDiagnostic).join('\n')}`);
+  return r.model;
+}
+
 for (const [file, dims] of CASES) {
   test(`${file} runs on the adapter and matches the float64 evaluation`, async () => {
-    const r = checkFile(path.join(specs, file), { dims });
-    assert.equal(r.diagnostics.map(formatDiagnostic), []);
+    const { graph } = checked(file, dims);
     const t0 = performance.now();
-    const { dispatches, worst } = await expectLoweredMatches(r.graph!, file, 1e-3);
+    const { dispatches, worst } = await expectLoweredMatches(graph, file, 1e-3);
     console.log(`  ${file}: ${dispatches} dispatches, worst node error ${worst.toExponential(1)}, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   });
 }
@@ -34,15 +37,14 @@ test('every spec of the library lowers for both targets at its own sizes', () =>
   const files = fs.readdirSync(specs).filter((f) => f.endsWith('.vdm'));
   assert.ok(files.length >= 15);
   for (const f of files) {
-    const g = checkFile(path.join(specs, f)).graph!;
-    for (const traits of Object.values(TARGET_TRAITS)) assert.ok(lowerGraph(g, traits).steps.length > 0, f);
+    const model = checked(f);
+    for (const target of TARGETS) assert.ok(lowerModel(model, { target }).lowered.steps.length > 0, `${f} (${target})`);
   }
 });
 
 test('tiny-video-dit and hierarchical-temporal also match with every value channels-last', async () => {
   for (const [file, dims] of [CASES[0], CASES[3]]) {
-    const r = checkFile(path.join(specs, file), { dims });
-    await expectLoweredMatches(r.graph!, `${file}, channels-last`, 1e-3, 'channels-last');
+    await expectLoweredMatches(checked(file, dims).graph, `${file}, channels-last`, 1e-3, 'channels-last');
   }
 });
 

@@ -1,9 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { alongAxes, extent } from '../../src/codegen/kernels/elementwise.ts';
 import { groupNormView, normKernel, normLanesFor, normReference, type NormParams } from '../../src/codegen/kernels/norm.ts';
 import { openGpu } from '../../src/runtime/gpu.ts';
-import { contiguous, permute, type View } from '../../src/codegen/kernels/view.ts';
+import { alongAxes, contiguous, extent, permute, type View } from '../../src/codegen/kernels/view.ts';
 import { expectMatches, randomArray } from './ref-check.ts';
 
 type Data = Partial<Record<'x' | 'weight' | 'bias' | 'scale' | 'shift', Float32Array>>;

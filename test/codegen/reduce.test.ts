@@ -1,11 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { extent } from '../../src/codegen/kernels/elementwise.ts';
 import {
   defaultPartials, l2FinishKernel, l2NormReference, l2PartialsKernel, reduceKernel, reduceReference, type ReduceParams,
 } from '../../src/codegen/kernels/reduce.ts';
-import { contiguous, permute, type View } from '../../src/codegen/kernels/view.ts';
-import { runKernel } from '../../src/runtime/gpu.ts';
+import { contiguous, extent, permute, type View } from '../../src/codegen/kernels/view.ts';
+import { runKernel } from '../runtime/kernels.ts';
 import { assertCompilesClean, expectMatches, randomArray, relError, seed } from './ref-check.ts';
 
 async function check(p: ReduceParams, what: string, x = randomArray(extent(p.x), -2, 2)) {

@@ -4,7 +4,8 @@ import * as assert from 'uvu/assert';
 import type { KernelSpec } from '../../src/codegen/kernels/kernel.ts';
 import { prng } from '../../src/compiler/reference/evaluate.ts';
 import { compilationMessages } from '../../src/runtime/compile-check.ts';
-import { runKernel, type HostArray } from '../../src/runtime/gpu.ts';
+import type { HostArray } from '../../src/runtime/gpu.ts';
+import { runKernel } from '../runtime/kernels.ts';
 
 /** Fresh every run; VDM_TEST_SEED=<seed from a failure message> replays a run's inputs. */
 export const seed = process.env.VDM_TEST_SEED ? Number(process.env.VDM_TEST_SEED) >>> 0 : (Date.now() ^ (process.pid << 8)) >>> 0;

@@ -1,10 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { extent } from '../../src/codegen/kernels/elementwise.ts';
 import {
   poolKernel, pooledShape, poolReference, resizeKernel, resizeReference, upsampledShape, type PoolParams, type ResizeParams,
 } from '../../src/codegen/kernels/resample.ts';
-import { contiguous, permute, type View } from '../../src/codegen/kernels/view.ts';
+import { contiguous, extent, permute, type View } from '../../src/codegen/kernels/view.ts';
 import { absolute, expectMatches, randomArray } from './ref-check.ts';
 
 async function checkPool(p: PoolParams, what: string) {

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { gruInputProjection, gruReference, gruScanKernel, type GruScanParams } from '../../src/codegen/kernels/scan.ts';
 import { contiguous, permute } from '../../src/codegen/kernels/view.ts';
-import { runKernel } from '../../src/runtime/gpu.ts';
+import { runKernel } from '../runtime/kernels.ts';
 import { assertCompilesClean, randomArray as uniform, relError, seed } from './ref-check.ts';
 
 /** Symmetric uniform inputs in [-amp, amp). */

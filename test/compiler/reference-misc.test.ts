@@ -8,12 +8,11 @@ import type { AxisPair, Graph, GraphNode } from '../../src/compiler/ir/graph.ts'
 import { numelOf, relayout, sizeIn, stridesOf, tensor, type NamedTensor } from '../../src/compiler/ir/named-tensor.ts';
 import { PRIMITIVES } from '../../src/compiler/primitives/index.ts';
 import { groupNormView, normReference } from '../../src/codegen/kernels/norm.ts';
-import { alongAxes } from '../../src/codegen/kernels/elementwise.ts';
 import {
   gatherReference, positionTableReference, sincos1d, sincos2d, sincos3d, timestepEmbeddingReference,
 } from '../../src/codegen/kernels/embed.ts';
 import { gruInputProjection, gruReference } from '../../src/codegen/kernels/scan.ts';
-import { contiguous, permute } from '../../src/codegen/kernels/view.ts';
+import { alongAxes, contiguous, permute } from '../../src/codegen/kernels/view.ts';
 import { check, graphOf, model } from './helpers.ts';
 
 const SEED = process.env.VDM_TEST_SEED ? Number(process.env.VDM_TEST_SEED) >>> 0 : 20261125;

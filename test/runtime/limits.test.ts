@@ -1,10 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { openGpu, runKernel } from '../../src/runtime/gpu.ts';
+import { openGpu } from '../../src/runtime/gpu.ts';
 import { checkTensorFits, TensorTooLargeError } from '../../src/runtime/limits.ts';
 import { BufferPool } from '../../src/runtime/pool.ts';
 import { Program } from '../../src/runtime/program.ts';
-import { affine } from './kernels.ts';
+import { affine, runKernel } from './kernels.ts';
 
 function caught(fn: () => unknown): TensorTooLargeError {
   try { fn(); } catch (e) { if (e instanceof TensorTooLargeError) return e; throw e; }

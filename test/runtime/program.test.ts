@@ -123,4 +123,33 @@ test('profiling returns one duration per dispatch and per-kernel totals', async 
   p.release();
 });
 
+test('parts of an arena bind as tensors of their own, and read() reads them back', async () => {
+  const gpu = await openGpu();
+  const pool = new BufferPool(gpu);
+  const p = new Program(gpu, pool);
+  const m = 100; // 64 + 36: the second part starts at the next 256-byte boundary
+  const arena = p.scratch('arena', 128 + m);
+  const a = p.part('a', arena, 0, m);
+  const b = p.part('b', arena, 128, m);
+  const x = p.scratch('x', m);
+  p.write(x, Float32Array.from({ length: m }, (_, i) => i));
+  // a dispatch may not read one part of an arena while it writes another (one usage per buffer)
+  assert.throws(() => p.step(affine(m, 3, 0), [a, b]), /same buffer/);
+  p.step(affine(m, 2, 1), [x, a]).step(add(m), [x, x, b]).step(affine(m, 3, 0), [a, x]);
+  await p.run();
+  const [whole, pb] = await p.read([arena, b]);
+  for (let i = 0; i < m; i++) {
+    assert.is(whole[i], 2 * i + 1);
+    assert.is(whole[128 + i], 2 * i);
+    assert.is(pb[i], 2 * i);
+  }
+  assert.is(whole[m], 0, 'the gap between parts is untouched');
+  p.write(b, new Float32Array(m).fill(7));
+  assert.is((await p.read([arena]))[0][128], 7, 'writes land at the part\'s offset');
+  assert.throws(() => p.part('c', arena, 10, 4), /multiple of/);
+  assert.throws(() => p.part('d', arena, 192, 64), /outside/);
+  p.release();
+  assert.is(pool.stats.inUse, 0, 'parts are not released twice');
+});
+
 test.run();

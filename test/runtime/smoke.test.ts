@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runKernel } from '../../src/runtime/gpu.ts';
+import { runKernel } from './kernels.ts';
 
 test('a trivial kernel runs on the adapter and writes every element', async () => {
   const n = 1000;

@@ -21,10 +21,9 @@
  *   one window; rowsPerInvocation rows share each K/V value; kvTile keys per step. subgroupSize selects
  *   the subgroup-broadcast variant (CPU adapters), otherwise kvTile > 0 stages K/V in workgroup memory.
  * Bindings in order: q, k, v, [relPosBias], o. The same buffer may be bound to q, k and v.
- * Presets for benchmarks: attentionPresets. Flop count: attentionFlops.
  */
 import { gridFor, type KernelSpec } from './kernel.ts';
-import { contiguous, type View } from './view.ts';
+import { contiguous, extent, type View } from './view.ts';
 
 export interface Axis { name: string; size: number }
 export interface AttentionTiling {
@@ -215,14 +214,6 @@ export function attentionReference(p: AttentionParams, x: AttentionInputs): { o:
   return { o, lse };
 }
 
-/** Number of buffer elements a view reaches (max offset + 1). */
-export function extent(v: View): number {
-  return v.offset + v.shape.reduce((s, n, i) => s + (n - 1) * v.strides[i], 0) + 1;
-}
-
-/** Multiply-adds of QK^T and PV counted as 2 flops each, masked keys included. */
-export const attentionFlops = (p: AttentionParams) => { const g = planAttention(p); return 4 * g.groups * g.nq * g.nk * g.dh; };
-
 /**
  * Self-attention over the packed output of a qkv linear, [...grid, 3, heads, headDim] in one buffer
  * (bind it as q, k and v), writing o as contiguous [...grid, heads, headDim].
@@ -236,18 +227,6 @@ export function packedSelfAttention(o: { grid: Axis[]; tokens: string[]; heads: 
   const part = (i: number): View => ({ shape: [...gridShape, o.heads, o.headDim], strides, offset: i * qkv.strides[n] });
   return { ...o, q: part(0), k: part(1), v: part(2), o: contiguous([...gridShape, o.heads, o.headDim]) };
 }
-
-/** Benchmark shapes: full attention 8 heads x 1024 tokens x 64, and Video Swin-T stage 1 windows. */
-export const attentionPresets = {
-  full8x1024x64: (tiling?: AttentionTiling) => packedSelfAttention({
-    grid: [{ name: 'b', size: 1 }, { name: 't', size: 1024 }], tokens: ['t'], heads: 8, headDim: 64, tiling }),
-  /** dim 96 = 3 heads x 32 over 16x56x56, window (8,7,7), bias table [15*13*13, 3] in its own buffer; shifted: (4,3,3) */
-  swinT1: (shifted = false, tiling?: AttentionTiling) => packedSelfAttention({
-    grid: [{ name: 'b', size: 1 }, { name: 't', size: 16 }, { name: 'h', size: 56 }, { name: 'w', size: 56 }],
-    tokens: ['t', 'h', 'w'], heads: 3, headDim: 32, window: { t: 8, h: 7, w: 7 },
-    shift: shifted ? { t: 4, h: 3, w: 3 } : undefined, tiling,
-    relPosBias: contiguous([15 * 13 * 13, 3]) }),
-};
 
 // ---------------------------------------------------------------- WGSL generation
 

@@ -4,12 +4,10 @@
 // once (as aligned vec4s when the layout allows) and reuses it for every kw tap and every output
 // channel; each weight is loaded by one lane and broadcast. No workgroup memory, no barriers.
 import { applyWgsl, activationWgsl } from './epilogue.ts';
-import type { ConvPlan, Triple } from './conv.ts';
+import type { ConvPlan, DirectTiling, Triple } from './conv-plan.ts';
 import { checkGrid, type GemmWgsl } from './gemm-lanes.ts';
 import { declareBuffer, vec4Along } from './operand-wgsl.ts';
 import { permute, type View } from './view.ts';
-
-export interface DirectTiling { lanes: number; rows: number; cols: number }
 
 const u = (n: number) => `${n}u`;
 const i32 = (n: number) => `${n}i`;

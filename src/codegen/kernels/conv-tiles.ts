@@ -3,9 +3,10 @@
 // K = (input channel of the group, kt, kh, kw); the input patch element of (k, n) is computed on the fly
 // (zero in the padding), so no im2col buffer exists.
 import { applyWgsl, activationWgsl } from './epilogue.ts';
-import type { ConvPlan } from './conv.ts';
+import type { ConvPlan } from './conv-plan.ts';
 import type { GemmWgsl } from './gemm-lanes.ts';
-import { tiledMatmulWgsl, type TilesTiling } from './gemm-tiles.ts';
+import type { TilesTiling } from './gemm-plan.ts';
+import { tiledMatmulWgsl } from './gemm-tiles.ts';
 import { declareBuffer } from './operand-wgsl.ts';
 import type { View } from './view.ts';
 

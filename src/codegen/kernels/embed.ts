@@ -4,8 +4,7 @@
 // in 64-bit fixed point, the phase is reduced modulo one turn in integers, and sin/cos are short
 // Taylor series on [-pi/4, pi/4] (no reliance on the driver's sin/cos accuracy).
 import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
-import { numel, type View } from './view.ts';
-import { extent, wgslCoords } from './elementwise.ts';
+import { extent, numel, wgslCoords, type View } from './view.ts';
 
 /**
  * A fraction v in (0, 1] as 64-bit fixed point `vec2u(high word, low word)`, exact for a float64 v

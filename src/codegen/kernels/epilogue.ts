@@ -1,10 +1,11 @@
 // The fused epilogue shared by GEMM and convolution: out = act(acc + bias) * gate + residual.
-// Activations reuse the expression IR (expr.ts), so the WGSL forms and the float64 reference are the
-// same ones every elementwise kernel uses. Each primitive decides where the operands come from
-// (per column in GEMM, per output channel in convolution); this module only fixes the formula.
-import { emitExprs, evalExpr, input, unary } from './expr.ts';
+// Activations are elementwise functions (functions.ts), so the WGSL forms and the float64 reference
+// are the same ones every elementwise kernel uses. Each primitive decides where the operands come
+// from (per column in GEMM, per output channel in convolution); this module only fixes the formula.
+import { emitExprs, input, unary } from './expr.ts';
+import { FUNCTIONS, type FunctionName } from './functions.ts';
 
-export const ACTIVATIONS = ['none', 'silu', 'gelu', 'gelu_tanh', 'relu', 'sigmoid', 'tanh'] as const;
+export const ACTIVATIONS = ['none', 'silu', 'gelu', 'gelu_tanh', 'relu', 'sigmoid', 'tanh'] as const satisfies readonly ('none' | FunctionName)[];
 export type Activation = (typeof ACTIVATIONS)[number];
 
 export function checkActivation(a: unknown, what: string): asserts a is Activation {
@@ -15,7 +16,7 @@ export function checkActivation(a: unknown, what: string): asserts a is Activati
 
 /** float64 activation (the reference). */
 export function activate64(act: Activation, x: number): number {
-  return act === 'none' ? x : evalExpr(unary(act, input('x')), () => x);
+  return act === 'none' ? x : FUNCTIONS[act].f64(x);
 }
 
 /**

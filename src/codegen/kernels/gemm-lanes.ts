@@ -12,10 +12,9 @@
 // texture was within the noise.
 import { applyWgsl, activationWgsl } from './epilogue.ts';
 import { f32Literal } from './expr.ts';
-import type { GemmPlan, Operand } from './gemm.ts';
+import type { GemmPlan, LanesTiling, Operand } from './gemm-plan.ts';
 import { batchBaseWgsl, batchIndexWgsl, declareBuffer, offsetWgsl, vec4Along, type OperandLayout } from './operand-wgsl.ts';
 
-export interface LanesTiling { lanes: number; rows: number; colVecs: number }
 export interface GemmWgsl { wgsl: string; dispatch: [number, number, number]; features?: string[] }
 
 const u = (n: number) => `${n}u`;

@@ -5,11 +5,9 @@
 // supply how an A element, a B element and an output are addressed.
 import { applyWgsl, activationWgsl } from './epilogue.ts';
 import { f32Literal } from './expr.ts';
-import type { GemmPlan } from './gemm.ts';
+import type { GemmPlan, TilesTiling } from './gemm-plan.ts';
 import { checkGrid, layoutOf, type GemmWgsl } from './gemm-lanes.ts';
 import { batchBaseWgsl, batchIndexWgsl, declareBuffer, offsetWgsl, type OperandLayout } from './operand-wgsl.ts';
-
-export interface TilesTiling { tileM: number; tileN: number; tileK: number; threadRows: number; threadCols: number }
 
 /** What a tiled matrix kernel computes: out(m, n) = store(sum_k A(m, k) * B(k, n)) for batch entry wg.z. */
 export interface TiledMatmulSource {

@@ -23,6 +23,13 @@ export interface KernelSpec {
   features?: string[];
 }
 
+/** What the generators that choose a tiling per adapter need from it; the runtime's Gpu object satisfies it. */
+export interface AdapterTraits {
+  software: boolean;
+  features: ReadonlySet<string>;
+  info: { subgroupMinSize?: number; subgroupMaxSize?: number };
+}
+
 /** Splits a flat workgroup count into a grid that fits maxComputeWorkgroupsPerDimension. */
 export function gridFor(workgroups: number, maxPerDim = 65535): [number, number, number] {
   if (workgroups <= maxPerDim) return [Math.max(1, workgroups), 1, 1];

@@ -1,10 +1,8 @@
 // Layer / group / RMS normalisation: one workgroup per normalised row, a two-pass (shifted mean,
 // then centred sum of squares) reduction in workgroup memory, then one fused write that applies the
 // optional affine (weight, bias) and the optional adaLN modulation x * (1 + scale) + shift.
-import type { AdapterTraits } from './gemm.ts';
-import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
-import { numel, splitAxis, permute, type View } from './view.ts';
-import { alongAxes, coalesce, extent, stridesOver, wgslCoords, wgslDot } from './elementwise.ts';
+import { GRID_MAIN, GRID_WORKGROUP, gridFor, type AdapterTraits, type KernelSpec } from './kernel.ts';
+import { alongAxes, coalesce, extent, numel, permute, splitAxis, stridesOver, wgslCoords, wgslDot, type View } from './view.ts';
 import { f32Literal } from './expr.ts';
 import { workgroupSumWgsl } from './reduce.ts';
 

@@ -1,8 +1,7 @@
 // Reductions: sum / mean over any set of axes of a strided view, and the global L2 norm of a
 // buffer as a two-stage reduction (per-workgroup partial sums of squares, then one workgroup).
 import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
-import { numel, permute, type View } from './view.ts';
-import { coalesce, extent, stridesOver, wgslCoords, wgslDot } from './elementwise.ts';
+import { coalesce, extent, numel, permute, stridesOver, wgslCoords, wgslDot, type View } from './view.ts';
 import { f32Literal } from './expr.ts';
 
 /** WGSL: `workgroup_sum(v, lid)`, a tree sum over a power-of-two workgroup that every invocation receives. */

@@ -2,8 +2,7 @@
 // separable linear: 1D/2D/3D trilinear with align_corners=false as PyTorch) over chosen axes
 // of strided views. One invocation per output element.
 import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
-import { numel, type View } from './view.ts';
-import { coalesce, extent, stridesOver, wgslCoords, wgslDot } from './elementwise.ts';
+import { coalesce, extent, forEachIndex, numel, stridesOver, wgslCoords, wgslDot, type View } from './view.ts';
 import { f32Literal } from './expr.ts';
 
 export interface PoolParams {
@@ -186,14 +185,5 @@ export function resizeReference(p: ResizeParams, x: ArrayLike<number>): Float64A
 }
 
 // ---------------------------------------------------------------- helpers
-
-function forEachIndex(shape: readonly number[], fn: (idx: number[]) => void) {
-  const idx = new Array(shape.length).fill(0);
-  for (let flat = 0; flat < numel(shape); flat++) {
-    let r = flat;
-    for (let a = shape.length - 1; a >= 0; a--) { idx[a] = r % shape[a]; r = Math.floor(r / shape[a]); }
-    fn(idx);
-  }
-}
 
 const offsetOf = (v: View, idx: readonly number[]) => idx.reduce((o, c, a) => o + c * v.strides[a], v.offset);

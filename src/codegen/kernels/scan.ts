@@ -16,6 +16,7 @@
  * one barrier per step). Bindings in order: xp, whh ([3H, H] row-major, PyTorch weight_hh), bhh ([3H]),
  * [h0], out.
  */
+import { FUNCTIONS, helperSet } from './functions.ts';
 import { gridFor, type KernelSpec } from './kernel.ts';
 import { type View } from './view.ts';
 
@@ -76,7 +77,7 @@ export interface GruInputs { xp: ArrayLike<number>; whh: ArrayLike<number>; bhh:
 /** What a backward pass needs per (row, step, unit), index (row * T + t) * H + i in scan order. */
 export interface GruSaved { r: Float64Array; z: Float64Array; n: Float64Array; hn: Float64Array; hPrev: Float64Array }
 
-const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+const { sigmoid, tanh } = FUNCTIONS;
 
 /** Float64 reference: out over out's buffer extent (NaN where the view does not reach) and saved gates. */
 export function gruReference(p: GruScanParams, x: GruInputs): { out: Float64Array; saved: GruSaved } {
@@ -99,9 +100,9 @@ export function gruReference(p: GruScanParams, x: GruInputs): { out: Float64Arra
           for (let k = 0; k < H; k++) a += x.whh[(g * H + i) * H + k] * h[k];
           return a;
         });
-        const r = sigmoid(x.xp[xo + i * plan.xg] + lin[0]);
-        const z = sigmoid(x.xp[xo + (H + i) * plan.xg] + lin[1]);
-        const n = Math.tanh(x.xp[xo + (2 * H + i) * plan.xg] + r * lin[2]);
+        const r = sigmoid.f64(x.xp[xo + i * plan.xg] + lin[0]);
+        const z = sigmoid.f64(x.xp[xo + (H + i) * plan.xg] + lin[1]);
+        const n = tanh.f64(x.xp[xo + (2 * H + i) * plan.xg] + r * lin[2]);
         next[i] = (1 - z) * n + z * h[i];
         const si = (row * T + s) * H + i;
         saved.r[si] = r; saved.z[si] = z; saved.n[si] = n; saved.hn[si] = lin[2]; saved.hPrev[si] = h[i];
@@ -137,11 +138,21 @@ export function gruScanKernel(p: GruScanParams): KernelSpec {
     ...(p.h0 ? [{ name: 'h0', access: 'read' as const }] : []), { name: 'out', access: 'read_write' as const }];
   const decode = plan.batch.map((b, i) => `let c${i} = (rem / ${plan.batch.slice(i + 1).reduce((a, x) => a * x.size, 1)}u) % ${b.size}u;`);
   const sum = (k: 'x' | 'o' | 'h', off: number) => [`${off}u`, ...plan.batch.map((b, i) => `c${i} * ${b[k]}u`)].join(' + ');
+  // The gates in the elementwise kernels' forms (vdm_tanh cannot overflow for large inputs).
+  const { use, definitions } = helperSet();
+  const gates = [
+    `    let gr = xp[xo + i * ${plan.xg}u] + ar;`,
+    `    let r = ${sigmoid.wgsl('gr', use)};`,
+    `    let gz = xp[xo + (H + i) * ${plan.xg}u] + az;`,
+    `    let z = ${sigmoid.wgsl('gz', use)};`,
+    `    let gn = xp[xo + (2u * H + i) * ${plan.xg}u] + r * an;`,
+    `    let n = ${tanh.wgsl('gn', use)};`,
+  ];
   const wgsl = [
     ...bindings.map((b, i) => `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<f32>;`),
     `const H = ${H}u; const T = ${T}u; const WG = ${WG}u;`,
     `var<workgroup> h: array<f32, ${2 * H}>;`,
-    `fn sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }`,
+    ...definitions(),
     `@compute @workgroup_size(${WG})`,
     `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {`,
     `let rem = wid.x + (wid.y + wid.z * ${dispatch[1]}u) * ${dispatch[0]}u;`,
@@ -161,10 +172,7 @@ export function gruScanKernel(p: GruScanParams): KernelSpec {
     `      let hk = h[cur + k];`,
     `      ar += whh[i * H + k] * hk; az += whh[(H + i) * H + k] * hk; an += whh[(2u * H + i) * H + k] * hk;`,
     `    }`,
-    `    let r = sigmoid(xp[xo + i * ${plan.xg}u] + ar);`,
-    `    let z = sigmoid(xp[xo + (H + i) * ${plan.xg}u] + az);`,
-    // clamped: tanh saturates in f32 long before 15, and some implementations overflow on large inputs
-    `    let n = tanh(clamp(xp[xo + (2u * H + i) * ${plan.xg}u] + r * an, -15.0, 15.0));`,
+    ...gates,
     `    let hnew = (1.0 - z) * n + z * h[cur + i];`,
     `    h[nxt + i] = hnew;`,
     `    out[ob + t * ${plan.ot}u + i * ${plan.og}u] = hnew;`,

@@ -2,14 +2,10 @@
 // elaborate the model into the graph IR and check the diffusion section. Every problem comes back
 // as a diagnostic; a failure of the compiler itself becomes one "internal error" diagnostic.
 import type { DiffusionDef, ModelDef } from './ast.ts';
-import { checkDiffusion } from './diffusion.ts';
 import { diag, internalError, sortAndDedupe, type Diagnostic } from '../ir/diagnostics.ts';
-import { Elaboration, evaluateLets, modelFrame, runModel } from './elaborate.ts';
+import { Elaboration, elaborateModel, evaluateLets } from './elaborate.ts';
 import type { Graph } from '../ir/graph.ts';
-import { GraphBuilder } from './graph-builder.ts';
 import { loadProgram, type LoadedModule } from './imports.ts';
-import { Abort } from './limits.ts';
-import type { ModelState } from './model-state.ts';
 import { NameScope } from './naming.ts';
 import { declareModule, ModuleScope } from './scope.ts';
 import type { SourceFile } from '../ir/source.ts';
@@ -74,54 +70,4 @@ function checkUnguarded(file: string, options: CheckOptions): CheckResult {
   }
   const sorted = sortAndDedupe(diagnostics);
   return { graph: sorted.length === 0 ? graph : undefined, diagnostics: sorted, hasModel: model !== undefined };
-}
-
-function elaborateModel(
-  scope: ModuleScope, model: ModelDef, diffusion: DiffusionDef | null, dims: Readonly<Record<string, number>>,
-  incomplete: Set<SourceFile>, diagnostics: Diagnostic[],
-): Graph | undefined {
-  const builder = new GraphBuilder();
-  const ctx = new Elaboration(builder, builder.root, incomplete);
-  const file = scope.module.source.displayPath;
-  const overrides = new Map<string, number>();
-  for (const [name, size] of Object.entries(dims)) {
-    if (!Number.isInteger(size) || size <= 0 || size > 2 ** 31) {
-      diagnostics.push({ ...diag('VDM070', null, `--dim ${name}=${size}: a dim must be a positive integer up to 2^31`), file });
-      overrides.set(name, NaN); // reported: the dim becomes an error value
-    } else {
-      overrides.set(name, size);
-    }
-  }
-  const state: ModelState = { dims: new Map(), overrides, usedOverrides: new Set(), inputs: [], outputs: [], outputNames: new Set() };
-  ctx.modelDims = state.dims;
-  let aborted = false;
-  try {
-    runModel(ctx, scope, model, state);
-  } catch (err) {
-    if (!(err instanceof Abort)) throw err;
-    ctx.report(err.diagnostic);
-    aborted = true;
-  }
-  for (const name of overrides.keys()) {
-    if (!state.usedOverrides.has(name)) {
-      const declared = [...state.dims.keys()];
-      diagnostics.push({
-        ...diag('VDM070', null, `--dim ${name}: model '${model.name.name}' has no dim '${name}'`,
-          declared.length ? `its dims: ${declared.join(', ')}` : 'it declares no dims'),
-        file,
-      });
-    }
-  }
-  let spec = null;
-  if (diffusion && !aborted) {
-    const first = state.outputs[0];
-    const outputNode = first === undefined ? null : builder.nodeAxes(first.node);
-    spec = checkDiffusion(ctx, modelFrame(scope), diffusion, { inputs: state.inputs, output: outputNode });
-  }
-  diagnostics.push(...ctx.diagnostics);
-  if (ctx.diagnostics.length > 0 || aborted) return undefined;
-  return builder.finish({
-    model: model.name.name, file,
-    dims: Object.fromEntries(state.dims), inputs: state.inputs, outputs: state.outputs, diffusion: spec,
-  });
 }

@@ -1,7 +1,7 @@
 // Shared shape rule of layernorm and rmsnorm: normalise along one axis (default c), keep the axes,
 // and with `affine` learn a per-feature scale (and, for layernorm, a shift).
 import { viewOver } from './lowering.ts';
-import { alongAxes } from '../../codegen/kernels/elementwise.ts';
+import { alongAxes } from '../../codegen/kernels/view.ts';
 import { normKernel, normLanesFor } from '../../codegen/kernels/norm.ts';
 import { alongAxis, relayout, sizeIn } from '../ir/named-tensor.ts';
 import { sizeOf } from './axes.ts';

@@ -8,9 +8,8 @@ import { product, requireAxes, resolvePerAxis, sizeOf, withSize, withSizes } fro
 import type { Json } from '../ir/json.ts';
 import type { BoundArgs, ParamShape, Primitive, ReferenceCall, VjpCall, VjpResult } from './types.ts';
 import { convKernel } from '../../codegen/kernels/conv.ts';
-import { coalesce } from '../../codegen/kernels/elementwise.ts';
 import type { LowerCall } from './lowering.ts';
-import { contiguous, type View } from '../../codegen/kernels/view.ts';
+import { coalesce, contiguous, type View } from '../../codegen/kernels/view.ts';
 
 /** Padding per conv axis: "same" (d(k-1)/2, needs it whole), "valid" (0), an integer or a named tuple. */
 function paddingOf(a: BoundArgs, over: string[], kernel: Map<string, number>, dilation: Map<string, number>): Map<string, number> {

@@ -1,4 +1,5 @@
 // gru(x, over, hidden, reverse: false): a gated recurrent unit scanning one axis; c -> hidden.
+import { FUNCTIONS } from '../../codegen/kernels/functions.ts';
 import { gemmKernel } from '../../codegen/kernels/gemm.ts';
 import { contractionViews, viewOver } from './lowering.ts';
 import { gruScanKernel } from '../../codegen/kernels/scan.ts';
@@ -8,6 +9,8 @@ import { relayout, sizeIn } from '../ir/named-tensor.ts';
 import { numel } from '../ir/values.ts';
 import { sizeOf, withSize } from './axes.ts';
 import type { Primitive } from './types.ts';
+
+const sigmoid = FUNCTIONS.sigmoid.f64, tanh = FUNCTIONS.tanh.f64;
 
 export const gru: Primitive = {
   name: 'gru',
@@ -84,7 +87,6 @@ export const gru: Primitive = {
     const dx = new Float64Array(xs.length);
     const dwih = new Float64Array(3 * H * C), dwhh = new Float64Array(3 * H * H);
     const dbih = new Float64Array(3 * H), dbhh = new Float64Array(3 * H);
-    const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
     // per scan position s: the state before it and its gates, each [T, H]
     const hPrev = new Float64Array(T * H), R = new Float64Array(T * H), Z = new Float64Array(T * H);
     const N = new Float64Array(T * H), HN = new Float64Array(T * H);
@@ -107,7 +109,7 @@ export const gru: Primitive = {
         for (let i = 0; i < H; i++) {
           const r = sigmoid(xp[i] + hp[i]);
           const z = sigmoid(xp[H + i] + hp[H + i]);
-          const n = Math.tanh(xp[2 * H + i] + r * hp[2 * H + i]);
+          const n = tanh(xp[2 * H + i] + r * hp[2 * H + i]);
           R[s * H + i] = r; Z[s * H + i] = z; N[s * H + i] = n; HN[s * H + i] = hp[2 * H + i];
         }
         for (let i = 0; i < H; i++) h[i] = (1 - Z[s * H + i]) * N[s * H + i] + Z[s * H + i] * h[i];
@@ -164,7 +166,6 @@ export const gru: Primitive = {
     const bih = params.get('bias_ih')!, bhh = params.get('bias_hh')!;
     const rows = t.data.length / (T * C);
     const out = new Float64Array(rows * T * H);
-    const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
     const h = new Float64Array(H), next = new Float64Array(H), xp = new Float64Array(3 * H), hp = new Float64Array(3 * H);
     for (let row = 0; row < rows; row++) {
       h.fill(0);
@@ -182,7 +183,7 @@ export const gru: Primitive = {
         for (let i = 0; i < H; i++) {
           const r = sigmoid(xp[i] + hp[i]);
           const z = sigmoid(xp[H + i] + hp[H + i]);
-          const n = Math.tanh(xp[2 * H + i] + r * hp[2 * H + i]);
+          const n = tanh(xp[2 * H + i] + r * hp[2 * H + i]);
           next[i] = (1 - z) * n + z * h[i];
         }
         h.set(next);

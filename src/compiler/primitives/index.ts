@@ -1,5 +1,4 @@
 // The registry of primitives callable by name, and of the operators behind + - * / and unary minus.
-import { abs } from './abs.ts';
 import { add } from './add.ts';
 import { attention } from './attention.ts';
 import { concat } from './concat.ts';
@@ -7,45 +6,38 @@ import { conv } from './conv.ts';
 import { div } from './div.ts';
 import type { BinaryOperator } from './elementwise.ts';
 import { embed } from './embed.ts';
-import { exp } from './exp.ts';
 import { expand } from './expand.ts';
 import { flip } from './flip.ts';
-import { gelu } from './gelu.ts';
-import { gelu_tanh } from './gelu_tanh.ts';
 import { groupnorm } from './groupnorm.ts';
 import { gru } from './gru.ts';
 import { layernorm } from './layernorm.ts';
 import { linear } from './linear.ts';
 import { mean } from './mean.ts';
 import { mul } from './mul.ts';
-import { neg } from './neg.ts';
 import { param } from './param.ts';
 import { patchify } from './patchify.ts';
 import { pool } from './pool.ts';
-import { relu } from './relu.ts';
 import { rmsnorm } from './rmsnorm.ts';
-import { sigmoid } from './sigmoid.ts';
-import { silu } from './silu.ts';
 import { sincos } from './sincos.ts';
 import { sinusoidal } from './sinusoidal.ts';
 import { slice } from './slice.ts';
 import { split } from './split.ts';
-import { sqrt } from './sqrt.ts';
 import { sub } from './sub.ts';
-import { tanh } from './tanh.ts';
 import type { Primitive } from './types.ts';
+import { unaryPrimitive } from './unary.ts';
 import { unpatchify } from './unpatchify.ts';
 import { upsample } from './upsample.ts';
 
 export const PRIMITIVES: ReadonlyMap<string, Primitive> = new Map([
   linear, conv, attention, layernorm, rmsnorm, groupnorm, pool, upsample, mean,
-  silu, gelu, gelu_tanh, relu, sigmoid, tanh, exp, sqrt, abs,
+  // the elementwise functions callable by name (each one a record in codegen/kernels/functions.ts)
+  ...(['silu', 'gelu', 'gelu_tanh', 'relu', 'sigmoid', 'tanh', 'exp', 'sqrt', 'abs'] as const).map((f) => unaryPrimitive(f)),
   split, concat, patchify, unpatchify, expand, slice, flip, sinusoidal, sincos, embed, gru, param,
 ].map((p) => [p.name, p]));
 
 export const BINARY_OPERATORS: ReadonlyMap<string, BinaryOperator> = new Map([add, sub, mul, div].map((o) => [o.symbol, o]));
 
-export const NEGATE: Primitive = neg;
+export const NEGATE: Primitive = unaryPrimitive('neg');
 
 /** The operators by the op name their graph nodes carry (add, sub, mul, div). */
 export const BINARY_BY_OP: ReadonlyMap<string, BinaryOperator> = new Map([...BINARY_OPERATORS.values()].map((o) => [o.name, o]));

@@ -3,11 +3,10 @@
 // (src/codegen/lower.ts) implements it; primitives import only this file, so neither imports the other.
 import type { AxisPair, GraphNode } from '../ir/graph.ts';
 import { stridesFor } from '../ir/named-tensor.ts';
-import { coalesce, elementwiseKernel } from '../../codegen/kernels/elementwise.ts';
+import { elementwiseKernel } from '../../codegen/kernels/elementwise.ts';
 import type { Expr } from '../../codegen/kernels/expr.ts';
-import type { AdapterTraits } from '../../codegen/kernels/gemm.ts';
-import type { KernelSpec } from '../../codegen/kernels/kernel.ts';
-import type { View } from '../../codegen/kernels/view.ts';
+import type { AdapterTraits, KernelSpec } from '../../codegen/kernels/kernel.ts';
+import { coalesce, type View } from '../../codegen/kernels/view.ts';
 
 /** A value on the GPU: a buffer holding a tensor contiguous in the order of `axes`. */
 export interface Value {
@@ -67,4 +66,57 @@ export function contractionViews(x: Value, out: Value, axis: string, outAxis = a
     a: { shape: [...merged.shape, k[1]], strides: [...merged.strides[0], xa.strides[r]], offset: 0 },
     out: { shape: [...merged.shape, n[1]], strides: [...merged.strides[1], oa.strides[r]], offset: 0 },
   };
+}
+
+/**
+ * What a primitive's `lowerVjp` gets: the forward call's values (kept alive for the backward by the
+ * memory plan, which sees their last use here), the gradient of the loss with respect to the node's
+ * value, and where to write each gradient. Every gradient buffer is written whole (=), never
+ * accumulated: the driver sums the contributions of a value's consumers.
+ */
+export interface LowerVjpCall extends LowerCall {
+  /** d loss / d out, over `out.axes` in that order */
+  readonly grad: Value;
+  /** per input: the buffer for d loss / d input, over that input's axes in its value's order; null: not needed */
+  readonly inputGrads: readonly (Value | null)[];
+  /** parameter leaf -> the buffer for its gradient (row-major in the parameter's shape) */
+  readonly paramGrads: ReadonlyMap<string, string>;
+}
+
+/**
+ * Views for a weight gradient dW[i, o] = sum over rows of x[.., i] g[.., o], where x and g share
+ * every axis but `axis` (x) and `gAxis` (g). The shared axes coalesce into one contracted axis where
+ * both walk them as one; any left over become batch axes, whose partial products the caller sums.
+ * Returns A = x^T [...batch, I, rows], B = g [...batch, rows, O] and the batch shape.
+ */
+export function weightGradViews(x: Value, g: Value, axis: string, gAxis: string): { a: View; b: View; batch: number[] } {
+  const others = x.axes.filter(([n]) => n !== axis);
+  const i = x.axes.find(([n]) => n === axis)!;
+  const o = g.axes.find(([n]) => n === gAxis)!;
+  const xa = viewOver(x, [...others, i]);
+  const ga = viewOver(g, [...others, o]);
+  const r = others.length;
+  const merged = coalesce(others.map(([, s]) => s), [xa.strides.slice(0, r), ga.strides.slice(0, r)]);
+  if (merged.shape.length === 0) { merged.shape.push(1); merged.strides[0].push(0); merged.strides[1].push(0); }
+  const k = merged.shape.length - 1;
+  const batch = merged.shape.slice(0, k);
+  return {
+    a: { shape: [...batch, i[1], merged.shape[k]], strides: [...merged.strides[0].slice(0, k), xa.strides[r], merged.strides[0][k]], offset: 0 },
+    b: { shape: [...batch, merged.shape[k], o[1]], strides: [...merged.strides[1].slice(0, k), merged.strides[1][k], ga.strides[r]], offset: 0 },
+    batch,
+  };
+}
+
+/** One elementwise kernel over `target` axes: out = expr(in0, in1, ...) with every operand viewed by name. */
+export function emitElementwise(call: Pick<LowerCall, 'emit'>, target: readonly AxisPair[], ins: readonly Value[], out: Value, expr: Expr): void {
+  call.emit(elementwiseKernel({
+    shape: target.map(([, s]) => s),
+    inputs: ins.map((v, i) => ({ name: `in${i}`, view: viewOver(v, target) })),
+    outputs: [{ name: 'out', view: viewOver(out, target), expr }],
+  }), [...ins.map((v) => v.buffer), out.buffer]);
+}
+
+/** Fills a value with zeros: the gradient of an input that does not change the result (sincos reads only shapes). */
+export function emitZeros(call: Pick<LowerCall, 'emit'>, v: Value): void {
+  emitElementwise(call, v.axes, [], v, { op: 'const', value: 0 });
 }

@@ -1,5 +1,5 @@
 // mean(x, over): average over axes, removing them.
-import { viewOver } from './lowering.ts';
+import { emitElementwise, viewOver } from './lowering.ts';
 import { reduceKernel } from '../../codegen/kernels/reduce.ts';
 import { numelOf, relayout, zipWith } from '../ir/named-tensor.ts';
 import { requireAxes } from './axes.ts';
@@ -29,6 +29,13 @@ export const mean: Primitive = {
     const kept = x.axes.filter(([n]) => !over.includes(n));
     const spec = reduceKernel({ op: 'mean', x: viewOver(x, x.axes), axes, y: viewOver(call.out, kept) });
     call.emit(spec, [x.buffer, call.out.buffer]);
+  },
+  lowerVjp(call) {
+    const [dx] = call.inputGrads;
+    if (!dx) return;
+    const over = call.attrs.over as string[];
+    const n = numelOf(dx.axes.filter(([m]) => over.includes(m)));
+    emitElementwise(call, dx.axes, [call.grad], dx, { op: 'mul', a: { op: 'input', name: 'in0' }, b: { op: 'const', value: 1 / n } });
   },
   // Every averaged entry gets 1/n of its output's gradient (broadcast by name over the `over` axes).
   vjp({ inputs: [x], attrs, grad }) {

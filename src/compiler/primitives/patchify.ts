@@ -50,6 +50,11 @@ export const patchify: Primitive = {
     };
   },
   lower: (call) => lowerPatchCopy(call, call.inputs[0], call.out, true),
+  // A permutation: the gradient is unpatchify of the output's gradient.
+  lowerVjp(call) {
+    const [dx] = call.inputGrads;
+    if (dx) lowerPatchCopy({ ...call, inputs: [call.grad], out: dx }, dx, call.grad, false);
+  },
   reference({ inputs: [x], attrs, axes }) {
     const to = patchMap(x.axes, axes, attrs.patch);
     const y = new Float64Array(x.data.length);

@@ -5,6 +5,7 @@ import { contiguous } from '../../codegen/kernels/view.ts';
 import { fail } from '../ir/diagnostics.ts';
 import { sizeIn } from '../ir/named-tensor.ts';
 import { requireAxes, sizeOf } from './axes.ts';
+import { emitZeros } from './lowering.ts';
 import type { Primitive } from './types.ts';
 
 export const sincos: Primitive = {
@@ -33,6 +34,10 @@ export const sincos: Primitive = {
   },
   // One position-table kernel: grid = the `over` sizes in their order (the node's leading axes), the
   // channel blocks as the reference's, into the node's buffer as [numel(grid), dim].
+  // The table depends on x's shape only: x gets a zero gradient.
+  lowerVjp(call) {
+    if (call.inputGrads[0]) emitZeros(call, call.inputGrads[0]);
+  },
   lower(call) {
     const over = call.attrs.over as string[];
     const dim = Number(call.attrs.dim);

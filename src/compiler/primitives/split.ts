@@ -1,5 +1,5 @@
 // split(x, n, axis: c) -> a tuple of n equal parts along the axis.
-import { viewOver } from './lowering.ts';
+import { emitZeros, viewOver } from './lowering.ts';
 import { fail } from '../ir/diagnostics.ts';
 import { alongAxis, sizeIn } from '../ir/named-tensor.ts';
 import { sizeOf, withSize } from './axes.ts';
@@ -34,6 +34,17 @@ export const split: Primitive = {
     const target = call.out.axes;
     const part = target.find(([n]) => n === axis)![1];
     emitCopy(call, target, rangeView(x, target, axis, Number(call.attrs.index) * part), viewOver(call.out, target), x.buffer);
+  },
+  // Zeros, then the part's gradient copied into its run along the axis (each part writes a whole
+  // contribution; the driver sums the n of them).
+  lowerVjp(call) {
+    const [dx] = call.inputGrads;
+    if (!dx) return;
+    const axis = String(call.attrs.axis);
+    const target = call.grad.axes;
+    const part = target.find(([n]) => n === axis)![1];
+    emitZeros(call, dx);
+    emitCopy({ ...call, out: dx }, target, viewOver(call.grad, target), rangeView(dx, target, axis, Number(call.attrs.index) * part), call.grad.buffer);
   },
   // The part's gradient goes back into its run along the axis, zeros elsewhere (the other parts'
   // nodes add theirs).

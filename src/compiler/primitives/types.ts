@@ -6,7 +6,7 @@ import {
   asAxes, asAxis, asBool, asInt, asNamedNumbers, asNumber, asPerAxis, asPositive, asSize, asString, asTensor, Poisoned,
   type PerAxis,
 } from '../ir/convert.ts';
-import type { LowerCall } from './lowering.ts';
+import type { LowerCall, LowerVjpCall } from './lowering.ts';
 import type { AxisPair } from '../ir/graph.ts';
 import type { Json } from '../ir/json.ts';
 import type { NamedTensor } from '../ir/named-tensor.ts';
@@ -96,6 +96,8 @@ export interface Primitive {
   readonly vjp?: (call: VjpCall) => VjpResult;
   /** Emits the kernels that compute the node's value on the GPU (src/codegen/lower.ts). */
   readonly lower?: (call: LowerCall) => void;
+  /** Emits the kernels of the backward rule on the GPU (src/codegen/backward.ts); `vjp` is its oracle. */
+  readonly lowerVjp?: (call: LowerVjpCall) => void;
   /** Fan-in and fan-out of a parameter, for 'default' and 'xavier_uniform' initialisation. */
   readonly fans?: (leaf: string, shape: readonly number[]) => readonly [number, number];
 }

@@ -29,6 +29,11 @@ export const unpatchify: Primitive = {
     };
   },
   lower: (call) => lowerPatchCopy(call, call.out, call.inputs[0], false),
+  // A permutation: the gradient is patchify of the output's gradient.
+  lowerVjp(call) {
+    const [dx] = call.inputGrads;
+    if (dx) lowerPatchCopy({ ...call, inputs: [call.grad], out: dx }, call.grad, dx, true);
+  },
   // The exact inverse of patchify's reference (same channel order, see patchMap there).
   reference({ inputs: [x], attrs, axes }) {
     const from = patchMap(axes, x.axes, attrs.patch);

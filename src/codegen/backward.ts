@@ -1,0 +1,159 @@
+// Backward lowering: the gradient of a loss with respect to every parameter, as kernels appended to
+// an (unfused) forward lowering. Nodes are visited in reverse; each writes one gradient buffer per
+// differentiable input (a "contribution"), and a value read by several consumers gets the sum of
+// its contributions in one elementwise kernel before its own rule runs. Elementwise functions and
+// operators are handled here from their derivative expressions; every other primitive brings its
+// `lowerVjp`. Forward values stay alive until their last backward use: the memory plan sees that.
+import { paramLeaf, type Graph } from '../compiler/ir/graph.ts';
+import { numelOf } from '../compiler/ir/named-tensor.ts';
+import { primitiveOf } from '../compiler/primitives/index.ts';
+import { viewOver, type LowerVjpCall, type Value } from '../compiler/primitives/lowering.ts';
+import { elementwiseKernel } from './kernels/elementwise.ts';
+import type { AdapterTraits } from './kernels/kernel.ts';
+import { reduceKernel } from './kernels/reduce.ts';
+import { isElementwise } from './fuse.ts';
+import { gradientExprs } from './gradient-exprs.ts';
+import type { BufferDecl, BufferRole, LoweredGraph, LoweredStep } from './lower.ts';
+import { inputsOf, type Expr } from './kernels/expr.ts';
+
+export interface BackwardLowering extends LoweredGraph {
+  /** parameter path -> the buffer of its gradient (role 'grad') */
+  readonly paramGrads: ReadonlyMap<string, string>;
+}
+
+const MAX_SUM = 6;
+
+/**
+ * Appends the backward pass to `forward` (lowered without fusion, so every value has a buffer).
+ * `seeds`: output name -> the buffer holding d loss / d output over that output's value axes.
+ */
+export function lowerBackward(graph: Graph, forward: LoweredGraph, seeds: ReadonlyMap<string, Value>, adapter?: AdapterTraits): BackwardLowering {
+  if (forward.values.some((v) => v.fused)) throw new Error('lowerBackward: the forward lowering must not fuse (every value needs its buffer)');
+  const buffers = new Map<string, BufferDecl>(forward.buffers);
+  const steps: LoweredStep[] = [...forward.steps];
+  const paramGrads = new Map<string, string>();
+  const declare = (name: string, elements: number, role: BufferRole) => {
+    if (buffers.has(name)) throw new Error(`lowerBackward: buffer '${name}' declared twice`);
+    buffers.set(name, { name, elements: Math.max(1, elements), dtype: 'f32', role });
+    return name;
+  };
+  const emitter = (label: string) => (spec: LoweredStep['spec'], bufs: readonly string[]) => {
+    if (bufs.length !== spec.bindings.length) throw new Error(`backward ${label}: ${spec.bindings.length} bindings, ${bufs.length} buffers`);
+    steps.push({ spec, buffers: [...bufs], label });
+  };
+
+  // Which values depend on a parameter: only they need gradients.
+  const needs = graph.nodes.map(() => false);
+  for (const n of graph.nodes) needs[n.id] = n.dtype === 'f32' && (n.params.length > 0 || n.inputs.some((i) => needs[i]));
+  const contributions: Value[][] = graph.nodes.map(() => []);
+  for (const o of graph.outputs) {
+    const seed = seeds.get(o.name);
+    if (seed && needs[o.node]) contributions[o.node].push(seed);
+  }
+
+  for (let id = graph.nodes.length - 1; id >= 0; id--) {
+    const node = graph.nodes[id];
+    const parts = contributions[id];
+    if (parts.length === 0 || node.op === 'input') continue;
+    const label = `d ${node.path || node.op} (${node.op}, node ${id})`;
+    const emit = emitter(label);
+    const out = forward.values[id];
+    const grad = sumContributions(parts, out, `g${id}`, declare, emit);
+    const inputGrads = node.inputs.map((i, k) => {
+      if (!needs[i]) return null;
+      const v: Value = { buffer: declare(`g${id}.in${k}`, numelOf(graph.nodes[i].axes), 'scratch'), axes: forward.values[i].axes };
+      contributions[i].push(v);
+      return v;
+    });
+    const own = new Map<string, string>();
+    const ownGrads = new Map<string, string>();
+    for (const p of node.params) {
+      own.set(paramLeaf(node, p), forward.params.get(p.path)!);
+      const name = declare(`grad.${p.path}`, p.shape.reduce((a, b) => a * b, 1), 'grad');
+      ownGrads.set(paramLeaf(node, p), name);
+      paramGrads.set(p.path, name);
+    }
+    let scratchCount = 0;
+    const call: LowerVjpCall = {
+      node, attrs: node.attrs, inputs: node.inputs.map((i) => forward.values[i]), params: own, out, adapter,
+      grad, inputGrads, paramGrads: ownGrads,
+      scratch: (name, elements) => declare(`g${id}.${name}.${scratchCount++}`, elements, 'scratch'),
+      emit,
+    };
+    if (isElementwise(node)) lowerElementwiseVjp(call);
+    else {
+      const prim = primitiveOf(node.op);
+      if (!prim?.lowerVjp) throw new Error(`primitive '${node.op}' (${node.path}) has no GPU backward rule yet`);
+      prim.lowerVjp(call);
+    }
+  }
+  // Parameters no path reaches (unused, or behind an integer input) get a zero gradient.
+  for (const n of graph.nodes) for (const p of n.params) {
+    if (paramGrads.has(p.path)) continue;
+    const name = declare(`grad.${p.path}`, p.shape.reduce((a, b) => a * b, 1), 'grad');
+    paramGrads.set(p.path, name);
+    const size = buffers.get(name)!.elements;
+    emitter(`zero ${p.path}`)(elementwiseKernel({ shape: [size], inputs: [], outputs: [{ name: 'out', view: { shape: [size], strides: [1], offset: 0 }, expr: { op: 'const', value: 0 } }] }), [name]);
+  }
+  return { ...forward, buffers, steps, paramGrads };
+}
+
+/** The gradient of a value from its consumers' contributions: the one buffer, or their sum. */
+function sumContributions(parts: readonly Value[], out: Value, name: string,
+  declare: (name: string, elements: number, role: BufferRole) => string, emit: (spec: LoweredStep['spec'], bufs: readonly string[]) => void): Value {
+  let acc = parts[0];
+  let rest = parts.slice(1);
+  let round = 0;
+  while (rest.length > 0) {
+    const group = [acc, ...rest.slice(0, MAX_SUM - 1)];
+    rest = rest.slice(MAX_SUM - 1);
+    const target = out.axes;
+    const sum: Value = { buffer: declare(`${name}.sum${round++}`, numelOf(target), 'scratch'), axes: target };
+    const expr = group.slice(1).reduce<Expr>((e, _, k) => ({ op: 'add', a: e, b: { op: 'input', name: `in${k + 1}` } }), { op: 'input', name: 'in0' });
+    emit(elementwiseKernel({
+      shape: target.map(([, s]) => s),
+      inputs: group.map((v, k) => ({ name: `in${k}`, view: viewOver(v, target) })),
+      outputs: [{ name: 'out', view: viewOver(sum, target), expr }],
+    }), [...group.map((v) => v.buffer), sum.buffer]);
+    acc = sum;
+  }
+  return acc;
+}
+
+/**
+ * Elementwise functions and operators: d input = g * (partial derivative), over the node's axes; an
+ * operand that was broadcast (fewer axes) gets the sum over the axes it lacks.
+ */
+function lowerElementwiseVjp(call: LowerVjpCall): void {
+  const { node } = call;
+  const target = call.out.axes;
+  const exprs = gradientExprs(node);
+  const reads: Value[] = [call.grad, ...call.inputs, call.out];
+  call.inputGrads.forEach((dst, k) => {
+    if (!dst) return;
+    const expr = exprs[k];
+    const used = inputsOf([expr]);
+    const live = reads.flatMap((v, j) => (used.has(`in${j}`) ? [{ name: `in${j}`, v }] : []));
+    const ins = live.map(({ name, v }) => ({ name, view: viewOver(v, target) }));
+    const bufs = live.map(({ v }) => v.buffer);
+    if (dst.axes.length === target.length) {
+      call.emit(elementwiseKernel({ shape: target.map(([, s]) => s), inputs: ins, outputs: [{ name: 'out', view: viewOver(dst, target), expr }] }), [...bufs, dst.buffer]);
+      return;
+    }
+    // broadcast operand: the full-size product, then its sum over the missing axes
+    const full = call.scratch('bcast', numelOf(target));
+    const fullValue: Value = { buffer: full, axes: target };
+    call.emit(elementwiseKernel({ shape: target.map(([, s]) => s), inputs: ins, outputs: [{ name: 'out', view: viewOver(fullValue, target), expr }] }), [...bufs, full]);
+    reduceTo(call, fullValue, dst);
+  });
+}
+
+/** dst = the sum of `full` over the axes `dst` lacks (dst's axes are a subset of full's). */
+export function reduceTo(call: Pick<LowerVjpCall, 'emit'>, full: Value, dst: Value): void {
+  const names = new Set(dst.axes.map(([n]) => n));
+  const axes = full.axes.flatMap(([n], i) => (names.has(n) ? [] : [i]));
+  const kept = full.axes.filter(([n]) => names.has(n));
+  const x = viewOver(full, full.axes);
+  call.emit(reduceKernel({ op: 'sum', x, axes, y: viewOver(dst, kept) }), [full.buffer, dst.buffer]);
+}
+

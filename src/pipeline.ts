@@ -1,0 +1,173 @@
+// The pipeline from a spec to a forward pass on an adapter, one typed step at a time:
+//   checkSpec(file, { dims }) -> lowerModel(checked, { target | adapter, layout, fuse })
+//     -> planModel(lowered) -> load(gpu, planned, { params, inputs }) -> run()
+// Each step's result carries the earlier ones (file, graph, lowered graph, memory plan), so a
+// caller keeps one value. Bad input never ends in a stack trace: a spec's problems come back as
+// diagnostics, what the kernel library cannot lower yet and values that do not fit the model as a
+// PipelineError. The CLI, the benchmarks and the tests all go through here.
+import { lowerGraph, type LoweredGraph, type ValueLayout } from './codegen/lower.ts';
+import type { AdapterTraits } from './codegen/kernels/kernel.ts';
+import { planMemory, type MemoryPlan } from './codegen/plan-memory.ts';
+import { compiledFiles, type CompiledFiles } from './codegen/program-files.ts';
+import { TARGET_TRAITS, type Target } from './codegen/targets.ts';
+import { checkFile } from './compiler/frontend/check.ts';
+import { diag, type Diagnostic } from './compiler/ir/diagnostics.ts';
+import type { Graph } from './compiler/ir/graph.ts';
+import { relayout, type NamedTensor } from './compiler/ir/named-tensor.ts';
+import type { Gpu } from './runtime/gpu.ts';
+import { loadLowered, type GraphRun } from './runtime/run-graph.ts';
+import { readSafetensors } from './runtime/safetensors.ts';
+
+export { checkFile, type CheckResult } from './compiler/frontend/check.ts';
+export { TARGETS, TARGET_TRAITS, isTarget, type Target } from './codegen/targets.ts';
+export type { CompiledFiles, ValueLayout };
+
+/** A problem with what was handed to a step (not with the spec's text, which gives diagnostics). */
+export class PipelineError extends Error {}
+
+/** The kernel library cannot lower a node of this model yet; the spec itself is fine. */
+export class LoweringError extends PipelineError {
+  constructor(readonly model: string, readonly reason: string) {
+    super(`cannot lower model ${model} yet: ${reason}`);
+  }
+}
+
+export interface SpecOptions {
+  /** dim overrides (`--dim`) */
+  readonly dims?: Readonly<Record<string, number>>;
+  /** the folder imports must stay in (default: the file's) */
+  readonly root?: string;
+  /** what needs the model, named in the hint when the file defines none (e.g. 'vdm run') */
+  readonly purpose?: string;
+}
+
+/** A spec that checked without errors and defines a model. */
+export interface CheckedModel {
+  readonly file: string;
+  readonly graph: Graph;
+}
+
+export type SpecCheck =
+  | { readonly ok: true; readonly model: CheckedModel }
+  | { readonly ok: false; readonly diagnostics: readonly Diagnostic[] };
+
+/** Checks `file` and elaborates its model; a file without a model is a VDM050 diagnostic. */
+export function checkSpec(file: string, options: SpecOptions = {}): SpecCheck {
+  const result = checkFile(file, { dims: options.dims, root: options.root });
+  if (result.diagnostics.length) return { ok: false, diagnostics: result.diagnostics };
+  if (!result.graph) {
+    const hint = `${options.purpose ?? 'this'} needs a file with a model`;
+    return { ok: false, diagnostics: [{ ...diag('VDM050', null, `${file} defines no model`, hint), file }] };
+  }
+  return { ok: true, model: { file, graph: result.graph } };
+}
+
+export interface LowerOptions {
+  /** a named target (kernels without an adapter, reproducible) ... */
+  readonly target?: Target;
+  /** ... or the traits of the adapter the program will run on (an opened Gpu has them) */
+  readonly adapter?: AdapterTraits;
+  /** the axis order of node values (default: each node's own) */
+  readonly layout?: ValueLayout;
+  /** fuse elementwise chains into one kernel (default: true) */
+  readonly fuse?: boolean;
+}
+
+export interface LoweredModel extends CheckedModel {
+  readonly lowered: LoweredGraph;
+  /** the named target it was lowered for; absent when lowered for an adapter's own traits */
+  readonly target?: Target;
+}
+
+/** Lowers the model onto kernels for a target or an adapter; LoweringError for what the kernels cannot do yet. */
+export function lowerModel(model: CheckedModel, options: LowerOptions & { readonly target: Target }): LoweredModel & { readonly target: Target };
+export function lowerModel(model: CheckedModel, options?: LowerOptions): LoweredModel;
+export function lowerModel(model: CheckedModel, options: LowerOptions = {}): LoweredModel {
+  if (options.target && options.adapter) throw new PipelineError('lowerModel: give a target or an adapter, not both');
+  const traits = options.target ? TARGET_TRAITS[options.target] : options.adapter;
+  let lowered: LoweredGraph;
+  try {
+    lowered = lowerGraph(model.graph, traits, options.layout ?? 'node', options.fuse ?? true);
+  } catch (err) {
+    throw new LoweringError(model.graph.model, err instanceof Error ? err.message : String(err));
+  }
+  return { file: model.file, graph: model.graph, lowered, ...(options.target ? { target: options.target } : {}) };
+}
+
+export interface PlannedModel extends LoweredModel {
+  readonly plan: MemoryPlan;
+}
+
+/** Node values and scratch whose lifetimes do not overlap share slots (codegen/plan-memory.ts). */
+export function planModel<M extends LoweredModel>(model: M): M & PlannedModel {
+  return { ...model, plan: planMemory(model.lowered) };
+}
+
+/** The kernel files and program.json of a model planned for a named target (codegen/program-files.ts). */
+export function programFiles(model: PlannedModel & { readonly target: Target }): CompiledFiles {
+  return compiledFiles(model.graph, model.lowered, model.plan, model.target);
+}
+
+/** Distinct kernels of a lowered model (what the adapter compiles). */
+export const kernelCount = (model: LoweredModel): number => new Set(model.lowered.steps.map((s) => s.spec.key)).size;
+
+/** Parameters by dotted path from a safetensors file: every one the model has, with its shape. */
+export function readParams(graph: Graph, file: string): Map<string, Float64Array> {
+  const st = readSafetensors(file);
+  const out = new Map<string, Float64Array>();
+  const problems: string[] = [];
+  for (const p of graph.nodes.flatMap((n) => n.params)) {
+    const t = st.tensors[p.path];
+    if (!t) { problems.push(`missing ${p.path} [${p.shape}]`); continue; }
+    if (t.shape.join() !== p.shape.join()) { problems.push(`${p.path} is [${t.shape}] in the file, the model needs [${p.shape}]`); continue; }
+    if (t.data instanceof BigInt64Array) { problems.push(`${p.path} is ${t.dtype}; parameters must be floating point`); continue; }
+    out.set(p.path, Float64Array.from(t.data));
+  }
+  if (problems.length) throw new PipelineError(`${file} does not fit model ${graph.model}:\n${listed(problems)}`);
+  return out;
+}
+
+const listed = (problems: readonly string[]) =>
+  `  ${problems.slice(0, 8).join('\n  ')}${problems.length > 8 ? `\n  ... and ${problems.length - 8} more` : ''}`;
+
+export interface ModelValues {
+  /** parameter path -> values, in the shape the graph gives it */
+  readonly params: ReadonlyMap<string, Float64Array>;
+  /** input name -> value, in any axis order */
+  readonly inputs: ReadonlyMap<string, NamedTensor>;
+}
+
+export interface LoadedModel {
+  readonly model: PlannedModel;
+  /** Runs `repeat` forward passes (default 1); outputs in the axis order the model declares. */
+  run(options?: { readonly repeat?: number; readonly profile?: boolean }): Promise<GraphRun>;
+  release(): void;
+}
+
+/** Uploads the parameters and inputs once; each run then only records, submits and reads back. */
+export function load(gpu: Gpu, model: PlannedModel, values: ModelValues): LoadedModel {
+  const problems: string[] = [];
+  for (const name of model.lowered.inputs.keys()) if (!values.inputs.has(name)) problems.push(`no value for input '${name}'`);
+  for (const [path, buffer] of model.lowered.params) {
+    const data = values.params.get(path);
+    const elements = model.lowered.buffers.get(buffer)!.elements;
+    if (!data) problems.push(`no value for parameter '${path}'`);
+    else if (data.length !== elements) problems.push(`parameter '${path}' has ${data.length} values, the model needs ${elements}`);
+  }
+  if (problems.length) throw new PipelineError(`the values do not fit model ${model.graph.model}:\n${listed(problems)}`);
+  const loaded = loadLowered(gpu, model.lowered, values.inputs, values.params, { plan: model.plan });
+  // Buffers may hold a value in another axis order (channels-last); callers see the declared one.
+  const declared = new Map(model.graph.outputs.map((o) => [o.name, model.graph.nodes[o.node].axes]));
+  const inDeclaredOrder = (name: string, t: NamedTensor): NamedTensor => {
+    const axes = declared.get(name)!;
+    return axes.every(([n], i) => t.axes[i]?.[0] === n) && axes.length === t.axes.length ? t : relayout(t, axes);
+  };
+  return {
+    model,
+    async run(options = {}) {
+      const result = await loaded.run(options);
+      return { ...result, outputs: new Map([...result.outputs].map(([name, t]) => [name, inDeclaredOrder(name, t)])) };
+    },
+    release: () => loaded.release(),
+  };
+}
