@@ -12,14 +12,20 @@ import type { AdapterTraits, KernelSpec } from './kernels/kernel.ts';
 
 export type { LowerCall, Value };
 
-/** 'grad': a parameter's gradient (backward.ts), kept whole for the optimizer like a parameter. */
-export type BufferRole = 'input' | 'param' | 'value' | 'scratch' | 'grad';
+/**
+ * 'grad': a parameter's gradient (backward.ts), kept whole for the optimizer like a parameter;
+ * 'arena': one buffer holding many parameters (or their gradients, moments) as parts; 'state':
+ * training state that lives across steps (random keys, the loss, flags).
+ */
+export type BufferRole = 'input' | 'param' | 'value' | 'scratch' | 'grad' | 'arena' | 'state';
 
 export interface BufferDecl {
   readonly name: string;
   readonly elements: number;
-  readonly dtype: 'f32' | 'i32';
+  readonly dtype: 'f32' | 'i32' | 'u32';
   readonly role: BufferRole;
+  /** a part of an arena buffer (role 'arena'), bound as a buffer of its own from element `offset` */
+  readonly part?: { readonly arena: string; readonly offset: number };
 }
 
 export interface LoweredStep {

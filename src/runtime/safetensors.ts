@@ -167,6 +167,39 @@ export function readSafetensors(file: string): SafetensorsFile {
   }
 }
 
+/** A tensor's entry in the header, without its data. */
+export interface SafeTensorInfo {
+  dtype: SafeDtype;
+  shape: number[];
+}
+
+/**
+ * Reads and validates only the header (against the file's size): cheap even for a large file, and
+ * enough to tell a truncated file or a torn header from a whole one.
+ */
+export function readSafetensorsHeader(file: string): { tensors: Record<string, SafeTensorInfo>; metadata: Record<string, string> } {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    throw new SafetensorsError(`${file}: cannot open (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const first8 = new Uint8Array(8);
+    readExactly(fd, first8.subarray(0, Math.min(8, size)), 0, file);
+    const n = headerLength(first8, size, file);
+    const header = new Uint8Array(n);
+    readExactly(fd, header, 8, file);
+    const { entries, metadata } = parseHeader(header, size - 8 - n, file);
+    const tensors: Record<string, SafeTensorInfo> = {};
+    for (const [name, e] of entries) tensors[name] = { dtype: e.dtype, shape: e.shape };
+    return { tensors, metadata };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 function encode(name: string, t: SafeTensor): Uint8Array {
   const { dtype, data } = t;
   if (!(dtype in DTYPE_BYTES)) throw new SafetensorsError(`tensor '${name}': unknown dtype '${dtype}' (supported: ${Object.keys(DTYPE_BYTES).join(', ')})`);
@@ -179,8 +212,11 @@ function encode(name: string, t: SafeTensor): Uint8Array {
   return new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
 }
 
-/** Serializes tensors (sorted by name) and optional string metadata into safetensors bytes. */
-export function serializeSafetensors(tensors: Record<string, SafeTensor>, metadata?: Record<string, string>): Uint8Array {
+/**
+ * The file as a list of byte blocks: length field and header first, then each tensor's bytes as a
+ * view of its own array (no copy), so a large checkpoint is written without a second copy in memory.
+ */
+export function serializeSafetensorsParts(tensors: Record<string, SafeTensor>, metadata?: Record<string, string>): Uint8Array[] {
   const names = Object.keys(tensors).sort();
   if (names.includes('__metadata__')) throw new SafetensorsError(`'__metadata__' is reserved and cannot name a tensor`);
   const header: Record<string, unknown> = {};
@@ -203,27 +239,42 @@ export function serializeSafetensors(tensors: Record<string, SafeTensor>, metada
     p.set(json);
     json = p;
   }
-  const out = new Uint8Array(8 + json.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
-  out.set(json, 8);
-  let at = 8 + json.length;
-  for (const b of blobs) { out.set(b, at); at += b.length; }
+  if (json.length > MAX_HEADER_BYTES) throw new SafetensorsError(`header of ${json.length} bytes exceeds the ${MAX_HEADER_BYTES}-byte maximum readers accept`);
+  const head = new Uint8Array(8 + json.length);
+  new DataView(head.buffer).setBigUint64(0, BigInt(json.length), true);
+  head.set(json, 8);
+  return [head, ...blobs];
+}
+
+/** Serializes tensors (sorted by name) and optional string metadata into safetensors bytes. */
+export function serializeSafetensors(tensors: Record<string, SafeTensor>, metadata?: Record<string, string>): Uint8Array {
+  const parts = serializeSafetensorsParts(tensors, metadata);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
   return out;
 }
 
+/** Temporary files of `writeFileAtomic`: `.<name>.<pid>.<time>.tmp` beside the target. */
+export const ATOMIC_TEMP = /^\.(.+)\.(\d+)\.(\d+)\.tmp$/;
+
 /**
- * Writes a checkpoint atomically: to a temporary file in the same directory, flushed to disk,
- * then renamed over the target, so a killed process leaves either the old file or the new one.
+ * Writes a file atomically: the parts go to a temporary file in the same directory (a rename is
+ * atomic only within one file system), which is fsynced and renamed over the target; then the
+ * directory is fsynced so the rename itself survives a power cut. A killed process leaves either
+ * the old file or the new one, and at worst a stray temporary file. Errors keep their `code`.
  */
-export function writeSafetensors(file: string, tensors: Record<string, SafeTensor>, metadata?: Record<string, string>): void {
-  const bytes = serializeSafetensors(tensors, metadata);
+export function writeFileAtomic(file: string, parts: readonly Uint8Array[]): void {
   const dir = path.dirname(path.resolve(file));
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
   let fd: number | undefined;
   try {
     fd = fs.openSync(tmp, 'wx');
-    let written = 0;
-    while (written < bytes.length) written += fs.writeSync(fd, bytes, written, bytes.length - written);
+    for (const bytes of parts) {
+      // One writeSync moves at most 2 GiB; loop on short writes.
+      let written = 0;
+      while (written < bytes.length) written += fs.writeSync(fd, bytes, written, Math.min(bytes.length - written, 1 << 30));
+    }
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;
@@ -231,12 +282,24 @@ export function writeSafetensors(file: string, tensors: Record<string, SafeTenso
   } catch (e) {
     if (fd !== undefined) fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
-    if (e instanceof SafetensorsError) throw e;
-    throw new SafetensorsError(`${file}: cannot write checkpoint (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw e;
   }
   try {
-    // Persist the rename itself; not every platform allows fsync on a directory.
+    // Not every platform allows fsync on a directory.
     const dfd = fs.openSync(dir, 'r');
     try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
   } catch { /* best effort */ }
+}
+
+/**
+ * Writes a checkpoint atomically (see `writeFileAtomic`): a killed process leaves either the old
+ * file or the new one. Bad tensors are refused before anything is written.
+ */
+export function writeSafetensors(file: string, tensors: Record<string, SafeTensor>, metadata?: Record<string, string>): void {
+  const parts = serializeSafetensorsParts(tensors, metadata);
+  try {
+    writeFileAtomic(file, parts);
+  } catch (e) {
+    throw new SafetensorsError(`${file}: cannot write checkpoint (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
 }

@@ -1,0 +1,153 @@
+// The built-in dataset: shapes moving with constant velocity on a plain background, bouncing off
+// the frame edges. Sample i is a pure function of (seed, i), so it does not depend on the batch
+// size or on what was drawn before it.
+//
+// Class labels (for `label` inputs): label = 8 · shape + direction, with
+//   shape     0 square, 1 circle, 2 triangle (pointing up)
+//   direction the initial heading, d · 45° counter-clockwise from "right" on screen:
+//             0 right, 1 up-right, 2 up, 3 up-left, 4 left, 5 down-left, 6 down, 7 down-right
+// so 0 = square right, 7 = square down-right, 8 = circle right, 23 = triangle down-right. A spec
+// with fewer classes gets labels 0 .. classes − 1 only. With t = 1 the direction is not visible.
+//
+// Scalar (for `scalar` inputs): the speed, u ∈ [0, 1) uniform, mapped linearly onto the input's
+// range (lo + u · (hi − lo)) when it declares one, else u itself. In pixels per frame the speed is
+// (0.5 + 1.5 u) · max(1, min(h, w) / 16).
+import { Rng } from './rng.ts';
+import { writeFrame } from './pixels.ts';
+import { checkBatchRequest, type Batch, type DatasetOptions, type SampleShape, type VideoDataset } from './types.ts';
+
+export const SYNTHETIC_SHAPES = ['square', 'circle', 'triangle'] as const;
+export const SYNTHETIC_DIRECTIONS = ['right', 'up-right', 'up', 'up-left', 'left', 'down-left', 'down', 'down-right'] as const;
+export const SYNTHETIC_CLASSES = SYNTHETIC_SHAPES.length * SYNTHETIC_DIRECTIONS.length;
+export const SYNTHETIC_CLASS_NAMES: readonly string[] = SYNTHETIC_SHAPES.flatMap((s) => SYNTHETIC_DIRECTIONS.map((d) => `${s} ${d}`));
+
+type Rgb = readonly [number, number, number];
+// Bright shapes over dark backgrounds: luma differs by at least ~80/255, so c = 1 shows them too.
+const COLOURS: readonly Rgb[] = [
+  [255, 60, 60], [60, 220, 60], [80, 130, 255], [240, 220, 40], [40, 220, 230], [230, 70, 230], [245, 245, 245], [255, 150, 30],
+];
+const BACKGROUNDS: readonly Rgb[] = [[0, 0, 0], [30, 30, 30], [10, 15, 50], [10, 40, 20]];
+
+export interface SyntheticObject {
+  /** Index into SYNTHETIC_SHAPES. */
+  readonly shape: number;
+  /** Index into SYNTHETIC_DIRECTIONS. */
+  readonly direction: number;
+  /** Pixels per frame. */
+  readonly speed: number;
+  /** Half the side (square, triangle) or the radius (circle), in pixels. */
+  readonly r: number;
+  /** Centre at frame 0, in pixels from the top-left corner. */
+  readonly x0: number;
+  readonly y0: number;
+  readonly colour: Rgb;
+}
+
+export interface SyntheticSample {
+  readonly label: number;
+  /** The first object's speed as u ∈ [0, 1). */
+  readonly speed01: number;
+  readonly background: Rgb;
+  /** Drawn last to first: the first (the labelled one) is on top. */
+  readonly objects: readonly SyntheticObject[];
+}
+
+/** The parameters of sample `index`. */
+export function syntheticSample(seed: number, index: number, shape: SampleShape, options: { classes?: number; objects?: number } = {}): SyntheticSample {
+  const rng = new Rng(seed, index);
+  const side = Math.min(shape.h, shape.w);
+  const unit = Math.max(1, side / 16);
+  const background = BACKGROUNDS[rng.int(BACKGROUNDS.length)];
+  const classes = Math.min(options.classes ?? SYNTHETIC_CLASSES, SYNTHETIC_CLASSES);
+  let label = 0, speed01 = 0;
+  const objects: SyntheticObject[] = [];
+  for (let i = 0; i < (options.objects ?? 1); i++) {
+    const l = rng.int(i === 0 ? classes : SYNTHETIC_CLASSES);
+    const u = rng.float();
+    const r = Math.max(2, side * rng.range(0.16, 0.24));
+    const x0 = rng.range(r, shape.w - r);
+    const y0 = rng.range(r, shape.h - r);
+    const colour = COLOURS[rng.int(COLOURS.length)];
+    if (i === 0) [label, speed01] = [l, u];
+    objects.push({ shape: Math.floor(l / 8), direction: l % 8, speed: (0.5 + 1.5 * u) * unit, r, x0, y0, colour });
+  }
+  return { label, speed01, background, objects };
+}
+
+/** Reflects p into [lo, hi] as a ball bouncing between two walls would be. */
+function bounce(p: number, lo: number, hi: number): number {
+  const span = hi - lo;
+  if (span <= 0) return (lo + hi) / 2;
+  const q = (((p - lo) % (2 * span)) + 2 * span) % (2 * span);
+  return lo + (q <= span ? q : 2 * span - q);
+}
+
+// Unit headings of SYNTHETIC_DIRECTIONS on screen (y grows downwards).
+const D = Math.SQRT1_2;
+const HEADINGS: readonly (readonly [number, number])[] = [[1, 0], [D, -D], [0, -1], [-D, -D], [-1, 0], [-D, D], [0, 1], [D, D]];
+
+/** Velocity before any bounce, in pixels per frame. */
+export function velocity(o: SyntheticObject): [number, number] {
+  const [x, y] = HEADINGS[o.direction];
+  return [x * o.speed, y * o.speed];
+}
+
+/** Centre of an object at frame f. */
+export function objectCentre(o: SyntheticObject, f: number, shape: SampleShape): [number, number] {
+  const [vx, vy] = velocity(o);
+  return [bounce(o.x0 + vx * f, o.r, shape.w - o.r), bounce(o.y0 + vy * f, o.r, shape.h - o.r)];
+}
+
+function inside(kind: number, dx: number, dy: number, r: number): boolean {
+  if (kind === 0) return Math.abs(dx) <= r && Math.abs(dy) <= r;
+  if (kind === 1) return dx * dx + dy * dy <= r * r;
+  return dy >= -r && dy <= r && Math.abs(dx) <= (dy + r) / 2;
+}
+
+/** Renders a sample as element s of a [b, c, t, h, w] batch. */
+export function renderSynthetic(sample: SyntheticSample, shape: SampleShape, out: Float32Array, s: number): void {
+  const { t, h, w } = shape;
+  const rgb = new Float32Array(h * w * 3);
+  for (let f = 0; f < t; f++) {
+    for (let p = 0; p < h * w; p++) rgb.set(sample.background, p * 3);
+    for (let i = sample.objects.length - 1; i >= 0; i--) {
+      const o = sample.objects[i];
+      const [cx, cy] = objectCentre(o, f, shape);
+      const x0 = Math.max(0, Math.floor(cx - o.r)), x1 = Math.min(w - 1, Math.ceil(cx + o.r));
+      const y0 = Math.max(0, Math.floor(cy - o.r)), y1 = Math.min(h - 1, Math.ceil(cy + o.r));
+      for (let y = y0; y <= y1; y++) {
+        for (let x = x0; x <= x1; x++) {
+          if (inside(o.shape, x + 0.5 - cx, y + 0.5 - cy, o.r)) rgb.set(o.colour, (y * w + x) * 3);
+        }
+      }
+    }
+    writeFrame(rgb, out, s, f, shape);
+  }
+}
+
+export function syntheticDataset(shape: SampleShape, options: DatasetOptions = {}): VideoDataset {
+  const seed = options.seed ?? 0;
+  const size = options.size ?? null;
+  const range = options.scalar?.range;
+  const sampleOptions = { classes: options.label?.classes, objects: options.objects };
+  return {
+    shape,
+    size,
+    skipped: 0,
+    problems: [],
+    async batch(index: number, batchSize: number): Promise<Batch> {
+      checkBatchRequest(index, batchSize);
+      const video = new Float32Array(batchSize * shape.c * shape.t * shape.h * shape.w);
+      const label = options.label ? new Int32Array(batchSize) : undefined;
+      const scalar = options.scalar ? new Float32Array(batchSize) : undefined;
+      for (let j = 0; j < batchSize; j++) {
+        const position = index * batchSize + j;
+        const sample = syntheticSample(seed, size === null ? position : position % size, shape, sampleOptions);
+        renderSynthetic(sample, shape, video, j);
+        if (label) label[j] = sample.label;
+        if (scalar) scalar[j] = range ? range[0] + sample.speed01 * (range[1] - range[0]) : sample.speed01;
+      }
+      return { size: batchSize, video, label, scalar };
+    },
+  };
+}
