@@ -6,7 +6,7 @@
 // Parameters, gradients, Adam moments and the EMA each live in one arena whose parts are the
 // tensors (64-element aligned: the adapters' 256-byte storage offset alignment), so the optimizer
 // is one kernel over all of them. Nothing here touches a GPU: the runtime's trainer loads it.
-import { paramLeaf, type Graph, type GraphInput } from '../compiler/ir/graph.ts';
+import type { Graph, GraphInput } from '../compiler/ir/graph.ts';
 import { numelOf } from '../compiler/ir/named-tensor.ts';
 import { viewOver, type Value } from '../compiler/primitives/lowering.ts';
 import { noiseSchedule } from '../compiler/reference/diffusion-math.ts';
@@ -15,7 +15,7 @@ import { qSampleKernel } from './kernels/diffusion.ts';
 import { elementwiseKernel } from './kernels/elementwise.ts';
 import { input, mul, sub } from './kernels/expr.ts';
 import type { AdapterTraits } from './kernels/kernel.ts';
-import { adamwKernel, chunkTable, gradNormKernels, nonfiniteClearKernel, nonfiniteKernel, type ArenaSegment } from './kernels/optimizer.ts';
+import { adamwKernel, chunkTable, gradNormKernels, nonfiniteKernel, type ArenaSegment } from './kernels/optimizer.ts';
 import { randomKernel } from './kernels/philox.ts';
 import { reduceKernel } from './kernels/reduce.ts';
 import { lowerGraph, type BufferDecl, type LoweredGraph, type LoweredStep } from './lower.ts';
@@ -123,9 +123,10 @@ export function lowerTraining(graph: Graph, opts: TrainingOptions = {}): Trainin
     gradNorm: declare('train.grad_norm', 1, 'state'),
     flag: declare('train.nonfinite', 2, 'state', 'u32'),
   };
-  const noise = declare('train.noise', n, 'scratch');
-  const tsteps = declare('train.t', batch, 'scratch', 'i32');
-  const target = declare('train.target', n, 'scratch');
+  // kept whole (not planned) so a step's draws can be read back and checked
+  const noise = declare('train.noise', n, 'state');
+  const tsteps = declare('train.t', batch, 'state', 'i32');
+  const target = declare('train.target', n, 'state');
   const tableName = declare('train.schedule', 2 * T, 'input');
   emit(pre, 'noise')(randomKernel({ kind: 'normal', n }), [io.rngNoise, noise]);
   emit(pre, 'timesteps')(randomKernel({ kind: 'timesteps', n: batch, steps: T }), [io.rngTimesteps, tsteps]);
@@ -190,8 +191,3 @@ export function lowerTraining(graph: Graph, opts: TrainingOptions = {}): Trainin
     dataInputs, io, noisy, batch, steps: T,
   };
 }
-
-/** The non-finite check's flag is cleared by its own kernel, dispatched by the trainer after reading it. */
-export const clearFlagKernel = nonfiniteClearKernel;
-
-export { paramLeaf };

@@ -30,6 +30,7 @@ export const absolute = <T extends Record<string, ArrayLike<number>>>(d: T) =>
 export function relError(gpu: ArrayLike<number>, ref: ArrayLike<number>, magnitude?: ArrayLike<number>): number {
   let ss = 0, n = 0;
   for (let i = 0; i < ref.length; i++) if (!Number.isNaN(ref[i])) { ss += ref[i] * ref[i]; n++; }
+  if (n === 0 && ref.length > 0) return Infinity; // a reference of NaN only compares nothing
   const floor = 0.01 * Math.sqrt(ss / Math.max(n, 1));
   let worst = 0;
   for (let i = 0; i < ref.length; i++) {
