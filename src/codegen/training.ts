@@ -19,6 +19,7 @@ import { adamwKernel, chunkTable, gradNormKernels, nonfiniteKernel, type ArenaSe
 import { randomKernel } from './kernels/philox.ts';
 import { reduceKernel } from './kernels/reduce.ts';
 import { lowerGraph, type BufferDecl, type LoweredGraph, type LoweredStep } from './lower.ts';
+import { planMemory } from './plan-memory.ts';
 
 /** Arena alignment in elements: 256 bytes, the largest minStorageBufferOffsetAlignment WebGPU allows. */
 export const ARENA_ALIGN = 64;
@@ -190,4 +191,27 @@ export function lowerTraining(graph: Graph, opts: TrainingOptions = {}): Trainin
     constants: new Map<string, Float32Array | Uint32Array>([[tableName, table], [chunks, chunkTable(layout)]]),
     dataInputs, io, noisy, batch, steps: T,
   };
+}
+
+export interface TrainingMemory {
+  /** parameters, gradients, Adam moments and EMA: the arenas */
+  readonly arenas: number;
+  /** forward values kept for the backward, gradients and scratch, after memory planning */
+  readonly activations: number;
+  /** inputs, the step's draws and targets, tables */
+  readonly other: number;
+  readonly total: number;
+}
+
+/** Peak bytes a training step holds on the device (every buffer lives for the whole program). */
+export function trainingMemory(program: TrainingProgram): TrainingMemory {
+  const plan = planMemory(program.lowered);
+  let arenas = 0, other = 0;
+  for (const b of program.lowered.buffers.values()) {
+    if (b.part || plan.slotOf.has(b.name)) continue;
+    if (b.role === 'arena') arenas += b.elements * 4;
+    else other += b.elements * 4;
+  }
+  const activations = plan.plannedBytes;
+  return { arenas, activations, other, total: arenas + activations + other };
 }

@@ -138,6 +138,11 @@ export class Program {
     return this;
   }
 
+  /** Bytes of device memory this program's buffers occupy (each buffer once, at its allocated size). */
+  get deviceBytes(): number {
+    return [...new Set(this.tensors.map((t) => t.buffer))].reduce((n, b) => n + b.size, 0);
+  }
+
   get dispatchCount(): number {
     return this.steps.length;
   }

@@ -138,6 +138,11 @@ export class Trainer {
     return this.prog.read(names.map((n) => this.tensor(n)));
   }
 
+  /** Device memory held by the step's buffers. */
+  get deviceBytes(): number {
+    return this.prog.deviceBytes;
+  }
+
   release(): void {
     this.prog.release();
   }

@@ -3,7 +3,7 @@
 // loss of a small denoiser falls.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { lowerTraining, type TrainingProgram } from '../../src/codegen/training.ts';
+import { lowerTraining, trainingMemory, type TrainingProgram } from '../../src/codegen/training.ts';
 import { backward } from '../../src/compiler/reference/autodiff.ts';
 import { evaluate } from '../../src/compiler/reference/evaluate.ts';
 import type { Graph } from '../../src/compiler/ir/graph.ts';
@@ -109,6 +109,21 @@ test('one seed gives the same losses bit for bit; the loss of a small denoiser f
   assert.equal(a, b, 'same seed, same losses');
   const mean = (xs: number[]) => xs.reduce((p, q) => p + q, 0) / xs.length;
   assert.ok(mean(a.slice(-15)) < 0.8 * mean(a.slice(0, 15)), `loss fell: ${mean(a.slice(0, 15))} -> ${mean(a.slice(-15))}`);
+});
+
+test('the planned training memory is what the device holds, within 15 %', async () => {
+  const gpu = await openGpu();
+  const g = graphOf(SPEC('epsilon'));
+  const program = lowerTraining(g, { adapter: gpu });
+  const planned = trainingMemory(program);
+  const trainer = Trainer.load(gpu, program, { params: liveParams(g) });
+  try {
+    const actual = trainer.deviceBytes;
+    assert.ok(planned.arenas > 0 && planned.activations > 0);
+    assert.ok(Math.abs(actual - planned.total) <= 0.15 * planned.total, `planned ${planned.total} B, allocated ${actual} B`);
+  } finally {
+    trainer.release();
+  }
 });
 
 test.run();
