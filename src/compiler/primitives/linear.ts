@@ -1,5 +1,5 @@
 // linear(x, out, bias: true, init: "default", axis: c): a dense layer along one axis.
-import { contractionViews, viewOver, weightGradViews } from './lowering.ts';
+import { contractionViews, viewOver, weightGradViews, type LowerVjpCall, type Value } from './lowering.ts';
 import { gemmKernel } from '../../codegen/kernels/gemm.ts';
 import { reduceKernel } from '../../codegen/kernels/reduce.ts';
 import { contiguous } from '../../codegen/kernels/view.ts';
@@ -44,32 +44,12 @@ export const linear: Primitive = {
     const spec = gemmKernel({ a, b: contiguous([K, N]), out, bias: bias ? contiguous([N]) : undefined, adapter: call.adapter });
     call.emit(spec, [call.inputs[0].buffer, call.params.get('weight')!, ...(bias ? [bias] : []), call.out.buffer]);
   },
-  // Three GEMMs through transposed views, no copies: dx = g w^T, dw = x^T g (partial products per
-  // batch entry summed when the rows do not coalesce into one axis), db = the row sum of g.
   lowerVjp(call) {
     const axis = String(call.attrs.axis);
-    const [x] = call.inputs;
-    const [dx] = call.inputGrads;
-    const inSize = x.axes.find(([n]) => n === axis)![1];
-    const out = Number(call.attrs.out);
-    if (dx) {
-      const { a, out: o } = contractionViews(call.grad, dx, axis);
-      call.emit(gemmKernel({ a, b: { shape: [out, inSize], strides: [1, out], offset: 0 }, out: o, adapter: call.adapter }),
-        [call.grad.buffer, call.params.get('weight')!, dx.buffer]);
-    }
-    const dw = call.paramGrads.get('weight')!;
-    const { a, b, batch } = weightGradViews(x, call.grad, axis, axis);
-    const partials = batch.length ? call.scratch('dw', batch.reduce((p, q) => p * q, 1) * inSize * out) : dw;
-    call.emit(gemmKernel({ a, b, out: contiguous([...batch, inSize, out]), adapter: call.adapter }), [x.buffer, call.grad.buffer, partials]);
-    if (batch.length) {
-      call.emit(reduceKernel({ op: 'sum', x: contiguous([...batch, inSize, out]), axes: batch.map((_, i) => i), y: contiguous([inSize, out]) }), [partials, dw]);
-    }
-    const db = call.paramGrads.get('bias');
-    if (db) {
-      const g = call.grad;
-      const k = g.axes.findIndex(([n]) => n === axis);
-      call.emit(reduceKernel({ op: 'sum', x: viewOver(g, g.axes), axes: g.axes.flatMap((_, i) => (i === k ? [] : [i])), y: contiguous([out]) }), [g.buffer, db]);
-    }
+    emitLinearVjp(call, {
+      x: call.inputs[0], g: call.grad, axis, weight: call.params.get('weight')!,
+      dx: call.inputGrads[0], dw: call.paramGrads.get('weight')!, db: call.paramGrads.get('bias'),
+    });
   },
   // dx[.., i] = sum_o g[.., o] w[i, o]; dw[i, o] = sum_rows x[.., i] g[.., o]; db[o] = sum_rows g[.., o]
   vjp({ inputs: [x], params, attrs, grad }) {
@@ -114,3 +94,30 @@ export const linear: Primitive = {
     });
   },
 };
+
+/**
+ * The backward of a dense layer along `axis` of x (weight [in, out], value g's `axis` out wide), as
+ * three GEMMs through transposed views, no copies: dx = g w^T, dw = x^T g (partial products per
+ * batch entry summed when the rows do not coalesce into one axis), db = the row sum of g.
+ */
+export function emitLinearVjp(call: Pick<LowerVjpCall, 'emit' | 'scratch' | 'adapter'>, p: {
+  x: Value; g: Value; axis: string; weight: string; dx: Value | null; dw: string; db?: string;
+}): void {
+  const { x, g, axis } = p;
+  const inSize = x.axes.find(([n]) => n === axis)![1];
+  const out = g.axes.find(([n]) => n === axis)![1];
+  if (p.dx) {
+    const { a, out: o } = contractionViews(g, p.dx, axis);
+    call.emit(gemmKernel({ a, b: { shape: [out, inSize], strides: [1, out], offset: 0 }, out: o, adapter: call.adapter }), [g.buffer, p.weight, p.dx.buffer]);
+  }
+  const { a, b, batch } = weightGradViews(x, g, axis, axis);
+  const partials = batch.length ? call.scratch('dw', batch.reduce((m, n) => m * n, 1) * inSize * out) : p.dw;
+  call.emit(gemmKernel({ a, b, out: contiguous([...batch, inSize, out]), adapter: call.adapter }), [x.buffer, g.buffer, partials]);
+  if (batch.length) {
+    call.emit(reduceKernel({ op: 'sum', x: contiguous([...batch, inSize, out]), axes: batch.map((_, i) => i), y: contiguous([inSize, out]) }), [partials, p.dw]);
+  }
+  if (p.db) {
+    const k = g.axes.findIndex(([n]) => n === axis);
+    call.emit(reduceKernel({ op: 'sum', x: viewOver(g, g.axes), axes: g.axes.flatMap((_, i) => (i === k ? [] : [i])), y: contiguous([out]) }), [g.buffer, p.db]);
+  }
+}
