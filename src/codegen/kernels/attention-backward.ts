@@ -247,6 +247,7 @@ function tilingOf(c: Common, rows: number, staged: number) {
   // two vec4 rows plus four words per staged row, within 12 KiB of the 16 KiB workgroup memory WebGPU guarantees
   const T = t.tile ?? Math.max(1, Math.min(32, staged, Math.floor(12288 / (32 * c.DH4 + 16))));
   if (![WG, T].every((x) => Number.isInteger(x) && x >= 1) || WG > 256) fail('backwardTiling: workgroupSize (1..256) and tile must be positive integers');
+  if (T * (32 * c.DH4 + 16) > 16384) fail(`backwardTiling: a tile of ${T} rows of head dim ${c.dh} exceeds 16 KiB of workgroup memory`);
   return { WG, T };
 }
 
@@ -417,7 +418,8 @@ function biasKernel(c: Common): KernelSpec {
   const win = axes.map((_, i) => `win${i}`);
   const winSizes = axes.map((a) => a.windows);
   const nbatch = prod(L.batch.map((b) => b.size));
-  const tok = (px: string, op: Op) => axes.flatMap((a, i) => (a.st[op] && a.n > 1 ? [`${px}g${i} * ${a.st[op]}u`] : []));
+  // self-attention: the key axes are the query axes, carrying the k and v strides
+  const tok = (px: string, op: Op) => (px === 'q' ? axes : L.kAxes).flatMap((a, i) => (a.st[op] && a.n > 1 ? [`${px}g${i} * ${a.st[op]}u`] : []));
   const offset = (op: Op, px: string) => [baseOf(L, op, bname), ...tok(px, op)].join(' + ');
   const coords = (px: string) => axes.flatMap((a, i) => [
     `let ${px}c${i} = ${a.windows > 1 ? `${win[i]} * ${a.w}u + ` : ''}${px}p${i};`,
@@ -475,7 +477,7 @@ export function attentionBackwardKernels(p: AttentionBackwardParams): KernelSpec
 
 // ---------------------------------------------------------------- float64 reference
 
-export interface AttentionBackwardReference {
+export interface AttentionBackwardResult {
   /** buffers of each view's extent, NaN where the view does not reach; stride-0 axes summed */
   dQ: Float64Array; dK: Float64Array; dV: Float64Array; dRelPosBias?: Float64Array;
   /** per query row (group * nq + row), as the scratch holds them: log-sum-exp and D = Σ_j P_ij dP_ij */
@@ -489,7 +491,7 @@ export interface AttentionBackwardReference {
  * keys it sees, then every term added into its gradient element. Views address elements through
  * full multi-indices (grid order, or [batch axes, context axes] for cross-attention k/v).
  */
-export function attentionBackwardReference(p: AttentionBackwardParams, x: AttentionInputs, dO: ArrayLike<number>): AttentionBackwardReference {
+export function attentionBackwardReference(p: AttentionBackwardParams, x: AttentionInputs, dO: ArrayLike<number>): AttentionBackwardResult {
   const plan = planAttention(p);
   const { heads, dh, scale, nq, nk } = plan;
   const names = p.grid.map((a) => a.name);

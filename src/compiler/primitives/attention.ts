@@ -1,9 +1,11 @@
 // attention(x, over, heads, context, context_over, window, shift, rel_bias, bias): multi-head
 // attention whose tokens are the `over` axes; every other axis but c is a batch axis. With `window`,
 // tokens attend within windows (Swin style, optionally shifted); with `context`, keys come from it.
-import { attentionKernel, attentionTilingFor, type Axis } from '../../codegen/kernels/attention.ts';
+import { attentionKernel, attentionTilingFor, type AttentionParams, type Axis } from '../../codegen/kernels/attention.ts';
+import { attentionBackwardKernels, attentionBackwardScratch, type AttentionBackwardParams } from '../../codegen/kernels/attention-backward.ts';
 import { gemmKernel } from '../../codegen/kernels/gemm.ts';
-import { contractionViews, viewOver, type LowerCall, type Value } from './lowering.ts';
+import { contractionViews, viewOver, type LowerCall, type LowerVjpCall, type Value } from './lowering.ts';
+import { emitLinearVjp } from './linear.ts';
 import { contiguous, type View } from '../../codegen/kernels/view.ts';
 import { fail } from '../ir/diagnostics.ts';
 import { asAxes, asPerAxis } from '../ir/convert.ts';
@@ -146,6 +148,7 @@ export const attention: Primitive = {
   // every weight is [in, out]; biases and rel_bias are zeros-initialised, so theirs never matter
   fans: (_leaf, shape) => [shape[0], shape[shape.length - 1]],
   lower: lowerAttention,
+  lowerVjp: lowerAttentionVjp,
   reference: attentionReferenceOf,
   vjp: attentionVjpOf,
 };
@@ -173,6 +176,12 @@ function headsView(v: Value, grid: readonly AxisPair[], heads: number, dh: numbe
  * buffer holds the node's non-c axes in node order with c last.
  */
 function lowerAttention(call: LowerCall): void {
+  const { o } = emitCore(call);
+  emitProjection(call, o, call.out, 'proj.weight', 'proj.bias');
+}
+
+/** The projections and the attention kernel (everything but the output projection). */
+function emitCore(call: LowerCall) {
   const { attrs, node } = call;
   const x = call.inputs[0];
   const over = attrs.over as string[];
@@ -206,25 +215,80 @@ function lowerAttention(call: LowerCall): void {
     emitProjection(call, ctx, kv, 'kv.weight', 'kv.bias');
     // k and v over [...batch axes of the grid, ...context tokens]: batch axes the context lacks read stride 0
     const kvGrid = [...batchAxes, ...ctxTokens];
-    const spec = attentionKernel({
+    const params: AttentionParams = {
       grid, tokens: over, heads, headDim: dh, context: ctxTokens.map(([name, size]) => ({ name, size })),
       q: headsView(q, gridAxes, heads, dh, 0), k: headsView(kv, kvGrid, heads, dh, 0), v: headsView(kv, kvGrid, heads, dh, 1),
       o: oView, tiling,
-    });
-    call.emit(spec, [q.buffer, kv.buffer, kv.buffer, o.buffer]);
-  } else {
-    const qkv = scratchOver('qkv', rowAxes, 3 * d);
-    emitProjection(call, x, qkv, 'qkv.weight', 'qkv.bias');
-    const spec = attentionKernel({
-      grid, tokens: over, heads, headDim: dh,
-      q: headsView(qkv, gridAxes, heads, dh, 0), k: headsView(qkv, gridAxes, heads, dh, 1), v: headsView(qkv, gridAxes, heads, dh, 2),
-      o: oView, window: window ?? undefined, shift: shift ?? undefined,
-      relPosBias: table ? contiguous([product(tokenAxes.map(([n, size]) => 2 * (window?.[n] ?? size) - 1)), heads]) : undefined,
-      tiling,
-    });
-    call.emit(spec, [qkv.buffer, qkv.buffer, qkv.buffer, ...(table ? [table] : []), o.buffer]);
+    };
+    call.emit(attentionKernel(params), [q.buffer, kv.buffer, kv.buffer, o.buffer]);
+    return { o, params, heads, dh, gridAxes, kvGrid, q, kv, buffers: [q.buffer, kv.buffer, kv.buffer] };
   }
-  emitProjection(call, o, call.out, 'proj.weight', 'proj.bias');
+  const qkv = scratchOver('qkv', rowAxes, 3 * d);
+  emitProjection(call, x, qkv, 'qkv.weight', 'qkv.bias');
+  const params: AttentionParams = {
+    grid, tokens: over, heads, headDim: dh,
+    q: headsView(qkv, gridAxes, heads, dh, 0), k: headsView(qkv, gridAxes, heads, dh, 1), v: headsView(qkv, gridAxes, heads, dh, 2),
+    o: oView, window: window ?? undefined, shift: shift ?? undefined,
+    relPosBias: table ? contiguous([product(tokenAxes.map(([n, size]) => 2 * (window?.[n] ?? size) - 1)), heads]) : undefined,
+    tiling,
+  };
+  call.emit(attentionKernel(params), [qkv.buffer, qkv.buffer, qkv.buffer, ...(table ? [table] : []), o.buffer]);
+  return { o, params, heads, dh, gridAxes, kvGrid: gridAxes, qkv, buffers: [qkv.buffer, qkv.buffer, qkv.buffer, ...(table ? [table] : [])] };
+}
+
+/**
+ * The backward: the projections and the attention output are recomputed (scratch is not kept past
+ * the node), then the output projection's backward gives d o, the fused attention backward
+ * (recomputing scores, never storing them) gives dq, dk, dv into one packed gradient buffer laid
+ * out like the projection, and the input projections' backward gives dx (and d context).
+ */
+function lowerAttentionVjp(call: LowerVjpCall): void {
+  const core = emitCore(call);
+  const { o, params, heads, dh, gridAxes, kvGrid } = core;
+  const d = sizeIn(call.node.axes, 'c');
+  const rowAxes = call.node.axes.filter(([n]) => n !== 'c');
+  const scratchOver = (name: string, axes: readonly AxisPair[], c: number): Value => {
+    const full: AxisPair[] = [...axes, ['c', c]];
+    return { buffer: call.scratch(name, numelOf(full)), axes: full };
+  };
+  const dO = scratchOver('do', rowAxes, d);
+  emitLinearVjp(call, { x: o, g: call.grad, axis: 'c', weight: call.params.get('proj.weight')!, dx: dO,
+    dw: call.paramGrads.get('proj.weight')!, db: call.paramGrads.get('proj.bias') });
+  const table = call.paramGrads.get('rel_bias');
+  const scratch = call.scratch('stats', attentionBackwardScratch(params));
+  const tail = (p: AttentionBackwardParams, grads: { dQ: string; dK: string; dV: string; shared: boolean }) => {
+    for (const spec of attentionBackwardKernels(p)) {
+      const names = spec.bindings.map((b) => b.name);
+      const by: Record<string, string> = {
+        q: core.buffers[0], k: core.buffers[1], v: core.buffers[2], relPosBias: call.params.get('rel_bias') ?? '',
+        dO: dO.buffer, scratch, dQ: grads.dQ, dK: grads.dK, dV: grads.dV, dKV: grads.dK, dRelPosBias: table ?? '',
+      };
+      call.emit(spec, names.map((n) => {
+        if (!by[n]) throw new Error(`attention backward: no buffer for binding '${n}'`);
+        return by[n];
+      }));
+    }
+  };
+  const dOView = headsView(dO, gridAxes, heads, dh, 0);
+  if (core.kv) {
+    const ctx = call.inputs[1];
+    const ctxRows = ctx.axes.filter(([n]) => n !== 'c');
+    const dq = scratchOver('dq', rowAxes, d);
+    const dkv = scratchOver('dkv', ctxRows, 2 * d);
+    tail({ ...params, dO: dOView, dQ: headsView(dq, gridAxes, heads, dh, 0), dK: headsView(dkv, kvGrid, heads, dh, 0),
+      dV: headsView(dkv, kvGrid, heads, dh, 1), sharedKVGrad: true }, { dQ: dq.buffer, dK: dkv.buffer, dV: dkv.buffer, shared: true });
+    emitLinearVjp(call, { x: call.inputs[0], g: dq, axis: 'c', weight: call.params.get('q.weight')!, dx: call.inputGrads[0],
+      dw: call.paramGrads.get('q.weight')!, db: call.paramGrads.get('q.bias') });
+    emitLinearVjp(call, { x: ctx, g: dkv, axis: 'c', weight: call.params.get('kv.weight')!, dx: call.inputGrads[1],
+      dw: call.paramGrads.get('kv.weight')!, db: call.paramGrads.get('kv.bias') });
+    return;
+  }
+  const dqkv = scratchOver('dqkv', rowAxes, 3 * d);
+  tail({ ...params, dO: dOView, dQ: headsView(dqkv, gridAxes, heads, dh, 0), dK: headsView(dqkv, gridAxes, heads, dh, 1),
+    dV: headsView(dqkv, gridAxes, heads, dh, 2), sharedKVGrad: true,
+    dRelPosBias: table ? params.relPosBias : undefined }, { dQ: dqkv.buffer, dK: dqkv.buffer, dV: dqkv.buffer, shared: true });
+  emitLinearVjp(call, { x: call.inputs[0], g: dqkv, axis: 'c', weight: call.params.get('qkv.weight')!, dx: call.inputGrads[0],
+    dw: call.paramGrads.get('qkv.weight')!, db: call.paramGrads.get('qkv.bias') });
 }
 
 /** rows[r, o] = sum_i src[r, i] w[i, o] + b[o]: a projection of row-major [rows, in] to [rows, out]. */

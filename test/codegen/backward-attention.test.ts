@@ -1,0 +1,35 @@
+// GPU backward of attention (projections, the fused score-recomputing kernel, relative bias,
+// windows, shifts, context) against the float64 backward; chained so input gradients count too.
+import { test } from 'uvu';
+import { graphOf, model } from '../compiler/helpers.ts';
+import { expectGradientsMatch } from './backward-check.ts';
+
+test('full and factorized self-attention, chained through a linear', async () => {
+  const g = graphOf(model([
+    '  y = linear(x, 8)',
+    '  a = attention(y, over: (t, h, w), heads: 2)',
+    '  output o = attention(a, over: (h, w), heads: 4) + attention(a, over: t, heads: 2, bias: false)',
+  ].join('\n'), '', 'b = 2, c = 5, t = 2, h = 3, w = 4'));
+  await expectGradientsMatch(g, 'self-attention');
+});
+
+test('windows, shifted windows and the relative-position bias', async () => {
+  const g = graphOf(model([
+    '  y = linear(x, 8)',
+    '  a = attention(y, over: (h, w), heads: 2, rel_bias: true)',
+    '  output o = attention(a, over: (w, h), heads: 2, window: (h: 2, w: 2), shift: (h: 1, w: 1), rel_bias: true)',
+  ].join('\n'), '', 'b = 2, c = 5, t = 2, h = 4, w = 4'));
+  await expectGradientsMatch(g, 'windowed attention');
+});
+
+test('cross-attention to a context: gradients reach the context through its projection', async () => {
+  const g = graphOf(model([
+    '  input ctx : text[b, l=5, c=6]',
+    '  k = linear(ctx, 6)',
+    '  y = linear(x, 8)',
+    '  output o = attention(y, over: (h, w), heads: 2, context: k)',
+  ].join('\n'), '', 'b = 2, c = 5, t = 2, h = 3, w = 2'));
+  await expectGradientsMatch(g, 'cross-attention');
+});
+
+test.run();
