@@ -1,11 +1,14 @@
 // The pipeline from a spec to a forward pass on an adapter, one typed step at a time:
 //   checkSpec(file, { dims }) -> lowerModel(checked, { target | adapter, layout, fuse })
 //     -> planModel(lowered) -> load(gpu, planned, { params, inputs }) -> run()
+// and to a training run: trainSpec(file, { out, settings }) = checkSpec -> prepareTraining
+// (checkpoint, data) -> open the GPU -> lowerForTraining -> train (runtime/train-loop.ts).
 // Each step's result carries the earlier ones (file, graph, lowered graph, memory plan), so a
 // caller keeps one value. Bad input never ends in a stack trace: a spec's problems come back as
 // diagnostics, what the kernel library cannot lower yet and values that do not fit the model as a
 // PipelineError. The CLI, the benchmarks and the tests all go through here.
 import { lowerGraph, type LoweredGraph, type ValueLayout } from './codegen/lower.ts';
+import { lowerTraining, trainingMemory, TrainingError, type TrainingMemory, type TrainingProgram } from './codegen/training.ts';
 import type { AdapterTraits } from './codegen/kernels/kernel.ts';
 import { planMemory, type MemoryPlan } from './codegen/plan-memory.ts';
 import { compiledFiles, type CompiledFiles } from './codegen/program-files.ts';
@@ -14,9 +17,10 @@ import { checkFile } from './compiler/frontend/check.ts';
 import { diag, type Diagnostic } from './compiler/ir/diagnostics.ts';
 import type { Graph } from './compiler/ir/graph.ts';
 import { relayout, type NamedTensor } from './compiler/ir/named-tensor.ts';
-import type { Gpu } from './runtime/gpu.ts';
+import { openGpu, type Gpu } from './runtime/gpu.ts';
 import { loadLowered, type GraphRun } from './runtime/run-graph.ts';
 import { readSafetensors } from './runtime/safetensors.ts';
+import { nothingToDo, prepareTraining, train, type PreparedTraining, type TrainHooks, type TrainOptions, type TrainResult } from './runtime/train-loop.ts';
 
 export { checkFile, type CheckResult } from './compiler/frontend/check.ts';
 export { TARGETS, TARGET_TRAITS, isTarget, type Target } from './codegen/targets.ts';
@@ -170,4 +174,82 @@ export function load(gpu: Gpu, model: PlannedModel, values: ModelValues): Loaded
     },
     release: () => loaded.release(),
   };
+}
+
+// ---------------------------------------------------------------- training
+
+/** The model cannot be trained (yet): no diffusion section, a loss term or primitive without GPU backward. */
+export class UntrainableError extends PipelineError {}
+
+/**
+ * The training step of a checked model for the adapter `gpu` (codegen/training.ts). What it cannot
+ * train is an UntrainableError: TrainingError's reasons as they are, and a primitive without a GPU
+ * backward rule (or a node the kernels cannot lower) as "cannot train model X yet: ...".
+ */
+export function lowerForTraining(model: CheckedModel, gpu: Gpu, options: { readonly ema?: boolean } = {}): TrainingProgram {
+  try {
+    return lowerTraining(model.graph, { adapter: gpu, ema: options.ema });
+  } catch (err) {
+    if (err instanceof TrainingError) throw new UntrainableError(err.message);
+    throw new UntrainableError(`cannot train model ${model.graph.model} yet: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+export interface TrainSpecOptions extends SpecOptions, TrainOptions {
+  /** opens the adapter (default: the process-wide openGpu) */
+  readonly gpu?: () => Promise<Gpu>;
+}
+
+/** What a run is about to do, once everything is checked and compiled (for a header line). */
+export interface TrainStart {
+  readonly prepared: PreparedTraining;
+  readonly program: TrainingProgram;
+  readonly gpu: Gpu;
+  readonly parameters: number;
+}
+
+export interface TrainSpecHooks extends TrainHooks {
+  /** Called before the first step. */
+  readonly start?: (info: TrainStart) => void;
+  /** Notes from preparing: settings taken from the checkpoint, overrides, skipped files. */
+  readonly note?: (message: string) => void;
+}
+
+export type TrainSpecResult =
+  | { readonly ok: true; readonly model: CheckedModel; readonly result: TrainResult }
+  | { readonly ok: false; readonly diagnostics: readonly Diagnostic[] };
+
+/**
+ * Trains the model of `file`: its problems come back as diagnostics; a run that cannot start
+ * throws TrainSetupError, SpecMismatchError / CheckpointError, DataError, NoAdapterError or
+ * UntrainableError (all found before the first step, most before the GPU is opened), one that
+ * diverges DivergedError.
+ */
+export async function trainSpec(file: string, options: TrainSpecOptions, hooks: TrainSpecHooks = {}): Promise<TrainSpecResult> {
+  const checked = checkSpec(file, { dims: options.dims, root: options.root, purpose: options.purpose ?? 'vdm train' });
+  if (!checked.ok) return checked;
+  const prepared = await prepareTraining(checked.model.graph, options);
+  for (const n of prepared.notes) hooks.note?.(n);
+  const done = nothingToDo(prepared);
+  if (done) return { ok: true, model: checked.model, result: done };
+  const gpu = await (options.gpu ?? openGpu)();
+  const program = lowerForTraining(checked.model, gpu, { ema: prepared.settings.ema });
+  hooks.start?.({ prepared, program, gpu, parameters: program.arena.reduce((n, e) => n + e.length, 0) });
+  const result = await train(gpu, program, prepared, hooks);
+  return { ok: true, model: checked.model, result };
+}
+
+export type TrainingMemoryReport =
+  | { readonly ok: true; readonly memory: TrainingMemory; readonly batch: number; readonly dispatches: number }
+  | { readonly ok: false; readonly message: string };
+
+/** The peak device memory of one training step of a checked model (`vdm info --train`); no GPU needed. */
+export function trainingMemoryOf(model: CheckedModel, target: Target = 'software'): TrainingMemoryReport {
+  try {
+    const program = lowerTraining(model.graph, { adapter: TARGET_TRAITS[target] });
+    return { ok: true, memory: trainingMemory(program), batch: program.batch, dispatches: program.lowered.steps.length };
+  } catch (err) {
+    if (err instanceof TrainingError || (err instanceof Error && /no GPU backward rule/.test(err.message))) return { ok: false, message: err.message };
+    throw err;
+  }
 }

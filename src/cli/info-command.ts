@@ -2,7 +2,7 @@
 // totals; `--json` the costs as JSON; `--graph` the graph IR.
 import { costsOf, type Costs } from '../compiler/ir/cost.ts';
 import type { Graph } from '../compiler/ir/graph.ts';
-import { checkSpec } from '../pipeline.ts';
+import { checkSpec, trainingMemoryOf, type TrainingMemoryReport } from '../pipeline.ts';
 import { parseDimArgs } from './dim-args.ts';
 import { printDiagnostics } from './report.ts';
 import { renderTable } from './table.ts';
@@ -14,6 +14,7 @@ export interface InfoArgs {
   readonly root?: string;
   readonly json?: boolean;
   readonly graph?: boolean;
+  readonly train?: boolean;
 }
 
 export const LEGEND = "MACs = multiply-accumulates (the DiT paper's 'Gflops' are MACs); FLOPs = 2 x MACs";
@@ -31,14 +32,19 @@ export function infoCommand(args: InfoArgs): number {
   }
   const { graph } = checked.model;
   const costs = costsOf(graph);
+  const train = args.train ? trainingMemoryOf(checked.model) : undefined;
+  if (train && !train.ok) {
+    process.stderr.write(`vdm info: ${args.file}: ${train.message}\n`);
+    return 1;
+  }
   if (args.graph) process.stdout.write(`${JSON.stringify(graph, null, 2)}\n`);
-  else if (args.json) process.stdout.write(`${costsJson(costs)}\n`);
-  else process.stdout.write(`${infoText(graph, costs)}\n`);
+  else if (args.json) process.stdout.write(`${costsJson(costs, train?.ok ? train.memory : undefined)}\n`);
+  else process.stdout.write(`${infoText(graph, costs)}${train?.ok ? `\n${trainText(train)}` : ''}\n`);
   return 0;
 }
 
 /** The totals, then one layer per line: valid JSON that stays readable. */
-export function costsJson(c: Costs): string {
+export function costsJson(c: Costs, train?: Extract<TrainingMemoryReport, { ok: true }>['memory']): string {
   const layers = c.layers.map((l) => `    ${JSON.stringify({
     path: l.path, op: l.op, shape: l.shape, params: l.params, macs: l.macs, activationBytes: l.activationBytes,
   })}`);
@@ -48,6 +54,7 @@ export function costsJson(c: Costs): string {
     `  "macs": ${c.macs},`,
     `  "flops": ${c.flops},`,
     `  "activationBytes": ${c.activationBytes},`,
+    ...(train ? [`  "training": ${JSON.stringify(train)},`] : []),
     `  "layers": [${layers.length ? `\n${layers.join(',\n')}\n  ` : ''}]`,
     '}',
   ].join('\n');
@@ -68,5 +75,16 @@ export function infoText(graph: Graph, costs: Costs): string {
     '',
     `total  params ${humanCount(costs.params)} (${grouped(costs.params)})  MACs ${humanCount(costs.macs)}  FLOPs ${humanCount(costs.flops)}  activations ${humanBytes(costs.activationBytes)}`,
     LEGEND,
+  ].join('\n');
+}
+
+/** The training step's peak device memory, by what holds it. */
+function trainText(t: Extract<TrainingMemoryReport, { ok: true }>): string {
+  const m = t.memory;
+  return [
+    `training step (batch ${t.batch}, ${t.dispatches} dispatches): peak device memory ${humanBytes(m.total)}`,
+    `  parameters, gradients, Adam moments, EMA  ${humanBytes(m.arenas)}`,
+    `  activations kept for the backward, gradients, scratch (planned)  ${humanBytes(m.activations)}`,
+    `  inputs, noise, targets, tables  ${humanBytes(m.other)}`,
   ].join('\n');
 }

@@ -9,6 +9,7 @@ import { infoCommand } from './info-command.ts';
 import { fmtCommand } from './fmt.ts';
 import { diffCommand } from './diff.ts';
 import { runCommand } from './run-command.ts';
+import { trainCommand } from './train-command.ts';
 import { TARGETS } from '../pipeline.ts';
 
 const asList = (v: unknown): (string | number)[] | undefined =>
@@ -33,8 +34,9 @@ async function main(argv: string[]): Promise<number> {
         .option('root', { type: 'string', requiresArg: true, describe: 'folder imports must stay in' })
         .option('json', { type: 'boolean', describe: 'print totals and layers as JSON' })
         .option('graph', { type: 'boolean', describe: 'print the graph IR as JSON' })
+        .option('train', { type: 'boolean', describe: 'also report the peak device memory of one training step (parameters, gradients, Adam moments, EMA, kept activations)' })
         .conflicts('json', 'graph'),
-      (a) => { code = infoCommand({ file: a.file as string, dim: asList(a.dim), root: a.root, json: a.json, graph: a.graph }); })
+      (a) => { code = infoCommand({ file: a.file as string, dim: asList(a.dim), root: a.root, json: a.json, graph: a.graph, train: a.train }); })
     .command('compile <file>', 'lower a model to WGSL kernels and a program manifest',
       (y) => y
         .positional('file', { type: 'string', describe: 'a .vdm file with a model', demandOption: true })
@@ -60,6 +62,7 @@ async function main(argv: string[]): Promise<number> {
           out: a.out, dim: asList(a.dim), root: a.root,
         });
       })
+    .command(trainCommand((c) => { code = c; }))
     .command(fmtCommand((c) => { code = c; }))
     .command(diffCommand((c) => { code = c; }))
     .command('doctor', 'report the WebGPU adapter vdm would use', () => {}, async () => { code = await doctor(); })

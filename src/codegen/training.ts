@@ -1,23 +1,23 @@
 // One training step as one lowered program, recorded once and submitted once per step:
 //   noise and timesteps from Philox keyed by (seed, step, stream)  →  q_sample into the model's
 //   noisy input, its timestep input and the target  →  forward (unfused: backward reads every
-//   value)  →  MSE loss and its gradient  →  backward  →  non-finite check, global gradient norm,
-//   AdamW with clipping and EMA over the parameter arena.
+//   value)  →  the spec's loss (mse, vlb, temporal_consistency) and its gradient  →  backward  →
+//   non-finite check, global gradient norm, AdamW with clipping and EMA over the parameter arena.
 // Parameters, gradients, Adam moments and the EMA each live in one arena whose parts are the
 // tensors (64-element aligned: the adapters' 256-byte storage offset alignment), so the optimizer
 // is one kernel over all of them. Nothing here touches a GPU: the runtime's trainer loads it.
 import type { Graph, GraphInput } from '../compiler/ir/graph.ts';
 import { numelOf } from '../compiler/ir/named-tensor.ts';
-import { viewOver, type Value } from '../compiler/primitives/lowering.ts';
-import { noiseSchedule } from '../compiler/reference/diffusion-math.ts';
+import type { Value } from '../compiler/primitives/lowering.ts';
+import { alphaBar, noiseSchedule, posteriorCoefficients, type NoiseSchedule } from '../compiler/reference/diffusion-math.ts';
 import { lowerBackward } from './backward.ts';
 import { qSampleKernel } from './kernels/diffusion.ts';
-import { elementwiseKernel } from './kernels/elementwise.ts';
-import { input, mul, sub } from './kernels/expr.ts';
+import {
+  diffusionLossFinishKernel, diffusionLossKernel, diffusionLossSizes, LOSS_TABLE_COLUMNS, type DiffusionLossParams, type LossTerm,
+} from './kernels/diffusion-loss.ts';
 import type { AdapterTraits } from './kernels/kernel.ts';
 import { adamwKernel, chunkTable, gradNormKernels, nonfiniteKernel, type ArenaSegment } from './kernels/optimizer.ts';
 import { randomKernel } from './kernels/philox.ts';
-import { reduceKernel } from './kernels/reduce.ts';
 import { lowerGraph, type BufferDecl, type LoweredGraph, type LoweredStep } from './lower.ts';
 import { planMemory } from './plan-memory.ts';
 
@@ -49,13 +49,15 @@ export interface TrainingProgram {
     readonly rngNoise: string;
     readonly rngTimesteps: string;
     readonly adamw: string;
-    /** 1 element: the mean loss of the step */
+    /** 1 element: the step's loss, Σ weight · term over the spec's loss terms */
     readonly loss: string;
     /** 1 element: the global gradient norm before clipping */
     readonly gradNorm: string;
     /** 2 u32: count of non-finite gradients since cleared, index of the first in the arena */
     readonly flag: string;
   };
+  /** the loss terms as the spec weights them, each with its 1-element buffer (the unweighted value, for logs) */
+  readonly lossTerms: readonly { readonly term: LossTerm; readonly weight: number; readonly buffer: string }[];
   /** the noisy input and its shape */
   readonly noisy: GraphInput;
   readonly batch: number;
@@ -83,12 +85,29 @@ export interface TrainingOptions {
 
 export class TrainingError extends Error {}
 
+/**
+ * The loss kernels' per-timestep table [T, 6] in float64 (columns: LOSS_TABLE_COLUMNS): sqrt ᾱ,
+ * sqrt(1 − ᾱ), their ratio, c0 · sqrt(1 − ᾱ) / sqrt ᾱ (c0 the posterior mean's x0 coefficient),
+ * the clipped posterior log variance and log β. Rows that need t = 1 (vlb at t = 0) are NaN when T = 1.
+ */
+export function lossTableOf(s: NoiseSchedule): Float64Array {
+  const table = new Float64Array(s.steps * LOSS_TABLE_COLUMNS.length);
+  for (let t = 0; t < s.steps; t++) {
+    const [a, sg] = [Math.sqrt(alphaBar(s, t)), Math.sqrt(1 - alphaBar(s, t))];
+    const post = posteriorCoefficients(s, t);
+    table.set([a, sg, sg / a, (post.meanX0 * sg) / a, post.logVarianceClipped, post.logBeta], t * LOSS_TABLE_COLUMNS.length);
+  }
+  return table;
+}
+
 export function lowerTraining(graph: Graph, opts: TrainingOptions = {}): TrainingProgram {
   const diffusion = graph.diffusion;
   if (!diffusion) throw new TrainingError(`model ${graph.model} has no diffusion section: add one (schedule, predict, loss) to train it`);
-  if (diffusion.predict.learned_sigma) throw new TrainingError(`model ${graph.model} learns sigma (predict ... learned_sigma): its vlb loss term cannot be trained on the GPU yet`);
-  const unsupported = diffusion.loss.filter((l) => l.term !== 'mse');
-  if (unsupported.length) throw new TrainingError(`model ${graph.model}: the loss term ${unsupported.map((l) => l.term).join(', ')} cannot be trained on the GPU yet (mse can)`);
+  if (diffusion.predict.learned_sigma && diffusion.predict.target !== 'epsilon') throw new TrainingError(`model ${graph.model}: a learned sigma goes with predict epsilon`);
+  if (diffusion.loss.some((l) => l.term === 'vlb')) {
+    if (!diffusion.predict.learned_sigma) throw new TrainingError(`model ${graph.model}: the vlb loss term needs predict epsilon(learned_sigma: true)`);
+    if (diffusion.schedule.steps < 2) throw new TrainingError(`model ${graph.model}: the vlb loss term needs a schedule of at least 2 steps (its t = 0 variance is clipped to t = 1's)`);
+  }
   if (graph.outputs.length !== 1) throw new TrainingError(`model ${graph.model} has ${graph.outputs.length} outputs; training needs exactly one (the prediction)`);
   const noisy = graph.inputs.find((i) => i.name === diffusion.noisy_input)!;
   const time = graph.inputs.find((i) => i.kind === 'timestep');
@@ -134,24 +153,28 @@ export function lowerTraining(graph: Graph, opts: TrainingOptions = {}): Trainin
   emit(pre, 'q_sample')(qSampleKernel({ batch, perSample: n / batch, steps: T, target: diffusion.predict.target }),
     [io.x0, noise, tsteps, tableName, xValue.buffer, sValue.buffer, target]);
 
-  // The loss: mean squared error over every element, and its gradient 2 (out - target) / N.
+  // The loss (docs/language.md, `loss`): one kernel writes d loss / d output and per-workgroup partial
+  // sums of each term, a second adds them into train.loss.<term> and their weighted sum, train.loss.
   const out = forward.outputs.get(graph.outputs[0].name)!;
   const outAxes = out.axes;
-  const same = outAxes.length === noisy.axes.length && outAxes.every(([name, size], i) => noisy.axes[i][0] === name && noisy.axes[i][1] === size);
-  if (!same) throw new TrainingError(`the prediction '${graph.outputs[0].name}' [${outAxes.map(([a, s]) => `${a}=${s}`)}] must have the noisy input's axes [${noisy.axes.map(([a, s]) => `${a}=${s}`)}] for the mse loss`);
-  const seed: Value = { buffer: declare('train.seed', n, 'scratch'), axes: outAxes };
-  const sq = declare('train.sq', n, 'scratch');
-  const targetValue: Value = { buffer: target, axes: outAxes };
-  const shape = outAxes.map(([, s]) => s);
+  const learned = diffusion.predict.learned_sigma;
+  const wantAxes = noisy.axes.map(([name, size]) => [name, name === 'c' && learned ? 2 * size : size] as const);
+  const same = outAxes.length === wantAxes.length && outAxes.every(([name, size], i) => wantAxes[i][0] === name && wantAxes[i][1] === size);
+  if (!same) throw new TrainingError(`the prediction '${graph.outputs[0].name}' [${outAxes.map(([a, s]) => `${a}=${s}`)}] must have the axes [${wantAxes.map(([a, s]) => `${a}=${s}`)}] in this order (the noisy input's${learned ? ', twice its channels: noise, then variance' : ''})`);
+  const lossParams: DiffusionLossParams = {
+    shape: noisy.axes.map(([, s]) => s),
+    channelAxis: noisy.axes.findIndex(([name]) => name === 'c'),
+    timeAxis: noisy.axes.findIndex(([name]) => name === 't'),
+    steps: T, predict: diffusion.predict.target, learnedSigma: learned, terms: diffusion.loss,
+  };
+  const sizes = diffusionLossSizes(lossParams);
+  const seed: Value = { buffer: declare('train.seed', sizes.output, 'scratch'), axes: outAxes };
+  const partialSums = declare('train.loss_partials', sizes.partials, 'scratch');
+  const lossTable = declare('train.loss_table', T * LOSS_TABLE_COLUMNS.length, 'input');
+  const lossTerms = diffusion.loss.map(({ term, weight }) => ({ term, weight, buffer: declare(`train.loss.${term}`, 1, 'state') }));
   const lossSteps: LoweredStep[] = [];
-  emit(lossSteps, 'mse gradient')(elementwiseKernel({
-    shape, inputs: [{ name: 'o', view: viewOver(out, outAxes) }, { name: 't', view: viewOver(targetValue, outAxes) }],
-    outputs: [
-      { name: 'seed', view: viewOver(seed, outAxes), expr: mul(2 / n, sub(input('o'), input('t'))) },
-      { name: 'sq', view: viewOver({ buffer: sq, axes: outAxes }, outAxes), expr: mul(sub(input('o'), input('t')), sub(input('o'), input('t'))) },
-    ],
-  }), [out.buffer, target, seed.buffer, sq]);
-  emit(lossSteps, 'mse')(reduceKernel({ op: 'mean', x: { shape: [n], strides: [1], offset: 0 }, axes: [0], y: { shape: [], strides: [], offset: 0 } }), [sq, io.loss]);
+  emit(lossSteps, 'loss and its gradient')(diffusionLossKernel(lossParams), [out.buffer, io.x0, noise, tsteps, lossTable, seed.buffer, partialSums]);
+  emit(lossSteps, 'loss')(diffusionLossFinishKernel(lossParams), [partialSums, ...lossTerms.map((t) => t.buffer), io.loss]);
 
   const withLoss: LoweredGraph = { ...forward, buffers, steps: [...pre, ...forward.steps, ...lossSteps] };
   const back = lowerBackward(graph, withLoss, new Map([[graph.outputs[0].name, seed]]), opts.adapter);
@@ -188,8 +211,8 @@ export function lowerTraining(graph: Graph, opts: TrainingOptions = {}): Trainin
     graph,
     lowered: { ...back, buffers: all, steps: [...back.steps, ...post] },
     arena: entries, arenaElements: elements,
-    constants: new Map<string, Float32Array | Uint32Array>([[tableName, table], [chunks, chunkTable(layout)]]),
-    dataInputs, io, noisy, batch, steps: T,
+    constants: new Map<string, Float32Array | Uint32Array>([[tableName, table], [lossTable, Float32Array.from(lossTableOf(schedule))], [chunks, chunkTable(layout)]]),
+    dataInputs, io, lossTerms, noisy, batch, steps: T,
   };
 }
 

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { attentionReference, packedSelfAttention, type AttentionInputs, type AttentionParams, type Axis } from '../../src/codegen/kernels/attention.ts';
 import {
-  attentionBackwardKernels, attentionBackwardReference, attentionBackwardScratch, type AttentionBackwardParams,
+  attentionBackwardKernels, attentionBackwardReference, attentionBackwardScratch, attentionBackwardTilingFor, type AttentionBackwardParams,
 } from '../../src/codegen/kernels/attention-backward.ts';
 import { contiguous, extent, permute, splitAxis, type View } from '../../src/codegen/kernels/view.ts';
 import { dispatchAll, openGpu, readback, upload } from '../../src/runtime/gpu.ts';
@@ -79,12 +79,26 @@ async function errors(p: AttentionBackwardParams, data: Data, grads: GradBuffers
   return e;
 }
 
-async function check(p: AttentionBackwardParams, data: Data, what: string, grads: GradBuffers = 'separate') {
+/** The adapter's subgroup tiling, or undefined where it gets the workgroup-memory variant. */
+const subgroupTiling = async () => {
+  const t = attentionBackwardTilingFor(await openGpu());
+  return t.subgroupSize ? t : undefined;
+};
+
+async function checkOne(p: AttentionBackwardParams, data: Data, what: string, grads: GradBuffers) {
   const e = await errors(p, data, grads);
   for (const [k, err] of Object.entries(e)) {
     worst[k] = Math.max(worst[k] ?? 0, err);
-    assert.ok(err < 1e-4, `${what}: ${k}: relative error ${err} (replay: VDM_TEST_SEED=${seed})`);
+    assert.ok(err < 1e-4, `${what} ${JSON.stringify(p.backwardTiling ?? {})}: ${k}: relative error ${err} (replay: VDM_TEST_SEED=${seed})`);
   }
+}
+
+/** Checks `p` under its own tiling if it fixes one, otherwise under each variant: workgroup memory, and subgroups where the adapter has them. */
+async function check(p: AttentionBackwardParams, data: Data, what: string, grads: GradBuffers = 'separate') {
+  if (p.backwardTiling) return checkOne(p, data, what, grads);
+  await checkOne({ ...p, backwardTiling: {} }, data, what, grads);
+  const sg = await subgroupTiling();
+  if (sg) await checkOne({ ...p, backwardTiling: sg }, data, what, grads);
 }
 
 /** The four gradient views laid out like their forward operands, in fresh buffers. */

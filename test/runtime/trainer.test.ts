@@ -8,7 +8,9 @@ import { backward } from '../../src/compiler/reference/autodiff.ts';
 import { evaluate } from '../../src/compiler/reference/evaluate.ts';
 import type { Graph } from '../../src/compiler/ir/graph.ts';
 import type { NamedTensor } from '../../src/compiler/ir/named-tensor.ts';
-import { noiseSchedule } from '../../src/compiler/reference/diffusion-math.ts';
+import { diffusionLoss, noiseSchedule } from '../../src/compiler/reference/diffusion-math.ts';
+import { philoxTimesteps } from '../../src/codegen/kernels/philox.ts';
+import { STREAMS } from '../../src/codegen/training.ts';
 import { openGpu } from '../../src/runtime/gpu.ts';
 import { Trainer } from '../../src/runtime/trainer.ts';
 import { relError, seed } from '../codegen/ref-check.ts';
@@ -85,6 +87,83 @@ async function gradientsMatch(predict: string) {
 test('the step\'s gradients equal the float64 backward of the batch it drew (epsilon and v targets)', async () => {
   await gradientsMatch('epsilon');
   await gradientsMatch('v');
+});
+
+// Every loss term: the model predicts noise and a variance (learned sigma) or v, over 3 frames.
+const TERMS_SPEC = (predict: string, channels: string, schedule: string, loss: string) => `model Denoiser {
+  dims b = 3, c = 2, t = 3, h = 4, w = 4
+  input x : video[b, c, t, h, w]
+  input s : timestep[b]
+  e = linear(silu(linear(sinusoidal(s, dim: 16), 8)), 8)
+  z = silu(linear(x, 8) + e)
+  z = z + gelu_tanh(linear(z, 8)) * 0.5
+  output y : video[b, c=${channels}, t, h, w] = linear(z, ${channels})
+}
+
+diffusion {
+  schedule ${schedule}
+  predict  ${predict}
+  loss     ${loss}
+  sampler  ddpm(steps: 10)
+}
+`;
+
+/** The step's gradients, loss and per-term values against the float64 loss and backward of the batch it drew. */
+async function termsMatch(source: string, needT0: boolean) {
+  const gpu = await openGpu();
+  const g: Graph = graphOf(source);
+  const program = lowerTraining(g, { adapter: gpu });
+  const params = liveParams(g);
+  const trainer = Trainer.load(gpu, program, { params });
+  // a step whose timesteps include 0 (the decoder NLL) and a later one (the KL)
+  let step = 1;
+  while (needT0 && step < 200) {
+    const t = philoxTimesteps({ seed, step, stream: STREAMS.timesteps }, program.batch, program.steps);
+    if (t.includes(0) && t.some((v) => v > 0)) break;
+    step++;
+  }
+  try {
+    const x0 = batchOf(program, 2);
+    await trainer.step(x0, new Map(), step, 1e-3, seed);
+    const termNames = program.lossTerms.map((l) => l.buffer);
+    const [noise, t, ...rest] = await trainer.read(['train.noise', 'train.t', ...termNames, ...program.arena.map((e) => `grad.${e.path}`)]);
+    const [terms, grads] = [rest.slice(0, termNames.length), rest.slice(termNames.length)];
+    if (needT0) assert.ok(t.includes(0), `t = 0 drawn: [${t}]`);
+    const s = noiseSchedule(g.diffusion!.schedule);
+    const per = x0.length / program.batch;
+    const xt = Float64Array.from(x0, (x, i) => Math.sqrt(s.alphasCumprod[t[Math.floor(i / per)]]) * x + Math.sqrt(1 - s.alphasCumprod[t[Math.floor(i / per)]]) * noise[i]);
+    const inputs = new Map<string, NamedTensor>([
+      ['x', { axes: program.noisy.axes, data: xt }],
+      ['s', { axes: [['b', program.batch]], data: Float64Array.from(t) }],
+    ]);
+    const ev = evaluate(g, inputs, params);
+    const out = ev.outputs.get('y')!;
+    const loss = diffusionLoss(g.diffusion!, s, program.noisy.axes, out.data, x0, noise, t);
+    const ref = backward(g, ev, params, new Map([['y', { axes: out.axes, data: loss.grad }]]));
+    let worst = 0;
+    program.arena.forEach((e, k) => {
+      const err = relError(grads[k], ref.params.get(e.path)!);
+      worst = Math.max(worst, err);
+      assert.ok(err < 1e-4, `gradient of ${e.path}: relative error ${err} (replay: VDM_TEST_SEED=${seed})`);
+    });
+    const stats = await trainer.stats();
+    const lossErr = Math.abs(stats.loss - loss.total) / loss.total;
+    assert.ok(lossErr <= 1e-5, `loss ${stats.loss} vs ${loss.total} (replay: VDM_TEST_SEED=${seed})`);
+    program.lossTerms.forEach((l, k) => {
+      const want = loss.terms.get(l.term)!;
+      assert.ok(Math.abs(terms[k][0] - want) <= 1e-5 * Math.abs(want), `${l.term}: ${terms[k][0]} vs ${want} (replay: VDM_TEST_SEED=${seed})`);
+    });
+    assert.is(stats.nonfinite.count, 0);
+    return { worst, lossErr };
+  } finally {
+    trainer.release();
+  }
+}
+
+test('every loss term: learned sigma (mse + vlb + 0.1 tc) and v (mse + 0.1 tc) step gradients equal the float64 backward', async () => {
+  const sigma = await termsMatch(TERMS_SPEC('epsilon(learned_sigma: true)', '2*c', 'cosine(steps: 10, s: 0.008)', 'mse + vlb + 0.1 * temporal_consistency'), true);
+  const v = await termsMatch(TERMS_SPEC('v', 'c', 'linear(beta_start: 0.0001, beta_end: 0.1, steps: 50)', 'mse + 0.1 * temporal_consistency'), false);
+  if (process.env.VDM_TEST_VERBOSE) console.log(`trainer losses: learned sigma ${JSON.stringify(sigma)}, v ${JSON.stringify(v)}`);
 });
 
 test('one seed gives the same losses bit for bit; the loss of a small denoiser falls', async () => {

@@ -2,7 +2,7 @@
 // attention whose tokens are the `over` axes; every other axis but c is a batch axis. With `window`,
 // tokens attend within windows (Swin style, optionally shifted); with `context`, keys come from it.
 import { attentionKernel, attentionTilingFor, type AttentionParams, type Axis } from '../../codegen/kernels/attention.ts';
-import { attentionBackwardKernels, attentionBackwardScratch, type AttentionBackwardParams } from '../../codegen/kernels/attention-backward.ts';
+import { attentionBackwardKernels, attentionBackwardScratch, attentionBackwardTilingFor, type AttentionBackwardParams } from '../../codegen/kernels/attention-backward.ts';
 import { gemmKernel } from '../../codegen/kernels/gemm.ts';
 import { contractionViews, viewOver, type LowerCall, type LowerVjpCall, type Value } from './lowering.ts';
 import { emitLinearVjp } from './linear.ts';
@@ -244,7 +244,8 @@ function emitCore(call: LowerCall) {
  */
 function lowerAttentionVjp(call: LowerVjpCall): void {
   const core = emitCore(call);
-  const { o, params, heads, dh, gridAxes, kvGrid } = core;
+  const { o, heads, dh, gridAxes, kvGrid } = core;
+  const params = { ...core.params, backwardTiling: attentionBackwardTilingFor(call.adapter) };
   const d = sizeIn(call.node.axes, 'c');
   const rowAxes = call.node.axes.filter(([n]) => n !== 'c');
   const scratchOver = (name: string, axes: readonly AxisPair[], c: number): Value => {

@@ -1,6 +1,6 @@
 // Shared shape rule of layernorm and rmsnorm: normalise along one axis (default c), keep the axes,
 // and with `affine` learn a per-feature scale (and, for layernorm, a shift).
-import { viewOver } from './lowering.ts';
+import { emitNormVjp, viewOver } from './lowering.ts';
 import { alongAxes } from '../../codegen/kernels/view.ts';
 import { normKernel, normLanesFor } from '../../codegen/kernels/norm.ts';
 import { alongAxis, relayout, sizeIn } from '../ir/named-tensor.ts';
@@ -43,6 +43,20 @@ export function axisNormPrimitive(name: string, withBias: boolean): Primitive {
         subgroupLanes: normLanesFor(call.adapter),
       });
       call.emit(spec, [x.buffer, ...(weight ? [weight] : []), ...(bias ? [bias] : []), call.out.buffer]);
+    },
+    // The forward's views over [...other axes, axis], with dy and dx (and the [n] gradients) beside them.
+    lowerVjp(call) {
+      const [x] = call.inputs;
+      const [dx] = call.inputGrads;
+      const axis = String(call.attrs.axis);
+      const order = [...x.axes.filter(([n]) => n !== axis), x.axes.find(([n]) => n === axis)!];
+      const shape = order.map(([, s]) => s);
+      const along = alongAxes(shape, [shape.length - 1]);
+      emitNormVjp(call, {
+        kind: withBias ? 'layer' : 'rms', x: viewOver(x, order), dy: viewOver(call.grad, order), dx: dx ? viewOver(dx, order) : undefined,
+        normalizedAxes: 1, eps: Number(call.attrs.eps),
+        weight: call.params.has('weight') ? along : undefined, bias: call.params.has('bias') ? along : undefined,
+      }, along);
     },
     // With xh = (x - mean) * rstd and dxh = g * weight, per row of n along the axis:
     //   dx = rstd * (dxh - mean(dxh) - xh * mean(dxh * xh))   (rmsnorm: no mean(dxh) term, as mean = 0)

@@ -49,6 +49,20 @@ export const concat: Primitive = {
       at += size;
     }
   },
+  // Each input's gradient is one copy of its run of the node's gradient along the axis.
+  lowerVjp(call) {
+    const axis = String(call.attrs.axis);
+    let at = 0;
+    call.inputs.forEach((x, k) => {
+      const size = x.axes.find(([n]) => n === axis)![1];
+      const dx = call.inputGrads[k];
+      if (dx) {
+        const space = call.grad.axes.map((a) => (a[0] === axis ? [axis, size] as const : a));
+        emitCopy({ ...call, out: dx }, space, rangeView(call.grad, space, axis, at), viewOver(dx, space), call.grad.buffer);
+      }
+      at += size;
+    });
+  },
   // Each input gets its own run of the gradient along the axis, in input order.
   vjp({ inputs, attrs, grad }) {
     const axis = String(attrs.axis);

@@ -8,7 +8,11 @@ import { product, requireAxes, resolvePerAxis, sizeOf, withSize, withSizes } fro
 import type { Json } from '../ir/json.ts';
 import type { BoundArgs, ParamShape, Primitive, ReferenceCall, VjpCall, VjpResult } from './types.ts';
 import { convKernel } from '../../codegen/kernels/conv.ts';
-import type { LowerCall } from './lowering.ts';
+import {
+  convBackwardDataKernel, convBackwardWeightKernel, convFlipWeightKernel, convTransposedParams,
+} from '../../codegen/kernels/conv-backward.ts';
+import { reduceKernel } from '../../codegen/kernels/reduce.ts';
+import { viewOver, type LowerCall, type LowerVjpCall, type Value } from './lowering.ts';
 import { coalesce, contiguous, type View } from '../../codegen/kernels/view.ts';
 
 /** Padding per conv axis: "same" (d(k-1)/2, needs it whole), "valid" (0), an integer or a named tuple. */
@@ -98,23 +102,21 @@ export const conv: Primitive = {
     ? [product(shape.slice(1)), shape[0] * product(shape.slice(2))]
     : [shape[0] ?? 1, shape[shape.length - 1] ?? 1]),
   lower: lowerConv,
+  lowerVjp: lowerConvVjp,
   reference: convReferenceOf,
   vjp: convVjpOf,
 };
 
 /**
- * One convKernel dispatch per batch slice (normally one in all). The kernel's three spatial slots
- * (t, h, w) take the `over` axes and, where fewer than three are convolved, the innermost batch
- * axes (kernel 1, stride 1, no padding), all in the order of x's axes; missing slots have size 1.
- * The other batch axes, coalesced where x and out walk them alike, become the kernel's B; any that
- * still remain are looped over, one dispatch per index with offset views. The weight [out,
- * c/groups, kernel in `over` order] is a view with its kernel axes moved to their slots (stride 0
- * for empty slots); padding is the node's explicit symmetric padding; bias is the epilogue's.
+ * How the kernels see a conv node: their three spatial slots (t, h, w) take the `over` axes and,
+ * where fewer than three are convolved, the innermost batch axes (kernel 1, stride 1, no padding),
+ * all in the order of x's axes; missing slots have size 1. The other batch axes, coalesced where x
+ * and out walk them alike, become the kernels' B; any that still remain are looped over, one slice
+ * (views with offsets) per index. `weightOf(rows, cols)` views a contiguous [rows, cols, kernel in
+ * `over` order] buffer with its kernel axes moved to their slots (stride 0 for empty slots); padding
+ * is the node's explicit symmetric padding.
  */
-function lowerConv(call: LowerCall): void {
-  const { attrs } = call;
-  const [x] = call.inputs;
-  const out = call.out;
+function convLayout(attrs: LowerCall['attrs'], x: Value, out: Value) {
   const over = attrs.over as string[];
   if (over.length > 3) throw new Error(`conv: cannot lower a convolution over ${over.length} axes (at most 3)`);
   const per = (key: string, ax: string) => Number((attrs[key] as Record<string, Json>)[ax]);
@@ -138,11 +140,13 @@ function lowerConv(call: LowerCall): void {
   const Cout = Number(attrs.out);
   const groups = Number(attrs.groups);
   const kernel = over.map((ax) => per('kernel', ax));
-  const ws = stridesOf([['out', Cout], ['c', C / groups], ...over.map((ax, i): AxisPair => [ax, kernel[i]])]);
-  const weight: View = {
-    shape: [Cout, C / groups, ...slots.map((n) => (n !== null && over.includes(n) ? kernel[over.indexOf(n)] : 1))],
-    strides: [ws[0], ws[1], ...slots.map((n) => (n !== null && over.includes(n) ? ws[2 + over.indexOf(n)] : 0))],
-    offset: 0,
+  const weightOf = (rows: number, cols: number): View => {
+    const ws = stridesOf([['out', rows], ['c', cols], ...over.map((ax, i): AxisPair => [ax, kernel[i]])]);
+    return {
+      shape: [rows, cols, ...slots.map((n) => (n !== null && over.includes(n) ? kernel[over.indexOf(n)] : 1))],
+      strides: [ws[0], ws[1], ...slots.map((n) => (n !== null && over.includes(n) ? ws[2 + over.indexOf(n)] : 0))],
+      offset: 0,
+    };
   };
   const conv = (n: string | null, key: string, dflt: number) => (n !== null && over.includes(n) ? per(key, n) : dflt);
   const stride = slots.map((n) => conv(n, 'stride', 1));
@@ -155,10 +159,9 @@ function lowerConv(call: LowerCall): void {
   const B = r ? merged.shape[r - 1] : 1;
   const [xB, oB] = r ? [merged.strides[0][r - 1], merged.strides[1][r - 1]] : [0, 0];
   const loops = merged.shape.slice(0, Math.max(0, r - 1));
-  const bias = call.params.get('bias');
-  const buffers = [x.buffer, call.params.get('weight')!, ...(bias ? [bias] : []), out.buffer];
-  const slices = loops.reduce((n, s) => n * s, 1);
-  for (let flat = 0; flat < slices; flat++) {
+  const slices: { x: View; out: View }[] = [];
+  const count = loops.reduce((n, s) => n * s, 1);
+  for (let flat = 0; flat < count; flat++) {
     let rem = flat, xOff = 0, oOff = 0;
     for (let a = loops.length - 1; a >= 0; a--) {
       const i = rem % loops[a];
@@ -166,15 +169,70 @@ function lowerConv(call: LowerCall): void {
       xOff += i * merged.strides[0][a];
       oOff += i * merged.strides[1][a];
     }
-    const spec = convKernel({
+    slices.push({
       x: { shape: [B, C, ...xSlot.shape], strides: [xB, xs[xAt('c')], ...xSlot.strides], offset: xOff },
-      weight,
       out: { shape: [B, Cout, ...oSlot.shape], strides: [oB, os[oAt('c')], ...oSlot.strides], offset: oOff },
-      stride, dilation, padding, groups,
-      bias: bias ? contiguous([Cout]) : undefined,
+    });
+  }
+  return { C, Cout, groups, kN: kernel.reduce((p, k) => p * k, 1), weightOf, stride, dilation, padding, slices };
+}
+
+/** One convKernel dispatch per batch slice (normally one in all); bias is the epilogue's. */
+function lowerConv(call: LowerCall): void {
+  const L = convLayout(call.attrs, call.inputs[0], call.out);
+  const weight = L.weightOf(L.Cout, L.C / L.groups);
+  const bias = call.params.get('bias');
+  const buffers = [call.inputs[0].buffer, call.params.get('weight')!, ...(bias ? [bias] : []), call.out.buffer];
+  for (const s of L.slices) {
+    const spec = convKernel({
+      x: s.x, weight, out: s.out,
+      stride: L.stride, dilation: L.dilation, padding: L.padding, groups: L.groups,
+      bias: bias ? contiguous([L.Cout]) : undefined,
       adapter: call.adapter,
     });
     call.emit(spec, buffers);
+  }
+}
+
+/**
+ * Gradient kernels on the forward's slices (dx and dy are laid out as x and y): dx for stride 1 by
+ * the forward kernel over the flipped weight (one weight-sized copy), else by the gather kernel;
+ * dweight by the per-element reduction, one partial per slice summed where there are several;
+ * dbias as the sum of dy over all but c.
+ */
+function lowerConvVjp(call: LowerVjpCall): void {
+  const [x] = call.inputs;
+  const [dx] = call.inputGrads;
+  const same = (a: Value, b: Value) => a.axes.length === b.axes.length && a.axes.every(([n], i) => n === b.axes[i][0]);
+  if (!same(call.grad, call.out) || (dx && !same(dx, x))) throw new Error('conv backward: gradients must be laid out as the values they belong to');
+  const L = convLayout(call.attrs, x, call.out);
+  const weight = L.weightOf(L.Cout, L.C / L.groups);
+  const settings = { weight, stride: L.stride, dilation: L.dilation, padding: L.padding, groups: L.groups };
+  const w = call.params.get('weight')!;
+  if (dx) {
+    const flipped = L.weightOf(L.C, L.Cout / L.groups);
+    const transposed = L.slices.map((s) => convTransposedParams({ ...settings, x: s.x, out: s.out }, flipped));
+    if (transposed.every((t) => t !== null)) {
+      const buffer = call.scratch('flipped', L.C * (L.Cout / L.groups) * L.kN);
+      call.emit(convFlipWeightKernel({ weight, flipped, groups: L.groups }), [w, buffer]);
+      for (const t of transposed) call.emit(convKernel({ ...t!, adapter: call.adapter }), [call.grad.buffer, buffer, dx.buffer]);
+    } else {
+      for (const s of L.slices) call.emit(convBackwardDataKernel({ ...settings, x: s.x, out: s.out }), [call.grad.buffer, w, dx.buffer]);
+    }
+  }
+  const dw = call.paramGrads.get('weight')!;
+  const n = L.Cout * (L.C / L.groups) * L.kN;
+  const k = L.slices.length;
+  const partials = k > 1 ? call.scratch('dweight', k * n) : dw;
+  L.slices.forEach((s, i) => {
+    call.emit(convBackwardWeightKernel({ ...settings, weight: { ...weight, offset: i * n }, x: s.x, out: s.out }), [x.buffer, call.grad.buffer, partials]);
+  });
+  if (k > 1) call.emit(reduceKernel({ op: 'sum', x: contiguous([k, n]), axes: [0], y: contiguous([n]) }), [partials, dw]);
+  const db = call.paramGrads.get('bias');
+  if (db) {
+    const g = call.grad;
+    const c = g.axes.findIndex(([m]) => m === 'c');
+    call.emit(reduceKernel({ op: 'sum', x: viewOver(g, g.axes), axes: g.axes.flatMap((_, i) => (i === c ? [] : [i])), y: contiguous([L.Cout]) }), [g.buffer, db]);
   }
 }
 

@@ -1,7 +1,10 @@
 // embed(ids, classes, dim): a learned table lookup; ids [..] (i32) -> [.., c=dim]. For a label
 // input, classes defaults to its table size (classes, plus one with a null class).
 import { gatherKernel } from '../../codegen/kernels/embed.ts';
-import { contiguous } from '../../codegen/kernels/view.ts';
+import { embedBackwardKernel, embedChainSumKernel, embedLinksKernel, embedLinksLength, type EmbedBackwardParams } from '../../codegen/kernels/embed-backward.ts';
+import { input } from '../../codegen/kernels/expr.ts';
+import { coalesce, contiguous, type View } from '../../codegen/kernels/view.ts';
+import { emitElementwise, viewOver, type LowerVjpCall } from './lowering.ts';
 import { fail } from '../ir/diagnostics.ts';
 import { relayout } from '../ir/named-tensor.ts';
 import type { Primitive } from './types.ts';
@@ -39,6 +42,26 @@ export const embed: Primitive = {
     const spec = gatherKernel({ table: contiguous([classes, dim]), n, out: contiguous([n, dim]) });
     call.emit(spec, [call.params.get('weight')!, ids.buffer, call.out.buffer]);
   },
+  // The table's gradient, every row written. One scan of all ids per (row, channel) while that reads
+  // at most twice what the two-kernel path reads (one dispatch saved: class labels); else per-row
+  // lists of ids first, so each (row, channel) walks only its own ids. Both sum in id order.
+  lowerVjp(call) {
+    const dtable = call.paramGrads.get('weight');
+    if (!dtable) return;
+    const [ids] = call.inputs;
+    const n = ids.axes.reduce((a, [, k]) => a * k, 1);
+    const rows = Number(call.attrs.classes);
+    const dim = Number(call.attrs.dim);
+    const dy = idRows(call, dim);
+    const p: EmbedBackwardParams = { dtable: contiguous([rows, dim]), n, dy: dy.view };
+    if (rows * dim * n <= 2 * (rows * n + (rows + n) * dim)) {
+      call.emit(embedBackwardKernel(p), [ids.buffer, dy.buffer, dtable]);
+      return;
+    }
+    const links = call.scratch('links', embedLinksLength(p)); // i32 entries
+    call.emit(embedLinksKernel(p), [ids.buffer, links]);
+    call.emit(embedChainSumKernel(p), [links, dy.buffer, dtable]);
+  },
   // Each looked-up row of the weight gets the gradient of every output that read it (scatter-add,
   // with the reference's clamping); integer ids have no gradient.
   vjp({ inputs: [ids], attrs, grad }) {
@@ -68,3 +91,21 @@ export const embed: Primitive = {
     return { axes: [...ids.axes, ['c', dim]], data: out };
   },
 };
+
+/**
+ * The node's gradient as [n, dim] rows in the ids' order (their buffer's): a view when the id axes
+ * walk the gradient as one axis, else a contiguous copy.
+ */
+function idRows(call: LowerVjpCall, dim: number): { view: View; buffer: string } {
+  const [ids] = call.inputs;
+  const n = ids.axes.reduce((a, [, k]) => a * k, 1);
+  const target = [...ids.axes, ['c', dim] as const];
+  const g = viewOver(call.grad, target);
+  const rowsOf = coalesce(ids.axes.map(([, k]) => k), [g.strides.slice(0, -1)]);
+  if (rowsOf.shape.length <= 1) {
+    return { view: { shape: [n, dim], strides: [rowsOf.strides[0][0] ?? 0, g.strides[g.strides.length - 1]], offset: 0 }, buffer: call.grad.buffer };
+  }
+  const copy = { buffer: call.scratch('rows', n * dim), axes: target };
+  emitElementwise(call, target, [call.grad], copy, input('in0'));
+  return { view: contiguous([n, dim]), buffer: copy.buffer };
+}

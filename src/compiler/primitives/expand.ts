@@ -1,5 +1,6 @@
 // expand(x, sizes): add new axes as a broadcast view (e.g. an image repeated over t).
 import { viewOver } from './lowering.ts';
+import { reduceKernel } from '../../codegen/kernels/reduce.ts';
 import { fail } from '../ir/diagnostics.ts';
 import { checkSize } from '../ir/convert.ts';
 import { relayout, sumTo } from '../ir/named-tensor.ts';
@@ -32,6 +33,15 @@ export const expand: Primitive = {
   lower(call) {
     const [x] = call.inputs;
     emitCopy(call, call.out.axes, viewOver(x, call.out.axes), viewOver(call.out, call.out.axes), x.buffer);
+  },
+  // One reduction of the gradient over the added axes into x's layout.
+  lowerVjp(call) {
+    const [dx] = call.inputGrads;
+    if (!dx) return;
+    const g = call.grad;
+    const kept = new Set(dx.axes.map(([n]) => n));
+    const axes = g.axes.flatMap(([n], i) => (kept.has(n) ? [] : [i]));
+    call.emit(reduceKernel({ op: 'sum', x: viewOver(g, g.axes), axes, y: viewOver(dx, g.axes.filter(([n]) => kept.has(n))) }), [g.buffer, dx.buffer]);
   },
   // A broadcast's gradient: summed over the added axes.
   vjp: ({ inputs: [x], grad }) => ({ inputs: [sumTo(grad, x.axes)] }),

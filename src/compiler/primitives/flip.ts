@@ -1,5 +1,7 @@
 // flip(x, axis): reverse the order along one axis (for bidirectional propagation).
-import { viewOver } from './lowering.ts';
+import { viewOver, type Value } from './lowering.ts';
+import type { View } from '../../codegen/kernels/view.ts';
+import type { AxisPair } from '../ir/graph.ts';
 import { alongAxis, sizeIn } from '../ir/named-tensor.ts';
 import { sizeOf } from './axes.ts';
 import { emitCopy } from './slice.ts';
@@ -20,17 +22,15 @@ export const flip: Primitive = {
   // One copy reading x backwards along the axis: offset (n - 1) * stride and stride -stride there.
   lower(call) {
     const [x] = call.inputs;
-    const axis = String(call.attrs.axis);
     const target = call.out.axes;
-    const view = viewOver(x, target);
-    const i = target.findIndex(([n]) => n === axis);
-    const n = target[i][1];
-    const s = view.strides[i];
-    const from = n === 1 ? view : {
-      shape: view.shape, offset: view.offset + (n - 1) * s,
-      strides: view.strides.map((t, k) => (k === i ? -s : t)),
-    };
-    emitCopy(call, target, from, viewOver(call.out, target), x.buffer);
+    emitCopy(call, target, flipped(x, target, String(call.attrs.axis)), viewOver(call.out, target), x.buffer);
+  },
+  // The same copy from the gradient into dx: a flip is its own inverse.
+  lowerVjp(call) {
+    const [dx] = call.inputGrads;
+    if (!dx) return;
+    const target = call.grad.axes;
+    emitCopy({ ...call, out: dx }, target, flipped(call.grad, target, String(call.attrs.axis)), viewOver(dx, target), call.grad.buffer);
   },
   // A flip is its own inverse permutation: the gradient flipped back.
   vjp({ inputs: [x], attrs, grad }) {
@@ -44,3 +44,12 @@ export const flip: Primitive = {
     return alongAxis(x, axis, n, (src, dst) => { for (let k = 0; k < n; k++) dst[k] = src[n - 1 - k]; });
   },
 };
+
+/** `v` over `target` read backwards along `axis`: offset (n - 1) * stride and stride -stride there. */
+function flipped(v: Value, target: readonly AxisPair[], axis: string): View {
+  const view = viewOver(v, target);
+  const i = target.findIndex(([n]) => n === axis);
+  const n = target[i][1];
+  const s = view.strides[i];
+  return n === 1 ? view : { shape: view.shape, offset: view.offset + (n - 1) * s, strides: view.strides.map((t, k) => (k === i ? -s : t)) };
+}

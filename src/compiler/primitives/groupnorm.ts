@@ -1,6 +1,6 @@
 // groupnorm(x, groups: 32, affine: true, eps: 1e-5, over): statistics per group of channels over
 // the `over` axes (default: every axis but b and c).
-import { viewOver } from './lowering.ts';
+import { emitNormVjp, viewOver, type LowerCall, type Value } from './lowering.ts';
 import { groupNormView, normKernel, normLanesFor } from '../../codegen/kernels/norm.ts';
 import { fail } from '../ir/diagnostics.ts';
 import type { AxisPair } from '../ir/graph.ts';
@@ -35,17 +35,7 @@ export const groupnorm: Primitive = {
   // One norm kernel over x and y viewed as [...batch, c, ...over] and regrouped by groupNormView:
   // rows (batch..., group), each normalising (c / groups, ...over); weight and bias per channel.
   lower(call) {
-    const [x] = call.inputs;
-    const over = call.attrs.over as string[];
-    const order = [
-      ...x.axes.filter(([n]) => n !== 'c' && !over.includes(n)),
-      x.axes.find(([n]) => n === 'c')!,
-      ...over.map((n) => x.axes.find(([m]) => m === n)!),
-    ];
-    const batch = order.length - over.length - 1;
-    const groups = Number(call.attrs.groups);
-    const xv = groupNormView(viewOver(x, order), batch, groups, batch);
-    const yv = groupNormView(viewOver(call.out, order), batch, groups, batch);
+    const { xv, yv } = groupViews(call, call.out);
     const weight = call.params.get('weight');
     const bias = call.params.get('bias');
     const spec = normKernel({
@@ -53,7 +43,17 @@ export const groupnorm: Primitive = {
       weight: weight ? xv.perChannel() : undefined, bias: bias ? xv.perChannel() : undefined,
       subgroupLanes: normLanesFor(call.adapter),
     });
-    call.emit(spec, [x.buffer, ...(weight ? [weight] : []), ...(bias ? [bias] : []), call.out.buffer]);
+    call.emit(spec, [call.inputs[0].buffer, ...(weight ? [weight] : []), ...(bias ? [bias] : []), call.out.buffer]);
+  },
+  // The forward's group views of x, dy and dx; dweight and dbias per channel as the forward reads them.
+  lowerVjp(call) {
+    const [dx] = call.inputGrads;
+    const { xv, yv: dyv } = groupViews(call, call.grad);
+    emitNormVjp(call, {
+      kind: 'group', x: xv.view, dy: dyv.view, dx: dx ? groupViews(call, dx).yv.view : undefined,
+      normalizedAxes: xv.normalizedAxes, eps: Number(call.attrs.eps),
+      weight: call.params.has('weight') ? xv.perChannel() : undefined, bias: call.params.has('bias') ? xv.perChannel() : undefined,
+    }, xv.perChannel());
   },
   // Per (row, group) block of `per` values, with xh = (x - mean) * rstd and dxh = g * weight[ch]:
   //   dx = rstd * (dxh - mean(dxh) - xh * mean(dxh * xh)); dweight[ch] = sum g * xh, dbias[ch] = sum g.
@@ -122,6 +122,23 @@ export const groupnorm: Primitive = {
     return { axes: t.axes, data: out };
   },
 };
+
+/**
+ * x and `y` (a value over x's axes) viewed as [...batch, c, ...over] and regrouped by groupNormView:
+ * rows (batch..., group), each normalising (c / groups, ...over).
+ */
+function groupViews(call: Pick<LowerCall, 'inputs' | 'attrs'>, y: Value) {
+  const [x] = call.inputs;
+  const over = call.attrs.over as string[];
+  const order = [
+    ...x.axes.filter(([n]) => n !== 'c' && !over.includes(n)),
+    x.axes.find(([n]) => n === 'c')!,
+    ...over.map((n) => x.axes.find(([m]) => m === n)!),
+  ];
+  const batch = order.length - over.length - 1;
+  const groups = Number(call.attrs.groups);
+  return { xv: groupNormView(viewOver(x, order), batch, groups, batch), yv: groupNormView(viewOver(y, order), batch, groups, batch) };
+}
 
 /**
  * The working layout [batch.., c, over..] (every axis that is neither c nor normalised is a batch

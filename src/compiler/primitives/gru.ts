@@ -1,9 +1,12 @@
 // gru(x, over, hidden, reverse: false): a gated recurrent unit scanning one axis; c -> hidden.
+import { elementwiseKernel } from '../../codegen/kernels/elementwise.ts';
 import { FUNCTIONS } from '../../codegen/kernels/functions.ts';
 import { gemmKernel } from '../../codegen/kernels/gemm.ts';
-import { contractionViews, viewOver } from './lowering.ts';
+import { reduceKernel } from '../../codegen/kernels/reduce.ts';
+import { contractionViews, viewOver, weightGradViews, type LowerCall, type LowerVjpCall, type Value } from './lowering.ts';
 import { gruScanKernel } from '../../codegen/kernels/scan.ts';
-import { contiguous } from '../../codegen/kernels/view.ts';
+import { gruScanBackwardKernel } from '../../codegen/kernels/scan-backward.ts';
+import { contiguous, type View } from '../../codegen/kernels/view.ts';
 import { fail } from '../ir/diagnostics.ts';
 import { relayout, sizeIn } from '../ir/named-tensor.ts';
 import { numel } from '../ir/values.ts';
@@ -47,24 +50,15 @@ export const gru: Primitive = {
   // strides [1, c]). Then the scan over `over` (the other axes batch rows) writes h into the node's
   // buffer, viewed in the same order with c = H last.
   lower(call) {
-    const [x] = call.inputs;
+    const { xp, others, lead, H } = emitInputProjection(call);
     const over = String(call.attrs.over);
-    const H = Number(call.attrs.hidden);
-    const C = x.axes.find(([n]) => n === 'c')![1];
-    const others = x.axes.filter(([n]) => n !== 'c');
-    const lead = others.map(([, s]) => s);
-    const xp = { buffer: call.scratch('xp', lead.reduce((a, b) => a * b, 1) * 3 * H), axes: [...others, ['c', 3 * H] as const] };
-    const views = contractionViews(x, xp, 'c');
-    const gemm = gemmKernel({
-      a: views.a, b: { shape: [C, 3 * H], strides: [1, C], offset: 0 }, out: views.out, bias: contiguous([3 * H]), adapter: call.adapter,
-    });
-    call.emit(gemm, [x.buffer, call.params.get('weight_ih')!, call.params.get('bias_ih')!, xp.buffer]);
     const scan = gruScanKernel({
       hidden: H, xp: contiguous([...lead, 3 * H]), axis: others.findIndex(([n]) => n === over),
       out: viewOver(call.out, [...others, ['c', H]]), reverse: Boolean(call.attrs.reverse),
     });
     call.emit(scan, [xp.buffer, call.params.get('weight_hh')!, call.params.get('bias_hh')!, call.out.buffer]);
   },
+  lowerVjp: lowerGruVjp,
   // Backpropagation through time: the forward scan again, keeping each step's h_prev, r, z, n and
   // W_hn h + b_hn, then the steps in the opposite order with dh = g[step] + (carried from the later step):
   //   dn = dh (1 - z)   dz = dh (h_prev - n)   dh_prev = dh z
@@ -193,3 +187,88 @@ export const gru: Primitive = {
     return { axes: [...batch, [over, T], ['c', H]], data: out };
   },
 };
+
+/** The forward's first dispatch: xp = x @ weight_ih^T + bias_ih into a scratch [...x's axes but c, 3H]. */
+function emitInputProjection(call: LowerCall) {
+  const [x] = call.inputs;
+  const H = Number(call.attrs.hidden);
+  const C = x.axes.find(([n]) => n === 'c')![1];
+  const others = x.axes.filter(([n]) => n !== 'c');
+  const lead = others.map(([, s]) => s);
+  const xp: Value = { buffer: call.scratch('xp', lead.reduce((a, b) => a * b, 1) * 3 * H), axes: [...others, ['c', 3 * H]] };
+  const views = contractionViews(x, xp, 'c');
+  const gemm = gemmKernel({
+    a: views.a, b: { shape: [C, 3 * H], strides: [1, C], offset: 0 }, out: views.out, bias: contiguous([3 * H]), adapter: call.adapter,
+  });
+  call.emit(gemm, [x.buffer, call.params.get('weight_ih')!, call.params.get('bias_ih')!, xp.buffer]);
+  return { xp, others, lead, H, C };
+}
+
+/**
+ * Backpropagation through time. The forward scratch is not kept, so xp is projected again; the
+ * states are the node's value, copied one step along the scan into hprev (zeros before the first
+ * step) so that the backward scan (kernels/scan-backward.ts) and the dW_hh GEMM read each step's
+ * starting state from one contiguous buffer. The scan writes d xp and d (W_hh h + b_hh) per step;
+ * everything summed over (row, step) pairs is then a GEMM or a reduction over them, no atomics:
+ *   dW_hh = dhp^T hprev   db_hh = sum dhp   dW_ih = dxp^T x   db_ih = sum dxp   dx = dxp W_ih
+ * All scratch rows are x's axes but c, in x's order, with the gate/unit axis last.
+ */
+function lowerGruVjp(call: LowerVjpCall): void {
+  const [x] = call.inputs;
+  const { xp, others, lead, H, C } = emitInputProjection(call);
+  const ti = others.findIndex(([n]) => n === String(call.attrs.over));
+  const T = lead[ti];
+  const reverse = Boolean(call.attrs.reverse);
+  const R = lead.reduce((a, b) => a * b, 1);
+  const rows = (name: string, width: number): Value => ({ buffer: call.scratch(name, R * width), axes: [...others, ['c', width]] });
+  const hprev = rows('hprev', H), dxp = rows('dxp', 3 * H), dhp = rows('dhp', 3 * H);
+
+  // hprev[t] = h[t - 1] (h[t + 1] reversed); the first scanned step starts from zeros
+  const hView = contiguous([...lead, H]);
+  const withStep = (v: View, size: number, step: number): View => ({
+    shape: v.shape.map((n, i) => (i === ti ? size : n)), strides: v.strides, offset: v.offset + step * v.strides[ti],
+  });
+  if (T > 1) {
+    const src = viewOver(call.out, [...others, ['c', H]]);
+    const [from, to] = reverse ? [1, 0] : [0, 1];
+    const dst = withStep(hView, T - 1, to);
+    call.emit(elementwiseKernel({
+      shape: dst.shape, inputs: [{ name: 'h', view: withStep(src, T - 1, from) }],
+      outputs: [{ name: 'hprev', view: dst, expr: { op: 'input', name: 'h' } }],
+    }), [call.out.buffer, hprev.buffer]);
+  }
+  const first = withStep(hView, 1, reverse ? T - 1 : 0);
+  call.emit(elementwiseKernel({ shape: first.shape, inputs: [], outputs: [{ name: 'hprev', view: first, expr: { op: 'const', value: 0 } }] }), [hprev.buffer]);
+
+  const whh = call.params.get('weight_hh')!, wih = call.params.get('weight_ih')!;
+  call.emit(gruScanBackwardKernel({
+    hidden: H, axis: ti, reverse, xp: contiguous([...lead, 3 * H]), hprev: hView,
+    dy: viewOver(call.grad, [...others, ['c', H]]), dxp: contiguous([...lead, 3 * H]), dhp: contiguous([...lead, 3 * H]),
+  }), [xp.buffer, whh, call.params.get('bias_hh')!, hprev.buffer, call.grad.buffer, dxp.buffer, dhp.buffer]);
+
+  const dwhh = call.paramGrads.get('weight_hh');
+  if (dwhh) {
+    const a: View = { shape: [3 * H, R], strides: [1, 3 * H], offset: 0 };
+    call.emit(gemmKernel({ a, b: contiguous([R, H]), out: contiguous([3 * H, H]), adapter: call.adapter }), [dhp.buffer, hprev.buffer, dwhh]);
+  }
+  const columnSum = (src: Value, dst: string | undefined) => {
+    if (dst) call.emit(reduceKernel({ op: 'sum', x: contiguous([R, 3 * H]), axes: [0], y: contiguous([3 * H]) }), [src.buffer, dst]);
+  };
+  columnSum(dhp, call.paramGrads.get('bias_hh'));
+  columnSum(dxp, call.paramGrads.get('bias_ih'));
+  const dwih = call.paramGrads.get('weight_ih');
+  if (dwih) {
+    // dW_ih [3H, C] = dxp^T x; partial products per batch entry where x's rows do not coalesce (c not last)
+    const { a, b, batch } = weightGradViews(dxp, x, 'c', 'c');
+    const partials = batch.length ? call.scratch('dw_ih', batch.reduce((m, n) => m * n, 1) * 3 * H * C) : dwih;
+    call.emit(gemmKernel({ a, b, out: contiguous([...batch, 3 * H, C]), adapter: call.adapter }), [dxp.buffer, x.buffer, partials]);
+    if (batch.length) {
+      call.emit(reduceKernel({ op: 'sum', x: contiguous([...batch, 3 * H, C]), axes: batch.map((_, i) => i), y: contiguous([3 * H, C]) }), [partials, dwih]);
+    }
+  }
+  const dx = call.inputGrads[0];
+  if (dx) {
+    const { a, out } = contractionViews(dxp, dx, 'c');
+    call.emit(gemmKernel({ a, b: contiguous([3 * H, C]), out, adapter: call.adapter }), [dxp.buffer, wih, dx.buffer]);
+  }
+}

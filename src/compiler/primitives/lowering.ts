@@ -6,7 +6,9 @@ import { stridesFor } from '../ir/named-tensor.ts';
 import { elementwiseKernel } from '../../codegen/kernels/elementwise.ts';
 import type { Expr } from '../../codegen/kernels/expr.ts';
 import type { AdapterTraits, KernelSpec } from '../../codegen/kernels/kernel.ts';
-import { coalesce, type View } from '../../codegen/kernels/view.ts';
+import { coalesce, contiguous, numel, type View } from '../../codegen/kernels/view.ts';
+import { normLanesFor } from '../../codegen/kernels/norm.ts';
+import { normParamsBackwardKernel, normRowsBackwardKernel, type NormBackwardParams } from '../../codegen/kernels/norm-backward.ts';
 
 /** A value on the GPU: a buffer holding a tensor contiguous in the order of `axes`. */
 export interface Value {
@@ -119,4 +121,28 @@ export function emitElementwise(call: Pick<LowerCall, 'emit'>, target: readonly 
 /** Fills a value with zeros: the gradient of an input that does not change the result (sincos reads only shapes). */
 export function emitZeros(call: Pick<LowerCall, 'emit'>, v: Value): void {
   emitElementwise(call, v.axes, [], v, { op: 'const', value: 0 });
+}
+
+/**
+ * A normalisation's backward (kernels/norm-backward.ts) from its forward views: x is input 0, the
+ * affine parameters are the leaves `weight` and `bias`. The row kernel writes dx and, when dweight is
+ * wanted, each row's statistics; the parameter kernel then sums dweight and dbias over the rows
+ * through `paramView` (the per-feature gradient buffers viewed over x's view shape).
+ */
+export function emitNormVjp(call: LowerVjpCall, p: Omit<NormBackwardParams, 'stats' | 'dweight' | 'dbias' | 'dscale' | 'dshift'>, paramView: View): void {
+  const dweight = call.paramGrads.get('weight');
+  const dbias = call.paramGrads.get('bias');
+  const dx = call.inputGrads[0];
+  const rows = numel(p.x.shape.slice(0, p.x.shape.length - p.normalizedAxes));
+  const stats = dweight ? call.scratch('stats', rows * 3) : undefined;
+  const buffers: Record<string, string | undefined> = {
+    x: call.inputs[0].buffer, dy: call.grad.buffer, dx: dx?.buffer, stats,
+    weight: call.params.get('weight'), bias: call.params.get('bias'), dweight, dbias,
+  };
+  const bind = (spec: KernelSpec) => call.emit(spec, spec.bindings.map((b) => buffers[b.name]!));
+  const q: NormBackwardParams = { ...p, stats: stats ? contiguous([rows, 3]) : undefined };
+  if (q.dx || q.stats) bind(normRowsBackwardKernel({ ...q, subgroupLanes: normLanesFor(call.adapter) }));
+  if (dweight || dbias) {
+    bind(normParamsBackwardKernel({ ...q, dx: undefined, dweight: dweight ? paramView : undefined, dbias: dbias ? paramView : undefined }));
+  }
 }

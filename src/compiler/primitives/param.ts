@@ -31,6 +31,11 @@ export const param: Primitive = {
     const shape = call.out.axes.map(([, s]) => s);
     emitCopy(call, call.out.axes, contiguous(shape), contiguous(shape), call.params.get('weight')!);
   },
+  // The weight's gradient is the node's, copied row-major over the node's axes.
+  lowerVjp(call) {
+    const shape = call.out.axes.map(([, s]) => s);
+    emitCopy({ ...call, out: { buffer: call.paramGrads.get('weight')!, axes: call.out.axes } }, call.out.axes, contiguous(shape), contiguous(shape), call.grad.buffer);
+  },
   // The value is the weight, so its gradient is the weight's (row-major over the node's axes).
   vjp: ({ axes, grad }) => ({ inputs: [], params: new Map([['weight', relayout(grad, axes).data]]) }),
   // The value is the weight itself, row-major over the sizes in their given order (the node's axes).

@@ -7,6 +7,7 @@ import { resolvePerAxis, sizeOf, spatialAxes, withSizes } from './axes.ts';
 import type { Primitive } from './types.ts';
 import { viewOver } from './lowering.ts';
 import { poolKernel } from '../../codegen/kernels/resample.ts';
+import { poolBackwardKernel } from '../../codegen/kernels/resample-backward.ts';
 
 export const pool: Primitive = {
   name: 'pool',
@@ -46,6 +47,21 @@ export const pool: Primitive = {
       x: viewOver(x, x.axes), factors: x.axes.map(([n]) => Number(kernel[n] ?? 1)), y: viewOver(call.out, yAxes),
     });
     call.emit(spec, [x.buffer, call.out.buffer]);
+  },
+  // One gather over dx, everything seen over x's axis order as in `lower`; max rescans x for the
+  // window's arg-max (the forward's values, so the same element wins).
+  lowerVjp(call) {
+    const [x] = call.inputs;
+    const [dx] = call.inputGrads;
+    if (!dx) return;
+    const kernel = call.attrs.kernel as Record<string, number>;
+    const max = call.attrs.mode === 'max';
+    const yAxes = x.axes.map(([n]) => call.out.axes.find(([m]) => m === n)!);
+    const spec = poolBackwardKernel({
+      op: max ? 'max' : 'avg', x: viewOver(x, x.axes), factors: x.axes.map(([n]) => Number(kernel[n] ?? 1)),
+      dy: viewOver(call.grad, yAxes), dx: viewOver(dx, x.axes),
+    });
+    call.emit(spec, [...(max ? [x.buffer] : []), call.grad.buffer, dx.buffer]);
   },
   // Windows are boxes (window = stride, no overlap), so pooling one axis at a time gives the same
   // value: max of maxes exactly, the mean of means up to rounding. Output sizes come from the node

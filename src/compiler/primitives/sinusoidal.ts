@@ -1,6 +1,11 @@
 // sinusoidal(s, dim: 256, max_period: 10000): the timestep embedding of DiT, cat(cos, sin): s [b] -> [b, c=dim].
 import { timestepEmbeddingKernel } from '../../codegen/kernels/embed.ts';
+import { elementwiseKernel } from '../../codegen/kernels/elementwise.ts';
+import { constant, input, mul, sub, unary } from '../../codegen/kernels/expr.ts';
+import { reduceKernel } from '../../codegen/kernels/reduce.ts';
 import { contiguous } from '../../codegen/kernels/view.ts';
+import { viewOver, type Value } from './lowering.ts';
+import { rangeView } from './slice.ts';
 import { fail } from '../ir/diagnostics.ts';
 import { relayout } from '../ir/named-tensor.ts';
 import type { Primitive } from './types.ts';
@@ -34,6 +39,38 @@ export const sinusoidal: Primitive = {
       t: contiguous([n]), dim, out: contiguous([n, dim]), maxPeriod: Number(call.attrs.max_period), order: 'cos_sin',
     });
     call.emit(spec, [s.buffer, call.out.buffer]);
+  },
+  // ds = sum over k of f_k (cos_k · g[half + k] - sin_k · g[k]), with cos_k, sin_k the forward's
+  // value (accurate for large s, see kernels/embed.ts). f_k = max_period^(-k / half) needs k per
+  // element, which no view holds: ramp[k] = half - k is the sum of ones[k .. k + half) over a buffer
+  // of half ones then half zeros (overlapping rows of one reduce).
+  lowerVjp(call) {
+    const [ds] = call.inputGrads;
+    if (!ds) return;
+    const [s] = call.inputs;
+    const half = Number(call.attrs.dim) / 2;
+    const ones = call.scratch('ones', 2 * half);
+    for (const [offset, value] of [[0, 1], [half, 0]]) {
+      call.emit(elementwiseKernel({ shape: [half], inputs: [], outputs: [{ name: 'out', view: contiguous([half], offset), expr: constant(value) }] }), [ones]);
+    }
+    const ramp = call.scratch('ramp', half);
+    call.emit(reduceKernel({ op: 'sum', x: { shape: [half, half], strides: [1, 1], offset: 0 }, axes: [1], y: contiguous([half]) }), [ones, ramp]);
+    // the terms over [...s axes, k], then their sum over k
+    const target = [...s.axes, ['c', half] as const];
+    const shape = target.map(([, k]) => k);
+    const terms: Value = { buffer: call.scratch('terms', shape.reduce((p, q) => p * q, 1)), axes: target };
+    const f = unary('exp', mul(sub(input('ramp'), half), Math.log(Number(call.attrs.max_period)) / half));
+    const part = (v: Value, start: number) => rangeView(v, target, 'c', start);
+    call.emit(elementwiseKernel({
+      shape,
+      inputs: [
+        { name: 'ramp', view: { shape, strides: shape.map((_, i) => (i === shape.length - 1 ? 1 : 0)), offset: 0 } },
+        { name: 'cos', view: part(call.out, 0) }, { name: 'sin', view: part(call.out, half) },
+        { name: 'gcos', view: part(call.grad, 0) }, { name: 'gsin', view: part(call.grad, half) },
+      ],
+      outputs: [{ name: 'out', view: viewOver(terms, target), expr: mul(f, sub(mul(input('cos'), input('gsin')), mul(input('sin'), input('gcos')))) }],
+    }), [ramp, call.out.buffer, call.out.buffer, call.grad.buffer, call.grad.buffer, terms.buffer]);
+    call.emit(reduceKernel({ op: 'sum', x: viewOver(terms, target), axes: [target.length - 1], y: viewOver(ds, s.axes) }), [terms.buffer, ds.buffer]);
   },
   // d/ds cos(s f) = -f sin(s f), d/ds sin(s f) = f cos(s f): ds = sum over k of both channels' terms.
   vjp({ inputs: [s], attrs, grad }) {

@@ -1,7 +1,7 @@
 // slice(x, axis, start, end): the half-open range [start, end) of one axis.
 import { elementwiseKernel } from '../../codegen/kernels/elementwise.ts';
 import { input } from '../../codegen/kernels/expr.ts';
-import { viewOver, type LowerCall, type Value } from './lowering.ts';
+import { emitZeros, viewOver, type LowerCall, type Value } from './lowering.ts';
 import type { View } from '../../codegen/kernels/view.ts';
 import { fail } from '../ir/diagnostics.ts';
 import type { AxisPair } from '../ir/graph.ts';
@@ -38,6 +38,14 @@ export const slice: Primitive = {
     const axis = String(call.attrs.axis);
     const target = call.out.axes;
     emitCopy(call, target, rangeView(x, target, axis, Number(call.attrs.start)), viewOver(call.out, target), x.buffer);
+  },
+  // Zeros, then the gradient copied into [start, end) along the axis.
+  lowerVjp(call) {
+    const [dx] = call.inputGrads;
+    if (!dx) return;
+    const target = call.grad.axes;
+    emitZeros(call, dx);
+    emitCopy({ ...call, out: dx }, target, viewOver(call.grad, target), rangeView(dx, target, String(call.attrs.axis), Number(call.attrs.start)), call.grad.buffer);
   },
   // The gradient zero-padded back to x's extent along the axis, at [start, end).
   vjp({ inputs: [x], attrs, grad }) {

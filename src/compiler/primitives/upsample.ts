@@ -8,6 +8,7 @@ import type { BoundArgs, Primitive } from './types.ts';
 import type { TensorValue } from '../ir/values.ts';
 import { viewOver } from './lowering.ts';
 import { resizeKernel } from '../../codegen/kernels/resample.ts';
+import { resizeBackwardKernel } from '../../codegen/kernels/resample-backward.ts';
 
 function factorsOf(a: BoundArgs, x: TensorValue): Map<string, number> {
   const like = a.optionalTensor('like');
@@ -59,6 +60,15 @@ export const upsample: Primitive = {
     const yAxes = x.axes.map(([n]) => call.out.axes.find(([m]) => m === n)!);
     const spec = resizeKernel({ mode: call.attrs.mode === 'linear' ? 'linear' : 'nearest', x: viewOver(x, x.axes), y: viewOver(call.out, yAxes) });
     call.emit(spec, [x.buffer, call.out.buffer]);
+  },
+  // One gather over dx: each element sums the outputs that read it, weighted as they read it.
+  lowerVjp(call) {
+    const [x] = call.inputs;
+    const [dx] = call.inputGrads;
+    if (!dx) return;
+    const yAxes = x.axes.map(([n]) => call.out.axes.find(([m]) => m === n)!);
+    const spec = resizeBackwardKernel({ mode: call.attrs.mode === 'linear' ? 'linear' : 'nearest', dy: viewOver(call.grad, yAxes), dx: viewOver(dx, x.axes) });
+    call.emit(spec, [call.grad.buffer, dx.buffer]);
   },
   // src/codegen/resample.ts's resize, one axis at a time (its linear weights are a product over
   // axes, so this is the same up to rounding): nearest reads floor(o * n / m) = floor(o / f);

@@ -115,3 +115,165 @@ export function ddpmStep(s: NoiseSchedule, xt: ArrayLike<number>, x0: ArrayLike<
 export function guide(cond: ArrayLike<number>, uncond: ArrayLike<number>, scale: number): Float64Array {
   return Float64Array.from(cond, (c, i) => uncond[i] + scale * (c - uncond[i]));
 }
+
+// ---------------------------------------------------------------- training losses
+// Improved DDPM / DiT (learned range variance, loss type MSE): loss = Σ weight · term over
+//   mse                   mean over the prediction channels of (prediction − target)²
+//   vlb                   mean over the batch of the per-entry mean, in bits, of KL(q(x_{t−1} | x_t, x0) ‖ p(x_{t−1} | x_t))
+//                         for t > 0, and at t = 0 of the discretized Gaussian decoder NLL of x0; p's mean
+//                         comes from the frozen (stop-gradient) noise prediction, so vlb trains only the variance
+//   temporal_consistency  mean over (b, c, t − 1, h, w) of |x̂[t+1] − x̂[t]|, x̂ = clip(predicted x0, −1, 1)
+// These are the definitions written out directly; codegen/kernels/diffusion-loss.ts computes the same
+// in forms that stay accurate in f32.
+
+/** The posterior q(x_{t−1} | x_t, x0)'s mean coefficients and its log variance, clipped at t = 0 to t = 1's. */
+export function posteriorCoefficients(s: NoiseSchedule, t: number): { meanX0: number; meanXt: number; logVarianceClipped: number; logBeta: number } {
+  const [ab, abPrev, beta] = [alphaBar(s, t), alphaBar(s, t - 1), s.betas[t]];
+  const tilde = (k: number) => ((1 - alphaBar(s, k - 1)) / (1 - alphaBar(s, k))) * s.betas[k];
+  return {
+    meanX0: (Math.sqrt(abPrev) * beta) / (1 - ab),
+    meanXt: (Math.sqrt(1 - beta) * (1 - abPrev)) / (1 - ab),
+    // β̃_0 is 0: its log is clipped to β̃_1's, as improved DDPM does
+    logVarianceClipped: Math.log(t === 0 ? tilde(1) : tilde(t)),
+    logBeta: Math.log(beta),
+  };
+}
+
+/** KL(N(m1, e^lv1) ‖ N(m2, e^lv2)) in nats, and its derivative with respect to lv2. */
+export function normalKl(m1: number, lv1: number, m2: number, lv2: number): { kl: number; dLv2: number } {
+  const d2 = (m1 - m2) ** 2;
+  return {
+    kl: 0.5 * (-1 + lv2 - lv1 + Math.exp(lv1 - lv2) + d2 * Math.exp(-lv2)),
+    dLv2: 0.5 * (1 - Math.exp(lv1 - lv2) - d2 * Math.exp(-lv2)),
+  };
+}
+
+const TANH_CDF_A = Math.sqrt(2 / Math.PI);
+const TANH_CDF_B = 0.044715;
+
+/** The standard normal CDF as improved DDPM approximates it: (1 + tanh(sqrt(2/π) (x + 0.044715 x³))) / 2. */
+export const approxStandardNormalCdf = (x: number) => 0.5 * (1 + Math.tanh(TANH_CDF_A * (x + TANH_CDF_B * x ** 3)));
+/** Its derivative. */
+export const approxStandardNormalPdf = (x: number) => 0.5 * (1 - Math.tanh(TANH_CDF_A * (x + TANH_CDF_B * x ** 3)) ** 2) * TANH_CDF_A * (1 + 3 * TANH_CDF_B * x * x);
+
+/** Half the width of an 8-bit level of data scaled to [−1, 1]: the decoder's bin is x0 ± this. */
+export const DECODER_HALF_BIN = 1 / 255;
+/** The floor of every probability before its logarithm (improved DDPM). */
+export const DECODER_MIN_PROB = 1e-12;
+
+/**
+ * log P(x) of the bin [x − 1/255, x + 1/255] under N(mean, e^(2 logScale)) with the approximate CDF,
+ * the bins at x < −0.999 and x > 0.999 extended to −∞ and +∞; every probability floored at 1e-12
+ * (where it is, the derivative is 0). Returns the value and its derivative with respect to logScale.
+ */
+export function discretizedGaussianLogLikelihood(x: number, mean: number, logScale: number): { logp: number; dLogScale: number } {
+  const inv = Math.exp(-logScale);
+  const [zp, zm] = [inv * (x - mean + DECODER_HALF_BIN), inv * (x - mean - DECODER_HALF_BIN)];
+  // dz/dlogScale = −z
+  let p: number, dp: number;
+  if (x < -0.999) { p = approxStandardNormalCdf(zp); dp = -approxStandardNormalPdf(zp) * zp; }
+  else if (x > 0.999) { p = 1 - approxStandardNormalCdf(zm); dp = approxStandardNormalPdf(zm) * zm; }
+  else { p = approxStandardNormalCdf(zp) - approxStandardNormalCdf(zm); dp = -approxStandardNormalPdf(zp) * zp + approxStandardNormalPdf(zm) * zm; }
+  if (!(p > DECODER_MIN_PROB)) return { logp: Math.log(DECODER_MIN_PROB), dLogScale: 0 };
+  return { logp: Math.log(p), dLogScale: dp / p };
+}
+
+export type LossTerm = DiffusionSpec['loss'][number]['term'];
+
+export interface DiffusionLoss {
+  /** Σ weight · term */
+  readonly total: number;
+  /** each term's unweighted value */
+  readonly terms: ReadonlyMap<LossTerm, number>;
+  /** d total / d output, in the output's layout */
+  readonly grad: Float64Array;
+}
+
+/**
+ * The training loss of one batch and its gradient with respect to the model output. `axes` are the
+ * noisy input's (batch first); the output has the same axes in the same order, with twice the
+ * channels when sigma is learned (noise prediction, then the variance interpolation value v).
+ * x_t = sqrt(ᾱ_t) x0 + sqrt(1 − ᾱ_t) noise per batch entry with t[b]. `frozenEps` replaces the
+ * noise prediction in vlb's model mean (its stop-gradient), for finite-difference checks.
+ */
+export function diffusionLoss(d: Pick<DiffusionSpec, 'predict' | 'loss'>, s: NoiseSchedule, axes: readonly (readonly [string, number])[],
+  out: ArrayLike<number>, x0: ArrayLike<number>, noise: ArrayLike<number>, t: ArrayLike<number>, frozenEps?: ArrayLike<number>): DiffusionLoss {
+  const shape = axes.map(([, n]) => n);
+  const n = shape.reduce((a, b) => a * b, 1);
+  const batch = shape[0];
+  const per = n / batch;
+  const learned = d.predict.learned_sigma;
+  const ci = axes.findIndex(([name]) => name === 'c');
+  if (learned && ci < 0) throw new Error('diffusionLoss: a learned sigma needs a channel axis c');
+  const C = ci < 0 ? 1 : shape[ci];
+  const post = ci < 0 ? 1 : shape.slice(ci + 1).reduce((a, b) => a * b, 1);
+  // prediction element i of the noisy layout sits at predAt(i) of the output, its variance value C·post later
+  const predAt = (i: number) => (learned ? (Math.floor(i / (C * post)) * 2 * C + (Math.floor(i / post) % C)) * post + (i % post) : i);
+  const ti = axes.findIndex(([name]) => name === 't');
+  const frames = ti < 0 ? 1 : shape[ti];
+  const tStride = ti < 0 ? 1 : shape.slice(ti + 1).reduce((a, b) => a * b, 1);
+  if (out.length !== (learned ? 2 * n : n)) throw new Error(`diffusionLoss: the output has ${out.length} elements, expected ${learned ? 2 * n : n}`);
+
+  const grad = new Float64Array(out.length);
+  const weight = new Map(d.loss.map((l) => [l.term, l.weight]));
+  const sums = { mse: 0, vlb: 0, temporal_consistency: 0 };
+  const pairs = (n * (frames - 1)) / frames;
+  for (let b = 0; b < batch; b++) {
+    const tb = t[b];
+    const range = Array.from({ length: per }, (_, k) => b * per + k);
+    const pick = (src: ArrayLike<number>, at: (i: number) => number) => Float64Array.from(range, (i) => src[at(i)]);
+    const [x0b, nb, pred] = [pick(x0, (i) => i), pick(noise, (i) => i), pick(out, predAt)];
+    const xt = addNoise(s, x0b, nb, tb);
+    const [a, sg] = [Math.sqrt(alphaBar(s, tb)), Math.sqrt(1 - alphaBar(s, tb))];
+    if (weight.has('mse')) {
+      const target = trainingTarget(d.predict.target, s, x0b, nb, tb);
+      range.forEach((i, k) => {
+        const e = pred[k] - target[k];
+        sums.mse += e * e;
+        grad[predAt(i)] += (weight.get('mse')! * 2 * e) / n;
+      });
+    }
+    if (weight.has('temporal_consistency') && frames > 1) {
+      const raw = splitPrediction(d.predict.target, s, xt, pred, tb).x0;
+      const x0Hat = raw.map((v) => Math.min(1, Math.max(-1, v)));
+      const dx0 = d.predict.target === 'epsilon' ? -sg / a : d.predict.target === 'v' ? -sg : 1;
+      range.forEach((i, k) => {
+        const f = Math.floor(i / tStride) % frames;
+        let g = 0;
+        if (f > 0) g += Math.sign(x0Hat[k] - x0Hat[k - tStride]);
+        if (f + 1 < frames) {
+          const diff = x0Hat[k + tStride] - x0Hat[k];
+          sums.temporal_consistency += Math.abs(diff);
+          g -= Math.sign(diff);
+        }
+        if (Math.abs(raw[k]) <= 1) grad[predAt(i)] += (weight.get('temporal_consistency')! * g * dx0) / pairs;
+      });
+    }
+    if (weight.has('vlb')) {
+      if (!learned) throw new Error('diffusionLoss: vlb needs a learned sigma');
+      const v = pick(out, (i) => predAt(i) + C * post);
+      const frozen = frozenEps ? pick(frozenEps, predAt) : pred;
+      const x0Frozen = splitPrediction('epsilon', s, xt, frozen, tb).x0;
+      const truth = ddpmPosterior(s, xt, x0b, tb);
+      const model = ddpmPosterior(s, xt, x0Frozen, tb, v);
+      const { logVarianceClipped, logBeta } = posteriorCoefficients(s, tb);
+      range.forEach((i, k) => {
+        const lv = model.logVariance[k];
+        let term: number, dLv: number;
+        if (tb > 0) {
+          const kl = normalKl(truth.mean[k], truth.logVariance[k], model.mean[k], lv);
+          [term, dLv] = [kl.kl, kl.dLv2];
+        } else {
+          const ll = discretizedGaussianLogLikelihood(x0b[k], model.mean[k], 0.5 * lv);
+          [term, dLv] = [-ll.logp, -0.5 * ll.dLogScale];
+        }
+        sums.vlb += term / Math.LN2;
+        grad[predAt(i) + C * post] += (weight.get('vlb')! * dLv * 0.5 * (logBeta - logVarianceClipped)) / (n * Math.LN2);
+      });
+    }
+  }
+  const terms = new Map<LossTerm, number>();
+  for (const { term } of d.loss) terms.set(term, term === 'temporal_consistency' ? (pairs > 0 ? sums[term] / pairs : 0) : sums[term] / n);
+  const total = d.loss.reduce((acc, l) => acc + l.weight * terms.get(l.term)!, 0);
+  return { total, terms, grad };
+}
