@@ -129,9 +129,10 @@ export class Program {
         throw new Error(`step ${label}: tensor '${t.name}' is bound twice in one dispatch and written; give the output its own tensor`);
       }
       // WebGPU tracks usage per buffer, not per range: parts of one arena count as one buffer
-      const other = tensors.find((u, j) => j !== i && u !== t && u.buffer === t.buffer);
-      if (other && (b.access === 'read_write' || spec.bindings[tensors.indexOf(other)].access === 'read_write')) {
-        throw new Error(`step ${label}: '${t.name}' and '${other.name}' are parts of the same buffer and one is written; a dispatch may write an arena only where it binds no other part of it`);
+      // (parts that are all written, or all read, are one usage and may share a dispatch)
+      const other = tensors.find((u, j) => j !== i && u !== t && u.buffer === t.buffer && (spec.bindings[j].access === 'read_write') !== (b.access === 'read_write'));
+      if (other) {
+        throw new Error(`step ${label}: '${t.name}' and '${other.name}' are parts of the same buffer, one read and one written; a dispatch may not read one part of an arena while it writes another`);
       }
     });
     this.steps.push({ spec, tensors, label });
