@@ -139,8 +139,12 @@ function readExactly(fd: number, buf: Uint8Array, position: number, where: strin
   }
 }
 
-/** Reads a checkpoint; the header is validated against the file size before the data is read. */
-export function readSafetensors(file: string): SafetensorsFile {
+/**
+ * Opens `file`, validates its header against the file size and hands the parsed entries to `read`
+ * with the data's start offset; the file is closed however `read` ends.
+ */
+function withHeader<T>(file: string, read: (fd: number, entries: ReturnType<typeof parseHeader>['entries'],
+  metadata: Record<string, string>, dataStart: number) => T): T {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -155,16 +159,23 @@ export function readSafetensors(file: string): SafetensorsFile {
     const header = new Uint8Array(n);
     readExactly(fd, header, 8, file);
     const { entries, metadata } = parseHeader(header, size - 8 - n, file);
-    const tensors: Record<string, SafeTensor> = {};
-    for (const [name, e] of entries) {
-      const raw = new Uint8Array(e.end - e.begin);
-      readExactly(fd, raw, 8 + n + e.begin, file);
-      tensors[name] = { dtype: e.dtype, shape: e.shape, data: decode(e, raw) };
-    }
-    return { tensors, metadata };
+    return read(fd, entries, metadata, 8 + n);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Reads a checkpoint; the header is validated against the file size before the data is read. */
+export function readSafetensors(file: string): SafetensorsFile {
+  return withHeader(file, (fd, entries, metadata, start) => {
+    const tensors: Record<string, SafeTensor> = {};
+    for (const [name, e] of entries) {
+      const raw = new Uint8Array(e.end - e.begin);
+      readExactly(fd, raw, start + e.begin, file);
+      tensors[name] = { dtype: e.dtype, shape: e.shape, data: decode(e, raw) };
+    }
+    return { tensors, metadata };
+  });
 }
 
 /** A tensor's entry in the header, without its data. */
@@ -178,26 +189,11 @@ export interface SafeTensorInfo {
  * enough to tell a truncated file or a torn header from a whole one.
  */
 export function readSafetensorsHeader(file: string): { tensors: Record<string, SafeTensorInfo>; metadata: Record<string, string> } {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (e) {
-    throw new SafetensorsError(`${file}: cannot open (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  try {
-    const size = fs.fstatSync(fd).size;
-    const first8 = new Uint8Array(8);
-    readExactly(fd, first8.subarray(0, Math.min(8, size)), 0, file);
-    const n = headerLength(first8, size, file);
-    const header = new Uint8Array(n);
-    readExactly(fd, header, 8, file);
-    const { entries, metadata } = parseHeader(header, size - 8 - n, file);
+  return withHeader(file, (_fd, entries, metadata) => {
     const tensors: Record<string, SafeTensorInfo> = {};
     for (const [name, e] of entries) tensors[name] = { dtype: e.dtype, shape: e.shape };
     return { tensors, metadata };
-  } finally {
-    fs.closeSync(fd);
-  }
+  });
 }
 
 function encode(name: string, t: SafeTensor): Uint8Array {

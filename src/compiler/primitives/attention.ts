@@ -312,23 +312,32 @@ interface TokenAxis { n: number; w: number; s: number }
 const regionOf = (a: TokenAxis, c: number) => (c < a.n - a.w ? 0 : c < a.n - a.s ? 1 : 2);
 
 /**
+ * The attributes, and the float64 working layout: batch axes (node order), then the token axes in
+ * `over` order, then c; so a token index is row-major over `over` and the bias table's mixed radix
+ * follows the same order.
+ */
+function workingLayout(attrs: ReferenceCall['attrs'], axes: readonly AxisPair[]) {
+  const over = attrs.over as string[];
+  const batchAxes = axes.filter(([n]) => n !== 'c' && !over.includes(n));
+  const tokenAxes: AxisPair[] = over.map((n) => [n, sizeIn(axes, n)]);
+  const d = sizeIn(axes, 'c');
+  return {
+    over, heads: Number(attrs.heads), d, batchAxes, tokenAxes,
+    window: attrs.window as Record<string, number> | null,
+    shift: attrs.shift as Record<string, number> | null,
+    ctxOver: attrs.context_over as string[] | null,
+    layout: [...batchAxes, ...tokenAxes, ['c', d]] as AxisPair[],
+  };
+}
+
+/**
  * The node's value, following src/codegen/attention.ts: projected rows are [.., 3, heads, dh] (qkv) or
  * [.., 2, heads, dh] (kv), scores scaled by 1/sqrt(dh), windows over the grid rolled by -shift with
  * keys from other original regions excluded, and the relative-position table indexed by
  * query-minus-key window offsets with the first `over` axis most significant.
  */
 function attentionReferenceOf({ inputs, params, attrs, axes }: ReferenceCall): NamedTensor {
-  const over = attrs.over as string[];
-  const heads = Number(attrs.heads);
-  const window = attrs.window as Record<string, number> | null;
-  const shift = attrs.shift as Record<string, number> | null;
-  const ctxOver = attrs.context_over as string[] | null;
-  // Working layout: batch axes (node order), then the token axes in `over` order, then c; so a token
-  // index is row-major over `over` and the bias table's mixed radix follows the same order.
-  const batchAxes = axes.filter(([n]) => n !== 'c' && !over.includes(n));
-  const tokenAxes: AxisPair[] = over.map((n) => [n, sizeIn(axes, n)]);
-  const d = sizeIn(axes, 'c');
-  const layout: AxisPair[] = [...batchAxes, ...tokenAxes, ['c', d]];
+  const { over, heads, window, shift, ctxOver, batchAxes, tokenAxes, d, layout } = workingLayout(attrs, axes);
   const x = relayout(inputs[0], layout);
   const nb = numelOf(batchAxes), nq = numelOf(tokenAxes), dh = d / heads;
   const bias = (leaf: string) => params.get(leaf);
@@ -473,15 +482,7 @@ function keySetsOf(qAxes: readonly TokenAxis[], nq: number, nk: number, cross: b
  * then the q/k/v (or q and kv) projections backward to x, the context and their weights.
  */
 function attentionVjpOf({ inputs, params, attrs, axes, grad }: VjpCall): VjpResult {
-  const over = attrs.over as string[];
-  const heads = Number(attrs.heads);
-  const window = attrs.window as Record<string, number> | null;
-  const shift = attrs.shift as Record<string, number> | null;
-  const ctxOver = attrs.context_over as string[] | null;
-  const batchAxes = axes.filter(([n]) => n !== 'c' && !over.includes(n));
-  const tokenAxes: AxisPair[] = over.map((n) => [n, sizeIn(axes, n)]);
-  const d = sizeIn(axes, 'c');
-  const layout: AxisPair[] = [...batchAxes, ...tokenAxes, ['c', d]];
+  const { over, heads, window, shift, ctxOver, batchAxes, tokenAxes, d, layout } = workingLayout(attrs, axes);
   const x = relayout(inputs[0], layout);
   const g = relayout(grad, layout).data;
   const nb = numelOf(batchAxes), nq = numelOf(tokenAxes), dh = d / heads;

@@ -10,10 +10,7 @@ import type { Primitive } from './types.ts';
 
 export const concat: Primitive = {
   name: 'concat',
-  args: [
-    { name: 'xs', kind: 'tensors', variadic: true },
-    { name: 'axis', kind: 'axis', default: { axis: 'c' } },
-  ],
+  args: [{ name: 'xs', kind: 'tensors', variadic: true }, { name: 'axis', kind: 'axis', default: { axis: 'c' } }],
   apply(a) {
     const xs = a.tensors('xs');
     const axis = a.axis('axis');

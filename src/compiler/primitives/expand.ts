@@ -10,10 +10,7 @@ import type { Primitive } from './types.ts';
 
 export const expand: Primitive = {
   name: 'expand',
-  args: [
-    { name: 'x', kind: 'tensor' },
-    { name: 'sizes', kind: 'named-sizes' },
-  ],
+  args: [{ name: 'x', kind: 'tensor' }, { name: 'sizes', kind: 'named-sizes' }],
   apply(a) {
     const x = a.tensor('x');
     const sizes = a.namedNumbers('sizes');

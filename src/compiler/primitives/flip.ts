@@ -9,10 +9,7 @@ import type { Primitive } from './types.ts';
 
 export const flip: Primitive = {
   name: 'flip',
-  args: [
-    { name: 'x', kind: 'tensor' },
-    { name: 'axis', kind: 'axis' },
-  ],
+  args: [{ name: 'x', kind: 'tensor' }, { name: 'axis', kind: 'axis' }],
   apply(a) {
     const x = a.tensor('x');
     const axis = a.axis('axis');

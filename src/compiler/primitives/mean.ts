@@ -7,10 +7,7 @@ import type { Primitive } from './types.ts';
 
 export const mean: Primitive = {
   name: 'mean',
-  args: [
-    { name: 'x', kind: 'tensor' },
-    { name: 'over', kind: 'axes' },
-  ],
+  args: [{ name: 'x', kind: 'tensor' }, { name: 'over', kind: 'axes' }],
   apply(a) {
     const x = a.tensor('x');
     const over = a.axes('over');

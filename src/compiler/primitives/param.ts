@@ -8,10 +8,7 @@ import type { Primitive } from './types.ts';
 
 export const param: Primitive = {
   name: 'param',
-  args: [
-    { name: 'sizes', kind: 'named-sizes' },
-    { name: 'init', kind: 'string', default: 'normal', choices: INITS },
-  ],
+  args: [{ name: 'sizes', kind: 'named-sizes' }, { name: 'init', kind: 'string', default: 'normal', choices: INITS }],
   apply(a) {
     const sizes = a.namedNumbers('sizes');
     for (const [n, s] of sizes) checkSize(s, a.span('sizes'), `size of axis '${n}'`);

@@ -26,10 +26,7 @@ function dimHint(ax: string, n: number, p: number, dims: ReadonlyMap<string, num
 
 export const patchify: Primitive = {
   name: 'patchify',
-  args: [
-    { name: 'x', kind: 'tensor' },
-    { name: 'patch', kind: 'per-axis' },
-  ],
+  args: [{ name: 'x', kind: 'tensor' }, { name: 'patch', kind: 'per-axis' }],
   apply(a) {
     const x = a.tensor('x');
     const patch = patchSizes(a, x);

@@ -10,10 +10,7 @@ import type { Primitive } from './types.ts';
 
 export const sincos: Primitive = {
   name: 'sincos',
-  args: [
-    { name: 'x', kind: 'tensor' },
-    { name: 'over', kind: 'axes' },
-  ],
+  args: [{ name: 'x', kind: 'tensor' }, { name: 'over', kind: 'axes' }],
   apply(a) {
     const x = a.tensor('x');
     const over = a.axes('over');

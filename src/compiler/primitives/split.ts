@@ -8,11 +8,7 @@ import type { Primitive } from './types.ts';
 
 export const split: Primitive = {
   name: 'split',
-  args: [
-    { name: 'x', kind: 'tensor' },
-    { name: 'n', kind: 'size' },
-    { name: 'axis', kind: 'axis', default: { axis: 'c' } },
-  ],
+  args: [{ name: 'x', kind: 'tensor' }, { name: 'n', kind: 'size' }, { name: 'axis', kind: 'axis', default: { axis: 'c' } }],
   apply(a) {
     const x = a.tensor('x');
     const axis = a.axis('axis');

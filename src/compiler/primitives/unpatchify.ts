@@ -8,10 +8,7 @@ import type { Primitive } from './types.ts';
 
 export const unpatchify: Primitive = {
   name: 'unpatchify',
-  args: [
-    { name: 'x', kind: 'tensor' },
-    { name: 'patch', kind: 'per-axis' },
-  ],
+  args: [{ name: 'x', kind: 'tensor' }, { name: 'patch', kind: 'per-axis' }],
   apply(a) {
     const x = a.tensor('x');
     const patch = patchSizes(a, x);
