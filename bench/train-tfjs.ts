@@ -59,6 +59,17 @@ export async function registerGradients(): Promise<void> {
   await import(`data:text/javascript;base64,${Buffer.from(out.outputFiles[0].text).toString('base64')}`);
 }
 
+/**
+ * tfjs's webgpu matMul picks a split-K program for products with few output tiles and K >= 2000;
+ * with B transposed (as the matMul gradient dA = dy · Bᵀ asks) it returns wrong values on lavapipe
+ * (tfjs 4.22: relative error ~1.4 against float64 for [2, 2304] · [384, 2304]ᵀ; the other programs
+ * agree to 1e-6). DiT's adaLN projections (6d >= 2000 outputs, b rows) hit it, and their input
+ * gradients came out wrong. The training benchmark sets WEBGPU_MATMUL_PROGRAM_TYPE to this value,
+ * the packed 32 x 32 program tfjs uses for every larger product, which was also the fastest
+ * correct choice there (the small-output program took 2-3x longer per step).
+ */
+export const MATMUL_PACKED = 3;
+
 const silu = (tf: Tf, x: Tensor) => tf.mul(x, tf.sigmoid(x));
 
 // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): tfjs-core has no GELU op.
