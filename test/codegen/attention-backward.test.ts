@@ -182,6 +182,9 @@ test('full space-time attention, packed qkv and one packed gradient buffer', asy
   const { p, data } = packed({ b: 2, t: 2, h: 3, w: 4 }, ['t', 'h', 'w'], 2, 12);
   await check(p, data, 'full, packed', 'qkv');
   await check({ ...p, backwardTiling: { workgroupSize: 16, tile: 7 } }, data, 'full, partial tiles', 'qkv');
+  // 3 rows per invocation and 3 query/key rows per step (two load slots): both leave partial tiles
+  const sg = await subgroupTiling();
+  if (sg) await check({ ...p, backwardTiling: { ...sg, workgroupSize: 2 * sg.subgroupSize!, rowsPerInvocation: 3, tile: 3 } }, data, 'full, subgroup partial tiles', 'qkv');
 });
 
 test('factorized attention: spatial (t is a batch axis) and temporal with head dim 10', async () => {
@@ -200,6 +203,32 @@ test('Swin: shifted (masked) windows with a relative-position bias table stored 
   await check(withBias, d, 'swin', 'qkv');
   await check({ ...withBias, backwardTiling: { workgroupSize: 8, tile: 5 } }, d, 'swin, partial tiles', 'qkv');
   await check({ ...p, window: { h: 3, w: 3 } }, data, 'windows without shift', 'qkv');
+  const sg = await subgroupTiling();
+  if (!sg) return;
+  const partial = { ...withBias, backwardTiling: { ...sg, rowsPerInvocation: 3, tile: 5 } };
+  await check(partial, d, 'swin, subgroup partial tiles', 'qkv');
+  // deterministic: a second run is bit-identical (the bias table sums in a fixed order)
+  const [a, b] = [await runBackward(partial, d, 'qkv'), await runBackward(partial, d, 'qkv')];
+  assert.ok(a.dQ.every((x, i) => Object.is(x, b.dQ[i])) && a.dRelPosBias!.every((x, i) => Object.is(x, b.dRelPosBias![i])), 'two runs differ');
+});
+
+test('the adapter traits choose the variant; a table too large for workgroup memory keeps the workgroup bias kernel', () => {
+  const traits = (software: boolean, min: number, max: number, subgroups = true) =>
+    ({ software, features: new Set(subgroups ? ['subgroups'] : []), info: { subgroupMinSize: min, subgroupMaxSize: max } });
+  assert.equal(attentionBackwardTilingFor(traits(true, 8, 8)), { subgroupSize: 8 });
+  assert.equal(attentionBackwardTilingFor(traits(false, 32, 32)), {}, 'a GPU');
+  assert.equal(attentionBackwardTilingFor(traits(true, 4, 16)), {}, 'a varying subgroup size');
+  assert.equal(attentionBackwardTilingFor(traits(true, 8, 8, false)), {}, 'no subgroups feature');
+  assert.equal(attentionBackwardTilingFor(undefined), {});
+  const { p } = packed({ b: 1, t: 2049, h: 1, w: 1 }, ['t'], 1, 4);
+  const big = { ...p, relPosBias: contiguous([4097, 1]), dRelPosBias: contiguous([4097, 1]), backwardTiling: { subgroupSize: 8 } };
+  assert.equal(attentionBackwardKernels(big).map((k) => k.key.split(':')[0]), ['attention-backward-rows', 'attention-backward-keys', 'attention-backward-bias']);
+  assert.is(attentionBackwardScratch(big), 2 * 2049);
+  const small = packed({ b: 1, t: 9, h: 1, w: 1 }, ['t'], 1, 4).p;
+  const smallBias = { ...small, relPosBias: contiguous([17, 1]), dRelPosBias: contiguous([17, 1]), backwardTiling: { subgroupSize: 8 } };
+  assert.equal(attentionBackwardKernels(smallBias).map((k) => k.key.split(':')[0]),
+    ['attention-backward-rows', 'attention-backward-keys', 'attention-backward-bias', 'attention-backward-bias-sum']);
+  assert.is(attentionBackwardScratch(smallBias), 2 * 9 + 17);
 });
 
 test('relative-position bias without windows (full temporal attention)', async () => {
@@ -247,13 +276,15 @@ test('a kernel with a perturbed scale fails the check', async () => {
   const withBias = { ...p, relPosBias: table, dRelPosBias: table };
   const d = { ...data, relPosBias: randomArray(27 * heads, 2) };
   const ref = attentionBackwardReference(withBias, d, d.dO);
-  const good = await errors(withBias, d, 'qkv', ref);
-  const bad = await errors({ ...withBias, scale: 1.001 / Math.sqrt(8) }, d, 'qkv', ref);
-  for (const k of Object.keys(good)) {
-    assert.ok(good[k] < 1e-4, `${k}: relative error ${good[k]} (replay: VDM_TEST_SEED=${seed})`);
-    assert.ok(bad[k] > 1e-4, `${k}: a 0.1% scale error went unnoticed (${bad[k]}) (replay: VDM_TEST_SEED=${seed})`);
+  for (const tiling of [{}, ...[await subgroupTiling()].filter((t) => t !== undefined)]) {
+    const good = await errors({ ...withBias, backwardTiling: tiling }, d, 'qkv', ref);
+    const bad = await errors({ ...withBias, backwardTiling: tiling, scale: 1.001 / Math.sqrt(8) }, d, 'qkv', ref);
+    for (const k of Object.keys(good)) {
+      assert.ok(good[k] < 1e-4, `${JSON.stringify(tiling)}: ${k}: relative error ${good[k]} (replay: VDM_TEST_SEED=${seed})`);
+      assert.ok(bad[k] > 1e-4, `${JSON.stringify(tiling)}: ${k}: a 0.1% scale error went unnoticed (${bad[k]}) (replay: VDM_TEST_SEED=${seed})`);
+    }
+    if (process.env.VDM_REPORT_ERRORS) console.log(`perturbed scale ${JSON.stringify(tiling)}: ${JSON.stringify(bad)}`);
   }
-  if (process.env.VDM_REPORT_ERRORS) console.log(`perturbed scale: ${JSON.stringify(bad)}`);
 });
 
 test('bad parameters give clear messages', () => {
@@ -263,6 +294,8 @@ test('bad parameters give clear messages', () => {
   assert.throws(() => attentionBackwardKernels({ ...p, dV: { ...p.dV, strides: [0, ...p.dV.strides.slice(1)] } }), /same batch axes/);
   assert.throws(() => attentionBackwardKernels({ ...p, dRelPosBias: contiguous([7, 1]) }), /dRelPosBias needs relPosBias/);
   assert.throws(() => attentionBackwardKernels({ ...p, backwardTiling: { tile: 1000 } }), /exceeds 16 KiB/);
+  assert.throws(() => attentionBackwardKernels({ ...p, backwardTiling: { subgroupSize: 8, workgroupSize: 12 } }), /multiple of 8/);
+  assert.throws(() => attentionBackwardKernels({ ...p, backwardTiling: { subgroupSize: 8, rowsPerInvocation: 8, tile: 16 } }), /unrolls too much/);
 });
 
 test.after(() => {

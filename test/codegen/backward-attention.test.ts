@@ -19,7 +19,9 @@ test('windows, shifted windows and the relative-position bias', async () => {
     '  a = attention(y, over: (h, w), heads: 2, rel_bias: true)',
     '  output o = attention(a, over: (w, h), heads: 2, window: (h: 2, w: 2), shift: (h: 1, w: 1), rel_bias: true)',
   ].join('\n'), '', 'b = 2, c = 5, t = 2, h = 4, w = 4'));
-  await expectGradientsMatch(g, 'windowed attention');
+  // Each relative-bias entry sums P (dP - D) over every query-key pair at its offset, terms that
+  // cancel; with f32 rounding the worst entry reached 1.6e-4 on one seed in eleven: a looser limit.
+  await expectGradientsMatch(g, 'windowed attention', 3e-4);
 });
 
 test('cross-attention to a context: gradients reach the context through its projection', async () => {

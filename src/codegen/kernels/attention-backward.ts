@@ -7,18 +7,24 @@
  *   dbias[r, head] = Σ_{(i, j) at offset r} dS_ij
  * FlashAttention-2 style: scores are recomputed, the score matrix is never stored. Three kernels, run in
  * this order, each writing its outputs with `=` once per element (deterministic, no atomics):
- *  1. rows (one invocation per query row): a first pass over the keys gives the row's log-sum-exp and
- *     D with online rescaling (so neither o nor a saved lse is needed), a second pass gives dq; lse and D
- *     go to the scratch buffer.
+ *  1. rows (per query row): the row's log-sum-exp, D and dq; lse and D go to the scratch buffer.
  *     Bindings: q, k, v, [relPosBias], dO, then dQ, scratch.
- *  2. keys (one invocation per key row; loops over the queries that see the key, and over the batch
- *     axes where dK/dV have stride 0, which it sums): dk and dv from the scratch's lse and D.
+ *  2. keys (per key row; loops over the queries that see the key, and over the batch axes where dK/dV
+ *     have stride 0, which it sums): dk and dv from the scratch's lse and D.
  *     Bindings: q, k, v, [relPosBias], dO, scratch, then dK, dV (or one dKV, see sharedKVGrad).
- *  3. bias (only with dRelPosBias; one workgroup per table entry and head): the sum over the (query, key)
- *     pairs at that entry's offset, a fixed-order tree sum per workgroup.
- *     Bindings: q, k, v, relPosBias, dO, scratch, then dRelPosBias.
+ *  3. bias (only with dRelPosBias): the sum over the (query, key) pairs at each table entry's offset.
+ *     Bindings: q, k, v, relPosBias, dO, scratch, then dRelPosBias (subgroup variant: two kernels, see below).
+ * Two variants, chosen by backwardTiling (attentionBackwardTilingFor picks one per adapter):
+ *  - workgroup memory (GPUs): one invocation per row, the other side's rows staged `tile` at a time in
+ *    workgroup memory; the rows kernel makes two passes over the keys (lse and D with online rescaling,
+ *    then dq); bias: one workgroup per (table entry, head), a fixed-order tree sum.
+ *  - subgroups (CPU adapters, subgroupSize > 0): R rows per invocation, the other side's rows loaded once
+ *    per subgroup and broadcast; the rows kernel makes one pass (see rowsKernelSubgroup); bias: one
+ *    subgroup per group sums into a table in workgroup memory, written to the scratch, then a second
+ *    kernel (bias-sum; bindings scratch, dRelPosBias) adds the groups' tables in a fixed order.
  * Scratch: attentionBackwardScratch(p) f32 elements, [groups * nq, 2] (lse, D) per query row, row index
- * group * nq + row as attentionReference's lse. The same buffer may be bound to q, k and v.
+ * group * nq + row as attentionReference's lse, then (subgroup bias) [groups, table rows] partial sums.
+ * The same buffer may be bound to q, k and v.
  */
 import { GRID_MAIN, GRID_WORKGROUP, gridFor, type AdapterTraits, type KernelSpec } from './kernel.ts';
 import { planAttention, type AttentionInputs, type AttentionParams, type AttentionPlan } from './attention.ts';
@@ -141,8 +147,8 @@ function layoutOf(p: AttentionBackwardParams): Layout {
   return { plan, batch, qAxes, kAxes, views, nwin: prod(qAxes.map((a) => a.windows)), entries: prod(qAxes.map((a) => 2 * a.w - 1)) };
 }
 
-/** The subgroup bias kernel's table (and a slot for padded rows) fits WebGPU's guaranteed 16 KiB of workgroup memory. */
-const subgroupBiasFits = (entries: number) => (entries + 1) * 4 <= 16384;
+/** The subgroup bias kernel's table (and a slot per lane for padded rows) fits WebGPU's guaranteed 16 KiB of workgroup memory. */
+const subgroupBiasFits = (entries: number, lanes: number) => (entries + lanes) * 4 <= 16384;
 
 /**
  * f32 elements of the scratch buffer the kernels share: (lse, D) per query row, then, for the subgroup
@@ -151,7 +157,7 @@ const subgroupBiasFits = (entries: number) => (entries + 1) * 4 <= 16384;
 export function attentionBackwardScratch(p: AttentionParams & Pick<AttentionBackwardParams, 'backwardTiling'>): number {
   const plan = planAttention(p);
   const entries = prod(plan.queryAxes.map((a) => 2 * a.w - 1));
-  const partials = p.relPosBias && p.backwardTiling?.subgroupSize && subgroupBiasFits(entries) ? plan.groups * entries : 0;
+  const partials = p.relPosBias && p.backwardTiling?.subgroupSize && subgroupBiasFits(entries, p.backwardTiling.subgroupSize) ? plan.groups * entries : 0;
   return 2 * plan.groups * plan.nq + partials;
 }
 
@@ -231,11 +237,10 @@ const decls = (names: { name: string; write: boolean }[]) =>
 const bindingsOf = (names: { name: string; write: boolean }[]) =>
   names.map((b) => ({ name: b.name, access: b.write ? 'read_write' as const : 'read' as const }));
 
-/** Workgroup size (a multiple of `unit` up to 64) that pads `rows` least. */
-function pickWorkgroupSize(rows: number, unit = 8): number {
-  const top = Math.max(unit, 64 - (64 % unit));
-  let best = top;
-  for (let wg = top; wg >= unit; wg -= unit) if (Math.ceil(rows / wg) * wg < Math.ceil(rows / best) * best) best = wg;
+/** Workgroup size (a multiple of 8 up to 64) that pads `rows` least. */
+function pickWorkgroupSize(rows: number): number {
+  let best = 64;
+  for (let wg = 64; wg >= 8; wg -= 8) if (Math.ceil(rows / wg) * wg < Math.ceil(rows / best) * best) best = wg;
   return best;
 }
 
@@ -424,9 +429,9 @@ function keysKernel(c: Common): KernelSpec {
 
 // ---------------------------------------------------------------- subgroup variant (CPU adapters)
 //
-// On a CPU adapter a subgroup is one SIMD group: every load instruction, from a buffer or workgroup
-// memory, costs a per-lane loop even when all lanes read one address, while subgroupBroadcast is a
-// shuffle. So each invocation owns R rows in registers, the lanes load the next `tile` rows of the
+// On a CPU adapter a subgroup is one SIMD group: a load instruction costs a per-lane loop even when
+// all lanes read one address (the workgroup variant's per-pair reads of workgroup memory dominate its
+// time there), while subgroupBroadcast is a shuffle. So each invocation owns R rows in registers, the lanes load the next `tile` rows of the
 // other side once per subgroup (lane e: vec4 slice e of them) and broadcast each slice, which all R
 // rows then use. Rows, tile rows and head-dim slices are unrolled into scalar names (nothing indexed
 // dynamically); prologue and epilogue walk the head dim through select chains, as the forward does,
@@ -445,14 +450,16 @@ const vecStorer = (op: Op, buf: string, v: View, dh: number) =>
 const typedDecls = (names: { name: string; write: boolean }[], types: Record<string, string>) =>
   names.map((b, i) => `@group(0) @binding(${i}) var<storage, ${b.write ? 'read_write' : 'read'}> b_${b.name}: array<${types[b.name] ?? 'f32'}>;`);
 
-function subgroupTilingOf(c: Common, rows: number) {
+function subgroupTilingOf(c: Common) {
   const t = c.p.backwardTiling ?? {};
   const S = t.subgroupSize!;
-  // measured on lavapipe (bench/attention-backward.ts): more rows spill more registers than they save
-  const R = t.rowsPerInvocation ?? (c.DH4 <= 4 ? 2 : 1);
-  // one load slot per lane: the tile's vec4 slices fill the subgroup
+  // measured on lavapipe (bench/attention-backward.ts): two rows per invocation beat one; four gained
+  // ~10% at head dim 32 but multiplied LLVM's compile time by 4-5 (to ~10 s per kernel)
+  const R = t.rowsPerInvocation ?? (c.DH4 <= 2 ? 4 : c.DH4 <= 8 ? 2 : 1);
+  // the tile's vec4 slices fill the subgroup: one load per lane and operand
   const T = t.tile ?? Math.max(1, Math.floor(S / c.DH4));
-  const WG = t.workgroupSize ?? pickWorkgroupSize(Math.ceil(rows / R), S);
+  // one subgroup per workgroup measured a little faster than eight (more workgroups to spread)
+  const WG = t.workgroupSize ?? S;
   if (![S, R, T, WG].every((x) => Number.isInteger(x) && x >= 1) || WG > 256 || WG % S !== 0) {
     fail(`backwardTiling: the subgroup variant needs positive integers and a workgroup size up to 256 that is a multiple of ${S}`);
   }
@@ -481,7 +488,7 @@ function rowsKernelSubgroup(c: Common): KernelSpec {
   const { L, DH4, masked, bias } = c;
   const { plan } = L;
   const { nq, nk } = plan;
-  const { S, R, T, WG } = subgroupTilingOf(c, nq);
+  const { S, R, T, WG } = subgroupTilingOf(c);
   const tiles = Math.ceil(nq / (WG * R));
   const total = plan.groups * tiles;
   const names = [...c.inputs, { name: 'dQ', write: true }, { name: 'scratch', write: true }];
@@ -633,7 +640,7 @@ function keysKernelSubgroup(c: Common): KernelSpec {
   const { L, DH4, p } = c;
   const { plan } = L;
   const { nq, nk } = plan;
-  const { S, R, T, WG } = subgroupTilingOf(c, nk);
+  const { S, R, T, WG } = subgroupTilingOf(c);
   const kept = L.batch.map((_, i) => i).filter((i) => !L.batch[i].summed);
   const summed = L.batch.map((_, i) => i).filter((i) => L.batch[i].summed);
   const nsum = prod(summed.map((i) => L.batch[i].size));
@@ -686,8 +693,8 @@ function keysKernelSubgroup(c: Common): KernelSpec {
   return { key: `attention-backward-keys:${hash(wgsl)}`, wgsl, entryPoint: 'main', bindings: bindingsOf(names), dispatch: gridFor(total), features: ['subgroups'] };
 }
 
-/** Workgroup-memory words of the subgroup bias kernel's table (one extra slot takes padded rows' terms). */
-const biasSlots = (L: Layout) => L.entries + 1;
+/** Workgroup-memory words of the subgroup bias kernel's table, plus one per lane for padded key rows' terms. */
+const biasSlots = (L: Layout, S: number) => L.entries + S;
 
 /** Scratch f32 offset of the per-group partial sums of the subgroup bias kernel. */
 const partialsAt = (plan: AttentionPlan) => 2 * plan.groups * plan.nq;
@@ -695,15 +702,16 @@ const partialsAt = (plan: AttentionPlan) => 2 * plan.groups * plan.nq;
 /**
  * Bias kernel, subgroup variant, part 1: one subgroup per group (batch entry, head, window) owns a
  * table of the group's sums per relative offset in workgroup memory. Lanes own key rows, query rows are
- * broadcast (as in the keys kernel) and each dS is added to its offset's sum. For one query all the
- * subgroup's keys lie at distinct offsets, so its adds hit distinct words; a barrier per query orders them. The
- * table goes to the scratch after the (lse, D) rows; part 2 sums the groups in a fixed order.
+ * broadcast (as in the keys kernel) and each dS is added to its offset's sum. For one query the
+ * subgroup's keys lie at distinct offsets, so its adds hit distinct words (padded rows: a word per
+ * lane); a barrier per query orders the adds of different queries. The table goes to the scratch
+ * after the (lse, D) rows; part 2 sums the groups in a fixed order.
  */
 function biasPartialKernel(c: Common): KernelSpec {
   const { L, DH4 } = c;
   const { plan } = L;
   const { nq, nk } = plan;
-  const { S, R, T } = subgroupTilingOf(c, nk);
+  const { S, R, T } = subgroupTilingOf(c);
   const names = [...c.inputs, { name: 'scratch', write: true }];
   const k: KeySide = { c, S, R, T, win: L.qAxes.map((_, i) => `win${i}`), bname: (i) => `b${i}`,
     stats: (row) => `vec2f(b_scratch[(${row}) * 2u], b_scratch[(${row}) * 2u + 1u])` };
@@ -711,7 +719,7 @@ function biasPartialKernel(c: Common): KernelSpec {
   const rows = range(R), ds = range(DH4);
   const E = L.entries;
   const step = queryStep(k, (q) => [
-    ...rows.map((r) => `{ let at = select(${E}u, qbia${q} - k${r}_bias, row${r} < NK); tab[at] += z${r}_${q}; }`), 'workgroupBarrier();']);
+    ...rows.map((r) => `{ let at = select(${E}u + lane, qbia${q} - k${r}_bias, row${r} < NK); tab[at] += z${r}_${q}; }`), 'workgroupBarrier();']);
   const types: Record<string, string> = {};
   for (const op of ['q', 'k', 'v', 'dO'] as const) if (vec4Ok(L.views[op], c.dh)) types[op] = 'vec4f';
   const wgsl = [
@@ -719,13 +727,13 @@ function biasPartialKernel(c: Common): KernelSpec {
     ...typedDecls(names, types),
     `const NQ = ${nq}u; const NK = ${nk}u; const DH4 = ${DH4}u;`,
     vecLoader('q', L.views.q, c.dh), vecLoader('k', L.views.k, c.dh), vecLoader('v', L.views.v, c.dh), vecLoader('dO', L.views.dO, c.dh),
-    `var<workgroup> tab: array<f32, ${biasSlots(L)}>;`,
+    `var<workgroup> tab: array<f32, ${biasSlots(L, S)}>;`,
     `@compute @workgroup_size(${S})`,
     GRID_MAIN.replace(') {', ', @builtin(subgroup_invocation_id) lane: u32) {'),
     `let qgrp = ${GRID_WORKGROUP};`,
     `if (qgrp >= ${plan.groups}u) { return; }`,
     ...decode('qgrp', [...L.batch.map((b) => b.size), plan.heads, ...L.qAxes.map((a) => a.windows)], [...L.batch.map((_, i) => bname(i)), 'head', ...win], 'grem'),
-    `for (var e = lid; e < ${biasSlots(L)}u; e += ${S}u) { tab[e] = 0.0; }`,
+    `for (var e = lid; e < ${biasSlots(L, S)}u; e += ${S}u) { tab[e] = 0.0; }`,
     `workgroupBarrier();`,
     `let qb = ${baseOf(L, 'q', bname)}; let dob = ${baseOf(L, 'dO', bname)}; let kb = ${baseOf(L, 'k', bname)}; let vb = ${baseOf(L, 'v', bname)};`,
     `for (var j0 = 0u; j0 < NK; j0 += ${S * R}u) {`,
@@ -840,7 +848,7 @@ function biasKernel(c: Common): KernelSpec {
 export function attentionBackwardKernels(p: AttentionBackwardParams): KernelSpec[] {
   const c = commonOf(p);
   const sg = (p.backwardTiling?.subgroupSize ?? 0) > 0;
-  const bias = !p.dRelPosBias ? [] : sg && subgroupBiasFits(c.L.entries) ? [biasPartialKernel(c), biasSumKernel(c)] : [biasKernel(c)];
+  const bias = !p.dRelPosBias ? [] : sg && subgroupBiasFits(c.L.entries, p.backwardTiling!.subgroupSize!) ? [biasPartialKernel(c), biasSumKernel(c)] : [biasKernel(c)];
   return [sg ? rowsKernelSubgroup(c) : rowsKernel(c), sg ? keysKernelSubgroup(c) : keysKernel(c), ...bias];
 }
 
