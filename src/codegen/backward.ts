@@ -7,7 +7,7 @@
 import { paramLeaf, type Graph } from '../compiler/ir/graph.ts';
 import { numelOf } from '../compiler/ir/named-tensor.ts';
 import { primitiveOf } from '../compiler/primitives/index.ts';
-import { viewOver, type LowerVjpCall, type Value } from '../compiler/primitives/lowering.ts';
+import { emitElementwise, emitZeros, viewOver, type LowerVjpCall, type Value } from '../compiler/primitives/lowering.ts';
 import { elementwiseKernel } from './kernels/elementwise.ts';
 import type { AdapterTraits } from './kernels/kernel.ts';
 import { reduceKernel } from './kernels/reduce.ts';
@@ -92,8 +92,7 @@ export function lowerBackward(graph: Graph, forward: LoweredGraph, seeds: Readon
     if (paramGrads.has(p.path)) continue;
     const name = declare(`grad.${p.path}`, p.shape.reduce((a, b) => a * b, 1), 'grad');
     paramGrads.set(p.path, name);
-    const size = buffers.get(name)!.elements;
-    emitter(`zero ${p.path}`)(elementwiseKernel({ shape: [size], inputs: [], outputs: [{ name: 'out', view: { shape: [size], strides: [1], offset: 0 }, expr: { op: 'const', value: 0 } }] }), [name]);
+    emitZeros({ emit: emitter(`zero ${p.path}`) }, { buffer: name, axes: [['n', buffers.get(name)!.elements]] });
   }
   return { ...forward, buffers, steps, paramGrads };
 }
@@ -110,11 +109,7 @@ function sumContributions(parts: readonly Value[], out: Value, name: string,
     const target = out.axes;
     const sum: Value = { buffer: declare(`${name}.sum${round++}`, numelOf(target), 'scratch'), axes: target };
     const expr = group.slice(1).reduce<Expr>((e, _, k) => ({ op: 'add', a: e, b: { op: 'input', name: `in${k + 1}` } }), { op: 'input', name: 'in0' });
-    emit(elementwiseKernel({
-      shape: target.map(([, s]) => s),
-      inputs: group.map((v, k) => ({ name: `in${k}`, view: viewOver(v, target) })),
-      outputs: [{ name: 'out', view: viewOver(sum, target), expr }],
-    }), [...group.map((v) => v.buffer), sum.buffer]);
+    emitElementwise({ emit }, target, group, sum, expr);
     acc = sum;
   }
   return acc;
