@@ -1,5 +1,5 @@
 // Backward lowering: the gradient of a loss with respect to every parameter, as kernels appended to
-// an (unfused) forward lowering. Nodes are visited in reverse; each writes one gradient buffer per
+// a forward lowering whose fusion kept every value a rule reads (`gradientReads`). Nodes are visited in reverse; each writes one gradient buffer per
 // differentiable input (a "contribution"), and a value read by several consumers gets the sum of
 // its contributions in one elementwise kernel before its own rule runs. Elementwise functions and
 // operators are handled here from their derivative expressions; every other primitive brings its
@@ -23,12 +23,39 @@ export interface BackwardLowering extends LoweredGraph {
 
 const MAX_SUM = 6;
 
+/** Which values depend on a parameter: only they need gradients. */
+function needsGradient(graph: Graph): boolean[] {
+  const needs = graph.nodes.map(() => false);
+  for (const n of graph.nodes) needs[n.id] = n.dtype === 'f32' && (n.params.length > 0 || n.inputs.some((i) => needs[i]));
+  return needs;
+}
+
 /**
- * Appends the backward pass to `forward` (lowered without fusion, so every value has a buffer).
+ * The node values the backward reads that fusion could otherwise inline: the operands (or value) an
+ * elementwise rule's expression uses. Fusion only inlines a value read by one elementwise consumer,
+ * so no other rule can read an inlined value. `add` and scalings read nothing: their chains still fuse.
+ */
+export function gradientReads(graph: Graph): Set<number> {
+  const needs = needsGradient(graph);
+  const reads = new Set<number>();
+  for (const node of graph.nodes) {
+    if (!needs[node.id] || !isElementwise(node)) continue;
+    const exprs = gradientExprs(node);
+    const used = inputsOf(node.inputs.flatMap((i, k) => (needs[i] ? [exprs[k]] : [])));
+    node.inputs.forEach((i, k) => { if (used.has(`in${k + 1}`)) reads.add(i); });
+    if (used.has(`in${node.inputs.length + 1}`)) reads.add(node.id);
+  }
+  return reads;
+}
+
+/**
+ * Appends the backward pass to `forward`, lowered with fusion off or keeping `gradientReads(graph)`.
  * `seeds`: output name -> the buffer holding d loss / d output over that output's value axes.
  */
 export function lowerBackward(graph: Graph, forward: LoweredGraph, seeds: ReadonlyMap<string, Value>, adapter?: AdapterTraits): BackwardLowering {
-  if (forward.values.some((v) => v.fused)) throw new Error('lowerBackward: the forward lowering must not fuse (every value needs its buffer)');
+  const kept = gradientReads(graph);
+  const lost = forward.values.findIndex((v, id) => v.fused && kept.has(id));
+  if (lost >= 0) throw new Error(`lowerBackward: node ${lost}'s value was fused away but its gradient rule reads it`);
   const buffers = new Map<string, BufferDecl>(forward.buffers);
   const steps: LoweredStep[] = [...forward.steps];
   const paramGrads = new Map<string, string>();
@@ -42,9 +69,7 @@ export function lowerBackward(graph: Graph, forward: LoweredGraph, seeds: Readon
     steps.push({ spec, buffers: [...bufs], label });
   };
 
-  // Which values depend on a parameter: only they need gradients.
-  const needs = graph.nodes.map(() => false);
-  for (const n of graph.nodes) needs[n.id] = n.dtype === 'f32' && (n.params.length > 0 || n.inputs.some((i) => needs[i]));
+  const needs = needsGradient(graph);
   const contributions: Value[][] = graph.nodes.map(() => []);
   for (const o of graph.outputs) {
     const seed = seeds.get(o.name);
@@ -59,8 +84,14 @@ export function lowerBackward(graph: Graph, forward: LoweredGraph, seeds: Readon
     const emit = emitter(label);
     const out = forward.values[id];
     const grad = sumContributions(parts, out, `g${id}`, declare, emit);
+    const exprs = isElementwise(node) ? gradientExprs(node) : null;
     const inputGrads = node.inputs.map((i, k) => {
       if (!needs[i]) return null;
+      // d (a + b) / d a = g over the same axes: pass g on rather than copy it (residual streams)
+      if (exprs && isIdentity(exprs[k]) && sameAxes(forward.values[i].axes, grad.axes)) {
+        contributions[i].push(grad);
+        return null;
+      }
       const v: Value = { buffer: declare(`g${id}.in${k}`, numelOf(graph.nodes[i].axes), 'scratch'), axes: forward.values[i].axes };
       contributions[i].push(v);
       return v;
@@ -96,6 +127,10 @@ export function lowerBackward(graph: Graph, forward: LoweredGraph, seeds: Readon
   }
   return { ...forward, buffers, steps, paramGrads };
 }
+
+/** g · 1: the gradient passes through unchanged. */
+const isIdentity = (e: Expr) => e.op === 'mul' && e.a.op === 'input' && e.a.name === 'in0' && e.b.op === 'const' && e.b.value === 1;
+const sameAxes = (a: Value['axes'], b: Value['axes']) => a.length === b.length && a.every(([n, s], i) => b[i][0] === n && b[i][1] === s);
 
 /** The gradient of a value from its consumers' contributions: the one buffer, or their sum. */
 function sumContributions(parts: readonly Value[], out: Value, name: string,

@@ -19,7 +19,8 @@ export interface FusionPlan {
   readonly leaves: ReadonlyMap<number, readonly number[]>;
 }
 
-export function planFusion(graph: Graph, enabled = true): FusionPlan {
+/** `keep`: values that must stay stored though they could be inlined (the backward reads them). */
+export function planFusion(graph: Graph, enabled = true, keep: ReadonlySet<number> = new Set()): FusionPlan {
   const uses = new Array<number>(graph.nodes.length).fill(0);
   for (const n of graph.nodes) for (const i of n.inputs) uses[i]++;
   const outputs = new Set(graph.outputs.map((o) => o.node));
@@ -31,7 +32,7 @@ export function planFusion(graph: Graph, enabled = true): FusionPlan {
     let set: number[] = [];
     for (const i of node.inputs) {
       const producer = graph.nodes[i];
-      const candidate = enabled && isElementwise(producer) && uses[i] === 1 && !outputs.has(i) && numel(producer) === numel(node);
+      const candidate = enabled && !keep.has(i) && isElementwise(producer) && uses[i] === 1 && !outputs.has(i) && numel(producer) === numel(node);
       const merged = candidate ? [...new Set([...set, ...leaves.get(i)!])] : [];
       if (candidate && merged.length <= MAX_LEAVES) {
         inlined.add(i);

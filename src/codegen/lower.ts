@@ -64,9 +64,12 @@ function lowerNode(call: LowerCall, prim: Primitive | undefined): void {
   throw new Error(`primitive '${call.node.op}' (${call.node.path}) cannot be lowered to kernels yet`);
 }
 
-/** Lowers every node of `graph`, in order, for `adapter` (kernels pick tilings that suit it). */
-export function lowerGraph(graph: Graph, adapter?: AdapterTraits, layout: ValueLayout = 'node', fuse = true): LoweredGraph {
-  const fusion = planFusion(graph, fuse);
+/**
+ * Lowers every node of `graph`, in order, for `adapter` (kernels pick tilings that suit it). `keep`:
+ * node values fusion must not inline (a training step's backward reads them).
+ */
+export function lowerGraph(graph: Graph, adapter?: AdapterTraits, layout: ValueLayout = 'node', fuse = true, keep?: ReadonlySet<number>): LoweredGraph {
+  const fusion = planFusion(graph, fuse, keep);
   const buffers = new Map<string, BufferDecl>();
   const steps: LoweredStep[] = [];
   const values: Value[] = [];

@@ -1,7 +1,7 @@
 // One training step as one lowered program, recorded once and submitted once per step:
 //   noise and timesteps from Philox keyed by (seed, step, stream)  →  q_sample into the model's
-//   noisy input, its timestep input and the target  →  forward (unfused: backward reads every
-//   value)  →  the spec's loss (mse, vlb, temporal_consistency) and its gradient  →  backward  →
+//   noisy input, its timestep input and the target  →  forward (fusing only the elementwise values
+//   no backward rule reads)  →  the spec's loss (mse, vlb, temporal_consistency) and its gradient  →  backward  →
 //   non-finite check, global gradient norm, AdamW with clipping and EMA over the parameter arena.
 // Parameters, gradients, Adam moments and the EMA each live in one arena whose parts are the
 // tensors (64-element aligned: the adapters' 256-byte storage offset alignment), so the optimizer
@@ -10,7 +10,7 @@ import type { Graph, GraphInput } from '../compiler/ir/graph.ts';
 import { numelOf } from '../compiler/ir/named-tensor.ts';
 import type { Value } from '../compiler/primitives/lowering.ts';
 import { alphaBar, noiseSchedule, posteriorCoefficients, type NoiseSchedule } from '../compiler/reference/diffusion-math.ts';
-import { lowerBackward } from './backward.ts';
+import { gradientReads, lowerBackward } from './backward.ts';
 import { qSampleKernel } from './kernels/diffusion.ts';
 import {
   diffusionLossFinishKernel, diffusionLossKernel, diffusionLossSizes, LOSS_TABLE_COLUMNS, type DiffusionLossParams, type LossTerm,
@@ -81,6 +81,8 @@ export function arenaOf(graph: Graph): { entries: ArenaEntry[]; elements: number
 export interface TrainingOptions {
   readonly adapter?: AdapterTraits;
   readonly ema?: boolean;
+  /** fuse elementwise chains whose values the backward does not read (default: true) */
+  readonly fuse?: boolean;
 }
 
 export class TrainingError extends Error {}
@@ -115,7 +117,7 @@ export function lowerTraining(graph: Graph, opts: TrainingOptions = {}): Trainin
   const batch = noisy.axes.find(([n]) => n === 'b')?.[1];
   if (noisy.axes[0]?.[0] !== 'b' || batch === undefined) throw new TrainingError(`the noisy input '${noisy.name}' must have the batch axis b first`);
 
-  const forward = lowerGraph(graph, opts.adapter, 'node', false);
+  const forward = lowerGraph(graph, opts.adapter, 'node', opts.fuse ?? true, gradientReads(graph));
   const buffers = new Map<string, BufferDecl>(forward.buffers);
   const declare = (name: string, elements: number, role: BufferDecl['role'], dtype: BufferDecl['dtype'] = 'f32') => {
     if (buffers.has(name)) throw new Error(`lowerTraining: buffer '${name}' declared twice`);

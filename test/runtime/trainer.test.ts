@@ -190,6 +190,28 @@ test('one seed gives the same losses bit for bit; the loss of a small denoiser f
   assert.ok(mean(a.slice(-15)) < 0.8 * mean(a.slice(0, 15)), `loss fell: ${mean(a.slice(0, 15))} -> ${mean(a.slice(-15))}`);
 });
 
+test('the training step fuses the chains its backward does not read: fewer dispatches, the same gradients', async () => {
+  const gpu = await openGpu();
+  const g = graphOf(SPEC('epsilon'));
+  const gradsOf = async (fuse: boolean) => {
+    const program = lowerTraining(g, { adapter: gpu, fuse });
+    const trainer = Trainer.load(gpu, program, { params: liveParams(g) });
+    try {
+      await trainer.step(batchOf(program, 3), new Map(), 1, 1e-3, seed);
+      return { steps: program.lowered.steps.length, grads: await trainer.read(program.arena.map((e) => `grad.${e.path}`)) };
+    } finally {
+      trainer.release();
+    }
+  };
+  const fused = await gradsOf(true), unfused = await gradsOf(false);
+  // gelu_tanh(..) * 0.5 and the residual add fuse; silu's and gelu's operands stay stored
+  assert.ok(fused.steps < unfused.steps, `fused ${fused.steps} dispatches, unfused ${unfused.steps}`);
+  fused.grads.forEach((gr, k) => {
+    const err = relError(gr, Float64Array.from(unfused.grads[k]));
+    assert.ok(err < 1e-6, `gradient ${k}: fused and unfused differ by ${err}`);
+  });
+});
+
 test('the planned training memory is what the device holds, within 15 %', async () => {
   const gpu = await openGpu();
   const g = graphOf(SPEC('epsilon'));
