@@ -2,8 +2,9 @@
 // clipping, AdamW) of vdm's lowered program against the same model written by hand in
 // TensorFlow.js (bench/train-tfjs.ts), in one process on one adapter. Before timing, the tfjs
 // model is checked to be the same model: the same parameters by name and shape, and the same
-// first-step loss for vdm's initial parameters and the x_t, t and target vdm drew. Forward passes
-// alone (vdm fused and unfused, tfjs) are timed beside it for context. Writes bench/train.md and
+// first-step loss for vdm's initial parameters and the x_t, t and target vdm drew. vdm's step is
+// also timed lowered without fusion, and forward passes alone (vdm fused and unfused, tfjs) beside
+// it for context. Writes bench/train.md and
 // bench/train.json. Not part of the tests.
 //   --only=REGEX    run the cases whose name matches
 //   --target-ms=N   timed work per batch (default 1000); each side: warm-up, probe, then 3 batches per round
@@ -152,9 +153,9 @@ interface CaseResult {
   note: string;
   dims: Record<string, number>;
   params: { vdm: number; tfjs: number; sameNamesAndShapes: boolean };
-  dispatches?: { step: number; forwardFused: number; forwardUnfused: number };
+  dispatches?: { step: number; stepUnfused: number; forwardFused: number; forwardUnfused: number };
   lossCheck?: LossCheck | { error: string };
-  step: { vdm: Side; tfjs: Side };
+  step: { vdm: Side; vdmUnfused: Side; tfjs: Side };
   forward: { vdmFused: Side; vdmUnfused: Side; tfjs: Side };
   /** largest |tfjs - vdm| of the forward outputs on the example inputs, relative to vdm's largest */
   forwardRelDiff?: number;
@@ -213,7 +214,7 @@ async function runCase(gpu: Gpu, tf: Tf, c: TrainCase, tmp: string): Promise<Cas
   const result: CaseResult = {
     name: c.name, model: g.model, note: c.note, dims: { ...g.dims },
     params: { vdm: costsOf(g).params, tfjs: tfjsCount, sameNamesAndShapes: true },
-    step: { vdm: { status: 'failed', note: 'not run' }, tfjs: { status: 'failed', note: 'not run' } },
+    step: { vdm: { status: 'failed', note: 'not run' }, vdmUnfused: { status: 'failed', note: 'not run' }, tfjs: { status: 'failed', note: 'not run' } },
     forward: { vdmFused: { status: 'failed', note: 'not run' }, vdmUnfused: { status: 'failed', note: 'not run' }, tfjs: { status: 'failed', note: 'not run' } },
   };
 
@@ -227,22 +228,24 @@ async function runCase(gpu: Gpu, tf: Tf, c: TrainCase, tmp: string): Promise<Cas
   const data = new Map(label ? [[label.name, labels!]] : []);
   const params = liveParams(g, 0); // adaLN-Zero layers perturbed: every path carries signal and gradient
 
-  let program: TrainingProgram | undefined;
+  let program: TrainingProgram | undefined, unfusedProgram: TrainingProgram | undefined;
   try {
     program = lowerTraining(g, { adapter: gpu, ema: false });
+    unfusedProgram = lowerTraining(g, { adapter: gpu, ema: false, fuse: false });
   } catch (e) {
-    result.step.vdm = { status: 'not available', note: message(e) };
+    result.step.vdm = result.step.vdmUnfused = { status: 'not available', note: message(e) };
   }
   const schedule = noiseSchedule(g.diffusion!.schedule);
   const tfTrainer = new TfTrainer(tf, model, params, {
     shape, alphasCumprod: schedule.alphasCumprod, predict: g.diffusion!.predict.target, adamw: ADAMW, decays,
   });
-  let trainer: Trainer | undefined;
+  let trainer: Trainer | undefined, unfusedTrainer: Trainer | undefined;
   const forwards: LoadedModel[] = [];
   const keep: { dispose(): void }[] = [];
   try {
     if (program) {
       trainer = Trainer.load(gpu, program, { params }, { ...ADAMW });
+      unfusedTrainer = Trainer.load(gpu, unfusedProgram!, { params }, { ...ADAMW });
       result.lossCheck = await lossCheck(tf, trainer, program, tfTrainer, x0, data, labels);
       log(`  ${c.name}: loss check ${'error' in result.lossCheck ? result.lossCheck.error : `vdm ${result.lossCheck.vdmLoss.toPrecision(7)}, tfjs ${result.lossCheck.tfjsLoss.toPrecision(7)}, rel. diff ${result.lossCheck.lossRelDiff.toExponential(1)}`}`);
     }
@@ -255,7 +258,7 @@ async function runCase(gpu: Gpu, tf: Tf, c: TrainCase, tmp: string): Promise<Cas
       return { loaded, dispatches: planned.lowered.steps.length };
     };
     const fused = fwd(true), unfused = fwd(false);
-    if (program) result.dispatches = { step: program.lowered.steps.length, forwardFused: fused.dispatches, forwardUnfused: unfused.dispatches };
+    if (program) result.dispatches = { step: program.lowered.steps.length, stepUnfused: unfusedProgram!.lowered.steps.length, forwardFused: fused.dispatches, forwardUnfused: unfused.dispatches };
     const tensorOf = (name: string, dtype: 'float32' | 'int32' = 'float32') => {
       const t = inputs.get(name)!;
       const out = tf.tensor(dtype === 'int32' ? Int32Array.from(t.data) : Float32Array.from(t.data), t.axes.map(([, s]) => s), dtype);
@@ -269,9 +272,10 @@ async function runCase(gpu: Gpu, tf: Tf, c: TrainCase, tmp: string): Promise<Cas
     result.forwardRelDiff = relativeError(Float32Array.from(await tfOut.data()), vdmOut);
     tfOut.dispose();
 
-    let vdmStep = 1, tfStep = 0; // vdm's update 1 was the loss check's; tfjs's check did not update
+    let vdmStep = 1, unfusedStep = 0, tfStep = 0; // vdm's update 1 was the loss check's; tfjs's check did not update
     const sides: [string, Timed][] = [];
     if (trainer) sides.push(['vdm step', new Timed((n) => wall(async () => { for (let k = 0; k < n; k++) await trainer!.step(x0, data, ++vdmStep, LR, SEED); }))]);
+    if (unfusedTrainer) sides.push(['vdm step unfused', new Timed((n) => wall(async () => { for (let k = 0; k < n; k++) await unfusedTrainer!.step(x0, data, ++unfusedStep, LR, SEED); }))]);
     sides.push(['tfjs step', new Timed((n) => tfBatch(tf, () => tfTrainer.step(x0, labels, ++tfStep, LR), n, gpu.software))]);
     sides.push(['vdm forward fused', new Timed((n) => wall(() => fused.loaded.run({ repeat: n })))]);
     sides.push(['vdm forward unfused', new Timed((n) => wall(() => unfused.loaded.run({ repeat: n })))]);
@@ -292,11 +296,12 @@ async function runCase(gpu: Gpu, tf: Tf, c: TrainCase, tmp: string): Promise<Cas
       if (failed.has(name)) return { status: 'failed', note: failed.get(name)! };
       return t ? { status: 'ok', time: t.spread() } : result.step.vdm;
     };
-    result.step = { vdm: side('vdm step'), tfjs: side('tfjs step') };
+    result.step = { vdm: side('vdm step'), vdmUnfused: side('vdm step unfused'), tfjs: side('tfjs step') };
     result.forward = { vdmFused: side('vdm forward fused'), vdmUnfused: side('vdm forward unfused'), tfjs: side('tfjs forward') };
     if (result.step.vdm.status === 'ok' && result.step.tfjs.status === 'ok') result.speedRatio = result.step.tfjs.time.medianMs / result.step.vdm.time.medianMs;
   } finally {
     trainer?.release();
+    unfusedTrainer?.release();
     for (const f of forwards) f.release();
     for (const k of keep) k.dispose();
     tfTrainer.dispose();
@@ -357,24 +362,24 @@ function markdown(r: { date: string; adapter: string; cpus: number; load: number
     `${r.date} · adapter: ${r.adapter} · ${r.cpus} CPUs, load average ${r.load[0].toFixed(1)} → ${r.load[1].toFixed(1)} · ${r.totalSeconds.toFixed(0)} s · \`npm run bench:train -- --target-ms=${r.targetMs} --rounds=${r.rounds}\``,
     '',
     'One training step = draw noise and timesteps, q_sample, forward, MSE loss, backward, global-norm clipping (1.0), AdamW (lr 1e-4, betas 0.9/0.999, eps 1e-8, decoupled weight decay 0.01 on matrices), no EMA.',
-    '(a) vdm: `lowerTraining` + `Trainer`, one submit and one wait per step. (b) TensorFlow.js webgpu on the same Dawn device: the model written by hand (bench/train-tfjs.ts), `tf.variableGrads`, the same AdamW written in tfjs ops; a batch of steps is queued and waited for once (as `tfBatch`). (c) vdm unfused: the training lowering always lowers the forward unfused (the backward reads every value), so (c) is the program of (a); the forward-only table shows what fusion does to the forward pass.',
+    '(a) vdm: `lowerTraining` + `Trainer`, one submit and one wait per step. (b) TensorFlow.js webgpu on the same Dawn device: the model written by hand (bench/train-tfjs.ts), `tf.variableGrads`, the same AdamW written in tfjs ops; a batch of steps is queued and waited for once (as `tfBatch`). (c) vdm unfused: the same step lowered with `fuse: false`. (a) fuses the elementwise chains whose values no backward rule reads (`gradientReads` in src/codegen/backward.ts); the forward-only table shows what fusion does to the forward pass alone.',
     '',
     '## Step time',
     '',
-    '| case | model | dims | params (vdm = tfjs) | (a) vdm step, ms median [range] | vdm steps/s | (b) tfjs step, ms median [range] | tfjs steps/s | vdm/tfjs speed | (c) vdm unfused |',
-    '|---|---|---|---:|---:|---:|---:|---:|---:|---|',
+    '| case | model | dims | params (vdm = tfjs) | (a) vdm step, ms median [range] | vdm steps/s | (b) tfjs step, ms median [range] | tfjs steps/s | vdm/tfjs speed | (c) vdm unfused step, ms | fusion speed-up (c)/(a) | dispatches (a) / (c) |',
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
   ];
   for (const c of r.cases) {
     const params = c.params.vdm === c.params.tfjs ? `${(c.params.vdm / 1e6).toFixed(3)} M` : `${c.params.vdm} ≠ ${c.params.tfjs}`;
-    const unfused = c.step.vdm.status === 'ok' ? 'training lowering is unfused; same program as (a)' : '–';
-    lines.push(`| ${c.name} | ${c.model} | ${dimText(c.dims)} | ${params} | ${ms(c.step.vdm)} | ${perSecond(c.step.vdm)} | ${ms(c.step.tfjs)} | ${perSecond(c.step.tfjs)} | ${c.speedRatio?.toFixed(2) ?? '–'} | ${unfused} |`);
+    const d = c.dispatches ? `${c.dispatches.step} / ${c.dispatches.stepUnfused}` : '–';
+    lines.push(`| ${c.name} | ${c.model} | ${dimText(c.dims)} | ${params} | ${ms(c.step.vdm)} | ${perSecond(c.step.vdm)} | ${ms(c.step.tfjs)} | ${perSecond(c.step.tfjs)} | ${c.speedRatio?.toFixed(2) ?? '–'} | ${ms(c.step.vdmUnfused)} | ${ratio(c.step.vdm, c.step.vdmUnfused)} | ${d} |`);
   }
   lines.push('', '## Forward pass only (context)', '',
-    '| case | vdm fused, ms | vdm unfused, ms | fusion speed-up | tfjs, ms | vdm fused / tfjs speed | dispatches: step, forward fused / unfused |',
+    '| case | vdm fused, ms | vdm unfused, ms | fusion speed-up | tfjs, ms | vdm fused / tfjs speed | dispatches: forward fused / unfused |',
     '|---|---:|---:|---:|---:|---:|---|');
   for (const c of r.cases) {
     const f = c.forward;
-    const d = c.dispatches ? `${c.dispatches.step}, ${c.dispatches.forwardFused} / ${c.dispatches.forwardUnfused}` : '–';
+    const d = c.dispatches ? `${c.dispatches.forwardFused} / ${c.dispatches.forwardUnfused}` : '–';
     lines.push(`| ${c.name} | ${ms(f.vdmFused)} | ${ms(f.vdmUnfused)} | ${ratio(f.vdmFused, f.vdmUnfused)} | ${ms(f.tfjs)} | ${ratio(f.vdmFused, f.tfjs)} | ${d} |`);
   }
   lines.push('', '## Same model: first-step loss', '',
