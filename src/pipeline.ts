@@ -186,9 +186,9 @@ export class UntrainableError extends PipelineError {}
  * train is an UntrainableError: TrainingError's reasons as they are, and a primitive without a GPU
  * backward rule (or a node the kernels cannot lower) as "cannot train model X yet: ...".
  */
-export function lowerForTraining(model: CheckedModel, gpu: Gpu, options: { readonly ema?: boolean } = {}): TrainingProgram {
+export function lowerForTraining(model: CheckedModel, gpu: Gpu, options: { readonly ema?: boolean; readonly recompute?: boolean } = {}): TrainingProgram {
   try {
-    return lowerTraining(model.graph, { adapter: gpu, ema: options.ema });
+    return lowerTraining(model.graph, { adapter: gpu, ema: options.ema, recompute: options.recompute });
   } catch (err) {
     if (err instanceof TrainingError) throw new UntrainableError(err.message);
     throw new UntrainableError(`cannot train model ${model.graph.model} yet: ${err instanceof Error ? err.message : String(err)}`);
@@ -198,6 +198,8 @@ export function lowerForTraining(model: CheckedModel, gpu: Gpu, options: { reado
 export interface TrainSpecOptions extends SpecOptions, TrainOptions {
   /** opens the adapter (default: the process-wide openGpu) */
   readonly gpu?: () => Promise<Gpu>;
+  /** recompute each block's forward before its backward: less memory, about one more forward pass */
+  readonly recompute?: boolean;
 }
 
 /** What a run is about to do, once everything is checked and compiled (for a header line). */
@@ -233,21 +235,34 @@ export async function trainSpec(file: string, options: TrainSpecOptions, hooks: 
   const done = nothingToDo(prepared);
   if (done) return { ok: true, model: checked.model, result: done };
   const gpu = await (options.gpu ?? openGpu)();
-  const program = lowerForTraining(checked.model, gpu, { ema: prepared.settings.ema });
+  const program = lowerForTraining(checked.model, gpu, { ema: prepared.settings.ema, recompute: options.recompute });
   hooks.start?.({ prepared, program, gpu, parameters: program.arena.reduce((n, e) => n + e.length, 0) });
   const result = await train(gpu, program, prepared, hooks);
   return { ok: true, model: checked.model, result };
 }
 
+/** A training step's planned device memory and its dispatch count. */
+export interface TrainingFootprint {
+  readonly memory: TrainingMemory;
+  readonly dispatches: number;
+}
+
 export type TrainingMemoryReport =
-  | { readonly ok: true; readonly memory: TrainingMemory; readonly batch: number; readonly dispatches: number }
+  | { readonly ok: true; readonly batch: number; readonly kept: TrainingFootprint; readonly recompute: TrainingFootprint }
   | { readonly ok: false; readonly message: string };
 
-/** The peak device memory of one training step of a checked model (`vdm info --train`); no GPU needed. */
+/**
+ * The peak device memory of one training step of a checked model (`vdm info --train`), keeping
+ * every block's values and with `--recompute`; no GPU needed.
+ */
 export function trainingMemoryOf(model: CheckedModel, target: Target = 'software'): TrainingMemoryReport {
   try {
-    const program = lowerTraining(model.graph, { adapter: TARGET_TRAITS[target] });
-    return { ok: true, memory: trainingMemory(program), batch: program.batch, dispatches: program.lowered.steps.length };
+    const footprint = (recompute: boolean) => {
+      const program = lowerTraining(model.graph, { adapter: TARGET_TRAITS[target], recompute });
+      return { program, memory: trainingMemory(program), dispatches: program.lowered.steps.length };
+    };
+    const kept = footprint(false), recompute = footprint(true);
+    return { ok: true, batch: kept.program.batch, kept: { memory: kept.memory, dispatches: kept.dispatches }, recompute: { memory: recompute.memory, dispatches: recompute.dispatches } };
   } catch (err) {
     if (err instanceof TrainingError || (err instanceof Error && /no GPU backward rule/.test(err.message))) return { ok: false, message: err.message };
     throw err;

@@ -38,13 +38,13 @@ export function infoCommand(args: InfoArgs): number {
     return 1;
   }
   if (args.graph) process.stdout.write(`${JSON.stringify(graph, null, 2)}\n`);
-  else if (args.json) process.stdout.write(`${costsJson(costs, train?.ok ? train.memory : undefined)}\n`);
+  else if (args.json) process.stdout.write(`${costsJson(costs, train?.ok ? train : undefined)}\n`);
   else process.stdout.write(`${infoText(graph, costs)}${train?.ok ? `\n${trainText(train)}` : ''}\n`);
   return 0;
 }
 
 /** The totals, then one layer per line: valid JSON that stays readable. */
-export function costsJson(c: Costs, train?: Extract<TrainingMemoryReport, { ok: true }>['memory']): string {
+export function costsJson(c: Costs, train?: Extract<TrainingMemoryReport, { ok: true }>): string {
   const layers = c.layers.map((l) => `    ${JSON.stringify({
     path: l.path, op: l.op, shape: l.shape, params: l.params, macs: l.macs, activationBytes: l.activationBytes,
   })}`);
@@ -54,7 +54,7 @@ export function costsJson(c: Costs, train?: Extract<TrainingMemoryReport, { ok: 
     `  "macs": ${c.macs},`,
     `  "flops": ${c.flops},`,
     `  "activationBytes": ${c.activationBytes},`,
-    ...(train ? [`  "training": ${JSON.stringify(train)},`] : []),
+    ...(train ? [`  "training": ${JSON.stringify({ batch: train.batch, ...train.kept.memory, dispatches: train.kept.dispatches, recompute: { ...train.recompute.memory, dispatches: train.recompute.dispatches } })},`] : []),
     `  "layers": [${layers.length ? `\n${layers.join(',\n')}\n  ` : ''}]`,
     '}',
   ].join('\n');
@@ -78,13 +78,14 @@ export function infoText(graph: Graph, costs: Costs): string {
   ].join('\n');
 }
 
-/** The training step's peak device memory, by what holds it. */
+/** The training step's peak device memory, by what holds it, and with --recompute. */
 function trainText(t: Extract<TrainingMemoryReport, { ok: true }>): string {
-  const m = t.memory;
+  const m = t.kept.memory, r = t.recompute.memory;
   return [
-    `training step (batch ${t.batch}, ${t.dispatches} dispatches): peak device memory ${humanBytes(m.total)}`,
+    `training step (batch ${t.batch}, ${t.kept.dispatches} dispatches): peak device memory ${humanBytes(m.total)}`,
     `  parameters, gradients, Adam moments, EMA  ${humanBytes(m.arenas)}`,
     `  activations kept for the backward, gradients, scratch (planned)  ${humanBytes(m.activations)}`,
     `  inputs, noise, targets, tables  ${humanBytes(m.other)}`,
+    `with --recompute (${t.recompute.dispatches} dispatches: each block's forward runs again before its backward): peak ${humanBytes(r.total)}, activations ${humanBytes(r.activations)}`,
   ].join('\n');
 }

@@ -30,6 +30,7 @@ export interface TrainArgs {
   readonly 'log-every'?: number;
   readonly 'skip-bad'?: boolean;
   readonly ema?: boolean;
+  readonly recompute?: boolean;
   readonly root?: string;
 }
 
@@ -86,6 +87,7 @@ export const trainCommand = (done: (code: number) => void): CommandModule<object
       .option('log-every', { type: 'number', requiresArg: true, describe: 'log the loss every N steps [default: 10]' })
       .option('skip-bad', { type: 'boolean', describe: 'skip clips that do not decode, instead of stopping' })
       .option('ema', { type: 'boolean', describe: 'keep an EMA of the weights (--no-ema: do not) [default: true]' })
+      .option('recompute', { type: 'boolean', describe: 'run each block\'s forward again before its backward: less memory, same numbers (vdm info --train shows both)' })
       .option('dim', { type: 'string', requiresArg: true, describe: 'override a dim: --dim NAME=SIZE (repeatable)' })
       .option('root', { type: 'string', requiresArg: true, describe: 'folder imports must stay in' })
       .example('vdm train specs/tiny-video-dit.vdm', 'train on synthetic clips into runs/tiny-video-dit')
@@ -101,7 +103,7 @@ export const trainCommand = (done: (code: number) => void): CommandModule<object
 });
 
 const KNOWN_KEYS = new Set(['_', '$0', 'spec', 'data', 'steps', 'batch', 'lr', 'warmup', 'out', 'o', 'resume', 'seed', 'every',
-  'log-every', 'logEvery', 'skip-bad', 'skipBad', 'ema', 'dim', 'root', 'help', 'h']);
+  'log-every', 'logEvery', 'skip-bad', 'skipBad', 'ema', 'recompute', 'dim', 'root', 'help', 'h']);
 
 const asList = (v: unknown): (string | number)[] | undefined =>
   (v === undefined ? undefined : Array.isArray(v) ? v : [v as string | number]);
@@ -180,7 +182,7 @@ export async function trainMain(args: TrainArgs): Promise<number> {
   const handlers = { SIGINT: onSignal('SIGINT'), SIGTERM: onSignal('SIGTERM') };
   for (const [sig, h] of Object.entries(handlers)) process.on(sig, h);
   try {
-    const r = await trainSpec(args.spec, { dims, root: args.root, out, resume: args.resume, settings }, {
+    const r = await trainSpec(args.spec, { dims, root: args.root, out, resume: args.resume, settings, recompute: args.recompute }, {
       signal: controller.signal,
       note: (m) => process.stderr.write(`note: ${m}\n`),
       start: (info) => process.stdout.write(header(info)),

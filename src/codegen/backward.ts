@@ -12,6 +12,7 @@ import { elementwiseKernel } from './kernels/elementwise.ts';
 import type { AdapterTraits } from './kernels/kernel.ts';
 import { reduceKernel } from './kernels/reduce.ts';
 import { isElementwise } from './fuse.ts';
+import type { RecomputeBlock } from './recompute.ts';
 import { gradientExprs } from './gradient-exprs.ts';
 import type { BufferDecl, BufferRole, LoweredGraph, LoweredStep } from './lower.ts';
 import { inputsOf, type Expr } from './kernels/expr.ts';
@@ -51,8 +52,11 @@ export function gradientReads(graph: Graph): Set<number> {
 /**
  * Appends the backward pass to `forward`, lowered with fusion off or keeping `gradientReads(graph)`.
  * `seeds`: output name -> the buffer holding d loss / d output over that output's value axes.
+ * `recompute`: blocks whose kernels run again before their first backward rule; the rules then
+ * read the recomputed values, so the forward's die early (recompute.ts).
  */
-export function lowerBackward(graph: Graph, forward: LoweredGraph, seeds: ReadonlyMap<string, Value>, adapter?: AdapterTraits): BackwardLowering {
+export function lowerBackward(graph: Graph, forward: LoweredGraph, seeds: ReadonlyMap<string, Value>, adapter?: AdapterTraits,
+  recompute: readonly RecomputeBlock[] = []): BackwardLowering {
   const kept = gradientReads(graph);
   const lost = forward.values.findIndex((v, id) => v.fused && kept.has(id));
   if (lost >= 0) throw new Error(`lowerBackward: node ${lost}'s value was fused away but its gradient rule reads it`);
@@ -70,6 +74,16 @@ export function lowerBackward(graph: Graph, forward: LoweredGraph, seeds: Readon
   };
 
   const needs = needsGradient(graph);
+  // the value each rule reads: the forward's, or a block's recomputed one once its kernels ran again
+  const values = [...forward.values];
+  const blockAt = new Map(recompute.flatMap((b) => [...b.nodes].map((id) => [id, b] as const)));
+  const recomputed = new Set<RecomputeBlock>();
+  const rerun = (b: RecomputeBlock) => {
+    recomputed.add(b);
+    for (const d of b.lowered.buffers.values()) if (!buffers.has(d.name)) buffers.set(d.name, d);
+    steps.push(...b.lowered.steps);
+    for (const id of b.nodes) values[id] = b.lowered.values[id];
+  };
   const contributions: Value[][] = graph.nodes.map(() => []);
   for (const o of graph.outputs) {
     const seed = seeds.get(o.name);
@@ -82,17 +96,19 @@ export function lowerBackward(graph: Graph, forward: LoweredGraph, seeds: Readon
     if (parts.length === 0 || node.op === 'input') continue;
     const label = `d ${node.path || node.op} (${node.op}, node ${id})`;
     const emit = emitter(label);
-    const out = forward.values[id];
+    const block = blockAt.get(id);
+    if (block && !recomputed.has(block)) rerun(block);
+    const out = values[id];
     const grad = sumContributions(parts, out, `g${id}`, declare, emit);
     const exprs = isElementwise(node) ? gradientExprs(node) : null;
     const inputGrads = node.inputs.map((i, k) => {
       if (!needs[i]) return null;
       // d (a + b) / d a = g over the same axes: pass g on rather than copy it (residual streams)
-      if (exprs && isIdentity(exprs[k]) && sameAxes(forward.values[i].axes, grad.axes)) {
+      if (exprs && isIdentity(exprs[k]) && sameAxes(values[i].axes, grad.axes)) {
         contributions[i].push(grad);
         return null;
       }
-      const v: Value = { buffer: declare(`g${id}.in${k}`, numelOf(graph.nodes[i].axes), 'scratch'), axes: forward.values[i].axes };
+      const v: Value = { buffer: declare(`g${id}.in${k}`, numelOf(graph.nodes[i].axes), 'scratch'), axes: values[i].axes };
       contributions[i].push(v);
       return v;
     });
@@ -106,7 +122,7 @@ export function lowerBackward(graph: Graph, forward: LoweredGraph, seeds: Readon
     }
     let scratchCount = 0;
     const call: LowerVjpCall = {
-      node, attrs: node.attrs, inputs: node.inputs.map((i) => forward.values[i]), params: own, out, adapter,
+      node, attrs: node.attrs, inputs: node.inputs.map((i) => values[i]), params: own, out, adapter,
       grad, inputGrads, paramGrads: ownGrads,
       scratch: (name, elements) => declare(`g${id}.${name}.${scratchCount++}`, elements, 'scratch'),
       emit,

@@ -7,7 +7,7 @@ import { numelOf } from '../compiler/ir/named-tensor.ts';
 import { primitiveOf } from '../compiler/primitives/index.ts';
 import type { Primitive } from '../compiler/primitives/types.ts';
 import { lowerElementwise, type LowerCall, type Value } from '../compiler/primitives/lowering.ts';
-import { fusedExpr, planFusion } from './fuse.ts';
+import { fusedExpr, planFusion, type FusionPlan } from './fuse.ts';
 import type { AdapterTraits, KernelSpec } from './kernels/kernel.ts';
 
 export type { LowerCall, Value };
@@ -69,7 +69,23 @@ function lowerNode(call: LowerCall, prim: Primitive | undefined): void {
  * node values fusion must not inline (a training step's backward reads them).
  */
 export function lowerGraph(graph: Graph, adapter?: AdapterTraits, layout: ValueLayout = 'node', fuse = true, keep?: ReadonlySet<number>): LoweredGraph {
-  const fusion = planFusion(graph, fuse, keep);
+  return lowerNodes(graph, { adapter, layout, fusion: planFusion(graph, fuse, keep) });
+}
+
+export interface LowerNodesOptions {
+  readonly adapter?: AdapterTraits;
+  readonly layout?: ValueLayout;
+  readonly fusion: FusionPlan;
+  /** lower only these nodes (in graph order); every other node's value is taken from `values` */
+  readonly only?: { readonly nodes: ReadonlySet<number>; readonly values: readonly Value[] };
+  /** prefix of the value and scratch buffer names (a second copy of some nodes: recomputation) */
+  readonly prefix?: string;
+}
+
+/** lowerGraph's work, also for a subset of nodes again under new buffer names (training's recomputation). */
+export function lowerNodes(graph: Graph, opts: LowerNodesOptions): LoweredGraph {
+  const { adapter, fusion, only, prefix = '' } = opts;
+  const layout = opts.layout ?? 'node';
   const buffers = new Map<string, BufferDecl>();
   const steps: LoweredStep[] = [];
   const values: Value[] = [];
@@ -81,6 +97,10 @@ export function lowerGraph(graph: Graph, adapter?: AdapterTraits, layout: ValueL
     return name;
   };
   for (const node of graph.nodes) {
+    if (only && !only.nodes.has(node.id)) {
+      values.push(only.values[node.id]);
+      continue;
+    }
     if (node.op === 'input') {
       const v = { buffer: declare(`input.${node.attrs.name}`, numelOf(node.axes), 'input', node.dtype), axes: layoutOf(node.axes, layout) };
       inputs.set(String(node.attrs.name), v);
@@ -96,12 +116,12 @@ export function lowerGraph(graph: Graph, adapter?: AdapterTraits, layout: ValueL
       own.set(paramLeaf(node, p), declare(`param.${p.path}`, p.shape.reduce((a, b) => a * b, 1), 'param'));
       params.set(p.path, `param.${p.path}`);
     }
-    const out = { buffer: declare(`v${node.id}.${node.op}`, numelOf(node.axes), 'value', node.dtype), axes: layoutOf(node.axes, layout) };
-    const label = `${node.path || node.op} (${node.op}, node ${node.id})`;
+    const out = { buffer: declare(`${prefix}v${node.id}.${node.op}`, numelOf(node.axes), 'value', node.dtype), axes: layoutOf(node.axes, layout) };
+    const label = `${prefix}${node.path || node.op} (${node.op}, node ${node.id})`;
     let scratchCount = 0;
     const call: LowerCall = {
       node, attrs: node.attrs, inputs: node.inputs.map((i) => values[i]), params: own, out, adapter,
-      scratch: (name, elements) => declare(`v${node.id}.${name}.${scratchCount++}`, elements, 'scratch'),
+      scratch: (name, elements) => declare(`${prefix}v${node.id}.${name}.${scratchCount++}`, elements, 'scratch'),
       emit: (spec, bufs) => {
         if (bufs.length !== spec.bindings.length) throw new Error(`lower ${label}: ${spec.bindings.length} bindings, ${bufs.length} buffers`);
         steps.push({ spec, buffers: [...bufs], label });

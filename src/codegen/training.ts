@@ -11,6 +11,7 @@ import { numelOf } from '../compiler/ir/named-tensor.ts';
 import type { Value } from '../compiler/primitives/lowering.ts';
 import { alphaBar, noiseSchedule, posteriorCoefficients, type NoiseSchedule } from '../compiler/reference/diffusion-math.ts';
 import { gradientReads, lowerBackward } from './backward.ts';
+import { planFusion } from './fuse.ts';
 import { qSampleKernel } from './kernels/diffusion.ts';
 import {
   diffusionLossFinishKernel, diffusionLossKernel, diffusionLossSizes, LOSS_TABLE_COLUMNS, type DiffusionLossParams, type LossTerm,
@@ -18,7 +19,8 @@ import {
 import type { AdapterTraits } from './kernels/kernel.ts';
 import { adamwKernel, chunkTable, gradNormKernels, nonfiniteKernel, type ArenaSegment } from './kernels/optimizer.ts';
 import { randomKernel } from './kernels/philox.ts';
-import { lowerGraph, type BufferDecl, type LoweredGraph, type LoweredStep } from './lower.ts';
+import { lowerNodes, type BufferDecl, type LoweredGraph, type LoweredStep } from './lower.ts';
+import { recomputeBlocks } from './recompute.ts';
 import { planMemory } from './plan-memory.ts';
 
 /** Arena alignment in elements: 256 bytes, the largest minStorageBufferOffsetAlignment WebGPU allows. */
@@ -83,6 +85,8 @@ export interface TrainingOptions {
   readonly ema?: boolean;
   /** fuse elementwise chains whose values the backward does not read (default: true) */
   readonly fuse?: boolean;
+  /** run each block's forward again before its backward instead of keeping its inner values (default: false) */
+  readonly recompute?: boolean;
 }
 
 export class TrainingError extends Error {}
@@ -117,7 +121,8 @@ export function lowerTraining(graph: Graph, opts: TrainingOptions = {}): Trainin
   const batch = noisy.axes.find(([n]) => n === 'b')?.[1];
   if (noisy.axes[0]?.[0] !== 'b' || batch === undefined) throw new TrainingError(`the noisy input '${noisy.name}' must have the batch axis b first`);
 
-  const forward = lowerGraph(graph, opts.adapter, 'node', opts.fuse ?? true, gradientReads(graph));
+  const fusion = planFusion(graph, opts.fuse ?? true, gradientReads(graph));
+  const forward = lowerNodes(graph, { adapter: opts.adapter, fusion });
   const buffers = new Map<string, BufferDecl>(forward.buffers);
   const declare = (name: string, elements: number, role: BufferDecl['role'], dtype: BufferDecl['dtype'] = 'f32') => {
     if (buffers.has(name)) throw new Error(`lowerTraining: buffer '${name}' declared twice`);
@@ -179,7 +184,8 @@ export function lowerTraining(graph: Graph, opts: TrainingOptions = {}): Trainin
   emit(lossSteps, 'loss')(diffusionLossFinishKernel(lossParams), [partialSums, ...lossTerms.map((t) => t.buffer), io.loss]);
 
   const withLoss: LoweredGraph = { ...forward, buffers, steps: [...pre, ...forward.steps, ...lossSteps] };
-  const back = lowerBackward(graph, withLoss, new Map([[graph.outputs[0].name, seed]]), opts.adapter);
+  const recompute = opts.recompute ? recomputeBlocks(graph, forward, fusion, opts.adapter) : [];
+  const back = lowerBackward(graph, withLoss, new Map([[graph.outputs[0].name, seed]]), opts.adapter, recompute);
 
   // Arenas: parameters and gradients become parts; the optimizer sweeps whole arenas.
   const { entries, elements } = arenaOf(graph);

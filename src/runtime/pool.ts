@@ -42,11 +42,12 @@ export class BufferPool {
 
   /**
    * A buffer of at least `bytes` bytes for tensor `name`. Checks the adapter's limits first,
-   * so an oversized tensor fails with TensorTooLargeError before anything is allocated.
+   * so an oversized tensor fails with TensorTooLargeError before anything is allocated. `exact`:
+   * the size itself (16-byte multiple) instead of its size class.
    */
-  acquire(name: string, bytes: number): GPUBuffer {
+  acquire(name: string, bytes: number, exact = false): GPUBuffer {
     checkTensorFits(this.gpu.limits, name, bytes, 'storage');
-    const size = sizeClass(bytes, Math.min(this.gpu.limits.maxBufferSize, this.gpu.limits.maxStorageBufferBindingSize));
+    const size = exact ? Math.max(MIN_CLASS, Math.ceil(bytes / 16) * 16) : sizeClass(bytes, Math.min(this.gpu.limits.maxBufferSize, this.gpu.limits.maxStorageBufferBindingSize));
     const list = this.free.get(size);
     let buf = list?.pop();
     if (buf) {

@@ -61,14 +61,18 @@ export class Program {
   private released = false;
   private running = false;
 
-  constructor(readonly gpu: Gpu, readonly pool: BufferPool = poolFor(gpu)) {}
+  /**
+   * `exactSizes`: buffers of the tensors' own sizes rather than the pool's size classes, for a
+   * program that lives for a whole run (a trainer): its footprint is then what the memory plan says.
+   */
+  constructor(readonly gpu: Gpu, readonly pool: BufferPool = poolFor(gpu), readonly exactSizes = false) {}
 
   private add(name: string, dtype: TensorDtype, elements: number, role: TensorRole): Tensor {
     if (this.released) throw new Error('Program: used after release()');
     if (this.tensors.some((t) => t.name === name)) throw new Error(`Program: tensor '${name}' defined twice`);
     if (!Number.isInteger(elements) || elements <= 0) throw new Error(`Program: tensor '${name}' needs a positive element count, got ${elements}`);
     const byteLength = elements * BYTES[dtype];
-    const t: Tensor = { name, dtype, elements, byteLength, byteOffset: 0, role, buffer: this.pool.acquire(name, byteLength) };
+    const t: Tensor = { name, dtype, elements, byteLength, byteOffset: 0, role, buffer: this.pool.acquire(name, byteLength, this.exactSizes) };
     this.tensors.push(t);
     return t;
   }

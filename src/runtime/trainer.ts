@@ -32,7 +32,7 @@ export class Trainer {
   /** Loads `program` with initial parameters (by dotted path, float64 or float32), or a full state to resume. */
   static load(gpu: Gpu, program: TrainingProgram, init: { params: ReadonlyMap<string, ArrayLike<number>>; ema?: ReadonlyMap<string, ArrayLike<number>>;
     m?: ReadonlyMap<string, ArrayLike<number>>; v?: ReadonlyMap<string, ArrayLike<number>> }, config: AdamWConfig = {}): Trainer {
-    const prog = new Program(gpu);
+    const prog = new Program(gpu, undefined, true);
     const ema = program.lowered.buffers.has('arena.ema');
     const t = new Trainer(gpu, program, prog, config, ema);
     try {

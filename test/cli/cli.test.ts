@@ -68,6 +68,19 @@ test('vdm info --json prints exactly params, macs, flops, activationBytes and la
   assert.is(j.activationBytes, j.layers.reduce((s: number, l: { activationBytes: number }) => s + l.activationBytes, 0));
 });
 
+test('vdm info --train: the training step\'s peak memory, kept and with --recompute', () => {
+  const r = vdm('info', path.join(repo, 'specs/tiny-video-dit.vdm'), '--train', '--json', '--dim', 'b=2');
+  assert.is(r.code, 0, r.err);
+  const t = JSON.parse(r.out).training;
+  assert.is(t.batch, 2);
+  assert.is(t.total, t.arenas + t.activations + t.other);
+  assert.is(t.recompute.arenas, t.arenas);
+  assert.ok(t.recompute.activations < t.activations && t.recompute.dispatches > t.dispatches, JSON.stringify(t));
+  const text = vdm('info', path.join(repo, 'specs/tiny-video-dit.vdm'), '--train', '--dim', 'b=2');
+  assert.match(text.out, /training step \(batch 2, \d+ dispatches\): peak device memory [\d.]+MiB/);
+  assert.match(text.out, /with --recompute \(\d+ dispatches[^)]*\): peak [\d.]+MiB/);
+});
+
 test('vdm info: a table with shapes, human units, totals and the MACs legend', () => {
   const r = vdm('info', path.join(repo, 'specs/dit-xl-2.vdm'));
   assert.is(r.code, 0, r.err);
