@@ -18,6 +18,7 @@ import {
 } from './kernels/diffusion-loss.ts';
 import type { AdapterTraits } from './kernels/kernel.ts';
 import { adamwKernel, chunkTable, gradNormKernels, nonfiniteKernel, type ArenaSegment } from './kernels/optimizer.ts';
+import { l2FinishKernel } from './kernels/reduce.ts';
 import { randomKernel } from './kernels/philox.ts';
 import { lowerNodes, type BufferDecl, type LoweredGraph, type LoweredStep } from './lower.ts';
 import { recomputeBlocks } from './recompute.ts';
@@ -26,20 +27,29 @@ import { planMemory } from './plan-memory.ts';
 /** Arena alignment in elements: 256 bytes, the largest minStorageBufferOffsetAlignment WebGPU allows. */
 export const ARENA_ALIGN = 64;
 
+/**
+ * Most elements in one arena: 128 MiB, WebGPU's default maxStorageBufferBindingSize, which every
+ * adapter grants. A larger model gets several arenas (groups) and the optimizer runs once per group.
+ */
+export const ARENA_MAX_ELEMENTS = 2 ** 25;
+
 /** Philox streams: one per tensor drawn in a step. */
 export const STREAMS = { noise: 0, timesteps: 1, dropout: 2 } as const;
 
 export interface ArenaEntry extends ArenaSegment {
   readonly path: string;
   readonly shape: readonly number[];
+  /** the arena group holding it; `offset` is within that group's arenas */
+  readonly group: number;
 }
 
 export interface TrainingProgram {
   readonly graph: Graph;
   readonly lowered: LoweredGraph;
-  /** parameters in the arena, in graph order */
+  /** parameters in the arenas, in graph order */
   readonly arena: readonly ArenaEntry[];
-  readonly arenaElements: number;
+  /** elements of each arena group: buffers arena.<param|grad|m|v|ema>.<group> */
+  readonly arenaGroups: readonly number[];
   /** constant host data to upload once, by buffer name (schedule table, chunk table) */
   readonly constants: ReadonlyMap<string, Float32Array | Uint32Array>;
   /** the model inputs the data fills each step (labels, scalars, text...), by input name -> buffer */
@@ -55,8 +65,8 @@ export interface TrainingProgram {
     readonly loss: string;
     /** 1 element: the global gradient norm before clipping */
     readonly gradNorm: string;
-    /** 2 u32: count of non-finite gradients since cleared, index of the first in the arena */
-    readonly flag: string;
+    /** per arena group, 2 u32: count of non-finite gradients since cleared, index of the first in the group */
+    readonly flags: readonly string[];
   };
   /** the loss terms as the spec weights them, each with its 1-element buffer (the unweighted value, for logs) */
   readonly lossTerms: readonly { readonly term: LossTerm; readonly weight: number; readonly buffer: string }[];
@@ -69,15 +79,20 @@ export interface TrainingProgram {
 /** Parameters excluded from weight decay: biases, norm gains, embedding tables (as DiT and most recipes do). */
 export const decays = (path: string, shape: readonly number[]) => shape.length >= 2 && !/(^|\.)(embedding_table|pos_embed)(\.|$)/.test(path);
 
-export function arenaOf(graph: Graph): { entries: ArenaEntry[]; elements: number } {
+/** The parameters laid out in arena groups of at most `cap` elements each, in graph order. */
+export function arenaOf(graph: Graph, cap = ARENA_MAX_ELEMENTS): { entries: ArenaEntry[]; groups: number[] } {
   const entries: ArenaEntry[] = [];
-  let offset = 0;
+  const groups = [0];
   for (const n of graph.nodes) for (const p of n.params) {
     const length = p.shape.reduce((a, b) => a * b, 1);
-    entries.push({ path: p.path, shape: p.shape, offset, length, weightDecay: decays(p.path, p.shape) });
-    offset += Math.ceil(length / ARENA_ALIGN) * ARENA_ALIGN;
+    const size = Math.ceil(length / ARENA_ALIGN) * ARENA_ALIGN;
+    if (size > cap) throw new TrainingError(`parameter ${p.path} [${p.shape}] has ${length} elements, more than one storage buffer binding holds (${cap})`);
+    if (groups[groups.length - 1] + size > cap) groups.push(0);
+    const group = groups.length - 1;
+    entries.push({ path: p.path, shape: p.shape, offset: groups[group], length, weightDecay: decays(p.path, p.shape), group });
+    groups[group] += size;
   }
-  return { entries, elements: Math.max(offset, ARENA_ALIGN) };
+  return { entries, groups: groups.map((g) => Math.max(g, ARENA_ALIGN)) };
 }
 
 export interface TrainingOptions {
@@ -87,6 +102,8 @@ export interface TrainingOptions {
   readonly fuse?: boolean;
   /** run each block's forward again before its backward instead of keeping its inner values (default: false) */
   readonly recompute?: boolean;
+  /** most elements per arena group (default ARENA_MAX_ELEMENTS; tests split small models with less) */
+  readonly arenaElements?: number;
 }
 
 export class TrainingError extends Error {}
@@ -148,7 +165,6 @@ export function lowerTraining(graph: Graph, opts: TrainingOptions = {}): Trainin
     adamw: declare('train.adamw', 12, 'state'),
     loss: declare('train.loss', 1, 'state'),
     gradNorm: declare('train.grad_norm', 1, 'state'),
-    flag: declare('train.nonfinite', 2, 'state', 'u32'),
   };
   // kept whole (not planned) so a step's draws can be read back and checked
   const noise = declare('train.noise', n, 'state');
@@ -187,40 +203,55 @@ export function lowerTraining(graph: Graph, opts: TrainingOptions = {}): Trainin
   const recompute = opts.recompute ? recomputeBlocks(graph, forward, fusion, opts.adapter) : [];
   const back = lowerBackward(graph, withLoss, new Map([[graph.outputs[0].name, seed]]), opts.adapter, recompute);
 
-  // Arenas: parameters and gradients become parts; the optimizer sweeps whole arenas.
-  const { entries, elements } = arenaOf(graph);
+  // Arenas: parameters and gradients become parts; the optimizer sweeps whole arenas, group by group.
+  const { entries, groups } = arenaOf(graph, opts.arenaElements);
   const all = new Map<string, BufferDecl>(back.buffers);
-  const arena = (name: string) => { all.set(name, { name, elements, dtype: 'f32', role: 'arena' }); return name; };
-  const [pArena, gArena, mArena, vArena] = ['arena.param', 'arena.grad', 'arena.m', 'arena.v'].map(arena);
+  const add = (name: string, elements: number, role: BufferDecl['role'], dtype: BufferDecl['dtype'] = 'f32', part?: BufferDecl['part']) => {
+    all.set(name, { name, elements, dtype, role, ...(part ? { part } : {}) });
+    return name;
+  };
+  const arenas = (kind: string) => groups.map((elements, g) => add(`arena.${kind}.${g}`, elements, 'arena'));
+  const [pArena, gArena, mArena, vArena] = ['param', 'grad', 'm', 'v'].map(arenas);
   const ema = opts.ema ?? true;
-  const eArena = ema ? arena('arena.ema') : '';
+  const eArena = ema ? arenas('ema') : [];
   const byPath = new Map(entries.map((e) => [e.path, e]));
   for (const [path, buffer] of forward.params) {
     const e = byPath.get(path)!;
-    all.set(buffer, { ...all.get(buffer)!, part: { arena: pArena, offset: e.offset } });
+    all.set(buffer, { ...all.get(buffer)!, part: { arena: pArena[e.group], offset: e.offset } });
   }
   for (const [path, buffer] of back.paramGrads) {
     const e = byPath.get(path)!;
-    all.set(buffer, { ...all.get(buffer)!, part: { arena: gArena, offset: e.offset } });
+    all.set(buffer, { ...all.get(buffer)!, part: { arena: gArena[e.group], offset: e.offset } });
   }
-  const layout = { segments: entries };
-  const chunks = 'train.chunks';
-  all.set(chunks, { name: chunks, elements: chunkTable(layout).length, dtype: 'u32', role: 'input' });
-  const norms = gradNormKernels(layout);
-  const partials = 'train.norm_partials';
-  all.set(partials, { name: partials, elements: norms.count, dtype: 'f32', role: 'scratch' });
-  emit(post, 'nonfinite check')(nonfiniteKernel(layout), [chunks, gArena, io.flag]);
-  emit(post, 'gradient norm')(norms.partials, [chunks, gArena, partials]);
-  emit(post, 'gradient norm')(norms.finish, [partials, io.gradNorm]);
-  emit(post, 'adamw')(adamwKernel({ ...layout, ema }), [io.adamw, chunks, io.gradNorm, gArena, pArena, mArena, vArena, ...(ema ? [eArena] : [])]);
+  const layouts = groups.map((_, g) => ({ segments: entries.filter((e) => e.group === g) }));
+  const norms = layouts.map(gradNormKernels);
+  // every group's norm partials in one buffer (parts 256-byte aligned, the gaps zero): one finish
+  const partialsAt = norms.map((_, g) => norms.slice(0, g).reduce((n, k) => n + Math.ceil(k.count / ARENA_ALIGN) * ARENA_ALIGN, 0));
+  const partialsLength = partialsAt[groups.length - 1] + norms[groups.length - 1].count;
+  const partials = add('train.norm_partials', partialsLength, 'arena');
+  const constants = new Map<string, Float32Array | Uint32Array>([[partials, new Float32Array(partialsLength)]]);
+  const flags: string[] = [];
+  layouts.forEach((layout, g) => {
+    const chunks = add(`train.chunks.${g}`, chunkTable(layout).length, 'input', 'u32');
+    constants.set(chunks, chunkTable(layout));
+    const flag = add(`train.nonfinite.${g}`, 2, 'state', 'u32');
+    flags.push(flag);
+    const part = add(`train.norm_partials.${g}`, norms[g].count, 'state', 'f32', { arena: partials, offset: partialsAt[g] });
+    emit(post, 'nonfinite check')(nonfiniteKernel(layout), [chunks, gArena[g], flag]);
+    emit(post, 'gradient norm')(norms[g].partials, [chunks, gArena[g], part]);
+  });
+  emit(post, 'gradient norm')(l2FinishKernel(partialsLength, 64 /* gradNormKernels' workgroup */), [partials, io.gradNorm]);
+  layouts.forEach((layout, g) => {
+    emit(post, 'adamw')(adamwKernel({ ...layout, ema }), [io.adamw, `train.chunks.${g}`, io.gradNorm, gArena[g], pArena[g], mArena[g], vArena[g], ...(ema ? [eArena[g]] : [])]);
+  });
 
   const dataInputs = new Map(graph.inputs.filter((i) => i !== noisy && i !== time).map((i) => [i.name, forward.inputs.get(i.name)!.buffer]));
   return {
     graph,
     lowered: { ...back, buffers: all, steps: [...back.steps, ...post] },
-    arena: entries, arenaElements: elements,
-    constants: new Map<string, Float32Array | Uint32Array>([[tableName, table], [lossTable, Float32Array.from(lossTableOf(schedule))], [chunks, chunkTable(layout)]]),
-    dataInputs, io, lossTerms, noisy, batch, steps: T,
+    arena: entries, arenaGroups: groups,
+    constants: new Map<string, Float32Array | Uint32Array>([[tableName, table], [lossTable, Float32Array.from(lossTableOf(schedule))], ...constants]),
+    dataInputs, io: { ...io, flags }, lossTerms, noisy, batch, steps: T,
   };
 }
 

@@ -33,7 +33,7 @@ export class Trainer {
   static load(gpu: Gpu, program: TrainingProgram, init: { params: ReadonlyMap<string, ArrayLike<number>>; ema?: ReadonlyMap<string, ArrayLike<number>>;
     m?: ReadonlyMap<string, ArrayLike<number>>; v?: ReadonlyMap<string, ArrayLike<number>> }, config: AdamWConfig = {}): Trainer {
     const prog = new Program(gpu, undefined, true);
-    const ema = program.lowered.buffers.has('arena.ema');
+    const ema = program.lowered.buffers.has('arena.ema.0');
     const t = new Trainer(gpu, program, prog, config, ema);
     try {
       t.allocate(init);
@@ -45,12 +45,13 @@ export class Trainer {
   }
 
   private allocate(init: Parameters<typeof Trainer.load>[2]): void {
-    const { lowered, arena, arenaElements, constants } = this.program;
+    const { lowered, arena, arenaGroups, constants } = this.program;
     const plan = planMemory(lowered);
     const slots = plan.slots.map((elements, i) => this.prog.scratch(`slot.${i}`, elements));
-    const arenaData = (values: ReadonlyMap<string, ArrayLike<number>> | undefined, fallback?: ReadonlyMap<string, ArrayLike<number>>) => {
-      const data = new Float32Array(arenaElements);
+    const arenaData = (group: number, values: ReadonlyMap<string, ArrayLike<number>> | undefined, fallback?: ReadonlyMap<string, ArrayLike<number>>) => {
+      const data = new Float32Array(arenaGroups[group]);
       for (const e of arena) {
+        if (e.group !== group) continue;
         const v = values?.get(e.path) ?? fallback?.get(e.path);
         if (!v) continue;
         if (v.length !== e.length) throw new Error(`parameter '${e.path}' has ${v.length} values, the model needs ${e.length} [${e.shape.join(', ')}]`);
@@ -63,12 +64,14 @@ export class Trainer {
       if (b.role !== 'arena') continue;
       const tensor = this.prog.scratch(b.name, b.elements);
       this.tensors.set(b.name, tensor);
-      if (b.name === 'arena.param') this.prog.write(tensor, arenaData(init.params));
-      if (b.name === 'arena.ema') this.prog.write(tensor, arenaData(init.ema, init.params));
       // pooled buffers hold old contents: every arena is written whole
-      if (b.name === 'arena.m') this.prog.write(tensor, arenaData(init.m));
-      if (b.name === 'arena.v') this.prog.write(tensor, arenaData(init.v));
-      if (b.name === 'arena.grad') this.prog.write(tensor, new Float32Array(arenaElements));
+      const [, kind, group] = /^arena\.(\w+)\.(\d+)$/.exec(b.name) ?? [];
+      const g = Number(group);
+      if (kind === 'param') this.prog.write(tensor, arenaData(g, init.params));
+      if (kind === 'ema') this.prog.write(tensor, arenaData(g, init.ema, init.params));
+      if (kind === 'm') this.prog.write(tensor, arenaData(g, init.m));
+      if (kind === 'v') this.prog.write(tensor, arenaData(g, init.v));
+      if (kind === 'grad') this.prog.write(tensor, new Float32Array(arenaGroups[g]));
     }
     for (const b of lowered.buffers.values()) {
       if (b.role === 'arena') continue;
@@ -84,7 +87,7 @@ export class Trainer {
 
   // No bad gradient yet: count 0, first index none.
   private clearFlag(): void {
-    this.prog.write(this.tensor(this.program.io.flag), new Uint32Array([0, NO_INDEX]));
+    for (const flag of this.program.io.flags) this.prog.write(this.tensor(flag), new Uint32Array([0, NO_INDEX]));
   }
 
   private tensor(name: string): Tensor {
@@ -114,12 +117,13 @@ export class Trainer {
   /** The last step's loss and gradient norm, and the non-finite gradients seen since the last read. */
   async stats(): Promise<StepStats> {
     const { io, arena } = this.program;
-    const [loss, norm, flag] = await this.prog.read([this.tensor(io.loss), this.tensor(io.gradNorm), this.tensor(io.flag)]);
-    const count = flag[0];
+    const [loss, norm, ...flags] = await this.prog.read([io.loss, io.gradNorm, ...io.flags].map((n) => this.tensor(n)));
+    const count = flags.reduce((n, f) => n + f[0], 0);
     let path: string | null = null;
     if (count > 0) {
-      const index = flag[1];
-      path = arena.find((e) => index >= e.offset && index < e.offset + e.length)?.path ?? null;
+      const group = flags.findIndex((f) => f[0] > 0);
+      const index = flags[group][1];
+      path = arena.find((e) => e.group === group && index >= e.offset && index < e.offset + e.length)?.path ?? null;
       this.clearFlag();
     }
     return { loss: loss[0], gradNorm: norm[0], nonfinite: { count, path } };
@@ -127,10 +131,11 @@ export class Trainer {
 
   /** Parameters, EMA and Adam moments by dotted path (for checkpoints and checks). */
   async state(): Promise<TrainerState> {
-    const names = ['arena.param', 'arena.m', 'arena.v', ...(this.ema ? ['arena.ema'] : [])];
-    const data = await this.prog.read(names.map((n) => this.tensor(n)));
-    const split = (d: ArrayLike<number>) => new Map(this.program.arena.map((e) => [e.path, Float32Array.from((d as Float32Array).subarray(e.offset, e.offset + e.length))]));
-    return { params: split(data[0]), m: split(data[1]), v: split(data[2]), ...(this.ema ? { ema: split(data[3]) } : {}) };
+    const kinds = ['param', 'm', 'v', ...(this.ema ? ['ema'] : [])];
+    const groups = this.program.arenaGroups.length;
+    const data = await this.prog.read(kinds.flatMap((k) => Array.from({ length: groups }, (_, g) => this.tensor(`arena.${k}.${g}`))));
+    const split = (k: number) => new Map(this.program.arena.map((e) => [e.path, Float32Array.from((data[k * groups + e.group] as Float32Array).subarray(e.offset, e.offset + e.length))]));
+    return { params: split(0), m: split(1), v: split(2), ...(this.ema ? { ema: split(3) } : {}) };
   }
 
   /** Reads any buffer of the step (tests: gradients, the target, the noisy input). */

@@ -212,6 +212,37 @@ test('the training step fuses the chains its backward does not read: fewer dispa
   });
 });
 
+test('parameters split over several arena groups train as in one: same losses, norms and weights', async () => {
+  const gpu = await openGpu();
+  const g = graphOf(SPEC('epsilon'));
+  const run = async (arenaElements?: number) => {
+    const program = lowerTraining(g, { adapter: gpu, arenaElements });
+    const trainer = Trainer.load(gpu, program, { params: liveParams(g, 3) });
+    try {
+      const stats = [];
+      for (let k = 1; k <= 3; k++) {
+        await trainer.step(batchOf(program, k), new Map(), k, 1e-2, seed);
+        stats.push(await trainer.stats());
+      }
+      return { groups: program.arenaGroups.length, stats, state: await trainer.state() };
+    } finally {
+      trainer.release();
+    }
+  };
+  const one = await run(), split = await run(256);
+  assert.is(one.groups, 1);
+  assert.ok(split.groups >= 3, `${split.groups} groups`);
+  split.stats.forEach((s, k) => {
+    assert.ok(Math.abs(s.loss - one.stats[k].loss) <= 1e-6 * one.stats[k].loss, `loss at step ${k + 1}: ${s.loss} vs ${one.stats[k].loss}`);
+    assert.ok(Math.abs(s.gradNorm - one.stats[k].gradNorm) <= 1e-6 * one.stats[k].gradNorm, `gradient norm at step ${k + 1}`);
+  });
+  for (const [path, w] of one.state.params) {
+    const err = relError(split.state.params.get(path)!, Float64Array.from(w));
+    assert.ok(err < 1e-6, `${path}: ${err}`);
+    assert.ok(relError(split.state.m.get(path)!, Float64Array.from(one.state.m.get(path)!)) < 1e-6, `${path}: Adam m`);
+  }
+});
+
 test('the planned training memory is what the device holds, within 15 %', async () => {
   const gpu = await openGpu();
   const g = graphOf(SPEC('epsilon'));
