@@ -25,6 +25,7 @@ import type { Graph } from '../compiler/ir/graph.ts';
 import type { Json } from '../compiler/ir/json.ts';
 import { initParams } from '../compiler/reference/evaluate.ts';
 import { listCheckpoints, resumeLatest, saveCheckpoint, type LoadedCheckpoint } from './checkpoint.ts';
+import { conditionTensors, needsFacts } from './data/conditions.ts';
 import { dataNeeds, openDataset, type DataNeeds, type VideoDataset } from './data/index.ts';
 import type { Gpu } from './gpu.ts';
 import { writeLossCurve } from './loss-curve.ts';
@@ -187,12 +188,12 @@ const elements = (axes: readonly (readonly [string, number])[]) => axes.reduce((
 /** The inputs besides the noisy sample and the (first) timestep: each one the data must fill. */
 function checkInputs(graph: Graph, needs: DataNeeds): void {
   const time = graph.inputs.find((i) => i.kind === 'timestep');
-  const filled = new Set([needs.sample.input, time?.name, needs.label?.input, needs.scalar?.input]);
+  const filled = new Set([needs.sample.input, time?.name, needs.label?.input, needs.scalar?.input, ...needs.conditions.map((c) => c.input)]);
   const unfilled = graph.inputs.filter((i) => !filled.has(i.name));
   if (unfilled.length) {
     const list = unfilled.map((i) => `'${i.name}' (${i.kind})`).join(', ');
     throw new TrainSetupError(`model ${graph.model} has input${unfilled.length > 1 ? 's' : ''} ${list} that the training data cannot fill: `
-      + 'vdm train provides the clip, the timestep, one class label and one scalar (speed) per sample');
+      + 'vdm train provides the clip, the timestep, one class label, one scalar (speed), the first frame as an image the clip\'s size, and on synthetic data a trajectory and a caption embedding per sample');
   }
   for (const name of [needs.label?.input, needs.scalar?.input]) {
     const input = name === undefined ? undefined : graph.inputs.find((i) => i.name === name);
@@ -235,6 +236,11 @@ export async function prepareTraining(graph: Graph, options: TrainOptions): Prom
     throw new TrainSetupError((e as Error).message);
   }
   checkInputs(graph, needs);
+  const facts = needsFacts(needs);
+  if (settings.data !== 'synthetic' && facts.length) {
+    const list = facts.map((c) => `'${c.input}' (${c.kind})`).join(', ');
+    throw new TrainSetupError(`model ${graph.model} takes ${list}, which only the synthetic data can fill (from its objects' tracks and captions): train it with --data synthetic`);
+  }
   let dataset: VideoDataset;
   try {
     dataset = await openDataset(settings.data, needs.sample.shape, {
@@ -347,6 +353,8 @@ export async function train(gpu: Gpu, program: TrainingProgram, prepared: Prepar
       const inputs = new Map<string, Float32Array | Int32Array>();
       if (label) inputs.set(label.input, label.null ? dropLabels(data.label!, label.classes, dropout, settings.seed, k) : data.label!);
       if (needs.scalar) inputs.set(needs.scalar.input, data.scalar!);
+      const dropped = dropout > 0 ? philoxUniform({ seed: settings.seed, step: k, stream: STREAMS.dropout }, batch) : null;
+      for (const [name, tensor] of conditionTensors(needs, data, dropped ? (j) => dropped[j] < dropout : undefined)) inputs.set(name, tensor);
       const lr = learningRate(schedule, k);
       await trainer.step(data.video, inputs, k, lr, settings.seed);
       step = k;

@@ -164,7 +164,9 @@ test('dataNeeds: sample shape, labels and scalars from checked specs', () => {
   const ctl = dataNeeds(checkFile('specs/controllable-video.vdm', { dims: { t: 2, h: 8, w: 8 } }).graph!);
   assert.equal(ctl.sample.shape, { c: 4, t: 2, h: 8, w: 8 });
   assert.equal(ctl.scalar, { input: 'speed', range: [0.25, 4] });
-  assert.equal(ctl.other, [{ input: 'traj', kind: 'trajectory' }, { input: 'style', kind: 'image' }]);
+  const b = ctl.sample.batch;
+  assert.equal(ctl.conditions, [{ input: 'traj', kind: 'trajectory', shape: [b, 2, 4, 2] }, { input: 'style', kind: 'image', shape: [b, 4, 8, 8] }]);
+  assert.equal(ctl.other, []);
 
   const img = check(`model M {
   dims b = 2, c = 3, h = 8, w = 8
@@ -173,7 +175,7 @@ test('dataNeeds: sample shape, labels and scalars from checked specs', () => {
   input y : label[b](classes: 5)
   output eps : image[b, c, h, w] = x
 }`).graph!;
-  assert.equal(dataNeeds(img), { sample: { input: 'x', kind: 'image', batch: 2, shape: { c: 3, t: 1, h: 8, w: 8 } }, label: { input: 'y', classes: 5, null: false }, scalar: undefined, other: [] });
+  assert.equal(dataNeeds(img), { sample: { input: 'x', kind: 'image', batch: 2, shape: { c: 3, t: 1, h: 8, w: 8 } }, label: { input: 'y', classes: 5, null: false }, scalar: undefined, conditions: [], other: [] });
   assert.throws(() => dataNeeds({ model: 'T', inputs: [], diffusion: null }), /model T has no video or image input/);
 });
 

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { checkFile } from '../../src/compiler/frontend/check.ts';
 import { dropLabels, prepareTraining, resolveSettings, TrainSetupError } from '../../src/runtime/train-loop.ts';
-import { tempDir } from '../compiler/helpers.ts';
+import { check, tempDir } from '../compiler/helpers.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -36,15 +36,30 @@ test('settings: given over the checkpoint\'s over the defaults; a change is note
   assert.throws(() => resolveSettings({ warmup: 20, steps: 10 }, null), /--warmup 20 is longer than the run/);
 });
 
-test('inputs the data cannot fill (text, a second image) are refused before anything is written', async () => {
-  const g = checkFile(path.join(repo, 'specs/image-to-video.vdm')).graph!;
+test('inputs the data cannot fill (a second label, an image of another size) are refused before anything is written', async () => {
+  const g = check(`model M {
+  dims b = 2, c = 3, t = 2, h = 8, w = 8
+  input x : video[b, c, t, h, w]
+  input s : timestep[b]
+  input y : label[b](classes: 4)
+  input z : label[b](classes: 4)
+  input ref : image[b, c=1, h, w]
+  output eps : video[b, c, t, h, w] = x
+}
+
+diffusion {
+  schedule cosine(steps: 10, s: 0.008)
+  predict  epsilon
+  loss     mse
+  sampler  ddim(steps: 5, eta: 0.0)
+}`).graph!;
   const out = path.join(tempDir(), 'run');
   try {
     await prepareTraining(g, { out });
     assert.unreachable();
   } catch (e) {
     assert.instance(e, TrainSetupError);
-    assert.match((e as Error).message, /inputs 'first' \(image\), 'txt' \(text\) that the training data cannot fill/);
+    assert.match((e as Error).message, /inputs 'z' \(label\), 'ref' \(image\) that the training data cannot fill/);
   }
   assert.not.ok(fs.existsSync(out));
 });

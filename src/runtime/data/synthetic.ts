@@ -14,7 +14,7 @@
 // (0.5 + 1.5 u) · max(1, min(h, w) / 16).
 import { Rng } from './rng.ts';
 import { writeFrame } from './pixels.ts';
-import { checkBatchRequest, type Batch, type DatasetOptions, type SampleShape, type VideoDataset } from './types.ts';
+import { checkBatchRequest, type Batch, type DatasetOptions, type SampleFacts, type SampleShape, type VideoDataset } from './types.ts';
 
 export const SYNTHETIC_SHAPES = ['square', 'circle', 'triangle'] as const;
 export const SYNTHETIC_DIRECTIONS = ['right', 'up-right', 'up', 'up-left', 'left', 'down-left', 'down', 'down-right'] as const;
@@ -26,6 +26,7 @@ type Rgb = readonly [number, number, number];
 const COLOURS: readonly Rgb[] = [
   [255, 60, 60], [60, 220, 60], [80, 130, 255], [240, 220, 40], [40, 220, 230], [230, 70, 230], [245, 245, 245], [255, 150, 30],
 ];
+export const SYNTHETIC_COLOUR_NAMES = ['red', 'green', 'blue', 'yellow', 'cyan', 'magenta', 'white', 'orange'] as const;
 const BACKGROUNDS: readonly Rgb[] = [[0, 0, 0], [30, 30, 30], [10, 15, 50], [10, 40, 20]];
 
 export interface SyntheticObject {
@@ -104,6 +105,20 @@ function inside(kind: number, dx: number, dy: number, r: number): boolean {
   return dy >= -r && dy <= r && Math.abs(dx) <= (dy + r) / 2;
 }
 
+/** The caption and track of a sample's first (labelled) object. */
+export function sampleFacts(sample: SyntheticSample, shape: SampleShape): SampleFacts {
+  const o = sample.objects[0];
+  const colour = SYNTHETIC_COLOUR_NAMES[COLOURS.indexOf(o.colour)];
+  return {
+    caption: `${colour} ${SYNTHETIC_SHAPES[o.shape]} moving ${SYNTHETIC_DIRECTIONS[o.direction]}`,
+    track: Array.from({ length: shape.t }, (_, f) => {
+      const [x, y] = objectCentre(o, f, shape);
+      return [x / shape.w, y / shape.h] as const;
+    }),
+    radius: [o.r / shape.w, o.r / shape.h],
+  };
+}
+
 /** Renders a sample as element s of a [b, c, t, h, w] batch. */
 export function renderSynthetic(sample: SyntheticSample, shape: SampleShape, out: Float32Array, s: number): void {
   const { t, h, w } = shape;
@@ -140,14 +155,16 @@ export function syntheticDataset(shape: SampleShape, options: DatasetOptions = {
       const video = new Float32Array(batchSize * shape.c * shape.t * shape.h * shape.w);
       const label = options.label ? new Int32Array(batchSize) : undefined;
       const scalar = options.scalar ? new Float32Array(batchSize) : undefined;
+      const facts: SampleFacts[] = [];
       for (let j = 0; j < batchSize; j++) {
         const position = index * batchSize + j;
         const sample = syntheticSample(seed, size === null ? position : position % size, shape, sampleOptions);
         renderSynthetic(sample, shape, video, j);
         if (label) label[j] = sample.label;
         if (scalar) scalar[j] = range ? range[0] + sample.speed01 * (range[1] - range[0]) : sample.speed01;
+        facts.push(sampleFacts(sample, shape));
       }
-      return { size: batchSize, video, label, scalar };
+      return { size: batchSize, video, label, scalar, facts };
     },
   };
 }

@@ -17,6 +17,18 @@ export interface Batch {
   readonly label?: Int32Array;
   /** [b] scalar condition (speed), when the dataset was opened with `scalar`. */
   readonly scalar?: Float32Array;
+  /** Per sample, what the synthetic data knows beyond its pixels (folders: none). */
+  readonly facts?: readonly SampleFacts[];
+}
+
+/** A synthetic clip's caption and its labelled object's track: the conditions drawn from them. */
+export interface SampleFacts {
+  /** colour, shape and heading, e.g. "red square moving up-left" */
+  readonly caption: string;
+  /** the object's centre per frame as (x / w, y / h) */
+  readonly track: readonly (readonly [number, number])[];
+  /** its radius over the clip's width and height */
+  readonly radius: readonly [number, number];
 }
 
 export interface VideoDataset {
