@@ -9,6 +9,7 @@ import { NoAdapterError } from '../runtime/adapter.ts';
 import { formatRate } from '../runtime/progress.ts';
 import { CheckpointError } from '../runtime/checkpoint.ts';
 import { DataError } from '../runtime/data/index.ts';
+import { TensorTooLargeError } from '../runtime/limits.ts';
 import { SafetensorsError } from '../runtime/safetensors.ts';
 import { TrainLogError } from '../runtime/train-log.ts';
 import { DivergedError, TrainSetupError, type TrainResult, type TrainSettings } from '../runtime/train-loop.ts';
@@ -199,7 +200,8 @@ export async function trainMain(args: TrainArgs): Promise<number> {
     return r.result.status === 'stopped' && stoppedBy ? SIGNAL_EXIT[stoppedBy] : 0;
   } catch (err) {
     if (err instanceof TrainSetupError || err instanceof PipelineError || err instanceof CheckpointError || err instanceof DataError
-      || err instanceof DivergedError || err instanceof NoAdapterError || err instanceof TrainLogError || err instanceof SafetensorsError) {
+      || err instanceof DivergedError || err instanceof NoAdapterError || err instanceof TrainLogError || err instanceof SafetensorsError
+      || err instanceof TensorTooLargeError) {
       return fail(err.message);
     }
     throw err;
