@@ -23,7 +23,7 @@ export const SYNTHETIC_CLASS_NAMES: readonly string[] = SYNTHETIC_SHAPES.flatMap
 
 type Rgb = readonly [number, number, number];
 // Bright shapes over dark backgrounds: luma differs by at least ~80/255, so c = 1 shows them too.
-const COLOURS: readonly Rgb[] = [
+export const SYNTHETIC_COLOURS: readonly Rgb[] = [
   [255, 60, 60], [60, 220, 60], [80, 130, 255], [240, 220, 40], [40, 220, 230], [230, 70, 230], [245, 245, 245], [255, 150, 30],
 ];
 export const SYNTHETIC_COLOUR_NAMES = ['red', 'green', 'blue', 'yellow', 'cyan', 'magenta', 'white', 'orange'] as const;
@@ -68,7 +68,7 @@ export function syntheticSample(seed: number, index: number, shape: SampleShape,
     const r = Math.max(2, side * rng.range(0.16, 0.24));
     const x0 = rng.range(r, shape.w - r);
     const y0 = rng.range(r, shape.h - r);
-    const colour = COLOURS[rng.int(COLOURS.length)];
+    const colour = SYNTHETIC_COLOURS[rng.int(SYNTHETIC_COLOURS.length)];
     if (i === 0) [label, speed01] = [l, u];
     objects.push({ shape: Math.floor(l / 8), direction: l % 8, speed: (0.5 + 1.5 * u) * unit, r, x0, y0, colour });
   }
@@ -108,7 +108,7 @@ function inside(kind: number, dx: number, dy: number, r: number): boolean {
 /** The caption and track of a sample's first (labelled) object. */
 export function sampleFacts(sample: SyntheticSample, shape: SampleShape): SampleFacts {
   const o = sample.objects[0];
-  const colour = SYNTHETIC_COLOUR_NAMES[COLOURS.indexOf(o.colour)];
+  const colour = SYNTHETIC_COLOUR_NAMES[SYNTHETIC_COLOURS.indexOf(o.colour)];
   return {
     caption: `${colour} ${SYNTHETIC_SHAPES[o.shape]} moving ${SYNTHETIC_DIRECTIONS[o.direction]}`,
     track: Array.from({ length: shape.t }, (_, f) => {

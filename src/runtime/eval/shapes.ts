@@ -1,0 +1,110 @@
+// What a clip of the built-in moving-shapes data shows, read back from its pixels: per frame the
+// object against the background (the median colour of the frame's border), its centroid, its
+// colour and how much of its bounding box it fills (square 1, circle π/4, triangle 1/2). From
+// them: trajectory smoothness (mean centroid acceleration) and shape-colour accuracy.
+import { SYNTHETIC_COLOURS } from '../data/synthetic.ts';
+import { clipAt, type Clips } from './clips.ts';
+
+/** A pixel is the object's when a channel differs from the background by more than this (of 2). */
+const FOREGROUND = 0.25;
+/** Fill ratios of the shapes' bounding boxes, in SYNTHETIC_SHAPES order (square, circle, triangle). */
+const FILL = [1, Math.PI / 4, 0.5];
+const FILL_TOLERANCE = 0.12;
+/** Largest RGB distance (0..255 units) from a palette colour still counted as that colour. */
+const COLOUR_TOLERANCE = 60;
+
+export interface FrameObject {
+  /** centroid in pixels */
+  readonly x: number;
+  readonly y: number;
+  readonly area: number;
+  /** area over the bounding box's */
+  readonly fill: number;
+  /** mean colour of the object's pixels, 0..255 per channel (c = 1: gray in all three) */
+  readonly rgb: readonly [number, number, number];
+}
+
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+
+/** The object of frame f of clip s, or null when no pixel stands out from the background. */
+export function frameObject(clips: Clips, s: number, f: number): FrameObject | null {
+  const { c, h, w } = clips.shape;
+  const value = (k: number, x: number, y: number) => clips.data[clipAt(clips, s, k, f) + y * w + x];
+  const border: [number, number][] = [];
+  for (let x = 0; x < w; x++) border.push([x, 0], [x, h - 1]);
+  for (let y = 1; y + 1 < h; y++) border.push([0, y], [w - 1, y]);
+  const bg = Array.from({ length: c }, (_, k) => median(border.map(([x, y]) => value(k, x, y))));
+  let area = 0, sx = 0, sy = 0;
+  let [x0, x1, y0, y1] = [w, -1, h, -1];
+  const colour = new Float64Array(c);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    let fg = false;
+    for (let k = 0; k < c && !fg; k++) fg = Math.abs(value(k, x, y) - bg[k]) > FOREGROUND;
+    if (!fg) continue;
+    area++; sx += x + 0.5; sy += y + 0.5;
+    [x0, x1, y0, y1] = [Math.min(x0, x), Math.max(x1, x), Math.min(y0, y), Math.max(y1, y)];
+    for (let k = 0; k < c; k++) colour[k] += value(k, x, y);
+  }
+  if (area === 0) return null;
+  const to255 = (v: number) => ((v / area) + 1) * 127.5;
+  const rgb: [number, number, number] = c >= 3 ? [to255(colour[0]), to255(colour[1]), to255(colour[2])] : [to255(colour[0]), to255(colour[0]), to255(colour[0])];
+  return { x: sx / area, y: sy / area, area, fill: area / ((x1 - x0 + 1) * (y1 - y0 + 1)), rgb };
+}
+
+/** The shape whose fill ratio is nearest, when within tolerance (an index into SYNTHETIC_SHAPES). */
+export function shapeOf(o: FrameObject): number | null {
+  let best = -1;
+  FILL.forEach((f, k) => { if (best < 0 || Math.abs(o.fill - f) < Math.abs(o.fill - FILL[best])) best = k; });
+  return Math.abs(o.fill - FILL[best]) <= FILL_TOLERANCE && o.area >= 4 ? best : null;
+}
+
+/** The palette colour nearest the object's, when within tolerance (c = 3 only). */
+export function colourOf(o: FrameObject): number | null {
+  let best = -1, dist = Infinity;
+  SYNTHETIC_COLOURS.forEach((p, k) => {
+    const d = Math.hypot(p[0] - o.rgb[0], p[1] - o.rgb[1], p[2] - o.rgb[2]);
+    if (d < dist) [best, dist] = [k, d];
+  });
+  return dist <= COLOUR_TOLERANCE ? best : null;
+}
+
+/**
+ * Mean |centroid[f+1] − 2 centroid[f] + centroid[f−1]| in pixels per frame², over the triples of
+ * frames where the object is found in all three; NaN when there are none (t < 3).
+ */
+export function trajectoryAcceleration(clips: Clips): number {
+  let sum = 0, count = 0;
+  for (let s = 0; s < clips.shape.n; s++) {
+    const track = Array.from({ length: clips.shape.t }, (_, f) => frameObject(clips, s, f));
+    for (let f = 1; f + 1 < track.length; f++) {
+      const [a, b, c] = [track[f - 1], track[f], track[f + 1]];
+      if (!a || !b || !c) continue;
+      sum += Math.hypot(c.x - 2 * b.x + a.x, c.y - 2 * b.y + a.y);
+      count++;
+    }
+  }
+  return count ? sum / count : NaN;
+}
+
+/**
+ * The fraction of clips whose object is a recognisable shape (and, with c = 3, a palette colour)
+ * on most frames; with `labels` (8 · shape + direction) the shape must also be the label's.
+ */
+export function shapeColourAccuracy(clips: Clips, labels?: ArrayLike<number>): number {
+  const { n, t, c } = clips.shape;
+  let good = 0;
+  for (let s = 0; s < n; s++) {
+    let ok = 0;
+    for (let f = 0; f < t; f++) {
+      const o = frameObject(clips, s, f);
+      const shape = o && shapeOf(o);
+      if (shape === null || shape === undefined) continue;
+      if (c >= 3 && colourOf(o!) === null) continue;
+      if (labels && Math.floor(labels[s] / 8) !== shape) continue;
+      ok++;
+    }
+    if (ok * 2 > t) good++;
+  }
+  return n ? good / n : NaN;
+}
+

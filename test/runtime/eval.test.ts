@@ -1,0 +1,96 @@
+// vdm eval's measures: pixel statistics, temporal consistency, the moving shapes read back from
+// pixels (centroid, shape, colour), and the Fréchet distance with its eigen-solver.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { openDataset } from '../../src/runtime/data/index.ts';
+import { objectCentre, SYNTHETIC_COLOURS, syntheticSample } from '../../src/runtime/data/synthetic.ts';
+import { frameStats, temporalConsistency, type Clips } from '../../src/runtime/eval/clips.ts';
+import { clipFrechetDistance, frechetDistance, meanCovariance, symmetricEigen } from '../../src/runtime/eval/frechet.ts';
+import { evaluateClips } from '../../src/runtime/eval/index.ts';
+import { colourOf, frameObject, shapeColourAccuracy, shapeOf, trajectoryAcceleration } from '../../src/runtime/eval/shapes.ts';
+import { Rng } from '../../src/runtime/data/rng.ts';
+
+const shape = { c: 3, t: 6, h: 24, w: 24 };
+async function synthetic(n: number, seed = 1): Promise<Clips & { labels: Int32Array }> {
+  const batch = await (await openDataset('synthetic', shape, { seed, label: { classes: 24 } })).batch(0, n);
+  return { shape: { n, ...shape }, data: batch.video, labels: batch.label! };
+}
+const noise = (n: number, seed: number): Clips => {
+  const rng = new Rng(seed);
+  return { shape: { n, ...shape }, data: Float32Array.from({ length: n * 3 * 6 * 24 * 24 }, () => rng.range(-1, 1)) };
+};
+
+test('pixel statistics and temporal consistency', () => {
+  const still: Clips = { shape: { n: 2, c: 1, t: 3, h: 2, w: 2 }, data: new Float32Array(24).fill(0.5) };
+  assert.is(temporalConsistency(still), 0);
+  assert.equal(frameStats(still).map((s) => [s.mean, s.std]), [[0.5, 0], [0.5, 0], [0.5, 0]]);
+  // frame f of every clip = f: adjacent frames differ by 1 everywhere
+  const ramp: Clips = { shape: { n: 2, c: 1, t: 3, h: 2, w: 2 }, data: Float32Array.from({ length: 24 }, (_, i) => Math.floor(i / 4) % 3) };
+  assert.is(temporalConsistency(ramp), 1);
+  assert.equal(frameStats(ramp).map((s) => s.mean), [0, 1, 2]);
+});
+
+test('the moving shapes read back from pixels: centroid, shape, colour, smooth tracks', async () => {
+  const clips = await synthetic(12);
+  for (let s = 0; s < 12; s++) {
+    const sample = syntheticSample(1, s, shape, { classes: 24 });
+    const o = sample.objects[0];
+    for (let f = 0; f < shape.t; f++) {
+      const found = frameObject(clips, s, f)!;
+      const [cx, cy0] = objectCentre(o, f, shape);
+      const cy = cy0 + (o.shape === 2 ? o.r / 3 : 0); // a triangle's area centroid sits a third below its box's centre
+      assert.ok(Math.hypot(found.x - cx, found.y - cy) < 1, `clip ${s} frame ${f}: (${found.x}, ${found.y}) vs (${cx}, ${cy})`);
+      assert.is(colourOf(found), SYNTHETIC_COLOURS.indexOf(o.colour), `clip ${s}: colour`);
+    }
+    assert.is(shapeOf(frameObject(clips, s, 0)!), o.shape, `clip ${s}: shape`);
+  }
+  assert.is(shapeColourAccuracy(clips, clips.labels), 1);
+  assert.ok(shapeColourAccuracy(noise(6, 3)) < 0.2, 'noise shows no shapes');
+  // constant velocity between bounces: small acceleration; the same frames shuffled jump about
+  assert.ok(trajectoryAcceleration(clips) < 1.5, `data ${trajectoryAcceleration(clips)}`);
+  const order = [0, 3, 1, 5, 2, 4], plane = shape.h * shape.w;
+  const shuffled = Float32Array.from(clips.data, (_, i) => {
+    const f = Math.floor(i / plane) % shape.t;
+    return clips.data[i + (order[f] - f) * plane];
+  });
+  const jumpy = trajectoryAcceleration({ shape: clips.shape, data: shuffled });
+  assert.ok(jumpy > 2 * trajectoryAcceleration(clips), `shuffled ${jumpy}`);
+});
+
+test('symmetric eigen-decomposition: A v = λ v', () => {
+  const rng = new Rng(9);
+  const d = 7;
+  const b = Array.from({ length: d }, () => Float64Array.from({ length: d }, () => rng.range(-1, 1)));
+  const a = b.map((r, i) => Float64Array.from({ length: d }, (_, j) => r.reduce((s, _v, k) => s + b[i][k] * b[j][k], 0)));
+  const { values, vectors } = symmetricEigen(a);
+  for (let k = 0; k < d; k++) for (let i = 0; i < d; i++) {
+    const av = a[i].reduce((s, aij, j) => s + aij * vectors[j][k], 0);
+    assert.ok(Math.abs(av - values[k] * vectors[i][k]) < 1e-9, `eigenpair ${k}`);
+  }
+});
+
+test('Fréchet distance: the mean term for equal covariances, 0 for one set, large for noise', async () => {
+  const rng = new Rng(4);
+  const rows = Array.from({ length: 40 }, () => Float64Array.from({ length: 5 }, () => rng.range(-1, 1)));
+  const shifted = rows.map((r) => r.map((v, i) => v + (i === 2 ? 3 : 0)));
+  const [a, b] = [meanCovariance(rows), meanCovariance(shifted)];
+  assert.ok(Math.abs(frechetDistance(a.mean, a.cov, b.mean, b.cov) - 9) < 1e-9);
+  // 1-D: (μ1 − μ2)² + σ1² + σ2² − 2 σ1 σ2
+  const one = frechetDistance(Float64Array.of(1), [Float64Array.of(4)], Float64Array.of(0), [Float64Array.of(1)]);
+  assert.ok(Math.abs(one - (1 + 4 + 1 - 4)) < 1e-12, `${one}`);
+  const data = await synthetic(16), other = await synthetic(16, 2);
+  assert.ok(clipFrechetDistance(data, data) < 1e-6);
+  const near = clipFrechetDistance(data, other), far = clipFrechetDistance(data, noise(16, 5));
+  assert.ok(far > 5 * near, `moving shapes ${near}, noise ${far}`);
+});
+
+test('evaluateClips: one report of samples beside data', async () => {
+  const data = await synthetic(8);
+  const r = evaluateClips(noise(8, 1), data, { shapes: true, labels: { samples: data.labels, data: data.labels } });
+  assert.is(r.frames.length, shape.t);
+  assert.is(r.shapeColourAccuracy!.data, 1);
+  assert.ok(r.temporalConsistency.samples > r.temporalConsistency.data);
+  assert.throws(() => evaluateClips({ shape: { n: 1, c: 3, t: 2, h: 24, w: 24 }, data: new Float32Array(3 * 2 * 576) }, data), /compare clips of one shape/);
+});
+
+test.run();
