@@ -2,7 +2,7 @@
 // is elaborated under its dims; a file with only blocks gets syntax, name and arity checks.
 import { costsOf } from '../compiler/ir/cost.ts';
 import { checkFile } from '../pipeline.ts';
-import { parseDimArgs } from './dim-args.ts';
+import { dimsOrReport } from './dim-args.ts';
 import { printDiagnostics } from './report.ts';
 import { humanCount } from './units.ts';
 
@@ -13,11 +13,8 @@ export interface CheckArgs {
 }
 
 export function checkCommand(args: CheckArgs): number {
-  const { dims, errors } = parseDimArgs(args.dim);
-  if (errors.length) {
-    printDiagnostics('vdm', errors);
-    return 1;
-  }
+  const dims = dimsOrReport(args.dim);
+  if (!dims) return 1;
   let failed = 0;
   for (const file of args.files) {
     const result = checkFile(file, { dims, root: args.root });

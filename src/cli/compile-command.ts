@@ -3,9 +3,9 @@
 // The same spec and target give byte-identical files.
 import fs from 'node:fs';
 import path from 'node:path';
-import { checkSpec, isTarget, LoweringError, lowerModel, planModel, programFiles, TARGETS, type CompiledFiles } from '../pipeline.ts';
-import { parseDimArgs } from './dim-args.ts';
-import { printDiagnostics } from './report.ts';
+import { isTarget, LoweringError, lowerModel, planModel, programFiles, TARGETS, type CompiledFiles } from '../pipeline.ts';
+import { dimsOrReport } from './dim-args.ts';
+import { checkedOrReport } from './report.ts';
 
 export interface CompileArgs {
   readonly file: string;
@@ -16,25 +16,19 @@ export interface CompileArgs {
 }
 
 export function compileCommand(args: CompileArgs): number {
-  const { dims, errors } = parseDimArgs(args.dim);
-  if (errors.length) {
-    printDiagnostics('vdm', errors);
-    return 1;
-  }
+  const dims = dimsOrReport(args.dim);
+  if (!dims) return 1;
   const target = args.target ?? 'gpu';
   if (!isTarget(target)) {
     process.stderr.write(`vdm compile: unknown target '${args.target}' (choose ${TARGETS.join(' or ')})\n`);
     return 2;
   }
-  const checked = checkSpec(args.file, { dims, root: args.root, purpose: 'vdm compile' });
-  if (!checked.ok) {
-    printDiagnostics(args.file, checked.diagnostics);
-    return 1;
-  }
+  const model = checkedOrReport(args.file, { dims, root: args.root, purpose: 'vdm compile' });
+  if (!model) return 1;
   let planned;
   let compiled: CompiledFiles;
   try {
-    planned = planModel(lowerModel(checked.model, { target }));
+    planned = planModel(lowerModel(model, { target }));
     compiled = programFiles(planned);
   } catch (err) {
     if (!(err instanceof LoweringError)) throw err;

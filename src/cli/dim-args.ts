@@ -1,5 +1,6 @@
 // `--dim k=v` arguments -> a dims record; malformed ones are VDM070 diagnostics.
 import { diag, type Diagnostic } from '../compiler/ir/diagnostics.ts';
+import { printDiagnostics } from './report.ts';
 
 export function parseDimArgs(raw: readonly (string | number)[] | undefined): { dims: Record<string, number>; errors: Diagnostic[] } {
   const dims: Record<string, number> = {};
@@ -24,4 +25,12 @@ export function parseDimArgs(raw: readonly (string | number)[] | undefined): { d
     dims[name] = Number(value);
   }
   return { dims, errors };
+}
+
+/** The dims of a command's `--dim` arguments; undefined once their errors are printed (the command exits 1). */
+export function dimsOrReport(raw: readonly (string | number)[] | undefined): Record<string, number> | undefined {
+  const { dims, errors } = parseDimArgs(raw);
+  if (!errors.length) return dims;
+  printDiagnostics('vdm', errors);
+  return undefined;
 }

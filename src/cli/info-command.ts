@@ -2,9 +2,9 @@
 // totals; `--json` the costs as JSON; `--graph` the graph IR.
 import { costsOf, type Costs } from '../compiler/ir/cost.ts';
 import type { Graph } from '../compiler/ir/graph.ts';
-import { checkSpec, trainingMemoryOf, type TrainingMemoryReport } from '../pipeline.ts';
-import { parseDimArgs } from './dim-args.ts';
-import { printDiagnostics } from './report.ts';
+import { trainingMemoryOf, type TrainingMemoryReport } from '../pipeline.ts';
+import { dimsOrReport } from './dim-args.ts';
+import { checkedOrReport } from './report.ts';
 import { renderTable } from './table.ts';
 import { grouped, humanBytes, humanCount } from './units.ts';
 
@@ -20,19 +20,13 @@ export interface InfoArgs {
 export const LEGEND = "MACs = multiply-accumulates (the DiT paper's 'Gflops' are MACs); FLOPs = 2 x MACs";
 
 export function infoCommand(args: InfoArgs): number {
-  const { dims, errors } = parseDimArgs(args.dim);
-  if (errors.length) {
-    printDiagnostics('vdm', errors);
-    return 1;
-  }
-  const checked = checkSpec(args.file, { dims, root: args.root, purpose: 'vdm info' });
-  if (!checked.ok) {
-    printDiagnostics(args.file, checked.diagnostics);
-    return 1;
-  }
-  const { graph } = checked.model;
+  const dims = dimsOrReport(args.dim);
+  if (!dims) return 1;
+  const model = checkedOrReport(args.file, { dims, root: args.root, purpose: 'vdm info' });
+  if (!model) return 1;
+  const { graph } = model;
   const costs = costsOf(graph);
-  const train = args.train ? trainingMemoryOf(checked.model) : undefined;
+  const train = args.train ? trainingMemoryOf(model) : undefined;
   if (train && !train.ok) {
     process.stderr.write(`vdm info: ${args.file}: ${train.message}\n`);
     return 1;

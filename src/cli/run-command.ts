@@ -5,13 +5,13 @@
 import { kernelFamily } from '../codegen/kernels/kernel.ts';
 import { relayout, type NamedTensor } from '../compiler/ir/named-tensor.ts';
 import { evaluate, exampleInputs, initParams } from '../compiler/reference/evaluate.ts';
-import { checkSpec, kernelCount, load, lowerModel, PipelineError, planModel, readParams, type LoadedModel } from '../pipeline.ts';
+import { kernelCount, load, lowerModel, PipelineError, planModel, readParams, type LoadedModel } from '../pipeline.ts';
 import { NoAdapterError } from '../runtime/adapter.ts';
 import { openGpu } from '../runtime/gpu.ts';
 import { summarizeByKernel } from '../runtime/profile.ts';
 import { SafetensorsError, writeSafetensors } from '../runtime/safetensors.ts';
-import { parseDimArgs } from './dim-args.ts';
-import { printDiagnostics } from './report.ts';
+import { dimsOrReport } from './dim-args.ts';
+import { checkedOrReport } from './report.ts';
 import { renderTable } from './table.ts';
 
 export interface RunArgs {
@@ -43,28 +43,22 @@ function stats(t: NamedTensor): string {
 }
 
 export async function runCommand(args: RunArgs): Promise<number> {
-  const { dims, errors } = parseDimArgs(args.dim);
-  if (errors.length) {
-    printDiagnostics('vdm', errors);
-    return 1;
-  }
+  const dims = dimsOrReport(args.dim);
+  if (!dims) return 1;
   const repeat = args.repeat ?? 5;
   if (!Number.isInteger(repeat) || repeat < 1) {
     process.stderr.write(`vdm run: --repeat must be a positive integer, got ${args.repeat}\n`);
     return 2;
   }
-  const checked = checkSpec(args.file, { dims, root: args.root, purpose: 'vdm run' });
-  if (!checked.ok) {
-    printDiagnostics(args.file, checked.diagnostics);
-    return 1;
-  }
-  const { graph } = checked.model;
+  const model = checkedOrReport(args.file, { dims, root: args.root, purpose: 'vdm run' });
+  if (!model) return 1;
+  const { graph } = model;
   try {
     const seed = args.seed ?? 0;
     const params = args.params ? readParams(graph, args.params) : initParams(graph, seed);
     const inputs = exampleInputs(graph, seed + 1);
     const gpu = await openGpu();
-    const planned = planModel(lowerModel(checked.model, { adapter: gpu }));
+    const planned = planModel(lowerModel(model, { adapter: gpu }));
     const kernels = kernelCount(planned);
     const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
     const paramCount = [...params.values()].reduce((n, p) => n + p.length, 0);

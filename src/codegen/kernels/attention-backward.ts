@@ -40,6 +40,47 @@ import { workgroupSumWgsl } from './reduce.ts';
 export { attentionBackwardScratch, attentionBackwardTilingFor, type AttentionBackwardParams, type AttentionBackwardTiling } from './attention-backward-plan.ts';
 export { attentionBackwardReference, type AttentionBackwardResult } from './attention-backward-reference.ts';
 
+// ---------------------------------------------------------------- shared by the workgroup-memory kernels
+
+/**
+ * The head of a workgroup-memory kernel: bindings, sizes, the q, k, v and dO loaders, `extra` (storers,
+ * workgroup arrays), then the entry point up to its flat workgroup index `wg`, bounds-checked.
+ */
+function tiledHead(c: Common, names: { name: string; write: boolean }[], sizes: { nq: number; nk: number; WG: number; T: number },
+  total: number, extra: string[]): string[] {
+  const { L } = c;
+  return [
+    ...decls(names),
+    `const NQ = ${sizes.nq}u; const NK = ${sizes.nk}u; const DH4 = ${c.DH4}u; const WG = ${sizes.WG}u; const T = ${sizes.T}u;`,
+    loader('q', L.views.q, c.dh), loader('k', L.views.k, c.dh), loader('v', L.views.v, c.dh), loader('dO', L.views.dO, c.dh),
+    ...extra,
+    `@compute @workgroup_size(${sizes.WG})`,
+    GRID_MAIN,
+    `let wg = ${GRID_WORKGROUP};`,
+    `if (wg >= ${total}u) { return; }`,
+  ];
+}
+
+/**
+ * A loop over the other side's `count` rows (NQ or NK), T at a time: `stage` runs per element e of a
+ * tile (row `row`, lane d) to fill workgroup memory, `body` per staged row `row`. Empty lines stay
+ * empty (the callers drop them).
+ */
+function tileLoop(first: string, row: string, count: string, stage: string[], body: string[]): string[] {
+  const indent = (l: string) => l && `    ${l}`;
+  return [
+    `for (var ${first} = 0u; ${first} < ${count}; ${first} += T) {`,
+    `  for (var e = lid; e < T * DH4; e += WG) {`,
+    ...stage.map(indent),
+    `  }`,
+    `  workgroupBarrier();`,
+    `  for (var ${row} = 0u; ${row} < min(T, ${count} - ${first}); ${row}++) {`,
+    ...body.map(indent),
+    `  }`,
+    `  workgroupBarrier();`,
+    `}`];
+}
+
 // ---------------------------------------------------------------- kernel 1: rows (dq, lse, D)
 
 function rowsKernel(c: Common): KernelSpec {
@@ -53,39 +94,27 @@ function rowsKernel(c: Common): KernelSpec {
   const win = L.qAxes.map((_, i) => `win${i}`);
   const bname = (i: number) => `b${i}`;
   const keyWin = (i: number) => (plan.cross ? '0u' : win[i]);
-  const keyLoop = (body: string[]) => [
-    `for (var j0 = 0u; j0 < NK; j0 += T) {`,
-    `  for (var e = lid; e < T * DH4; e += WG) {`,
-    `    let jj = e / DH4; let d = e % DH4;`,
-    `    var koff = kb; var voff = vb;`,
-    ...place(L.kAxes, 'min(j0 + jj, NK - 1u)', 'k', [['koff', 'k'], ['voff', 'v']], keyWin, masked, bias ? { radix: c.radix, query: false } : null)
-      .map((l) => `    ${l}`),
-    `    kt[e] = ld_k(koff, d); vt[e] = ld_v(voff, d);`,
-    masked ? `    if (d == 0u) { kreg[jj] = kregion; }` : '',
-    bias ? `    if (d == 0u) { kbia[jj] = kbias; }` : '',
-    `  }`,
-    `  workgroupBarrier();`,
-    `  for (var jj = 0u; jj < min(T, NK - j0); jj++) {`,
+  const keyLoop = (body: string[]) => tileLoop('j0', 'jj', 'NK', [
+    `let jj = e / DH4; let d = e % DH4;`,
+    `var koff = kb; var voff = vb;`,
+    ...place(L.kAxes, 'min(j0 + jj, NK - 1u)', 'k', [['koff', 'k'], ['voff', 'v']], keyWin, masked, bias ? { radix: c.radix, query: false } : null),
+    `kt[e] = ld_k(koff, d); vt[e] = ld_v(voff, d);`,
+    masked ? `if (d == 0u) { kreg[jj] = kregion; }` : '',
+    bias ? `if (d == 0u) { kbia[jj] = kbias; }` : '',
+  ], [
     // explicit zeroing: Dawn + lavapipe kept a loop-body var's old value without it (see attention.ts)
-    `    var s = 0.0; var dp = 0.0;`,
-    `    for (var d = 0u; d < DH4; d++) { s += dot(qv[d], kt[jj * DH4 + d]); dp += dot(gv[d], vt[jj * DH4 + d]); }`,
-    bias ? `    s += ${biasTerm(c, 'qbias', 'kbia[jj]')};` : '',
-    `    let keep = ${masked ? 'qregion == kreg[jj]' : 'true'};`,
-    ...body.map((l) => `    ${l}`),
-    `  }`,
-    `  workgroupBarrier();`,
-    `}`];
+    `var s = 0.0; var dp = 0.0;`,
+    `for (var d = 0u; d < DH4; d++) { s += dot(qv[d], kt[jj * DH4 + d]); dp += dot(gv[d], vt[jj * DH4 + d]); }`,
+    bias ? `s += ${biasTerm(c, 'qbias', 'kbia[jj]')};` : '',
+    `let keep = ${masked ? 'qregion == kreg[jj]' : 'true'};`,
+    ...body,
+  ]);
   const wgsl = [
-    ...decls(names),
-    `const NQ = ${nq}u; const NK = ${nk}u; const DH4 = ${DH4}u; const WG = ${WG}u; const T = ${T}u;`,
-    loader('q', L.views.q, c.dh), loader('k', L.views.k, c.dh), loader('v', L.views.v, c.dh), loader('dO', L.views.dO, c.dh),
-    storer('dQ', 'dQ', L.views.dQ, c.dh),
-    `var<workgroup> kt: array<vec4f, ${T * DH4}>;`, `var<workgroup> vt: array<vec4f, ${T * DH4}>;`,
-    masked ? `var<workgroup> kreg: array<u32, ${T}>;` : '', bias ? `var<workgroup> kbia: array<u32, ${T}>;` : '',
-    `@compute @workgroup_size(${WG})`,
-    GRID_MAIN,
-    `let wg = ${GRID_WORKGROUP};`,
-    `if (wg >= ${total}u) { return; }`,
+    ...tiledHead(c, names, { nq, nk, WG, T }, total, [
+      storer('dQ', 'dQ', L.views.dQ, c.dh),
+      `var<workgroup> kt: array<vec4f, ${T * DH4}>;`, `var<workgroup> vt: array<vec4f, ${T * DH4}>;`,
+      masked ? `var<workgroup> kreg: array<u32, ${T}>;` : '', bias ? `var<workgroup> kbia: array<u32, ${T}>;` : '',
+    ]),
     `let tile = wg % ${tiles}u; let grp = wg / ${tiles}u;`,
     ...decode('grp', [...L.batch.map((b) => b.size), plan.heads, ...L.qAxes.map((a) => a.windows)], [...L.batch.map((_, i) => bname(i)), 'head', ...win], 'grem'),
     `let kb = ${baseOf(L, 'k', bname)}; let vb = ${baseOf(L, 'v', bname)};`,
@@ -140,39 +169,28 @@ function keysKernel(c: Common): KernelSpec {
     `let qb = ${baseOf(L, 'q', bname)}; let dob = ${baseOf(L, 'dO', bname)};`,
     `let kb = ${baseOf(L, 'k', bname)} + ktok; let vb = ${baseOf(L, 'v', bname)} + vtok;`,
     `for (var d = 0u; d < DH4; d++) { kv[d] = ld_k(kb, d) * ${c.scale}; vv[d] = ld_v(vb, d); }`,
-    `for (var i0 = 0u; i0 < NQ; i0 += T) {`,
-    `  for (var e = lid; e < T * DH4; e += WG) {`,
-    `    let ii = e / DH4; let d = e % DH4; let qi = min(i0 + ii, NQ - 1u);`,
-    `    var qoff = qb; var gooff = dob;`,
-    ...place(L.qAxes, 'qi', 'q', [['qoff', 'q'], ['gooff', 'dO']], (i) => win[i], masked, bias ? { radix: c.radix, query: true } : null)
-      .map((l) => `    ${l}`),
-    `    qt[e] = ld_q(qoff, d); gt[e] = ld_dO(gooff, d);`,
-    `    if (d == 0u) { lt[ii] = b_scratch[(qgrp * NQ + qi) * 2u]; dt[ii] = b_scratch[(qgrp * NQ + qi) * 2u + 1u];` +
-      `${masked ? ' qreg[ii] = qregion;' : ''}${bias ? ' qbia[ii] = qbias;' : ''} }`,
-    `  }`,
-    `  workgroupBarrier();`,
-    `  for (var ii = 0u; ii < min(T, NQ - i0); ii++) {`,
-    `    var s = 0.0; var dp = 0.0;`,
-    `    for (var d = 0u; d < DH4; d++) { s += dot(qt[ii * DH4 + d], kv[d]); dp += dot(gt[ii * DH4 + d], vv[d]); }`,
-    bias ? `    s += ${biasTerm(c, 'qbia[ii]', 'kbias')};` : '',
-    `    let pj = select(0.0, exp(s - lt[ii]), ${masked ? 'qreg[ii] == kregion' : 'true'});`,
-    `    let ds = pj * (dp - dt[ii]);`,
-    `    for (var d = 0u; d < DH4; d++) { dk[d] += ds * qt[ii * DH4 + d]; dv[d] += pj * gt[ii * DH4 + d]; }`,
-    `  }`,
-    `  workgroupBarrier();`,
-    `}`];
+    ...tileLoop('i0', 'ii', 'NQ', [
+      `let ii = e / DH4; let d = e % DH4; let qi = min(i0 + ii, NQ - 1u);`,
+      `var qoff = qb; var gooff = dob;`,
+      ...place(L.qAxes, 'qi', 'q', [['qoff', 'q'], ['gooff', 'dO']], (i) => win[i], masked, bias ? { radix: c.radix, query: true } : null),
+      `qt[e] = ld_q(qoff, d); gt[e] = ld_dO(gooff, d);`,
+      `if (d == 0u) { lt[ii] = b_scratch[(qgrp * NQ + qi) * 2u]; dt[ii] = b_scratch[(qgrp * NQ + qi) * 2u + 1u];` +
+        `${masked ? ' qreg[ii] = qregion;' : ''}${bias ? ' qbia[ii] = qbias;' : ''} }`,
+    ], [
+      `var s = 0.0; var dp = 0.0;`,
+      `for (var d = 0u; d < DH4; d++) { s += dot(qt[ii * DH4 + d], kv[d]); dp += dot(gt[ii * DH4 + d], vv[d]); }`,
+      bias ? `s += ${biasTerm(c, 'qbia[ii]', 'kbias')};` : '',
+      `let pj = select(0.0, exp(s - lt[ii]), ${masked ? 'qreg[ii] == kregion' : 'true'});`,
+      `let ds = pj * (dp - dt[ii]);`,
+      `for (var d = 0u; d < DH4; d++) { dk[d] += ds * qt[ii * DH4 + d]; dv[d] += pj * gt[ii * DH4 + d]; }`,
+    ])];
   const wgsl = [
-    ...decls(names),
-    `const NQ = ${nq}u; const NK = ${nk}u; const DH4 = ${DH4}u; const WG = ${WG}u; const T = ${T}u;`,
-    loader('q', L.views.q, c.dh), loader('k', L.views.k, c.dh), loader('v', L.views.v, c.dh), loader('dO', L.views.dO, c.dh),
-    storer('dK', p.sharedKVGrad ? 'dKV' : 'dK', L.views.dK, c.dh), storer('dV', p.sharedKVGrad ? 'dKV' : 'dV', L.views.dV, c.dh),
-    `var<workgroup> qt: array<vec4f, ${T * DH4}>;`, `var<workgroup> gt: array<vec4f, ${T * DH4}>;`,
-    `var<workgroup> lt: array<f32, ${T}>;`, `var<workgroup> dt: array<f32, ${T}>;`,
-    masked ? `var<workgroup> qreg: array<u32, ${T}>;` : '', bias ? `var<workgroup> qbia: array<u32, ${T}>;` : '',
-    `@compute @workgroup_size(${WG})`,
-    GRID_MAIN,
-    `let wg = ${GRID_WORKGROUP};`,
-    `if (wg >= ${total}u) { return; }`,
+    ...tiledHead(c, names, { nq, nk, WG, T }, total, [
+      storer('dK', p.sharedKVGrad ? 'dKV' : 'dK', L.views.dK, c.dh), storer('dV', p.sharedKVGrad ? 'dKV' : 'dV', L.views.dV, c.dh),
+      `var<workgroup> qt: array<vec4f, ${T * DH4}>;`, `var<workgroup> gt: array<vec4f, ${T * DH4}>;`,
+      `var<workgroup> lt: array<f32, ${T}>;`, `var<workgroup> dt: array<f32, ${T}>;`,
+      masked ? `var<workgroup> qreg: array<u32, ${T}>;` : '', bias ? `var<workgroup> qbia: array<u32, ${T}>;` : '',
+    ]),
     `let tile = wg % ${tiles}u;`,
     ...decode(`wg / ${tiles}u`, groupSizes, [...kept.map(bname), 'head', ...win], 'grem'),
     `let row = tile * WG + lid;`,

@@ -16,7 +16,7 @@
  *    Bindings: x, dy, dweight.
  * The bias gradient is a plain reduction of dy (reduce.ts).
  */
-import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
+import { flatKernel, type KernelSpec } from './kernel.ts';
 import { planConv, type ConvParams, type ConvPlan, type Triple } from './conv-plan.ts';
 import { extent, forEachIndex, type View } from './view.ts';
 
@@ -58,21 +58,6 @@ const coordsOf = (shape: readonly number[], flat: string, names: readonly string
 const times = (e: string, stride: number) => (stride === 1 ? e : `${e} * ${u(stride)}`);
 /** WGSL: ` + n` / ` - n` for an i32 constant (nothing for 0). */
 const plusI = (n: number) => (n > 0 ? ` + ${i(n)}` : n < 0 ? ` - ${i(-n)}` : '');
-
-function shell(key: string, decls: string[], wg: number, flat: string, total: number, body: string[], perWorkgroup: boolean,
-  bindings: KernelSpec['bindings']): KernelSpec {
-  const wgsl = [
-    ...decls,
-    `@compute @workgroup_size(${wg})`,
-    GRID_MAIN,
-    `  let flat = ${flat};`,
-    `  if (flat >= ${u(total)}) { return; }`,
-    ...body.map((l) => `  ${l}`),
-    '}',
-    '',
-  ].join('\n');
-  return { key, wgsl, entryPoint: 'main', bindings, dispatch: gridFor(perWorkgroup ? total : Math.ceil(total / wg)) };
-}
 
 // ---------------------------------------------------------------- data gradient, any stride
 
@@ -128,21 +113,15 @@ export function convBackwardDataKernel(p: ConvBackwardParams): KernelSpec {
     '@group(0) @binding(1) var<storage, read> weight_buf: array<f32>;',
     '@group(0) @binding(2) var<storage, read_write> dx_buf: array<f32>;',
   ];
-  return shell(`conv-backward-data:${keyOf(g)}:${wg}`, decls, wg, `(${GRID_WORKGROUP}) * ${u(wg)} + lid`, g.x.shape.reduce((s, n) => s * n, 1),
-    body, false, [{ name: 'dy', access: 'read' }, { name: 'weight', access: 'read' }, { name: 'dx', access: 'read_write' }]);
+  return flatKernel({
+    key: `conv-backward-data:${keyOf(g)}:${wg}`, decls, wg, total: g.x.shape.reduce((s, n) => s * n, 1), body,
+    bindings: [{ name: 'dy', access: 'read' }, { name: 'weight', access: 'read' }, { name: 'dx', access: 'read_write' }],
+  });
 }
 
 /** Float64 reference: the dx buffer (extent(x) elements; every element of the view written, NaN elsewhere). */
-export function convBackwardDataReference(p: ConvBackwardParams, dy: ArrayLike<number>, weight: ArrayLike<number>): Float64Array {
-  const g = plan(p);
-  const dx = new Float64Array(extent(g.x)).fill(NaN);
-  forEachIndex(g.x.shape, (idx) => { dx[offsetOf(g.x, idx)] = 0; });
-  forEachTerm(g, (b, co, ci, o, k, pos) => {
-    const c = Math.floor(co / g.coutG) * g.cinG + ci;
-    dx[offsetOf(g.x, [b, c, ...pos])] += weight[offsetOf(g.weight, [co, ci, ...k])] * dy[offsetOf(g.out, [b, co, ...o])];
-  });
-  return dx;
-}
+export const convBackwardDataReference = (p: ConvBackwardParams, dy: ArrayLike<number>, weight: ArrayLike<number>): Float64Array =>
+  gradientReference(plan(p), 'x', weight, dy);
 
 // ---------------------------------------------------------------- data gradient, stride 1, by the forward kernel
 
@@ -182,8 +161,10 @@ export function convFlipWeightKernel(p: ConvFlipParams): KernelSpec {
     '@group(0) @binding(0) var<storage, read> weight_buf: array<f32>;',
     '@group(0) @binding(1) var<storage, read_write> flipped_buf: array<f32>;',
   ];
-  return shell(`conv-flip-weight:${JSON.stringify([p.weight, p.flipped, p.groups ?? 1, wg])}`, decls, wg, `(${GRID_WORKGROUP}) * ${u(wg)} + lid`,
-    p.flipped.shape.reduce((s, n) => s * n, 1), body, false, [{ name: 'weight', access: 'read' }, { name: 'flipped', access: 'read_write' }]);
+  return flatKernel({
+    key: `conv-flip-weight:${JSON.stringify([p.weight, p.flipped, p.groups ?? 1, wg])}`, decls, wg, total: p.flipped.shape.reduce((s, n) => s * n, 1),
+    body, bindings: [{ name: 'weight', access: 'read' }, { name: 'flipped', access: 'read_write' }],
+  });
 }
 
 /** Float64 reference of convFlipWeightKernel: the flipped buffer (extent(flipped) elements, NaN where not written). */
@@ -339,20 +320,31 @@ export function convBackwardWeightKernel(p: ConvBackwardParams & { tiling?: Conv
     '@group(0) @binding(2) var<storage, read_write> dweight_buf: array<f32>;',
     `var<workgroup> red: array<f32, ${wg * E}>;`,
   ];
-  return shell(`conv-backward-weight:${keyOf(g)}:${wg}:${R}x${taps}`, decls, wg, GRID_WORKGROUP, g.groups * blocks * g.cinG * chunks,
-    body, true, [{ name: 'x', access: 'read' }, { name: 'dy', access: 'read' }, { name: 'dweight', access: 'read_write' }]);
+  return flatKernel({
+    key: `conv-backward-weight:${keyOf(g)}:${wg}:${R}x${taps}`, decls, wg, total: g.groups * blocks * g.cinG * chunks, body, perWorkgroup: true,
+    bindings: [{ name: 'x', access: 'read' }, { name: 'dy', access: 'read' }, { name: 'dweight', access: 'read_write' }],
+  });
 }
 
 /** Float64 reference: the dweight buffer (extent(weight) elements; the view's elements written, NaN elsewhere). */
-export function convBackwardWeightReference(p: ConvBackwardParams, x: ArrayLike<number>, dy: ArrayLike<number>): Float64Array {
-  const g = plan(p);
-  const dw = new Float64Array(extent(g.weight)).fill(NaN);
-  forEachIndex(g.weight.shape, (idx) => { dw[offsetOf(g.weight, idx)] = 0; });
+export const convBackwardWeightReference = (p: ConvBackwardParams, x: ArrayLike<number>, dy: ArrayLike<number>): Float64Array =>
+  gradientReference(plan(p), 'weight', x, dy);
+
+/**
+ * The gradient at `wrt` (x or weight), extent(view) elements (the view's written, NaN elsewhere): over
+ * every term of the convolution in forEachTerm's order, the other operand times dy.
+ */
+function gradientReference(g: ConvPlan, wrt: 'x' | 'weight', other: ArrayLike<number>, dy: ArrayLike<number>): Float64Array {
+  const view = g[wrt];
+  const out = new Float64Array(extent(view)).fill(NaN);
+  forEachIndex(view.shape, (idx) => { out[offsetOf(view, idx)] = 0; });
   forEachTerm(g, (b, co, ci, o, k, pos) => {
     const c = Math.floor(co / g.coutG) * g.cinG + ci;
-    dw[offsetOf(g.weight, [co, ci, ...k])] += x[offsetOf(g.x, [b, c, ...pos])] * dy[offsetOf(g.out, [b, co, ...o])];
+    const xAt = offsetOf(g.x, [b, c, ...pos]), wAt = offsetOf(g.weight, [co, ci, ...k]);
+    const [to, from] = wrt === 'x' ? [xAt, wAt] : [wAt, xAt];
+    out[to] += other[from] * dy[offsetOf(g.out, [b, co, ...o])];
   });
-  return dw;
+  return out;
 }
 
 // ---------------------------------------------------------------- helpers

@@ -1,6 +1,6 @@
 // Fused elementwise kernels: any number of strided (possibly broadcast) inputs, expression-IR
 // outputs, one invocation per element of the iteration space, all outputs written by ONE kernel.
-import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
+import { flatKernel, type KernelSpec } from './kernel.ts';
 import { coalesce, extent, lowest, numel, stridesOver, wgslCoords, wgslDot, type View } from './view.ts';
 import { checkExpr, emitExprs, evalExpr, inputsOf, type Expr } from './expr.ts';
 
@@ -59,28 +59,17 @@ export function elementwiseKernel(p: ElementwiseParams): KernelSpec {
   const stores = p.outputs.map((o, k) =>
     `b_${o.name}[${wgslDot(o.view.offset, merged.strides[p.inputs.length + k], 'i')}] = ${body.results[k]};`);
 
-  const workgroups = Math.ceil(total / wg);
-  const wgsl = [
-    ...decls,
-    ...body.helpers,
-    `@compute @workgroup_size(${wg})`,
-    GRID_MAIN,
-    `  let flat = (${GRID_WORKGROUP}) * ${wg}u + lid;`,
-    `  if (flat >= ${total}u) { return; }`,
-    ...[...wgslCoords(merged.shape, 'flat', 'i'), ...loads, ...body.lines, ...stores].map((l) => `  ${l}`),
-    '}',
-    '',
-  ].join('\n');
-  return {
+  return flatKernel({
     key: `elementwise:${JSON.stringify([p.shape, p.inputs, p.outputs, wg])}`,
-    wgsl,
-    entryPoint: 'main',
+    decls: [...decls, ...body.helpers],
+    wg,
+    total,
+    body: [...wgslCoords(merged.shape, 'flat', 'i'), ...loads, ...body.lines, ...stores],
     bindings: [
       ...p.inputs.map((i) => ({ name: i.name, access: 'read' as const })),
       ...p.outputs.map((o) => ({ name: o.name, access: 'read_write' as const })),
     ],
-    dispatch: gridFor(workgroups),
-  };
+  });
 }
 
 // ---------------------------------------------------------------- float64 reference

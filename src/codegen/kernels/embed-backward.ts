@@ -7,7 +7,7 @@
 //    linked list (rows · n id reads, no dim factor), then one invocation per (row, channel) walks
 //    its list: (rows + n) · dim reads of dy. For many ids (tokens) or a wide table.
 // Both give bit-identical sums (same terms, same order).
-import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
+import { flatKernel, type KernelSpec } from './kernel.ts';
 import { extent, type View } from './view.ts';
 
 export interface EmbedBackwardParams {
@@ -43,42 +43,38 @@ const wgOf = (p: EmbedBackwardParams) => {
   return wg;
 };
 
-function kernel(key: string, decls: string[], total: number, wg: number, body: string[], bindings: KernelSpec['bindings']): KernelSpec {
-  const wgsl = [
-    ...decls,
-    `@compute @workgroup_size(${wg})`,
-    GRID_MAIN,
-    `  let flat = (${GRID_WORKGROUP}) * ${wg}u + lid;`,
-    `  if (flat >= ${total}u) { return; }`,
-    ...body.map((l) => `  ${l}`),
-    '}',
-    '',
-  ].join('\n');
-  return { key, wgsl, entryPoint: 'main', bindings, dispatch: gridFor(Math.ceil(total / wg)) };
-}
-
 const rowOf = (p: EmbedBackwardParams, rows: number, i: string) => `clamp(b_ids[${p.idsOffset ?? 0}u + ${i}], 0, ${rows - 1})`;
 const dyAt = (p: EmbedBackwardParams, i: string) => `b_dy[${p.dy.offset}u + ${i} * ${p.dy.strides[0]}u + c * ${p.dy.strides[1]}u]`;
 const dtableAt = (p: EmbedBackwardParams) => `b_dtable[${p.dtable.offset}u + row * ${p.dtable.strides[0]}u + c * ${p.dtable.strides[1]}u]`;
 
-/** One kernel: invocation (row, channel) sums dy over the ids equal to row. Bindings: ids (i32), dy, dtable. */
-export function embedBackwardKernel(p: EmbedBackwardParams): KernelSpec {
+/**
+ * Invocation (row, channel) of dtable: `sum` adds that row's dy terms (c is the channel) into acc,
+ * which is then stored. The id source (ids or links, i32) and dy are bound before dtable.
+ */
+function dtableKernel(p: EmbedBackwardParams, family: string, key: unknown[], source: 'ids' | 'links', sum: (rows: number) => string[]): KernelSpec {
   const [rows, dim] = check(p);
   const wg = wgOf(p);
-  return kernel(`embed-backward:${JSON.stringify([p.dtable, p.n, p.idsOffset ?? 0, p.dy, wg])}`, [
-    '@group(0) @binding(0) var<storage, read> b_ids: array<i32>;',
-    '@group(0) @binding(1) var<storage, read> b_dy: array<f32>;',
-    '@group(0) @binding(2) var<storage, read_write> b_dtable: array<f32>;',
-  ], rows * dim, wg, [
-    `let c = flat % ${dim}u;`,
-    `let row = flat / ${dim}u;`,
-    'var acc = 0.0;',
+  return flatKernel({
+    key: `${family}:${JSON.stringify([...key, wg])}`,
+    decls: [
+      `@group(0) @binding(0) var<storage, read> b_${source}: array<i32>;`,
+      '@group(0) @binding(1) var<storage, read> b_dy: array<f32>;',
+      '@group(0) @binding(2) var<storage, read_write> b_dtable: array<f32>;',
+    ],
+    wg,
+    total: rows * dim,
+    body: [`let c = flat % ${dim}u;`, `let row = flat / ${dim}u;`, 'var acc = 0.0;', ...sum(rows), `${dtableAt(p)} = acc;`],
+    bindings: [{ name: source, access: 'read' }, { name: 'dy', access: 'read' }, { name: 'dtable', access: 'read_write' }],
+  });
+}
+
+/** One kernel: invocation (row, channel) sums dy over the ids equal to row. Bindings: ids (i32), dy, dtable. */
+export const embedBackwardKernel = (p: EmbedBackwardParams): KernelSpec =>
+  dtableKernel(p, 'embed-backward', [p.dtable, p.n, p.idsOffset ?? 0, p.dy], 'ids', (rows) => [
     `for (var i: u32 = 0u; i < ${p.n}u; i++) {`,
     `  if (u32(${rowOf(p, rows, 'i')}) == row) { acc += ${dyAt(p, 'i')}; }`,
     '}',
-    `${dtableAt(p)} = acc;`,
-  ], [{ name: 'ids', access: 'read' }, { name: 'dy', access: 'read' }, { name: 'dtable', access: 'read_write' }]);
-}
+  ]);
 
 /** Elements (i32) of the links buffer: rows heads, then n next pointers. */
 export const embedLinksLength = (p: EmbedBackwardParams) => check(p)[0] + p.n;
@@ -91,42 +87,38 @@ export const embedLinksLength = (p: EmbedBackwardParams) => check(p)[0] + p.n;
 export function embedLinksKernel(p: EmbedBackwardParams): KernelSpec {
   const [rows] = check(p);
   const wg = wgOf(p);
-  return kernel(`embed-links:${JSON.stringify([rows, p.n, p.idsOffset ?? 0, wg])}`, [
-    '@group(0) @binding(0) var<storage, read> b_ids: array<i32>;',
-    '@group(0) @binding(1) var<storage, read_write> b_links: array<i32>;',
-  ], rows, wg, [
-    'var prev = -1;',
-    `for (var i: u32 = 0u; i < ${p.n}u; i++) {`,
-    `  if (u32(${rowOf(p, rows, 'i')}) == flat) {`,
-    `    if (prev < 0) { b_links[flat] = i32(i); } else { b_links[${rows}u + u32(prev)] = i32(i); }`,
-    '    prev = i32(i);',
-    '  }',
-    '}',
-    `if (prev < 0) { b_links[flat] = -1; } else { b_links[${rows}u + u32(prev)] = -1; }`,
-  ], [{ name: 'ids', access: 'read' }, { name: 'links', access: 'read_write' }]);
+  return flatKernel({
+    key: `embed-links:${JSON.stringify([rows, p.n, p.idsOffset ?? 0, wg])}`,
+    decls: [
+      '@group(0) @binding(0) var<storage, read> b_ids: array<i32>;',
+      '@group(0) @binding(1) var<storage, read_write> b_links: array<i32>;',
+    ],
+    wg,
+    total: rows,
+    body: [
+      'var prev = -1;',
+      `for (var i: u32 = 0u; i < ${p.n}u; i++) {`,
+      `  if (u32(${rowOf(p, rows, 'i')}) == flat) {`,
+      `    if (prev < 0) { b_links[flat] = i32(i); } else { b_links[${rows}u + u32(prev)] = i32(i); }`,
+      '    prev = i32(i);',
+      '  }',
+      '}',
+      `if (prev < 0) { b_links[flat] = -1; } else { b_links[${rows}u + u32(prev)] = -1; }`,
+    ],
+    bindings: [{ name: 'ids', access: 'read' }, { name: 'links', access: 'read_write' }],
+  });
 }
 
 /** Invocation (row, channel) sums dy along the row's list. Bindings: links (i32), dy, dtable. */
-export function embedChainSumKernel(p: EmbedBackwardParams): KernelSpec {
-  const [rows, dim] = check(p);
-  const wg = wgOf(p);
-  return kernel(`embed-chain-sum:${JSON.stringify([p.dtable, p.n, p.dy, wg])}`, [
-    '@group(0) @binding(0) var<storage, read> b_links: array<i32>;',
-    '@group(0) @binding(1) var<storage, read> b_dy: array<f32>;',
-    '@group(0) @binding(2) var<storage, read_write> b_dtable: array<f32>;',
-  ], rows * dim, wg, [
-    `let c = flat % ${dim}u;`,
-    `let row = flat / ${dim}u;`,
-    'var acc = 0.0;',
+export const embedChainSumKernel = (p: EmbedBackwardParams): KernelSpec =>
+  dtableKernel(p, 'embed-chain-sum', [p.dtable, p.n, p.dy], 'links', (rows) => [
     'var i = b_links[row];',
     // bounded by n, so a corrupt list cannot hang the device
     `for (var k: u32 = 0u; k < ${p.n}u && i >= 0; k++) {`,
     `  acc += ${dyAt(p, 'u32(i)')};`,
     `  i = b_links[${rows}u + u32(i)];`,
     '}',
-    `${dtableAt(p)} = acc;`,
-  ], [{ name: 'links', access: 'read' }, { name: 'dy', access: 'read' }, { name: 'dtable', access: 'read_write' }]);
-}
+  ]);
 
 /** Float64 reference: the dtable buffer (extent(dtable) elements, NaN where the view does not reach). */
 export function embedBackwardReference(p: EmbedBackwardParams, ids: ArrayLike<number>, dy: ArrayLike<number>): Float64Array {

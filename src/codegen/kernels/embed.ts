@@ -3,7 +3,7 @@
 // frequency 1 is ~160 turns, where a plain f32 argument is off by ~1e-4 rad): frequencies are built
 // in 64-bit fixed point, the phase is reduced modulo one turn in integers, and sin/cos are short
 // Taylor series on [-pi/4, pi/4] (no reliance on the driver's sin/cos accuracy).
-import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
+import { flatKernel, type KernelSpec } from './kernel.ts';
 import { extent, numel, wgslCoords, type View } from './view.ts';
 
 /**
@@ -73,21 +73,6 @@ fn sinusoid(pos: f32, b: vec2u, k: u32) -> vec2f {
   return vec2f(select(sc.x, -sc.x, pos < 0.0), sc.y);
 }`;
 
-function elementKernel(key: string, decls: string[], helpers: string, total: number, wg: number, body: string[],
-  bindings: KernelSpec['bindings']): KernelSpec {
-  const wgsl = [
-    ...decls, helpers,
-    `@compute @workgroup_size(${wg})`,
-    GRID_MAIN,
-    `  let flat = (${GRID_WORKGROUP}) * ${wg}u + lid;`,
-    `  if (flat >= ${total}u) { return; }`,
-    ...body.map((l) => `  ${l}`),
-    '}',
-    '',
-  ].join('\n');
-  return { key, wgsl, entryPoint: 'main', bindings, dispatch: gridFor(Math.ceil(total / wg)) };
-}
-
 function checkOut(what: string, out: View, rows: number, dim: number) {
   if (out.shape.length !== 2 || out.shape[0] !== rows || out.shape[1] !== dim) {
     throw new Error(`${what}: out has shape [${out.shape}], expected [${rows}, ${dim}]`);
@@ -128,9 +113,11 @@ export function timestepEmbeddingKernel(p: TimestepEmbeddingParams): KernelSpec 
     '}',
     `b_out[${p.out.offset}u + i * ${p.out.strides[0]}u + c * ${p.out.strides[1]}u] = v;`,
   ];
-  return elementKernel(`timestep-embedding:${JSON.stringify([p.t, p.dim, p.out, period, order, wg])}`,
-    ['@group(0) @binding(0) var<storage, read> b_t: array<f32>;', '@group(0) @binding(1) var<storage, read_write> b_out: array<f32>;'],
-    SINUSOID_WGSL, n * p.dim, wg, body, [{ name: 't', access: 'read' }, { name: 'out', access: 'read_write' }]);
+  return flatKernel({
+    key: `timestep-embedding:${JSON.stringify([p.t, p.dim, p.out, period, order, wg])}`,
+    decls: ['@group(0) @binding(0) var<storage, read> b_t: array<f32>;', '@group(0) @binding(1) var<storage, read_write> b_out: array<f32>;', SINUSOID_WGSL],
+    wg, total: n * p.dim, body, bindings: [{ name: 't', access: 'read' }, { name: 'out', access: 'read_write' }],
+  });
 }
 
 function checkTimestep(p: TimestepEmbeddingParams) {
@@ -228,9 +215,11 @@ export function positionTableKernel(p: PositionTableParams): KernelSpec {
     'let v = select(sc.y, sc.x, j < nfreq); // sin half, then cos half',
     `b_out[${p.out.offset}u + m * ${p.out.strides[0]}u + c * ${p.out.strides[1]}u] = v;`,
   );
-  return elementKernel(`position-table:${JSON.stringify([p.grid, p.blocks, p.out, base, wg])}`,
-    ['@group(0) @binding(0) var<storage, read_write> b_out: array<f32>;'],
-    SINUSOID_WGSL, numel(p.grid) * dim, wg, body, [{ name: 'out', access: 'read_write' }]);
+  return flatKernel({
+    key: `position-table:${JSON.stringify([p.grid, p.blocks, p.out, base, wg])}`,
+    decls: ['@group(0) @binding(0) var<storage, read_write> b_out: array<f32>;', SINUSOID_WGSL],
+    wg, total: numel(p.grid) * dim, body, bindings: [{ name: 'out', access: 'read_write' }],
+  });
 }
 
 export function positionTableReference(p: PositionTableParams): Float64Array {
@@ -279,11 +268,16 @@ export function gatherKernel(p: GatherParams): KernelSpec {
     `let row = u32(clamp(b_ids[${p.idsOffset ?? 0}u + i], 0, ${rows - 1}));`,
     `b_out[${p.out.offset}u + i * ${p.out.strides[0]}u + c * ${p.out.strides[1]}u] = b_table[${p.table.offset}u + row * ${p.table.strides[0]}u + c * ${p.table.strides[1]}u];`,
   ];
-  return elementKernel(`gather:${JSON.stringify([p.table, p.n, p.idsOffset ?? 0, p.out, wg])}`, [
-    '@group(0) @binding(0) var<storage, read> b_table: array<f32>;',
-    '@group(0) @binding(1) var<storage, read> b_ids: array<i32>;',
-    '@group(0) @binding(2) var<storage, read_write> b_out: array<f32>;',
-  ], '', p.n * dim, wg, body, [{ name: 'table', access: 'read' }, { name: 'ids', access: 'read' }, { name: 'out', access: 'read_write' }]);
+  return flatKernel({
+    key: `gather:${JSON.stringify([p.table, p.n, p.idsOffset ?? 0, p.out, wg])}`,
+    decls: [
+      '@group(0) @binding(0) var<storage, read> b_table: array<f32>;',
+      '@group(0) @binding(1) var<storage, read> b_ids: array<i32>;',
+      '@group(0) @binding(2) var<storage, read_write> b_out: array<f32>;',
+      '', // no helper functions: an empty line where the sinusoid kernels have them
+    ],
+    wg, total: p.n * dim, body, bindings: [{ name: 'table', access: 'read' }, { name: 'ids', access: 'read' }, { name: 'out', access: 'read_write' }],
+  });
 }
 
 function checkGather(p: GatherParams): [number, number] {

@@ -43,5 +43,38 @@ export const GRID_MAIN = 'fn main(@builtin(workgroup_id) wid: vec3u, @builtin(nu
 /** WGSL: the flat workgroup index that gridFor split over up to three dimensions. */
 export const GRID_WORKGROUP = 'wid.x + nwg.x * (wid.y + nwg.y * wid.z)';
 
+/** A kernel whose invocations each own one index of [0, total), as `flatKernel` lays it out. */
+export interface FlatKernelParams {
+  key: string;
+  /** bindings and helper functions, before the entry point */
+  decls: string[];
+  wg: number;
+  total: number;
+  /** the entry point's statements, with the index in scope */
+  body: string[];
+  bindings: KernelBinding[];
+  /** the index's WGSL name (default 'flat') */
+  index?: string;
+  /** one workgroup per index instead of one invocation: the whole workgroup shares it */
+  perWorkgroup?: boolean;
+}
+
+/** The one-index-per-invocation kernel shape the element-wise generators share: grid, bounds check, body. */
+export function flatKernel(k: FlatKernelParams): KernelSpec {
+  const index = k.index ?? 'flat';
+  const wgsl = [
+    ...k.decls,
+    `@compute @workgroup_size(${k.wg})`,
+    GRID_MAIN,
+    `  let ${index} = ${k.perWorkgroup ? GRID_WORKGROUP : `(${GRID_WORKGROUP}) * ${k.wg}u + lid`};`,
+    `  if (${index} >= ${k.total}u) { return; }`,
+    ...k.body.map((l) => `  ${l}`),
+    '}',
+    '',
+  ].join('\n');
+  const workgroups = k.perWorkgroup ? k.total : Math.ceil(k.total / k.wg);
+  return { key: k.key, wgsl, entryPoint: 'main', bindings: k.bindings, dispatch: gridFor(workgroups) };
+}
+
 /** A kernel's family, the leading word of its key (gemm, conv-direct, attention, ...): for reports. */
 export const kernelFamily = (key: string) => (/^[a-z0-9-]+/i.exec(key)?.[0] ?? 'kernel').toLowerCase();

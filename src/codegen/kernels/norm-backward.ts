@@ -13,7 +13,7 @@ import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts
 import { coalesce, contiguous, extent, lowest, numel, stridesOver, wgslCoords, wgslDot, type View } from './view.ts';
 import { f32Literal } from './expr.ts';
 import { reduceKernel, reduceReference, workgroupSumWgsl, type ReduceParams } from './reduce.ts';
-import type { NormParams } from './norm.ts';
+import { checkNormParams, normRowKernel, type NormParams } from './norm.ts';
 
 export interface NormBackwardParams extends Omit<NormParams, 'y'> {
   /** d loss / d y, over x's shape */
@@ -38,15 +38,9 @@ type Grad = (typeof GRADS)[number];
 const OPERAND_OF = { dweight: 'weight', dbias: 'bias', dscale: 'scale', dshift: 'shift' } as const;
 
 function validate(p: NormBackwardParams) {
+  checkNormParams(p, 'norm backward');
   const shape = p.x.shape;
   const rank = shape.length;
-  if (!['layer', 'group', 'rms'].includes(p.kind)) throw new Error(`norm backward: unknown kind '${p.kind}'`);
-  if (!Number.isInteger(p.normalizedAxes) || p.normalizedAxes < 1 || p.normalizedAxes > rank) {
-    throw new Error(`norm backward: normalizedAxes must be between 1 and ${rank} (got ${p.normalizedAxes})`);
-  }
-  if (!(p.eps >= 0) || !Number.isFinite(p.eps)) throw new Error(`norm backward: eps must be a finite number >= 0 (got ${p.eps})`);
-  if (shape.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`norm backward: bad shape [${shape}]`);
-  if ((p.scale === undefined) !== (p.shift === undefined)) throw new Error('norm backward: modulation needs both scale and shift');
   for (const g of GRADS) if (p[g] && !p[OPERAND_OF[g]]) throw new Error(`norm backward: ${g} without a forward ${OPERAND_OF[g]}`);
   const split = rank - p.normalizedAxes;
   const rows = numel(shape.slice(0, split));
@@ -82,17 +76,6 @@ export function checkOneToOne(v: View, shape: readonly number[], what: string): 
   }
 }
 
-function lanesOrWorkgroup(p: NormBackwardParams) {
-  if (p.subgroupLanes !== undefined) {
-    if (!Number.isInteger(Math.log2(p.subgroupLanes)) || p.subgroupLanes > 128) throw new Error(`norm backward: subgroupLanes must be a power of two up to 128 (got ${p.subgroupLanes})`);
-    if (p.workgroupSize !== undefined) throw new Error('norm backward: give workgroupSize or subgroupLanes, not both');
-    return p.subgroupLanes;
-  }
-  const wg = p.workgroupSize ?? 64;
-  if (!Number.isInteger(Math.log2(wg))) throw new Error(`norm backward: workgroupSize must be a power of two (got ${wg})`);
-  return wg;
-}
-
 // ---------------------------------------------------------------- row kernel: dx and stats
 
 /**
@@ -101,9 +84,8 @@ function lanesOrWorkgroup(p: NormBackwardParams) {
  * Bindings: x, [weight, scale, dy when dx is requested], then dx?, stats?.
  */
 export function normRowsBackwardKernel(p: NormBackwardParams): KernelSpec {
-  const { shape, split, rows, n } = validate(p);
+  validate(p);
   if (!p.dx && !p.stats) throw new Error('norm backward rows: nothing to write (give dx and/or stats)');
-  const wg = lanesOrWorkgroup(p);
   const rms = p.kind === 'rms';
   const inputs: { name: string; view: View }[] = [{ name: 'x', view: p.x }];
   if (p.dx) {
@@ -112,69 +94,28 @@ export function normRowsBackwardKernel(p: NormBackwardParams): KernelSpec {
     inputs.push({ name: 'dy', view: p.dy });
   }
   const full = p.dx ? [...inputs, { name: 'dx', view: p.dx }] : inputs;
-  const strides = full.map((o) => stridesOver(o.view, shape, `norm backward ${o.name}`));
-  const outer = coalesce(shape.slice(0, split), strides.map((s) => s.slice(0, split)));
-  const inner = coalesce(shape.slice(split), strides.map((s) => s.slice(split)));
-  const at = (name: string) => {
-    const k = full.findIndex((o) => o.name === name);
-    return `b_${name}[base_${name} + ${wgslDot(0, inner.strides[k], 'c')}]`;
-  };
-  const loop = (body: string[]) => [
-    `for (var e: u32 = lid; e < ${n}u; e += ${wg}u) {`,
-    ...[...wgslCoords(inner.shape, 'e', 'c'), ...body].map((l) => `  ${l}`),
-    '}',
-  ];
-  const centred = rms ? at('x') : `((${at('x')} - pivot) - mean)`;
-  const lanes = p.subgroupLanes !== undefined;
-  const sum = (v: string) => (lanes ? `subgroupAdd(${v})` : `workgroup_sum(${v}, lid)`);
-  const gradIn = () => [ // dy and the parameters are bound only when dx is written
-    `let xh = ${centred} * rstd;`,
-    `let g = ${[at('dy'), ...(p.scale ? [`(1.0 + ${at('scale')})`] : []), ...(p.weight ? [at('weight')] : [])].join(' * ')};`,
-  ];
   const names = [...full.map((o) => o.name), ...(p.stats ? ['stats'] : [])];
-  const decls = names.map((name, k) =>
-    `@group(0) @binding(${k}) var<storage, ${name === 'dx' || name === 'stats' ? 'read_write' : 'read'}> b_${name}: array<f32>;`);
+  const bindings = names.map((name) => ({ name, access: name === 'dx' || name === 'stats' ? 'read_write' as const : 'read' as const }));
   const st = p.stats;
   const statsAt = (k: number) => `b_stats[${st?.offset ?? 0}u + row * ${st?.strides[0] ?? 0}u + ${k * (st?.strides[1] ?? 0)}u]`;
-  const wgsl = [
-    ...(lanes ? ['enable subgroups;'] : []),
-    ...decls,
-    lanes ? '' : workgroupSumWgsl(wg),
-    '',
-    `@compute @workgroup_size(${wg})`,
-    GRID_MAIN,
-    `  let row = ${GRID_WORKGROUP};`,
-    `  if (row >= ${rows}u) { return; }`,
-    ...[...wgslCoords(outer.shape, 'row', 'o'), ...full.map((o, k) => `let base_${o.name} = ${wgslDot(o.view.offset, outer.strides[k], 'o')};`)].map((l) => `  ${l}`),
-    ...(rms ? ['  let pivot = 0.0;', '  let mean = 0.0;'] : [
-      '  let pivot = b_x[base_x];', // as the forward: exact centring when |mean| >> std
-      '  var sum = 0.0;',
-      ...loop([`sum += ${at('x')} - pivot;`]).map((l) => `  ${l}`),
-      `  let mean = ${sum('sum')} / ${f32Literal(n)}; // of x - pivot`,
-    ]),
-    '  var sq = 0.0;',
-    ...loop([`let d = ${centred};`, 'sq += d * d;']).map((l) => `  ${l}`),
-    `  let rstd = inverseSqrt(${sum('sq')} / ${f32Literal(n)} + ${f32Literal(p.eps)});`,
-    ...(p.dx ? [
-      '  var sg = 0.0;',
-      '  var sgx = 0.0;',
-      ...loop([...gradIn(), ...(rms ? [] : ['sg += g;']), 'sgx += g * xh;']).map((l) => `  ${l}`),
-      ...(rms ? [] : [`  let mg = ${sum('sg')} / ${f32Literal(n)};`]),
-      `  let mgx = ${sum('sgx')} / ${f32Literal(n)};`,
-      ...loop([...gradIn(), `${at('dx')} = rstd * (g${rms ? '' : ' - mg'} - xh * mgx);`]).map((l) => `  ${l}`),
-    ] : []),
-    ...(st ? [`  if (lid == 0u) { ${statsAt(0)} = pivot; ${statsAt(1)} = mean; ${statsAt(2)} = rstd; }`] : []),
-    '}',
-    '',
-  ].join('\n');
-  return {
-    key: `norm-backward-rows:${JSON.stringify([p, wg])}`,
-    wgsl,
-    entryPoint: 'main',
-    bindings: names.map((name) => ({ name, access: name === 'dx' || name === 'stats' ? 'read_write' as const : 'read' as const })),
-    dispatch: gridFor(rows),
-    ...(lanes ? { features: ['subgroups'] } : {}),
-  };
+  const kernel = { family: 'norm-backward-rows', what: 'norm backward', operands: full, bindings, rmsZeros: true };
+  return normRowKernel(p, kernel, ({ at, loop, sum, centred, n }) => {
+    const gradIn = () => [ // dy and the parameters are bound only when dx is written
+      `let xh = ${centred} * rstd;`,
+      `let g = ${[at('dy'), ...(p.scale ? [`(1.0 + ${at('scale')})`] : []), ...(p.weight ? [at('weight')] : [])].join(' * ')};`,
+    ];
+    return [
+      ...(p.dx ? [
+        'var sg = 0.0;',
+        'var sgx = 0.0;',
+        ...loop([...gradIn(), ...(rms ? [] : ['sg += g;']), 'sgx += g * xh;']),
+        ...(rms ? [] : [`let mg = ${sum('sg')} / ${f32Literal(n)};`]),
+        `let mgx = ${sum('sgx')} / ${f32Literal(n)};`,
+        ...loop([...gradIn(), `${at('dx')} = rstd * (g${rms ? '' : ' - mg'} - xh * mgx);`]),
+      ] : []),
+      ...(st ? [`if (lid == 0u) { ${statsAt(0)} = pivot; ${statsAt(1)} = mean; ${statsAt(2)} = rstd; }`] : []),
+    ];
+  });
 }
 
 // ---------------------------------------------------------------- parameter kernel

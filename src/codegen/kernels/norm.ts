@@ -1,7 +1,7 @@
 // Layer / group / RMS normalisation: one workgroup per normalised row, a two-pass (shifted mean,
 // then centred sum of squares) reduction in workgroup memory, then one fused write that applies the
 // optional affine (weight, bias) and the optional adaLN modulation x * (1 + scale) + shift.
-import { GRID_MAIN, GRID_WORKGROUP, gridFor, type AdapterTraits, type KernelSpec } from './kernel.ts';
+import { GRID_MAIN, GRID_WORKGROUP, gridFor, type AdapterTraits, type KernelBinding, type KernelSpec } from './kernel.ts';
 import { alongAxes, coalesce, extent, numel, permute, splitAxis, stridesOver, wgslCoords, wgslDot, type View } from './view.ts';
 import { f32Literal } from './expr.ts';
 import { workgroupSumWgsl } from './reduce.ts';
@@ -57,70 +57,103 @@ export function groupNormView(v: View, channelAxis: number, groups: number, batc
   };
 }
 
-function validate(p: NormParams) {
+/**
+ * The checks the forward and the backward share (`what` prefixes the messages); `y`, when given, must
+ * have x's shape.
+ */
+export function checkNormParams(p: Omit<NormParams, 'y'>, what: string, y?: View): void {
   const rank = p.x.shape.length;
-  if (!['layer', 'group', 'rms'].includes(p.kind)) throw new Error(`norm: unknown kind '${p.kind}'`);
+  if (!['layer', 'group', 'rms'].includes(p.kind)) throw new Error(`${what}: unknown kind '${p.kind}'`);
   if (!Number.isInteger(p.normalizedAxes) || p.normalizedAxes < 1 || p.normalizedAxes > rank) {
-    throw new Error(`norm: normalizedAxes must be between 1 and ${rank} (got ${p.normalizedAxes})`);
+    throw new Error(`${what}: normalizedAxes must be between 1 and ${rank} (got ${p.normalizedAxes})`);
   }
-  if (!(p.eps >= 0) || !Number.isFinite(p.eps)) throw new Error(`norm: eps must be a finite number >= 0 (got ${p.eps})`);
-  if (p.x.shape.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`norm: bad shape [${p.x.shape}]`);
-  if (p.y.shape.length !== rank || p.y.shape.some((n, i) => n !== p.x.shape[i])) {
-    throw new Error(`norm: y shape [${p.y.shape}] differs from x shape [${p.x.shape}]`);
+  if (!(p.eps >= 0) || !Number.isFinite(p.eps)) throw new Error(`${what}: eps must be a finite number >= 0 (got ${p.eps})`);
+  if (p.x.shape.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`${what}: bad shape [${p.x.shape}]`);
+  if (y && (y.shape.length !== rank || y.shape.some((n, i) => n !== p.x.shape[i]))) {
+    throw new Error(`${what}: y shape [${y.shape}] differs from x shape [${p.x.shape}]`);
   }
-  if ((p.scale === undefined) !== (p.shift === undefined)) throw new Error('norm: modulation needs both scale and shift');
+  if ((p.scale === undefined) !== (p.shift === undefined)) throw new Error(`${what}: modulation needs both scale and shift`);
+}
+
+/** The invocations per row of a row kernel: the subgroup's lanes, or the workgroup size (default 64). */
+export function rowWorkgroupSize(p: Pick<NormParams, 'workgroupSize' | 'subgroupLanes'>, what: string): number {
   if (p.subgroupLanes !== undefined) {
-    if (!Number.isInteger(Math.log2(p.subgroupLanes)) || p.subgroupLanes > 128) throw new Error(`norm: subgroupLanes must be a power of two up to 128 (got ${p.subgroupLanes})`);
-    if (p.workgroupSize !== undefined) throw new Error('norm: give workgroupSize or subgroupLanes, not both');
+    if (!Number.isInteger(Math.log2(p.subgroupLanes)) || p.subgroupLanes > 128) throw new Error(`${what}: subgroupLanes must be a power of two up to 128 (got ${p.subgroupLanes})`);
+    if (p.workgroupSize !== undefined) throw new Error(`${what}: give workgroupSize or subgroupLanes, not both`);
     return p.subgroupLanes;
   }
   const wg = p.workgroupSize ?? 64;
-  if (!Number.isInteger(Math.log2(wg))) throw new Error(`norm: workgroupSize must be a power of two (got ${wg})`);
+  if (!Number.isInteger(Math.log2(wg))) throw new Error(`${what}: workgroupSize must be a power of two (got ${wg})`);
   return wg;
 }
 
-export function normKernel(p: NormParams): KernelSpec {
-  const wg = validate(p);
+function validate(p: NormParams) {
+  checkNormParams(p, 'norm', p.y);
+  return rowWorkgroupSize(p, 'norm');
+}
+
+/** What the body of a row kernel (normRowKernel) writes with, in the row's scope after its statistics. */
+export interface RowScope {
+  /** operand `name` at the element the current loop is on */
+  at(name: string): string;
+  /** a loop over this row's elements, strided by the workgroup size */
+  loop(body: string[]): string[];
+  /** the sum of `v` over the row's invocations */
+  sum(v: string): string;
+  /** x - mean at the loop's element (x itself for RMS) */
+  centred: string;
+  /** elements per row */
+  n: number;
+}
+
+/** How a row kernel (normRowKernel) is keyed, named in messages and bound. */
+export interface RowKernelOptions {
+  /** the key's leading word */
+  family: string;
+  /** prefixes error messages */
+  what: string;
+  /** the views the body reads and writes per element, over x's shape (x first) */
+  operands: { name: string; view: View }[];
+  /** in binding order, each a b_<name> array<f32> */
+  bindings: KernelBinding[];
+  /** RMS rows define pivot = mean = 0 too (for a body that stores them) */
+  rmsZeros?: boolean;
+}
+
+/**
+ * One workgroup (or subgroup) per normalised row, as the forward and the backward's row kernel both
+ * run it: the bindings, each row's base into the operands, the row's statistics pivot, mean (of
+ * x - pivot) and rstd computed as the forward does, then `body`.
+ */
+export function normRowKernel(p: Omit<NormParams, 'y'>, o: RowKernelOptions, body: (s: RowScope) => string[]): KernelSpec {
+  const { what, operands, bindings } = o;
+  const wg = rowWorkgroupSize(p, what);
   const shape = p.x.shape;
   const split = shape.length - p.normalizedAxes;
-  const outerShape = shape.slice(0, split);
-  const innerShape = shape.slice(split);
-  const rows = numel(outerShape);
-  const n = numel(innerShape);
-  const present = OPTIONAL.filter((k) => p[k] !== undefined);
-  const operands: { name: string; view: View }[] = [
-    { name: 'x', view: p.x }, ...present.map((k) => ({ name: k, view: p[k]! })), { name: 'y', view: p.y }];
-  const strides = operands.map((o) => stridesOver(o.view, shape, `norm ${o.name}`));
-  const outer = coalesce(outerShape, strides.map((s) => s.slice(0, split)));
-  const inner = coalesce(innerShape, strides.map((s) => s.slice(split)));
-
-  const decls = operands.map((o, k) =>
-    `@group(0) @binding(${k}) var<storage, ${o.name === 'y' ? 'read_write' : 'read'}> b_${o.name}: array<f32>;`);
-  const bases = operands.map((o, k) => `let base_${o.name} = ${wgslDot(o.view.offset, outer.strides[k], 'o')};`);
+  const rows = numel(shape.slice(0, split));
+  const n = numel(shape.slice(split));
+  const strides = operands.map((o) => stridesOver(o.view, shape, `${what} ${o.name}`));
+  const outer = coalesce(shape.slice(0, split), strides.map((s) => s.slice(0, split)));
+  const inner = coalesce(shape.slice(split), strides.map((s) => s.slice(split)));
   const at = (name: string) => {
     const k = operands.findIndex((o) => o.name === name);
     return `b_${name}[base_${name} + ${wgslDot(0, inner.strides[k], 'c')}]`;
   };
-  /** a loop over this row's elements, strided by the workgroup size */
-  const loop = (body: string[]) => [
+  const loop = (lines: string[]) => [
     `for (var e: u32 = lid; e < ${n}u; e += ${wg}u) {`,
-    ...[...wgslCoords(inner.shape, 'e', 'c'), ...body].map((l) => `  ${l}`),
+    ...[...wgslCoords(inner.shape, 'e', 'c'), ...lines].map((l) => `  ${l}`),
     '}',
   ];
+  const rms = p.kind === 'rms';
   // Centring on the row's first element keeps x - pivot exact (Sterbenz) when |mean| >> std, so the
   // f32 rounding of a large mean does not leak into the centred values.
-  const centred = p.kind === 'rms' ? at('x') : `((${at('x')} - pivot) - mean)`;
-  const write = [`var v = ${centred} * rstd;`];
-  if (p.weight) write.push(`v = v * ${at('weight')};`);
-  if (p.bias) write.push(`v = v + ${at('bias')};`);
-  if (p.scale) write.push(`v = v * (1.0 + ${at('scale')}) + ${at('shift')};`);
-  write.push(`${at('y')} = v;`);
-
+  const centred = rms ? at('x') : `((${at('x')} - pivot) - mean)`;
   const lanes = p.subgroupLanes !== undefined;
   const sum = (v: string) => (lanes ? `subgroupAdd(${v})` : `workgroup_sum(${v}, lid)`);
+  const bases = operands.map((o, k) => `let base_${o.name} = ${wgslDot(o.view.offset, outer.strides[k], 'o')};`);
   const wgsl = [
     ...(lanes ? ['enable subgroups;'] : []),
-    ...decls,
+    ...bindings.map((b, k) => `@group(0) @binding(${k}) var<storage, ${b.access}> b_${b.name}: array<f32>;`),
     lanes ? '' : workgroupSumWgsl(wg),
     '',
     `@compute @workgroup_size(${wg})`,
@@ -128,7 +161,7 @@ export function normKernel(p: NormParams): KernelSpec {
     `  let row = ${GRID_WORKGROUP};`,
     `  if (row >= ${rows}u) { return; }`,
     ...[...wgslCoords(outer.shape, 'row', 'o'), ...bases].map((l) => `  ${l}`),
-    ...(p.kind === 'rms' ? [] : [
+    ...(rms ? (o.rmsZeros ? ['  let pivot = 0.0;', '  let mean = 0.0;'] : []) : [
       '  let pivot = b_x[base_x];',
       '  var sum = 0.0;',
       ...loop([`sum += ${at('x')} - pivot;`]).map((l) => `  ${l}`),
@@ -137,18 +170,34 @@ export function normKernel(p: NormParams): KernelSpec {
     '  var sq = 0.0;',
     ...loop([`let d = ${centred};`, 'sq += d * d;']).map((l) => `  ${l}`),
     `  let rstd = inverseSqrt(${sum('sq')} / ${f32Literal(n)} + ${f32Literal(p.eps)});`,
-    ...loop(write).map((l) => `  ${l}`),
+    ...body({ at, loop, sum, centred, n }).map((l) => `  ${l}`),
     '}',
     '',
   ].join('\n');
   return {
-    key: `norm:${JSON.stringify([p, wg])}`,
+    key: `${o.family}:${JSON.stringify([p, wg])}`,
     wgsl,
     entryPoint: 'main',
-    bindings: operands.map((o) => ({ name: o.name, access: o.name === 'y' ? 'read_write' as const : 'read' as const })),
+    bindings,
     dispatch: gridFor(rows),
     ...(lanes ? { features: ['subgroups'] } : {}),
   };
+}
+
+export function normKernel(p: NormParams): KernelSpec {
+  validate(p);
+  const present = OPTIONAL.filter((k) => p[k] !== undefined);
+  const operands: { name: string; view: View }[] = [
+    { name: 'x', view: p.x }, ...present.map((k) => ({ name: k, view: p[k]! })), { name: 'y', view: p.y }];
+  const bindings = operands.map((o) => ({ name: o.name, access: o.name === 'y' ? 'read_write' as const : 'read' as const }));
+  return normRowKernel(p, { family: 'norm', what: 'norm', operands, bindings }, ({ at, loop, centred }) => {
+    const write = [`var v = ${centred} * rstd;`];
+    if (p.weight) write.push(`v = v * ${at('weight')};`);
+    if (p.bias) write.push(`v = v + ${at('bias')};`);
+    if (p.scale) write.push(`v = v * (1.0 + ${at('scale')}) + ${at('shift')};`);
+    write.push(`${at('y')} = v;`);
+    return loop(write);
+  });
 }
 
 /** The subgroup variant on adapters with one fixed subgroup size (as chooseGemmTiling decides). */

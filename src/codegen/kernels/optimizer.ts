@@ -17,7 +17,7 @@
 //   chunk table: array<vec4u>, chunk c = (begin, end, flags, segment); flags bit 0: weight decay
 // Kernels depend only on the number of chunks (and the workgroup size), not on the arena's layout.
 import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
-import { l2FinishKernel, workgroupSumWgsl } from './reduce.ts';
+import { l2FinishKernel, workgroupSumKernel } from './reduce.ts';
 
 /** One parameter tensor in the arena: elements [offset, offset + length). */
 export interface ArenaSegment {
@@ -79,7 +79,8 @@ export function segmentAt(segments: readonly ArenaSegment[], index: number): { s
 
 const CHUNK_HEADER = '@group(0) @binding(0) var<storage, read> b_chunks: array<vec4u>;';
 // Every kernel: one workgroup per chunk; the early return is uniform over the workgroup.
-const chunkPrologue = (chunks: number) => [`  let g = ${GRID_WORKGROUP};`, `  if (g >= ${chunks}u) { return; }`, '  let chunk = b_chunks[g];'];
+const CHUNK_READ = '  let chunk = b_chunks[g];';
+const chunkPrologue = (chunks: number) => [`  let g = ${GRID_WORKGROUP};`, `  if (g >= ${chunks}u) { return; }`, CHUNK_READ];
 const NONFINITE = (x: string) => `(bitcast<u32>(${x}) & 0x7f800000u) == 0x7f800000u`; // WGSL may assume no NaN: test the bits
 
 // ---------------------------------------------------------------- 1. gradient norm
@@ -87,31 +88,25 @@ const NONFINITE = (x: string) => `(bitcast<u32>(${x}) & 0x7f800000u) == 0x7f8000
 /** Stage 1: partials[c] = sum of grad^2 over chunk c. Bindings: chunks, grad, partials (chunkCount floats). */
 export function gradNormPartialsKernel(l: ArenaLayout): KernelSpec {
   const { wg, chunks } = settings(l);
-  const wgsl = [
-    CHUNK_HEADER,
-    '@group(0) @binding(1) var<storage, read> b_grad: array<f32>;',
-    '@group(0) @binding(2) var<storage, read_write> b_partials: array<f32>;',
-    workgroupSumWgsl(wg),
-    `@compute @workgroup_size(${wg})`,
-    GRID_MAIN,
-    ...chunkPrologue(chunks),
-    '  var acc = 0.0;',
-    `  for (var i = chunk.x + lid; i < chunk.y; i += ${wg}u) {`,
-    '    let v = b_grad[i];',
-    '    acc += v * v;',
-    '  }',
-    '  let total = workgroup_sum(acc, lid);',
-    '  if (lid == 0u) { b_partials[g] = total; }',
-    '}',
-    '',
-  ].join('\n');
-  return {
+  return workgroupSumKernel({
     key: `gradnorm:${chunks}:${wg}`,
-    wgsl,
-    entryPoint: 'main',
+    decls: [
+      CHUNK_HEADER,
+      '@group(0) @binding(1) var<storage, read> b_grad: array<f32>;',
+      '@group(0) @binding(2) var<storage, read_write> b_partials: array<f32>;',
+    ],
     bindings: [{ name: 'chunks', access: 'read' }, { name: 'grad', access: 'read' }, { name: 'partials', access: 'read_write' }],
-    dispatch: gridFor(chunks),
-  };
+    wg,
+    groups: chunks,
+    head: [CHUNK_READ],
+    accumulate: [
+      `  for (var i = chunk.x + lid; i < chunk.y; i += ${wg}u) {`,
+      '    let v = b_grad[i];',
+      '    acc += v * v;',
+      '  }',
+    ],
+    store: 'b_partials[g] = total;',
+  });
 }
 
 /**

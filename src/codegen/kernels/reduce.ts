@@ -1,6 +1,6 @@
 // Reductions: sum / mean over any set of axes of a strided view, and the global L2 norm of a
 // buffer as a two-stage reduction (per-workgroup partial sums of squares, then one workgroup).
-import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
+import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelBinding, type KernelSpec } from './kernel.ts';
 import { coalesce, extent, numel, permute, stridesOver, wgslCoords, wgslDot, type View } from './view.ts';
 import { f32Literal } from './expr.ts';
 
@@ -22,6 +22,41 @@ fn workgroup_sum(v: f32, lid: u32) -> f32 {
 }`;
 }
 
+
+/** A kernel whose workgroups each reduce their invocations' `acc` with workgroup_sum (workgroupSumKernel). */
+export interface WorkgroupSumKernelParams {
+  key: string;
+  decls: string[];
+  bindings: KernelBinding[];
+  wg: number;
+  /** workgroups, g the index of each; absent: a single workgroup */
+  groups?: number;
+  /** statements after the bounds check, before the accumulation */
+  head?: string[];
+  /** the loop adding this invocation's terms into `acc` */
+  accumulate: string[];
+  /** what invocation 0 does with the workgroup's `total` */
+  store: string;
+}
+
+/** The tree-sum kernel shape of the L2 norm stages and the optimizer's gradient norm partials. */
+export function workgroupSumKernel(k: WorkgroupSumKernelParams): KernelSpec {
+  const grid = k.groups !== undefined;
+  const wgsl = [
+    ...k.decls,
+    workgroupSumWgsl(k.wg),
+    `@compute @workgroup_size(${k.wg})`,
+    ...(grid ? [GRID_MAIN, `  let g = ${GRID_WORKGROUP};`, `  if (g >= ${k.groups}u) { return; }`] : ['fn main(@builtin(local_invocation_index) lid: u32) {']),
+    ...(k.head ?? []),
+    '  var acc = 0.0;',
+    ...k.accumulate,
+    '  let total = workgroup_sum(acc, lid);',
+    `  if (lid == 0u) { ${k.store} }`,
+    '}',
+    '',
+  ].join('\n');
+  return { key: k.key, wgsl, entryPoint: 'main', bindings: k.bindings, dispatch: grid ? gridFor(k.groups!) : [1, 1, 1] };
+}
 
 export interface ReduceParams {
   op: 'sum' | 'mean';
@@ -137,57 +172,34 @@ export function l2PartialsKernel(p: L2PartialsParams): KernelSpec {
   const partialOffset = p.partialOffset ?? 0;
   if (!Number.isInteger(p.n) || p.n < 1) throw new Error(`l2 norm: n must be a positive integer (got ${p.n})`);
   if (!Number.isInteger(parts) || parts < 1) throw new Error(`l2 norm: partials must be a positive integer (got ${parts})`);
-  const wgsl = [
-    '@group(0) @binding(0) var<storage, read> b_x: array<f32>;',
-    '@group(0) @binding(1) var<storage, read_write> b_partials: array<f32>;',
-    workgroupSumWgsl(wg),
-    `@compute @workgroup_size(${wg})`,
-    GRID_MAIN,
-    `  let g = ${GRID_WORKGROUP};`,
-    `  if (g >= ${parts}u) { return; }`,
-    '  var acc = 0.0;',
-    `  for (var i: u32 = g * ${wg}u + lid; i < ${p.n}u; i += ${parts * wg}u) {`,
-    `    let v = b_x[${offset}u + i];`,
-    '    acc += v * v;',
-    '  }',
-    '  let total = workgroup_sum(acc, lid);',
-    `  if (lid == 0u) { b_partials[${partialOffset}u + g] = total; }`,
-    '}',
-    '',
-  ].join('\n');
-  return {
+  return workgroupSumKernel({
     key: `l2partials:${JSON.stringify([p.n, offset, parts, partialOffset, wg])}`,
-    wgsl,
-    entryPoint: 'main',
+    decls: ['@group(0) @binding(0) var<storage, read> b_x: array<f32>;', '@group(0) @binding(1) var<storage, read_write> b_partials: array<f32>;'],
     bindings: [{ name: 'x', access: 'read' }, { name: 'partials', access: 'read_write' }],
-    dispatch: gridFor(parts),
-  };
+    wg,
+    groups: parts,
+    accumulate: [
+      `  for (var i: u32 = g * ${wg}u + lid; i < ${p.n}u; i += ${parts * wg}u) {`,
+      `    let v = b_x[${offset}u + i];`,
+      '    acc += v * v;',
+      '  }',
+    ],
+    store: `b_partials[${partialOffset}u + g] = total;`,
+  });
 }
 
 /** Stage 2: norm[0] = sqrt(sum of the first `count` partials), by one workgroup. */
 export function l2FinishKernel(count: number, workgroupSize = 64): KernelSpec {
   const wg = workgroupSize;
   if (!Number.isInteger(count) || count < 1) throw new Error(`l2 norm: count must be a positive integer (got ${count})`);
-  const wgsl = [
-    '@group(0) @binding(0) var<storage, read> b_partials: array<f32>;',
-    '@group(0) @binding(1) var<storage, read_write> b_norm: array<f32>;',
-    workgroupSumWgsl(wg),
-    `@compute @workgroup_size(${wg})`,
-    'fn main(@builtin(local_invocation_index) lid: u32) {',
-    '  var acc = 0.0;',
-    `  for (var i: u32 = lid; i < ${count}u; i += ${wg}u) { acc += b_partials[i]; }`,
-    '  let total = workgroup_sum(acc, lid);',
-    '  if (lid == 0u) { b_norm[0] = sqrt(total); }',
-    '}',
-    '',
-  ].join('\n');
-  return {
+  return workgroupSumKernel({
     key: `l2finish:${count}:${wg}`,
-    wgsl,
-    entryPoint: 'main',
+    decls: ['@group(0) @binding(0) var<storage, read> b_partials: array<f32>;', '@group(0) @binding(1) var<storage, read_write> b_norm: array<f32>;'],
     bindings: [{ name: 'partials', access: 'read' }, { name: 'norm', access: 'read_write' }],
-    dispatch: [1, 1, 1],
-  };
+    wg,
+    accumulate: [`  for (var i: u32 = lid; i < ${count}u; i += ${wg}u) { acc += b_partials[i]; }`],
+    store: 'b_norm[0] = sqrt(total);',
+  });
 }
 
 /** Float64 reference of the L2 norm of x[offset .. offset + n). */

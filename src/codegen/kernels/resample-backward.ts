@@ -7,9 +7,9 @@
 //  - resizeBackwardKernel: the transpose of the resize: per resized axis the outputs whose source
 //    interval touches i form one contiguous range, computed in integers from the forward's source
 //    rule, and each contributes dy times its weight on i (a product over the resized axes).
-import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
+import { flatKernel, type KernelSpec } from './kernel.ts';
 import { extent, forEachIndex, numel, wgslCoords, type View } from './view.ts';
-import { pooledShape } from './resample.ts';
+import { forEachResizeTap, pooledShape, SOURCE_WGSL } from './resample.ts';
 import { f32Literal } from './expr.ts';
 
 export interface PoolBackwardParams {
@@ -54,20 +54,6 @@ function workgroupSizeOf(what: string, p: { workgroupSize?: number }): number {
   const wg = p.workgroupSize ?? 64;
   if (!Number.isInteger(wg) || wg < 1 || wg > 256) throw new Error(`${what}: workgroupSize must be an integer between 1 and 256 (got ${wg})`);
   return wg;
-}
-
-function shell(key: string, decls: string[], prelude: string[], total: number, wg: number, body: string[], bindings: KernelSpec['bindings']): KernelSpec {
-  const wgsl = [
-    ...decls, ...prelude,
-    `@compute @workgroup_size(${wg})`,
-    GRID_MAIN,
-    `  let flat = (${GRID_WORKGROUP}) * ${u(wg)} + lid;`,
-    `  if (flat >= ${u(total)}) { return; }`,
-    ...body.map((l) => `  ${l}`),
-    '}',
-    '',
-  ].join('\n');
-  return { key, wgsl, entryPoint: 'main', bindings, dispatch: gridFor(Math.ceil(total / wg)) };
 }
 
 // ---------------------------------------------------------------- pooling
@@ -123,8 +109,10 @@ export function poolBackwardKernel(p: PoolBackwardParams): KernelSpec {
   const max = p.op === 'max';
   const names = [...(max ? ['x'] : []), 'dy', 'dx'];
   const decls = names.map((n, k) => `@group(0) @binding(${k}) var<storage, ${n === 'dx' ? 'read_write' : 'read'}> ${n}_buf: array<f32>;`);
-  return shell(`pool-backward:${JSON.stringify([p.op, max ? p.x : 0, p.factors, p.dy, p.dx, wg])}`, decls, [], numel(p.dx.shape), wg, body,
-    names.map((n) => ({ name: n, access: n === 'dx' ? 'read_write' as const : 'read' as const })));
+  return flatKernel({
+    key: `pool-backward:${JSON.stringify([p.op, max ? p.x : 0, p.factors, p.dy, p.dx, wg])}`, decls, wg, total: numel(p.dx.shape), body,
+    bindings: names.map((n) => ({ name: n, access: n === 'dx' ? 'read_write' as const : 'read' as const })),
+  });
 }
 
 /** Float64 reference: the dx buffer (extent(dx) elements, NaN where the view does not reach). */
@@ -155,12 +143,7 @@ export function poolBackwardReference(p: PoolBackwardParams, x: ArrayLike<number
 // (2o + 1) n >= (2j + 1) m. An element i is read (as i0 or as i1 = i0 + 1, clamped) by the outputs
 // from first(i - 1) to first(i + 1); its weight there is (1 - f) where i0 = i plus f where i1 = i.
 const LINEAR_PRELUDE = [
-  'fn source(o: u32, n: u32, m: u32) -> vec3f {',
-  '  let num = (2u * o + 1u) * n;',
-  '  if (num <= m) { return vec3f(0.0, f32(min(1u, n - 1u)), 0.0); }',
-  '  let i0 = min((num - m) / (2u * m), n - 1u);',
-  '  return vec3f(f32(i0), f32(min(i0 + 1u, n - 1u)), f32((num - m) - i0 * 2u * m) / f32(2u * m));',
-  '}',
+  ...SOURCE_WGSL,
   'fn first_reader(j: i32, n: u32, m: u32) -> u32 {',
   '  if (j <= 0i) { return 0u; }',
   '  if (u32(j) >= n) { return m; }',
@@ -218,8 +201,10 @@ export function resizeBackwardKernel(p: ResizeBackwardParams): KernelSpec {
     '@group(0) @binding(0) var<storage, read> dy_buf: array<f32>;',
     '@group(0) @binding(1) var<storage, read_write> dx_buf: array<f32>;',
   ];
-  return shell(`resize-backward-${p.mode}:${JSON.stringify([p.dy, p.dx, wg])}`, decls, linear ? LINEAR_PRELUDE : [], numel(p.dx.shape), wg, body,
-    [{ name: 'dy', access: 'read' }, { name: 'dx', access: 'read_write' }]);
+  return flatKernel({
+    key: `resize-backward-${p.mode}:${JSON.stringify([p.dy, p.dx, wg])}`, decls: [...decls, ...(linear ? LINEAR_PRELUDE : [])], wg,
+    total: numel(p.dx.shape), body, bindings: [{ name: 'dy', access: 'read' }, { name: 'dx', access: 'read_write' }],
+  });
 }
 
 /** Float64 reference (the transpose of resizeReference): the dx buffer (extent(dx) elements, NaN where the view does not reach). */
@@ -227,22 +212,9 @@ export function resizeBackwardReference(p: ResizeBackwardParams, dy: ArrayLike<n
   checkResizeBackward(p);
   const dx = new Float64Array(extent(p.dx)).fill(NaN);
   forEachIndex(p.dx.shape, (i) => { dx[offsetOf(p.dx, i)] = 0; });
-  const rank = p.dx.shape.length;
   forEachIndex(p.dy.shape, (o) => {
-    const taps = o.map((c, a) => {
-      const n = p.dx.shape[a], m = p.dy.shape[a];
-      if (n === m) return [[c, 1]];
-      if (p.mode === 'nearest') return [[Math.floor((c * n) / m), 1]];
-      const s = Math.max((c + 0.5) * (n / m) - 0.5, 0);
-      const i0 = Math.min(Math.floor(s), n - 1);
-      return [[i0, 1 - (s - i0)], [Math.min(i0 + 1, n - 1), s - i0]];
-    });
     const g = dy[offsetOf(p.dy, o)];
-    forEachIndex(taps.map((t) => t.length), (k) => {
-      let w = 1, off = p.dx.offset;
-      for (let a = 0; a < rank; a++) { const [i, wa] = taps[a][k[a]]; w *= wa; off += i * p.dx.strides[a]; }
-      dx[off] += w * g;
-    });
+    forEachResizeTap(p.mode, p.dx, p.dy.shape, o, (off, w) => { dx[off] += w * g; });
   });
   return dx;
 }

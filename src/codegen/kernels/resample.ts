@@ -1,7 +1,7 @@
 // Pooling (avg, max; window = stride = an integer factor per axis) and resampling (nearest,
 // separable linear: 1D/2D/3D trilinear with align_corners=false as PyTorch) over chosen axes
 // of strided views. One invocation per output element.
-import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
+import { flatKernel, type KernelSpec } from './kernel.ts';
 import { coalesce, extent, forEachIndex, numel, stridesOver, wgslCoords, wgslDot, type View } from './view.ts';
 import { f32Literal } from './expr.ts';
 
@@ -36,24 +36,21 @@ const IO = [
   '@group(0) @binding(1) var<storage, read_write> b_y: array<f32>;',
 ];
 
+/** WGSL: the linear resize's source rule, (i0, i1, weight of i1) of output index o along n -> m; the backward reads it too. */
+export const SOURCE_WGSL = [
+  'fn source(o: u32, n: u32, m: u32) -> vec3f {',
+  '  let num = (2u * o + 1u) * n;',
+  '  if (num <= m) { return vec3f(0.0, f32(min(1u, n - 1u)), 0.0); }',
+  '  let i0 = min((num - m) / (2u * m), n - 1u);',
+  '  return vec3f(f32(i0), f32(min(i0 + 1u, n - 1u)), f32((num - m) - i0 * 2u * m) / f32(2u * m));',
+  '}',
+];
+
 function kernelShell(name: string, key: unknown[], total: number, wg: number, body: string[], prelude: string[] = []): KernelSpec {
-  const wgsl = [
-    ...IO, ...prelude,
-    `@compute @workgroup_size(${wg})`,
-    GRID_MAIN,
-    `  let out = (${GRID_WORKGROUP}) * ${wg}u + lid;`,
-    `  if (out >= ${total}u) { return; }`,
-    ...body.map((l) => `  ${l}`),
-    '}',
-    '',
-  ].join('\n');
-  return {
-    key: `${name}:${JSON.stringify(key)}`,
-    wgsl,
-    entryPoint: 'main',
+  return flatKernel({
+    key: `${name}:${JSON.stringify(key)}`, decls: [...IO, ...prelude], wg, total, body, index: 'out',
     bindings: [{ name: 'x', access: 'read' }, { name: 'y', access: 'read_write' }],
-    dispatch: gridFor(Math.ceil(total / wg)),
-  };
+  });
 }
 
 function checkShapes(what: string, x: View, y: View) {
@@ -135,12 +132,7 @@ export function resizeKernel(p: ResizeParams): KernelSpec {
     prelude = [
       '// Source interval and weight of output index o along an axis of n -> m elements (align_corners=false):',
       '// s = (o + 0.5) * n / m - 0.5 = ((2o + 1) n - m) / 2m, in integers so that only the weight is rounded.',
-      'fn source(o: u32, n: u32, m: u32) -> vec3f {',
-      '  let num = (2u * o + 1u) * n;',
-      '  if (num <= m) { return vec3f(0.0, f32(min(1u, n - 1u)), 0.0); }',
-      '  let i0 = min((num - m) / (2u * m), n - 1u);',
-      '  return vec3f(f32(i0), f32(min(i0 + 1u, n - 1u)), f32((num - m) - i0 * 2u * m) / f32(2u * m));',
-      '}',
+      ...SOURCE_WGSL,
     ];
     for (const a of resized) {
       if (2 * p.x.shape[a] * p.y.shape[a] >= 2 ** 32) throw new Error(`resize: axis ${a} (${p.x.shape[a]} -> ${p.y.shape[a]}) is too long for 32-bit source coordinates`);
@@ -162,26 +154,34 @@ export function resizeKernel(p: ResizeParams): KernelSpec {
 export function resizeReference(p: ResizeParams, x: ArrayLike<number>): Float64Array {
   checkResize(p);
   const y = new Float64Array(extent(p.y)).fill(NaN);
-  const rank = p.x.shape.length;
   forEachIndex(p.y.shape, (o) => {
-    // per axis: [(index, weight), ...] contributions
-    const taps = o.map((c, a) => {
-      const n = p.x.shape[a], m = p.y.shape[a];
-      if (n === m) return [[c, 1]];
-      if (p.mode === 'nearest') return [[Math.floor((c * n) / m), 1]];
-      const s = Math.max((c + 0.5) * (n / m) - 0.5, 0);
-      const i0 = Math.min(Math.floor(s), n - 1);
-      return [[i0, 1 - (s - i0)], [Math.min(i0 + 1, n - 1), s - i0]];
-    });
     let v = 0;
-    forEachIndex(taps.map((t) => t.length), (k) => {
-      let w = 1, off = p.x.offset;
-      for (let a = 0; a < rank; a++) { const [i, wa] = taps[a][k[a]]; w *= wa; off += i * p.x.strides[a]; }
-      v += w * x[off];
-    });
+    forEachResizeTap(p.mode, p.x, p.y.shape, o, (off, w) => { v += w * x[off]; });
     y[offsetOf(p.y, o)] = v;
   });
   return y;
+}
+
+/**
+ * f(offset in src, weight) for every source element that output index `o` of a resize to `dstShape`
+ * blends, in a fixed order: the float64 source rule, shared by the forward and backward references.
+ */
+export function forEachResizeTap(mode: ResizeParams['mode'], src: View, dstShape: readonly number[], o: readonly number[],
+  f: (offset: number, weight: number) => void): void {
+  // per axis: [(index, weight), ...] contributions
+  const taps = o.map((c, a) => {
+    const n = src.shape[a], m = dstShape[a];
+    if (n === m) return [[c, 1]];
+    if (mode === 'nearest') return [[Math.floor((c * n) / m), 1]];
+    const s = Math.max((c + 0.5) * (n / m) - 0.5, 0);
+    const i0 = Math.min(Math.floor(s), n - 1);
+    return [[i0, 1 - (s - i0)], [Math.min(i0 + 1, n - 1), s - i0]];
+  });
+  forEachIndex(taps.map((t) => t.length), (k) => {
+    let w = 1, off = src.offset;
+    for (let a = 0; a < src.shape.length; a++) { const [i, wa] = taps[a][k[a]]; w *= wa; off += i * src.strides[a]; }
+    f(off, w);
+  });
 }
 
 // ---------------------------------------------------------------- helpers

@@ -24,8 +24,9 @@
  * two barriers per step. Bindings in order: xp, whh ([3H, H] row-major), bhh ([3H]), hprev, dy, dxp,
  * dhp, [dh0]: at most 8 storage buffers, WebGPU's default limit.
  */
-import { FUNCTIONS, helperSet } from './functions.ts';
-import { gridFor, type KernelSpec } from './kernel.ts';
+import { FUNCTIONS } from './functions.ts';
+import type { KernelSpec } from './kernel.ts';
+import { gruRowKernel } from './scan.ts';
 import { extent, type View } from './view.ts';
 
 export interface GruScanBackwardParams {
@@ -141,39 +142,20 @@ export function gruScanBackwardReference(p: GruScanBackwardParams, d: GruBackwar
 export function gruScanBackwardKernel(p: GruScanBackwardParams): KernelSpec {
   const pl = plan(p);
   const { H, T } = pl;
-  const WG = p.workgroupSize ?? Math.min(64, Math.ceil(H / 8) * 8);
-  if (!Number.isInteger(WG) || WG < 1) fail(`workgroupSize must be a positive integer, got ${WG}`);
-  const dispatch = gridFor(pl.rows);
   const read = (name: string) => ({ name, access: 'read' as const });
   const write = (name: string) => ({ name, access: 'read_write' as const });
   const bindings = [read('xp'), read('whh'), read('bhh'), read('hprev'), read('dy'), write('dxp'), write('dhp'), ...(p.dh0 ? [write('dh0')] : [])];
-  const decode = pl.batch.map((b, i) => `let c${i} = (rem / ${pl.batch.slice(i + 1).reduce((a, x) => a * x.size, 1)}u) % ${b.size}u;`);
   const baseOf = (k: Lead | 'dh0', off: number) => `let ${k}B = ${[`${off}u`, ...pl.batch.map((b, i) => `c${i} * ${b.strides[k]}u`)].join(' + ')};`;
   // element j (gate-major unit index) of view k at the current step t
   const at = (k: Lead, j: string) => `${k}B + t * ${pl.step[k]}u + (${j}) * ${pl.unit[k]}u`;
-  // the gates exactly as the forward scan computes them; generated first so that the helpers they use are known
-  const { use, definitions } = helperSet();
-  const { sigmoid, tanh } = FUNCTIONS;
-  const gates = [
-    `    let gr = xp[${at('xp', 'i')}] + ar;`,
-    `    let r = ${sigmoid.wgsl('gr', use)};`,
-    `    let gz = xp[${at('xp', 'H + i')}] + az;`,
-    `    let z = ${sigmoid.wgsl('gz', use)};`,
-    `    let gn = xp[${at('xp', '2u * H + i')}] + r * an;`,
-    `    let n = ${tanh.wgsl('gn', use)};`,
-  ];
-  const wgsl = [
-    ...bindings.map((b, i) => `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<f32>;`),
-    `const H = ${H}u; const T = ${T}u; const WG = ${WG}u;`,
-    `var<workgroup> hp: array<f32, ${H}>;`,
-    `var<workgroup> carry: array<f32, ${H}>;`,
-    `var<workgroup> dg: array<f32, ${3 * H}>;`,
-    ...definitions(),
-    `@compute @workgroup_size(${WG})`,
-    `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {`,
-    `let rem = wid.x + (wid.y + wid.z * ${dispatch[1]}u) * ${dispatch[0]}u;`,
-    `if (rem >= ${pl.rows}u) { return; }`,
-    ...decode,
+  // the gates exactly as the forward scan computes them
+  const row = gruRowKernel({
+    what: 'gru scan backward', H, T, rows: pl.rows, batch: pl.batch, workgroupSize: p.workgroupSize, bindings,
+    shared: [`var<workgroup> hp: array<f32, ${H}>;`, `var<workgroup> carry: array<f32, ${H}>;`, `var<workgroup> dg: array<f32, ${3 * H}>;`],
+    state: (k) => `hp[${k}]`,
+    xpAt: (unit) => at('xp', unit),
+  });
+  return row.spec('gru-scan-backward', [
     ...LEAD.map((k) => baseOf(k, p[k].offset)),
     p.dh0 ? baseOf('dh0', p.dh0.offset) : '',
     // carry[i] is only ever touched by the invocation owning unit i: no barrier for it
@@ -185,12 +167,7 @@ export function gruScanBackwardKernel(p: GruScanBackwardParams): KernelSpec {
     // also orders the previous step's dg reads before this step's dg writes
     `  workgroupBarrier();`,
     `  for (var i = lid; i < H; i += WG) {`,
-    `    var ar = bhh[i]; var az = bhh[H + i]; var an = bhh[2u * H + i];`,
-    `    for (var k = 0u; k < H; k++) {`,
-    `      let hk = hp[k];`,
-    `      ar += whh[i * H + k] * hk; az += whh[(H + i) * H + k] * hk; an += whh[(2u * H + i) * H + k] * hk;`,
-    `    }`,
-    ...gates,
+    ...row.recurrence,
     `    let d = carry[i] + dy[${at('dy', 'i')}];`,
     `    let dz = d * (hp[i] - n) * z * (1.0 - z);`,
     `    let dn = d * (1.0 - z) * (1.0 - n * n);`,
@@ -208,12 +185,5 @@ export function gruScanBackwardKernel(p: GruScanBackwardParams): KernelSpec {
     `  }`,
     `}`,
     p.dh0 ? `for (var k = lid; k < H; k += WG) { dh0[dh0B + k * ${pl.unit.dh0}u] = carry[k]; }` : '',
-    `}`].filter((x) => x !== '').join('\n');
-  return { key: `gru-scan-backward:${hash(wgsl)}`, wgsl, entryPoint: 'main', bindings, dispatch };
-}
-
-function hash(s: string): string {
-  let x = 2166136261;
-  for (let i = 0; i < s.length; i++) x = Math.imul(x ^ s.charCodeAt(i), 16777619);
-  return (x >>> 0).toString(36) + s.length.toString(36);
+  ]);
 }

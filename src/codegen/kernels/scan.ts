@@ -17,7 +17,7 @@
  * [h0], out.
  */
 import { FUNCTIONS, helperSet } from './functions.ts';
-import { gridFor, type KernelSpec } from './kernel.ts';
+import { gridFor, type KernelBinding, type KernelSpec } from './kernel.ts';
 import { type View } from './view.ts';
 
 export interface GruScanParams {
@@ -131,33 +131,16 @@ export function gruInputProjection(x: ArrayLike<number>, wih: ArrayLike<number>,
 export function gruScanKernel(p: GruScanParams): KernelSpec {
   const plan = planScan(p);
   const { H, T } = plan;
-  const WG = p.workgroupSize ?? Math.min(64, Math.ceil(H / 8) * 8);
-  if (!Number.isInteger(WG) || WG < 1) fail(`workgroupSize must be a positive integer, got ${WG}`);
-  const dispatch = gridFor(plan.rows);
   const bindings = [{ name: 'xp', access: 'read' as const }, { name: 'whh', access: 'read' as const }, { name: 'bhh', access: 'read' as const },
     ...(p.h0 ? [{ name: 'h0', access: 'read' as const }] : []), { name: 'out', access: 'read_write' as const }];
-  const decode = plan.batch.map((b, i) => `let c${i} = (rem / ${plan.batch.slice(i + 1).reduce((a, x) => a * x.size, 1)}u) % ${b.size}u;`);
   const sum = (k: 'x' | 'o' | 'h', off: number) => [`${off}u`, ...plan.batch.map((b, i) => `c${i} * ${b[k]}u`)].join(' + ');
-  // The gates in the elementwise kernels' forms (vdm_tanh cannot overflow for large inputs).
-  const { use, definitions } = helperSet();
-  const gates = [
-    `    let gr = xp[xo + i * ${plan.xg}u] + ar;`,
-    `    let r = ${sigmoid.wgsl('gr', use)};`,
-    `    let gz = xp[xo + (H + i) * ${plan.xg}u] + az;`,
-    `    let z = ${sigmoid.wgsl('gz', use)};`,
-    `    let gn = xp[xo + (2u * H + i) * ${plan.xg}u] + r * an;`,
-    `    let n = ${tanh.wgsl('gn', use)};`,
-  ];
-  const wgsl = [
-    ...bindings.map((b, i) => `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<f32>;`),
-    `const H = ${H}u; const T = ${T}u; const WG = ${WG}u;`,
-    `var<workgroup> h: array<f32, ${2 * H}>;`,
-    ...definitions(),
-    `@compute @workgroup_size(${WG})`,
-    `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {`,
-    `let rem = wid.x + (wid.y + wid.z * ${dispatch[1]}u) * ${dispatch[0]}u;`,
-    `if (rem >= ${plan.rows}u) { return; }`,
-    ...decode,
+  const row = gruRowKernel({
+    what: 'gru scan', H, T, rows: plan.rows, batch: plan.batch, workgroupSize: p.workgroupSize, bindings,
+    shared: [`var<workgroup> h: array<f32, ${2 * H}>;`],
+    state: (k) => `h[cur + ${k}]`,
+    xpAt: (unit) => `xo + ${unit === 'i' ? unit : `(${unit})`} * ${plan.xg}u`,
+  });
+  return row.spec('gru-scan', [
     `let xb = ${sum('x', p.xp.offset)}; let ob = ${sum('o', p.out.offset)};`,
     p.h0 ? `let hb = ${sum('h', p.h0.offset)};` : '',
     `for (var i = lid; i < H; i += WG) { h[i] = ${p.h0 ? `h0[hb + i * ${plan.hg}u]` : '0.0'}; }`,
@@ -167,22 +150,73 @@ export function gruScanKernel(p: GruScanParams): KernelSpec {
     `  let cur = (s % 2u) * H; let nxt = H - cur;`,
     `  let xo = xb + t * ${plan.xt}u;`,
     `  for (var i = lid; i < H; i += WG) {`,
-    `    var ar = bhh[i]; var az = bhh[H + i]; var an = bhh[2u * H + i];`,
-    `    for (var k = 0u; k < H; k++) {`,
-    `      let hk = h[cur + k];`,
-    `      ar += whh[i * H + k] * hk; az += whh[(H + i) * H + k] * hk; an += whh[(2u * H + i) * H + k] * hk;`,
-    `    }`,
-    ...gates,
+    ...row.recurrence,
     `    let hnew = (1.0 - z) * n + z * h[cur + i];`,
     `    h[nxt + i] = hnew;`,
     `    out[ob + t * ${plan.ot}u + i * ${plan.og}u] = hnew;`,
     `  }`,
     `  workgroupBarrier();`,
     `}`,
-    `}`].filter((x) => x !== '').join('\n');
-  return { key: `gru-scan:${hash(wgsl)}`, wgsl, entryPoint: 'main', bindings, dispatch };
+  ]);
 }
 
+/** What a scan kernel built by gruRowKernel writes around its recurrence. */
+export interface GruRowKernel {
+  /** unit i's recurrence, indented for the step and unit loops: ar, az, an = W_hh state + b_hh, then the gates r, z, n */
+  recurrence: string[];
+  /** the kernel: the head, then `body` (lines of the entry point; empty ones are dropped), then its end */
+  spec(family: string, body: string[]): KernelSpec;
+}
+
+/**
+ * What the forward scan and its backward share: one workgroup per batch row whose invocation i owns
+ * units i, i + WG, ...; the head (bindings, sizes H, T, WG, the `shared` workgroup arrays, the helpers
+ * the gates use, the entry point up to the row's batch coordinates c0, c1, ...) and the recurrence,
+ * with the gates in the elementwise kernels' forms (vdm_tanh cannot overflow for large inputs), so
+ * the backward recomputes exactly what the forward computed. `state(k)` reads unit k of the state
+ * the step starts from, `xpAt(unit)` addresses xp at a gate-major unit index.
+ */
+export function gruRowKernel(o: {
+  what: string; H: number; T: number; rows: number; batch: readonly { size: number }[]; workgroupSize?: number;
+  bindings: KernelBinding[]; shared: string[]; state: (k: string) => string; xpAt: (unit: string) => string;
+}): GruRowKernel {
+  const WG = o.workgroupSize ?? Math.min(64, Math.ceil(o.H / 8) * 8);
+  if (!Number.isInteger(WG) || WG < 1) throw new Error(`${o.what}: workgroupSize must be a positive integer, got ${WG}`);
+  const dispatch = gridFor(o.rows);
+  // generated before the head: it lists the helpers these use
+  const { use, definitions } = helperSet();
+  const recurrence = [
+    `    var ar = bhh[i]; var az = bhh[H + i]; var an = bhh[2u * H + i];`,
+    `    for (var k = 0u; k < H; k++) {`,
+    `      let hk = ${o.state('k')};`,
+    `      ar += whh[i * H + k] * hk; az += whh[(H + i) * H + k] * hk; an += whh[(2u * H + i) * H + k] * hk;`,
+    `    }`,
+    `    let gr = xp[${o.xpAt('i')}] + ar;`,
+    `    let r = ${sigmoid.wgsl('gr', use)};`,
+    `    let gz = xp[${o.xpAt('H + i')}] + az;`,
+    `    let z = ${sigmoid.wgsl('gz', use)};`,
+    `    let gn = xp[${o.xpAt('2u * H + i')}] + r * an;`,
+    `    let n = ${tanh.wgsl('gn', use)};`,
+  ];
+  const spec = (family: string, body: string[]): KernelSpec => {
+    const wgsl = [
+      ...o.bindings.map((b, i) => `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<f32>;`),
+      `const H = ${o.H}u; const T = ${o.T}u; const WG = ${WG}u;`,
+      ...o.shared,
+      ...definitions(),
+      `@compute @workgroup_size(${WG})`,
+      `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {`,
+      `let rem = wid.x + (wid.y + wid.z * ${dispatch[1]}u) * ${dispatch[0]}u;`,
+      `if (rem >= ${o.rows}u) { return; }`,
+      ...o.batch.map((b, i) => `let c${i} = (rem / ${o.batch.slice(i + 1).reduce((a, x) => a * x.size, 1)}u) % ${b.size}u;`),
+      ...body,
+      `}`].filter((x) => x !== '').join('\n');
+    return { key: `${family}:${hash(wgsl)}`, wgsl, entryPoint: 'main', bindings: o.bindings, dispatch };
+  };
+  return { recurrence, spec };
+}
+
+/** FNV-1a of the WGSL: the cache key follows every compile-time parameter. */
 function hash(s: string): string {
   let x = 2166136261;
   for (let i = 0; i < s.length; i++) x = Math.imul(x ^ s.charCodeAt(i), 16777619);

@@ -92,10 +92,7 @@ export const attention: Primitive = {
     { name: 'bias', kind: 'bool', default: true },
   ],
   apply(a) {
-    const x = a.tensor('x');
-    const over = a.axes('over');
-    requireAxes(x, over, a.span('over'));
-    if (over.includes('c')) fail('VDM017', a.span('over'), "'over' of attention cannot include the channel axis c");
+    const { x, axes: over } = a.tensorAxes('x', 'over', true);
     const d = sizeOf(x, 'c', a.span('x'));
     const heads = a.size('heads');
     if (d % heads !== 0) fail('VDM030', a.span('heads'), `heads=${heads} does not divide c=${d}`);

@@ -4,7 +4,6 @@ import { emitNormVjp, viewOver } from './lowering.ts';
 import { alongAxes } from '../../codegen/kernels/view.ts';
 import { normKernel, normLanesFor } from '../../codegen/kernels/norm.ts';
 import { alongAxis, relayout, sizeIn } from '../ir/named-tensor.ts';
-import { sizeOf } from './axes.ts';
 import type { ParamShape, Primitive } from './types.ts';
 
 export function axisNormPrimitive(name: string, withBias: boolean): Primitive {
@@ -17,9 +16,7 @@ export function axisNormPrimitive(name: string, withBias: boolean): Primitive {
       { name: 'axis', kind: 'axis', default: { axis: 'c' } },
     ],
     apply(a) {
-      const x = a.tensor('x');
-      const axis = a.axis('axis');
-      const n = sizeOf(x, axis, a.span('axis'));
+      const { x, axis, size: n } = a.tensorAxis('x', 'axis');
       const affine = a.bool('affine');
       const eps = a.positive('eps');
       const params: ParamShape[] = [];

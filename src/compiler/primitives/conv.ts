@@ -4,7 +4,7 @@ import { asPerAxis, asString } from '../ir/convert.ts';
 import { numelOf, relayout, sizeIn, stridesOf, type NamedTensor } from '../ir/named-tensor.ts';
 import type { AxisPair } from '../ir/graph.ts';
 import { numel } from '../ir/values.ts';
-import { product, requireAxes, resolvePerAxis, sizeOf, withSize, withSizes } from './axes.ts';
+import { product, resolvePerAxis, sizeOf, withSize, withSizes } from './axes.ts';
 import type { Json } from '../ir/json.ts';
 import type { BoundArgs, ParamShape, Primitive, ReferenceCall, VjpCall, VjpResult } from './types.ts';
 import { convKernel } from '../../codegen/kernels/conv.ts';
@@ -56,9 +56,7 @@ export const conv: Primitive = {
     { name: 'bias', kind: 'bool', default: true },
   ],
   apply(a) {
-    const x = a.tensor('x');
-    const over = a.axes('over');
-    requireAxes(x, over, a.span('over'));
+    const { x, axes: over } = a.tensorAxes('x', 'over');
     if (over.includes('c') || over.includes('b')) {
       fail('VDM017', a.span('over'), `'over' of conv cannot include the ${over.includes('c') ? 'channel axis c' : 'batch axis b'}`);
     }

@@ -3,7 +3,6 @@ import { viewOver, type Value } from './lowering.ts';
 import type { View } from '../../codegen/kernels/view.ts';
 import type { AxisPair } from '../ir/graph.ts';
 import { alongAxis, sizeIn } from '../ir/named-tensor.ts';
-import { sizeOf } from './axes.ts';
 import { emitCopy } from './slice.ts';
 import type { Primitive } from './types.ts';
 
@@ -11,9 +10,7 @@ export const flip: Primitive = {
   name: 'flip',
   args: [{ name: 'x', kind: 'tensor' }, { name: 'axis', kind: 'axis' }],
   apply(a) {
-    const x = a.tensor('x');
-    const axis = a.axis('axis');
-    sizeOf(x, axis, a.span('axis'));
+    const { x, axis } = a.tensorAxis('x', 'axis');
     return { inputs: [x], attrs: { axis }, outputs: [{ axes: x.axes, dtype: x.dtype }], params: [], macs: 0 };
   },
   // One copy reading x backwards along the axis: offset (n - 1) * stride and stride -stride there.

@@ -5,7 +5,7 @@ import { reduceKernel } from '../../codegen/kernels/reduce.ts';
 import { contiguous } from '../../codegen/kernels/view.ts';
 import { alongAxis, relayout, sizeIn } from '../ir/named-tensor.ts';
 import { numel } from '../ir/values.ts';
-import { sizeOf, withSize } from './axes.ts';
+import { withSize } from './axes.ts';
 import { INITS } from './inits.ts';
 import type { ParamShape, Primitive } from './types.ts';
 
@@ -19,9 +19,7 @@ export const linear: Primitive = {
     { name: 'axis', kind: 'axis', default: { axis: 'c' } },
   ],
   apply(a) {
-    const x = a.tensor('x');
-    const axis = a.axis('axis');
-    const inSize = sizeOf(x, axis, a.span('axis'));
+    const { x, axis, size: inSize } = a.tensorAxis('x', 'axis');
     const out = a.size('out');
     const bias = a.bool('bias');
     const init = a.string('init');

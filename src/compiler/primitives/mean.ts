@@ -2,16 +2,13 @@
 import { emitElementwise, viewOver } from './lowering.ts';
 import { reduceKernel } from '../../codegen/kernels/reduce.ts';
 import { numelOf, relayout, zipWith } from '../ir/named-tensor.ts';
-import { requireAxes } from './axes.ts';
 import type { Primitive } from './types.ts';
 
 export const mean: Primitive = {
   name: 'mean',
   args: [{ name: 'x', kind: 'tensor' }, { name: 'over', kind: 'axes' }],
   apply(a) {
-    const x = a.tensor('x');
-    const over = a.axes('over');
-    requireAxes(x, over, a.span('over'));
+    const { x, axes: over } = a.tensorAxes('x', 'over');
     return {
       inputs: [x], attrs: { over },
       outputs: [{ axes: x.axes.filter(([n]) => !over.includes(n)), dtype: 'f32' }],

@@ -2,8 +2,8 @@
 import { fail } from '../ir/diagnostics.ts';
 import type { AxisPair } from '../ir/graph.ts';
 import { numelOf, position, relayout, sizeIn, stridesOf } from '../ir/named-tensor.ts';
-import { product, sizeOf, withSizes } from './axes.ts';
-import { patchSizes } from './patch-sizes.ts';
+import { product, sizeOf } from './axes.ts';
+import { applyPatch } from './patch-sizes.ts';
 import type { Json } from '../ir/json.ts';
 import type { Primitive } from './types.ts';
 import { elementwiseKernel } from '../../codegen/kernels/elementwise.ts';
@@ -27,10 +27,7 @@ function dimHint(ax: string, n: number, p: number, dims: ReadonlyMap<string, num
 export const patchify: Primitive = {
   name: 'patchify',
   args: [{ name: 'x', kind: 'tensor' }, { name: 'patch', kind: 'per-axis' }],
-  apply(a) {
-    const x = a.tensor('x');
-    const patch = patchSizes(a, x);
-    const c = sizeOf(x, 'c', a.span('x'));
+  apply: (a) => applyPatch(a, (x, patch, c) => {
     const sizes = new Map<string, number>();
     for (const [ax, p] of patch) {
       const n = sizeOf(x, ax, a.span('patch'));
@@ -40,12 +37,8 @@ export const patchify: Primitive = {
       sizes.set(ax, n / p);
     }
     sizes.set('c', c * product(patch.values()));
-    return {
-      inputs: [x], attrs: { patch: Object.fromEntries(patch) },
-      outputs: [{ axes: withSizes(x.axes, sizes), dtype: x.dtype }],
-      params: [], macs: 0,
-    };
-  },
+    return sizes;
+  }),
   lower: (call) => lowerPatchCopy(call, call.inputs[0], call.out, true),
   // A permutation: the gradient is unpatchify of the output's gradient.
   lowerVjp(call) {

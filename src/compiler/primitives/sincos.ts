@@ -4,7 +4,7 @@ import { positionTableKernel } from '../../codegen/kernels/embed.ts';
 import { contiguous } from '../../codegen/kernels/view.ts';
 import { fail } from '../ir/diagnostics.ts';
 import { sizeIn } from '../ir/named-tensor.ts';
-import { requireAxes, sizeOf } from './axes.ts';
+import { sizeOf } from './axes.ts';
 import { emitZeros } from './lowering.ts';
 import type { Primitive } from './types.ts';
 
@@ -12,10 +12,7 @@ export const sincos: Primitive = {
   name: 'sincos',
   args: [{ name: 'x', kind: 'tensor' }, { name: 'over', kind: 'axes' }],
   apply(a) {
-    const x = a.tensor('x');
-    const over = a.axes('over');
-    requireAxes(x, over, a.span('over'));
-    if (over.includes('c')) fail('VDM017', a.span('over'), "'over' of sincos cannot include the channel axis c");
+    const { x, axes: over } = a.tensorAxes('x', 'over', true);
     const dim = sizeOf(x, 'c', a.span('x'));
     const need = [0, 2, 4, 16][over.length];
     if (need === undefined) fail('VDM017', a.span('over'), `sincos builds tables over 1, 2 or 3 axes, not ${over.length}`);

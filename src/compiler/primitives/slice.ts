@@ -6,7 +6,7 @@ import type { View } from '../../codegen/kernels/view.ts';
 import { fail } from '../ir/diagnostics.ts';
 import type { AxisPair } from '../ir/graph.ts';
 import { alongAxis, sizeIn } from '../ir/named-tensor.ts';
-import { sizeOf, withSize } from './axes.ts';
+import { withSize } from './axes.ts';
 import type { Primitive } from './types.ts';
 
 export const slice: Primitive = {
@@ -18,9 +18,7 @@ export const slice: Primitive = {
     { name: 'end', kind: 'int' },
   ],
   apply(a) {
-    const x = a.tensor('x');
-    const axis = a.axis('axis');
-    const n = sizeOf(x, axis, a.span('axis'));
+    const { x, axis, size: n } = a.tensorAxis('x', 'axis');
     const start = a.int('start');
     const end = a.int('end');
     if (start < 0 || end > n || start >= end) {

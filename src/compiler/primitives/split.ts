@@ -2,7 +2,7 @@
 import { emitZeros, viewOver } from './lowering.ts';
 import { fail } from '../ir/diagnostics.ts';
 import { alongAxis, sizeIn } from '../ir/named-tensor.ts';
-import { sizeOf, withSize } from './axes.ts';
+import { withSize } from './axes.ts';
 import { emitCopy, rangeView } from './slice.ts';
 import type { Primitive } from './types.ts';
 
@@ -10,9 +10,7 @@ export const split: Primitive = {
   name: 'split',
   args: [{ name: 'x', kind: 'tensor' }, { name: 'n', kind: 'size' }, { name: 'axis', kind: 'axis', default: { axis: 'c' } }],
   apply(a) {
-    const x = a.tensor('x');
-    const axis = a.axis('axis');
-    const size = sizeOf(x, axis, a.span('axis'));
+    const { x, axis, size } = a.tensorAxis('x', 'axis');
     const n = a.size('n');
     if (size % n !== 0) fail('VDM030', a.span('n'), `cannot split ${axis}=${size} into ${n} equal parts`);
     const axes = withSize(x.axes, axis, size / n);

@@ -6,6 +6,7 @@ import {
   asAxes, asAxis, asBool, asInt, asNamedNumbers, asNumber, asPerAxis, asPositive, asSize, asString, asTensor, Poisoned,
   type PerAxis,
 } from '../ir/convert.ts';
+import { requireAxes, sizeOf } from './axes.ts';
 import type { LowerCall, LowerVjpCall } from './lowering.ts';
 import type { AxisPair } from '../ir/graph.ts';
 import type { Json } from '../ir/json.ts';
@@ -176,6 +177,25 @@ export class BoundArgs {
   string(name: string): string {
     const spec = this.specs.find((s) => s.name === name);
     return asString(this.value(name), this.span(name), this.what(name), spec?.choices);
+  }
+
+  /** The tensor argument `tensor` and the axis argument `axis`, one of its axes (VDM020), with that axis' size. */
+  tensorAxis(tensor: string, axis: string): { x: TensorValue; axis: string; size: number } {
+    const x = this.tensor(tensor);
+    const name = this.axis(axis);
+    return { x, axis: name, size: sizeOf(x, name, this.span(axis)) };
+  }
+
+  /**
+   * The tensor argument `tensor` and the axes argument `axes`, each one of its axes (VDM020); with
+   * `noChannel`, c may not be among them (VDM017).
+   */
+  tensorAxes(tensor: string, axes: string, noChannel = false): { x: TensorValue; axes: string[] } {
+    const x = this.tensor(tensor);
+    const names = this.axes(axes);
+    requireAxes(x, names, this.span(axes));
+    if (noChannel && names.includes('c')) fail('VDM017', this.span(axes), `${this.what(axes)} cannot include the channel axis c`);
+    return { x, axes: names };
   }
 
   optionalTensor(name: string): TensorValue | null {

@@ -1,30 +1,23 @@
 // unpatchify(x, patch): the inverse of patchify: n -> n*p, c -> c/prod(p) (which must divide).
 import { fail } from '../ir/diagnostics.ts';
 import { relayout } from '../ir/named-tensor.ts';
-import { product, sizeOf, withSizes } from './axes.ts';
-import { patchSizes } from './patch-sizes.ts';
+import { product, sizeOf } from './axes.ts';
+import { applyPatch } from './patch-sizes.ts';
 import { lowerPatchCopy, patchMap } from './patchify.ts';
 import type { Primitive } from './types.ts';
 
 export const unpatchify: Primitive = {
   name: 'unpatchify',
   args: [{ name: 'x', kind: 'tensor' }, { name: 'patch', kind: 'per-axis' }],
-  apply(a) {
-    const x = a.tensor('x');
-    const patch = patchSizes(a, x);
-    const c = sizeOf(x, 'c', a.span('x'));
+  apply: (a) => applyPatch(a, (x, patch, c) => {
     const volume = product(patch.values());
     if (c % volume !== 0) {
       fail('VDM031', a.span('patch'), `patch volume ${volume} does not divide c=${c}`);
     }
     const sizes = new Map<string, number>([['c', c / volume]]);
     for (const [ax, p] of patch) sizes.set(ax, sizeOf(x, ax, a.span('patch')) * p);
-    return {
-      inputs: [x], attrs: { patch: Object.fromEntries(patch) },
-      outputs: [{ axes: withSizes(x.axes, sizes), dtype: x.dtype }],
-      params: [], macs: 0,
-    };
-  },
+    return sizes;
+  }),
   lower: (call) => lowerPatchCopy(call, call.out, call.inputs[0], false),
   // A permutation: the gradient is patchify of the output's gradient.
   lowerVjp(call) {
