@@ -2,11 +2,16 @@
 //   checkSpec(file, { dims }) -> lowerModel(checked, { target | adapter, layout, fuse })
 //     -> planModel(lowered) -> load(gpu, planned, { params, inputs }) -> run()
 // and to a training run: trainSpec(file, { out, settings }) = checkSpec -> prepareTraining
-// (checkpoint, data) -> open the GPU -> lowerForTraining -> train (runtime/train-loop.ts).
+// (checkpoint, data) -> open the GPU -> lowerForTraining -> train (runtime/train-loop.ts),
+// and to samples: sampleSpec(checkpoint or run folder, { spec, settings }) = locate the checkpoint
+// -> checkSpec at its dims -> loadCheckpoint -> checkSpec at the sampling batch -> lowerForSampling
+// -> runSampling (runtime/sample-run.ts) -> writeSamples (runtime/video-out.ts).
 // Each step's result carries the earlier ones (file, graph, lowered graph, memory plan), so a
 // caller keeps one value. Bad input never ends in a stack trace: a spec's problems come back as
 // diagnostics, what the kernel library cannot lower yet and values that do not fit the model as a
 // PipelineError. The CLI, the benchmarks and the tests all go through here.
+import fs from 'node:fs';
+import path from 'node:path';
 import { lowerGraph, type LoweredGraph, type ValueLayout } from './codegen/lower.ts';
 import { lowerTraining, trainingMemory, TrainingError, type TrainingMemory, type TrainingProgram } from './codegen/training.ts';
 import type { AdapterTraits } from './codegen/kernels/kernel.ts';
@@ -21,6 +26,13 @@ import { openGpu, type Gpu } from './runtime/gpu.ts';
 import { loadLowered, type GraphRun } from './runtime/run-graph.ts';
 import { readSafetensors } from './runtime/safetensors.ts';
 import { nothingToDo, prepareTraining, train, type PreparedTraining, type TrainHooks, type TrainOptions, type TrainResult } from './runtime/train-loop.ts';
+import { lowerSampling, SamplingError, type SamplingProgram } from './codegen/sampling.ts';
+import { checkpointName, loadCheckpoint, SpecMismatchError } from './runtime/checkpoint.ts';
+import {
+  locateCheckpoint, modelBatchOf, resolveSampleSettings, runSampling, sampleConditions, sampleLayout, SampleSetupError,
+  type LocatedCheckpoint, type SampleProgressOptions, type SampleSettings,
+} from './runtime/sample-run.ts';
+import { writeSamples, type WrittenSamples } from './runtime/video-out.ts';
 
 export { checkFile, type CheckResult } from './compiler/frontend/check.ts';
 export { TARGETS, TARGET_TRAITS, isTarget, type Target } from './codegen/targets.ts';
@@ -267,4 +279,142 @@ export function trainingMemoryOf(model: CheckedModel, target: Target = 'software
     if (err instanceof TrainingError || (err instanceof Error && /no GPU backward rule/.test(err.message))) return { ok: false, message: err.message };
     throw err;
   }
+}
+
+// ---------------------------------------------------------------- sampling
+
+/** The model cannot be sampled (yet): its output does not fit its noisy input, a node the kernels cannot lower. */
+export class UnsampleableError extends PipelineError {}
+
+/** The sampling program of a model checked at its sampling batch (codegen/sampling.ts), for the adapter `gpu`. */
+export function lowerForSampling(model: CheckedModel, adapter: AdapterTraits, s: Pick<SampleSettings, 'sampler' | 'steps' | 'eta' | 'guidance' | 'clip'>): SamplingProgram {
+  try {
+    return lowerSampling(model.graph, { adapter, sampler: s.sampler, steps: s.steps, eta: s.eta, guidance: s.guidance, clip: s.clip });
+  } catch (err) {
+    if (err instanceof SamplingError) throw new UnsampleableError(err.message);
+    throw new UnsampleableError(`cannot sample model ${model.graph.model} yet: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+export interface SampleSpecOptions {
+  /** the spec the checkpoint was trained on (checkpoints store its graph, not its file) */
+  readonly spec?: string;
+  /** the folder imports must stay in */
+  readonly root?: string;
+  /** flags given; the rest from the spec's sampler and guidance, else the defaults */
+  readonly settings?: Partial<SampleSettings>;
+  /** the folder for the files (default: <checkpoint folder>/samples/step-NNNNNN) */
+  readonly out?: string;
+  /** opens the adapter (default: the process-wide openGpu) */
+  readonly gpu?: () => Promise<Gpu>;
+  /** also write an MP4 when ffmpeg is installed (default true) */
+  readonly mp4?: boolean;
+}
+
+/** What sampling is about to do, once everything is checked and compiled (for a header line). */
+export interface SampleStart {
+  readonly checkpoint: LocatedCheckpoint;
+  readonly settings: SampleSettings;
+  /** 'ema': the checkpoint's EMA weights; 'weights': its raw weights */
+  readonly weights: 'ema' | 'weights';
+  readonly program: SamplingProgram;
+  readonly gpu: Gpu;
+}
+
+export interface SampleSpecHooks extends SampleProgressOptions {
+  readonly start?: (info: SampleStart) => void;
+  /** Things to tell the user: a damaged newer checkpoint passed over, no EMA, no ffmpeg. */
+  readonly note?: (message: string) => void;
+}
+
+export interface SampleResult {
+  readonly model: string;
+  readonly checkpoint: string;
+  readonly step: number;
+  readonly weights: 'ema' | 'weights';
+  readonly settings: SampleSettings;
+  /** the n samples in the noisy input's layout, and their classes when the model takes one */
+  readonly samples: Float32Array;
+  readonly shape: readonly number[];
+  readonly labels: Int32Array | null;
+  readonly out: string;
+  readonly files: WrittenSamples;
+  /** seconds of the loop, and of its first step alone (which compiles the kernels) */
+  readonly seconds: number;
+  readonly firstStepSeconds: number;
+}
+
+export type SampleSpecResult =
+  | { readonly ok: true; readonly result: SampleResult }
+  | { readonly ok: false; readonly file: string; readonly diagnostics: readonly Diagnostic[] };
+
+/**
+ * Samples from a checkpoint (a file, or a run folder's newest) of the model of `options.spec` and
+ * writes a GIF, a PNG grid, the tensors and an MP4. The spec's problems come back as diagnostics;
+ * what cannot be done as asked throws SampleSetupError, SpecMismatchError / CheckpointError,
+ * NoAdapterError or UnsampleableError, all before the GPU is opened except the last.
+ */
+export async function sampleSpec(source: string, options: SampleSpecOptions, hooks: SampleSpecHooks = {}): Promise<SampleSpecResult> {
+  const ckpt = locateCheckpoint(source, hooks.note);
+  if (!options.spec) throw new SampleSetupError(`${ckpt.file} holds model ${ckpt.model} but not the spec file it was written from: name it with --spec FILE.vdm`);
+  const spec = options.spec;
+  const at = (dims?: Readonly<Record<string, number>>) => checkSpec(spec, { dims, root: options.root, purpose: 'vdm sample' });
+  // The spec at the dims the checkpoint was trained at (--batch, --dim), else as written: then
+  // loadCheckpoint names what differs.
+  let trained = at(ckpt.dims);
+  if (!trained.ok) trained = at();
+  if (!trained.ok) return { ok: false, file: spec, diagnostics: trained.diagnostics };
+  let loaded;
+  try {
+    loaded = loadCheckpoint(ckpt.file, trained.model.graph);
+  } catch (e) {
+    if (!(e instanceof SpecMismatchError)) throw e;
+    const shown = e.changes.slice(0, 6).map((c) => `  ${c}`).join('\n') + (e.changes.length > 6 ? `\n  ... and ${e.changes.length - 6} more` : '');
+    throw new SpecMismatchError(`${ckpt.file} was trained on a different spec than ${spec}:\n${shown}\npass the spec it was trained on with --spec`, e.changes);
+  }
+  for (const w of loaded.warnings) hooks.note?.(w);
+  const settings = resolveSampleSettings(trained.model.graph, options.settings ?? {});
+  const weights = settings.ema && loaded.ema ? 'ema' : 'weights';
+  if (settings.ema && !loaded.ema) hooks.note?.(`${path.basename(ckpt.file)} has no EMA weights (trained with --no-ema): sampling with its weights`);
+  const params = weights === 'ema' ? loaded.ema! : loaded.params;
+
+  const checked = at({ ...trained.model.graph.dims, b: modelBatchOf(settings) });
+  if (!checked.ok) return { ok: false, file: spec, diagnostics: checked.diagnostics };
+  const graph = checked.model.graph;
+  for (const p of graph.nodes.flatMap((n) => n.params)) {
+    if (params.get(p.path)?.length !== p.shape.reduce((a, b) => a * b, 1)) throw new SampleSetupError(`parameter ${p.path} [${p.shape}] changes with the batch size, so model ${graph.model} cannot sample ${settings.n} at a time: pass --n ${trained.model.graph.dims.b}`);
+  }
+  const conditions = sampleConditions(graph, settings);
+  const layout = sampleLayout(graph, settings.n);
+  const out = options.out ?? path.join(ckpt.dir, 'samples', checkpointName(ckpt.step).replace(/\.safetensors$/, ''));
+  if (fs.statSync(out, { throwIfNoEntry: false })?.isFile()) throw new SampleSetupError(`--out ${out} is a file; name a folder for the samples`);
+
+  const gpu = await (options.gpu ?? openGpu)();
+  const program = lowerForSampling(checked.model, gpu, settings);
+  hooks.start?.({ checkpoint: ckpt, settings, weights, program, gpu });
+  const run = await runSampling(gpu, program, params, conditions, settings.seed, hooks);
+  const metadata: Record<string, string> = {
+    'vdm.model': graph.model, 'vdm.checkpoint': path.basename(ckpt.file), 'vdm.step': String(ckpt.step), 'vdm.weights': weights,
+    'vdm.axes': graph.inputs.find((i) => i.name === graph.diffusion!.noisy_input)!.axes.map(([a]) => a).join(','),
+    'vdm.sampler': settings.sampler, 'vdm.steps': String(settings.steps), 'vdm.eta': String(settings.eta),
+    'vdm.guidance': settings.guidance === null ? 'none' : String(settings.guidance), 'vdm.clip': String(settings.clip), 'vdm.seed': String(settings.seed),
+    'vdm.timesteps': program.timesteps.join(','),
+    ...(settings.caption !== null ? { 'vdm.caption': settings.caption } : {}),
+  };
+  let files: WrittenSamples;
+  try {
+    files = writeSamples(out, { ...layout, data: run.samples }, { fps: settings.fps, labels: conditions.labels, metadata, mp4: options.mp4 });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code) throw new SampleSetupError(`--out ${out}: cannot write there (${code})`);
+    throw e;
+  }
+  for (const n of files.notes) hooks.note?.(n);
+  return {
+    ok: true,
+    result: {
+      model: graph.model, checkpoint: ckpt.file, step: ckpt.step, weights, settings, samples: run.samples, shape: layout.shape,
+      labels: conditions.labels, out, files, seconds: run.seconds, firstStepSeconds: run.firstStepSeconds,
+    },
+  };
 }

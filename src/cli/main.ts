@@ -10,6 +10,7 @@ import { fmtCommand } from './fmt.ts';
 import { diffCommand } from './diff.ts';
 import { runCommand } from './run-command.ts';
 import { trainCommand } from './train-command.ts';
+import { sampleCommand } from './sample-command.ts';
 import { TARGETS } from '../pipeline.ts';
 
 const asList = (v: unknown): (string | number)[] | undefined =>
@@ -63,6 +64,7 @@ async function main(argv: string[]): Promise<number> {
         });
       })
     .command(trainCommand((c) => { code = c; }))
+    .command(sampleCommand((c) => { code = c; }))
     .command(fmtCommand((c) => { code = c; }))
     .command(diffCommand((c) => { code = c; }))
     .command('doctor', 'report the WebGPU adapter vdm would use', () => {}, async () => { code = await doctor(); })
