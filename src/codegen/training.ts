@@ -17,7 +17,7 @@ import {
   diffusionLossFinishKernel, diffusionLossKernel, diffusionLossSizes, LOSS_TABLE_COLUMNS, type DiffusionLossParams, type LossTerm,
 } from './kernels/diffusion-loss.ts';
 import type { AdapterTraits } from './kernels/kernel.ts';
-import { adamwKernel, chunkTable, gradNormKernels, nonfiniteKernel, type ArenaSegment } from './kernels/optimizer.ts';
+import { adamwKernel, chunkTable, gradNormKernels, nonfiniteKernel, OPTIMIZER_WORKGROUP, type ArenaSegment } from './kernels/optimizer.ts';
 import { l2FinishKernel } from './kernels/reduce.ts';
 import { randomKernel } from './kernels/philox.ts';
 import { lowerNodes, type BufferDecl, type LoweredGraph, type LoweredStep } from './lower.ts';
@@ -240,7 +240,7 @@ export function lowerTraining(graph: Graph, opts: TrainingOptions = {}): Trainin
     emit(post, 'nonfinite check')(nonfiniteKernel(layout), [chunks, gArena[g], flag]);
     emit(post, 'gradient norm')(norms[g].partials, [chunks, gArena[g], part]);
   });
-  emit(post, 'gradient norm')(l2FinishKernel(partialsLength, 64 /* gradNormKernels' workgroup */), [partials, io.gradNorm]);
+  emit(post, 'gradient norm')(l2FinishKernel(partialsLength, OPTIMIZER_WORKGROUP), [partials, io.gradNorm]);
   layouts.forEach((layout, g) => {
     emit(post, 'adamw')(adamwKernel({ ...layout, ema }), [io.adamw, `train.chunks.${g}`, io.gradNorm, gArena[g], pArena[g], mArena[g], vArena[g], ...(ema ? [eArena[g]] : [])]);
   });

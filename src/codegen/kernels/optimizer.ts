@@ -31,15 +31,18 @@ export interface ArenaLayout {
   segments: readonly ArenaSegment[];
   /** most elements per chunk (one workgroup each); default 4096 */
   chunkSize?: number;
-  /** default 64 (a power of two) */
+  /** default OPTIMIZER_WORKGROUP (a power of two) */
   workgroupSize?: number;
 }
 
 export const DECAY_FLAG = 1;
 
+/** The optimizer kernels' default workgroup size; the gradient norm's finish uses it too. */
+export const OPTIMIZER_WORKGROUP = 64;
+
 function settings(l: ArenaLayout) {
   const chunkSize = l.chunkSize ?? 4096;
-  const wg = l.workgroupSize ?? 64;
+  const wg = l.workgroupSize ?? OPTIMIZER_WORKGROUP;
   if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new Error(`optimizer: chunkSize must be a positive integer (got ${chunkSize})`);
   if (!Number.isInteger(Math.log2(wg))) throw new Error(`optimizer: workgroup size must be a power of two (got ${wg})`);
   if (l.segments.length === 0) throw new Error('optimizer: the arena has no segments');
