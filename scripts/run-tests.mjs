@@ -1,23 +1,66 @@
 // Runs the uvu suites under tsx and ends with one plain summary line
 // ("N passed, N failed") that CI and people can read at a glance.
 // Usage: node scripts/run-tests.mjs [pattern]   (pattern: a regexp on test file paths)
+// The files are split over one uvu process per CPU (VDM_TEST_JOBS overrides; 1: one process):
+// the adapter's shader compiler keeps a core busy, so the suite's wall time is shared out. Each
+// process's report is printed whole when it ends, so the reports do not interleave.
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const pattern = process.argv[2] ?? '\\.test\\.ts$';
-const child = spawn(process.execPath,
-  ['--import', 'tsx', path.join(root, 'node_modules/uvu/bin.js'), 'test', pattern, '--color', 'false'],
-  { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0' } });
+const testDir = path.join(root, 'test');
+const pattern = new RegExp(process.argv[2] ?? '\\.test\\.ts$', 'i');
 
-let out = '';
-child.stdout.on('data', (chunk) => { out += chunk; process.stdout.write(chunk); });
-child.on('close', (code) => {
-  const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? 0);
-  const passed = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? 0);
-  const skipped = Number(/Skipped:\s+(\d+)/.exec(out)?.[1] ?? 0);
-  const failed = Math.max(0, total - passed - skipped) + (code !== 0 && total === passed ? 1 : 0);
-  console.log(`\ntests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
-  process.exit(code !== 0 || failed > 0 || total === 0 ? 1 : 0);
-});
+/** Test files by their path under test/, as uvu names them. */
+function collect(dir, prefix = '') {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const name = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) return collect(path.join(dir, e.name), name);
+    return /\.test\.ts$/.test(e.name) && pattern.test(name) ? [{ name, bytes: fs.statSync(path.join(dir, e.name)).size }] : [];
+  });
+}
+
+const files = collect(testDir);
+const jobs = Math.max(1, Math.min(Number(process.env.VDM_TEST_JOBS) || os.availableParallelism(), files.length));
+// Longest first onto the lightest shard (file size stands in for run time).
+const shards = Array.from({ length: jobs }, () => ({ files: [], bytes: 0 }));
+for (const f of [...files].sort((a, b) => b.bytes - a.bytes || a.name.localeCompare(b.name))) {
+  const s = shards.reduce((best, x) => (x.bytes < best.bytes ? x : best));
+  s.files.push(f.name);
+  s.bytes += f.bytes;
+}
+const escape = (s) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+function runShard(names) {
+  return new Promise((resolve) => {
+    const only = `^(?:${names.map(escape).join('|')})$`;
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'node_modules/uvu/bin.js'), 'test', only, '--color', 'false'],
+      { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0' } });
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      if (jobs === 1) process.stdout.write(chunk);
+    });
+    child.on('close', (code) => {
+      if (jobs > 1) process.stdout.write(out);
+      const count = (label) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(out)?.[1] ?? 0);
+      resolve({ code, total: count('Total'), passed: count('Passed'), skipped: count('Skipped') });
+    });
+  });
+}
+
+if (files.length === 0) {
+  console.log(`\ntests: no test file matches ${pattern}`);
+  process.exit(1);
+}
+const results = await Promise.all(shards.filter((s) => s.files.length).map((s) => runShard(s.files)));
+const sum = (k) => results.reduce((n, r) => n + r[k], 0);
+const [total, passed, skipped] = [sum('total'), sum('passed'), sum('skipped')];
+// a process that failed without a failing test (a crash, a suite that threw) counts as a failure
+const crashed = results.filter((r) => r.code !== 0 && r.total === r.passed + r.skipped).length;
+const failed = Math.max(0, total - passed - skipped) + crashed;
+console.log(`\ntests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(failed > 0 || total === 0 ? 1 : 0);
