@@ -15,7 +15,7 @@ import path from 'node:path';
 import { lowerGraph, type LoweredGraph, type ValueLayout } from './codegen/lower.ts';
 import { lowerTraining, trainingMemory, TrainingError, type TrainingMemory, type TrainingProgram } from './codegen/training.ts';
 import type { AdapterTraits } from './codegen/kernels/kernel.ts';
-import { planMemory, type MemoryPlan } from './codegen/plan-memory.ts';
+import { planMemory, plannedMemory, type MemoryPlan, type PlannedMemory } from './codegen/plan-memory.ts';
 import { compiledFiles, type CompiledFiles } from './codegen/program-files.ts';
 import { TARGET_TRAITS, type Target } from './codegen/targets.ts';
 import { checkFile } from './compiler/frontend/check.ts';
@@ -158,6 +158,8 @@ export interface LoadedModel {
   /** Runs `repeat` forward passes (default 1); outputs in the axis order the model declares. */
   run(options?: { readonly repeat?: number; readonly profile?: boolean }): Promise<GraphRun>;
   release(): void;
+  /** bytes of device memory its buffers occupy (forwardMemoryOf's total) */
+  readonly deviceBytes: number;
 }
 
 /** Uploads the parameters and inputs once; each run then only records, submits and reads back. */
@@ -185,7 +187,14 @@ export function load(gpu: Gpu, model: PlannedModel, values: ModelValues): Loaded
       return { ...result, outputs: new Map([...result.outputs].map(([name, t]) => [name, inDeclaredOrder(name, t)])) };
     },
     release: () => loaded.release(),
+    get deviceBytes() { return loaded.deviceBytes; },
   };
+}
+
+/** A forward pass's planned device memory (what load allocates) and its dispatches, for a target. */
+export function forwardMemoryOf(model: CheckedModel, target: Target = 'software'): { readonly memory: PlannedMemory; readonly dispatches: number } {
+  const planned = planModel(lowerModel(model, { target }));
+  return { memory: plannedMemory(planned.lowered, planned.plan), dispatches: planned.lowered.steps.length };
 }
 
 // ---------------------------------------------------------------- training

@@ -2,7 +2,7 @@
 // totals; `--json` the costs as JSON; `--graph` the graph IR.
 import { costsOf, type Costs } from '../compiler/ir/cost.ts';
 import type { Graph } from '../compiler/ir/graph.ts';
-import { trainingMemoryOf, type TrainingMemoryReport } from '../pipeline.ts';
+import { forwardMemoryOf, LoweringError, trainingMemoryOf, type TrainingMemoryReport } from '../pipeline.ts';
 import { dimsOrReport } from './dim-args.ts';
 import { checkedOrReport } from './report.ts';
 import { renderTable } from './table.ts';
@@ -32,13 +32,13 @@ export function infoCommand(args: InfoArgs): number {
     return 1;
   }
   if (args.graph) process.stdout.write(`${JSON.stringify(graph, null, 2)}\n`);
-  else if (args.json) process.stdout.write(`${costsJson(costs, train?.ok ? train : undefined)}\n`);
-  else process.stdout.write(`${infoText(graph, costs)}${train?.ok ? `\n${trainText(train)}` : ''}\n`);
+  else if (args.json) process.stdout.write(`${costsJson(costs, train?.ok ? train : undefined, forwardOrNull(model))}\n`);
+  else process.stdout.write(`${infoText(graph, costs)}\n${forwardText(model)}${train?.ok ? `\n${trainText(train)}` : ''}\n`);
   return 0;
 }
 
 /** The totals, then one layer per line: valid JSON that stays readable. */
-export function costsJson(c: Costs, train?: Extract<TrainingMemoryReport, { ok: true }>): string {
+export function costsJson(c: Costs, train?: Extract<TrainingMemoryReport, { ok: true }>, forward?: ReturnType<typeof forwardMemoryOf> | null): string {
   const layers = c.layers.map((l) => `    ${JSON.stringify({
     path: l.path, op: l.op, shape: l.shape, params: l.params, macs: l.macs, activationBytes: l.activationBytes,
   })}`);
@@ -48,6 +48,7 @@ export function costsJson(c: Costs, train?: Extract<TrainingMemoryReport, { ok: 
     `  "macs": ${c.macs},`,
     `  "flops": ${c.flops},`,
     `  "activationBytes": ${c.activationBytes},`,
+    ...(forward ? [`  "forward": ${JSON.stringify({ ...forward.memory, dispatches: forward.dispatches })},`] : []),
     ...(train ? [`  "training": ${JSON.stringify({ batch: train.batch, ...train.kept.memory, dispatches: train.kept.dispatches, recompute: { ...train.recompute.memory, dispatches: train.recompute.dispatches } })},`] : []),
     `  "layers": [${layers.length ? `\n${layers.join(',\n')}\n  ` : ''}]`,
     '}',
@@ -67,8 +68,34 @@ export function infoText(graph: Graph, costs: Costs): string {
     '',
     table,
     '',
-    `total  params ${humanCount(costs.params)} (${grouped(costs.params)})  MACs ${humanCount(costs.macs)}  FLOPs ${humanCount(costs.flops)}  activations ${humanBytes(costs.activationBytes)}`,
+    `total  params ${humanCount(costs.params)} (${grouped(costs.params)})  MACs ${humanCount(costs.macs)}  FLOPs ${humanCount(costs.flops)}  activations ${humanBytes(costs.activationBytes)} (every output at once)`,
     LEGEND,
+  ].join('\n');
+}
+
+/** The planned forward pass, or null when the kernels cannot lower the model yet. */
+function forwardOrNull(model: Parameters<typeof forwardMemoryOf>[0]) {
+  try {
+    return forwardMemoryOf(model);
+  } catch (err) {
+    if (err instanceof LoweringError) return null;
+    throw err;
+  }
+}
+
+/**
+ * The forward pass's device memory as the runtime allocates it (values share the planned slots);
+ * the table's activation column is every output held at once, which no run allocates.
+ */
+function forwardText(model: Parameters<typeof forwardMemoryOf>[0]): string {
+  const f = forwardOrNull(model);
+  if (!f) return 'forward pass: not lowered (vdm compile says why)';
+  const m = f.memory;
+  return [
+    `forward pass (${f.dispatches} dispatches): peak device memory ${humanBytes(m.total)}`,
+    `  parameters  ${humanBytes(m.params)}`,
+    `  activations and scratch (planned: values whose lifetimes do not overlap share memory)  ${humanBytes(m.activations)}`,
+    `  inputs and outputs  ${humanBytes(m.other)}`,
   ].join('\n');
 }
 

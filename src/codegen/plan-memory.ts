@@ -61,3 +61,24 @@ export function planMemory(lowered: LoweredGraph): MemoryPlan {
     plannedBytes: slots.reduce((n, e) => n + e * BYTES, 0),
   };
 }
+
+export interface PlannedMemory {
+  /** parameters, each in its own buffer */
+  readonly params: number;
+  /** values and scratch, in the plan's shared slots */
+  readonly activations: number;
+  /** inputs, outputs and the buffers the plan leaves alone */
+  readonly other: number;
+  readonly total: number;
+}
+
+/** The device bytes a forward pass planned by `plan` allocates: what the runtime holds, by role. */
+export function plannedMemory(lowered: LoweredGraph, plan: MemoryPlan): PlannedMemory {
+  let params = 0, other = 0;
+  for (const b of lowered.buffers.values()) {
+    if (plan.slotOf.has(b.name)) continue;
+    if (b.role === 'param') params += b.elements * BYTES;
+    else other += b.elements * BYTES;
+  }
+  return { params, activations: plan.plannedBytes, other, total: params + plan.plannedBytes + other };
+}

@@ -27,6 +27,8 @@ export interface LoadOptions {
 export interface LoadedGraph {
   run(opts?: { repeat?: number; profile?: boolean }): Promise<GraphRun>;
   release(): void;
+  /** bytes of device memory its buffers occupy */
+  readonly deviceBytes: number;
 }
 
 /** Uploads `inputs` and `params` for `lowered` once; each run() then only records, submits and reads. */
@@ -34,7 +36,8 @@ export function loadLowered(gpu: Gpu, lowered: LoweredGraph, inputs: ReadonlyMap
   params: ReadonlyMap<string, Float64Array>, opts: LoadOptions = {}): LoadedGraph {
   if (opts.everyNode && opts.plan) throw new Error('loadLowered: everyNode reads every value, so values cannot share memory (no plan)');
   const inputOf = new Map([...lowered.inputs].map(([name, v]) => [v.buffer, { name, v }]));
-  const program = new Program(gpu);
+  // a planned program's buffers at their exact sizes: the plan's figure is what the device holds
+  const program = new Program(gpu, undefined, opts.plan !== undefined);
   try {
     const byBuffer = new Map<string, Tensor>();
     const outputBuffers = new Set([...lowered.outputs.values()].map((v) => v.buffer));
@@ -80,6 +83,7 @@ export function loadLowered(gpu: Gpu, lowered: LoweredGraph, inputs: ReadonlyMap
       return { outputs, values, wallMs: result.wallMs, dispatches: program.dispatchCount, timings: result.timings };
     },
     release: () => program.release(),
+    get deviceBytes() { return program.deviceBytes; },
   };
 }
 

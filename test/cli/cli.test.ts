@@ -54,11 +54,14 @@ test('vdm check --dim fixes a size; malformed --dim is VDM070', () => {
   assert.match(unknown.err, /VDM070: --dim q: model 'Small' has no dim 'q'/);
 });
 
-test('vdm info --json prints exactly params, macs, flops, activationBytes and layers', () => {
+test('vdm info --json prints exactly params, macs, flops, activationBytes, the planned forward pass and layers', () => {
   const r = vdm('info', good, '--json', '--dim', 'b=2');
   assert.is(r.code, 0, r.err);
   const j = JSON.parse(r.out);
-  assert.equal(Object.keys(j), ['params', 'macs', 'flops', 'activationBytes', 'layers']);
+  assert.equal(Object.keys(j), ['params', 'macs', 'flops', 'activationBytes', 'forward', 'layers']);
+  assert.equal(Object.keys(j.forward), ['params', 'activations', 'other', 'total', 'dispatches']);
+  assert.is(j.forward.params, 4 * j.params);
+  assert.ok(j.forward.activations > 0 && j.forward.activations <= j.activationBytes);
   assert.is(j.params, (16 * 4 * 9 + 16) + (16 * 4 + 4));
   assert.is(j.macs, 2 * 16 * 64 * 4 * 9 + 2 * 64 * 16 * 4);
   assert.is(j.flops, 2 * j.macs);
