@@ -1,5 +1,5 @@
 // Fusion of elementwise chains: an operator or elementwise function whose value is read only by
-// one other elementwise node (of the same size, not an output) is not stored; its expression is
+// one other elementwise node (over the same axes or fewer, not an output) is not stored; its expression is
 // inlined into that consumer, which becomes one kernel over all the chain's leaves. A leaf limit
 // keeps every kernel within the storage buffers a shader stage may bind (8 in WebGPU's defaults).
 import type { Graph, GraphNode } from '../compiler/ir/graph.ts';
@@ -19,12 +19,20 @@ export interface FusionPlan {
   readonly leaves: ReadonlyMap<number, readonly number[]>;
 }
 
+/**
+ * A producer's value fits in its consumer's kernel when each of its axes is one of the consumer's:
+ * the same size, or broadcast over the consumer's other axes (its expression is then evaluated per
+ * consumer element: a [b, c] `1 + scale` inside a [b, c, t, h, w] modulate costs one add per
+ * element and saves a dispatch and a buffer).
+ */
+const within = (producer: GraphNode, consumer: GraphNode) =>
+  producer.axes.every(([n, s]) => consumer.axes.some(([m, t]) => m === n && t === s));
+
 /** `keep`: values that must stay stored though they could be inlined (the backward reads them). */
 export function planFusion(graph: Graph, enabled = true, keep: ReadonlySet<number> = new Set()): FusionPlan {
   const uses = new Array<number>(graph.nodes.length).fill(0);
   for (const n of graph.nodes) for (const i of n.inputs) uses[i]++;
   const outputs = new Set(graph.outputs.map((o) => o.node));
-  const numel = (n: GraphNode) => n.axes.reduce((p, [, s]) => p * s, 1);
   const inlined = new Set<number>();
   const leaves = new Map<number, number[]>();
   for (const node of graph.nodes) {
@@ -32,7 +40,7 @@ export function planFusion(graph: Graph, enabled = true, keep: ReadonlySet<numbe
     let set: number[] = [];
     for (const i of node.inputs) {
       const producer = graph.nodes[i];
-      const candidate = enabled && !keep.has(i) && isElementwise(producer) && uses[i] === 1 && !outputs.has(i) && numel(producer) === numel(node);
+      const candidate = enabled && !keep.has(i) && isElementwise(producer) && uses[i] === 1 && !outputs.has(i) && within(producer, node);
       const merged = candidate ? [...new Set([...set, ...leaves.get(i)!])] : [];
       if (candidate && merged.length <= MAX_LEAVES) {
         inlined.add(i);

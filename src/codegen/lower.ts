@@ -7,6 +7,7 @@ import { numelOf } from '../compiler/ir/named-tensor.ts';
 import { primitiveOf } from '../compiler/primitives/index.ts';
 import type { Primitive } from '../compiler/primitives/types.ts';
 import { lowerElementwise, type LowerCall, type Value } from '../compiler/primitives/lowering.ts';
+import { emitSplitParts, MAX_SPLIT_PARTS } from '../compiler/primitives/split.ts';
 import { fusedExpr, planFusion, type FusionPlan } from './fuse.ts';
 import type { AdapterTraits, KernelSpec } from './kernels/kernel.ts';
 
@@ -82,6 +83,26 @@ export interface LowerNodesOptions {
   readonly prefix?: string;
 }
 
+/**
+ * Splits whose parts are consecutive nodes (as a tuple elaborates) and all lowered here: the last
+ * part's id -> every part's id. Those parts are one dispatch, at the last part.
+ */
+function splitGroups(graph: Graph, only?: ReadonlySet<number>): Map<number, number[]> {
+  const groups = new Map<number, number[]>();
+  for (const node of graph.nodes) {
+    if (node.op !== 'split' || node.attrs.index !== 0 || node.dtype !== 'f32') continue;
+    const n = Number(node.attrs.n);
+    const ids = Array.from({ length: n }, (_, k) => node.id + k);
+    const whole = n >= 2 && n <= MAX_SPLIT_PARTS && ids.every((id, k) => {
+      const part = graph.nodes[id];
+      return part?.op === 'split' && part.attrs.index === k && part.inputs[0] === node.inputs[0] && part.attrs.axis === node.attrs.axis
+        && (!only || only.has(id));
+    });
+    if (whole) groups.set(ids[n - 1], ids);
+  }
+  return groups;
+}
+
 /** lowerGraph's work, also for a subset of nodes again under new buffer names (training's recomputation). */
 export function lowerNodes(graph: Graph, opts: LowerNodesOptions): LoweredGraph {
   const { adapter, fusion, only, prefix = '' } = opts;
@@ -96,6 +117,8 @@ export function lowerNodes(graph: Graph, opts: LowerNodesOptions): LoweredGraph 
     buffers.set(name, { name, elements: Math.max(1, elements), dtype, role });
     return name;
   };
+  const splits = splitGroups(graph, only?.nodes);
+  const deferred = new Set([...splits.values()].flatMap((ids) => ids.slice(0, -1)));
   for (const node of graph.nodes) {
     if (only && !only.nodes.has(node.id)) {
       values.push(only.values[node.id]);
@@ -128,7 +151,10 @@ export function lowerNodes(graph: Graph, opts: LowerNodesOptions): LoweredGraph 
       },
     };
     const leaves = fusion.leaves.get(node.id);
-    if (leaves) lowerElementwise({ ...call, inputs: leaves.map((i) => values[i]) }, fusedExpr(graph, fusion, node));
+    const parts = splits.get(node.id);
+    if (deferred.has(node.id)) { /* written by its split's last part */ }
+    else if (parts) emitSplitParts(call, values[node.inputs[0]], [...parts.slice(0, -1).map((id) => values[id]), out], String(node.attrs.axis));
+    else if (leaves) lowerElementwise({ ...call, inputs: leaves.map((i) => values[i]) }, fusedExpr(graph, fusion, node));
     else lowerNode(call, primitiveOf(node.op));
     values.push(out);
   }

@@ -7,8 +7,12 @@ import { checkExpr, emitExprs, evalExpr, inputsOf, type Expr } from './expr.ts';
 export interface ElementwiseParams {
   /** the iteration space; every operand view has this rank */
   shape: readonly number[];
-  /** bound first, in this order. An axis of size 1 (or stride 0) against a larger `shape` axis broadcasts. */
-  inputs: readonly { name: string; view: View }[];
+  /**
+   * bound first, in this order. An axis of size 1 (or stride 0) against a larger `shape` axis
+   * broadcasts. `binding`: read through another input's binding (another view of the same buffer,
+   * e.g. each part of a split), which keeps the kernel within the storage buffers a stage may bind.
+   */
+  inputs: readonly { name: string; view: View; binding?: string }[];
   /** bound after the inputs; outputs never broadcast */
   outputs: readonly { name: string; view: View; expr: Expr }[];
   workgroupSize?: number;
@@ -33,6 +37,10 @@ export function elementwiseKernel(p: ElementwiseParams): KernelSpec {
     if (names.has(name)) throw new Error(`elementwise: operand name '${name}' is used twice`);
     names.add(name);
   }
+  const bound = p.inputs.filter((i) => i.binding === undefined);
+  for (const i of p.inputs) {
+    if (i.binding !== undefined && !bound.some((b) => b.name === i.binding)) throw new Error(`elementwise: input '${i.name}' reads binding '${i.binding}', which no input declares`);
+  }
   const inputNames = new Set(p.inputs.map((i) => i.name));
   p.outputs.forEach((o) => checkExpr(o.expr, inputNames, `output '${o.name}'`));
   const used = inputsOf(p.outputs.map((o) => o.expr));
@@ -51,10 +59,10 @@ export function elementwiseKernel(p: ElementwiseParams): KernelSpec {
   const merged = coalesce(p.shape, [...inStrides, ...outStrides]);
 
   const decls = [
-    ...p.inputs.map((i, k) => `@group(0) @binding(${k}) var<storage, read> b_${i.name}: array<f32>;`),
-    ...p.outputs.map((o, k) => `@group(0) @binding(${p.inputs.length + k}) var<storage, read_write> b_${o.name}: array<f32>;`),
+    ...bound.map((i, k) => `@group(0) @binding(${k}) var<storage, read> b_${i.name}: array<f32>;`),
+    ...p.outputs.map((o, k) => `@group(0) @binding(${bound.length + k}) var<storage, read_write> b_${o.name}: array<f32>;`),
   ];
-  const loads = p.inputs.map((i, k) => `let v_${i.name} = b_${i.name}[${wgslDot(i.view.offset, merged.strides[k], 'i')}];`);
+  const loads = p.inputs.map((i, k) => `let v_${i.name} = b_${i.binding ?? i.name}[${wgslDot(i.view.offset, merged.strides[k], 'i')}];`);
   const body = emitExprs(p.outputs.map((o) => o.expr), (name) => `v_${name}`);
   const stores = p.outputs.map((o, k) =>
     `b_${o.name}[${wgslDot(o.view.offset, merged.strides[p.inputs.length + k], 'i')}] = ${body.results[k]};`);
@@ -66,7 +74,7 @@ export function elementwiseKernel(p: ElementwiseParams): KernelSpec {
     total,
     body: [...wgslCoords(merged.shape, 'flat', 'i'), ...loads, ...body.lines, ...stores],
     bindings: [
-      ...p.inputs.map((i) => ({ name: i.name, access: 'read' as const })),
+      ...bound.map((i) => ({ name: i.name, access: 'read' as const })),
       ...p.outputs.map((o) => ({ name: o.name, access: 'read_write' as const })),
     ],
   });
@@ -87,7 +95,7 @@ export function elementwiseReference(p: ElementwiseParams, data: Record<string, 
     let r = flat;
     for (let a = p.shape.length - 1; a >= 0; a--) { idx[a] = r % p.shape[a]; r = Math.floor(r / p.shape[a]); }
     p.inputs.forEach((inp, k) => {
-      const buf = data[inp.name];
+      const buf = data[inp.binding ?? inp.name];
       if (!buf) throw new Error(`elementwiseReference: no data for input '${inp.name}'`);
       values.set(inp.name, buf[idx.reduce((o, c, a) => o + c * inStrides[k][a], inp.view.offset)]);
     });

@@ -1,5 +1,7 @@
 // split(x, n, axis: c) -> a tuple of n equal parts along the axis.
-import { emitZeros, viewOver } from './lowering.ts';
+import { elementwiseKernel } from '../../codegen/kernels/elementwise.ts';
+import { input } from '../../codegen/kernels/expr.ts';
+import { emitZeros, viewOver, type LowerCall, type Value } from './lowering.ts';
 import { fail } from '../ir/diagnostics.ts';
 import { alongAxis, sizeIn } from '../ir/named-tensor.ts';
 import { withSize } from './axes.ts';
@@ -29,6 +31,7 @@ export const split: Primitive = {
     const part = target.find(([n]) => n === axis)![1];
     emitCopy(call, target, rangeView(x, target, axis, Number(call.attrs.index) * part), viewOver(call.out, target), x.buffer);
   },
+  // (The driver lowers a whole tuple of parts as one kernel when it can: emitSplitParts.)
   // Zeros, then the part's gradient copied into its run along the axis (each part writes a whole
   // contribution; the driver sums the n of them).
   lowerVjp(call) {
@@ -57,3 +60,22 @@ export const split: Primitive = {
     return alongAxis(x, axis, part, (src, dst) => { for (let k = 0; k < part; k++) dst[k] = src[start + k]; });
   },
 };
+
+/** Parts one kernel writes at most: x's binding and one per part within WebGPU's 8 storage buffers. */
+export const MAX_SPLIT_PARTS = 7;
+
+/**
+ * Every part of a split in one dispatch: part k reads x through the same binding at offset k · size
+ * / n along the axis (codegen/lower.ts calls it at the last part's node, once all parts' buffers exist).
+ */
+export function emitSplitParts(call: Pick<LowerCall, 'emit' | 'node'>, x: Value, parts: readonly Value[], axis: string): void {
+  if (call.node.dtype !== 'f32') throw new Error(`split (${call.node.path || 'node ' + call.node.id}): copies of ${call.node.dtype} values cannot be lowered yet`);
+  if (parts.length > MAX_SPLIT_PARTS) throw new Error(`emitSplitParts: ${parts.length} parts, at most ${MAX_SPLIT_PARTS}`);
+  const target = parts[0].axes;
+  const size = target.find(([n]) => n === axis)![1];
+  call.emit(elementwiseKernel({
+    shape: target.map(([, s]) => s),
+    inputs: parts.map((_, k) => ({ name: `x${k}`, view: rangeView(x, target, axis, k * size), ...(k ? { binding: 'x0' } : {}) })),
+    outputs: parts.map((p, k) => ({ name: `out${k}`, view: viewOver(p, target), expr: input(`x${k}`) })),
+  }), [x.buffer, ...parts.map((p) => p.buffer)]);
+}

@@ -1,10 +1,20 @@
 // TinyVideoDiT: 011-elementwise, entry point main
 // bindings (group 0):
-//   @binding(0) x (read)
-//   @binding(1) out (read_write)
+//   @binding(0) x0 (read)
+//   @binding(1) out0 (read_write)
+//   @binding(2) out1 (read_write)
+//   @binding(3) out2 (read_write)
+//   @binding(4) out3 (read_write)
+//   @binding(5) out4 (read_write)
+//   @binding(6) out5 (read_write)
 
-@group(0) @binding(0) var<storage, read> b_x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> b_out: array<f32>;
+@group(0) @binding(0) var<storage, read> b_x0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b_out0: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b_out1: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b_out2: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b_out3: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b_out4: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b_out5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let flat = (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * 64u + lid;
@@ -12,6 +22,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var ir: u32 = flat;
   let i1 = ir % 64u; ir = ir / 64u;
   let i0 = ir;
-  let v_x = b_x[i0 * 384u + i1];
-  b_out[i0 * 64u + i1] = v_x;
+  let v_x0 = b_x0[i0 * 384u + i1];
+  let v_x1 = b_x0[64u + i0 * 384u + i1];
+  let v_x2 = b_x0[128u + i0 * 384u + i1];
+  let v_x3 = b_x0[192u + i0 * 384u + i1];
+  let v_x4 = b_x0[256u + i0 * 384u + i1];
+  let v_x5 = b_x0[320u + i0 * 384u + i1];
+  b_out0[i0 * 64u + i1] = v_x0;
+  b_out1[i0 * 64u + i1] = v_x1;
+  b_out2[i0 * 64u + i1] = v_x2;
+  b_out3[i0 * 64u + i1] = v_x3;
+  b_out4[i0 * 64u + i1] = v_x4;
+  b_out5[i0 * 64u + i1] = v_x5;
 }

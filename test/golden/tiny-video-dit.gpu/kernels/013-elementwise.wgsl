@@ -1,17 +1,26 @@
 // TinyVideoDiT: 013-elementwise, entry point main
 // bindings (group 0):
-//   @binding(0) x (read)
-//   @binding(1) out (read_write)
+//   @binding(0) in0 (read)
+//   @binding(1) in1 (read)
+//   @binding(2) in2 (read)
+//   @binding(3) out (read_write)
 
-@group(0) @binding(0) var<storage, read> b_x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> b_out: array<f32>;
+@group(0) @binding(0) var<storage, read> b_in0: array<f32>;
+@group(0) @binding(1) var<storage, read> b_in1: array<f32>;
+@group(0) @binding(2) var<storage, read> b_in2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b_out: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let flat = (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * 64u + lid;
-  if (flat >= 512u) { return; }
+  if (flat >= 131072u) { return; }
   var ir: u32 = flat;
-  let i1 = ir % 64u; ir = ir / 64u;
+  let i1 = ir % 256u; ir = ir / 256u;
   let i0 = ir;
-  let v_x = b_x[128u + i0 * 384u + i1];
-  b_out[i0 * 64u + i1] = v_x;
+  let v_in0 = b_in0[i0 * 256u + i1];
+  let v_in1 = b_in1[i0];
+  let v_in2 = b_in2[i0];
+  let t0 = 1.0 + v_in1;
+  let t1 = v_in0 * t0;
+  let t2 = t1 + v_in2;
+  b_out[i0 * 256u + i1] = t2;
 }

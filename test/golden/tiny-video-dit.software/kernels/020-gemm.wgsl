@@ -10,14 +10,19 @@ enable subgroups;
 @group(0) @binding(0) var<storage, read> a_buf: array<f32>;
 @group(0) @binding(1) var<storage, read> b_buf: array<vec4f>;
 @group(0) @binding(2) var<storage, read> bias_buf: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> out_buf: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> out_buf: array<f32>;
 
 fn ldA(row: u32, k: u32) -> vec4f {
   return vec4f(a_buf[row + (k + 0u) * 256u], a_buf[row + (k + 1u) * 256u], a_buf[row + (k + 2u) * 256u], a_buf[row + (k + 3u) * 256u]);
 }
-fn ldB(base: u32, k: u32, n: u32) -> vec4f { return b_buf[(base + (k) * 192u) / 4u + min(n, 188u) / 4u]; }
-fn ld_bias(base: u32, i: u32) -> vec4f { return bias_buf[base / 4u + min(i, 188u) / 4u]; }
-fn st_out(base: u32, n: u32, v: vec4f) { if (n < 192u) { out_buf[base / 4u + n / 4u] = v; } }
+fn ldB(base: u32, k: u32, n: u32) -> vec4f { return b_buf[(base + (k) * 64u) / 4u + min(n, 60u) / 4u]; }
+fn ld_bias(base: u32, i: u32) -> vec4f { return bias_buf[base / 4u + min(i, 60u) / 4u]; }
+fn st_out(base: u32, n: u32, v: vec4f) {
+  if (n + 0u < 64u) { out_buf[base + (n + 0u) * 256u] = v[0]; }
+  if (n + 1u < 64u) { out_buf[base + (n + 1u) * 256u] = v[1]; }
+  if (n + 2u < 64u) { out_buf[base + (n + 2u) * 256u] = v[2]; }
+  if (n + 3u < 64u) { out_buf[base + (n + 3u) * 256u] = v[3]; }
+}
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
   var bRest = wg.z;
@@ -25,10 +30,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   bRest = bRest / 8u;
   let m0 = wg.x * 32u;
   let n0 = (wg.y * 8u + lane) * 4u;
-  let aBase = 0u + bi0 * 16384u;
+  let aBase = 0u + bi0 * 65536u;
   let bBase = 0u;
   let biasBase = 0u;
-  let outBase = 0u + bi0 * 49152u;
+  let outBase = 0u + bi0 * 16384u;
   let ar0 = aBase + min(m0 + 0u + lane, 255u);
   let ar1 = aBase + min(m0 + 8u + lane, 255u);
   let ar2 = aBase + min(m0 + 16u + lane, 255u);
@@ -66,7 +71,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   var acc30_0 = vec4f(0.0);
   var acc31_0 = vec4f(0.0);
   {
-    for (var k = 0u; k < 64u; k += 4u) {
+    for (var k = 0u; k < 256u; k += 4u) {
       let a0 = ldA(ar0, k);
       let a1 = ldA(ar1, k);
       let a2 = ldA(ar2, k);
@@ -208,7 +213,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   accs[30] = acc30_0;
   accs[31] = acc31_0;
   for (var r = 0u; r < min(32u, 256u - m0); r++) {
-    let orow = outBase + (m0 + r) * 192u;
+    let orow = outBase + m0 + r;
     st_out(orow, n0 + 0u, accs[r * 1u + 0u] + bias0);
   }
 }

@@ -1,4 +1,4 @@
-// TinyVideoDiT: 017-norm, entry point main
+// TinyVideoDiT: 012-norm, entry point main
 // bindings (group 0):
 //   @binding(0) x (read)
 //   @binding(1) y (read_write)

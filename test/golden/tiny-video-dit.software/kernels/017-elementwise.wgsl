@@ -1,4 +1,4 @@
-// TinyVideoDiT: 023-elementwise, entry point main
+// TinyVideoDiT: 017-elementwise, entry point main
 // bindings (group 0):
 //   @binding(0) in0 (read)
 //   @binding(1) in1 (read)

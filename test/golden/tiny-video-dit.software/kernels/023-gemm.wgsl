@@ -1,4 +1,4 @@
-// TinyVideoDiT: 030-gemm, entry point main
+// TinyVideoDiT: 023-gemm, entry point main
 // bindings (group 0):
 //   @binding(0) a_buf (read)
 //   @binding(1) b_buf (read)

@@ -1,4 +1,4 @@
-// TinyVideoDiT: 031-elementwise, entry point main
+// TinyVideoDiT: 024-elementwise, entry point main
 // bindings (group 0):
 //   @binding(0) x (read)
 //   @binding(1) y (read_write)
