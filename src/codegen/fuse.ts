@@ -5,9 +5,13 @@
 import type { Graph, GraphNode } from '../compiler/ir/graph.ts';
 import { BINARY_BY_OP } from '../compiler/primitives/index.ts';
 import { binary, constant, input, unary, type BinaryOp, type Expr, type UnaryOp } from './kernels/expr.ts';
+import { ACTIVATIONS } from './kernels/epilogue.ts';
 import { isFunctionName } from './kernels/functions.ts';
 
 const MAX_LEAVES = 6;
+
+/** The activations a GEMM epilogue applies (kernels/epilogue.ts). */
+const EPILOGUE_ACTIVATIONS: ReadonlySet<string> = new Set(ACTIVATIONS.filter((a) => a !== 'none'));
 
 /** Nodes the elementwise kernel computes from their inputs alone. */
 export const isElementwise = (n: GraphNode) => n.dtype === 'f32' && (BINARY_BY_OP.has(n.op) || isFunctionName(n.op));
@@ -17,6 +21,11 @@ export interface FusionPlan {
   readonly inlined: ReadonlySet<number>;
   /** per elementwise node that gets a kernel: the node ids its kernel reads (in0, in1, ...) */
   readonly leaves: ReadonlyMap<number, readonly number[]>;
+  /**
+   * activation node -> the linear node whose GEMM applies it in its epilogue: the linear's value is
+   * never stored (it is in `inlined`), the activation's dispatch is that GEMM
+   */
+  readonly epilogues: ReadonlyMap<number, number>;
 }
 
 /**
@@ -53,7 +62,18 @@ export function planFusion(graph: Graph, enabled = true, keep: ReadonlySet<numbe
   }
   // A node inlined into its consumer needs no kernel of its own.
   for (const id of inlined) leaves.delete(id);
-  return { inlined, leaves };
+  // An activation whose kernel reads one linear's value alone becomes that GEMM's epilogue.
+  const epilogues = new Map<number, number>();
+  for (const [id, ids] of leaves) {
+    const node = graph.nodes[id];
+    const producer = graph.nodes[node.inputs[0]];
+    if (!enabled || !EPILOGUE_ACTIVATIONS.has(node.op) || node.inputs.length !== 1 || ids.length !== 1 || ids[0] !== producer.id) continue;
+    if (producer.op !== 'linear' || uses[producer.id] !== 1 || outputs.has(producer.id) || keep.has(producer.id)) continue;
+    epilogues.set(id, producer.id);
+    inlined.add(producer.id);
+    leaves.delete(id);
+  }
+  return { inlined, leaves, epilogues };
 }
 
 /** The expression of `node` over its kernel's leaves (in0, in1, ... in the order of `leaves`). */

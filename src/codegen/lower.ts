@@ -118,6 +118,8 @@ export function lowerNodes(graph: Graph, opts: LowerNodesOptions): LoweredGraph 
     return name;
   };
   const splits = splitGroups(graph, only?.nodes);
+  // parameters of the nodes computed inside another node's kernel (a GEMM with its activation)
+  const ownParams = new Map<number, Map<string, string>>();
   const deferred = new Set([...splits.values()].flatMap((ids) => ids.slice(0, -1)));
   for (const node of graph.nodes) {
     if (only && !only.nodes.has(node.id)) {
@@ -130,14 +132,15 @@ export function lowerNodes(graph: Graph, opts: LowerNodesOptions): LoweredGraph 
       values.push(v);
       continue;
     }
-    if (fusion.inlined.has(node.id)) {
-      values.push({ buffer: '', axes: layoutOf(node.axes, layout), fused: true });
-      continue;
-    }
     const own = new Map<string, string>();
     for (const p of node.params) {
       own.set(paramLeaf(node, p), declare(`param.${p.path}`, p.shape.reduce((a, b) => a * b, 1), 'param'));
       params.set(p.path, `param.${p.path}`);
+    }
+    if (fusion.inlined.has(node.id)) {
+      values.push({ buffer: '', axes: layoutOf(node.axes, layout), fused: true });
+      ownParams.set(node.id, own);
+      continue;
     }
     const out = { buffer: declare(`${prefix}v${node.id}.${node.op}`, numelOf(node.axes), 'value', node.dtype), axes: layoutOf(node.axes, layout) };
     const label = `${prefix}${node.path || node.op} (${node.op}, node ${node.id})`;
@@ -152,7 +155,13 @@ export function lowerNodes(graph: Graph, opts: LowerNodesOptions): LoweredGraph 
     };
     const leaves = fusion.leaves.get(node.id);
     const parts = splits.get(node.id);
+    const gemm = fusion.epilogues.get(node.id);
     if (deferred.has(node.id)) { /* written by its split's last part */ }
+    else if (gemm !== undefined && ownParams.has(gemm)) {
+      // the linear's GEMM with this activation as its epilogue, into this node's value
+      const lin = graph.nodes[gemm];
+      lowerNode({ ...call, node: lin, attrs: { ...lin.attrs, activation: node.op }, inputs: lin.inputs.map((i) => values[i]), params: ownParams.get(gemm)! }, primitiveOf('linear'));
+    }
     else if (parts) emitSplitParts(call, values[node.inputs[0]], [...parts.slice(0, -1).map((id) => values[id]), out], String(node.attrs.axis));
     else if (leaves) lowerElementwise({ ...call, inputs: leaves.map((i) => values[i]) }, fusedExpr(graph, fusion, node));
     else lowerNode(call, primitiveOf(node.op));

@@ -9,7 +9,11 @@
 @group(0) @binding(1) var<storage, read> b_buf: array<f32>;
 @group(0) @binding(2) var<storage, read> bias_buf: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out_buf: array<f32>;
-
+fn vdm_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn vdm_act(x: f32) -> f32 {
+  let act0 = x * vdm_sigmoid(x);
+  return act0;
+}
 var<workgroup> tileA: array<f32, 1024>;
 var<workgroup> tileB: array<f32, 1024>;
 @compute @workgroup_size(16, 16)
@@ -51,7 +55,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     let m = m0 + lid.y + i * 16u;
     for (var j = 0u; j < 4u; j++) {
       let n = n0 + lid.x + j * 16u;
-      if (m < 8u && n < 64u) { out_buf[outBase + (m) * 64u + n] = acc[i][j] + bias_buf[biasBase + n]; }
+      if (m < 8u && n < 64u) { out_buf[outBase + (m) * 64u + n] = vdm_act(acc[i][j] + bias_buf[biasBase + n]); }
     }
   }
 }

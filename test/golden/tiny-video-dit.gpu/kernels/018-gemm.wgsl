@@ -9,7 +9,14 @@
 @group(0) @binding(1) var<storage, read> b_buf: array<f32>;
 @group(0) @binding(2) var<storage, read> bias_buf: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out_buf: array<f32>;
-
+fn vdm_gelu_tanh(x: f32) -> f32 {
+  let u = 0.7978845608 * (x + 0.044715 * x * x * x);
+  return x / (1.0 + exp(-2.0 * u));
+}
+fn vdm_act(x: f32) -> f32 {
+  let act0 = vdm_gelu_tanh(x);
+  return act0;
+}
 var<workgroup> tileA: array<f32, 1024>;
 var<workgroup> tileB: array<f32, 1024>;
 @compute @workgroup_size(16, 16)
@@ -54,7 +61,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     let m = m0 + lid.y + i * 16u;
     for (var j = 0u; j < 4u; j++) {
       let n = n0 + lid.x + j * 16u;
-      if (m < 256u && n < 256u) { out_buf[outBase + m + (n) * 256u] = acc[i][j] + bias_buf[biasBase + n]; }
+      if (m < 256u && n < 256u) { out_buf[outBase + m + (n) * 256u] = vdm_act(acc[i][j] + bias_buf[biasBase + n]); }
     }
   }
 }

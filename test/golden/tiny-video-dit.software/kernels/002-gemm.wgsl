@@ -11,7 +11,12 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read> b_buf: array<vec4f>;
 @group(0) @binding(2) var<storage, read> bias_buf: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> out_buf: array<vec4f>;
-
+fn vdm_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn vdm_act(x: f32) -> f32 {
+  let act0 = x * vdm_sigmoid(x);
+  return act0;
+}
+fn vdm_act4(v: vec4f) -> vec4f { return vec4f(vdm_act(v.x), vdm_act(v.y), vdm_act(v.z), vdm_act(v.w)); }
 fn ldA(row: u32, k: u32) -> vec4f { return a_buf[row / 4u + k / 4u]; }
 fn ldB(base: u32, k: u32, n: u32) -> vec4f { return b_buf[(base + (k) * 64u) / 4u + min(n, 60u) / 4u]; }
 fn ld_bias(base: u32, i: u32) -> vec4f { return bias_buf[base / 4u + min(i, 60u) / 4u]; }
@@ -78,6 +83,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   accs[7] = acc7_0;
   for (var r = 0u; r < min(8u, 8u - m0); r++) {
     let orow = outBase + (m0 + r) * 64u;
-    st_out(orow, n0 + 0u, accs[r * 1u + 0u] + bias0);
+    st_out(orow, n0 + 0u, vdm_act4(accs[r * 1u + 0u] + bias0));
   }
 }

@@ -11,7 +11,15 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read> b_buf: array<vec4f>;
 @group(0) @binding(2) var<storage, read> bias_buf: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> out_buf: array<f32>;
-
+fn vdm_gelu_tanh(x: f32) -> f32 {
+  let u = 0.7978845608 * (x + 0.044715 * x * x * x);
+  return x / (1.0 + exp(-2.0 * u));
+}
+fn vdm_act(x: f32) -> f32 {
+  let act0 = vdm_gelu_tanh(x);
+  return act0;
+}
+fn vdm_act4(v: vec4f) -> vec4f { return vec4f(vdm_act(v.x), vdm_act(v.y), vdm_act(v.z), vdm_act(v.w)); }
 fn ldA(row: u32, k: u32) -> vec4f {
   return vec4f(a_buf[row + (k + 0u) * 256u], a_buf[row + (k + 1u) * 256u], a_buf[row + (k + 2u) * 256u], a_buf[row + (k + 3u) * 256u]);
 }
@@ -214,6 +222,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   accs[31] = acc31_0;
   for (var r = 0u; r < min(32u, 256u - m0); r++) {
     let orow = outBase + m0 + r;
-    st_out(orow, n0 + 0u, accs[r * 1u + 0u] + bias0);
+    st_out(orow, n0 + 0u, vdm_act4(accs[r * 1u + 0u] + bias0));
   }
 }

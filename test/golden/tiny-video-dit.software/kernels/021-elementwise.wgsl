@@ -1,4 +1,4 @@
-// TinyVideoDiT: 022-elementwise, entry point main
+// TinyVideoDiT: 021-elementwise, entry point main
 // bindings (group 0):
 //   @binding(0) x0 (read)
 //   @binding(1) out0 (read_write)

@@ -1,4 +1,4 @@
-// TinyVideoDiT: 023-gemm, entry point main
+// TinyVideoDiT: 019-gemm, entry point main
 // bindings (group 0):
 //   @binding(0) a_buf (read)
 //   @binding(1) b_buf (read)
@@ -15,13 +15,13 @@ enable subgroups;
 fn ldA(row: u32, k: u32) -> vec4f {
   return vec4f(a_buf[row + (k + 0u) * 256u], a_buf[row + (k + 1u) * 256u], a_buf[row + (k + 2u) * 256u], a_buf[row + (k + 3u) * 256u]);
 }
-fn ldB(base: u32, k: u32, n: u32) -> vec4f { return b_buf[(base + (k) * 24u) / 4u + min(n, 20u) / 4u]; }
-fn ld_bias(base: u32, i: u32) -> vec4f { return bias_buf[base / 4u + min(i, 20u) / 4u]; }
+fn ldB(base: u32, k: u32, n: u32) -> vec4f { return b_buf[(base + (k) * 64u) / 4u + min(n, 60u) / 4u]; }
+fn ld_bias(base: u32, i: u32) -> vec4f { return bias_buf[base / 4u + min(i, 60u) / 4u]; }
 fn st_out(base: u32, n: u32, v: vec4f) {
-  if (n + 0u < 24u) { out_buf[base + (n + 0u) * 256u] = v[0]; }
-  if (n + 1u < 24u) { out_buf[base + (n + 1u) * 256u] = v[1]; }
-  if (n + 2u < 24u) { out_buf[base + (n + 2u) * 256u] = v[2]; }
-  if (n + 3u < 24u) { out_buf[base + (n + 3u) * 256u] = v[3]; }
+  if (n + 0u < 64u) { out_buf[base + (n + 0u) * 256u] = v[0]; }
+  if (n + 1u < 64u) { out_buf[base + (n + 1u) * 256u] = v[1]; }
+  if (n + 2u < 64u) { out_buf[base + (n + 2u) * 256u] = v[2]; }
+  if (n + 3u < 64u) { out_buf[base + (n + 3u) * 256u] = v[3]; }
 }
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
@@ -30,10 +30,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   bRest = bRest / 8u;
   let m0 = wg.x * 32u;
   let n0 = (wg.y * 8u + lane) * 4u;
-  let aBase = 0u + bi0 * 16384u;
+  let aBase = 0u + bi0 * 65536u;
   let bBase = 0u;
   let biasBase = 0u;
-  let outBase = 0u + bi0 * 6144u;
+  let outBase = 0u + bi0 * 16384u;
   let ar0 = aBase + min(m0 + 0u + lane, 255u);
   let ar1 = aBase + min(m0 + 8u + lane, 255u);
   let ar2 = aBase + min(m0 + 16u + lane, 255u);
@@ -71,7 +71,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   var acc30_0 = vec4f(0.0);
   var acc31_0 = vec4f(0.0);
   {
-    for (var k = 0u; k < 64u; k += 4u) {
+    for (var k = 0u; k < 256u; k += 4u) {
       let a0 = ldA(ar0, k);
       let a1 = ldA(ar1, k);
       let a2 = ldA(ar2, k);

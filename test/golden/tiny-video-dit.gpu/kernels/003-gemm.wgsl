@@ -1,4 +1,4 @@
-// TinyVideoDiT: 021-gemm, entry point main
+// TinyVideoDiT: 003-gemm, entry point main
 // bindings (group 0):
 //   @binding(0) a_buf (read)
 //   @binding(1) b_buf (read)
@@ -32,9 +32,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     }
     for (var e = t; e < 1024u; e += 256u) {
       let k = k0 + e / 64u;
-      let n = min(n0 + e % 64u, 127u);
+      let n = min(n0 + e % 64u, 63u);
       let kc = min(k, 63u);
-      tileB[e] = select(0.0, b_buf[bBase + (kc) * 128u + n], k < 64u);
+      tileB[e] = select(0.0, b_buf[bBase + (kc) * 64u + n], k < 64u);
     }
     workgroupBarrier();
     for (var kk = 0u; kk < 16u; kk++) {
@@ -51,7 +51,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     let m = m0 + lid.y + i * 16u;
     for (var j = 0u; j < 4u; j++) {
       let n = n0 + lid.x + j * 16u;
-      if (m < 8u && n < 128u) { out_buf[outBase + (m) * 128u + n] = acc[i][j] + bias_buf[biasBase + n]; }
+      if (m < 8u && n < 64u) { out_buf[outBase + (m) * 64u + n] = acc[i][j] + bias_buf[biasBase + n]; }
     }
   }
 }

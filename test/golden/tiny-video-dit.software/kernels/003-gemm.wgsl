@@ -1,4 +1,4 @@
-// TinyVideoDiT: 004-gemm, entry point main
+// TinyVideoDiT: 003-gemm, entry point main
 // bindings (group 0):
 //   @binding(0) a_buf (read)
 //   @binding(1) b_buf (read)

@@ -1,4 +1,4 @@
-// TinyVideoDiT: 006-gemm, entry point main
+// TinyVideoDiT: 005-gemm, entry point main
 // bindings (group 0):
 //   @binding(0) a_buf (read)
 //   @binding(1) b_buf (read)

@@ -1,4 +1,4 @@
-// TinyVideoDiT: 008-position-table, entry point main
+// TinyVideoDiT: 006-position-table, entry point main
 // bindings (group 0):
 //   @binding(0) out (read_write)
 
@@ -58,16 +58,18 @@ fn sinusoid(pos: f32, b: vec2u, k: u32) -> vec2f {
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let flat = (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * 64u + lid;
-  if (flat >= 256u) { return; }
+  if (flat >= 4096u) { return; }
   let c = flat % 64u;
   let m = flat / 64u;
   var gr: u32 = m;
+  let g1 = gr % 8u; gr = gr / 8u;
   let g0 = gr;
   var pos = 0.0;
   var j = 0u;
   var nfreq = 1u;
   var fbase = vec2u(0u, 0u);
-  if (c < 64u) { pos = f32(g0); j = c - 0u; nfreq = 32u; fbase = vec2u(3220771104u, 2330775552u); }
+  if (c < 32u) { pos = f32(g1); j = c - 0u; nfreq = 16u; fbase = vec2u(2415237600u, 3787517952u); }
+  else if (c < 64u) { pos = f32(g0); j = c - 32u; nfreq = 16u; fbase = vec2u(2415237600u, 3787517952u); }
   let sc = sinusoid(pos, fbase, j % nfreq);
   let v = select(sc.y, sc.x, j < nfreq); // sin half, then cos half
   b_out[0u + m * 64u + c * 1u] = v;

@@ -1,4 +1,4 @@
-// TinyVideoDiT: 024-elementwise, entry point main
+// TinyVideoDiT: 004-elementwise, entry point main
 // bindings (group 0):
 //   @binding(0) x (read)
 //   @binding(1) y (read_write)
@@ -10,13 +10,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let flat = (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * 64u + lid;
   if (flat >= 49152u) { return; }
   var ir: u32 = flat;
-  let i6 = ir % 2u; ir = ir / 2u;
+  let i6 = ir % 8u; ir = ir / 8u;
   let i5 = ir % 8u; ir = ir / 8u;
-  let i4 = ir % 2u; ir = ir / 2u;
-  let i3 = ir % 8u; ir = ir / 8u;
+  let i4 = ir % 12u; ir = ir / 12u;
+  let i3 = ir % 2u; ir = ir / 2u;
   let i2 = ir % 2u; ir = ir / 2u;
-  let i1 = ir % 12u; ir = ir / 12u;
+  let i1 = ir % 2u; ir = ir / 2u;
   let i0 = ir;
-  let v_x = b_x[i0 * 6144u + i1 * 64u + i2 * 3072u + i3 * 8u + i4 * 1536u + i5 + i6 * 768u];
-  b_y[i0 * 6144u + i1 * 512u + i2 * 256u + i3 * 32u + i4 * 16u + i5 * 2u + i6] = v_x;
+  let v_x = b_x[i0 * 6144u + i1 * 256u + i2 * 16u + i3 + i4 * 512u + i5 * 32u + i6 * 2u];
+  b_y[i0 * 6144u + i1 * 3072u + i2 * 1536u + i3 * 768u + i4 * 64u + i5 * 8u + i6] = v_x;
 }
