@@ -103,6 +103,13 @@ function splitGroups(graph: Graph, only?: ReadonlySet<number>): Map<number, numb
   return groups;
 }
 
+/**
+ * Nodes whose value a later identical node may share: no parameters, one value of their own (not
+ * a tuple part), not an input. Recomputation (a subset) recomputes each node as written.
+ */
+const repeatable = (node: GraphNode, subset: boolean) =>
+  !subset && node.params.length === 0 && node.op !== 'input' && node.op !== 'split';
+
 /** lowerGraph's work, also for a subset of nodes again under new buffer names (training's recomputation). */
 export function lowerNodes(graph: Graph, opts: LowerNodesOptions): LoweredGraph {
   const { adapter, fusion, only, prefix = '' } = opts;
@@ -120,6 +127,8 @@ export function lowerNodes(graph: Graph, opts: LowerNodesOptions): LoweredGraph 
   const splits = splitGroups(graph, only?.nodes);
   // parameters of the nodes computed inside another node's kernel (a GEMM with its activation)
   const ownParams = new Map<number, Map<string, string>>();
+  const computed = new Map<string, number>();
+  const canonical: number[] = [];
   const deferred = new Set([...splits.values()].flatMap((ids) => ids.slice(0, -1)));
   for (const node of graph.nodes) {
     if (only && !only.nodes.has(node.id)) {
@@ -132,6 +141,16 @@ export function lowerNodes(graph: Graph, opts: LowerNodesOptions): LoweredGraph 
       values.push(v);
       continue;
     }
+    // a node that computes what an earlier one did (the same op, attributes and inputs, no
+    // parameters: each DiT block's silu(c)) reads that one's value instead
+    const key = repeatable(node, only !== undefined) ? JSON.stringify([node.op, node.attrs, node.axes, node.inputs.map((i) => canonical[i] ?? i)]) : '';
+    const earlier = key ? computed.get(key) : undefined;
+    if (earlier !== undefined && !values[earlier].fused && !fusion.inlined.has(node.id)) {
+      canonical[node.id] = earlier;
+      values.push(values[earlier]);
+      continue;
+    }
+    if (key) computed.set(key, node.id);
     const own = new Map<string, string>();
     for (const p of node.params) {
       own.set(paramLeaf(node, p), declare(`param.${p.path}`, p.shape.reduce((a, b) => a * b, 1), 'param'));
