@@ -4,7 +4,10 @@
 // The files are split over one uvu process per CPU (VDM_TEST_JOBS overrides; 1: one process):
 // the adapter's shader compiler keeps a core busy, so the suite's wall time is shared out. Each
 // process's report is printed whole when it ends, so the reports do not interleave.
-import { spawn } from 'node:child_process';
+// The WebGPU adapter is opened once first: without one, the tests declared with `gpuTest`
+// (test/gpu.ts) are skipped and one message says why and how to get one; VDM_REQUIRE_GPU=1 (set
+// by CI) makes a missing adapter a failure instead, so CI still proves the GPU path.
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,11 +37,28 @@ for (const f of [...files].sort((a, b) => b.bytes - a.bytes || a.name.localeComp
 }
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
+/** Opens the adapter the way the tests do (VDM_ADAPTER honoured): { ok, text } (its name, or why not). */
+function probeGpu() {
+  const script = `import { openGpu } from ${JSON.stringify(path.join(root, 'src/runtime/gpu.ts'))};
+try { const g = await openGpu(); console.log('ok ' + (g.info.description || g.info.vendor || 'an adapter')); g.device.destroy(); }
+catch (e) { console.log('no ' + (e instanceof Error ? e.message : String(e))); }
+process.exit(0);`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script],
+    { cwd: root, encoding: 'utf8', timeout: 120_000 });
+  const line = (r.stdout ?? '').split('\n').find((l) => /^(ok|no) /.test(l));
+  if (!line) return { ok: false, text: `the adapter probe failed (${r.error?.message ?? `exit ${r.status}`}) ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' ')}` };
+  return { ok: line.startsWith('ok '), text: line.slice(3) };
+}
+
+const requireGpu = process.env.VDM_REQUIRE_GPU === '1';
+const gpu = process.env.VDM_TEST_GPU === '0' ? { ok: false, text: 'VDM_TEST_GPU=0 is set' } : probeGpu();
+const gpuNote = gpu.ok ? '' : /adapter/i.test(gpu.text) ? gpu.text : `no WebGPU adapter: ${gpu.text}`;
+
 function runShard(names) {
   return new Promise((resolve) => {
     const only = `^(?:${names.map(escape).join('|')})$`;
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'node_modules/uvu/bin.js'), 'test', only, '--color', 'false'],
-      { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0' } });
+      { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0', VDM_TEST_GPU: gpu.ok ? '1' : '0' } });
     let out = '';
     child.stdout.on('data', (chunk) => {
       out += chunk;
@@ -46,7 +66,8 @@ function runShard(names) {
     });
     child.on('close', (code) => {
       if (jobs > 1) process.stdout.write(out);
-      const count = (label) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(out)?.[1] ?? 0);
+      // uvu's own totals are the last ones it prints (a test may print a nested run's report)
+      const count = (label) => Number([...out.matchAll(new RegExp(`^  ${label}:\\s+(\\d+)`, 'gm'))].at(-1)?.[1] ?? 0);
       resolve({ code, total: count('Total'), passed: count('Passed'), skipped: count('Skipped') });
     });
   });
@@ -59,8 +80,15 @@ if (files.length === 0) {
 const results = await Promise.all(shards.filter((s) => s.files.length).map((s) => runShard(s.files)));
 const sum = (k) => results.reduce((n, r) => n + r[k], 0);
 const [total, passed, skipped] = [sum('total'), sum('passed'), sum('skipped')];
-// a process that failed without a failing test (a crash, a suite that threw) counts as a failure
-const crashed = results.filter((r) => r.code !== 0 && r.total === r.passed + r.skipped).length;
-const failed = Math.max(0, total - passed - skipped) + crashed;
+// uvu's Total leaves skipped tests out. A process that failed without a failing test (a crash, a
+// suite that threw) counts as a failure.
+const crashed = results.filter((r) => r.code !== 0 && r.total === r.passed).length;
+const failed = Math.max(0, total - passed) + crashed + (!gpu.ok && requireGpu ? 1 : 0);
+// Said once, at the end where it is seen, just above the summary.
+if (!gpu.ok) {
+  console.log(requireGpu
+    ? `\nGPU tests skipped: ${gpuNote}\nVDM_REQUIRE_GPU=1 is set, so this counts as a failure.`
+    : `\nGPU tests skipped: ${gpuNote}\n(set VDM_REQUIRE_GPU=1 to make a missing adapter fail the run, as CI does)`);
+}
 console.log(`\ntests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
-process.exit(failed > 0 || total === 0 ? 1 : 0);
+process.exit(failed > 0 || total + skipped === 0 ? 1 : 0);

@@ -5,7 +5,9 @@
 // (checkpoint, data) -> open the GPU -> lowerForTraining -> train (runtime/train-loop.ts),
 // and to samples: sampleSpec(checkpoint or run folder, { spec, settings }) = locate the checkpoint
 // -> checkSpec at its dims -> loadCheckpoint -> checkSpec at the sampling batch -> lowerForSampling
-// -> runSampling (runtime/sample-run.ts) -> writeSamples (runtime/video-out.ts).
+// -> runSampling (runtime/sample-run.ts) -> writeSamples (runtime/video-out.ts),
+// and to an evaluation: evalSpec(checkpoint, { spec, data }) = the checkpoint and its spec -> n clips
+// of the data -> sampleSpec (or a samples file) -> evaluateClips (runtime/eval).
 // Each step's result carries the earlier ones (file, graph, lowered graph, memory plan), so a
 // caller keeps one value. Bad input never ends in a stack trace: a spec's problems come back as
 // diagnostics, what the kernel library cannot lower yet and values that do not fit the model as a
@@ -25,14 +27,17 @@ import { relayout, type NamedTensor } from './compiler/ir/named-tensor.ts';
 import { openGpu, type Gpu } from './runtime/gpu.ts';
 import { loadLowered, type GraphRun } from './runtime/run-graph.ts';
 import { readSafetensors } from './runtime/safetensors.ts';
+import { replaceFolder } from './runtime/files.ts';
 import { nothingToDo, prepareTraining, train, type PreparedTraining, type TrainHooks, type TrainOptions, type TrainResult } from './runtime/train-loop.ts';
 import { lowerSampling, SamplingError, type SamplingProgram } from './codegen/sampling.ts';
-import { checkpointName, loadCheckpoint, SpecMismatchError } from './runtime/checkpoint.ts';
+import { checkpointName, loadCheckpoint, SpecMismatchError, type LoadedCheckpoint } from './runtime/checkpoint.ts';
 import {
   locateCheckpoint, modelBatchOf, resolveSampleSettings, runSampling, sampleConditions, sampleLayout, SampleSetupError,
   type LocatedCheckpoint, type SampleProgressOptions, type SampleSettings,
 } from './runtime/sample-run.ts';
 import { writeSamples, type WrittenSamples } from './runtime/video-out.ts';
+import { dataNeeds, openDataset, type VideoDataset } from './runtime/data/index.ts';
+import { evaluateClips, type Clips, type EvalReport } from './runtime/eval/index.ts';
 
 export { checkFile, type CheckResult } from './compiler/frontend/check.ts';
 export { TARGETS, TARGET_TRAITS, isTarget, type Target } from './codegen/targets.ts';
@@ -124,23 +129,66 @@ export function programFiles(model: PlannedModel & { readonly target: Target }):
   return compiledFiles(model.graph, model.lowered, model.plan, model.target);
 }
 
+/**
+ * Writes compiled files as the folder `dir`, swapped in whole (runtime/files.ts): a non-empty folder
+ * `vdm compile` did not write is refused unless `force`; problems are FileErrors.
+ */
+export function writeProgramFolder(dir: string, compiled: CompiledFiles, options: { readonly force?: boolean } = {}): void {
+  replaceFolder(dir, compiled.files, { force: options.force, by: 'vdm compile' });
+}
+
 /** Distinct kernels of a lowered model (what the adapter compiles). */
 export const kernelCount = (model: LoweredModel): number => new Set(model.lowered.steps.map((s) => s.spec.key)).size;
 
-/** Parameters by dotted path from a safetensors file: every one the model has, with its shape. */
-export function readParams(graph: Graph, file: string): Map<string, Float64Array> {
+export interface ReadParamsOptions {
+  /** accept NaN and infinite values (default: refused, naming the tensor) */
+  readonly allowNonfinite?: boolean;
+}
+
+export interface ParamsFile {
+  /** every parameter of the model, by dotted path */
+  readonly params: Map<string, Float64Array>;
+  /** tensors of the file that are no parameter of the model (a checkpoint's EMA and Adam moments aside) */
+  readonly unused: readonly string[];
+}
+
+/**
+ * Parameters by dotted path from a safetensors file: every one the model has, with its shape and
+ * finite values (unless allowNonfinite); the tensors the model does not use are listed.
+ */
+export function readParamsFile(graph: Graph, file: string, options: ReadParamsOptions = {}): ParamsFile {
   const st = readSafetensors(file);
   const out = new Map<string, Float64Array>();
   const problems: string[] = [];
-  for (const p of graph.nodes.flatMap((n) => n.params)) {
-    const t = st.tensors[p.path];
+  const params = graph.nodes.flatMap((n) => n.params);
+  for (const p of params) {
+    const t = Object.hasOwn(st.tensors, p.path) ? st.tensors[p.path] : undefined;
     if (!t) { problems.push(`missing ${p.path} [${p.shape}]`); continue; }
     if (t.shape.join() !== p.shape.join()) { problems.push(`${p.path} is [${t.shape}] in the file, the model needs [${p.shape}]`); continue; }
     if (t.data instanceof BigInt64Array) { problems.push(`${p.path} is ${t.dtype}; parameters must be floating point`); continue; }
-    out.set(p.path, Float64Array.from(t.data));
+    const values = Float64Array.from(t.data);
+    if (!options.allowNonfinite) {
+      let nan = 0, inf = 0, first = -1;
+      values.forEach((v, i) => {
+        if (Number.isNaN(v)) nan++; else if (!Number.isFinite(v)) inf++; else return;
+        if (first < 0) first = i;
+      });
+      if (nan + inf) {
+        problems.push(`${p.path} holds ${[nan ? `${nan} NaN` : '', inf ? `${inf} infinite` : ''].filter(Boolean).join(' and ')} `
+          + `value${nan + inf === 1 ? '' : 's'} (the first at index ${first}); --allow-nonfinite runs with them anyway`);
+        continue;
+      }
+    }
+    out.set(p.path, values);
   }
   if (problems.length) throw new PipelineError(`${file} does not fit model ${graph.model}:\n${listed(problems)}`);
-  return out;
+  const known = new Set(params.flatMap((p) => [p.path, `ema.${p.path}`, `adam.m.${p.path}`, `adam.v.${p.path}`]));
+  return { params: out, unused: Object.keys(st.tensors).filter((name) => !known.has(name)).sort() };
+}
+
+/** The parameters of `readParamsFile`, without the list of unused tensors. */
+export function readParams(graph: Graph, file: string, options: ReadParamsOptions = {}): Map<string, Float64Array> {
+  return readParamsFile(graph, file, options).params;
 }
 
 const listed = (problems: readonly string[]) =>
@@ -296,9 +344,9 @@ export function trainingMemoryOf(model: CheckedModel, target: Target = 'software
 export class UnsampleableError extends PipelineError {}
 
 /** The sampling program of a model checked at its sampling batch (codegen/sampling.ts), for the adapter `gpu`. */
-export function lowerForSampling(model: CheckedModel, adapter: AdapterTraits, s: Pick<SampleSettings, 'sampler' | 'steps' | 'eta' | 'guidance' | 'clip'>): SamplingProgram {
+export function lowerForSampling(model: CheckedModel, adapter: AdapterTraits, s: Pick<SampleSettings, 'sampler' | 'steps' | 'eta' | 'guidance' | 'clip' | 'keepFirst'>): SamplingProgram {
   try {
-    return lowerSampling(model.graph, { adapter, sampler: s.sampler, steps: s.steps, eta: s.eta, guidance: s.guidance, clip: s.clip });
+    return lowerSampling(model.graph, { adapter, sampler: s.sampler, steps: s.steps, eta: s.eta, guidance: s.guidance, clip: s.clip, keepFirst: s.keepFirst });
   } catch (err) {
     if (err instanceof SamplingError) throw new UnsampleableError(err.message);
     throw new UnsampleableError(`cannot sample model ${model.graph.model} yet: ${err instanceof Error ? err.message : String(err)}`);
@@ -358,6 +406,27 @@ export type SampleSpecResult =
   | { readonly ok: false; readonly file: string; readonly diagnostics: readonly Diagnostic[] };
 
 /**
+ * The model of `spec` at the dims the checkpoint was trained at (--batch, --dim; else as written,
+ * so that loadCheckpoint names what differs) and the checkpoint loaded for it; a checkpoint of
+ * another spec is a SpecMismatchError that says to pass the right --spec.
+ */
+export function specOfCheckpoint(ckpt: LocatedCheckpoint, spec: string, root: string | undefined, purpose: string):
+  | { readonly ok: true; readonly model: CheckedModel; readonly loaded: LoadedCheckpoint }
+  | { readonly ok: false; readonly file: string; readonly diagnostics: readonly Diagnostic[] } {
+  const at = (dims?: Readonly<Record<string, number>>) => checkSpec(spec, { dims, root, purpose });
+  let trained = at(ckpt.dims);
+  if (!trained.ok) trained = at();
+  if (!trained.ok) return { ok: false, file: spec, diagnostics: trained.diagnostics };
+  try {
+    return { ok: true, model: trained.model, loaded: loadCheckpoint(ckpt.file, trained.model.graph) };
+  } catch (e) {
+    if (!(e instanceof SpecMismatchError)) throw e;
+    const shown = e.changes.slice(0, 6).map((c) => `  ${c}`).join('\n') + (e.changes.length > 6 ? `\n  ... and ${e.changes.length - 6} more` : '');
+    throw new SpecMismatchError(`${ckpt.file} was trained on a different spec than ${spec}:\n${shown}\npass the spec it was trained on with --spec`, e.changes);
+  }
+}
+
+/**
  * Samples from a checkpoint (a file, or a run folder's newest) of the model of `options.spec` and
  * writes a GIF, a PNG grid, the tensors and an MP4. The spec's problems come back as diagnostics;
  * what cannot be done as asked throws SampleSetupError, SpecMismatchError / CheckpointError,
@@ -368,32 +437,23 @@ export async function sampleSpec(source: string, options: SampleSpecOptions, hoo
   if (!options.spec) throw new SampleSetupError(`${ckpt.file} holds model ${ckpt.model} but not the spec file it was written from: name it with --spec FILE.vdm`);
   const spec = options.spec;
   const at = (dims?: Readonly<Record<string, number>>) => checkSpec(spec, { dims, root: options.root, purpose: 'vdm sample' });
-  // The spec at the dims the checkpoint was trained at (--batch, --dim), else as written: then
-  // loadCheckpoint names what differs.
-  let trained = at(ckpt.dims);
-  if (!trained.ok) trained = at();
-  if (!trained.ok) return { ok: false, file: spec, diagnostics: trained.diagnostics };
-  let loaded;
-  try {
-    loaded = loadCheckpoint(ckpt.file, trained.model.graph);
-  } catch (e) {
-    if (!(e instanceof SpecMismatchError)) throw e;
-    const shown = e.changes.slice(0, 6).map((c) => `  ${c}`).join('\n') + (e.changes.length > 6 ? `\n  ... and ${e.changes.length - 6} more` : '');
-    throw new SpecMismatchError(`${ckpt.file} was trained on a different spec than ${spec}:\n${shown}\npass the spec it was trained on with --spec`, e.changes);
-  }
+  const found = specOfCheckpoint(ckpt, spec, options.root, 'vdm sample');
+  if (!found.ok) return found;
+  const { model: trained, loaded } = found;
   for (const w of loaded.warnings) hooks.note?.(w);
-  const settings = resolveSampleSettings(trained.model.graph, options.settings ?? {});
+  const settings = resolveSampleSettings(trained.graph, options.settings ?? {});
   const weights = settings.ema && loaded.ema ? 'ema' : 'weights';
   if (settings.ema && !loaded.ema) hooks.note?.(`${path.basename(ckpt.file)} has no EMA weights (trained with --no-ema): sampling with its weights`);
   const params = weights === 'ema' ? loaded.ema! : loaded.params;
 
-  const checked = at({ ...trained.model.graph.dims, b: modelBatchOf(settings) });
+  const checked = at({ ...trained.graph.dims, b: modelBatchOf(settings) });
   if (!checked.ok) return { ok: false, file: spec, diagnostics: checked.diagnostics };
   const graph = checked.model.graph;
   for (const p of graph.nodes.flatMap((n) => n.params)) {
-    if (params.get(p.path)?.length !== p.shape.reduce((a, b) => a * b, 1)) throw new SampleSetupError(`parameter ${p.path} [${p.shape}] changes with the batch size, so model ${graph.model} cannot sample ${settings.n} at a time: pass --n ${trained.model.graph.dims.b}`);
+    if (params.get(p.path)?.length !== p.shape.reduce((a, b) => a * b, 1)) throw new SampleSetupError(`parameter ${p.path} [${p.shape}] changes with the batch size, so model ${graph.model} cannot sample ${settings.n} at a time: pass --n ${trained.graph.dims.b}`);
   }
   const conditions = sampleConditions(graph, settings);
+  for (const n of conditions.notes) hooks.note?.(n);
   const layout = sampleLayout(graph, settings.n);
   const out = options.out ?? path.join(ckpt.dir, 'samples', checkpointName(ckpt.step).replace(/\.safetensors$/, ''));
   if (fs.statSync(out, { throwIfNoEntry: false })?.isFile()) throw new SampleSetupError(`--out ${out} is a file; name a folder for the samples`);
@@ -426,4 +486,130 @@ export async function sampleSpec(source: string, options: SampleSpecOptions, hoo
       labels: conditions.labels, out, files, seconds: run.seconds, firstStepSeconds: run.firstStepSeconds,
     },
   };
+}
+
+// ---------------------------------------------------------------- evaluation
+
+/** An evaluation that cannot run as asked: a bad --n, a samples file that does not fit the checkpoint. */
+export class EvalSetupError extends PipelineError {}
+
+export const DEFAULT_EVAL = { n: 16, seed: 0 } as const;
+
+export interface EvalSpecOptions {
+  /** the spec the checkpoint was trained on */
+  readonly spec?: string;
+  /** the folder imports must stay in */
+  readonly root?: string;
+  /** 'synthetic' (the built-in moving shapes; default) or a folder of clips */
+  readonly data?: string;
+  /** clips on each side (default 16; with `samples`, every one the file holds) */
+  readonly n?: number;
+  /** seeds the sampling noise and the synthetic clips (default 0) */
+  readonly seed?: number;
+  /** a samples.safetensors `vdm sample` wrote: evaluate those instead of sampling */
+  readonly samples?: string;
+  /** sampling settings besides n and seed (default: the spec's sampler) */
+  readonly settings?: Partial<Omit<SampleSettings, 'n' | 'seed'>>;
+  /** where the sampled clips are written (default: <checkpoint folder>/eval/step-NNNNNN) */
+  readonly out?: string;
+  /** opens the adapter (default: the process-wide openGpu) */
+  readonly gpu?: () => Promise<Gpu>;
+  /** also write an MP4 of the samples when ffmpeg is installed (default true) */
+  readonly mp4?: boolean;
+}
+
+export interface EvalResult {
+  readonly model: string;
+  readonly checkpoint: string;
+  readonly step: number;
+  /** the size of one clip, on both sides */
+  readonly clip: { readonly c: number; readonly t: number; readonly h: number; readonly w: number };
+  /** sampled now (the settings and where the files went), or read from a file */
+  readonly samples:
+    | { readonly from: 'sampled'; readonly settings: SampleSettings; readonly weights: 'ema' | 'weights'; readonly out: string; readonly files: WrittenSamples; readonly seconds: number }
+    | { readonly from: 'file'; readonly file: string };
+  /** 'synthetic' or the folder, the seed of the synthetic clips */
+  readonly data: { readonly source: string; readonly seed: number };
+  readonly report: EvalReport;
+}
+
+export type EvalSpecResult =
+  | { readonly ok: true; readonly result: EvalResult }
+  | { readonly ok: false; readonly file: string; readonly diagnostics: readonly Diagnostic[] };
+
+/** The samples of a samples.safetensors that fit `layout` (the checkpoint's clip size), the first n of them. */
+function readSamplesFile(file: string, model: string, layout: { c: number; t: number; h: number; w: number; shape: readonly number[] }, n: number | undefined):
+  { clips: Clips; labels: Int32Array | null } {
+  if (!fs.statSync(file, { throwIfNoEntry: false })?.isFile()) throw new EvalSetupError(`--samples ${file}: no such file (name the samples.safetensors \`vdm sample\` wrote)`);
+  const st = readSafetensors(file);
+  const t = st.tensors.samples;
+  if (!t || t.data instanceof BigInt64Array || t.data instanceof Int32Array) throw new EvalSetupError(`--samples ${file} holds no floating-point tensor 'samples': name the samples.safetensors \`vdm sample\` wrote`);
+  const stored = st.metadata['vdm.model'];
+  if (stored && stored !== model) throw new EvalSetupError(`--samples ${file} holds samples of model ${stored}, the checkpoint is of model ${model}`);
+  if (t.shape.slice(1).join() !== layout.shape.slice(1).join()) {
+    throw new EvalSetupError(`--samples ${file} holds samples [${t.shape.join(', ')}], the checkpoint's model makes [n, ${layout.shape.slice(1).join(', ')}]`);
+  }
+  const have = t.shape[0];
+  if (n !== undefined && n > have) throw new EvalSetupError(`--n ${n}: ${file} holds ${have} sample${have === 1 ? '' : 's'}; pass --n ${have} or fewer`);
+  const count = n ?? have;
+  const size = layout.c * layout.t * layout.h * layout.w;
+  const l = st.tensors.labels;
+  const labels = l && l.data instanceof Int32Array && l.data.length === have ? l.data.slice(0, count) : null;
+  return { clips: { shape: { n: count, c: layout.c, t: layout.t, h: layout.h, w: layout.w }, data: Float32Array.from(t.data.subarray(0, count * size)) }, labels };
+}
+
+/**
+ * `vdm eval`: samples n clips from a checkpoint (or reads a samples.safetensors `vdm sample` wrote),
+ * draws n clips of the data the model trained on (the built-in moving shapes at the checkpoint's
+ * dims, or a folder) and compares them (runtime/eval: per-frame statistics, temporal consistency,
+ * the Fréchet distance over a fixed random 3D-conv network, and on the moving shapes trajectory
+ * smoothness and shape-colour accuracy). The spec's problems come back as diagnostics; what cannot
+ * be done as asked throws EvalSetupError, SampleSetupError, SpecMismatchError / CheckpointError,
+ * DataError, NoAdapterError or UnsampleableError, all but the last two before the GPU is opened.
+ */
+export async function evalSpec(source: string, options: EvalSpecOptions, hooks: SampleSpecHooks = {}): Promise<EvalSpecResult> {
+  const { n, seed = DEFAULT_EVAL.seed, data: dataSource = 'synthetic' } = options;
+  if (n !== undefined && !(Number.isSafeInteger(n) && n >= 1)) throw new EvalSetupError(`--n must be a whole number of at least 1, got ${n}`);
+  if (!(Number.isSafeInteger(seed) && seed >= 0)) throw new EvalSetupError(`--seed must be an integer from 0 to 2^53 - 1, got ${seed}`);
+  const ckpt = locateCheckpoint(source, hooks.note);
+  if (!options.spec) throw new SampleSetupError(`${ckpt.file} holds model ${ckpt.model} but not the spec file it was written from: name it with --spec FILE.vdm`);
+  const found = specOfCheckpoint(ckpt, options.spec, options.root, 'vdm eval');
+  if (!found.ok) return found;
+  const graph = found.model.graph;
+  const layout = sampleLayout(graph, 1);
+  const clip = { c: layout.c, t: layout.t, h: layout.h, w: layout.w };
+  const fromFile = options.samples !== undefined ? readSamplesFile(options.samples, graph.model, layout, n) : null;
+  const count = fromFile?.clips.shape.n ?? n ?? DEFAULT_EVAL.n;
+
+  // The data, before the GPU: a folder that cannot be read is reported without sampling first.
+  const synthetic = dataSource === 'synthetic';
+  const label = synthetic ? dataNeeds(graph).label : undefined;
+  let dataset: VideoDataset;
+  try {
+    dataset = await openDataset(dataSource, clip, { seed, ...(label ? { label: { classes: label.classes } } : {}) });
+  } catch (e) {
+    if (e instanceof RangeError) throw new EvalSetupError(e.message);
+    throw e;
+  }
+  for (const p of dataset.problems) hooks.note?.(p);
+  const dataCount = Math.min(count, dataset.size ?? count);
+  if (dataCount < count) hooks.note?.(`${dataSource} holds ${dataCount} clip${dataCount === 1 ? '' : 's'}: comparing ${count} samples with ${dataCount} clips`);
+  const batch = await dataset.batch(0, dataCount);
+  const data: Clips = { shape: { n: dataCount, ...clip }, data: batch.video };
+
+  let samples: Clips, sampleLabels: Int32Array | null, from: EvalResult['samples'];
+  if (fromFile) {
+    ({ clips: samples, labels: sampleLabels } = fromFile);
+    from = { from: 'file', file: options.samples! };
+  } else {
+    const out = options.out ?? path.join(ckpt.dir, 'eval', checkpointName(ckpt.step).replace(/\.safetensors$/, ''));
+    const r = await sampleSpec(ckpt.file, { spec: options.spec, root: options.root, out, gpu: options.gpu, mp4: options.mp4, settings: { ...options.settings, n: count, seed } }, hooks);
+    if (!r.ok) return r;
+    samples = { shape: { n: count, ...clip }, data: r.result.samples };
+    sampleLabels = r.result.labels;
+    from = { from: 'sampled', settings: r.result.settings, weights: r.result.weights, out: r.result.out, files: r.result.files, seconds: r.result.seconds };
+  }
+  const labels = synthetic && sampleLabels && batch.label ? { samples: sampleLabels, data: batch.label } : undefined;
+  const report = evaluateClips(samples, data, { shapes: synthetic, labels });
+  return { ok: true, result: { model: graph.model, checkpoint: ckpt.file, step: ckpt.step, clip, samples: from, data: { source: dataSource, seed }, report } };
 }

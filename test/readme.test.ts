@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { checkFile } from '../src/compiler/frontend/check.ts';
 import { formatDiagnostic } from '../src/compiler/ir/diagnostics.ts';
+import { formatSource } from '../src/compiler/review/fmt.ts';
 
 const readme = fs.readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 /** Bodies of the fenced blocks whose info string is `lang`, read line by line so open and close pair up. */
@@ -41,6 +42,11 @@ test('the README example checks, and its error example is what vdm prints', () =
     process.chdir(cwd);
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('the README example is in canonical layout, so saving it under specs/ keeps `vdm fmt --check specs` passing', () => {
+  const [spec] = fences('vdm');
+  assert.fixture(spec, formatSource(spec), 'run `vdm fmt --stdin` on the README example');
 });
 
 test.run();

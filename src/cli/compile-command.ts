@@ -1,9 +1,10 @@
 // `vdm compile FILE -o DIR`: lowers a checked model to WGSL kernels a person can read and ship:
 // DIR/kernels/NNN-<family>.wgsl and DIR/program.json (codegen/program-files.ts says what is in them).
-// The same spec and target give byte-identical files.
-import fs from 'node:fs';
+// The same spec and target give byte-identical files. The folder (default build/FILE.TARGET) is
+// written whole and then swapped in; a non-empty folder vdm did not write is refused without --force.
 import path from 'node:path';
-import { isTarget, LoweringError, lowerModel, planModel, programFiles, TARGETS, type CompiledFiles } from '../pipeline.ts';
+import { isTarget, LoweringError, lowerModel, planModel, programFiles, TARGETS, writeProgramFolder, type CompiledFiles } from '../pipeline.ts';
+import { FileError } from '../runtime/files.ts';
 import { dimsOrReport } from './dim-args.ts';
 import { checkedOrReport } from './report.ts';
 
@@ -13,6 +14,7 @@ export interface CompileArgs {
   readonly target?: string;
   readonly dim?: readonly (string | number)[];
   readonly root?: string;
+  readonly force?: boolean;
 }
 
 export function compileCommand(args: CompileArgs): number {
@@ -36,12 +38,14 @@ export function compileCommand(args: CompileArgs): number {
     process.stderr.write(`${args.file}: cannot compile model ${err.model} yet: ${err.reason}\n`);
     return 1;
   }
-  const dir = args.out ?? path.join(path.dirname(args.file), `${path.basename(args.file, '.vdm')}.${target}`);
-  const kernelsDir = path.join(dir, 'kernels');
-  fs.mkdirSync(kernelsDir, { recursive: true });
-  // Kernels of an earlier compile into the same folder would otherwise linger under old numbers.
-  for (const f of fs.readdirSync(kernelsDir)) if (f.endsWith('.wgsl')) fs.rmSync(path.join(kernelsDir, f));
-  for (const [rel, text] of compiled.files) fs.writeFileSync(path.join(dir, rel), text);
+  const dir = args.out ?? path.join('build', `${path.basename(args.file, '.vdm')}.${target}`);
+  try {
+    writeProgramFolder(dir, compiled, { force: args.force });
+  } catch (err) {
+    if (!(err instanceof FileError)) throw err;
+    process.stderr.write(`vdm compile: ${err.message}\n`);
+    return 1;
+  }
   const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
   process.stdout.write(`${args.file}: model ${planned.graph.model} -> ${compiled.kernels} kernels, ${compiled.dispatches} dispatches (${target}) in ${dir}\n`
     + `  activations: ${mb(planned.plan.plannedBytes)} in ${planned.plan.slots.length} shared slots (${mb(planned.plan.unplannedBytes)} unshared)\n`);

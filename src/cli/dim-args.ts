@@ -3,7 +3,8 @@ import { diag, type Diagnostic } from '../compiler/ir/diagnostics.ts';
 import { printDiagnostics } from './report.ts';
 
 export function parseDimArgs(raw: readonly (string | number)[] | undefined): { dims: Record<string, number>; errors: Diagnostic[] } {
-  const dims: Record<string, number> = {};
+  // a Map, then own properties only: `__proto__` and `toString` are names like any other
+  const dims = new Map<string, number>();
   const errors: Diagnostic[] = [];
   const bad = (message: string, hint?: string) => errors.push({ ...diag('VDM070', null, message, hint), file: 'vdm' });
   for (const item of raw ?? []) {
@@ -18,13 +19,13 @@ export function parseDimArgs(raw: readonly (string | number)[] | undefined): { d
       bad(`--dim ${text}: the size must be a positive integer`);
       continue;
     }
-    if (name in dims) {
+    if (dims.has(name)) {
       bad(`--dim ${name} is given twice`);
       continue;
     }
-    dims[name] = Number(value);
+    dims.set(name, Number(value));
   }
-  return { dims, errors };
+  return { dims: Object.fromEntries(dims), errors };
 }
 
 /** The dims of a command's `--dim` arguments; undefined once their errors are printed (the command exits 1). */

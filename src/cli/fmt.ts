@@ -10,6 +10,7 @@ import { sameMeaning } from '../compiler/review/fmt-verify.ts';
 import { parseSource } from '../compiler/frontend/parse.ts';
 import { SourceFile, displayPathOf, readSpecText } from '../compiler/ir/source.ts';
 import { diag, formatDiagnostic, internalError } from '../compiler/ir/diagnostics.ts';
+import { fileProblem } from '../runtime/files.ts';
 
 export interface FmtIo { out(text: string): void; err(text: string): void; readStdin(): string }
 
@@ -75,8 +76,20 @@ export function runFmt(args: readonly string[], check: boolean, io: FmtIo): numb
     const result = formatChecked(file, text);
     if (!result.ok) { io.err(result.message); failed = true; continue; }
     if (result.formatted === text) continue;
+    if (!check) {
+      try {
+        fs.writeFileSync(file, result.formatted);
+      } catch (error) {
+        // a read-only file or folder is the user's to fix: one line, and the other files go on
+        const code = (error as NodeJS.ErrnoException).code;
+        io.err(code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
+          ? `vdm fmt: ${displayPathOf(file)} is not formatted but cannot be written (${code}): make it writable, or print the formatted text with \`vdm fmt --stdin < ${displayPathOf(file)}\``
+          : `vdm fmt: ${displayPathOf(file)} is not formatted and ${fileProblem(error) ?? (error as Error).message}`);
+        failed = true;
+        continue;
+      }
+    }
     changed.push(displayPathOf(file));
-    if (!check) fs.writeFileSync(file, result.formatted);
   }
   for (const file of changed) io.out(`${file}\n`);
   if (check && changed.length) {

@@ -11,7 +11,10 @@ import { diffCommand } from './diff.ts';
 import { runCommand } from './run-command.ts';
 import { trainCommand } from './train-command.ts';
 import { sampleCommand } from './sample-command.ts';
+import { evalCommand } from './eval-command.ts';
 import { TARGETS } from '../pipeline.ts';
+import { fileProblem } from '../runtime/files.ts';
+import { TensorTooLargeError } from '../runtime/limits.ts';
 
 const asList = (v: unknown): (string | number)[] | undefined =>
   v === undefined ? undefined : Array.isArray(v) ? v : [v as string];
@@ -41,11 +44,12 @@ async function main(argv: string[]): Promise<number> {
     .command('compile <file>', 'lower a model to WGSL kernels and a program manifest',
       (y) => y
         .positional('file', { type: 'string', describe: 'a .vdm file with a model', demandOption: true })
-        .option('out', { alias: 'o', type: 'string', requiresArg: true, describe: 'output folder (default: FILE.TARGET next to the file)' })
+        .option('out', { alias: 'o', type: 'string', requiresArg: true, describe: 'output folder, replaced whole (default: build/FILE.TARGET)' })
+        .option('force', { type: 'boolean', describe: 'replace the output folder even if it holds files vdm did not write' })
         .option('target', { type: 'string', choices: TARGETS, default: 'gpu', describe: 'kernel strategy: gpu (workgroup tiles) or software (SIMD lanes, for CPU adapters)' })
         .option('dim', { type: 'string', requiresArg: true, describe: 'override a dim: --dim NAME=SIZE (repeatable)' })
         .option('root', { type: 'string', requiresArg: true, describe: 'folder imports must stay in' }),
-      (a) => { code = compileCommand({ file: a.file as string, out: a.out, target: a.target, dim: asList(a.dim), root: a.root }); })
+      (a) => { code = compileCommand({ file: a.file as string, out: a.out, target: a.target, dim: asList(a.dim), root: a.root, force: a.force }); })
     .command('run <file>', 'run one forward pass of a model on the WebGPU adapter and time it',
       (y) => y
         .positional('file', { type: 'string', describe: 'a .vdm file with a model', demandOption: true })
@@ -54,17 +58,19 @@ async function main(argv: string[]): Promise<number> {
         .option('repeat', { type: 'number', requiresArg: true, default: 5, describe: 'timed forward passes' })
         .option('profile', { type: 'boolean', describe: 'GPU time per kernel family (timestamp queries)' })
         .option('check', { type: 'boolean', describe: 'compare the outputs with the float64 evaluation (slow for large models)' })
-        .option('out', { type: 'string', requiresArg: true, describe: 'write the outputs to a safetensors file' })
+        .option('out', { type: 'string', requiresArg: true, describe: 'write the outputs to a safetensors file (checked before the run)' })
+        .option('allow-nonfinite', { type: 'boolean', describe: 'accept NaN and infinite values in the --params file' })
         .option('dim', { type: 'string', requiresArg: true, describe: 'override a dim: --dim NAME=SIZE (repeatable)' })
         .option('root', { type: 'string', requiresArg: true, describe: 'folder imports must stay in' }),
       async (a) => {
         code = await runCommand({
           file: a.file as string, params: a.params, seed: a.seed, repeat: a.repeat, profile: a.profile, check: a.check,
-          out: a.out, dim: asList(a.dim), root: a.root,
+          out: a.out, dim: asList(a.dim), root: a.root, allowNonfinite: a.allowNonfinite,
         });
       })
     .command(trainCommand((c) => { code = c; }))
     .command(sampleCommand((c) => { code = c; }))
+    .command(evalCommand((c) => { code = c; }))
     .command(fmtCommand((c) => { code = c; }))
     .command(diffCommand((c) => { code = c; }))
     .command('doctor', 'report the WebGPU adapter vdm would use', () => {}, async () => { code = await doctor(); })
@@ -95,6 +101,9 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 try {
   process.exitCode = await main(hideBin(process.argv));
 } catch (err) {
-  process.stderr.write(`vdm: internal error: ${err instanceof Error ? err.message : String(err)} (this is a bug in vdm)\n`);
+  // The user's situation, not a bug: a path that cannot be written, a size the adapter cannot hold.
+  const problem = fileProblem(err) ?? (err instanceof TensorTooLargeError ? err.message : undefined);
+  process.stderr.write(problem !== undefined ? `vdm: ${problem}\n`
+    : `vdm: internal error: ${err instanceof Error ? err.message : String(err)} (this is a bug in vdm)\n`);
   process.exitCode = 1;
 }

@@ -5,11 +5,13 @@
 import { kernelFamily } from '../codegen/kernels/kernel.ts';
 import { relayout, type NamedTensor } from '../compiler/ir/named-tensor.ts';
 import { evaluate, exampleInputs, initParams } from '../compiler/reference/evaluate.ts';
-import { kernelCount, load, lowerModel, PipelineError, planModel, readParams, type LoadedModel } from '../pipeline.ts';
+import { kernelCount, load, lowerModel, PipelineError, planModel, readParamsFile, type LoadedModel } from '../pipeline.ts';
 import { NoAdapterError } from '../runtime/adapter.ts';
 import { openGpu } from '../runtime/gpu.ts';
 import { summarizeByKernel } from '../runtime/profile.ts';
 import { SafetensorsError, writeSafetensors } from '../runtime/safetensors.ts';
+import { checkWritable, FileError } from '../runtime/files.ts';
+import { TensorTooLargeError } from '../runtime/limits.ts';
 import { dimsOrReport } from './dim-args.ts';
 import { checkedOrReport } from './report.ts';
 import { renderTable } from './table.ts';
@@ -24,6 +26,7 @@ export interface RunArgs {
   readonly profile?: boolean;
   readonly check?: boolean;
   readonly out?: string;
+  readonly allowNonfinite?: boolean;
 }
 
 /** A request this adapter cannot serve (e.g. --profile without timestamp queries). */
@@ -54,8 +57,18 @@ export async function runCommand(args: RunArgs): Promise<number> {
   if (!model) return 1;
   const { graph } = model;
   try {
+    if (args.out) checkWritable(args.out); // before the forward pass, not after it
     const seed = args.seed ?? 0;
-    const params = args.params ? readParams(graph, args.params) : initParams(graph, seed);
+    let params: Map<string, Float64Array>;
+    if (args.params) {
+      const file = readParamsFile(graph, args.params, { allowNonfinite: args.allowNonfinite });
+      params = file.params;
+      const n = file.unused.length;
+      if (n) {
+        process.stderr.write(`vdm run: note: ${n} tensor${n === 1 ? '' : 's'} of ${args.params} ${n === 1 ? 'is no parameter' : 'are no parameters'} of model ${graph.model} and ${n === 1 ? 'is' : 'are'} ignored: `
+          + `${file.unused.slice(0, 8).join(', ')}${n > 8 ? `, ... and ${n - 8} more` : ''}\n`);
+      }
+    } else params = initParams(graph, seed);
     const inputs = exampleInputs(graph, seed + 1);
     const gpu = await openGpu();
     const planned = planModel(lowerModel(model, { adapter: gpu }));
@@ -72,8 +85,13 @@ export async function runCommand(args: RunArgs): Promise<number> {
       loaded.release();
     }
   } catch (err) {
-    if (err instanceof RunError || err instanceof PipelineError || err instanceof SafetensorsError || err instanceof NoAdapterError) {
+    if (err instanceof RunError || err instanceof PipelineError || err instanceof SafetensorsError || err instanceof NoAdapterError
+      || err instanceof FileError) {
       process.stderr.write(`vdm run: ${err.message}\n`);
+      return 1;
+    }
+    if (err instanceof TensorTooLargeError) {
+      process.stderr.write(`vdm run: ${err.message} (\`--dim NAME=SIZE\` sets a size)\n`);
       return 1;
     }
     throw err;

@@ -22,11 +22,16 @@ export interface SampleArgs {
   readonly guidance?: string | number;
   readonly class?: number;
   readonly caption?: string;
+  readonly image?: string | string[];
+  readonly textEmbedding?: string | string[];
+  readonly attr?: string | string[];
+  readonly trajectory?: string | string[];
   readonly seed?: number;
   readonly fps?: number;
   readonly out?: string;
   readonly ema?: boolean;
   readonly clip?: boolean;
+  readonly keepFirst?: boolean;
   readonly root?: string;
 }
 
@@ -47,8 +52,28 @@ it was trained on (another spec is refused with what differs).
 
 Defaults come from the spec's diffusion section: sampler, steps, eta and the
 guidance scale. Classes: --class K for every sample, else sample j gets class
-j mod classes. A text input is embedded from --caption as vdm train embeds
-captions.
+j mod classes. Every other conditioning input must be given (else an error
+names the flag), the same for every sample:
+  text        --caption TEXT (embedded as vdm train embeds captions), or
+              --text-embedding FILE.safetensors: one F32 tensor [l, c]
+  image       --image FILE.png, read as vdm train reads frames: resized and
+              centre-cropped to the input's h, w (with a note), channels from
+              RGB (1: gray), values in [-1, 1]
+  scalar      --attr NAME=VALUE, within the input's range (no default)
+  trajectory  --trajectory FILE.json: [t, n, 2] (x, y) points in [0, 1], or
+              [N, t, n, 2], one per sample
+A model with several inputs of a kind takes NAME=VALUE (--image first=a.png);
+the flags repeat. Under guidance the unconditional half gets the null class
+and zero text, as guidance dropout trained; images, scalars and trajectories
+stay. A bad file or value stops before anything is written.
+
+A video model whose image input is its first frame (the one image_condition
+joins to the noisy video, as in specs/image-to-video.vdm) keeps that frame:
+after every step frame 0 of each sample is replaced by the given frame noised
+to the next timestep, sqrt(abar) f + sqrt(1 - abar) e (e: Philox noise on its
+own stream), and after the last step by the frame itself: the output's first
+frame is the given one, the other frames are denoised seeing it at each step
+(replacement, Ho et al. 2022). --no-keep-first: the model alone.
 
 Outputs, in --out (default: <run folder>/samples/step-NNNNNN):
   samples.gif          the samples side by side, looping at --fps
@@ -72,15 +97,22 @@ export const sampleCommand = (done: (code: number) => void): CommandModule<objec
       .option('guidance', { type: 'string', requiresArg: true, describe: 'classifier-free guidance scale, or none [default: the spec\'s]' })
       .option('class', { type: 'number', requiresArg: true, describe: 'the class of every sample [default: sample j gets j mod classes]' })
       .option('caption', { type: 'string', requiresArg: true, describe: 'the text a text input is embedded from' })
+      .option('text-embedding', { type: 'string', requiresArg: true, describe: 'a text input\'s token embeddings: [NAME=]FILE.safetensors, one F32 tensor [l, c] (repeatable)' })
+      .option('image', { type: 'string', requiresArg: true, describe: 'an image input (first frame, style reference): [NAME=]FILE.png (repeatable)' })
+      .option('attr', { type: 'string', requiresArg: true, describe: 'a scalar input: NAME=VALUE within its range, e.g. speed=2 (repeatable)' })
+      .option('trajectory', { type: 'string', requiresArg: true, describe: 'a trajectory input: [NAME=]FILE.json, [t, n, 2] points in [0, 1] (repeatable)' })
       .option('seed', { type: 'number', requiresArg: true, describe: 'seed of the noise [default: 0]' })
       .option('fps', { type: 'number', requiresArg: true, describe: 'frames per second of the GIF and MP4 [default: 8]' })
       .option('out', { alias: 'o', type: 'string', requiresArg: true, describe: 'folder for the files [default: <run folder>/samples/step-NNNNNN]' })
       .option('ema', { type: 'boolean', describe: 'use the EMA weights (--no-ema: the raw weights) [default: true]' })
       .option('clip', { type: 'boolean', describe: 'clip the predicted x0 to [-1, 1] at each step (--no-clip: not) [default: true]' })
+      .option('keep-first', { type: 'boolean', describe: 'replace frame 0 by a first-frame --image at each step (--no-keep-first: not) [default: true]' })
       .option('root', { type: 'string', requiresArg: true, describe: 'folder imports must stay in' })
       .example('vdm sample runs/tiny-video-dit --spec specs/tiny-video-dit.vdm', '4 samples from the newest checkpoint')
       .example('vdm sample runs/dit/step-002000.safetensors --spec dit.vdm --n 8 --class 3 --guidance 4', 'class 3, guided')
       .example('vdm sample runs/tiny --spec tiny.vdm --sampler ddpm --steps 100 --seed 7 --fps 12', 'ancestral sampling')
+      .example('vdm sample runs/i2v --spec specs/image-to-video.vdm --image frame.png --caption "red square"', 'image-to-video from a first frame')
+      .example('vdm sample runs/ctl --spec specs/controllable-video.vdm --image style.png --attr speed=2 --trajectory path.json', 'style, speed and motion')
       .epilogue(EPILOGUE) as unknown as Argv<SampleArgs>,
   handler: async (argv) => {
     // yargs reports unknown flags only after the handler has run: do not start for them.
@@ -89,8 +121,9 @@ export const sampleCommand = (done: (code: number) => void): CommandModule<objec
   },
 });
 
-const KNOWN_KEYS = new Set(['_', '$0', 'source', 'spec', 'n', 'steps', 'sampler', 'eta', 'guidance', 'class', 'caption', 'seed', 'fps', 'out', 'o',
-  'ema', 'clip', 'root', 'help', 'h']);
+const KNOWN_KEYS = new Set(['_', '$0', 'source', 'spec', 'n', 'steps', 'sampler', 'eta', 'guidance', 'class', 'caption',
+  'image', 'text-embedding', 'textEmbedding', 'attr', 'trajectory', 'seed', 'fps', 'out', 'o',
+  'ema', 'clip', 'keep-first', 'keepFirst', 'root', 'help', 'h']);
 
 /** The --guidance value: a number, or none (null); a message for anything else. */
 function guidanceArg(v: string | number | undefined): number | null | undefined | string {
@@ -100,6 +133,9 @@ function guidanceArg(v: string | number | undefined): number | null | undefined 
   return String(v).trim() !== '' && Number.isFinite(x) && x >= 0 ? x : `--guidance must be a number of at least 0, or none, got ${v}`;
 }
 
+/** A repeatable flag: undefined when absent, else every value given. */
+const listArg = (v: string | string[] | undefined) => (v === undefined ? undefined : [v].flat().map(String));
+
 const weightsText = (w: SampleStart['weights']) => (w === 'ema' ? 'EMA weights' : 'weights');
 
 function header(info: SampleStart): string {
@@ -107,8 +143,9 @@ function header(info: SampleStart): string {
   const how = s.sampler === 'ddim' ? `ddim ${s.steps} steps (eta ${s.eta})` : `ddpm ${s.steps} steps`;
   const guided = s.guidance === null ? 'no guidance' : `guidance ${s.guidance}`;
   const cls = s.classId !== null ? `, class ${s.classId}` : '';
+  const kept = program.keepFirst ? `, first frame kept ('${program.keepFirst.input}')` : '';
   return `sampling ${c.model} from ${c.file} (step ${c.step}, ${weightsText(info.weights)}) on ${gpu.info.description || gpu.info.vendor || 'the adapter'}: `
-    + `${s.n} sample${s.n === 1 ? '' : 's'}, ${how}, ${guided}${cls}, seed ${s.seed}; ${program.lowered.steps.length} dispatches a step\n`;
+    + `${s.n} sample${s.n === 1 ? '' : 's'}, ${how}, ${guided}${cls}${kept}, seed ${s.seed}; ${program.lowered.steps.length} dispatches a step\n`;
 }
 
 function summary(r: SampleResult): string {
@@ -138,7 +175,9 @@ export async function sampleMain(args: SampleArgs): Promise<number> {
   }
   const settings: Partial<SampleSettings> = {
     n: args.n, steps: args.steps, sampler: args.sampler as SampleSettings['sampler'] | undefined, eta: args.eta, guidance,
-    classId: args.class, caption: args.caption, seed: args.seed, fps: args.fps, ema: args.ema, clip: args.clip,
+    classId: args.class, caption: args.caption, images: listArg(args.image), textEmbeddings: listArg(args.textEmbedding),
+    attrs: listArg(args.attr), trajectories: listArg(args.trajectory), seed: args.seed, fps: args.fps, ema: args.ema, clip: args.clip,
+    keepFirst: args.keepFirst,
   };
   for (const k of Object.keys(settings) as (keyof SampleSettings)[]) if (settings[k] === undefined) delete settings[k];
   try {

@@ -5,15 +5,21 @@
 //   forward   the model, fused (codegen/lower.ts), at batch b, or 2b under classifier-free guidance:
 //             entries [0, b) conditional, [b, 2b) unconditional (null class, zeroed text), one pass
 //   step      guidance, split prediction, DDIM or DDPM (kernels/sampler.ts), x' over x_t in place
+//   keep      with keepFirst, for a video model whose image input is its first frame (the one
+//             image_condition joins to x: firstFrameInput), frame 0 of x' replaced by that frame
+//             noised to the next timestep, sqrt ᾱ' f + sqrt(1 − ᾱ') ε (Philox on its own stream),
+//             and by f itself after the last step: conditional sampling by replacement (Ho et al.
+//             2022, "Video Diffusion Models"), so the output's first frame is the given one
 // The per-step scalars are one table uploaded once (samplerTableOf, float64 on the host). Nothing
 // here touches a GPU: the runtime's sampler (runtime/sampler.ts) loads and runs it.
 import type { Graph, GraphInput } from '../compiler/ir/graph.ts';
 import { numelOf } from '../compiler/ir/named-tensor.ts';
 import { alphaBar, noiseSchedule, posteriorCoefficients, samplerTimesteps, type NoiseSchedule } from '../compiler/reference/diffusion-math.ts';
-import { respacedSchedule } from '../compiler/reference/sampling.ts';
+import { firstFrameInput, respacedSchedule } from '../compiler/reference/sampling.ts';
 import type { AdapterTraits } from './kernels/kernel.ts';
 import {
-  SAMPLER_TABLE_COLUMNS, samplerInitKernel, samplerPrepareKernel, samplerStepKernel, type SamplerKind, type SamplerStepParams,
+  SAMPLER_TABLE_COLUMNS, samplerInitKernel, samplerKeepFirstKernel, samplerPrepareKernel, samplerStepKernel, type KeepFirstParams,
+  type SamplerKind, type SamplerStepParams,
 } from './kernels/sampler.ts';
 import { lowerGraph, type BufferDecl, type LoweredGraph, type LoweredStep } from './lower.ts';
 
@@ -32,12 +38,17 @@ export interface SamplingOptions {
   readonly clip?: boolean;
   /** fuse elementwise chains (default true) */
   readonly fuse?: boolean;
+  /**
+   * replace frame 0 of each sample by the model's first-frame image input (firstFrameInput), noised
+   * to each step's next timestep (default false; ignored for a model without one)
+   */
+  readonly keepFirst?: boolean;
 }
 
 export interface SamplingProgram {
   /** the model at its sampling batch (2b under guidance) */
   readonly graph: Graph;
-  /** one step: prepare, init, forward, sampler step */
+  /** one step: prepare, init, forward, sampler step, and keep-first when on */
   readonly lowered: LoweredGraph;
   /** host data to upload once, by buffer name (the step table) */
   readonly constants: ReadonlyMap<string, Float32Array>;
@@ -63,12 +74,15 @@ export interface SamplingProgram {
   /** the timesteps visited, from the noisiest down */
   readonly timesteps: readonly number[];
   readonly step: SamplerStepParams;
+  /** the first frame kept: its image input, that input's buffer and the kernel's sizes; null: off */
+  readonly keepFirst: { readonly input: string; readonly buffer: string; readonly params: KeepFirstParams } | null;
 }
 
 /**
- * The step table [steps, 8] in float64 (columns: SAMPLER_TABLE_COLUMNS), row k for timesteps[k].
+ * The step table [steps, 10] in float64 (columns: SAMPLER_TABLE_COLUMNS), row k for timesteps[k].
  * DDIM from ᾱ alone; DDPM on the schedule respaced to the visited timesteps (respacedSchedule), the
- * last step without noise. Cells a sampler does not read are 0.
+ * last step without noise. Cells a sampler does not read are 0. The last two columns, ᾱ of the
+ * next timestep (1 after the last), serve keep-first under either sampler.
  */
 export function samplerTableOf(s: NoiseSchedule, timesteps: readonly number[], kind: SamplerKind, eta: number, learnedSigma: boolean): Float64Array {
   const C = SAMPLER_TABLE_COLUMNS.length;
@@ -77,9 +91,9 @@ export function samplerTableOf(s: NoiseSchedule, timesteps: readonly number[], k
   const rs = respacedSchedule(s, timesteps);
   timesteps.forEach((t, k) => {
     const ab = alphaBar(s, t);
-    const row = [t, Math.sqrt(ab), Math.sqrt(1 - ab), 0, 0, 0, 0, 0];
+    const abPrev = alphaBar(s, k + 1 < N ? timesteps[k + 1] : -1);
+    const row = [t, Math.sqrt(ab), Math.sqrt(1 - ab), 0, 0, 0, 0, 0, Math.sqrt(abPrev), Math.sqrt(1 - abPrev)];
     if (kind === 'ddim') {
-      const abPrev = alphaBar(s, k + 1 < N ? timesteps[k + 1] : -1);
       const sigma = eta * Math.sqrt(((1 - abPrev) / (1 - ab)) * (1 - ab / abPrev));
       row[3] = Math.sqrt(abPrev);
       row[4] = Math.sqrt(Math.max(0, 1 - abPrev - sigma * sigma));
@@ -153,11 +167,21 @@ export function lowerSampling(graph: Graph, opts: SamplingOptions): SamplingProg
   const post: LoweredStep[] = [
     { spec: samplerStepKernel(step), buffers: [io.rng, io.counter, table, out.buffer, io.x], label: `sampler: ${opts.sampler} step` },
   ];
+  const first = opts.keepFirst ? firstFrameInput(graph) : null;
+  let keepFirst: SamplingProgram['keepFirst'] = null;
+  if (first) {
+    const params: KeepFirstParams = {
+      frames: (numelOf(first.input.axes) / modelBatch) * batch, t: first.t, post: first.post, n: elements,
+      copies: opts.guidance === null ? 1 : 2, steps: timesteps.length,
+    };
+    keepFirst = { input: first.input.name, buffer: forward.inputs.get(first.input.name)!.buffer, params };
+    post.push({ spec: samplerKeepFirstKernel(params), buffers: [io.rng, io.counter, table, keepFirst.buffer, io.x], label: 'sampler: keep first frame' });
+  }
   const conditions = new Map(graph.inputs.filter((i) => i !== noisy && i !== time).map((i) => [i.name, forward.inputs.get(i.name)!.buffer]));
   return {
     graph,
     lowered: { ...forward, buffers, steps: [...pre, ...forward.steps, ...post] },
     constants: new Map([[table, Float32Array.from(samplerTableOf(schedule, timesteps, opts.sampler, opts.eta, learned))]]),
-    io, conditions, noisy, batch, modelBatch, elements, timesteps, step,
+    io, conditions, noisy, batch, modelBatch, elements, timesteps, step, keepFirst,
   };
 }

@@ -8,7 +8,7 @@ export class NoAdapterError extends Error {
 }
 
 export const INSTALL_HINT =
-  'On Debian/Ubuntu, as root, `bash scripts/install-gpu.sh` installs a software adapter ' +
+  'On Debian/Ubuntu, `sudo bash scripts/install-gpu.sh` (as root) installs a software adapter ' +
   '(Mesa >= 25 lavapipe from bookworm-backports; Dawn rejects the Mesa 22 of plain bookworm); ' +
   'elsewhere install a Vulkan driver for your GPU. `vdm doctor` checks again.';
 

@@ -24,7 +24,7 @@ import type { Json } from '../compiler/ir/json.ts';
 import { diffGraphs, type GraphDiff } from '../compiler/review/diff.ts';
 import { human } from '../compiler/review/diff-render.ts';
 import {
-  ATOMIC_TEMP, readSafetensors, readSafetensorsHeader, SafetensorsError, writeFileAtomic, writeSafetensors, type SafeTensor,
+  ATOMIC_TEMP, readSafetensors, readSafetensorsHeader, SafetensorsError, writeFileAtomic, writeSafetensors, emptyRecord, type SafeTensor,
 } from './safetensors.ts';
 
 /** Bumped when the layout of tensors or metadata changes in a way older readers cannot follow. */
@@ -197,7 +197,7 @@ type Group = 'params' | 'ema' | 'adam';
 /** Every tensor of the state, checked against the graph's parameters (names, element counts). */
 function stateTensors(graph: Graph, state: CheckpointState): { tensors: Record<string, SafeTensor>; groups: Group[] } {
   const params: GraphParam[] = graph.nodes.flatMap((n) => n.params);
-  const tensors: Record<string, SafeTensor> = {};
+  const tensors = emptyRecord<SafeTensor>(); // keyed by the spec's parameter paths
   const problems: string[] = [];
   const groups: Group[] = ['params'];
   const sets: [string, string, ParamTensors][] = [['', 'weights', state.params]];

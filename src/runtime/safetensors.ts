@@ -13,7 +13,15 @@ export class SafetensorsError extends Error {
 
 export type SafeDtype = 'F32' | 'F16' | 'BF16' | 'I64' | 'I32';
 
-const DTYPE_BYTES: Record<SafeDtype, number> = { F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4 };
+const DTYPE_BYTES: Readonly<Record<SafeDtype, number>> = { F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4 };
+/** Own keys only: `"toString"` or `"__proto__"` is no dtype. */
+const isDtype = (v: unknown): v is SafeDtype => typeof v === 'string' && Object.hasOwn(DTYPE_BYTES, v);
+
+/**
+ * An empty record for keys that come from a file or the user (tensor names, metadata keys): no
+ * prototype, so `__proto__` or `toString` is a key like any other, never dropped or found inherited.
+ */
+export const emptyRecord = <T>(): Record<string, T> => Object.create(null) as Record<string, T>;
 
 /** F16/BF16 are widened to Float32Array in memory; I64 is a BigInt64Array. */
 export type SafeData = Float32Array | Int32Array | BigInt64Array;
@@ -53,6 +61,35 @@ function headerLength(first8: Uint8Array, fileBytes: number, where: string): num
   return Number(n);
 }
 
+/**
+ * The first key the header's top-level object names twice (JSON.parse would keep only the last),
+ * else undefined. Scans the text: strings are read whole, nested values skipped by depth.
+ */
+function duplicateKey(text: string): string | undefined {
+  const seen = new Set<string>();
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (depth === 1 && expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (seen.has(key)) return key;
+        seen.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === '{' || c === '[') {
+      depth++;
+      if (depth === 1) expectKey = true;
+    } else if (c === '}' || c === ']') depth--;
+    else if (c === ',' && depth === 1) expectKey = true;
+  }
+  return undefined;
+}
+
 /** Parses the JSON header and checks it against the `dataBytes` that follow it. */
 function parseHeader(bytes: Uint8Array, dataBytes: number, where: string): { entries: Map<string, HeaderEntry>; metadata: Record<string, string> } {
   let json: unknown;
@@ -63,20 +100,22 @@ function parseHeader(bytes: Uint8Array, dataBytes: number, where: string): { ent
     throw new SafetensorsError(`${where}: header is not valid JSON (${(e as Error).message})`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new SafetensorsError(`${where}: header must be a JSON object`);
-  const metadata: Record<string, string> = {};
+  const metadata: [string, string][] = [];
+  const duplicate = duplicateKey(text);
+  if (duplicate !== undefined) throw new SafetensorsError(`${where}: the header names '${duplicate}' twice; each tensor must have one name`);
   const entries = new Map<string, HeaderEntry>();
   for (const [name, raw] of Object.entries(json as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new SafetensorsError(`${where}: __metadata__ must be an object of strings`);
       for (const [k, v] of Object.entries(raw)) {
         if (typeof v !== 'string') throw new SafetensorsError(`${where}: __metadata__ value for '${k}' must be a string`);
-        metadata[k] = v;
+        metadata.push([k, v]);
       }
       continue;
     }
     const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (typeof e !== 'object' || e === null) throw new SafetensorsError(`${where}: tensor '${name}' must be an object`);
-    if (typeof e.dtype !== 'string' || !(e.dtype in DTYPE_BYTES)) {
+    if (!isDtype(e.dtype)) {
       throw new SafetensorsError(`${where}: tensor '${name}' has unknown dtype ${JSON.stringify(e.dtype)} (supported: ${Object.keys(DTYPE_BYTES).join(', ')})`);
     }
     const isIndex = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -85,7 +124,7 @@ function parseHeader(bytes: Uint8Array, dataBytes: number, where: string): { ent
     if (!Array.isArray(off) || off.length !== 2 || !off.every(isIndex) || off[0] > off[1]) {
       throw new SafetensorsError(`${where}: tensor '${name}' has invalid data_offsets ${JSON.stringify(off)} (want [begin, end] with 0 <= begin <= end)`);
     }
-    const dtype = e.dtype as SafeDtype;
+    const dtype = e.dtype;
     const shape = e.shape as number[];
     const expected = elementCount(shape) * DTYPE_BYTES[dtype];
     if (off[1] - off[0] !== expected) {
@@ -103,7 +142,7 @@ function parseHeader(bytes: Uint8Array, dataBytes: number, where: string): { ent
   }
   if (cursor > dataBytes) throw new SafetensorsError(`${where}: tensors need ${cursor} data bytes but only ${dataBytes} follow the header (truncated file)`);
   if (cursor < dataBytes) throw new SafetensorsError(`${where}: ${dataBytes - cursor} bytes after the last tensor (data ends at ${cursor}, file has ${dataBytes})`);
-  return { entries, metadata };
+  return { entries, metadata: Object.fromEntries(metadata) }; // own keys, `__proto__` included
 }
 
 function decode(e: HeaderEntry, raw: Uint8Array): SafeData {
@@ -124,7 +163,7 @@ export function parseSafetensors(bytes: Uint8Array, where = 'safetensors'): Safe
   const n = headerLength(bytes.subarray(0, 8), bytes.length, where);
   const { entries, metadata } = parseHeader(bytes.subarray(8, 8 + n), bytes.length - 8 - n, where);
   const data = bytes.subarray(8 + n);
-  const tensors: Record<string, SafeTensor> = {};
+  const tensors = emptyRecord<SafeTensor>();
   for (const [name, e] of entries) tensors[name] = { dtype: e.dtype, shape: e.shape, data: decode(e, data.subarray(e.begin, e.end)) };
   return { tensors, metadata };
 }
@@ -168,7 +207,7 @@ function withHeader<T>(file: string, read: (fd: number, entries: ReturnType<type
 /** Reads a checkpoint; the header is validated against the file size before the data is read. */
 export function readSafetensors(file: string): SafetensorsFile {
   return withHeader(file, (fd, entries, metadata, start) => {
-    const tensors: Record<string, SafeTensor> = {};
+    const tensors = emptyRecord<SafeTensor>();
     for (const [name, e] of entries) {
       const raw = new Uint8Array(e.end - e.begin);
       readExactly(fd, raw, start + e.begin, file);
@@ -190,7 +229,7 @@ export interface SafeTensorInfo {
  */
 export function readSafetensorsHeader(file: string): { tensors: Record<string, SafeTensorInfo>; metadata: Record<string, string> } {
   return withHeader(file, (_fd, entries, metadata) => {
-    const tensors: Record<string, SafeTensorInfo> = {};
+    const tensors = emptyRecord<SafeTensorInfo>();
     for (const [name, e] of entries) tensors[name] = { dtype: e.dtype, shape: e.shape };
     return { tensors, metadata };
   });
@@ -198,7 +237,7 @@ export function readSafetensorsHeader(file: string): { tensors: Record<string, S
 
 function encode(name: string, t: SafeTensor): Uint8Array {
   const { dtype, data } = t;
-  if (!(dtype in DTYPE_BYTES)) throw new SafetensorsError(`tensor '${name}': unknown dtype '${dtype}' (supported: ${Object.keys(DTYPE_BYTES).join(', ')})`);
+  if (!isDtype(dtype)) throw new SafetensorsError(`tensor '${name}': unknown dtype '${dtype}' (supported: ${Object.keys(DTYPE_BYTES).join(', ')})`);
   if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new SafetensorsError(`tensor '${name}': invalid shape [${t.shape.join(', ')}]`);
   const count = elementCount(t.shape);
   if (data.length !== count) throw new SafetensorsError(`tensor '${name}': shape [${t.shape.join(', ')}] has ${count} elements but the data has ${data.length}`);
@@ -215,7 +254,7 @@ function encode(name: string, t: SafeTensor): Uint8Array {
 export function serializeSafetensorsParts(tensors: Record<string, SafeTensor>, metadata?: Record<string, string>): Uint8Array[] {
   const names = Object.keys(tensors).sort();
   if (names.includes('__metadata__')) throw new SafetensorsError(`'__metadata__' is reserved and cannot name a tensor`);
-  const header: Record<string, unknown> = {};
+  const header = emptyRecord<unknown>();
   if (metadata && Object.keys(metadata).length > 0) {
     for (const [k, v] of Object.entries(metadata)) if (typeof v !== 'string') throw new SafetensorsError(`metadata '${k}' must be a string`);
     header.__metadata__ = metadata;

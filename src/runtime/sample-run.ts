@@ -1,26 +1,24 @@
 // `vdm sample`, short of the GPU and the spec's checking (pipeline.ts's sampleSpec strings these
 // together): the checkpoint a file or run folder names and the dims it was trained at, the
 // settings (flags over the spec's sampler and guidance), the conditioning inputs at the sampling
-// batch (the unconditional half nulled under guidance), and the loop's progress on stderr.
+// batch (sample-conditions.ts: the unconditional half nulled under guidance), and the loop's
+// progress on stderr.
 // Everything a user can get wrong is found before a GPU is touched and reported as one
 // SampleSetupError (or a CheckpointError) whose message says what to do.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { SamplingProgram } from '../codegen/sampling.ts';
-import type { Graph, GraphInput } from '../compiler/ir/graph.ts';
+import type { Graph } from '../compiler/ir/graph.ts';
 import { findLatest, readCheckpointHeader } from './checkpoint.ts';
-import { wordEmbedding } from './data/conditions.ts';
 import type { Gpu } from './gpu.ts';
 import { formatDuration, formatRate, type ProgressStream } from './progress.ts';
+import { fillConditions, SampleSetupError, type ConditionFlags, type SampleConditions } from './sample-conditions.ts';
 import { Sampler } from './sampler.ts';
 import type { SampleVideos } from './video-out.ts';
 
-/** A flag, checkpoint or conditioning input that makes sampling impossible as asked. */
-export class SampleSetupError extends Error {
-  override name = 'SampleSetupError';
-}
+export { modelBatchOf, SampleSetupError, type ConditionFlags, type SampleConditions } from './sample-conditions.ts';
 
-export interface SampleSettings {
+export interface SampleSettings extends ConditionFlags {
   /** samples */
   readonly n: number;
   /** timesteps visited (1 .. T) */
@@ -30,10 +28,6 @@ export interface SampleSettings {
   readonly eta: number;
   /** classifier-free guidance scale; null: none (the conditional model alone, at batch n) */
   readonly guidance: number | null;
-  /** the class of every sample; null: sample j gets class j mod classes */
-  readonly classId: number | null;
-  /** the caption a text input is embedded from */
-  readonly caption: string | null;
   readonly seed: number;
   /** frames per second of the GIF and MP4 */
   readonly fps: number;
@@ -41,13 +35,19 @@ export interface SampleSettings {
   readonly ema: boolean;
   /** clip the predicted x0 to [-1, 1] at every step */
   readonly clip: boolean;
+  /**
+   * a video model whose image input is its first frame (image_condition): replace frame 0 by that
+   * frame noised to each step's timestep, so the samples start with it (codegen/sampling.ts)
+   */
+  readonly keepFirst: boolean;
 }
 
-export const DEFAULT_SAMPLE = { n: 4, seed: 0, fps: 8, ema: true, clip: true } as const;
+export const DEFAULT_SAMPLE = { n: 4, seed: 0, fps: 8, ema: true, clip: true, keepFirst: true } as const;
 
 const FLAGS: Record<keyof SampleSettings, string> = {
   n: '--n', steps: '--steps', sampler: '--sampler', eta: '--eta', guidance: '--guidance', classId: '--class', caption: '--caption',
-  seed: '--seed', fps: '--fps', ema: '--ema', clip: '--clip',
+  images: '--image', textEmbeddings: '--text-embedding', attrs: '--attr', trajectories: '--trajectory',
+  seed: '--seed', fps: '--fps', ema: '--ema', clip: '--clip', keepFirst: '--keep-first',
 };
 
 export interface LocatedCheckpoint {
@@ -107,78 +107,26 @@ export function resolveSampleSettings(graph: Graph, given: Partial<SampleSetting
   if (given.seed !== undefined && !(Number.isSafeInteger(given.seed) && given.seed >= 0)) throw bad('seed', 'an integer from 0 to 2^53 - 1');
   if (given.fps !== undefined && !(Number.isFinite(given.fps) && given.fps > 0 && given.fps <= 100)) throw bad('fps', 'a number above 0, at most 100');
   if (given.classId !== undefined && given.classId !== null && !Number.isSafeInteger(given.classId)) throw bad('classId', 'a whole number');
+  const list = (key: 'images' | 'textEmbeddings' | 'attrs' | 'trajectories') => {
+    const v = given[key] ?? [];
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw bad(key, 'given as text ([NAME=]VALUE)');
+    return v;
+  };
   return {
     n, steps, sampler, eta: sampler === 'ddim' ? eta : 0, guidance, classId: given.classId ?? null, caption: given.caption ?? null,
+    images: list('images'), textEmbeddings: list('textEmbeddings'), attrs: list('attrs'), trajectories: list('trajectories'),
     seed: given.seed ?? DEFAULT_SAMPLE.seed, fps: given.fps ?? DEFAULT_SAMPLE.fps, ema: given.ema ?? DEFAULT_SAMPLE.ema, clip: given.clip ?? DEFAULT_SAMPLE.clip,
+    keepFirst: given.keepFirst ?? DEFAULT_SAMPLE.keepFirst,
   };
 }
 
-/** The model's batch when sampling n: 2n under guidance (conditional, then unconditional). */
-export const modelBatchOf = (s: Pick<SampleSettings, 'n' | 'guidance'>) => (s.guidance === null ? s.n : 2 * s.n);
-
-export interface SampleConditions {
-  /** every model input besides the noisy one and the timestep, at the model's batch */
-  readonly inputs: ReadonlyMap<string, Float32Array | Int32Array>;
-  /** the class of each sample, when the model takes one */
-  readonly labels: Int32Array | null;
-}
-
-const describe = (i: GraphInput) => `'${i.name}' (${i.kind})`;
-
 /**
- * The conditioning inputs of `graph` (checked at the sampling batch) for the settings: a class
- * label (--class, else j mod classes), a text input embedded from --caption; under guidance the
- * second half is unconditional (the null class, zero text), as guidance dropout trained it.
+ * The conditioning inputs of `graph` (checked at the sampling batch) for the settings
+ * (sample-conditions.ts): class, caption or text embedding, image, scalar and trajectory inputs;
+ * under guidance the second half is unconditional (the null class, zero text), as guidance
+ * dropout trained it. Notes (an image resized) come back with them.
  */
-export function sampleConditions(graph: Graph, s: SampleSettings): SampleConditions {
-  const d = graph.diffusion!;
-  const noisy = graph.inputs.find((i) => i.name === d.noisy_input)!;
-  const time = graph.inputs.find((i) => i.kind === 'timestep');
-  if (!time) throw new SampleSetupError(`model ${graph.model} has no timestep input: the denoiser must see t`);
-  const rest = graph.inputs.filter((i) => i !== noisy && i !== time);
-  const labelInputs = rest.filter((i) => i.kind === 'label');
-  const textInputs = rest.filter((i) => i.kind === 'text');
-  const unfillable = [...rest.filter((i) => i.kind !== 'label' && i.kind !== 'text'), ...labelInputs.slice(1), ...textInputs.slice(1)];
-  if (unfillable.length) {
-    throw new SampleSetupError(`model ${graph.model} takes ${unfillable.map(describe).join(', ')}, which vdm sample cannot fill yet `
-      + '(it fills one class label, from --class, and one text input, from --caption)');
-  }
-  const label = labelInputs[0];
-  const text = textInputs[0];
-  const guided = s.guidance !== null;
-  if (s.classId !== null && !label) throw new SampleSetupError(`--class: model ${graph.model} takes no class label`);
-  if (s.caption !== null && !text) throw new SampleSetupError(`--caption: model ${graph.model} takes no text input`);
-  if (guided && !(label?.options.null === true) && !text) {
-    throw new SampleSetupError(`guidance needs a condition to drop: model ${graph.model} has ${label ? `input ${describe(label)} without a null class (null: true)` : 'no class label or text input'}; `
-      + 'sample with --guidance none');
-  }
-  const B = modelBatchOf(s);
-  const inputs = new Map<string, Float32Array | Int32Array>();
-  let labels: Int32Array | null = null;
-  if (label) {
-    const classes = Number(label.options.classes);
-    if (s.classId !== null && !(s.classId >= 0 && s.classId < classes)) {
-      throw new SampleSetupError(`--class ${s.classId} is not a class of model ${graph.model}: input '${label.name}' has classes 0 to ${classes - 1}`);
-    }
-    if (label.axes.reduce((n, [, z]) => n * z, 1) !== B) throw new SampleSetupError(`input ${describe(label)} has ${label.axes.map(([a, z]) => `${a}=${z}`).join(', ')}; vdm sample fills one class per sample`);
-    labels = Int32Array.from({ length: s.n }, (_, j) => s.classId ?? j % classes);
-    const values = new Int32Array(B);
-    values.set(labels);
-    // unconditional: the null class; a label without one stays (the text is what is dropped)
-    if (guided) values.set(label.options.null === true ? new Int32Array(s.n).fill(classes) : labels, s.n);
-    inputs.set(label.name, values);
-  }
-  if (text) {
-    if (s.caption === null) throw new SampleSetupError(`model ${graph.model} takes text input '${text.name}': pass --caption "TEXT" (embedded as vdm train embeds its captions)`);
-    const [b, l, c] = text.axes.map(([, z]) => z);
-    if (text.axes.length !== 3 || b !== B) throw new SampleSetupError(`input ${describe(text)} must be [b, l, c] to be filled from --caption`);
-    const values = new Float32Array(b * l * c);
-    const words = s.caption.split(/\s+/).filter(Boolean).slice(0, l);
-    for (let j = 0; j < s.n; j++) words.forEach((word, k) => values.set(wordEmbedding(word, c), (j * l + k) * c));
-    inputs.set(text.name, values); // the unconditional half stays zero
-  }
-  return { inputs, labels };
-}
+export const sampleConditions = (graph: Graph, s: SampleSettings): SampleConditions => fillConditions(graph, s);
 
 /** The samples' sizes by position (kinds fix the order: b, c, t, h, w or b, c, h, w). */
 export function sampleLayout(graph: Graph, n: number): Omit<SampleVideos, 'data'> {

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { checkFile } from '../../src/compiler/frontend/check.ts';
 import { evaluate, exampleInputs, initParams } from '../../src/compiler/reference/evaluate.ts';
@@ -30,7 +31,7 @@ function vdm(...args: string[]) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-test('vdm run: times the forward pass, checks it against float64 and writes the outputs', () => {
+gpuTest('vdm run: times the forward pass, checks it against float64 and writes the outputs', () => {
   const out = path.join(dir, 'out.safetensors');
   const r = vdm('run', spec, '--seed', '3', '--repeat', '2', '--check', '--out', out);
   assert.is(r.code, 0, r.err);
@@ -48,7 +49,7 @@ test('vdm run: times the forward pass, checks it against float64 and writes the 
   assert.ok(worst < 1e-4, `${worst}`);
 });
 
-test('vdm run --params loads parameters by dotted path and refuses a file that does not fit', () => {
+gpuTest('vdm run --params loads parameters by dotted path and refuses a file that does not fit', () => {
   const g = checkFile(spec).graph!;
   const params = initParams(g, 9);
   const file = path.join(dir, 'params.safetensors');

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { checkFile } from '../../src/compiler/frontend/check.ts';
 import { liveParams } from '../../src/compiler/reference/evaluate.ts';
@@ -49,7 +50,7 @@ function vdm(...args: string[]): Promise<Run> {
 }
 const STACK = /^\s+at .+:\d+:\d+\)?$/m;
 
-test('a run folder: its newest checkpoint, a header, progress, and the files in <run>/samples/step-NNNNNN', async () => {
+gpuTest('a run folder: its newest checkpoint, a header, progress, and the files in <run>/samples/step-NNNNNN', async () => {
   const r = await vdm('run', '--spec', 'denoiser.vdm', '--n', '2', '--class', '3', '--caption', 'red square', '--fps', '4');
   assert.is(r.code, 0, r.err);
   assert.match(r.out, /sampling Denoiser from run\/step-000020\.safetensors \(step 20, EMA weights\) on .*: 2 samples, ddim 5 steps \(eta 0\), guidance 2, class 3, seed 0/);

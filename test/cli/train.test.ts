@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { checkFile } from '../../src/compiler/frontend/check.ts';
 import { readParams } from '../../src/pipeline.ts';
@@ -70,7 +71,7 @@ const STACK = /^\s+at .+:\d+:\d+\)?$/m;
 const core = (r: TrainRecord) => ({ step: r.step, loss: r.loss, grad_norm: r.grad_norm, lr: r.lr });
 const graph = () => checkFile(spec).graph!;
 
-test('a run writes checkpoints (weights, EMA, Adam moments, metadata), a JSONL log and a loss curve', async () => {
+gpuTest('a run writes checkpoints (weights, EMA, Adam moments, metadata), a JSONL log and a loss curve', async () => {
   const out = path.join(dir, 'a');
   const r = await vdm(spec, '--steps', '20', '--every', '5', '--lr', '1e-3', '--out', out);
   assert.is(r.code, 0, r.err);
@@ -98,7 +99,7 @@ test('a run writes checkpoints (weights, EMA, Adam moments, metadata), a JSONL l
   assert.is(readParams(graph(), path.join(out, 'step-000020.safetensors')).size, params.length);
 });
 
-test('SIGKILL, then --resume: the losses equal an uninterrupted run\'s bit for bit', async () => {
+gpuTest('SIGKILL, then --resume: the losses equal an uninterrupted run\'s bit for bit', async () => {
   const args = ['--steps', '200', '--every', '20', '--lr', '1e-3', '--seed', '7'];
   const full = start(spec, ...args, '--out', path.join(dir, 'full'));
   const killed = start(spec, ...args, '--out', path.join(dir, 'killed'));
@@ -121,7 +122,7 @@ test('SIGKILL, then --resume: the losses equal an uninterrupted run\'s bit for b
   assert.equal(got, want);
 });
 
-test('SIGINT finishes the step, saves a checkpoint and exits 130', async () => {
+gpuTest('SIGINT finishes the step, saves a checkpoint and exits 130', async () => {
   const out = path.join(dir, 'int');
   const run = start(spec, '--steps', '200', '--every', '20', '--out', out);
   await appears(path.join(out, 'step-000020.safetensors'), run);
@@ -135,7 +136,7 @@ test('SIGINT finishes the step, saves a checkpoint and exits 130', async () => {
   assert.is(loadCheckpoint(path.join(out, `step-${String(last).padStart(6, '0')}.safetensors`), graph()).step, last);
 });
 
-test('--resume with another spec is refused, naming the difference', async () => {
+gpuTest('--resume with another spec is refused, naming the difference', async () => {
   const r = await vdm(other, '--out', path.join(dir, 'a'), '--resume');
   assert.is(r.code, 1);
   assert.match(r.err, /was trained on a different spec than .*wider\.vdm/);
@@ -143,7 +144,7 @@ test('--resume with another spec is refused, naming the difference', async () =>
   assert.not.match(r.err, STACK);
 });
 
-test('bad arguments: one line, exit 1, no stack trace', async () => {
+gpuTest('bad arguments: one line, exit 1, no stack trace', async () => {
   const runs = await Promise.all([
     vdm(path.join(dir, 'nope.vdm')),
     vdm(spec, '--steps', '0'),
@@ -162,7 +163,7 @@ test('bad arguments: one line, exit 1, no stack trace', async () => {
   assert.not.ok(fs.existsSync(path.join(dir, 'b')), 'nothing written for a run that cannot start');
 });
 
-test('a diverging run stops at the step, names the parameter and keeps the previous checkpoint', async () => {
+gpuTest('a diverging run stops at the step, names the parameter and keeps the previous checkpoint', async () => {
   const out = path.join(dir, 'nan');
   const r = await vdm(spec, '--steps', '10', '--every', '1', '--lr', '1e30', '--warmup', '0', '--out', out);
   assert.is(r.code, 1);

@@ -34,4 +34,16 @@ test('--dim parsing: NAME=SIZE, repeated, malformed', () => {
   }
 });
 
+test('--dim names that are also Object.prototype names are names like any other', () => {
+  for (const name of ['__proto__', 'toString', 'constructor', 'hasOwnProperty']) {
+    const r = parseDimArgs([`${name}=4`]);
+    assert.equal(r.errors, [], name);
+    assert.ok(Object.hasOwn(r.dims, name), name);
+    assert.is(r.dims[name], 4, name);
+    assert.equal(Object.keys(r.dims), [name]);
+    const twice = parseDimArgs([`${name}=4`, `${name}=5`]);
+    assert.equal(twice.errors.map((e) => e.message), [`--dim ${name} is given twice`]);
+  }
+});
+
 test.run();

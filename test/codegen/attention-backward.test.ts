@@ -1,4 +1,5 @@
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { attentionReference, packedSelfAttention, type AttentionInputs, type AttentionParams, type Axis } from '../../src/codegen/kernels/attention.ts';
 import {
@@ -178,7 +179,7 @@ test('the float64 backward reference agrees with finite differences of attention
 
 // ---------------------------------------------------------------- kernels on the adapter
 
-test('full space-time attention, packed qkv and one packed gradient buffer', async () => {
+gpuTest('full space-time attention, packed qkv and one packed gradient buffer', async () => {
   const { p, data } = packed({ b: 2, t: 2, h: 3, w: 4 }, ['t', 'h', 'w'], 2, 12);
   await check(p, data, 'full, packed', 'qkv');
   await check({ ...p, backwardTiling: { workgroupSize: 16, tile: 7 } }, data, 'full, partial tiles', 'qkv');
@@ -187,14 +188,14 @@ test('full space-time attention, packed qkv and one packed gradient buffer', asy
   if (sg) await check({ ...p, backwardTiling: { ...sg, workgroupSize: 2 * sg.subgroupSize!, rowsPerInvocation: 3, tile: 3 } }, data, 'full, subgroup partial tiles', 'qkv');
 });
 
-test('factorized attention: spatial (t is a batch axis) and temporal with head dim 10', async () => {
+gpuTest('factorized attention: spatial (t is a batch axis) and temporal with head dim 10', async () => {
   const s = packed({ b: 2, t: 3, h: 3, w: 3 }, ['h', 'w'], 2, 8);
   await check(s.p, s.data, 'spatial', 'qkv');
   const t = packed({ b: 1, t: 7, h: 3, w: 2 }, ['t'], 2, 10);
   await check(t.p, t.data, 'temporal', 'qkv');
 });
 
-test('Swin: shifted (masked) windows with a relative-position bias table stored transposed', async () => {
+gpuTest('Swin: shifted (masked) windows with a relative-position bias table stored transposed', async () => {
   const heads = 2;
   const { p, data } = packed({ b: 1, t: 4, h: 6, w: 6 }, ['t', 'h', 'w'], heads, 8, { window: { t: 2, h: 3, w: 3 }, shift: { t: 1, h: 1, w: 2 } });
   const table = permute(contiguous([heads, 75]), [1, 0]);
@@ -231,12 +232,12 @@ test('the adapter traits choose the variant; a table too large for workgroup mem
   assert.is(attentionBackwardScratch(smallBias), 2 * 9 + 17);
 });
 
-test('relative-position bias without windows (full temporal attention)', async () => {
+gpuTest('relative-position bias without windows (full temporal attention)', async () => {
   const { p, data } = packed({ b: 2, t: 9, h: 2, w: 1 }, ['t'], 2, 4);
   await check({ ...p, relPosBias: contiguous([17, 2]), dRelPosBias: contiguous([17, 2]) }, { ...data, relPosBias: randomArray(34, 2) }, 'temporal bias', 'qkv');
 });
 
-test('cross-attention, context broadcast over t (stride 0): dK and dV sum over t', async () => {
+gpuTest('cross-attention, context broadcast over t (stride 0): dK and dV sum over t', async () => {
   const b = 2, t = 3, heads = 2, dh = 12, l = 5;
   const self = packedSelfAttention({ grid: axes({ b, t, h: 2, w: 3 }), tokens: ['h', 'w'], heads, headDim: dh });
   const kv = splitAxis(splitAxis(contiguous([b, l, 2 * heads * dh]), 2, heads * dh), 3, dh);
@@ -248,7 +249,7 @@ test('cross-attention, context broadcast over t (stride 0): dK and dV sum over t
   await check(p, { q: randomArray(extent(q), 2), k: kvData, v: kvData, dO: randomArray(extent(p.o)) }, 'broadcast cross', 'kv');
 });
 
-test('cross-attention to a text context [b, l], separate k and v, head dim 6', async () => {
+gpuTest('cross-attention to a text context [b, l], separate k and v, head dim 6', async () => {
   const b = 2, heads = 2, dh = 6, l = 7;
   const self = packedSelfAttention({ grid: axes({ b, t: 2, h: 2, w: 2 }), tokens: ['t', 'h', 'w'], heads, headDim: dh });
   const ctx = contiguous([b, l, heads, dh]);
@@ -258,7 +259,7 @@ test('cross-attention to a text context [b, l], separate k and v, head dim 6', a
   await check(p, { q: randomArray(extent(q), 2), k: randomArray(n, 2), v: randomArray(n), dO: randomArray(extent(q)) }, 'text cross');
 });
 
-test('strided views: permuted q, k, v, dO and gradient layouts, a shifted window axis', async () => {
+gpuTest('strided views: permuted q, k, v, dO and gradient layouts, a shifted window axis', async () => {
   const grid = axes({ b: 2, t: 3, h: 2, w: 3 }), heads = 2, dh = 6;
   const q = permute(contiguous([dh, heads, 3, 2, 3, 2]), [5, 4, 3, 2, 1, 0]);
   const k = permute(contiguous([heads, 2, 3, dh, 2, 3]), [1, 2, 4, 5, 0, 3]);
@@ -269,7 +270,7 @@ test('strided views: permuted q, k, v, dO and gradient layouts, a shifted window
   await check(p, { q: randomArray(n, 2), k: randomArray(n, 2), v: randomArray(n), dO: randomArray(n) }, 'permuted layouts');
 });
 
-test('a kernel with a perturbed scale fails the check', async () => {
+gpuTest('a kernel with a perturbed scale fails the check', async () => {
   const heads = 2;
   const { p, data } = packed({ b: 1, t: 2, h: 4, w: 4 }, ['t', 'h', 'w'], heads, 8, { window: { h: 2, w: 2 }, shift: { h: 1, w: 1 } });
   const table = contiguous([3 * 3 * 3, heads]);

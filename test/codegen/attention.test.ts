@@ -1,4 +1,5 @@
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { attentionKernel, attentionReference, attentionTilingFor, packedSelfAttention, type AttentionParams, type Axis } from '../../src/codegen/kernels/attention.ts';
 import { contiguous, extent, permute, splitAxis, type View } from '../../src/codegen/kernels/view.ts';
@@ -70,7 +71,7 @@ test('the reference is softmax(q k^T / sqrt(dh)) v, written out for three tokens
   }
 });
 
-test('full space-time attention, 60 tokens, head dim 12, over packed qkv', async () => {
+gpuTest('full space-time attention, 60 tokens, head dim 12, over packed qkv', async () => {
   const { p, data } = packed({ b: 2, t: 3, h: 4, w: 5 }, ['t', 'h', 'w'], 2, 12);
   await check(p, data, 'full');
   await check({ ...p, tiling: { workgroupSize: 32, rowsPerInvocation: 3 } }, data, 'full, 3 rows per invocation');
@@ -78,17 +79,17 @@ test('full space-time attention, 60 tokens, head dim 12, over packed qkv', async
   if (sg) await check({ ...p, tiling: { subgroupSize: sg, workgroupSize: 2 * sg, rowsPerInvocation: 3, kvTile: 3 } }, data, 'subgroup, partial tiles');
 });
 
-test('spatial-only attention: t is a batch axis', async () => {
+gpuTest('spatial-only attention: t is a batch axis', async () => {
   const { p, data } = packed({ b: 2, t: 3, h: 5, w: 3 }, ['h', 'w'], 3, 8);
   await check(p, data, 'spatial');
 });
 
-test('temporal-only attention with a head dim that is not a multiple of 4', async () => {
+gpuTest('temporal-only attention with a head dim that is not a multiple of 4', async () => {
   const { p, data } = packed({ b: 1, t: 7, h: 3, w: 2 }, ['t'], 2, 10);
   await check(p, data, 'temporal');
 });
 
-test('windowed attention without shift', async () => {
+gpuTest('windowed attention without shift', async () => {
   const { p, data } = packed({ b: 1, t: 4, h: 6, w: 6 }, ['t', 'h', 'w'], 2, 8, { window: { t: 2, h: 3, w: 3 } });
   await check(p, data, 'windowed');
 });
@@ -108,7 +109,7 @@ function rollPacked(x: Float32Array, grid: number[], rest: number, shift: number
   return out;
 }
 
-test('shifted windows: roll semantics match a rolled copy, and the mask changes boundary windows', async () => {
+gpuTest('shifted windows: roll semantics match a rolled copy, and the mask changes boundary windows', async () => {
   const grid = { b: 1, t: 4, h: 6, w: 6 }, window = { t: 2, h: 3, w: 3 }, shift = { t: 1, h: 1, w: 2 };
   const heads = 2, dh = 8;
   const { p, data } = packed(grid, ['t', 'h', 'w'], heads, dh, { window, shift });
@@ -134,7 +135,7 @@ test('shifted windows: roll semantics match a rolled copy, and the mask changes 
   assert.ok(boundaryDiffers, `an absent mask would go unnoticed (replay: VDM_TEST_SEED=${seed})`);
 });
 
-test('relative-position bias (Swin table, stored transposed) with shifted windows', async () => {
+gpuTest('relative-position bias (Swin table, stored transposed) with shifted windows', async () => {
   const heads = 3, window = { t: 2, h: 3, w: 3 };
   const { p, data } = packed({ b: 2, t: 2, h: 3, w: 6 }, ['t', 'h', 'w'], heads, 8, { window, shift: { t: 1, h: 0, w: 1 } });
   const rows = 3 * 5 * 5;
@@ -145,12 +146,12 @@ test('relative-position bias (Swin table, stored transposed) with shifted window
   assert.ok(relError(gpu, without) > 1e-2, 'the bias must change the result');
 });
 
-test('relative-position bias without windows (full temporal attention)', async () => {
+gpuTest('relative-position bias without windows (full temporal attention)', async () => {
   const { p, data } = packed({ b: 1, t: 9, h: 2, w: 1 }, ['t'], 2, 4);
   await check({ ...p, relPosBias: contiguous([17, 2]) }, { ...data, relPosBias: randomArray(34, 2) }, 'temporal bias');
 });
 
-test('cross-attention to a context of another length (text [b, l, e]), packed kv', async () => {
+gpuTest('cross-attention to a context of another length (text [b, l, e]), packed kv', async () => {
   const b = 2, heads = 2, dh = 8, l = 7;
   const self = packedSelfAttention({ grid: axes({ b, t: 2, h: 3, w: 3 }), tokens: ['t', 'h', 'w'], heads, headDim: dh });
   const kv = splitAxis(splitAxis(contiguous([b, l, 2 * heads * dh]), 2, heads * dh), 3, dh); // [b, l, 2, heads, dh]
@@ -164,7 +165,7 @@ function pick(v: View, i: number): View {
   return { shape: [v.shape[0], v.shape[1], v.shape[3], v.shape[4]], strides: [v.strides[0], v.strides[1], v.strides[3], v.strides[4]], offset: v.offset + i * v.strides[2] };
 }
 
-test('spatial cross-attention with the context broadcast over time (stride 0)', async () => {
+gpuTest('spatial cross-attention with the context broadcast over time (stride 0)', async () => {
   const b = 2, t = 3, heads = 2, dh = 12, l = 5;
   const self = packedSelfAttention({ grid: axes({ b, t, h: 2, w: 3 }), tokens: ['h', 'w'], heads, headDim: dh });
   const ctx = contiguous([b, l, heads, dh]);
@@ -174,7 +175,7 @@ test('spatial cross-attention with the context broadcast over time (stride 0)', 
   await check(p, { q: randomArray(extent(p.q)), k: kv, v: kv }, 'broadcast cross');
 });
 
-test('strided views: permuted q, k, v and o layouts (scalar access path)', async () => {
+gpuTest('strided views: permuted q, k, v and o layouts (scalar access path)', async () => {
   const grid = axes({ b: 2, t: 3, h: 2, w: 3 }), heads = 2, dh = 8;
   const shape = [2, 3, 2, 3, heads, dh];
   // buffers stored as [dh, heads, w, h, t, b] (q), [heads, b, t, dh, h, w] (k, v), o as [b, heads, t, h, w, dh]
@@ -187,7 +188,7 @@ test('strided views: permuted q, k, v and o layouts (scalar access path)', async
   await check(p, { q: randomArray(n), k: randomArray(n), v: randomArray(n) }, 'permuted layouts');
 });
 
-test('workgroup-memory K/V tiles give the same result (tile not dividing the key count)', async () => {
+gpuTest('workgroup-memory K/V tiles give the same result (tile not dividing the key count)', async () => {
   const { p, data } = packed({ b: 1, t: 4, h: 6, w: 6 }, ['t', 'h', 'w'], 3, 12, { window: { t: 2, h: 3, w: 3 }, shift: { t: 1, h: 1, w: 1 } });
   const table = contiguous([3 * 5 * 5, 3]);
   const withBias = { ...p, relPosBias: table };

@@ -1,10 +1,11 @@
 // GPU backward of attention (projections, the fused score-recomputing kernel, relative bias,
 // windows, shifts, context) against the float64 backward; chained so input gradients count too.
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import { graphOf, model } from '../compiler/helpers.ts';
 import { expectGradientsMatch } from './backward-check.ts';
 
-test('full and factorized self-attention, chained through a linear', async () => {
+gpuTest('full and factorized self-attention, chained through a linear', async () => {
   const g = graphOf(model([
     '  y = linear(x, 8)',
     '  a = attention(y, over: (t, h, w), heads: 2)',
@@ -13,7 +14,7 @@ test('full and factorized self-attention, chained through a linear', async () =>
   await expectGradientsMatch(g, 'self-attention');
 });
 
-test('windows, shifted windows and the relative-position bias', async () => {
+gpuTest('windows, shifted windows and the relative-position bias', async () => {
   const g = graphOf(model([
     '  y = linear(x, 8)',
     '  a = attention(y, over: (h, w), heads: 2, rel_bias: true)',
@@ -24,7 +25,7 @@ test('windows, shifted windows and the relative-position bias', async () => {
   await expectGradientsMatch(g, 'windowed attention', 3e-4);
 });
 
-test('cross-attention to a context: gradients reach the context through its projection', async () => {
+gpuTest('cross-attention to a context: gradients reach the context through its projection', async () => {
   const g = graphOf(model([
     '  input ctx : text[b, l=5, c=6]',
     '  k = linear(ctx, 6)',

@@ -1,6 +1,7 @@
 // GPU backward passes of conv, pool and upsample against the float64 backward rules. Every conv
 // reads a linear's output, so its input gradient is needed too (it flows on into the linear).
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import type { AxisPair, Graph } from '../../src/compiler/ir/graph.ts';
 import { lowerBackward } from '../../src/codegen/backward.ts';
@@ -27,7 +28,7 @@ async function check(g: Graph, what: string) {
   worst[what] = (await expectGradientsMatch(g, what)).worst;
 }
 
-test('conv 3x3x3 "same", then a (2+1)D pair: (h, w) then t', async () => {
+gpuTest('conv 3x3x3 "same", then a (2+1)D pair: (h, w) then t', async () => {
   const g = graphOf(model([
     '  z = linear(x, 3)',
     '  a = conv(z, over: (t, h, w), kernel: 3, out: 4)',
@@ -41,7 +42,7 @@ test('conv 3x3x3 "same", then a (2+1)D pair: (h, w) then t', async () => {
   await check(g, '3d same + (2+1)d');
 });
 
-test('depthwise (groups = channels), with a channel multiplier, and groups 2', async () => {
+gpuTest('depthwise (groups = channels), with a channel multiplier, and groups 2', async () => {
   const g = graphOf(model([
     '  z = linear(x, 4)',
     '  a = conv(z, over: (h, w), kernel: 3, groups: 4)',
@@ -52,7 +53,7 @@ test('depthwise (groups = channels), with a channel multiplier, and groups 2', a
   await check(g, 'depthwise / groups');
 });
 
-test('strided convs (a dropped tail, uneven stride and padding per axis) and dilation', async () => {
+gpuTest('strided convs (a dropped tail, uneven stride and padding per axis) and dilation', async () => {
   const g = graphOf(model([
     '  z = linear(x, 3)',
     '  a = conv(z, over: (h, w), kernel: 3, stride: 2, padding: 1, out: 4)',
@@ -68,7 +69,7 @@ test('strided convs (a dropped tail, uneven stride and padding per axis) and dil
   await check(g, 'strided / dilated');
 });
 
-test('padding beyond the reach (the gather at stride 1), and batch axes the kernels cannot walk as one', async () => {
+gpuTest('padding beyond the reach (the gather at stride 1), and batch axes the kernels cannot walk as one', async () => {
   const g = graphOf(model([
     '  z = linear(x, 2)',
     '  output o = conv(z, over: w, kernel: 2, padding: (w: 2), out: 3)',
@@ -87,7 +88,7 @@ test('padding beyond the reach (the gather at stride 1), and batch axes the kern
   await check(s, 'sliced batches');
 });
 
-test('pool avg and max, upsample nearest and linear', async () => {
+gpuTest('pool avg and max, upsample nearest and linear', async () => {
   const g = graphOf(model([
     '  z = linear(x, 3)',
     '  m = pool(z, kernel: (h: 2, w: 3), mode: "max")',

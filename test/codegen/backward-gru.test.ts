@@ -1,11 +1,12 @@
 // GPU backward of the GRU (input projection recomputed, backprop through time, weight GEMMs) against
 // the float64 backward; chained after a linear so the gradient reaching x counts too.
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { graphOf, model } from '../compiler/helpers.ts';
 import { expectGradientsMatch } from './backward-check.ts';
 
-test('gru over t and over w in reverse on a linear of x (c not last: dW_ih sums per-b partials)', async () => {
+gpuTest('gru over t and over w in reverse on a linear of x (c not last: dW_ih sums per-b partials)', async () => {
   const g = graphOf(model([
     '  y = linear(x, 4)',
     '  output f = gru(y, over: t, hidden: 5)',
@@ -15,7 +16,7 @@ test('gru over t and over w in reverse on a linear of x (c not last: dW_ih sums 
   await expectGradientsMatch(g, 'gru over t and w');
 });
 
-test('gru_propagation: frame means, a reverse GRU over t, broadcast back residually; a GRU of a GRU', async () => {
+gpuTest('gru_propagation: frame means, a reverse GRU over t, broadcast back residually; a GRU of a GRU', async () => {
   const g = graphOf(model([
     '  y = linear(x, 4)',
     '  s = gru(mean(y, over: (h, w)), over: t, hidden: 4, reverse: true)',

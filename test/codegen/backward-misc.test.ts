@@ -2,6 +2,7 @@
 // slice, flip, param) against the float64 backward rules, each behind a parameter so that its own
 // rule runs.
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { lowerBackward } from '../../src/codegen/backward.ts';
 import { lowerGraph } from '../../src/codegen/lower.ts';
@@ -18,7 +19,7 @@ function backwardKernels(g: Graph): string[] {
   return all.steps.slice(forward.steps.length).map((s) => s.spec.key.split(':')[0]);
 }
 
-test('embed of class labels: one scan of the ids for a small batch, per-row lists for a large one', async () => {
+gpuTest('embed of class labels: one scan of the ids for a small batch, per-row lists for a large one', async () => {
   const small = graphOf(model([
     '  input y : label[b](classes: 5, null: true)',
     '  output o = linear(silu(embed(y, dim: 6) as table), 3)',
@@ -33,7 +34,7 @@ test('embed of class labels: one scan of the ids for a small batch, per-row list
   await expectGradientsMatch(large, 'embed (large batch)');
 });
 
-test('sinusoidal: of a timestep into an MLP (no input gradient), and of a learned scalar per (b, t)', async () => {
+gpuTest('sinusoidal: of a timestep into an MLP (no input gradient), and of a learned scalar per (b, t)', async () => {
   const g = graphOf(model([
     '  input s : timestep[b]',
     '  e = sinusoidal(s, dim: 8)',
@@ -44,7 +45,7 @@ test('sinusoidal: of a timestep into an MLP (no input gradient), and of a learne
   await expectGradientsMatch(g, 'sinusoidal');
 });
 
-test('expand, concat (differently ordered inputs, one repeated), slice, flip and param', async () => {
+gpuTest('expand, concat (differently ordered inputs, one repeated), slice, flip and param', async () => {
   const g = graphOf(model([
     '  a = linear(x, 4) as pa',
     '  e = expand(mean(a, over: t), sizes: (t: 3)) * a', // [b, c, h, w, t]

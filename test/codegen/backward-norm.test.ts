@@ -2,6 +2,7 @@
 // against the float64 backward rules. A linear before each norm puts a parameter upstream, so dx is
 // checked through it; a norm of the input x itself has no dx (the row kernel writes statistics only).
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { graphOf, model } from '../compiler/helpers.ts';
 import { expectGradientsMatch } from './backward-check.ts';
@@ -12,7 +13,7 @@ const DIMS = 'b = 2, c = 6, t = 3, h = 3, w = 5';
 /** x projected, then with t moved last ([b, c, h, w, t]): an operand in another axis order. */
 const tLast = '  e = expand(mean(linear(x, 6) as pe, over: t), sizes: (t: 3)) * linear(x, 6) as pf';
 
-test('layernorm along c, t and w, rmsnorm along w and c, affine and not, on x, on a linear and on a [.., t] last operand', async () => {
+gpuTest('layernorm along c, t and w, rmsnorm along w and c, affine and not, on x, on a linear and on a [.., t] last operand', async () => {
   const g = graphOf(model([
     tLast,
     '  y = linear(x, 6) as proj',
@@ -24,7 +25,7 @@ test('layernorm along c, t and w, rmsnorm along w and c, affine and not, on x, o
   await expectGradientsMatch(g, 'axis norms');
 });
 
-test('groupnorm: default over, over (w, h) with t a batch row, over (w, t) on a [.., t] last operand, on x', async () => {
+gpuTest('groupnorm: default over, over (w, h) with t a batch row, over (w, t) on a [.., t] last operand, on x', async () => {
   const g = graphOf(model([
     tLast,
     '  y = linear(x, 6) as proj',
@@ -37,7 +38,7 @@ test('groupnorm: default over, over (w, h) with t a batch row, over (w, t) on a 
 
 // One block only: a second normalisation of the block's output compounds the f32 forward's rounding
 // to near the tolerance.
-test('adaLN: a DiT block without attention, modulate(layernorm(affine: false)) with shift, scale and gate from linear(silu(cond))', async () => {
+gpuTest('adaLN: a DiT block without attention, modulate(layernorm(affine: false)) with shift, scale and gate from linear(silu(cond))', async () => {
   const g = graphOf(model([
     '  cond = mean(x, over: (t, h, w))',
     '  h0 = linear(x, 8) as proj',

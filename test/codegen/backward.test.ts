@@ -1,10 +1,11 @@
 // GPU backward passes against the float64 backward rules, on small graphs per primitive family.
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { graphOf, model } from '../compiler/helpers.ts';
 import { expectGradientsMatch } from './backward-check.ts';
 
-test('linear (rows coalesced, along c and along t) and every elementwise function and operator', async () => {
+gpuTest('linear (rows coalesced, along c and along t) and every elementwise function and operator', async () => {
   const g = graphOf(model([
     '  y = linear(x, 6)',
     '  z = linear(x, 3, axis: t, bias: false)',
@@ -18,7 +19,7 @@ test('linear (rows coalesced, along c and along t) and every elementwise functio
   assert.ok(worst < 1e-4);
 });
 
-test('a broadcast operand gets the sum over the axes it lacks', async () => {
+gpuTest('a broadcast operand gets the sum over the axes it lacks', async () => {
   const g = graphOf(model([
     '  s = mean(x, over: (t, h, w))',   // [b, c]
     '  k = linear(s, 5)',

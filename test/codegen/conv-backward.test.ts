@@ -1,4 +1,5 @@
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { convKernel, convReference } from '../../src/codegen/kernels/conv.ts';
 import { convOutShape, type ConvParams, type ConvTiling } from '../../src/codegen/kernels/conv-plan.ts';
@@ -48,7 +49,7 @@ test('the references are the adjoints of the forward reference: <conv(x, w), dy>
   }
 });
 
-test('data gradient, gather kernel: every case', async () => {
+gpuTest('data gradient, gather kernel: every case', async () => {
   for (const [what, p] of CASES) {
     const d = data(p);
     const ref = convBackwardDataReference(p, d.dy, d.weight);
@@ -57,7 +58,7 @@ test('data gradient, gather kernel: every case', async () => {
   }
 });
 
-test('data gradient for stride 1: the flipped weight through the forward kernel (its default tiling; tiles once)', async () => {
+gpuTest('data gradient for stride 1: the flipped weight through the forward kernel (its default tiling; tiles once)', async () => {
   const gpu = await openGpu();
   const tilings: (ConvTiling | undefined)[] = [undefined, { kind: 'tiles', tileM: 16, tileN: 32, tileK: 8, threadRows: 2, threadCols: 4 }];
   let used = 0;
@@ -80,7 +81,7 @@ test('data gradient for stride 1: the flipped weight through the forward kernel 
   assert.ok(used >= 4);
 });
 
-test('weight gradient: every case', async () => {
+gpuTest('weight gradient: every case', async () => {
   for (const [what, p] of CASES) {
     const d = data(p);
     const ref = convBackwardWeightReference(p, d.x, d.dy);
@@ -89,7 +90,7 @@ test('weight gradient: every case', async () => {
   }
 });
 
-test('weight gradient tilings: rows past a group\'s end, tap chunks of one and of whole trailing axes', async () => {
+gpuTest('weight gradient tilings: rows past a group\'s end, tap chunks of one and of whole trailing axes', async () => {
   const p = conv(2, 4, [3, 4, 5], 6, [3, 3, 3], { groups: 2, padding: 1, stride: [1, 2, 1] }); // 3 output channels per group
   const d = data(p);
   const ref = convBackwardWeightReference(p, d.x, d.dy);
@@ -102,7 +103,7 @@ test('weight gradient tilings: rows past a group\'s end, tap chunks of one and o
   assert.throws(() => convBackwardWeightKernel({ ...p, tiling: { rows: 4, taps: 1 } }), /weight tiling/);
 });
 
-test('permuted and offset views: channels-last x and dx, a [kt, kh, kw, Cin, Cout] weight, dy inside a wider buffer', async () => {
+gpuTest('permuted and offset views: channels-last x and dx, a [kt, kh, kw, Cin, Cout] weight, dy inside a wider buffer', async () => {
   const [B, C, T, H, W, Co] = [2, 3, 3, 4, 5, 4];
   const x = permute(contiguous([B, T, H, W, C]), [0, 4, 1, 2, 3]);
   const weight = permute(contiguous([3, 3, 3, C, Co]), [4, 3, 0, 1, 2]);
@@ -116,14 +117,14 @@ test('permuted and offset views: channels-last x and dx, a [kt, kh, kw, Cin, Cou
     [convBackwardWeightReference(p, abs(d.x), abs(d.dy))]);
 });
 
-test('a many-position reduction (several rounds per lane and a partial last round)', async () => {
+gpuTest('a many-position reduction (several rounds per lane and a partial last round)', async () => {
   const p = { ...conv(3, 2, [5, 9, 11], 2, [3, 3, 3], { padding: 1 }), workgroupSize: 48 };
   const d = data(p);
   await expectMatches(convBackwardWeightKernel(p), [d.x, d.dy, extent(p.weight)], [convBackwardWeightReference(p, d.x, d.dy)], 'long dw', 1e-4,
     [convBackwardWeightReference(p, abs(d.x), abs(d.dy))]);
 });
 
-test('deliberately wrong kernels fail the comparison', async () => {
+gpuTest('deliberately wrong kernels fail the comparison', async () => {
   const p = CASES[1][1];
   const d = data(p);
   const rejects = (spec: ReturnType<typeof convKernel>, args: (Float32Array | number)[], ref: Float64Array, what: string) =>

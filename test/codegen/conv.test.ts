@@ -1,4 +1,5 @@
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { convBindingNames, convKernel, convReference, type ConvData } from '../../src/codegen/kernels/conv.ts';
 import { chooseConvTiling, convOutShape, planConv, type ConvParams, type ConvTiling } from '../../src/codegen/kernels/conv-plan.ts';
@@ -30,11 +31,11 @@ async function check(p: ConvParams, what: string, data: Partial<ConvData> = {}) 
   return { out, ref };
 }
 
-test('conv3d 3x3x3 same padding on a shape that divides no tile', async () => {
+gpuTest('conv3d 3x3x3 same padding on a shape that divides no tile', async () => {
   for (const tiling of ALL) await check(conv(2, 5, [5, 6, 9], 7, [3, 3, 3], { padding: 'same', tiling }), 'conv3d same');
 });
 
-test('stride, asymmetric padding and dilation per axis', async () => {
+gpuTest('stride, asymmetric padding and dilation per axis', async () => {
   for (const tiling of ALL) {
     await check(conv(1, 4, [9, 11, 13], 6, [3, 2, 3], {
       stride: [2, 1, 2], padding: [[1, 0], 1, [2, 1]], dilation: [1, 2, 2], tiling,
@@ -47,7 +48,7 @@ test('stride, asymmetric padding and dilation per axis', async () => {
   }
 });
 
-test('axis subsets: t only, h-w only, t-h-w, and a 1D sequence', async () => {
+gpuTest('axis subsets: t only, h-w only, t-h-w, and a 1D sequence', async () => {
   for (const tiling of ALL) {
     await check(conv(2, 6, [7, 5, 12], 9, [3, 1, 1], { padding: 'same', tiling }), 'temporal 3x1x1');
     await check(conv(1, 6, [3, 9, 12], 10, [1, 3, 3], { padding: 'same', tiling }), 'spatial 1x3x3');
@@ -56,7 +57,7 @@ test('axis subsets: t only, h-w only, t-h-w, and a 1D sequence', async () => {
   }
 });
 
-test('groups and depthwise', async () => {
+gpuTest('groups and depthwise', async () => {
   for (const tiling of [...ALL, DIRECT_FEW]) {
     await check(conv(2, 6, [4, 5, 11], 9, [3, 3, 3], { groups: 3, padding: 1, tiling }), 'groups 3');
     await check(conv(1, 12, [4, 6, 13], 12, [3, 3, 3], { groups: 12, padding: 'same', tiling }), 'depthwise');
@@ -66,7 +67,7 @@ test('groups and depthwise', async () => {
   await check(dw, 'depthwise, default tiling');
 });
 
-test('vector window loads: aligned rows with every padding phase and stride 2', async () => {
+gpuTest('vector window loads: aligned rows with every padding phase and stride 2', async () => {
   for (const pw of [0, 1, 2, 3]) {
     await check(conv(1, 3, [2, 3, 16], 8, [1, 2, 5], { padding: [0, 0, pw], tiling: DIRECT }), `pad w ${pw}`);
   }
@@ -75,7 +76,7 @@ test('vector window loads: aligned rows with every padding phase and stride 2', 
   await check(conv(1, 2, [1, 3, 20], 8, [1, 1, 7], { padding: 'same', tiling: DIRECT }), 'kw 7');
 });
 
-test('permuted and offset views: channels-last input, output written into a slice', async () => {
+gpuTest('permuted and offset views: channels-last input, output written into a slice', async () => {
   const [B, C, T, H, W] = [2, 5, 4, 6, 8];
   const x = permute(contiguous([B, T, H, W, C]), [0, 4, 1, 2, 3]); // NTHWC memory seen as NCTHW
   const wt = permute(contiguous([3, 3, 3, C, 7]), [4, 3, 0, 1, 2]); // [kt, kh, kw, Cin, Cout] memory
@@ -84,7 +85,7 @@ test('permuted and offset views: channels-last input, output written into a slic
   for (const tiling of ALL) await check({ x, weight: wt, out, padding: 'same', tiling }, 'permuted');
 });
 
-test('fused epilogue: bias, activation, per-sample gate, residual', async () => {
+gpuTest('fused epilogue: bias, activation, per-sample gate, residual', async () => {
   for (const activation of ['silu', 'gelu', 'tanh'] as const) {
     for (const tiling of [DIRECT, TILES]) {
       const p = conv(2, 4, [3, 5, 8], 8, [3, 3, 3], { padding: 'same', tiling, activation });
@@ -97,7 +98,7 @@ test('fused epilogue: bias, activation, per-sample gate, residual', async () => 
   await check({ ...p, out: permute(contiguous([1, 5, 2, 6, 4]), [0, 1, 2, 4, 3]), residual: res, bias: contiguous([5]) }, 'scalar epilogue');
 });
 
-test('the tiling chooser and clear errors for bad parameters', async () => {
+gpuTest('the tiling chooser and clear errors for bad parameters', async () => {
   const gpu = await openGpu();
   const plan = planConv(conv(1, 64, [4, 8, 32], 64, [3, 3, 3], { padding: 'same' }));
   if (gpu.software && gpu.features.has('subgroups')) assert.is(chooseConvTiling(gpu, plan).kind, 'direct');

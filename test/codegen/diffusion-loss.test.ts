@@ -2,6 +2,7 @@
 // against finite differences and closed forms; the kernels' float64 reference (the f32-minded
 // rearrangement) against the definitions; the kernels on the adapter against their reference.
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import {
   diffusionLossFinishKernel, diffusionLossKernel, diffusionLossReference, diffusionLossSizes, type DiffusionLossParams, type LossTerm,
@@ -147,7 +148,7 @@ async function runLoss(p: DiffusionLossParams, d: ReturnType<typeof dataOf>, tab
 
 const tableOf = (s: NoiseSchedule) => Float32Array.from(lossTableOf(s));
 
-test('the loss kernels on the adapter match their float64 reference; the loss has the same bits every run', async () => {
+gpuTest('the loss kernels on the adapter match their float64 reference; the loss has the same bits every run', async () => {
   const worst = { seed: 0, terms: 0 };
   for (const c0 of CASES) {
     for (const partials of [undefined, 3]) {
@@ -174,7 +175,7 @@ test('the loss kernels on the adapter match their float64 reference; the loss ha
   if (process.env.VDM_TEST_VERBOSE) console.log(`diffusion loss: worst relative error: seed ${worst.seed}, terms ${worst.terms}`);
 });
 
-test('a wrong variant fails the comparison: the variance range reversed, the wrong parameterisation, vb rescaled', async () => {
+gpuTest('a wrong variant fails the comparison: the variance range reversed, the wrong parameterisation, vb rescaled', async () => {
   const c = CASES[0];
   const p = paramsOf(c);
   const d = dataOf(c);
@@ -194,7 +195,7 @@ test('a wrong variant fails the comparison: the variance range reversed, the wro
   assert.ok(relError(gv.seed, asEps.seed) > 1e-2, 'v checked as epsilon must not match');
 });
 
-test('a larger batch: grid-strided partials, the decoder far in its tails', async () => {
+gpuTest('a larger batch: grid-strided partials, the decoder far in its tails', async () => {
   const c: Case = { name: 'large', axes: [['b', 8], ['c', 4], ['t', 5], ['h', 32], ['w', 32]], predict: 'epsilon', learned: true, terms: ALL, schedule: LINEAR,
     t: [0, 0, 0, 1, 2, 10, 18, 19], spread: 4 };
   const p = paramsOf(c);

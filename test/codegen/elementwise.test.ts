@@ -1,4 +1,5 @@
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { elementwiseKernel, elementwiseReference, type ElementwiseParams } from '../../src/codegen/kernels/elementwise.ts';
 import {
@@ -44,7 +45,7 @@ test('every function record: the derivative matches central differences of its f
   }
 });
 
-test('every unary op matches float64 over a wide range, in one kernel with one output per op', async () => {
+gpuTest('every unary op matches float64 over a wide range, in one kernel with one output per op', async () => {
   const shape = [5, 41]; // 205 elements: not a multiple of the workgroup size
   const safe = (op: (typeof UNARY_OPS)[number]): Expr =>
     op === 'log' || op === 'sqrt' || op === 'rsqrt' ? unary(op, add(unary('abs', x), 0.05)) : unary(op, x);
@@ -60,7 +61,7 @@ test('every unary op matches float64 over a wide range, in one kernel with one o
   }
 });
 
-test('erf is accurate to well below 1e-6 absolute on a dense grid', async () => {
+gpuTest('erf is accurate to well below 1e-6 absolute on a dense grid', async () => {
   const n = 4001;
   const xs = Float32Array.from({ length: n }, (_, i) => -6 + (12 * i) / (n - 1));
   const p: ElementwiseParams = { shape: [n], inputs: [{ name: 'x', view: contiguous([n]) }], outputs: [{ name: 'e', view: contiguous([n]), expr: unary('erf', x) }] };
@@ -70,7 +71,7 @@ test('erf is accurate to well below 1e-6 absolute on a dense grid', async () => 
   assert.ok(worst < 5e-7, `erf max abs error ${worst}`);
 });
 
-test('tanh, sigmoid, silu and both gelus stay finite and exact in the far tails', async () => {
+gpuTest('tanh, sigmoid, silu and both gelus stay finite and exact in the far tails', async () => {
   const xs = Float32Array.from([-1e30, -1e4, -200, -90, -40, -12, 12, 40, 90, 200, 1e4, 1e30, 0, -0, 1e-30, -1e-6]);
   const n = xs.length;
   const ops = ['tanh', 'sigmoid', 'silu', 'gelu', 'gelu_tanh'] as const;
@@ -89,7 +90,7 @@ test('tanh, sigmoid, silu and both gelus stay finite and exact in the far tails'
   }));
 });
 
-test('binary ops, comparisons and where, with numpy broadcasting', async () => {
+gpuTest('binary ops, comparisons and where, with numpy broadcasting', async () => {
   const shape = [3, 5, 7];
   const yView = broadcastTo(contiguous([5, 1]), shape); // y varies along axis 1 only
   const outs: [string, Expr][] = [
@@ -107,7 +108,7 @@ test('binary ops, comparisons and where, with numpy broadcasting', async () => {
   }
 });
 
-test('eq compares exactly; pow handles integer exponents of negative bases and general exponents', async () => {
+gpuTest('eq compares exactly; pow handles integer exponents of negative bases and general exponents', async () => {
   const n = 9;
   const xs = Float32Array.from([-2, -1.5, -0.5, 0, 0.25, 1, 2, 3, 1.5]);
   const ys = Float32Array.from([-2, 1, -0.5, 1, 0.25, 0, 2, 7, 1.5]);
@@ -122,7 +123,7 @@ test('eq compares exactly; pow handles integer exponents of negative bases and g
   }, 'eq/pow', { x: xs, y: ys });
 });
 
-test('modulate with per-(batch, channel) scale and shift broadcast over tokens', async () => {
+gpuTest('modulate with per-(batch, channel) scale and shift broadcast over tokens', async () => {
   const [B, N, C] = [2, 13, 6];
   const scaleShift = contiguous([B, 2, C]); // one buffer holding both, as an adaLN projection would
   const scale: View = { shape: [B, 1, C], strides: [2 * C, 0, 1], offset: 0 };
@@ -136,7 +137,7 @@ test('modulate with per-(batch, channel) scale and shift broadcast over tokens',
   }, 'modulate', { x: data.x, scale: data.ss, shift: data.ss });
 });
 
-test('permuted input, strided output with an offset, and shared subexpressions computed once', async () => {
+gpuTest('permuted input, strided output with an offset, and shared subexpressions computed once', async () => {
   const shape = [4, 3, 11];
   const xv = permute(contiguous([11, 4, 3]), [1, 2, 0]); // logical [4, 3, 11] over a [11, 4, 3] buffer
   const outView: View = { shape, strides: [1, 4, 12], offset: 5 }; // written transposed, after 5 spare slots
@@ -153,7 +154,7 @@ test('permuted input, strided output with an offset, and shared subexpressions c
   assert.ok(a.slice(0, 5).every(Number.isNaN), 'elements before the output offset are left alone');
 });
 
-test('reversed axes: negative strides read and write backwards from an offset at the far end', async () => {
+gpuTest('reversed axes: negative strides read and write backwards from an offset at the far end', async () => {
   const shape = [3, 5, 4];
   const xv: View = { shape, strides: [20, -4, 1], offset: 16 }; // axis 1 reversed
   const outView: View = { shape, strides: [-20, 4, -1], offset: 43 }; // axes 0 and 2 reversed
@@ -166,7 +167,7 @@ test('reversed axes: negative strides read and write backwards from an offset at
   assert.throws(() => elementwiseKernel({ ...p, inputs: [{ name: 'x', view: { ...xv, offset: 15 } }] }), /below element 0/);
 });
 
-test('more workgroups than one grid dimension holds', async () => {
+gpuTest('more workgroups than one grid dimension holds', async () => {
   const n = 70_001;
   const p: ElementwiseParams = {
     shape: [n], inputs: [{ name: 'x', view: contiguous([n]) }],

@@ -1,4 +1,5 @@
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { gatherReference } from '../../src/codegen/kernels/embed.ts';
 import {
@@ -46,7 +47,7 @@ test('the reference is the adjoint of the gather: <gather(table), dy> = <table, 
   assert.ok(Math.abs(lhs - rhs) < 1e-12, `${lhs} vs ${rhs}`);
 });
 
-test('class labels with repeats, the null class, clamped out-of-range ids and unused rows (written 0)', async () => {
+gpuTest('class labels with repeats, the null class, clamped out-of-range ids and unused rows (written 0)', async () => {
   const [classes, dim] = [10, 37];
   const ids = Int32Array.from([3, classes, 0, -3, 50, 9, 3, 3, classes, 7, 0]);
   const p: EmbedBackwardParams = { dtable: contiguous([classes + 1, dim]), n: ids.length, dy: contiguous([ids.length, dim]) };
@@ -54,7 +55,7 @@ test('class labels with repeats, the null class, clamped out-of-range ids and un
   for (const unused of [1, 2, 4, 5, 6, 8]) assert.ok(scan.slice(unused * dim, (unused + 1) * dim).every((v) => v === 0), `row ${unused} is zero`);
 });
 
-test('many ids (not a workgroup multiple), a transposed dtable, strided dy and an ids offset', async () => {
+gpuTest('many ids (not a workgroup multiple), a transposed dtable, strided dy and an ids offset', async () => {
   const [rows, dim, n] = [23, 13, 301];
   const ids = Int32Array.from({ length: n + 4 }, () => Math.floor(rand() * rows));
   const dtable = permute(contiguous([dim, rows]), [1, 0]); // stored transposed
@@ -64,7 +65,7 @@ test('many ids (not a workgroup multiple), a transposed dtable, strided dy and a
   assert.ok(scan.every(Number.isFinite), 'every element of the transposed view is written');
 });
 
-test('a deliberately wrong kernel fails the comparison', async () => {
+gpuTest('a deliberately wrong kernel fails the comparison', async () => {
   const [rows, dim] = [5, 7];
   const ids = Int32Array.from([0, 4, 9, 2, 2]); // 9 clamps to row 4
   const p: EmbedBackwardParams = { dtable: contiguous([rows, dim]), n: ids.length, dy: contiguous([ids.length, dim]) };

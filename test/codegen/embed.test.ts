@@ -1,4 +1,5 @@
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import {
   gatherKernel, gatherReference, positionTableKernel, positionTableReference, sincos1d, sincos2d, sincos3d,
@@ -17,7 +18,7 @@ async function checkTable(p: PositionTableParams, what: string) {
   return (await expectMatches(positionTableKernel(p), [extent(p.out)], [positionTableReference(p)], what))[0];
 }
 
-test('timestep embedding, DiT layout cat([cos, sin]): t = 0 gives ones then zeros', async () => {
+gpuTest('timestep embedding, DiT layout cat([cos, sin]): t = 0 gives ones then zeros', async () => {
   const p: TimestepEmbeddingParams = { t: contiguous([2]), dim: 8, out: contiguous([2, 8]) };
   const out = await checkTimestep(p, Float32Array.from([0, 1]), 'known values');
   assert.equal(Array.from(out.slice(0, 8)), [1, 1, 1, 1, 0, 0, 0, 0]);
@@ -26,7 +27,7 @@ test('timestep embedding, DiT layout cat([cos, sin]): t = 0 gives ones then zero
   want.forEach((w, c) => assert.ok(Math.abs(out[8 + c] - w) < 1e-6, `channel ${c}: ${out[8 + c]} vs ${w}`));
 });
 
-test('timestep embedding of real, integer and negative timesteps up to 1000 stays accurate at dim 256', async () => {
+gpuTest('timestep embedding of real, integer and negative timesteps up to 1000 stays accurate at dim 256', async () => {
   const n = 7;
   const t = Float32Array.from({ length: n }, (_, i) => (i % 2 ? Math.floor(rand() * 1000) : rand() * 1000));
   t[0] = 999;
@@ -34,7 +35,7 @@ test('timestep embedding of real, integer and negative timesteps up to 1000 stay
   await checkTimestep({ t: contiguous([n]), dim: 256, out: contiguous([n, 256]) }, t, 'dim 256');
 });
 
-test('timestep embedding: odd dim, sin-first order, another period, strided t and transposed out', async () => {
+gpuTest('timestep embedding: odd dim, sin-first order, another period, strided t and transposed out', async () => {
   const n = 5;
   const t = randomArray(2 * n, 0, 1000);
   const tView: View = { shape: [n], strides: [2], offset: 1 };
@@ -43,7 +44,7 @@ test('timestep embedding: odd dim, sin-first order, another period, strided t an
   await checkTimestep({ t: tView, dim: 20, out: permute(contiguous([20, n]), [1, 0]), order: 'sin_cos', maxPeriod: 100 }, t, 'sin_cos');
 });
 
-test('2D table follows MAE/DiT: first half of channels encodes w, second half h, each [sin | cos]', async () => {
+gpuTest('2D table follows MAE/DiT: first half of channels encodes w, second half h, each [sin | cos]', async () => {
   const out = await checkTable({ ...sincos2d(8, 2, 3), out: contiguous([6, 8]) }, '2D small');
   // row 1 is (h 0, w 1); row 3 is (h 1, w 0). Frequencies per half: 10000^(-k/2) = 1, 0.01.
   const row = (m: number) => Array.from(out.slice(m * 8, m * 8 + 8));
@@ -54,7 +55,7 @@ test('2D table follows MAE/DiT: first half of channels encodes w, second half h,
   await checkTable({ ...sincos2d(64, 7, 5), out: contiguous([35, 64]) }, '2D 7x5');
 });
 
-test('1D table with long positions, and the 3D split (t quarter, then w, h) into a strided output', async () => {
+gpuTest('1D table with long positions, and the 3D split (t quarter, then w, h) into a strided output', async () => {
   await checkTable({ ...sincos1d(64, 1000), out: contiguous([1000, 64]) }, '1D long');
   const p = { ...sincos3d(32, 3, 4, 5), out: { shape: [60, 32], strides: [40, 1], offset: 8 } };
   assert.equal(p.blocks.map((b) => b.channels), [8, 12, 12]);
@@ -65,7 +66,7 @@ test('1D table with long positions, and the 3D split (t quarter, then w, h) into
   assert.ok(Math.abs(r[0] - Math.sin(1)) < 1e-6 && r.slice(8, 14).every((v) => v === 0) && r.slice(14, 20).every((v) => v === 1));
 });
 
-test('embedding gather: class ids, the null class as a last row, out-of-range ids clamped, strided views', async () => {
+gpuTest('embedding gather: class ids, the null class as a last row, out-of-range ids clamped, strided views', async () => {
   const [classes, dim] = [10, 37];
   const data = randomArray((classes + 1) * dim);
   const table = permute(contiguous([dim, classes + 1]), [1, 0]); // stored transposed

@@ -1,4 +1,5 @@
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { ACTIVATIONS } from '../../src/codegen/kernels/epilogue.ts';
 import { gemmBindingNames, gemmKernel, gemmReference, type GemmData } from '../../src/codegen/kernels/gemm.ts';
@@ -26,21 +27,21 @@ async function check(p: GemmParams, what: string, data: Partial<GemmData> = {}) 
   return { out, ref, spec };
 }
 
-test('plain GEMM with shapes that divide no tile size, every tiling', async () => {
+gpuTest('plain GEMM with shapes that divide no tile size, every tiling', async () => {
   const [M, N, K] = [37, 45, 29];
   for (const tiling of ALL) {
     await check({ a: contiguous([M, K]), b: contiguous([K, N]), out: contiguous([M, N]), tiling }, 'plain');
   }
 });
 
-test('vector paths: K and N multiples of 4 with edges in M and N tiles', async () => {
+gpuTest('vector paths: K and N multiples of 4 with edges in M and N tiles', async () => {
   const [M, N, K] = [23, 36, 44];
   for (const tiling of [...ALL, { kind: 'lanes', lanes: 8, rows: 32, colVecs: 1 } as GemmTiling]) {
     await check({ a: contiguous([M, K]), b: contiguous([K, N]), out: contiguous([M, N]), tiling }, 'vec4');
   }
 });
 
-test('lanes: workgroups in blocks of row tiles, with a ragged last block and a bias epilogue', async () => {
+gpuTest('lanes: workgroups in blocks of row tiles, with a ragged last block and a bias epilogue', async () => {
   // rows 8 -> 10 row tiles (a block of 8, then one of 2), 2 column strips, 2 batch entries.
   const [Bt, M, N, K] = [2, 75, 40, 12];
   const tiling: GemmTiling = { kind: 'lanes', lanes: 8, rows: 8, colVecs: 1 };
@@ -50,7 +51,7 @@ test('lanes: workgroups in blocks of row tiles, with a ragged last block and a b
   assert.equal(spec.dispatch, [20, 1, Bt]);
 });
 
-test('batched with B shared across the batch (weights) and per-batch B', async () => {
+gpuTest('batched with B shared across the batch (weights) and per-batch B', async () => {
   const [Bt, M, N, K] = [3, 19, 40, 24];
   for (const tiling of ALL) {
     await check({ a: contiguous([Bt, M, K]), b: contiguous([K, N]), out: contiguous([Bt, M, N]), tiling }, 'shared B');
@@ -58,7 +59,7 @@ test('batched with B shared across the batch (weights) and per-batch B', async (
   }
 });
 
-test('transposed and permuted operands are strides, not copies', async () => {
+gpuTest('transposed and permuted operands are strides, not copies', async () => {
   const [M, N, K] = [21, 36, 28];
   // B as the transpose of a [N, K] weight (PyTorch Linear layout): vec4 loads along K.
   const bT = permute(contiguous([N, K]), [1, 0]);
@@ -81,7 +82,7 @@ test('transposed and permuted operands are strides, not copies', async () => {
   }
 });
 
-test('prologue: layernorm over K then modulate by per-sample scale and shift (DiT adaLN)', async () => {
+gpuTest('prologue: layernorm over K then modulate by per-sample scale and shift (DiT adaLN)', async () => {
   const [Bt, M, N, K] = [2, 17, 33, 40];
   const shape = [Bt, M, K];
   // rows with a large mean relative to their spread: the in-kernel statistics must stay accurate
@@ -106,7 +107,7 @@ test('prologue: layernorm over K then modulate by per-sample scale and shift (Di
   }
 });
 
-test('epilogue: every activation with bias, per-sample gate and residual, large |x| included', async () => {
+gpuTest('epilogue: every activation with bias, per-sample gate and residual, large |x| included', async () => {
   const [Bt, M, N, K] = [2, 9, 20, 12];
   const gate: View = { shape: [Bt, N], strides: [N, 1], offset: 0 };
   // inputs up to |x| ~ 40 after the product: the activations' tails must not overflow into NaN
@@ -132,7 +133,7 @@ test('epilogue: every activation with bias, per-sample gate and residual, large 
   }
 });
 
-test('the tiling chooser: lanes on a SIMD software adapter, shared-memory tiles elsewhere', async () => {
+gpuTest('the tiling chooser: lanes on a SIMD software adapter, shared-memory tiles elsewhere', async () => {
   const gpu = await openGpu();
   const chosen = chooseGemmTiling(gpu);
   if (gpu.software && gpu.features.has('subgroups')) assert.is(chosen.kind, 'lanes');

@@ -2,6 +2,7 @@
 // node against the float64 evaluation: full, factorized, windowed and shifted, relative-position
 // bias, cross-attention to text, no biases, and node axis orders other than [b, c, t, h, w].
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { lowerGraph } from '../../src/codegen/lower.ts';
 import { graphOf, model } from '../compiler/helpers.ts';
@@ -11,7 +12,7 @@ import { expectLoweredMatches } from './lower-check.ts';
 const modelWith = (axes: string, body: string, dims: string) =>
   `model M {\n  dims ${dims}\n  input x : video[${axes}]\n${body}\n}\n`;
 
-test('full attention over (t, h, w) with 2 heads: qkv GEMM, one attention kernel, proj GEMM', async () => {
+gpuTest('full attention over (t, h, w) with 2 heads: qkv GEMM, one attention kernel, proj GEMM', async () => {
   const g = graphOf(model('  output o = attention(x, over: (t, h, w), heads: 2)', '', 'b = 2, c = 8, t = 2, h = 3, w = 5'));
   const lowered = lowerGraph(g);
   assert.equal(lowered.steps.length, 3);
@@ -19,7 +20,7 @@ test('full attention over (t, h, w) with 2 heads: qkv GEMM, one attention kernel
   await expectLoweredMatches(g, 'full attention');
 });
 
-test('factorized: over t (4 heads), then over (h, w); over listed against the node order (w, t)', async () => {
+gpuTest('factorized: over t (4 heads), then over (h, w); over listed against the node order (w, t)', async () => {
   const g = graphOf(model([
     '  a = attention(x, over: t, heads: 4)',
     '  output o = attention(a, over: (h, w), heads: 2)',
@@ -28,7 +29,7 @@ test('factorized: over t (4 heads), then over (h, w); over listed against the no
   await expectLoweredMatches(g, 'factorized attention');
 });
 
-test('node axes with c last and permuted ([w, b, c, h, t]), tokens in another order than the node, context [c, l, b]', async () => {
+gpuTest('node axes with c last and permuted ([w, b, c, h, t]), tokens in another order than the node, context [c, l, b]', async () => {
   const g = graphOf(modelWith('b, t, h, w, c', '  output o = attention(x, over: (w, h), heads: 2)', 'b = 2, c = 8, t = 2, h = 3, w = 5'));
   await expectLoweredMatches(g, 'c last');
   const p = graphOf(modelWith('w, b, c, h, t', '  output o = attention(x, over: (t, w), heads: 2, rel_bias: true)', 'b = 2, c = 8, t = 3, h = 2, w = 4'));
@@ -38,7 +39,7 @@ test('node axes with c last and permuted ([w, b, c, h, t]), tokens in another or
   await expectLoweredMatches(c, 'permuted axes, permuted context');
 });
 
-test('windowed attention (h != w, windows dividing the grid), without and with shift', async () => {
+gpuTest('windowed attention (h != w, windows dividing the grid), without and with shift', async () => {
   const g = graphOf(model([
     '  a = attention(x, over: (t, h, w), heads: 2, window: (t: 2, h: 2, w: 3))',
     '  output o = attention(a, over: (t, h, w), heads: 2, window: (t: 2, h: 2, w: 3), shift: (t: 0, h: 1, w: 1))',
@@ -46,7 +47,7 @@ test('windowed attention (h != w, windows dividing the grid), without and with s
   await expectLoweredMatches(g, 'windows');
 });
 
-test('relative-position bias: full over (h, w), and shifted windows over (w, h) with the table', async () => {
+gpuTest('relative-position bias: full over (h, w), and shifted windows over (w, h) with the table', async () => {
   const g = graphOf(model([
     '  a = attention(x, over: (h, w), heads: 2, rel_bias: true)',
     '  output o = attention(a, over: (w, h), heads: 2, window: (h: 2, w: 3), shift: (h: 1, w: 2), rel_bias: true)',
@@ -54,7 +55,7 @@ test('relative-position bias: full over (h, w), and shifted windows over (w, h) 
   await expectLoweredMatches(g, 'rel_bias');
 });
 
-test('cross-attention to text with another channel size, broadcast over t; and over (t, h, w)', async () => {
+gpuTest('cross-attention to text with another channel size, broadcast over t; and over (t, h, w)', async () => {
   const g = graphOf(model([
     '  input ctx : text[b, l=5, c=12]',
     '  a = attention(x, over: (h, w), heads: 2, context: ctx)',
@@ -65,7 +66,7 @@ test('cross-attention to text with another channel size, broadcast over t; and o
   await expectLoweredMatches(g, 'cross-attention');
 });
 
-test('bias: false, self- and cross-attention', async () => {
+gpuTest('bias: false, self- and cross-attention', async () => {
   const g = graphOf(model([
     '  input ctx : text[b, l=5, c=12]',
     '  a = attention(x, over: (t, h, w), heads: 2, bias: false)',

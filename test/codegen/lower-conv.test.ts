@@ -1,5 +1,6 @@
 // Lowering of conv, pool, upsample, patchify and unpatchify, checked node by node against the float64 evaluation.
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import type { AxisPair, Graph } from '../../src/compiler/ir/graph.ts';
 import { lowerGraph } from '../../src/codegen/lower.ts';
@@ -24,7 +25,7 @@ function withAxis(g: Graph, name: string, size: number, after: string): Graph {
   };
 }
 
-test('conv over (t, h, w) 3x3x3 padding 1, and over (h, w) stride 2 padding 1 (odd h != w)', async () => {
+gpuTest('conv over (t, h, w) 3x3x3 padding 1, and over (h, w) stride 2 padding 1 (odd h != w)', async () => {
   const g = graphOf(model([
     '  a = conv(x, over: (t, h, w), kernel: 3, padding: 1, out: 6)',
     '  output o = conv(a, over: (h, w), kernel: 3, stride: 2, padding: 1, out: 5, bias: false)',
@@ -32,7 +33,7 @@ test('conv over (t, h, w) 3x3x3 padding 1, and over (h, w) stride 2 padding 1 (o
   assert.is((await expectLoweredMatches(g, 'conv 3d + strided 2d')).dispatches, 2);
 });
 
-test('conv over t with dilation, uneven stride/padding per axis, and reversed over (w, h)', async () => {
+gpuTest('conv over t with dilation, uneven stride/padding per axis, and reversed over (w, h)', async () => {
   const g = graphOf(model([
     '  a = conv(x, over: t, kernel: 2, dilation: 2, padding: 1, out: 3)',
     '  b2 = conv(x, over: (w, h), kernel: (w: 3, h: 2), stride: (w: 2, h: 1), padding: (w: 1, h: 0))',
@@ -43,7 +44,7 @@ test('conv over t with dilation, uneven stride/padding per axis, and reversed ov
   await expectLoweredMatches(g, 'dilated / reversed conv');
 });
 
-test('conv with groups, and depthwise', async () => {
+gpuTest('conv with groups, and depthwise', async () => {
   const g = graphOf(model([
     '  a = conv(x, over: (h, w), kernel: (h: 3, w: 1), groups: 2, out: 6, padding: (h: 1, w: 0))',
     '  output o = conv(a, over: (t, h, w), kernel: (t: 3, h: 1, w: 3), groups: 6, padding: 1)',
@@ -51,7 +52,7 @@ test('conv with groups, and depthwise', async () => {
   await expectLoweredMatches(g, 'grouped / depthwise conv');
 });
 
-test('conv lowered for a hardware adapter (the workgroup-tile kernel) runs on this one too', async () => {
+gpuTest('conv lowered for a hardware adapter (the workgroup-tile kernel) runs on this one too', async () => {
   const g = withAxis(graphOf(model([
     '  a = conv(x, over: (w, h), kernel: (w: 3, h: 2), stride: (w: 2, h: 1), padding: (w: 1, h: 1), groups: 2, out: 4)',
     '  output o = conv(a, over: t, kernel: 2, dilation: 2, padding: 1)',
@@ -73,7 +74,7 @@ test('conv lowered for a hardware adapter (the workgroup-tile kernel) runs on th
   }
 });
 
-test('conv with batch axes the kernel cannot walk as one: a dispatch per batch slice', async () => {
+gpuTest('conv with batch axes the kernel cannot walk as one: a dispatch per batch slice', async () => {
   // x [b, c, n, t, h, w] over (t, h, w): b and n are batch axes, c sits between them.
   const g = withAxis(graphOf(model('  output o = conv(x, over: (t, h, w), kernel: (t: 1, h: 3, w: 3), stride: (t: 1, h: 2, w: 1), padding: (t: 0, h: 1, w: 1), out: 3)', '',
     'b = 2, c = 2, t = 2, h = 5, w = 4')), 'n', 3, 'c');
@@ -84,7 +85,7 @@ test('conv with batch axes the kernel cannot walk as one: a dispatch per batch s
   await expectLoweredMatches(g, 'conv over merged batches', 1e-4, 'channels-last');
 });
 
-test('pool avg and max', async () => {
+gpuTest('pool avg and max', async () => {
   const g = graphOf(model([
     '  output o = pool(x, kernel: (h: 2, w: 3), mode: "max")',
     '  output p = pool(x, kernel: (t: 2, w: 2))',
@@ -93,7 +94,7 @@ test('pool avg and max', async () => {
   await expectLoweredMatches(g, 'pool');
 });
 
-test('upsample nearest and linear, by factor and like', async () => {
+gpuTest('upsample nearest and linear, by factor and like', async () => {
   const g = graphOf(model([
     '  s = pool(x, kernel: (h: 2, w: 2))',
     '  output o = upsample(s, like: x, mode: "linear")',
@@ -103,7 +104,7 @@ test('upsample nearest and linear, by factor and like', async () => {
   await expectLoweredMatches(g, 'upsample');
 });
 
-test('patchify then unpatchify: (t: 2, h: 2, w: 2), (t: 1, h: 2, w: 2), and some axes only', async () => {
+gpuTest('patchify then unpatchify: (t: 2, h: 2, w: 2), (t: 1, h: 2, w: 2), and some axes only', async () => {
   const g = graphOf(model([
     '  p = patchify(x, patch: (t: 2, h: 2, w: 2))',
     '  output o = unpatchify(p, patch: (t: 2, h: 2, w: 2))',

@@ -3,6 +3,7 @@
 // float64 evaluation. h != w everywhere; `e` below is x with t moved last ([b, c, h, w, t]), so
 // that the primitives also see an operand whose axis order differs from x's.
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { lowerGraph } from '../../src/codegen/lower.ts';
 import { graphOf, model } from '../compiler/helpers.ts';
@@ -12,7 +13,7 @@ const DIMS = 'b = 2, c = 6, t = 3, h = 4, w = 5';
 /** x with t moved last: [b, c, h, w, t] (expand appends its new axes). */
 const tLast = (t: number) => `  e = expand(mean(x, over: t), sizes: (t: ${t})) * x`;
 
-test('layernorm along t and c, rmsnorm along w and c, with and without affine, on [.., t] last too', async () => {
+gpuTest('layernorm along t and c, rmsnorm along w and c, with and without affine, on [.., t] last too', async () => {
   const g = graphOf(model([
     tLast(3),
     '  y = layernorm(x, axis: t, eps: 0.01)',
@@ -25,7 +26,7 @@ test('layernorm along t and c, rmsnorm along w and c, with and without affine, o
   await expectLoweredMatches(g, 'axis norms');
 });
 
-test('groupnorm: default over, over (w, t) with t a batch row, on a [.., t] last operand, without affine', async () => {
+gpuTest('groupnorm: default over, over (w, t) with t a batch row, on a [.., t] last operand, without affine', async () => {
   const g = graphOf(model([
     tLast(3),
     '  output a = groupnorm(x, groups: 2, eps: 0.01)',
@@ -35,7 +36,7 @@ test('groupnorm: default over, over (w, t) with t a batch row, on a [.., t] last
   await expectLoweredMatches(g, 'groupnorm');
 });
 
-test('mean over (h, w), over (w, c), and over every axis', async () => {
+gpuTest('mean over (h, w), over (w, c), and over every axis', async () => {
   const g = graphOf(model([
     '  output a = mean(x, over: (h, w))',
     '  output b = mean(x, over: (w, c))',
@@ -44,7 +45,7 @@ test('mean over (h, w), over (w, c), and over every axis', async () => {
   await expectLoweredMatches(g, 'mean');
 });
 
-test('split along w and c; concat along t of differently ordered inputs, and along c of parts', async () => {
+gpuTest('split along w and c; concat along t of differently ordered inputs, and along c of parts', async () => {
   const g = graphOf(model([
     tLast(4),
     '  (p0, p1) = split(x, 2, axis: t)',
@@ -59,7 +60,7 @@ test('split along w and c; concat along t of differently ordered inputs, and alo
   await expectLoweredMatches(g, 'split + concat');
 });
 
-test('slice along h and t, flip along h, c and t (t last), expand over t and over two new axes', async () => {
+gpuTest('slice along h and t, flip along h, c and t (t last), expand over t and over two new axes', async () => {
   const g = graphOf(model([
     tLast(3),
     '  output s = slice(x, h, 1, 3)',
@@ -74,7 +75,7 @@ test('slice along h and t, flip along h, c and t (t last), expand over t and ove
 
 // The [b, t] timesteps come from a mean computed in f32 on the GPU: scaled by 10, not 100, so that
 // its rounding does not dominate (the [b] timesteps, integers < 1000, test large arguments exactly).
-test('sinusoidal over a timestep [b] and over [b, t]; sincos over (h, w), (w, h) and t', async () => {
+gpuTest('sinusoidal over a timestep [b] and over [b, t]; sincos over (h, w), (w, h) and t', async () => {
   const g = graphOf(model([
     '  input s : timestep[b]',
     '  output a = sinusoidal(s, dim: 6)',
@@ -87,12 +88,12 @@ test('sinusoidal over a timestep [b] and over [b, t]; sincos over (h, w), (w, h)
   await expectLoweredMatches(g, 'sinusoidal + sincos 1d/2d');
 });
 
-test('sincos over (t, h, w): the 3-D table', async () => {
+gpuTest('sincos over (t, h, w): the 3-D table', async () => {
   const g = graphOf(model('  output o = x + sincos(x, over: (t, h, w))', '', 'b = 2, c = 16, t = 3, h = 4, w = 6'));
   await expectLoweredMatches(g, 'sincos 3d');
 });
 
-test('embed of a label input (i32 ids) with a null class, and param added to x', async () => {
+gpuTest('embed of a label input (i32 ids) with a null class, and param added to x', async () => {
   const g = graphOf(model([
     '  input y : label[b](classes: 5, null: true)',
     '  output o = embed(y, dim: 6)',
@@ -102,7 +103,7 @@ test('embed of a label input (i32 ids) with a null class, and param added to x',
   await expectLoweredMatches(g, 'embed + param');
 });
 
-test('gru over t forward and over w in reverse, on x and on a [.., t] last operand', async () => {
+gpuTest('gru over t forward and over w in reverse, on x and on a [.., t] last operand', async () => {
   const g = graphOf(model([
     tLast(4),
     '  output f = gru(x, over: t, hidden: 5)',

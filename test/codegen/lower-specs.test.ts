@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { formatDiagnostic } from '../../src/compiler/ir/diagnostics.ts';
 import { checkSpec, lowerModel, TARGETS, type CheckedModel } from '../../src/pipeline.ts';
@@ -25,7 +26,7 @@ function checked(file: string, dims: Record<string, number> = {}): CheckedModel 
 }
 
 for (const [file, dims] of CASES) {
-  test(`${file} runs on the adapter and matches the float64 evaluation`, async () => {
+  gpuTest(`${file} runs on the adapter and matches the float64 evaluation`, async () => {
     const { graph } = checked(file, dims);
     const t0 = performance.now();
     const { dispatches, worst } = await expectLoweredMatches(graph, file, 1e-3);
@@ -42,7 +43,7 @@ test('every spec of the library lowers for both targets at its own sizes', () =>
   }
 });
 
-test('tiny-video-dit and hierarchical-temporal also match with every value channels-last', async () => {
+gpuTest('tiny-video-dit and hierarchical-temporal also match with every value channels-last', async () => {
   for (const [file, dims] of [CASES[0], CASES[3]]) {
     await expectLoweredMatches(checked(file, dims).graph, `${file}, channels-last`, 1e-3, 'channels-last');
   }

@@ -1,11 +1,12 @@
 // Lowering of linear layers and elementwise operators, checked node by node against the float64 evaluation.
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { lowerGraph } from '../../src/codegen/lower.ts';
 import { graphOf, model } from '../compiler/helpers.ts';
 import { expectLoweredMatches } from './lower-check.ts';
 
-test('linear along c and along t, chained; operators broadcast by name, numbers on either side', async () => {
+gpuTest('linear along c and along t, chained; operators broadcast by name, numbers on either side', async () => {
   const g = graphOf(model([
     '  y = linear(x, 6)',                         // c in the middle of [b, c, t, h, w]
     '  z = linear(x, 3, axis: t, bias: false)',   // contraction over t
@@ -19,7 +20,7 @@ test('linear along c and along t, chained; operators broadcast by name, numbers 
   assert.ok(lowerGraph(g, undefined, 'node', false).steps.length > dispatches, 'fusion saves dispatches');
 });
 
-test('elementwise chains fuse into one kernel; a value read twice, or an output, keeps its own', async () => {
+gpuTest('elementwise chains fuse into one kernel; a value read twice, or an output, keeps its own', async () => {
   const g = graphOf(model([
     '  y = linear(x, 6)',
     '  a = silu(y) * 2 + 1',     // silu, mul, add: one kernel
@@ -32,7 +33,7 @@ test('elementwise chains fuse into one kernel; a value read twice, or an output,
   await expectLoweredMatches(g, 'fused chains');
 });
 
-test('a long chain over many leaves splits so that no kernel binds more than 8 buffers', async () => {
+gpuTest('a long chain over many leaves splits so that no kernel binds more than 8 buffers', async () => {
   const terms = Array.from({ length: 9 }, (_, i) => `linear(x, 4) * ${i + 1}`).join(' + ');
   const g = graphOf(model(`  output o = ${terms}`, '', 'b = 1, c = 3, t = 2, h = 2, w = 3'));
   const lowered = lowerGraph(g);

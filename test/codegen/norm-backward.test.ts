@@ -1,4 +1,5 @@
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { groupNormView, normLanesFor, normReference } from '../../src/codegen/kernels/norm.ts';
 import {
@@ -124,7 +125,7 @@ test('the float64 backward references agree with finite differences of normRefer
   finiteDifferences(rms, { x: d(20), dy: d(20), weight: d(5), bias: d(0), scale: mod, shift: mod }, 'rms');
 });
 
-test('layernorm over [B, N, C] with weight and bias: dx, dweight and dbias (sums over B and N)', async () => {
+gpuTest('layernorm over [B, N, C] with weight and bias: dx, dweight and dbias (sums over B and N)', async () => {
   const shape = [2, 37, 48];
   const x = Float32Array.from(randomArray(numel(shape), -2, 2), (v, i) => v * (1 + (i % 5)) + (i % 7)); // uneven rows
   const c = alongAxes(shape, [2]);
@@ -136,7 +137,7 @@ test('layernorm over [B, N, C] with weight and bias: dx, dweight and dbias (sums
   assert.is(got[1][3], x[48], 'pivot of row 1');
 });
 
-test('DiT adaLN: per-batch scale and shift broadcast over tokens get [B, C] gradients', async () => {
+gpuTest('DiT adaLN: per-batch scale and shift broadcast over tokens get [B, C] gradients', async () => {
   const [B, N, C] = [3, 19, 24];
   const shape = [B, N, C];
   const perBatch = (offset: number): View => ({ shape, strides: [6 * C, 0, 1], offset }); // chunks of a [B, 6C] projection
@@ -148,7 +149,7 @@ test('DiT adaLN: per-batch scale and shift broadcast over tokens get [B, C] grad
   assert.ok(Number.isNaN(params[0][0]) && Number.isNaN(params[1][C]), 'each gradient writes its own chunk only');
 });
 
-test('groupnorm (4 groups) channel-first with affine; the per-channel sums by both strategies', async () => {
+gpuTest('groupnorm (4 groups) channel-first with affine; the per-channel sums by both strategies', async () => {
   const shape = [2, 12, 3, 5, 7];
   const g = groupNormView(contiguous(shape), 1, 4);
   const weight = randomArray(24), bias = weight; // weight and bias at offsets 0 and 12 of one buffer
@@ -163,7 +164,7 @@ test('groupnorm (4 groups) channel-first with affine; the per-channel sums by bo
   }
 });
 
-test('groupnorm channel-last and rmsnorm of a permuted view with weight and per-row modulation', async () => {
+gpuTest('groupnorm channel-last and rmsnorm of a permuted view with weight and per-row modulation', async () => {
   const g = groupNormView(contiguous([2, 3, 4, 5, 8]), 4, 2); // B, T, H, W, C: each group strided in memory
   await check({
     kind: 'group', x: g.view, dy: g.view, dx: g.view, normalizedAxes: g.normalizedAxes, eps: 1e-5,
@@ -179,7 +180,7 @@ test('groupnorm channel-last and rmsnorm of a permuted view with weight and per-
   }, 'rmsnorm permuted');
 });
 
-test('every option, rows longer than the workgroup (300), one row, and a stats-only row pass', async () => {
+gpuTest('every option, rows longer than the workgroup (300), one row, and a stats-only row pass', async () => {
   const shape = [7, 5];
   const [ch, rw] = [alongAxes(shape, [1]), alongAxes(shape, [0])];
   const full: NormBackwardParams = {
@@ -196,7 +197,7 @@ test('every option, rows longer than the workgroup (300), one row, and a stats-o
   assert.equal(statsOnly.bindings.map((b) => b.name), ['x', 'stats']);
 });
 
-test('the kernels are deterministic: two runs give the same bits', async () => {
+gpuTest('the kernels are deterministic: two runs give the same bits', async () => {
   const shape = [5, 130];
   const c = alongAxes(shape, [1]);
   const p: NormBackwardParams = { kind: 'layer', x: contiguous(shape), dy: contiguous(shape), dx: contiguous(shape), normalizedAxes: 1, eps: 1e-5,
@@ -212,7 +213,7 @@ test('the kernels are deterministic: two runs give the same bits', async () => {
   assert.equal([...dw1], [...dw2]);
 });
 
-test('a deliberately wrong kernel fails the comparison', async () => {
+gpuTest('a deliberately wrong kernel fails the comparison', async () => {
   const shape = [4, 33];
   const c = alongAxes(shape, [1]), r = alongAxes(shape, [0]);
   const p: NormBackwardParams = { kind: 'layer', x: contiguous(shape), dy: contiguous(shape), dx: contiguous(shape), normalizedAxes: 1, eps: 1e-5,
@@ -234,7 +235,7 @@ test('a deliberately wrong kernel fails the comparison', async () => {
   await expectMatches(params, argsFor(params, p, { ...bufs, stats }), [ref.dscale!], 'dscale');
 });
 
-test('sum to a broadcast view through reduce.ts: size-1 axes, stride-0 axes, a strided target', async () => {
+gpuTest('sum to a broadcast view through reduce.ts: size-1 axes, stride-0 axes, a strided target', async () => {
   const shape = [3, 5, 70];
   const dy = contiguous(shape);
   const data = randomArray(numel(shape));

@@ -1,4 +1,5 @@
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { groupNormView, normKernel, normLanesFor, normReference, type NormParams } from '../../src/codegen/kernels/norm.ts';
 import { openGpu } from '../../src/runtime/gpu.ts';
@@ -36,7 +37,7 @@ test('the references follow the textbook formulas on one row written out by hand
   x.forEach((xi, i) => assert.ok(Math.abs(ada[i] - (((xi - mean) / Math.sqrt(variance)) * (1 + w[i]) + b[i])) < 1e-12, `adaLN ${i}`));
 });
 
-test('layernorm over the channels of [B, N, C] with weight and bias; rows are independent', async () => {
+gpuTest('layernorm over the channels of [B, N, C] with weight and bias; rows are independent', async () => {
   const shape = [2, 37, 48];
   const x = Float32Array.from(randomArray(2 * 37 * 48, -2, 2), (v, i) => v * (1 + (i % 5)) + (i % 7)); // uneven rows
   const { ref } = await check({
@@ -46,7 +47,7 @@ test('layernorm over the channels of [B, N, C] with weight and bias; rows are in
   assert.ok(ref.every(Number.isFinite));
 });
 
-test('DiT adaLN: layernorm without affine, then modulate by per-batch scale and shift', async () => {
+gpuTest('DiT adaLN: layernorm without affine, then modulate by per-batch scale and shift', async () => {
   const [B, N, C] = [3, 19, 24];
   const shape = [B, N, C];
   const perBatch = (offset: number): View => ({ shape, strides: [6 * C, 0, 1], offset }); // chunks of a [B, 6C] projection
@@ -57,7 +58,7 @@ test('DiT adaLN: layernorm without affine, then modulate by per-batch scale and 
   }, 'adaLN', { scale: projection, shift: projection });
 });
 
-test('groupnorm over (C/G, T, H, W) for each (batch, group), channel-first, with affine', async () => {
+gpuTest('groupnorm over (C/G, T, H, W) for each (batch, group), channel-first, with affine', async () => {
   const shape = [2, 12, 3, 5, 7];
   const g = groupNormView(contiguous(shape), 1, 4);
   assert.equal(g.view.shape, [2, 4, 3, 3, 5, 7]);
@@ -68,14 +69,14 @@ test('groupnorm over (C/G, T, H, W) for each (batch, group), channel-first, with
   }, 'groupnorm NCTHW', { weight: randomArray(24), bias: randomArray(24) });
 });
 
-test('groupnorm on a channel-last tensor, where each group is strided in memory', async () => {
+gpuTest('groupnorm on a channel-last tensor, where each group is strided in memory', async () => {
   const shape = [2, 3, 4, 5, 8]; // B, T, H, W, C
   const g = groupNormView(contiguous(shape), 4, 2);
   assert.equal(g.view.shape, [2, 2, 4, 3, 4, 5]);
   await check({ kind: 'group', x: g.view, y: g.view, normalizedAxes: g.normalizedAxes, eps: 1e-5, weight: g.perChannel() }, 'groupnorm channel-last');
 });
 
-test('rmsnorm over the channel axis of a channel-first tensor, written into a permuted layout', async () => {
+gpuTest('rmsnorm over the channel axis of a channel-first tensor, written into a permuted layout', async () => {
   const [B, C, H, W] = [2, 20, 3, 5];
   const x = permute(contiguous([B, C, H, W]), [0, 2, 3, 1]); // [B, H, W, C] over channel-first memory
   const y = contiguous([B, H, W, C]);
@@ -83,7 +84,7 @@ test('rmsnorm over the channel axis of a channel-first tensor, written into a pe
   await check({ kind: 'rms', x, y, normalizedAxes: 1, eps: 0.5, bias: alongAxes(x.shape, [3]) }, 'rmsnorm large eps');
 });
 
-test('every option together, a row shorter than the workgroup, and a workgroup of 256', async () => {
+gpuTest('every option together, a row shorter than the workgroup, and a workgroup of 256', async () => {
   const shape = [7, 5];
   const full: NormParams = {
     kind: 'layer', x: contiguous(shape), y: contiguous(shape), normalizedAxes: 1, eps: 1e-3,
@@ -94,13 +95,13 @@ test('every option together, a row shorter than the workgroup, and a workgroup o
   await check({ ...full, normalizedAxes: 2, weight: alongAxes(shape, [0, 1]), bias: undefined, scale: undefined, shift: undefined }, 'whole tensor one row');
 });
 
-test('a large mean does not destroy the variance (two-pass statistics)', async () => {
+gpuTest('a large mean does not destroy the variance (two-pass statistics)', async () => {
   const n = 3 * 333;
   const x = Float32Array.from(randomArray(n), (v) => 1000 + v);
   await check({ kind: 'layer', x: contiguous([3, 333]), y: contiguous([3, 333]), normalizedAxes: 1, eps: 0 }, 'offset rows', { x });
 });
 
-test('more rows than one grid dimension holds', async () => {
+gpuTest('more rows than one grid dimension holds', async () => {
   const rows = 70_001;
   const p: NormParams = { kind: 'rms', x: contiguous([rows, 3]), y: contiguous([rows, 3]), normalizedAxes: 1, eps: 1e-6, workgroupSize: 1 };
   assert.ok(normKernel(p).dispatch[1] > 1);

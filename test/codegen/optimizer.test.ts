@@ -1,4 +1,5 @@
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import {
   adamwKernel, adamwParams, adamwReference, ADAMW_FIELDS, chunkCount, chunkTable, gradNormKernels, gradNormReference,
@@ -53,7 +54,7 @@ test('the chunk table covers every segment element once and no padding; segmentA
   assert.is(segmentAt(segments, segments[1].offset + 63), undefined, 'padding');
 });
 
-test('gradient norm over the segments (padding holds NaN): several chunk sizes, the same bits on every run', async () => {
+gpuTest('gradient norm over the segments (padding holds NaN): several chunk sizes, the same bits on every run', async () => {
   const gpu = await openGpu();
   for (const [lengths, chunkSize] of [[LENGTHS, 256], [LENGTHS, undefined], [[5], 64], [[100_000], 1024]] as const) {
     const { segments, size } = arena([...lengths]);
@@ -129,7 +130,7 @@ function assertState(gpu: Float32Array[], ref: OptimizerState, mag: OptimizerSta
   });
 }
 
-test('AdamW over 3 steps matches the float64 reference (< 1e-5 relative), decay on and off per segment, with and without EMA', async () => {
+gpuTest('AdamW over 3 steps matches the float64 reference (< 1e-5 relative), decay on and off per segment, with and without EMA', async () => {
   const { segments, size } = arena(LENGTHS);
   for (const [chunkSize, ema] of [[256, true], [4096, false]] as const) {
     const layout: ArenaLayout = { segments, chunkSize };
@@ -154,7 +155,7 @@ test('AdamW over 3 steps matches the float64 reference (< 1e-5 relative), decay 
   }
 });
 
-test('clipping engages when the gradient norm exceeds max_norm: every gradient is scaled by max_norm / (norm + 1e-6)', async () => {
+gpuTest('clipping engages when the gradient norm exceeds max_norm: every gradient is scaled by max_norm / (norm + 1e-6)', async () => {
   const { segments, size } = arena([700, 65, 2049]);
   const layout: ArenaLayout = { segments, chunkSize: 512 };
   const cfg: AdamWConfig = { maxGradNorm: 0.5, weightDecay: 0.01, emaDecay: 0.9 };
@@ -176,7 +177,7 @@ test('clipping engages when the gradient norm exceeds max_norm: every gradient i
   assert.ok(Math.abs(gpu[0].state[1][i] / (0.1 * clip * grads[0][i]) - 1) < 1e-5, `m ${gpu[0].state[1][i]}`);
 });
 
-test('nonfinite check: the count and the first bad index (padding NaN ignored); AdamW skips the step', async () => {
+gpuTest('nonfinite check: the count and the first bad index (padding NaN ignored); AdamW skips the step', async () => {
   const { segments, size } = arena(LENGTHS);
   const layout: ArenaLayout = { segments, chunkSize: 512 };
   const gpu = await openGpu();

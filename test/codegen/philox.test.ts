@@ -1,4 +1,5 @@
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import type { KernelSpec } from '../../src/codegen/kernels/kernel.ts';
 import {
@@ -42,7 +43,7 @@ test('CPU: mulhi32 is the exact high word; philox4x32-10 reproduces the known-an
   for (const { ctr, key, out } of KAT) assert.is(hex(philox4x32(ctr, key)), out, `counter ${hex(ctr)} key ${hex(key)}`);
 });
 
-test('GPU: the WGSL philox4x32_10 gives the known-answer vectors bit for bit', async () => {
+gpuTest('GPU: the WGSL philox4x32_10 gives the known-answer vectors bit for bit', async () => {
   const spec: KernelSpec = {
     key: 'test-philox-kat', entryPoint: 'main', dispatch: [1, 1, 1],
     bindings: [{ name: 'inputs', access: 'read' }, { name: 'out', access: 'read_write' }],
@@ -60,7 +61,7 @@ ${PHILOX_WGSL}
   KAT.forEach(({ out: want }, i) => assert.is(hex(got.subarray(4 * i, 4 * i + 4)), want, `vector ${i}`));
 });
 
-test('raw words, uniforms and timesteps are bit-identical to the CPU (partial last blocks, several T)', async () => {
+gpuTest('raw words, uniforms and timesteps are bit-identical to the CPU (partial last blocks, several T)', async () => {
   for (const n of [1, 6, 4099, 20_000]) {
     const k = freshKey();
     for (const kind of ['bits', 'uniform'] as const) {
@@ -79,7 +80,7 @@ test('raw words, uniforms and timesteps are bit-identical to the CPU (partial la
   }
 });
 
-test('normals agree with the float64 Box-Muller within 1e-6 relative (1e5 elements)', async () => {
+gpuTest('normals agree with the float64 Box-Muller within 1e-6 relative (1e5 elements)', async () => {
   const n = 100_001;
   const p: RandomParams = { kind: 'normal', n };
   await assertCompilesClean(randomKernel(p));
@@ -94,7 +95,7 @@ test('normals agree with the float64 Box-Muller within 1e-6 relative (1e5 elemen
   assert.ok(worst < 1e-6, `element ${at}: ${got[at]} vs ${ref[at]}, relative error ${worst}${replay}`);
 });
 
-test('statistics over 1e5 draws: normals have mean ~0 and variance ~1, uniforms mean ~1/2, every timestep occurs', async () => {
+gpuTest('statistics over 1e5 draws: normals have mean ~0 and variance ~1, uniforms mean ~1/2, every timestep occurs', async () => {
   const n = 100_000;
   const k = freshKey();
   const z = new Float32Array(await draw({ kind: 'normal', n }, k));
@@ -123,7 +124,7 @@ test('statistics over 1e5 draws: normals have mean ~0 and variance ~1, uniforms 
   assert.ok(counts.every((c) => c > 0) && chi2 < 999 + 6 * 44.7, `timestep chi-square ${chi2}${replay}`);
 });
 
-test('one compiled kernel serves every step and stream: the key lives in the uniform', async () => {
+gpuTest('one compiled kernel serves every step and stream: the key lives in the uniform', async () => {
   const p: RandomParams = { kind: 'bits', n: 64 };
   const spec = randomKernel(p);
   const base = freshKey();

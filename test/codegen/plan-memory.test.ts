@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { lowerGraph } from '../../src/codegen/lower.ts';
 import { lifetimes, planMemory } from '../../src/codegen/plan-memory.ts';
@@ -54,7 +55,7 @@ test('a dispatch never binds two buffers of one slot', () => {
   }
 });
 
-test('planned programs compute bit for bit what unplanned ones do, and match the float64 evaluation', async () => {
+gpuTest('planned programs compute bit for bit what unplanned ones do, and match the float64 evaluation', async () => {
   const gpu = await openGpu();
   for (const [file, dims] of SPECS.slice(0, 2)) {
     const g = graph(file, dims);

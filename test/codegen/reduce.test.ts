@@ -1,4 +1,5 @@
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import {
   defaultPartials, l2FinishKernel, l2NormReference, l2PartialsKernel, reduceKernel, reduceReference, type ReduceParams,
@@ -15,33 +16,33 @@ async function check(p: ReduceParams, what: string, x = randomArray(extent(p.x),
 
 const strategies = ['thread', 'workgroup'] as const;
 
-test('mean over two non-adjacent axes of a permuted view, both strategies', async () => {
+gpuTest('mean over two non-adjacent axes of a permuted view, both strategies', async () => {
   const x = permute(contiguous([6, 3, 5, 4]), [1, 2, 3, 0]); // logical [3, 5, 4, 6]
   for (const strategy of strategies) {
     await check({ op: 'mean', x, axes: [3, 1], y: contiguous([3, 4]), strategy }, `mean ${strategy}`);
   }
 });
 
-test('sum over every axis into a scalar, both strategies (2100 elements: not a workgroup multiple)', async () => {
+gpuTest('sum over every axis into a scalar, both strategies (2100 elements: not a workgroup multiple)', async () => {
   const x = contiguous([2, 3, 50, 7]);
   const y: View = { shape: [], strides: [], offset: 0 };
   for (const strategy of strategies) await check({ op: 'sum', x, axes: [0, 1, 2, 3], y, strategy }, `total ${strategy}`);
 });
 
-test('spatial mean of [B, C, T, H, W] into [B, C]; the default strategy picks the workgroup tree', async () => {
+gpuTest('spatial mean of [B, C, T, H, W] into [B, C]; the default strategy picks the workgroup tree', async () => {
   const p: ReduceParams = { op: 'mean', x: contiguous([2, 3, 3, 9, 11]), axes: [2, 3, 4], y: contiguous([2, 3]) };
   assert.match(reduceKernel(p).wgsl, /workgroup_sum/);
   assert.not.match(reduceKernel({ ...p, x: contiguous([2, 3, 1, 2, 3]) }).wgsl, /workgroup_sum/);
   await check(p, 'spatial mean');
 });
 
-test('sum over the leading axis into a strided output with an offset', async () => {
+gpuTest('sum over the leading axis into a strided output with an offset', async () => {
   const y: View = { shape: [4, 5], strides: [10, 2], offset: 1 };
   const { y: out } = await check({ op: 'sum', x: contiguous([7, 4, 5]), axes: [0], y }, 'strided y');
   assert.ok(Number.isNaN(out[0]) && Number.isNaN(out[2]), 'gaps of the output view are left alone');
 });
 
-test('more outputs than one grid dimension holds (thread strategy)', async () => {
+gpuTest('more outputs than one grid dimension holds (thread strategy)', async () => {
   const p: ReduceParams = { op: 'mean', x: contiguous([70_001, 2]), axes: [1], y: contiguous([70_001]), strategy: 'thread', workgroupSize: 1 };
   assert.ok(reduceKernel(p).dispatch[1] > 1);
   await check(p, 'many outputs');
@@ -63,7 +64,7 @@ function partialRef(x: Float32Array, n: number, offset: number, parts: number, w
   return out;
 }
 
-test('global L2 norm: two stages, default and explicit partial counts, an offset, a tiny buffer', async () => {
+gpuTest('global L2 norm: two stages, default and explicit partial counts, an offset, a tiny buffer', async () => {
   const x = randomArray(40_000, -3, 3);
   for (const [n, offset, partials] of [[40_000, 0, undefined], [10_007, 123, 7], [5, 2, undefined], [39_000, 1000, 1]] as const) {
     const ref = l2NormReference(x, n, offset);
@@ -72,7 +73,7 @@ test('global L2 norm: two stages, default and explicit partial counts, an offset
   }
 });
 
-test('L2 norm over several buffers sharing one partials buffer', async () => {
+gpuTest('L2 norm over several buffers sharing one partials buffer', async () => {
   const a = randomArray(3000), b = randomArray(777, -5, 5);
   const pa = l2PartialsKernel({ n: a.length, partials: 4 });
   const pb = l2PartialsKernel({ n: b.length, partials: 3, partialOffset: 4 });

@@ -1,4 +1,5 @@
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { pooledShape, poolReference, resizeReference, upsampledShape } from '../../src/codegen/kernels/resample.ts';
 import {
@@ -57,7 +58,7 @@ test('the references are adjoints of the forward references', () => {
   }
 });
 
-test('pool backward, avg and max', async () => {
+gpuTest('pool backward, avg and max', async () => {
   for (const [what, shape, factors] of POOLS) {
     for (const op of ['avg', 'max'] as const) {
       const p = pool(op, shape, factors);
@@ -68,7 +69,7 @@ test('pool backward, avg and max', async () => {
   }
 });
 
-test('max pool: ties go to the first element of the window; permuted and offset views', async () => {
+gpuTest('max pool: ties go to the first element of the window; permuted and offset views', async () => {
   const shape = [1, 2, 2, 4, 4];
   const p = pool('max', shape, [1, 1, 2, 2, 2]);
   const x = Float32Array.from({ length: extent(p.x) }, (_, i) => Math.floor(i / 37) % 2); // long runs of equal values
@@ -82,7 +83,7 @@ test('max pool: ties go to the first element of the window; permuted and offset 
   await expectMatches(poolBackwardKernel(q), [x2, dy2, extent(q.dx)], [poolBackwardReference(q, x2, dy2)], 'max permuted');
 });
 
-test('resize backward, nearest and linear', async () => {
+gpuTest('resize backward, nearest and linear', async () => {
   for (const [what, shape, target] of RESIZES) {
     for (const mode of ['nearest', 'linear'] as const) {
       const p = resize(mode, shape, target);
@@ -98,7 +99,7 @@ test('resize backward, nearest and linear', async () => {
   await expectMatches(resizeBackwardKernel(p), [dy, extent(p.dx)], [resizeBackwardReference(p, dy)], 'resize permuted', 1e-4, [resizeBackwardReference(p, abs(dy))]);
 });
 
-test('deliberately wrong kernels fail the comparison', async () => {
+gpuTest('deliberately wrong kernels fail the comparison', async () => {
   const fails = (spec: KernelSpec, args: (Float32Array | number)[], ref: Float64Array, what: string) =>
     expectMatches(spec, args, [ref], what).then(() => false, (e: Error) => /relative error/.test(e.message));
   const wrong = (spec: KernelSpec, from: string | RegExp, to: string) => {

@@ -1,4 +1,5 @@
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import {
   poolKernel, pooledShape, poolReference, resizeKernel, resizeReference, upsampledShape, type PoolParams, type ResizeParams,
@@ -16,7 +17,7 @@ async function checkResize(p: ResizeParams, what: string, x = randomArray(extent
     [resizeReference(p, absolute({ x }).x)]))[0];
 }
 
-test('avg and max pooling over H, W with ragged tails, on channel-first and permuted channel-last views', async () => {
+gpuTest('avg and max pooling over H, W with ragged tails, on channel-first and permuted channel-last views', async () => {
   const factors = [1, 1, 2, 2];
   const y = contiguous(pooledShape([2, 3, 7, 9], factors));
   assert.equal(y.shape, [2, 3, 3, 4]);
@@ -27,7 +28,7 @@ test('avg and max pooling over H, W with ragged tails, on channel-first and perm
   }
 });
 
-test('3D pooling over T, H, W into a strided output', async () => {
+gpuTest('3D pooling over T, H, W into a strided output', async () => {
   const factors = [1, 2, 3, 2];
   const shape = pooledShape([2, 5, 6, 4], factors); // [2, 2, 2, 2]
   const y: View = { shape, strides: [1, 2, 4, 8], offset: 3 }; // transposed, after 3 spare slots
@@ -36,7 +37,7 @@ test('3D pooling over T, H, W into a strided output', async () => {
   await checkPool({ op: 'max', x: contiguous([2, 5, 6, 4]), factors, y }, 'max 3D');
 });
 
-test('linear upsampling matches PyTorch align_corners=false values exactly', async () => {
+gpuTest('linear upsampling matches PyTorch align_corners=false values exactly', async () => {
   const x = Float32Array.from([1, 2, 3, 4]);
   const p: ResizeParams = { mode: 'linear', x: contiguous([1, 4]), y: contiguous([1, 8]) };
   const out = await checkResize(p, 'linear 1D known', x);
@@ -45,13 +46,13 @@ test('linear upsampling matches PyTorch align_corners=false values exactly', asy
   assert.equal(Array.from(near), [1, 1, 2, 2, 3, 3, 4, 4]);
 });
 
-test('nearest: upsample by integer factors and resize to arbitrary sizes (up and down)', async () => {
+gpuTest('nearest: upsample by integer factors and resize to arbitrary sizes (up and down)', async () => {
   const x = contiguous([2, 3, 4, 5]);
   await checkResize({ mode: 'nearest', x, y: contiguous(upsampledShape(x.shape, [1, 2, 2, 3])) }, 'nearest x(2,2,3)');
   await checkResize({ mode: 'nearest', x, y: contiguous([2, 2, 7, 3]) }, 'nearest to size');
 });
 
-test('linear in 1D, 2D (bilinear) and 3D (trilinear), by factors and to non-integer sizes, up and down', async () => {
+gpuTest('linear in 1D, 2D (bilinear) and 3D (trilinear), by factors and to non-integer sizes, up and down', async () => {
   await checkResize({ mode: 'linear', x: contiguous([2, 3, 7]), y: contiguous([2, 3, 16]) }, '1D 7->16');
   await checkResize({ mode: 'linear', x: contiguous([1, 2, 5, 6]), y: contiguous([1, 2, 8, 13]) }, '2D');
   const video = contiguous([2, 3, 4, 5]); // C, T, H, W
@@ -60,7 +61,7 @@ test('linear in 1D, 2D (bilinear) and 3D (trilinear), by factors and to non-inte
   await checkResize({ mode: 'linear', x: contiguous([3, 9]), y: contiguous([3, 4]) }, '1D down');
 });
 
-test('resizing a permuted view into a strided output; an unchanged shape is a copy', async () => {
+gpuTest('resizing a permuted view into a strided output; an unchanged shape is a copy', async () => {
   const x = permute(contiguous([6, 4, 3]), [2, 1, 0]); // logical [3, 4, 6]
   const y: View = { shape: [3, 7, 12], strides: [1, 3 * 12, 3], offset: 0 };
   await checkResize({ mode: 'linear', x, y }, 'permuted linear');
@@ -70,7 +71,7 @@ test('resizing a permuted view into a strided output; an unchanged shape is a co
   assert.equal(Array.from(copy), Array.from({ length: 72 }, (_, i) => data[(i % 6) * 12 + (Math.floor(i / 6) % 4) * 3 + Math.floor(i / 24)]));
 });
 
-test('more outputs than one grid dimension holds', async () => {
+gpuTest('more outputs than one grid dimension holds', async () => {
   const p: ResizeParams = { mode: 'linear', x: contiguous([1000, 7]), y: contiguous([1000, 71]), workgroupSize: 1 };
   assert.ok(resizeKernel(p).dispatch[1] > 1);
   await checkResize(p, 'large grid');

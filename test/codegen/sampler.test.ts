@@ -1,16 +1,19 @@
 // The sampler step kernel: its float64 reference (the table's rearrangement) against the
 // definitions in diffusion-math.ts (guide, splitPrediction, ddimStep, ddpmStep on the respaced
 // schedule) for every sampler, target, learned sigma and guidance; then the prepare, init and step
-// kernels on the adapter against the reference, Philox keys included; a wrong key must fail.
+// kernels on the adapter against the reference, Philox keys included; a wrong key must fail; the
+// keep-first kernel (replacement of frame 0) against its reference and the definition.
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { philoxNormal } from '../../src/codegen/kernels/philox.ts';
 import {
-  SAMPLE_NOISE_STREAM, SAMPLER_TABLE_COLUMNS, samplerInitKernel, samplerPrepareKernel, samplerStepKernel, samplerStepReference, type SamplerStepParams,
+  keepFirstIndex, SAMPLE_FIRST_FRAME_STREAM, SAMPLE_NOISE_STREAM, SAMPLER_TABLE_COLUMNS, samplerInitKernel, samplerKeepFirstKernel, samplerKeepFirstReference,
+  samplerPrepareKernel, samplerStepKernel, samplerStepReference, type KeepFirstParams, type SamplerStepParams,
 } from '../../src/codegen/kernels/sampler.ts';
 import { samplerTableOf } from '../../src/codegen/sampling.ts';
 import type { ScheduleSpec } from '../../src/compiler/ir/diffusion-spec.ts';
-import { ddimStep, ddpmStep, guide, noiseSchedule, samplerTimesteps, splitPrediction } from '../../src/compiler/reference/diffusion-math.ts';
+import { alphaBar, ddimStep, ddpmStep, guide, noiseSchedule, samplerTimesteps, splitPrediction } from '../../src/compiler/reference/diffusion-math.ts';
 import { gaussian } from '../../src/compiler/reference/evaluate.ts';
 import { clipPrediction, respacedSchedule } from '../../src/compiler/reference/sampling.ts';
 import { openGpu } from '../../src/runtime/gpu.ts';
@@ -84,7 +87,7 @@ function definition(c: Case, d: ReturnType<typeof dataOf>, k: number, x: ArrayLi
   return ddpmStep(respacedSchedule(s, ts), x, x0, ts.length - 1 - k, noise, v);
 }
 
-test('the table has a row of 8 per step; DDPM over every step is the schedule itself (respacing changes nothing)', () => {
+test('the table has a row of SAMPLER_TABLE_COLUMNS per step; DDPM over every step is the schedule itself (respacing changes nothing)', () => {
   const s = noiseSchedule(COSINE);
   const ts = samplerTimesteps(s, 40);
   const rs = respacedSchedule(s, ts);
@@ -130,7 +133,7 @@ async function runStep(c: Case, d: ReturnType<typeof dataOf>, k: number, rngSeed
   }
 }
 
-test('prepare, init and step on the adapter match the reference at the first, a middle and the last step', async () => {
+gpuTest('prepare, init and step on the adapter match the reference at the first, a middle and the last step', async () => {
   const rngSeed = 1000 + Math.floor(rand() * 1e6);
   for (const c of CASES) {
     const d = dataOf(c);
@@ -150,12 +153,59 @@ test('prepare, init and step on the adapter match the reference at the first, a 
   }
 });
 
-test('a wrong noise key fails the comparison (the check can fail)', async () => {
+gpuTest('a wrong noise key fails the comparison (the check can fail)', async () => {
   const c = CASES.find((x) => x.kind === 'ddpm')!;
   const d = dataOf(c);
   const got = await runStep(c, d, 2, 77, c.shape[0], 1);
   const ref = samplerStepReference(paramsOf(c), d.table, 2, d.x, d.out, philoxNormal({ seed: 77, step: 3, stream: SAMPLE_NOISE_STREAM }, d.n));
   assert.ok(relError(got.x, ref) > 1e-2, 'a step keyed one step later must not match');
+});
+
+gpuTest('keep-first on the adapter: frame 0 of x\' is the given frame noised to the next timestep (its own Philox stream), exactly the frame after the last step', async () => {
+  // x [b=2, c=3, t=3, h=2, w=3] under guidance (two copies); the image [2b, c, h, w], its first b entries read
+  const p: KeepFirstParams = { frames: 2 * 3 * 6, t: 3, post: 6, n: 2 * 3 * 3 * 6, copies: 2, steps: 0 };
+  const s = noiseSchedule(LINEAR);
+  const ts = samplerTimesteps(s, 6);
+  p.steps = ts.length;
+  const table = samplerTableOf(s, ts, 'ddpm', 0, false);
+  const image = Float32Array.from({ length: 2 * p.frames }, (_, i) => (i < p.frames ? Math.tanh(normal()) : 9));
+  const x0 = Float32Array.from({ length: p.n }, () => normal());
+  const x = Float32Array.from({ length: 2 * p.n }, (_, i) => x0[i % p.n]); // both halves hold x', as the step kernel leaves them
+  const rngSeed = 1000 + Math.floor(rand() * 1e6);
+  const spec = samplerKeepFirstKernel(p);
+  await assertCompilesClean(spec);
+  const gpu = await openGpu();
+  for (const k of [0, 3, ts.length - 1]) {
+    const prog = new Program(gpu);
+    let got: Float32Array;
+    try {
+      const rng = prog.input('rng', Uint32Array.of(rngSeed >>> 0, 0, 0, SAMPLE_NOISE_STREAM));
+      const counter = prog.input('counter', Uint32Array.of(k, k + 1));
+      const xs = prog.output('x', 2 * p.n);
+      prog.write(xs, x);
+      prog.step(spec, [rng, counter, prog.input('table', Float32Array.from(table)), prog.input('image', image), xs]);
+      got = (await prog.run()).outputs.x as Float32Array;
+    } finally {
+      prog.release();
+    }
+    const noise = philoxNormal({ seed: rngSeed, step: k + 1, stream: SAMPLE_FIRST_FRAME_STREAM }, p.frames);
+    const ref = samplerKeepFirstReference(p, table, k, image, x, noise);
+    // the definition: sqrt ᾱ' f + sqrt(1 − ᾱ') ε at frame 0, the other frames untouched
+    const ab = alphaBar(s, k + 1 < ts.length ? ts[k + 1] : -1);
+    for (let i = 0; i < p.frames; i++) {
+      const o = keepFirstIndex(p, i);
+      assert.ok(Math.abs(ref[o] - (Math.sqrt(ab) * image[i] + Math.sqrt(1 - ab) * noise[i])) < 1e-12);
+    }
+    const err = relError(got.subarray(0, p.n), ref);
+    assert.ok(err < 5e-5, `step ${k}: relative error ${err}${replay}`);
+    assert.equal([...got.subarray(p.n)], [...got.subarray(0, p.n)], 'both halves');
+    if (k === ts.length - 1) {
+      for (let i = 0; i < p.frames; i++) assert.is(got[keepFirstIndex(p, i)], image[i], `element ${i}: the given frame, exactly`);
+    } else {
+      const wrong = samplerKeepFirstReference(p, table, k, image, x, philoxNormal({ seed: rngSeed, step: k + 1, stream: SAMPLE_NOISE_STREAM }, p.frames));
+      assert.ok(relError(got.subarray(0, p.n), wrong) > 1e-3, 'the step noise\'s stream must not match');
+    }
+  }
 });
 
 test.run();

@@ -1,6 +1,7 @@
 // The GRU scan's backward kernel (backprop through time) against its float64 reference, and the
 // reference against central finite differences of the forward scan's reference.
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import type { KernelSpec } from '../../src/codegen/kernels/kernel.ts';
 import { gruInputProjection, gruReference, type GruScanParams } from '../../src/codegen/kernels/scan.ts';
@@ -89,17 +90,17 @@ test('the reference is the gradient of the forward reference (central difference
   }
 });
 
-test('[b, t, 3H], hidden 7 with a workgroup smaller than H, initial state gradient', async () => {
+gpuTest('[b, t, 3H], hidden 7 with a workgroup smaller than H, initial state gradient', async () => {
   const { p, h0, data } = simple(3, 6, 7, false, 4);
   await check(p, data, h0, 'forward scan');
 });
 
-test('reverse scan: dh0 is the gradient reaching the state before the last step', async () => {
+gpuTest('reverse scan: dh0 is the gradient reaching the state before the last step', async () => {
   const { p, h0, data } = simple(2, 5, 6, true);
   await check(p, data, h0, 'reverse scan');
 });
 
-test('scan over t of a video grid [b, t, h, w, 3H] with permuted layouts, rows (b, h, w), no initial state', async () => {
+gpuTest('scan over t of a video grid [b, t, h, w, 3H] with permuted layouts, rows (b, h, w), no initial state', async () => {
   const b = 2, T = 4, hh = 2, ww = 3, H = 5;
   const xp = permute(contiguous([T, b, hh, ww, 3 * H]), [1, 0, 2, 3, 4]);
   const hv = permute(contiguous([H, b, hh, ww, T]), [1, 4, 2, 3, 0]);
@@ -116,12 +117,12 @@ test('scan over t of a video grid [b, t, h, w, 3H] with permuted layouts, rows (
   await check(p, gruData(b * T * hh * ww, H, 4, b * hh * ww * H, extent(dy)), h0, 'video grid, permuted h0');
 });
 
-test('one step: nothing carried, dh0 = dy z + W_hh^T dhp', async () => {
+gpuTest('one step: nothing carried, dh0 = dy z + W_hh^T dhp', async () => {
   const { p, h0, data } = simple(3, 1, 4, false);
   await check(p, data, h0, 'single step');
 });
 
-test('deliberately wrong kernels fail the comparison', async () => {
+gpuTest('deliberately wrong kernels fail the comparison', async () => {
   const { p, h0, data } = simple(2, 4, 5, false);
   const spec = gruScanBackwardKernel(p);
   const wrong = (from: string, to: string): KernelSpec => {

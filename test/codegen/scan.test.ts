@@ -1,4 +1,5 @@
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { gruInputProjection, gruReference, gruScanKernel, type GruScanParams } from '../../src/codegen/kernels/scan.ts';
 import { contiguous, permute } from '../../src/codegen/kernels/view.ts';
@@ -41,14 +42,14 @@ test('one step of the reference follows the PyTorch gate equations', () => {
   assert.ok(Math.abs(out[0] - expected) < 1e-12, `${out[0]} vs ${expected}`);
 });
 
-test('GRU forward over t in [b, t, 3H], hidden 7 with a workgroup smaller than H, initial state', async () => {
+gpuTest('GRU forward over t in [b, t, 3H], hidden 7 with a workgroup smaller than H, initial state', async () => {
   const B = 3, T = 6, H = 7, I = 5;
   const data = gruData(B * T, H, I);
   const p: GruScanParams = { hidden: H, xp: contiguous([B, T, 3 * H]), axis: 1, out: contiguous([B, T, H]), h0: contiguous([B, H]), workgroupSize: 4 };
   await check(p, { ...data, h0: randomArray(B * H) }, 'forward');
 });
 
-test('GRU reverse: each step depends on the later one, and differs from the forward scan', async () => {
+gpuTest('GRU reverse: each step depends on the later one, and differs from the forward scan', async () => {
   const B = 2, T = 5, H = 6, I = 3;
   const data = gruData(B * T, H, I);
   const p: GruScanParams = { hidden: H, xp: contiguous([B, T, 3 * H]), axis: 1, out: contiguous([B, T, H]), reverse: true };
@@ -57,7 +58,7 @@ test('GRU reverse: each step depends on the later one, and differs from the forw
   assert.ok(relError(gpu, forward) > 1e-2, 'the reverse scan must not equal the forward one');
 });
 
-test('scan over t of a video grid [b, t, h, w, 3H] stored time-major, output permuted, rows (b, h, w)', async () => {
+gpuTest('scan over t of a video grid [b, t, h, w, 3H] stored time-major, output permuted, rows (b, h, w)', async () => {
   const b = 2, T = 4, hh = 2, ww = 3, H = 5, I = 4;
   const data = gruData(b * T * hh * ww, H, I);
   // xp buffer laid out [t, b, h, w, 3H]; logical [b, t, h, w, 3H]

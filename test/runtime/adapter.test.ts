@@ -1,4 +1,5 @@
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { acquireAdapter, adapterModeFromEnv, isSoftwareAdapter, NoAdapterError } from '../../src/runtime/adapter.ts';
 import { openDevice, openGpu } from '../../src/runtime/gpu.ts';
@@ -51,7 +52,7 @@ test('software adapters are recognised from adapter.info', () => {
   assert.not.ok(isSoftwareAdapter({ vendor: 'nvidia', architecture: 'hopper', description: 'NVIDIA H100' }));
 });
 
-test('the real device carries the adapter limits and the wanted features it has', async () => {
+gpuTest('the real device carries the adapter limits and the wanted features it has', async () => {
   const gpu = await openGpu();
   assert.is(gpu.limits.maxStorageBufferBindingSize, gpu.adapter.limits.maxStorageBufferBindingSize);
   assert.is(gpu.limits.maxBufferSize, gpu.adapter.limits.maxBufferSize);

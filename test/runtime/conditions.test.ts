@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { trainSpec } from '../../src/pipeline.ts';
 import { conditionTensors, wordEmbedding } from '../../src/runtime/data/conditions.ts';
@@ -75,7 +76,7 @@ test('first frame, track and caption fill image, trajectory and text inputs', as
   assert.not.equal(Array.from(wordEmbedding('red', 8)), Array.from(wordEmbedding('blue', 8)));
 });
 
-test('a model with image, trajectory and text inputs trains on the built-in data; a folder cannot fill the track', async () => {
+gpuTest('a model with image, trajectory and text inputs trains on the built-in data; a folder cannot fill the track', async () => {
   const { file } = graph();
   const out = path.join(tempDir(), 'run');
   const r = await trainSpec(file, { out, settings: { steps: 3, every: 3, logEvery: 1, lr: 1e-3 } });

@@ -1,10 +1,11 @@
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { openDevice, openGpu } from '../../src/runtime/gpu.ts';
 import { doctorReport, formatDoctor } from '../../src/runtime/doctor.ts';
 
-test('with an adapter: identity, kind, features and key limits', async () => {
+gpuTest('with an adapter: identity, kind, features and key limits', async () => {
   const gpu = await openGpu();
   const r = await doctorReport();
   assert.ok(r.ok);
@@ -23,7 +24,7 @@ test('without an adapter: the text says what to install and how', async () => {
   assert.is(r.ok, false);
   const text = formatDoctor(r);
   assert.match(text, /no usable WebGPU adapter/);
-  assert.match(text, /as root, `bash scripts\/install-gpu\.sh`/);
+  assert.match(text, /`sudo bash scripts\/install-gpu\.sh` \(as root\)/);
   assert.match(text, /Mesa >= 25 lavapipe from bookworm-backports/);
   assert.match(text, /Mesa 22/);
 });

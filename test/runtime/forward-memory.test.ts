@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { plannedMemory } from '../../src/codegen/plan-memory.ts';
 import { costsOf } from '../../src/compiler/ir/cost.ts';
@@ -12,7 +13,7 @@ import { openGpu } from '../../src/runtime/gpu.ts';
 
 const spec = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../specs/tiny-video-dit.vdm');
 
-test('the planned forward memory is what the device holds, within 15 %', async () => {
+gpuTest('the planned forward memory is what the device holds, within 15 %', async () => {
   const gpu = await openGpu();
   const r = checkSpec(spec, { dims: { b: 2 } });
   assert.ok(r.ok);

@@ -1,4 +1,5 @@
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { openGpu } from '../../src/runtime/gpu.ts';
 import { checkTensorFits, TensorTooLargeError } from '../../src/runtime/limits.ts';
@@ -11,7 +12,7 @@ function caught(fn: () => unknown): TensorTooLargeError {
   throw new Error('expected TensorTooLargeError');
 }
 
-test('a tensor over the storage binding limit is refused before any allocation', async () => {
+gpuTest('a tensor over the storage binding limit is refused before any allocation', async () => {
   const gpu = await openGpu();
   const limit = gpu.limits.maxStorageBufferBindingSize;
   const pool = new BufferPool(gpu);
@@ -40,7 +41,7 @@ test('maxBufferSize is checked too, and uniform bindings against their own limit
   assert.throws(() => checkTensorFits(limits, 'neg', -1), /invalid byte size/);
 });
 
-test('runKernel names the oversized output binding instead of failing inside the driver', async () => {
+gpuTest('runKernel names the oversized output binding instead of failing inside the driver', async () => {
   const gpu = await openGpu();
   const elements = Math.floor(gpu.limits.maxStorageBufferBindingSize / 4) + 16;
   let message = '';

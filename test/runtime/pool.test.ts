@@ -1,4 +1,5 @@
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { openGpu } from '../../src/runtime/gpu.ts';
 import { BufferPool, sizeClass } from '../../src/runtime/pool.ts';
@@ -14,7 +15,7 @@ test('size classes round up by at most 25% and stay multiples of 4', () => {
   assert.is(sizeClass(5000, 4800 + 200), 5000, 'the cap wins over rounding');
 });
 
-test('released buffers are reused by size class, not reallocated', async () => {
+gpuTest('released buffers are reused by size class, not reallocated', async () => {
   const gpu = await openGpu();
   const pool = new BufferPool(gpu);
   const a = pool.acquire('a', 4000);

@@ -1,4 +1,5 @@
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { openGpu, pipelineCount } from '../../src/runtime/gpu.ts';
 import { BufferPool } from '../../src/runtime/pool.ts';
@@ -9,7 +10,7 @@ import { add, affine, busy } from './kernels.ts';
 const n = 1000;
 const ramp = () => Float32Array.from({ length: n }, (_, i) => i);
 
-test('several dispatches run in one submit and outputs are read once', async () => {
+gpuTest('several dispatches run in one submit and outputs are read once', async () => {
   const gpu = await openGpu();
   const pool = new BufferPool(gpu);
   const p = new Program(gpu, pool);
@@ -39,7 +40,7 @@ test('several dispatches run in one submit and outputs are read once', async () 
   assert.throws(() => p.input('again', ramp()), /after release/);
 });
 
-test('repeat records the sequence many times with one submit', async () => {
+gpuTest('repeat records the sequence many times with one submit', async () => {
   const gpu = await openGpu();
   const q = new Program(gpu);
   const a = q.input('a', ramp());
@@ -58,7 +59,7 @@ test('repeat records the sequence many times with one submit', async () => {
   q.release();
 });
 
-test('bad steps are rejected with clear messages before anything runs', async () => {
+gpuTest('bad steps are rejected with clear messages before anything runs', async () => {
   const gpu = await openGpu();
   const p = new Program(gpu);
   const x = p.input('x', ramp());
@@ -75,7 +76,7 @@ test('bad steps are rejected with clear messages before anything runs', async ()
   other.release();
 });
 
-test('invalid WGSL fails the run with the compiler message and the kernel key', async () => {
+gpuTest('invalid WGSL fails the run with the compiler message and the kernel key', async () => {
   const gpu = await openGpu();
   const p = new Program(gpu);
   const a = p.input('a', new Float32Array(16));
@@ -87,7 +88,7 @@ test('invalid WGSL fails the run with the compiler message and the kernel key', 
   p.release();
 });
 
-test('profiling returns one duration per dispatch and per-kernel totals', async () => {
+gpuTest('profiling returns one duration per dispatch and per-kernel totals', async () => {
   const gpu = await openGpu();
   if (!gpu.features.has('timestamp-query')) {
     const p = new Program(gpu);
@@ -123,7 +124,7 @@ test('profiling returns one duration per dispatch and per-kernel totals', async 
   p.release();
 });
 
-test('parts of an arena bind as tensors of their own, and read() reads them back', async () => {
+gpuTest('parts of an arena bind as tensors of their own, and read() reads them back', async () => {
   const gpu = await openGpu();
   const pool = new BufferPool(gpu);
   const p = new Program(gpu, pool);

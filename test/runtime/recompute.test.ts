@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { blockOf } from '../../src/codegen/recompute.ts';
 import { lowerTraining, trainingMemory } from '../../src/codegen/training.ts';
@@ -28,7 +29,7 @@ test('blocks are repeated instances and named calls; top-level nodes belong to n
   assert.is(at('sincos'), null);
 });
 
-test('--recompute: bit-identical gradients and loss, less planned memory, the device holds the plan', async () => {
+gpuTest('--recompute: bit-identical gradients and loss, less planned memory, the device holds the plan', async () => {
   const gpu = await openGpu();
   const g = graph();
   const params = liveParams(g);

@@ -124,6 +124,33 @@ test('malformed files fail with a SafetensorsError naming the problem', () => {
   assert.match(failure(rawFile('{"__metadata__":{"n":3}}')), /__metadata__ value for 'n' must be a string/);
 });
 
+test('tensor names and metadata keys from the file are only keys: __proto__, toString; dtypes are own names only', () => {
+  const tensors: Record<string, SafeTensor> = Object.fromEntries([
+    ['__proto__', { dtype: 'F32', shape: [2], data: Float32Array.from([1, 2]) }],
+    ['toString', { dtype: 'F32', shape: [1], data: Float32Array.from([3]) }],
+    ['constructor', { dtype: 'I32', shape: [1], data: Int32Array.from([4]) }],
+  ]);
+  const back = parseSafetensors(serializeSafetensors(tensors, Object.fromEntries([['__proto__', 'm']])));
+  assert.equal(Object.keys(back.tensors).sort(), ['__proto__', 'constructor', 'toString']);
+  assert.equal([...back.tensors.__proto__.data], [1, 2]);
+  assert.equal([...(back.tensors['toString'] as SafeTensor).data], [3]);
+  assert.is(back.metadata.__proto__, 'm');
+  assert.is(back.tensors.valueOf, undefined, 'nothing inherited');
+  const dtype = (d: string) => failure(rawFile(`{"x":{"dtype":"${d}","shape":[0],"data_offsets":[0,0]}}`));
+  for (const d of ['toString', '__proto__', 'constructor', 'hasOwnProperty']) assert.match(dtype(d), /unknown dtype/, d);
+  assert.throws(() => serializeSafetensors({ x: { dtype: 'toString' as 'F32', shape: [0], data: new Float32Array(0) } }), /unknown dtype/);
+});
+
+test('a name the header gives twice is refused, not silently the last one', () => {
+  const one = '{"dtype":"F32","shape":[1],"data_offsets":[0,4]}';
+  const two = '{"dtype":"F32","shape":[1],"data_offsets":[4,8]}';
+  assert.match(failure(rawFile(`{"w":${one},"w":${two}}`, new Uint8Array(8))), /names 'w' twice/);
+  assert.match(failure(rawFile(`{"__proto__":${one}, "__proto__" :${two}}`, new Uint8Array(8))), /names '__proto__' twice/);
+  // the same text nested or inside strings is no duplicate
+  const nested = parseSafetensors(rawFile(`{"__metadata__":{"w":"{\\"w\\": 1, \\"w\\"}"},"w":${one}}`, new Uint8Array(4)));
+  assert.equal(Object.keys(nested.tensors), ['w']);
+});
+
 test('files: a missing file and a truncated file on disk give clear errors', () => {
   assert.throws(() => readSafetensors(path.join(dir, 'nope.safetensors')), /cannot open \(ENOENT\)/);
   const file = path.join(dir, 'cut.safetensors');

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { checkFile } from '../../src/compiler/frontend/check.ts';
 import type { Graph } from '../../src/compiler/ir/graph.ts';
@@ -114,7 +115,7 @@ function reference(spec: string, r: SampleResult, params: Map<string, Float32Arr
     { sampler: s.sampler, steps: s.steps, eta: s.eta, guidance: s.guidance, clip: s.clip, seed: s.seed });
 }
 
-test('DDIM eta 0 under guidance (conditional and unconditional in one batch) matches the float64 sampler', async () => {
+gpuTest('DDIM eta 0 under guidance (conditional and unconditional in one batch) matches the float64 sampler', async () => {
   const r = await sample(runs.labelled.dir, { spec: labelled, out: path.join(dir, 'o-ddim'), settings: { n: 3, steps: 4, guidance: 3, clip: false, seed: 5 } });
   assert.is(r.weights, 'ema');
   assert.equal([...r.labels!], [0, 1, 2]);
@@ -124,7 +125,7 @@ test('DDIM eta 0 under guidance (conditional and unconditional in one batch) mat
   assert.ok(err < 1e-4, `relative error ${err}`);
 });
 
-test('DDPM with a learned sigma, respaced to 5 of 50 steps, clipped, matches the float64 sampler (Philox noise keyed alike)', async () => {
+gpuTest('DDPM with a learned sigma, respaced to 5 of 50 steps, clipped, matches the float64 sampler (Philox noise keyed alike)', async () => {
   const r = await sample(runs.learned.dir, { spec: learned, out: path.join(dir, 'o-ddpm'), settings: { n: 2, seed: 11 } });
   assert.is(r.settings.sampler, 'ddpm');
   assert.is(r.settings.steps, 5);
@@ -134,7 +135,7 @@ test('DDPM with a learned sigma, respaced to 5 of 50 steps, clipped, matches the
   assert.ok(r.samples.every((v) => v >= -1 && v <= 1), 'the last step returns the clipped x0');
 });
 
-test('the same seed gives byte-identical GIF, PNG and tensors; another seed other samples', async () => {
+gpuTest('the same seed gives byte-identical GIF, PNG and tensors; another seed other samples', async () => {
   const opts = (out: string, seed: number): SampleSpecOptions => ({ spec: labelled, out: path.join(dir, out), settings: { n: 2, seed } });
   const [a, b, c] = [await sample(runs.labelled.dir, opts('same-a', 1)), await sample(runs.labelled.dir, opts('same-b', 1)), await sample(runs.labelled.dir, opts('other', 2))];
   for (const name of [SAMPLE_FILES.gif, SAMPLE_FILES.grid, SAMPLE_FILES.tensors]) {
@@ -152,7 +153,7 @@ test('the same seed gives byte-identical GIF, PNG and tensors; another seed othe
   assert.equal(fs.readdirSync(a.out).filter((f) => f.startsWith('.')), [], 'no temporary files are left');
 });
 
-test('guidance at scale 1 (a batch of 2n) is the conditional sample (a batch of n); EMA by default, --no-ema the weights', async () => {
+gpuTest('guidance at scale 1 (a batch of 2n) is the conditional sample (a batch of n); EMA by default, --no-ema the weights', async () => {
   const settings = { n: 2, steps: 3, classId: 2, seed: 3 };
   const guided = await sample(runs.labelled.dir, { spec: labelled, out: path.join(dir, 'g1'), settings: { ...settings, guidance: 1 } });
   const plain = await sample(runs.labelled.dir, { spec: labelled, out: path.join(dir, 'g0'), settings: { ...settings, guidance: null } });
@@ -165,7 +166,7 @@ test('guidance at scale 1 (a batch of 2n) is the conditional sample (a batch of 
   assert.ok(relError(raw.samples, ref) < 1e-4);
 });
 
-test('a text input is embedded from the caption (zero text unconditional); an image input gives [n, c, h, w] samples', async () => {
+gpuTest('a text input is embedded from the caption (zero text unconditional); an image input gives [n, c, h, w] samples', async () => {
   const r = await sample(runs.text.dir, { spec: text, out: path.join(dir, 'text'), settings: { n: 2, caption: 'red square moving up-left', clip: false } });
   assert.equal(r.shape, [2, 1, 4, 4]);
   assert.is(r.labels, null);

@@ -1,8 +1,9 @@
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { runKernel } from './kernels.ts';
 
-test('a trivial kernel runs on the adapter and writes every element', async () => {
+gpuTest('a trivial kernel runs on the adapter and writes every element', async () => {
   const n = 1000;
   const x = Float32Array.from({ length: n }, (_, i) => i);
   const [y] = await runKernel({

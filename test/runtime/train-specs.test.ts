@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { lowerTraining } from '../../src/codegen/training.ts';
 import { checkFile } from '../../src/compiler/frontend/check.ts';
@@ -53,6 +54,7 @@ const UNET = [['mults = (1, 2, 4)', 'mults = (1, 2)']] as const;
 type Case = { dims: Record<string, number>; rewrite?: (text: string) => readonly (readonly [string, string])[] };
 const CASES: Record<string, Case> = {
   'tiny-video-dit.vdm': { dims: { b: 2, t: 2, h: 8, w: 8 }, rewrite: () => [['depth = 4', 'depth = 2']] },
+  'tiny-shapes.vdm': { dims: { b: 2, h: 4, w: 4 }, rewrite: () => [['depth = 4', 'depth = 2']] },
   'dit-s-2.vdm': { dims: IMAGE, rewrite: ditRewrite },
   'dit-b-2.vdm': { dims: IMAGE, rewrite: ditRewrite },
   'dit-l-2.vdm': { dims: IMAGE, rewrite: ditRewrite },
@@ -120,7 +122,7 @@ test('every spec of the library is covered by a reduced-size gradient check', ()
 });
 
 for (const [file, c] of Object.entries(CASES)) {
-  test(`${file}: the training step's gradients equal the float64 backward, and two steps stay finite`, async () => {
+  gpuTest(`${file}: the training step's gradients equal the float64 backward, and two steps stay finite`, async () => {
     const gpu = await openGpu();
     const g = reducedGraph(file, c);
     const program = lowerTraining(g, { adapter: gpu });

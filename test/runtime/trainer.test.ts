@@ -2,6 +2,7 @@
 // equal the float64 backward of the same batch; two runs with one seed agree bit for bit; the
 // loss of a small denoiser falls.
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { lowerTraining, trainingMemory, type TrainingProgram } from '../../src/codegen/training.ts';
 import { backward } from '../../src/compiler/reference/autodiff.ts';
@@ -84,7 +85,7 @@ async function gradientsMatch(predict: string) {
   }
 }
 
-test('the step\'s gradients equal the float64 backward of the batch it drew (epsilon and v targets)', async () => {
+gpuTest('the step\'s gradients equal the float64 backward of the batch it drew (epsilon and v targets)', async () => {
   await gradientsMatch('epsilon');
   await gradientsMatch('v');
 });
@@ -160,13 +161,13 @@ async function termsMatch(source: string, needT0: boolean) {
   }
 }
 
-test('every loss term: learned sigma (mse + vlb + 0.1 tc) and v (mse + 0.1 tc) step gradients equal the float64 backward', async () => {
+gpuTest('every loss term: learned sigma (mse + vlb + 0.1 tc) and v (mse + 0.1 tc) step gradients equal the float64 backward', async () => {
   const sigma = await termsMatch(TERMS_SPEC('epsilon(learned_sigma: true)', '2*c', 'cosine(steps: 10, s: 0.008)', 'mse + vlb + 0.1 * temporal_consistency'), true);
   const v = await termsMatch(TERMS_SPEC('v', 'c', 'linear(beta_start: 0.0001, beta_end: 0.1, steps: 50)', 'mse + 0.1 * temporal_consistency'), false);
   if (process.env.VDM_TEST_VERBOSE) console.log(`trainer losses: learned sigma ${JSON.stringify(sigma)}, v ${JSON.stringify(v)}`);
 });
 
-test('one seed gives the same losses bit for bit; the loss of a small denoiser falls', async () => {
+gpuTest('one seed gives the same losses bit for bit; the loss of a small denoiser falls', async () => {
   const gpu = await openGpu();
   const g = graphOf(SPEC('epsilon'));
   const program = lowerTraining(g, { adapter: gpu });
@@ -190,7 +191,7 @@ test('one seed gives the same losses bit for bit; the loss of a small denoiser f
   assert.ok(mean(a.slice(-15)) < 0.8 * mean(a.slice(0, 15)), `loss fell: ${mean(a.slice(0, 15))} -> ${mean(a.slice(-15))}`);
 });
 
-test('the training step fuses the chains its backward does not read: fewer dispatches, the same gradients', async () => {
+gpuTest('the training step fuses the chains its backward does not read: fewer dispatches, the same gradients', async () => {
   const gpu = await openGpu();
   const g = graphOf(SPEC('epsilon'));
   const gradsOf = async (fuse: boolean) => {
@@ -212,7 +213,7 @@ test('the training step fuses the chains its backward does not read: fewer dispa
   });
 });
 
-test('parameters split over several arena groups train as in one: same losses, norms and weights', async () => {
+gpuTest('parameters split over several arena groups train as in one: same losses, norms and weights', async () => {
   const gpu = await openGpu();
   const g = graphOf(SPEC('epsilon'));
   const run = async (arenaElements?: number) => {
@@ -243,7 +244,7 @@ test('parameters split over several arena groups train as in one: same losses, n
   }
 });
 
-test('the planned training memory is what the device holds, within 15 %', async () => {
+gpuTest('the planned training memory is what the device holds, within 15 %', async () => {
   const gpu = await openGpu();
   const g = graphOf(SPEC('epsilon'));
   const program = lowerTraining(g, { adapter: gpu });

@@ -1,5 +1,6 @@
 import { promisify } from 'node:util';
 import { test } from 'uvu';
+import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { openGpu } from '../../src/runtime/gpu.ts';
 import { Program } from '../../src/runtime/program.ts';
@@ -57,7 +58,7 @@ test('the global setImmediate is restored after waits, nested, failed or not gen
   await gpuWait(false, async () => assert.is(globalThis.setImmediate, original));
 });
 
-test('program runs on the adapter complete through the gentle wait and leave the global alone', async () => {
+gpuTest('program runs on the adapter complete through the gentle wait and leave the global alone', async () => {
   const gpu = await openGpu();
   const original = globalThis.setImmediate;
   const n = 4096;

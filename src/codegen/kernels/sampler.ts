@@ -13,12 +13,18 @@
 // forward reads it where it is. z is Philox (philox.ts) keyed by (seed, base + k + 1, stream), k the
 // step's index, element i of the sample: word i mod 4 of block floor(i / 4), as randomKernel draws.
 //
-// Per-step scalars come from a table [steps, 8] (SAMPLER_TABLE_COLUMNS, float64 on the host, uploaded
+// Per-step scalars come from a table [steps, 10] (SAMPLER_TABLE_COLUMNS, float64 on the host, uploaded
 // once) indexed by a step counter on the GPU: samplerPrepareKernel, first in each step, takes the
 // next index, writes t into the model's timestep input and publishes the index; samplerInitKernel
 // draws x_T (step key base + 0) when the index is 0. One recorded step then serves every step, and a
 // whole sampling run is one command buffer with the step recorded `steps` times, or a few of them.
 //   counter: array<u32, 2> = (current step index, next step index); the host writes (0, 0) to start.
+//
+// A known first frame (Ho et al. 2022, "Video Diffusion Models", conditional sampling by
+// replacement): samplerKeepFirstKernel, after the step kernel, overwrites frame 0 of each sample
+// of x' with the given frame noised to the next timestep, sqrt ᾱ' f + sqrt(1 − ᾱ') ε, ε Philox keyed
+// (seed, base + k + 1, SAMPLE_FIRST_FRAME_STREAM) over the frame's elements; after the last step
+// (ᾱ' = 1) that is f exactly.
 import { f32Literal } from './expr.ts';
 import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
 import { PHILOX_WGSL, philoxNormal } from './philox.ts';
@@ -38,11 +44,15 @@ export const SAMPLER_TABLE_COLUMNS = [
   'sigma',
   /** DDPM with a learned sigma: log β and the clipped log β̃ of the (respaced) schedule; else 0 */
   'log_beta', 'log_beta_tilde',
+  /** sqrt ᾱ' and sqrt(1 − ᾱ') of the timestep this step goes to (1 and 0 after the last): keep-first */
+  'sqrt_alpha_bar_next', 'sqrt_one_minus_alpha_bar_next',
 ] as const;
 const COLS = SAMPLER_TABLE_COLUMNS.length;
 
 /** The Philox stream of the sampler's draws (x_T and every step's noise). */
 export const SAMPLE_NOISE_STREAM = 0;
+/** The Philox stream of the noise a kept first frame is noised with (samplerKeepFirstKernel). */
+export const SAMPLE_FIRST_FRAME_STREAM = 1;
 
 export interface SamplerStepParams {
   /** the sample's sizes [b, ...] in the noisy input's axis order, batch first (b samples, not 2b) */
@@ -99,7 +109,7 @@ const RNG_STRUCT = 'struct RngParams { seed_lo: u32, seed_hi: u32, step: u32, st
 
 /**
  * One sampling step. Bindings: rng (uniform RngParams: seed, the base step of the keys, stream),
- * counter (array<u32, 2>), table (f32 [steps, 8]), out (the model's output, batch 2b under guidance),
+ * counter (array<u32, 2>), table (f32 [steps, 10]), out (the model's output, batch 2b under guidance),
  * x (the model's noisy input: x_t in, x' out; batch 2b under guidance, both halves written).
  */
 export function samplerStepKernel(p: SamplerStepParams): KernelSpec {
@@ -282,4 +292,94 @@ export function samplerStepReference(p: SamplerStepParams, table: ArrayLike<numb
     xn[i] = v;
   }
   return xn;
+}
+
+export interface KeepFirstParams {
+  /** elements of the given frames: b samples of the image input, its layout (the noisy input's without t) */
+  frames: number;
+  /** the noisy input: the size of its t axis, and the product of the sizes after t */
+  t: number;
+  post: number;
+  /** elements of the b samples in x; with copies 2 (guidance) x' is written at i and i + n too */
+  n: number;
+  copies: 1 | 2;
+  /** rows of the table */
+  steps: number;
+  workgroupSize?: number;
+}
+
+function checkKeepFirst(p: KeepFirstParams): void {
+  const whole = (v: number) => Number.isInteger(v) && v >= 1;
+  if (![p.frames, p.t, p.post, p.n, p.steps].every(whole) || (p.copies !== 1 && p.copies !== 2) || p.frames % p.post !== 0 || p.frames * p.t !== p.n) {
+    throw new Error(`sampler keep-first: bad sizes ${JSON.stringify(p)}`);
+  }
+}
+
+/** Where element i of the given frames goes in x: frame 0 of the t axis (index (i / post) t post + i mod post). */
+export const keepFirstIndex = (p: Pick<KeepFirstParams, 't' | 'post'>, i: number) => Math.floor(i / p.post) * p.t * p.post + (i % p.post);
+
+/**
+ * After the step kernel (the same step index counter[0] = k): frame 0 of x' becomes
+ * table[k].sqrt_alpha_bar_next · f + table[k].sqrt_one_minus_alpha_bar_next · ε, f the given frames,
+ * ε element i of Philox (seed, rng.step + k + 1, SAMPLE_FIRST_FRAME_STREAM), as randomKernel draws.
+ * Bindings: rng (uniform RngParams), counter (read), table (read), image (f32, the image input: its
+ * first `frames` elements are read), x (read_write).
+ */
+export function samplerKeepFirstKernel(p: KeepFirstParams): KernelSpec {
+  checkKeepFirst(p);
+  const wg = p.workgroupSize ?? 64;
+  const blocks = Math.ceil(p.frames / 4);
+  const wgsl = [
+    RNG_STRUCT,
+    '@group(0) @binding(0) var<uniform> rng: RngParams;',
+    '@group(0) @binding(1) var<storage, read> b_counter: array<u32, 2>;',
+    '@group(0) @binding(2) var<storage, read> b_table: array<f32>;',
+    '@group(0) @binding(3) var<storage, read> b_image: array<f32>;',
+    '@group(0) @binding(4) var<storage, read_write> b_x: array<f32>;',
+    PHILOX_WGSL,
+    `@compute @workgroup_size(${wg})`,
+    GRID_MAIN,
+    `  let blk = (${GRID_WORKGROUP}) * ${wg}u + lid;`,
+    `  if (blk >= ${blocks}u) { return; }`,
+    `  let k = min(b_counter[0], ${p.steps - 1}u);`,
+    `  let row = k * ${COLS}u;`,
+    `  let a = b_table[row + ${SAMPLER_TABLE_COLUMNS.indexOf('sqrt_alpha_bar_next')}u];`,
+    `  let s = b_table[row + ${SAMPLER_TABLE_COLUMNS.indexOf('sqrt_one_minus_alpha_bar_next')}u];`,
+    `  let w = philox4x32_10(vec4u(blk, rng.step + k + 1u, ${SAMPLE_FIRST_FRAME_STREAM}u, 0u), vec2u(rng.seed_lo, rng.seed_hi));`,
+    '  let z = vec4f(philox_normal2(w.x, w.y), philox_normal2(w.z, w.w));',
+    '  for (var j = 0u; j < 4u; j++) {',
+    '    let i = 4u * blk + j;',
+    `    if (i >= ${p.frames}u) { break; }`,
+    `    let o = (i / ${p.post}u) * ${p.t * p.post}u + i % ${p.post}u;`,
+    '    let v = a * b_image[i] + s * z[j];',
+    '    b_x[o] = v;',
+    ...(p.copies === 2 ? [`    b_x[o + ${p.n}u] = v;`] : []),
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+  return {
+    key: `sampler-keep-first:${JSON.stringify([p.frames, p.t, p.post, p.n, p.copies, p.steps, wg])}`,
+    wgsl,
+    entryPoint: 'main',
+    bindings: [
+      { name: 'rng', access: 'uniform' }, { name: 'counter', access: 'read' }, { name: 'table', access: 'read' },
+      { name: 'image', access: 'read' }, { name: 'x', access: 'read_write' },
+    ],
+    dispatch: gridFor(Math.ceil(blocks / wg)),
+  };
+}
+
+/**
+ * The float64 reference of samplerKeepFirstKernel at table row k: x (the b samples, n values) with
+ * frame 0 replaced by the given frames `image` noised by `noise` (`frames` values each).
+ */
+export function samplerKeepFirstReference(p: KeepFirstParams, table: ArrayLike<number>, k: number, image: ArrayLike<number>,
+  x: ArrayLike<number>, noise: ArrayLike<number>): Float64Array {
+  checkKeepFirst(p);
+  const r = Math.min(k, p.steps - 1) * COLS;
+  const [a, s] = [table[r + SAMPLER_TABLE_COLUMNS.indexOf('sqrt_alpha_bar_next')], table[r + SAMPLER_TABLE_COLUMNS.indexOf('sqrt_one_minus_alpha_bar_next')]];
+  const out = Float64Array.from({ length: p.n }, (_, i) => x[i]);
+  for (let i = 0; i < p.frames; i++) out[keepFirstIndex(p, i)] = a * image[i] + s * noise[i];
+  return out;
 }

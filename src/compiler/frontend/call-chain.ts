@@ -19,13 +19,23 @@ function contains(outer: Span, inner: Span): boolean {
   return outer.source === inner.source && inner.start >= outer.start && inner.start <= outer.end;
 }
 
-/** An argument as written in spirit: a dim in a tuple is an axis name, alone it is also a size. */
-function showArg(v: Value, top: boolean): string {
+/** Longest argument text shown; a longer one ends in "...". */
+const SHOWN = 40;
+
+/**
+ * An argument as written in spirit: a dim in a tuple is an axis name, alone it is also a size. Only
+ * the first `room` characters are built, however large the value.
+ */
+function showArg(v: Value, top: boolean, room: number = SHOWN + 1): string {
   if (v.kind === 'dim') return top ? `${v.size} (dim ${v.name})` : v.name;
   if (v.kind === 'tuple') {
-    const items = v.items.map((x, i) => (v.names?.[i] ? `${v.names[i]}: ` : '') + showArg(x, false));
-    return `(${items.join(', ')}${v.items.length === 1 && !v.names ? ',' : ''})`;
+    let text = '(';
+    for (let i = 0; i < v.items.length && text.length <= room; i++) {
+      text += `${i > 0 ? ', ' : ''}${v.names?.[i] ? `${v.names[i]}: ` : ''}${showArg(v.items[i], false, room - text.length)}`;
+    }
+    return `${text}${v.items.length === 1 && !v.names ? ',' : ''})`;
   }
+  if (v.kind === 'string') return JSON.stringify(v.value.slice(0, room));
   return show(v);
 }
 
@@ -35,7 +45,7 @@ export function shownArgs(args: CallFrame['args']): string {
   for (const [name, v] of args) {
     if (v.kind === 'tensor' || v.kind === 'error') continue;
     const text = showArg(v, true);
-    parts.push(`${name}=${text.length > 40 ? `${text.slice(0, 37)}...` : text}`);
+    parts.push(`${name}=${text.length > SHOWN ? `${text.slice(0, SHOWN - 3)}...` : text}`);
   }
   return parts.join(', ');
 }

@@ -65,6 +65,8 @@ export function evalCall(ctx: Elaboration, frame: Frame, call: CallExpr): Value 
   }
   if (block) return callBlock(ctx, frame, block, args, binding.slots, call);
   if (builtin) {
+    // reversed, min and max walk the items of a tuple
+    for (const a of args) if (a.value.kind === 'tuple') ctx.work(a.value.items.length, a.span);
     if (builtin.variadic) return builtin.run(args, call.span);
     return builtin.run(params.filter((p) => binding.slots.has(p.name)).map((p) => args[binding.slots.get(p.name)!]), call.span);
   }

@@ -29,6 +29,8 @@ export class Elaboration {
   modelDims: ReadonlyMap<string, number> = new Map();
   /** Units of work so far (see step). */
   steps = 0;
+  /** Items and characters built, copied or compared so far (see work). */
+  workDone = 0;
 
   constructor(
     /** null while evaluating top-level lets, where no tensor can exist. */
@@ -50,6 +52,15 @@ export class Elaboration {
     if (++this.steps > LIMITS.steps) {
       throw new Abort(diag('VDM040', span, `elaboration takes more than ${LIMITS.steps} steps`,
         'a loop or recursion is probably far larger than intended'));
+    }
+  }
+
+  /** Counts `units` items or characters built, copied or compared; too many end with VDM040. */
+  work(units: number, span: Span): void {
+    this.workDone += units;
+    if (this.workDone > LIMITS.work) {
+      throw new Abort(diag('VDM040', span, `elaboration builds or compares more than ${LIMITS.work} values and characters`,
+        'a loop probably copies or compares a large tuple or string on every iteration'));
     }
   }
 }

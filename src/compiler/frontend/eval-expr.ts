@@ -7,7 +7,8 @@ import { asInt, finite, Poisoned, wrongKind } from '../ir/convert.ts';
 import { DiagError, fail } from '../ir/diagnostics.ts';
 import { binaryOp, logicalOperand, negate } from './operators.ts';
 import type { Span } from '../ir/source.ts';
-import { ERROR, NONE, bool, num, rangeAt, rangeLength, str, tuple, type Value } from '../ir/values.ts';
+import { ERROR, NONE, bool, num, rangeAt, rangeLength, str, type Value } from '../ir/values.ts';
+import { makeTuple } from './value-budget.ts';
 
 export function evalExpr(ctx: Elaboration, frame: Frame, e: Expr): Value {
   try {
@@ -49,7 +50,9 @@ function evaluate(ctx: Elaboration, frame: Frame, e: Expr): Value {
         if (seen.has(item.name.name)) fail('VDM016', item.name.span, `'${item.name.name}' appears twice in the tuple`);
         seen.add(item.name.name);
       }
-      return tuple(e.items.map((i) => evalExpr(ctx, frame, i.value)), names);
+      const items = e.items.map((i) => evalExpr(ctx, frame, i.value));
+      if (items.some((v) => v.kind === 'error')) throw new Poisoned();
+      return makeTuple(ctx, items, names, e.span);
     }
     case 'call': return evalCall(ctx, frame, e);
     case 'index': return index(ctx, frame, e);

@@ -1,13 +1,13 @@
 // Loads grammar/vdm.ohm. Compiling the grammar text takes ohm about half a second, so the
-// compiled form (ohm's "recipe") is cached in the temp folder, keyed by a hash of the grammar
-// text and the ohm version; a missing or damaged cache just means compiling again.
+// compiled form (ohm's "recipe") is cached in the user's cache folder (user-cache.ts), keyed by a
+// hash of the grammar text and the ohm version; a missing or damaged entry means compiling again.
 import type * as ohm from 'ohm-js';
 import { createRequire } from 'node:module';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readEntry, writeEntry } from './user-cache.ts';
 
 export const GRAMMAR_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../grammar/vdm.ohm');
 
@@ -39,21 +39,17 @@ export function grammarKey(): string {
 export function vdmGrammar(): ohm.Grammar {
   if (cached) return cached;
   const text = fs.readFileSync(GRAMMAR_PATH, 'utf8');
-  const key = grammarKey();
-  const cacheFile = path.join(os.tmpdir(), `vdm-grammar-${key}.json`);
-  try {
-    cached = ohmLib().makeRecipe(JSON.parse(fs.readFileSync(cacheFile, 'utf8')));
-    return cached;
-  } catch {
-    // No usable cache: compile below.
+  const key = `grammar-${grammarKey()}`;
+  const recipe = readEntry('grammar', key);
+  if (recipe !== null) {
+    try {
+      cached = ohmLib().makeRecipe(JSON.parse(recipe));
+      return cached;
+    } catch {
+      // No usable cache: compile below.
+    }
   }
   cached = ohmLib().grammar(text);
-  try {
-    const temp = `${cacheFile}.${process.pid}.tmp`;
-    fs.writeFileSync(temp, (cached as unknown as { toRecipe(): string }).toRecipe());
-    fs.renameSync(temp, cacheFile); // atomic, so a concurrent reader never sees half a file
-  } catch {
-    // A read-only temp folder only costs speed.
-  }
+  writeEntry('grammar', key, (cached as unknown as { toRecipe(): string }).toRecipe());
   return cached;
 }

@@ -14,8 +14,19 @@ export const LIMITS = {
   elements: 2 ** 40,
   /** Items in one tuple (VDM041): tuples are small lists of settings and skips. */
   tupleItems: 100_000,
+  /**
+   * Size of one compile-time value (VDM041): tuple items, nested ones counted as often as they
+   * occur, plus the characters of its strings. A value doubled in a loop reaches it in a few steps.
+   */
+  valueSize: 100_000,
+  /** Tuples nested in tuples (VDM041). */
+  valueDepth: 256,
+  /** Items and characters built, copied or compared over one whole elaboration (VDM040). */
+  work: 20_000_000,
   /** Nested block calls (VDM042). */
   recursion: 64,
+  /** Bytes of one spec file, checked before it is read or parsed (VDM002). */
+  fileBytes: 1024 * 1024,
   /** Nested imports (VDM004). */
   importDepth: 32,
 } as const;

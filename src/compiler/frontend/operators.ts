@@ -9,7 +9,8 @@ import { addNodes } from './nodes.ts';
 import { tensorNumber, tensorTensor } from '../primitives/elementwise.ts';
 import { BINARY_OPERATORS, NEGATE } from '../primitives/index.ts';
 import type { Span } from '../ir/source.ts';
-import { bool, kindName, num, str, tuple, type TensorValue, type Value } from '../ir/values.ts';
+import { bool, kindName, num, type TensorValue, type Value } from '../ir/values.ts';
+import { concatStrings, makeTuple } from './value-budget.ts';
 
 const isNumeric = (v: Value) => v.kind === 'number' || v.kind === 'dim';
 
@@ -28,7 +29,10 @@ function arithmetic(op: string, a: number, b: number, span: Span): number {
   }
 }
 
-function equal(a: Value, b: Value): boolean {
+/** Whether two values are equal; each pair of values compared counts as work. */
+function equal(ctx: Elaboration, a: Value, b: Value, span: Span): boolean {
+  ctx.work(1, span);
+  if (a.kind === 'error' || b.kind === 'error') throw new Poisoned();
   if (isNumeric(a) || isNumeric(b)) {
     return isNumeric(a) && isNumeric(b) && (a.kind === 'dim' ? a.size : (a as { value: number }).value)
       === (b.kind === 'dim' ? b.size : (b as { value: number }).value);
@@ -38,7 +42,7 @@ function equal(a: Value, b: Value): boolean {
   if (a.kind === 'bool' && b.kind === 'bool') return a.value === b.value;
   if (a.kind === 'none' || b.kind === 'none') return a.kind === b.kind;
   if (a.kind === 'tuple' && b.kind === 'tuple') {
-    return a.items.length === b.items.length && a.items.every((x, i) => equal(x, b.items[i]));
+    return a.items.length === b.items.length && a.items.every((x, i) => equal(ctx, x, b.items[i], span));
   }
   if (a.kind === 'range' && b.kind === 'range') return a.start === b.start && a.end === b.end && !a.reversed === !b.reversed;
   return false;
@@ -61,7 +65,7 @@ export function binaryOp(ctx: Elaboration, op: BinaryOp, left: Value, right: Val
     // An unknown name is still a mistake when compared with a number.
     if (left.kind === 'axis' && isNumeric(right)) asNumber(left, span, 'the left operand');
     if (right.kind === 'axis' && isNumeric(left)) asNumber(right, span, 'the right operand');
-    return bool(equal(left, right) === (op === '=='));
+    return bool(equal(ctx, left, right, span) === (op === '=='));
   }
   if (left.kind === 'tensor' || right.kind === 'tensor') return elementwise(ctx, op, left, right, span);
   if (op === '+' && left.kind === 'tuple' && right.kind === 'tuple') {
@@ -69,9 +73,9 @@ export function binaryOp(ctx: Elaboration, op: BinaryOp, left: Value, right: Val
     if (length > LIMITS.tupleItems) fail('VDM041', span, `this tuple would hold ${length} items, over the limit of ${LIMITS.tupleItems}`);
     const names = left.names || right.names
       ? [...(left.names ?? left.items.map(() => null)), ...(right.names ?? right.items.map(() => null))] : null;
-    return tuple([...left.items, ...right.items], names);
+    return makeTuple(ctx, [...left.items, ...right.items], names, span);
   }
-  if (op === '+' && left.kind === 'string' && right.kind === 'string') return str(left.value + right.value);
+  if (op === '+' && left.kind === 'string' && right.kind === 'string') return concatStrings(ctx, left.value, right.value, span);
   const a = asNumber(left, span, `the left operand of ${op}`);
   const b = asNumber(right, span, `the right operand of ${op}`);
   switch (op) {

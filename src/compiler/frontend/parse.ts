@@ -1,5 +1,7 @@
-// Text -> typed AST. Syntax errors become one VDM001 at ohm's rightmost failure position,
-// with ohm's list of expected things condensed into words a person reads.
+// Text -> typed AST. The hand-written parser in fast-parse.ts builds the tree (linear in the text);
+// ohm on grammar/vdm.ohm is the reference it is tested against and words syntax errors: one VDM001
+// at ohm's rightmost failure position, with ohm's list of expected things condensed into words a
+// person reads (files over OHM_ERROR_BYTES get the fast parser's own message, at the same place).
 import type * as ohm from 'ohm-js';
 import type * as A from './ast.ts';
 import type { ParseResult } from './ast.ts';
@@ -8,6 +10,7 @@ import { vdmGrammar } from './grammar.ts';
 import { span, type SourceFile, type Span } from '../ir/source.ts';
 import { describeExpected } from './parse-expected.ts';
 import { parseOnLargeStack } from './parse-deep.ts';
+import { parseFast } from './fast-parse.ts';
 import { isMainThread } from 'node:worker_threads';
 
 
@@ -60,7 +63,8 @@ function assign(this: ohm.Node, target: ohm.Node, _colon: ohm.Node, ann: ohm.Nod
   return freeze({ type: 'assign', target: target.ast(), annotation: opt(ann, (n) => n.ast()), value: value.ast(), span: spanOf(this) });
 }
 
-function unescape(raw: string): string {
+/** The value of a string literal from the text between its quotes. */
+export function unescapeString(raw: string): string {
   return raw.replace(/\\(.)/gs, (_, c: string) => ({ n: '\n', t: '\t', r: '\r' } as Record<string, string>)[c] ?? c);
 }
 
@@ -170,7 +174,7 @@ function makeSemantics(g: ohm.Grammar): ohm.Semantics {
     callHead(id, _open) { return nameOf(id); },
     indexHead(id, _open) { return nameOf(id); },
     number(_int, _dot, _frac, _exp) { return freeze({ type: 'number', value: Number(this.sourceString), span: spanOf(this) }); },
-    string(_open, _chars, _close) { return unescape(this.sourceString.slice(1, -1)); },
+    string(_open, _chars, _close) { return unescapeString(this.sourceString.slice(1, -1)); },
     bool(_word) { return freeze({ type: 'bool', value: this.sourceString === 'true', span: spanOf(this) }); },
     ident(_start, _rest) { return freeze({ type: 'ident', name: this.sourceString, span: spanOf(this) }); },
   });
@@ -195,7 +199,29 @@ function isMainless(): boolean {
   return !isMainThread;
 }
 
+/**
+ * Files larger than this with a syntax error get the fast parser's own message: ohm, which words
+ * syntax errors for the smaller ones, needs seconds and hundreds of megabytes per 100 KB.
+ */
+const OHM_ERROR_BYTES = 64 * 1024;
+
 function parseHere(source: SourceFile): ParseResult {
+  const fast = parseFast(source);
+  if (fast.ok) return { ok: true, ast: Object.freeze({ source, items: Object.freeze(fast.items) }) };
+  if (source.text.length <= OHM_ERROR_BYTES) return parseWithOhm(source);
+  return { ok: false, diagnostic: fastSyntaxError(source, fast.pos, fast.expected) };
+}
+
+function fastSyntaxError(source: SourceFile, pos: number, expectedRaw: readonly string[]): Diagnostic {
+  const rest = source.text.slice(pos);
+  const token = /^\w+/.exec(rest)?.[0] ?? (rest.length ? String.fromCodePoint(rest.codePointAt(0)!) : undefined);
+  const found = token === undefined ? 'end of file' : describeToken(token);
+  const expected = describeExpected(expectedRaw);
+  return diag('VDM001', span(source, pos, pos + (token?.length ?? 0)), expected ? `unexpected ${found}; expected ${expected}` : `unexpected ${found}`);
+}
+
+/** The reference parse: ohm on grammar/vdm.ohm, with its wording of syntax errors. */
+export function parseWithOhm(source: SourceFile): ParseResult {
   const g = vdmGrammar();
   semantics ??= makeSemantics(g);
   const match = g.match(source.text);

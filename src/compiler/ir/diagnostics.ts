@@ -63,10 +63,21 @@ export interface CallSite {
   readonly span: Span;
 }
 
+/** Longest message or hint printed whole; a longer one (a large value shown in it) is abbreviated. */
+export const MAX_MESSAGE = 400;
+
+/** Keeps both ends of a long text, saying how much of the middle is left out. */
+export function abbreviate(text: string, max: number = MAX_MESSAGE): string {
+  if (text.length <= max) return text;
+  const head = Math.floor(max * 0.7);
+  const tail = max - head;
+  return `${text.slice(0, head)} ... (${text.length - head - tail} characters left out) ... ${text.slice(text.length - tail)}`;
+}
+
 /** The one factory for user-facing diagnostics. */
 export function diag(code: Code, span: Span | null, message: string, hint?: string, calls?: readonly CallSite[]): Diagnostic {
-  const d: { code: Code; span: Span | null; message: string; hint?: string; calls?: readonly CallSite[] } = { code, span, message };
-  if (hint !== undefined) d.hint = hint;
+  const d: { code: Code; span: Span | null; message: string; hint?: string; calls?: readonly CallSite[] } = { code, span, message: abbreviate(message) };
+  if (hint !== undefined) d.hint = abbreviate(hint);
   if (calls !== undefined && calls.length > 0) d.calls = Object.freeze([...calls]);
   return Object.freeze(d);
 }

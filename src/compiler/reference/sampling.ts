@@ -6,10 +6,14 @@
 // A sampler that visits fewer timesteps than the schedule has (`steps` < T) runs DDPM on the
 // respaced schedule (improved DDPM's SpacedDiffusion): ᾱ of the visited timesteps, β'_i =
 // 1 − ᾱ'_i / ᾱ'_{i−1}; a learned variance interpolates the respaced β' and β̃'. DDIM needs ᾱ only.
-import type { Graph } from '../ir/graph.ts';
+//
+// Keep-first (Ho et al. 2022, conditional sampling by replacement): for a video model whose image
+// input is its known first frame (firstFrameInput), after every step frame 0 of x_{t'} is replaced
+// by sqrt ᾱ_{t'} f + sqrt(1 − ᾱ_{t'}) ε, ε keyed (seed, k + 1, stream 1); after the last step, f.
+import type { Graph, GraphInput } from '../ir/graph.ts';
 import { numelOf, relayout, type NamedTensor } from '../ir/named-tensor.ts';
 import { philoxNormal } from '../../codegen/kernels/philox.ts';
-import { ddimStep, ddpmStep, guide, noiseSchedule, samplerTimesteps, splitPrediction, type NoiseSchedule, type Prediction } from './diffusion-math.ts';
+import { alphaBar, ddimStep, ddpmStep, guide, noiseSchedule, samplerTimesteps, splitPrediction, type NoiseSchedule, type Prediction } from './diffusion-math.ts';
 import { evaluate } from './evaluate.ts';
 
 /** The schedule restricted to `timesteps` (any order; visited ascending): index i is the i-th smallest. */
@@ -37,6 +41,35 @@ export interface ReferenceSamplerOptions {
   readonly guidance: number | null;
   readonly clip: boolean;
   readonly seed: number;
+  /** replace frame 0 by the given first frame noised to each step's next timestep (when firstFrameInput finds one); default false */
+  readonly keepFirst?: boolean;
+}
+
+/**
+ * The image input that is the known first frame of the noisy video: the one `image_condition`
+ * (std/cond.vdm: concat(x, expand(image, sizes: (t: ...)), axis: c)) joins to the noisy input,
+ * found in the graph as that concat of the noisy input and an expand over t of an image input.
+ * It must have the noisy input's axes without t, in the same order and sizes. Null when there is
+ * none, or the noisy input has no t axis (after the batch axis).
+ */
+export function firstFrameInput(graph: Graph): { input: GraphInput; t: number; post: number } | null {
+  const noisy = graph.inputs.find((i) => i.name === graph.diffusion?.noisy_input);
+  if (!noisy) return null;
+  const ti = noisy.axes.findIndex(([a]) => a === 't');
+  if (ti < 1) return null;
+  const inputNode = (id: number) => { const n = graph.nodes[id]; return n.op === 'input' ? graph.inputs.find((i) => i.name === n.attrs.name) : undefined; };
+  const rest = noisy.axes.filter((_, i) => i !== ti);
+  for (const node of graph.nodes) {
+    if (node.op !== 'concat' || node.attrs.axis !== 'c' || node.inputs.length !== 2 || inputNode(node.inputs[0]) !== noisy) continue;
+    const ex = graph.nodes[node.inputs[1]];
+    const sizes = ex.attrs.sizes;
+    if (ex.op !== 'expand' || !sizes || typeof sizes !== 'object' || Array.isArray(sizes) || !('t' in sizes)) continue;
+    const image = inputNode(ex.inputs[0]);
+    if (!image || image.kind !== 'image' || image.axes.length !== rest.length) continue;
+    if (!image.axes.every(([a, z], i) => rest[i][0] === a && rest[i][1] === z)) continue;
+    return { input: image, t: noisy.axes[ti][1], post: noisy.axes.slice(ti + 1).reduce((p, [, z]) => p * z, 1) };
+  }
+  return null;
 }
 
 /**
@@ -63,6 +96,9 @@ export function referenceSample(graph: Graph, params: ReadonlyMap<string, Float6
   const s = noiseSchedule(d.schedule);
   const ts = samplerTimesteps(s, o.steps);
   const rs = respacedSchedule(s, ts);
+  const first = o.keepFirst ? firstFrameInput(graph) : null;
+  // the b given frames: the first entries of the image input (the same in both halves under guidance)
+  const frames = first && relayout(conditions.get(first.input.name)!, first.input.axes).data.subarray(0, (numelOf(first.input.axes) * n) / total);
   let x = philoxNormal({ seed: o.seed, step: 0, stream: 0 }, n);
   ts.forEach((t, k) => {
     const inputs = new Map(conditions);
@@ -80,6 +116,13 @@ export function referenceSample(graph: Graph, params: ReadonlyMap<string, Float6
     } else {
       const variance = learned ? Float64Array.from({ length: n }, (_, i) => out[predAt(i) + C * post]) : undefined;
       x = ddpmStep(rs, x, x0, ts.length - 1 - k, noise, variance);
+    }
+    if (first && frames) {
+      const ab = alphaBar(s, k + 1 < ts.length ? ts[k + 1] : -1);
+      const z = philoxNormal({ seed: o.seed, step: k + 1, stream: 1 }, frames.length);
+      for (let i = 0; i < frames.length; i++) {
+        x[Math.floor(i / first.post) * first.t * first.post + (i % first.post)] = Math.sqrt(ab) * frames[i] + Math.sqrt(1 - ab) * z[i];
+      }
     }
   });
   return x;
