@@ -1,9 +1,10 @@
 // `vdm eval CKPT_OR_RUN_DIR --spec SPEC`: samples a trained model (or reads samples `vdm sample`
-// wrote) and compares them with clips of the data it trained on (pipeline.ts's evalSpec, the
+// wrote) and compares them with clips of the data it trained on (evaluate.ts's evalSpec, the
 // metrics runtime/eval). This file parses and checks the flags, prints a table or one JSON
 // object, and maps every expected failure to one message and exit 1.
 import type { Argv, CommandModule } from 'yargs';
-import { evalSpec, PipelineError, type EvalResult, type SampleStart } from '../pipeline.ts';
+import { evalSpec, type EvalResult } from '../evaluate.ts';
+import { PipelineError, type SampleStart } from '../pipeline.ts';
 import { NoAdapterError } from '../runtime/adapter.ts';
 import { CheckpointError } from '../runtime/checkpoint.ts';
 import { DataError } from '../runtime/data/index.ts';

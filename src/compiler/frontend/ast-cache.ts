@@ -23,7 +23,7 @@ const memory = new Map<string, string>();
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** Sources whose change changes the trees the parser builds. */
-const PARSER_SOURCES = ['parse.ts', 'fast-parse.ts', 'ast.ts', 'ast-json.ts', 'ast-cache.ts'];
+const PARSER_SOURCES = ['parse.ts', 'fast-parse.ts', 'fast-lex.ts', 'ast.ts', 'ast-json.ts', 'ast-cache.ts'];
 
 let toolKey: string | null = null;
 
