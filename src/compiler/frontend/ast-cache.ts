@@ -36,18 +36,17 @@ function tool(): string {
   } catch {
     h.update('unknown version');
   }
+  // Under dist/ the sources are the compiled .js files.
   for (const f of PARSER_SOURCES) {
-    try {
-      h.update('\0').update(fs.readFileSync(path.join(here, f)));
-    } catch {
-      h.update(`\0missing ${f}`);
-    }
+    const file = [f, f.replace(/\.ts$/, '.js')].map((n) => path.join(here, n)).find((n) => fs.existsSync(n));
+    h.update('\0').update(file ? fs.readFileSync(file) : `missing ${f}`);
   }
   toolKey = h.digest('hex');
   return toolKey;
 }
 
-function keyOf(text: string): string {
+/** The cache key of a file's text (tests find an entry by it). */
+export function keyOf(text: string): string {
   return crypto.createHash('sha256').update(`${tool()}\0`).update(text).digest('hex').slice(0, 40);
 }
 
