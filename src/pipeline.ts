@@ -466,6 +466,13 @@ export async function sampleSpec(source: string, options: SampleSpecOptions, hoo
     'vdm.guidance': settings.guidance === null ? 'none' : String(settings.guidance), 'vdm.clip': String(settings.clip), 'vdm.seed': String(settings.seed),
     'vdm.timesteps': program.timesteps.join(','),
     ...(settings.caption !== null ? { 'vdm.caption': settings.caption } : {}),
+    ...(settings.classId !== null ? { 'vdm.class': String(settings.classId) } : {}),
+    // What the samples were conditioned on, as given on the command line.
+    ...(settings.images.length ? { 'vdm.image': settings.images.join(';') } : {}),
+    ...(settings.textEmbeddings.length ? { 'vdm.text_embedding': settings.textEmbeddings.join(';') } : {}),
+    ...(settings.attrs.length ? { 'vdm.attr': settings.attrs.join(';') } : {}),
+    ...(settings.trajectories.length ? { 'vdm.trajectory': settings.trajectories.join(';') } : {}),
+    ...(program.keepFirst ? { 'vdm.keep_first': program.keepFirst.input } : {}),
   };
   let files: WrittenSamples;
   try {

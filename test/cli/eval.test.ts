@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
+import { PNG } from 'pngjs';
 import { checkFile } from '../../src/compiler/frontend/check.ts';
 import { liveParams } from '../../src/compiler/reference/evaluate.ts';
 import { saveCheckpoint } from '../../src/runtime/checkpoint.ts';
@@ -89,6 +90,37 @@ gpuTest('--json: one JSON object on stdout; --samples reads what was sampled and
   const two = await vdm('eval', 'run', '--spec', 'denoiser.vdm', '--samples', 'evaluated/samples.safetensors', '--n', '2', '--json');
   assert.is(two.code, 0, two.err);
   assert.equal(JSON.parse(two.out).clips, { samples: 2, data: 2 });
+});
+
+gpuTest('--data DIR: the user\'s clips (folders of PNG frames) are the data compared against; no shape accuracy without the built-in shapes', async () => {
+  // two clips of 4 frames, 8 x 8: a flat colour that brightens frame by frame
+  for (const [clip, base] of [['one', 40], ['two', 120]] as const) {
+    fs.mkdirSync(path.join(dir, 'clips', clip), { recursive: true });
+    for (let f = 0; f < 4; f++) {
+      const png = new PNG({ width: 8, height: 8 });
+      for (let i = 0; i < 64; i++) png.data.set([base + 20 * f, base, 255 - base, 255], i * 4);
+      fs.writeFileSync(path.join(dir, 'clips', clip, `f${f}.png`), PNG.sync.write(png));
+    }
+  }
+  const r = await vdm('eval', 'run', '--spec', 'denoiser.vdm', '--samples', 'evaluated/samples.safetensors', '--n', '2', '--data', 'clips', '--json');
+  assert.is(r.code, 0, r.err);
+  const a = JSON.parse(r.out);
+  assert.equal(a.data, { source: 'clips', seed: 0 });
+  assert.equal(a.clips, { samples: 2, data: 2 });
+  // the data's frames as written: frame f of clip one has red (40 + 20 f) / 127.5 - 1, of clip two (120 + 20 f) / 127.5 - 1
+  const px = (v: number) => v / 127.5 - 1;
+  for (let f = 0; f < 4; f++) {
+    const mean = (px(40 + 20 * f) + px(40) + px(215) + px(120 + 20 * f) + px(120) + px(135)) / 6;
+    assert.ok(Math.abs(a.frames[f].mean.data - mean) < 1e-3, `frame ${f}: ${a.frames[f].mean.data} vs ${mean}`);
+  }
+  // only red changes, by 20 / 127.5 a frame, in a third of the values
+  assert.ok(Math.abs(a.temporalConsistency.data - 20 / 127.5 / 3) < 1e-4, JSON.stringify(a.temporalConsistency));
+  assert.is(a.shapeColourAccuracy, undefined);
+  assert.is(a.trajectoryAcceleration, undefined);
+  const table = await vdm('eval', 'run', '--spec', 'denoiser.vdm', '--samples', 'evaluated/samples.safetensors', '--n', '2', '--data', 'clips');
+  assert.is(table.code, 0, table.err);
+  assert.match(table.out, /data: +2 clips? (of|from) clips/);
+  assert.not.match(table.out, /shape-colour accuracy/);
 });
 
 gpuTest('a missing checkpoint, another spec, a bad --n, --data or --samples: one message each, exit 1, no stack trace', async () => {

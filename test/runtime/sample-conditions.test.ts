@@ -20,7 +20,7 @@ import { firstFrameInput, referenceSample } from '../../src/compiler/reference/s
 import { sampleSpec, type SampleSpecOptions } from '../../src/pipeline.ts';
 import { saveCheckpoint } from '../../src/runtime/checkpoint.ts';
 import { resizeCrop } from '../../src/runtime/data/pixels.ts';
-import { writeSafetensors } from '../../src/runtime/safetensors.ts';
+import { readSafetensorsHeader, writeSafetensors } from '../../src/runtime/safetensors.ts';
 import { resolveSampleSettings, sampleConditions, SampleSetupError, type SampleSettings } from '../../src/runtime/sample-run.ts';
 import { relError } from '../codegen/ref-check.ts';
 
@@ -213,9 +213,15 @@ gpuTest('sampling from a PNG first frame on the adapter matches the float64 samp
     assert.is(r.result.samples[at], Math.fround(given[(j * 3 + c) * 16 + p]), `sample ${j}, channel ${c}, pixel ${p}: frame 0 is the given frame`);
   }
   assert.ok(relError(ref, reference(false)) > 1e-3, 'keep-first changes the samples');
+  // the tensors file records what the samples were conditioned on
+  const meta = readSafetensorsHeader(path.join(options.out!, 'samples.safetensors')).metadata;
+  assert.match(meta['vdm.image'], /frame6\.png$/);
+  assert.is(meta['vdm.keep_first'], 'first');
+  assert.is(meta['vdm.caption'], 'red square');
   // --no-keep-first: the model alone, as the float64 sampler without replacement
   const free = await sampleSpec(tinyRun, { ...options, out: path.join(dir, 'out-free'), settings: { ...options.settings, keepFirst: false } }, { stream: { write: () => true } });
   assert.ok(free.ok && free.result.settings.keepFirst === false);
+  assert.is(readSafetensorsHeader(path.join(dir, 'out-free', 'samples.safetensors')).metadata['vdm.keep_first'], undefined);
   if (free.ok) assert.ok(relError(free.result.samples, reference(false)) < 1e-4, 'without keep-first');
   // the image reaches the model: another first frame gives other samples
   const other = await sampleSpec(tinyRun, { ...options, out: path.join(dir, 'out-other'), settings: { ...options.settings, images: [png('dark.png', 4, 4, () => 0)] } }, { stream: { write: () => true } });
