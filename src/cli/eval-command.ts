@@ -106,6 +106,7 @@ export function formatEvalTable(r: EvalResult): string {
     return [`frame ${f} mean ± std`, `${num(s.mean.samples, 3)} ± ${num(s.std.samples, 3)}`, `${num(s.mean.data, 3)} ± ${num(s.std.data, 3)}`];
   });
   rows.push(['temporal consistency', num(e.temporalConsistency.samples), num(e.temporalConsistency.data)]);
+  if (e.objectSpeed) rows.push(['object speed (px/frame)', num(e.objectSpeed.samples, 3), num(e.objectSpeed.data, 3)]);
   if (e.trajectoryAcceleration) rows.push(['trajectory accel. (px/frame²)', num(e.trajectoryAcceleration.samples, 3), num(e.trajectoryAcceleration.data, 3)]);
   if (e.shapeColourAccuracy) rows.push(['shape-colour accuracy', pct(e.shapeColourAccuracy.samples), pct(e.shapeColourAccuracy.data)]);
   const lines = [

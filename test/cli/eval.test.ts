@@ -56,6 +56,7 @@ gpuTest('a run folder: samples written to <run>/eval/step-NNNNNN and a table of 
   assert.match(r.out, /data: +3 clips of the built-in moving shapes \(seed 0\)/);
   for (let f = 0; f < 4; f++) assert.match(r.out, new RegExp(`frame ${f} mean ± std +-?\\d\\.\\d{3} ± \\d\\.\\d{3} +-?\\d\\.\\d{3} ± \\d\\.\\d{3}\\n`));
   assert.match(r.out, /temporal consistency +\d\.\d{4} +\d\.\d{4}\n/);
+  assert.match(r.out, /object speed \(px\/frame\) +(\d\.\d{3}|-) +\d\.\d{3}\n/);
   assert.match(r.out, /shape-colour accuracy +\d+% +100%\n/);
   assert.match(r.out, /Fréchet distance, samples vs data \(fixed random 3D-conv features\): \d+\.\d{3}\n/);
   assert.ok(fs.existsSync(path.join(dir, 'run/eval/step-000020/samples.safetensors')));
@@ -85,7 +86,7 @@ gpuTest('--json: one JSON object on stdout; --samples reads what was sampled and
   assert.is(file.code, 0, file.err);
   const b = JSON.parse(file.out);
   assert.equal(b.samples, { from: 'file', file: 'evaluated/samples.safetensors' });
-  for (const k of ['clips', 'frames', 'temporalConsistency', 'frechet', 'trajectoryAcceleration', 'shapeColourAccuracy']) assert.equal(b[k], a[k], k);
+  for (const k of ['clips', 'frames', 'temporalConsistency', 'frechet', 'objectSpeed', 'trajectoryAcceleration', 'shapeColourAccuracy']) assert.equal(b[k], a[k], k);
 
   const two = await vdm('eval', 'run', '--spec', 'denoiser.vdm', '--samples', 'evaluated/samples.safetensors', '--n', '2', '--json');
   assert.is(two.code, 0, two.err);

@@ -7,7 +7,7 @@ import { objectCentre, SYNTHETIC_COLOURS, syntheticSample } from '../../src/runt
 import { frameStats, temporalConsistency, type Clips } from '../../src/runtime/eval/clips.ts';
 import { clipFrechetDistance, frechetDistance, meanCovariance, symmetricEigen } from '../../src/runtime/eval/frechet.ts';
 import { evaluateClips } from '../../src/runtime/eval/index.ts';
-import { colourOf, frameObject, shapeColourAccuracy, shapeOf, trajectoryAcceleration } from '../../src/runtime/eval/shapes.ts';
+import { colourOf, frameObject, objectSpeed, shapeColourAccuracy, shapeOf, trajectoryAcceleration } from '../../src/runtime/eval/shapes.ts';
 import { Rng } from '../../src/runtime/data/rng.ts';
 
 const shape = { c: 3, t: 6, h: 24, w: 24 };
@@ -55,6 +55,26 @@ test('the moving shapes read back from pixels: centroid, shape, colour, smooth t
   });
   const jumpy = trajectoryAcceleration({ shape: clips.shape, data: shuffled });
   assert.ok(jumpy > 2 * trajectoryAcceleration(clips), `shuffled ${jumpy}`);
+});
+
+test('object speed: the centroids\' mean step, as the data moves them; 0 for a clip whose frames are all its first', async () => {
+  const clips = await synthetic(12);
+  let sum = 0, count = 0;
+  for (let s = 0; s < 12; s++) {
+    const o = syntheticSample(1, s, shape, { classes: 24 }).objects[0];
+    for (let f = 1; f < shape.t; f++) {
+      const [[x0, y0], [x1, y1]] = [objectCentre(o, f - 1, shape), objectCentre(o, f, shape)];
+      sum += Math.hypot(x1 - x0, y1 - y0);
+      count++;
+    }
+  }
+  // pixel rounding of the drawn shape moves the centroid by a fraction of a pixel
+  assert.ok(Math.abs(objectSpeed(clips) - sum / count) < 0.25, `${objectSpeed(clips)} vs ${sum / count}`);
+  const plane = shape.h * shape.w;
+  const frozen = Float32Array.from(clips.data, (_, i) => clips.data[i - (Math.floor(i / plane) % shape.t) * plane]);
+  assert.is(objectSpeed({ shape: clips.shape, data: frozen }), 0);
+  const report = evaluateClips({ shape: clips.shape, data: frozen }, clips, { shapes: true });
+  assert.equal(report.objectSpeed, { samples: 0, data: objectSpeed(clips) });
 });
 
 test('symmetric eigen-decomposition: A v = λ v', () => {

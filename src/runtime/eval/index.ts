@@ -1,9 +1,9 @@
 // `vdm eval`: samples beside the data they should resemble. Pixel statistics per frame, temporal
 // consistency, the Fréchet distance over a fixed random-feature network (frechet.ts), and on the
-// built-in moving shapes the object's trajectory smoothness and shape-colour accuracy (shapes.ts).
+// built-in moving shapes the object's speed, trajectory smoothness and shape-colour accuracy (shapes.ts).
 import { frameStats, temporalConsistency, type Clips } from './clips.ts';
 import { clipFrechetDistance } from './frechet.ts';
-import { shapeColourAccuracy, trajectoryAcceleration } from './shapes.ts';
+import { objectSpeed, shapeColourAccuracy, trajectoryAcceleration } from './shapes.ts';
 
 export { type ClipShape, type Clips } from './clips.ts';
 
@@ -19,6 +19,8 @@ export interface EvalReport {
   readonly temporalConsistency: Compared;
   /** samples against data (0: the same feature statistics) */
   readonly frechet: number;
+  /** moving-shapes data only: mean centroid displacement between adjacent frames, px / frame */
+  readonly objectSpeed?: Compared;
   /** moving-shapes data only: mean centroid acceleration, px / frame² */
   readonly trajectoryAcceleration?: Compared;
   /** moving-shapes data only: fraction of clips showing a palette-coloured square, circle or triangle (the label's shape when given) */
@@ -46,6 +48,7 @@ export function evaluateClips(samples: Clips, data: Clips, options: EvalOptions 
     temporalConsistency: pair(temporalConsistency),
     frechet: clipFrechetDistance(samples, data),
     ...(options.shapes ? {
+      objectSpeed: pair(objectSpeed),
       trajectoryAcceleration: pair(trajectoryAcceleration),
       shapeColourAccuracy: { samples: shapeColourAccuracy(samples, options.labels?.samples), data: shapeColourAccuracy(data, options.labels?.data) },
     } : {}),

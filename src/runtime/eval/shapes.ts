@@ -1,7 +1,7 @@
 // What a clip of the built-in moving-shapes data shows, read back from its pixels: per frame the
 // object against the background (the median colour of the frame's border), its centroid, its
 // colour and how much of its bounding box it fills (square 1, circle π/4, triangle 1/2). From
-// them: trajectory smoothness (mean centroid acceleration) and shape-colour accuracy.
+// them: object speed, trajectory smoothness (mean centroid acceleration) and shape-colour accuracy.
 import { SYNTHETIC_COLOURS } from '../data/synthetic.ts';
 import { clipAt, type Clips } from './clips.ts';
 
@@ -81,6 +81,26 @@ export function trajectoryAcceleration(clips: Clips): number {
       if (!a || !b || !c) continue;
       sum += Math.hypot(c.x - 2 * b.x + a.x, c.y - 2 * b.y + a.y);
       count++;
+    }
+  }
+  return count ? sum / count : NaN;
+}
+
+/**
+ * Mean |centroid[f+1] − centroid[f]| in pixels per frame, over the pairs of adjacent frames where
+ * the object is found in both: how far objects move (0 for still ones); NaN when there are none.
+ */
+export function objectSpeed(clips: Clips): number {
+  let sum = 0, count = 0;
+  for (let s = 0; s < clips.shape.n; s++) {
+    let prev = frameObject(clips, s, 0);
+    for (let f = 1; f < clips.shape.t; f++) {
+      const o = frameObject(clips, s, f);
+      if (prev && o) {
+        sum += Math.hypot(o.x - prev.x, o.y - prev.y);
+        count++;
+      }
+      prev = o;
     }
   }
   return count ? sum / count : NaN;
