@@ -6,7 +6,8 @@
 // and to samples: sampleSpec(checkpoint or run folder, { spec, settings }) = locate the checkpoint
 // -> checkSpec at its dims -> loadCheckpoint -> checkSpec at the sampling batch -> lowerForSampling
 // -> runSampling (runtime/sample-run.ts) -> writeSamples (runtime/video-out.ts),
-// and to an evaluation (evaluate.ts's evalSpec, which strings these steps).
+// and to an evaluation (evaluate.ts's evalSpec, which strings these steps); a forward pass is fed
+// and inspected from files by readInputsFile, initialParams / writeParamsFile and inspectModel.
 // Each step's result carries the earlier ones (file, graph, lowered graph, memory plan), so a
 // caller keeps one value. Bad input never ends in a stack trace: a spec's problems come back as
 // diagnostics, what the kernel library cannot lower yet and values that do not fit the model as a
@@ -24,8 +25,11 @@ import { diag, type Diagnostic } from './compiler/ir/diagnostics.ts';
 import type { Graph } from './compiler/ir/graph.ts';
 import { relayout, type NamedTensor } from './compiler/ir/named-tensor.ts';
 import { openGpu, type Gpu } from './runtime/gpu.ts';
-import { loadLowered, type GraphRun } from './runtime/run-graph.ts';
-import { readSafetensors } from './runtime/safetensors.ts';
+import { loadLowered, runLowered, type GraphRun } from './runtime/run-graph.ts';
+import { readSafetensors, writeSafetensors } from './runtime/safetensors.ts';
+import { paramTensors } from './runtime/dump.ts';
+import { initParams, liveParams } from './compiler/reference/evaluate.ts';
+import { InputsFileError, readInputs } from './runtime/model-files.ts';
 import { replaceFolder } from './runtime/files.ts';
 import { nothingToDo, prepareTraining, train, type PreparedTraining, type TrainHooks, type TrainOptions, type TrainResult } from './runtime/train-loop.ts';
 import { lowerSampling, SamplingError, type SamplingProgram } from './codegen/sampling.ts';
@@ -39,6 +43,7 @@ import { writeSamples, type WrittenSamples } from './runtime/video-out.ts';
 export { checkFile, type CheckResult } from './compiler/frontend/check.ts';
 export { TARGETS, TARGET_TRAITS, isTarget, type Target } from './codegen/targets.ts';
 export type { CompiledFiles, ValueLayout };
+export { parameterList, type ParameterInfo } from './runtime/model-files.ts';
 
 /** A problem with what was handed to a step (not with the spec's text, which gives diagnostics). */
 export class PipelineError extends Error {}
@@ -240,6 +245,68 @@ export function load(gpu: Gpu, model: PlannedModel, values: ModelValues): Loaded
 export function forwardMemoryOf(model: CheckedModel, target: Target = 'software'): { readonly memory: PlannedMemory; readonly dispatches: number } {
   const planned = planModel(lowerModel(model, { target }));
   return { memory: plannedMemory(planned.lowered, planned.plan), dispatches: planned.lowered.steps.length };
+}
+
+// ---------------------------------------------------------------- inputs, initial parameters, inspection
+
+/**
+ * Inputs by name from a safetensors file (`vdm run --inputs`, runtime/model-files.ts): every input
+ * of the model, row-major in its declared axis order; a missing, extra or misshapen tensor is a
+ * PipelineError of one line naming it.
+ */
+export function readInputsFile(graph: Graph, file: string): Map<string, NamedTensor> {
+  try {
+    return readInputs(graph, file);
+  } catch (err) {
+    if (err instanceof InputsFileError) throw new PipelineError(err.message);
+    throw err;
+  }
+}
+
+export interface InitialParamsOptions {
+  readonly seed?: number;
+  /**
+   * move every entry a constant init set (zeros, ones) by up to ±0.2 (liveParams), so no
+   * zero-initialised layer (adaLN-Zero, a final layer) switches a path off: what checks use
+   */
+  readonly perturb?: boolean;
+}
+
+/** The seeded initial parameters (`vdm init`, `vdm run` without --params), perturbed on request. */
+export function initialParams(graph: Graph, options: InitialParamsOptions = {}): Map<string, Float64Array> {
+  return options.perturb ? liveParams(graph, options.seed ?? 0) : initParams(graph, options.seed ?? 0);
+}
+
+/** Writes parameters as `--params` reads them and checkpoints hold them: F32, by dotted path. */
+export function writeParamsFile(file: string, graph: Graph, params: ReadonlyMap<string, ArrayLike<number>>, metadata: Record<string, string> = {}): void {
+  writeSafetensors(file, paramTensors(graph, params), { format: 'pt', 'vdm.model': graph.model, ...metadata });
+}
+
+export interface InspectedRun {
+  /** every node's value by node id, over the node's axes in graph order */
+  readonly values: readonly NamedTensor[];
+  /** outputs in the axis order the model declares */
+  readonly outputs: ReadonlyMap<string, NamedTensor>;
+  readonly dispatches: number;
+}
+
+/**
+ * One forward pass that keeps every node's value (`vdm run --dump`, `--compare`): lowered without
+ * fusion and without a memory plan, so each node has a buffer of its own to read back.
+ */
+export async function inspectModel(gpu: Gpu, model: CheckedModel, values: ModelValues): Promise<InspectedRun> {
+  const { lowered } = lowerModel(model, { adapter: gpu, fuse: false });
+  const run = await runLowered(gpu, lowered, values.inputs, values.params, { everyNode: true });
+  const { graph } = model;
+  const nodeValues = graph.nodes.map((node): NamedTensor => {
+    if (node.op === 'input') return relayout(values.inputs.get(String(node.attrs.name))!, node.axes);
+    const v = lowered.values[node.id];
+    const data = run.values.get(v.buffer);
+    if (!data) throw new PipelineError(`node ${node.id} (${node.path}) has no value to read back`);
+    return relayout({ axes: v.axes, data }, node.axes);
+  });
+  const outputs = new Map(graph.outputs.map((o) => [o.name, nodeValues[o.node]]));
+  return { values: nodeValues, outputs, dispatches: lowered.steps.length };
 }
 
 // ---------------------------------------------------------------- training

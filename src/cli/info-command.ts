@@ -1,8 +1,9 @@
 // `vdm info FILE`: a per-layer table (path, op, output shape, params, MACs, activation bytes) and
-// totals; `--json` the costs as JSON; `--graph` the graph IR.
+// totals; `--json` the costs as JSON; `--graph` the graph IR; `--params` every parameter with its
+// shape and initialiser.
 import { costsOf, type Costs } from '../compiler/ir/cost.ts';
 import type { Graph } from '../compiler/ir/graph.ts';
-import { forwardMemoryOf, LoweringError, trainingMemoryOf, type TrainingMemoryReport } from '../pipeline.ts';
+import { forwardMemoryOf, LoweringError, parameterList, trainingMemoryOf, type TrainingMemoryReport } from '../pipeline.ts';
 import { dimsOrReport } from './dim-args.ts';
 import { checkedOrReport } from './report.ts';
 import { renderTable } from './table.ts';
@@ -15,6 +16,8 @@ export interface InfoArgs {
   readonly json?: boolean;
   readonly graph?: boolean;
   readonly train?: boolean;
+  /** list every parameter (name, shape, count, initialiser) instead of the layers */
+  readonly params?: boolean;
 }
 
 export const LEGEND = "MACs = multiply-accumulates (the DiT paper's 'Gflops' are MACs); FLOPs = 2 x MACs";
@@ -25,8 +28,12 @@ export function infoCommand(args: InfoArgs): number {
   const model = checkedOrReport(args.file, { dims, root: args.root, purpose: 'vdm info' });
   if (!model) return 1;
   const { graph } = model;
+  if (args.params) {
+    process.stdout.write(`${args.json ? paramsJson(graph) : paramsText(graph)}\n`);
+    return 0;
+  }
   const costs = costsOf(graph);
-  const train = args.train ? trainingMemoryOf(model) : undefined;
+  const train = args.train ? trainingMemoryOrProblem(model) : undefined;
   if (train && !train.ok) {
     process.stderr.write(`vdm info: ${args.file}: ${train.message}\n`);
     return 1;
@@ -73,6 +80,18 @@ export function infoText(graph: Graph, costs: Costs): string {
   ].join('\n');
 }
 
+/**
+ * The training step's memory, or why it cannot be planned: as for the forward pass (LoweringError),
+ * what the kernels cannot lower (a --dim past a dispatch limit) is the user's to change, not a bug.
+ */
+function trainingMemoryOrProblem(model: Parameters<typeof trainingMemoryOf>[0]): TrainingMemoryReport {
+  try {
+    return trainingMemoryOf(model);
+  } catch (err) {
+    return { ok: false, message: `cannot plan a training step of model ${model.graph.model} yet: ${err instanceof Error ? err.message : String(err)}` };
+  }
+}
+
 /** The planned forward pass, or null when the kernels cannot lower the model yet. */
 function forwardOrNull(model: Parameters<typeof forwardMemoryOf>[0]) {
   try {
@@ -108,5 +127,28 @@ function trainText(t: Extract<TrainingMemoryReport, { ok: true }>): string {
     `  activations kept for the backward, gradients, scratch (planned)  ${humanBytes(m.activations)}`,
     `  inputs, noise, targets, tables  ${humanBytes(m.other)}`,
     `with --recompute (${t.recompute.dispatches} dispatches: each block's forward runs again before its backward): peak ${humanBytes(r.total)}, activations ${humanBytes(r.activations)}`,
+  ].join('\n');
+}
+
+/** Every parameter, one per line: dotted name, shape, count, init and the distribution it is drawn from. */
+function paramsText(graph: Graph): string {
+  const list = parameterList(graph);
+  const rows = list.map((p) => [p.path, `[${p.shape.join(', ')}]`, grouped(p.count), p.init, p.distribution]);
+  const total = list.reduce((n, p) => n + p.count, 0);
+  return [
+    `model ${graph.model}: ${list.length} parameter tensors, ${grouped(total)} parameters (vdm init writes them; vdm run --params reads them by these names)`,
+    '',
+    renderTable(['name', 'shape', 'count', 'init', 'drawn from'], rows, new Set([2])),
+  ].join('\n');
+}
+
+function paramsJson(graph: Graph): string {
+  const list = parameterList(graph);
+  return [
+    '{',
+    `  "model": ${JSON.stringify(graph.model)},`,
+    `  "params": ${list.reduce((n, p) => n + p.count, 0)},`,
+    `  "tensors": [${list.length ? `\n${list.map((p) => `    ${JSON.stringify({ name: p.path, shape: p.shape, count: p.count, init: p.init, distribution: p.distribution })}`).join(',\n')}\n  ` : ''}]`,
+    '}',
   ].join('\n');
 }

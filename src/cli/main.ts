@@ -1,5 +1,6 @@
 // The vdm command line. Usage problems print a short usage message (exit 2); bad specs print
 // diagnostics (exit 1); nothing prints a stack trace.
+import fs from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { checkCommand } from './check-command.ts';
@@ -8,13 +9,23 @@ import { doctor } from './doctor-command.ts';
 import { infoCommand } from './info-command.ts';
 import { fmtCommand } from './fmt.ts';
 import { diffCommand } from './diff.ts';
-import { runCommand } from './run-command.ts';
+import { DEFAULT_TOL, runCommand } from './run-command.ts';
+import { initCommand } from './init-command.ts';
 import { trainCommand } from './train-command.ts';
 import { sampleCommand } from './sample-command.ts';
 import { evalCommand } from './eval-command.ts';
 import { TARGETS } from '../pipeline.ts';
 import { fileProblem } from '../runtime/files.ts';
 import { TensorTooLargeError } from '../runtime/limits.ts';
+
+/** The version of vdm, from package.json two folders up (from src/cli, or dist/cli when built). */
+function vdmVersion(): string {
+  try {
+    return String(JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version ?? 'unknown');
+  } catch {
+    return 'unknown';
+  }
+}
 
 const asList = (v: unknown): (string | number)[] | undefined =>
   v === undefined ? undefined : Array.isArray(v) ? v : [v as string];
@@ -39,8 +50,19 @@ async function main(argv: string[]): Promise<number> {
         .option('json', { type: 'boolean', describe: 'print totals and layers as JSON' })
         .option('graph', { type: 'boolean', describe: 'print the graph IR as JSON' })
         .option('train', { type: 'boolean', describe: 'also report the peak device memory of one training step (parameters, gradients, Adam moments, EMA, kept activations)' })
-        .conflicts('json', 'graph'),
-      (a) => { code = infoCommand({ file: a.file as string, dim: asList(a.dim), root: a.root, json: a.json, graph: a.graph, train: a.train }); })
+        .option('params', { type: 'boolean', describe: 'list every parameter: dotted name, shape, count and initialiser (with --json: as JSON)' })
+        .conflicts('json', 'graph')
+        .conflicts('params', ['graph', 'train']),
+      (a) => { code = infoCommand({ file: a.file as string, dim: asList(a.dim), root: a.root, json: a.json, graph: a.graph, train: a.train, params: a.params }); })
+    .command('init <file>', 'write the initial parameters of a model as safetensors (what vdm run --params reads)',
+      (y) => y
+        .positional('file', { type: 'string', describe: 'a .vdm file with a model', demandOption: true })
+        .option('out', { alias: 'o', type: 'string', requiresArg: true, describe: 'the safetensors file to write (required)' })
+        .option('seed', { type: 'number', requiresArg: true, default: 0, describe: 'seed of the initialisation (vdm run --seed N draws the same)' })
+        .option('perturb', { type: 'boolean', describe: 'move every zero- or one-initialised entry by up to ±0.2 (the parameters vdm run --check uses)' })
+        .option('dim', { type: 'string', requiresArg: true, describe: 'override a dim: --dim NAME=SIZE (repeatable)' })
+        .option('root', { type: 'string', requiresArg: true, describe: 'folder imports must stay in' }),
+      (a) => { code = initCommand({ file: a.file as string, out: a.out as string | undefined, seed: a.seed, perturb: a.perturb, dim: asList(a.dim), root: a.root }); })
     .command('compile <file>', 'lower a model to WGSL kernels and a program manifest',
       (y) => y
         .positional('file', { type: 'string', describe: 'a .vdm file with a model', demandOption: true })
@@ -57,8 +79,13 @@ async function main(argv: string[]): Promise<number> {
         .option('seed', { type: 'number', requiresArg: true, default: 0, describe: 'seed of the initialisation and the example inputs' })
         .option('repeat', { type: 'number', requiresArg: true, default: 5, describe: 'timed forward passes' })
         .option('profile', { type: 'boolean', describe: 'GPU time per kernel family (timestamp queries)' })
-        .option('check', { type: 'boolean', describe: 'compare the outputs with the float64 evaluation (slow for large models)' })
+        .option('check', { type: 'boolean', describe: 'compare the outputs with the float64 evaluation (slow for large models), with perturbed parameters unless --params' })
+        .option('perturb', { type: 'boolean', default: true, describe: 'check with initialised parameters perturbed, so zero-initialised layers (adaLN-Zero, final layer) do not zero the outputs (--no-perturb: as initialised)' })
+        .option('inputs', { type: 'string', requiresArg: true, describe: 'inputs by name from a safetensors file, in their declared axis order (default: seeded examples)' })
         .option('out', { type: 'string', requiresArg: true, describe: 'write the outputs to a safetensors file (checked before the run)' })
+        .option('dump', { type: 'string', requiresArg: true, describe: 'write every node\'s value (by dotted name), the outputs, inputs and parameters as safetensors into a folder' })
+        .option('compare', { type: 'string', requiresArg: true, describe: 'compare outputs (by name) and node values (by dotted name) with a safetensors file: max abs / max rel error per tensor; exit 1 over --tol' })
+        .option('tol', { type: 'number', requiresArg: true, default: DEFAULT_TOL, describe: 'the max relative error --compare accepts' })
         .option('allow-nonfinite', { type: 'boolean', describe: 'accept NaN and infinite values in the --params file' })
         .option('dim', { type: 'string', requiresArg: true, describe: 'override a dim: --dim NAME=SIZE (repeatable)' })
         .option('root', { type: 'string', requiresArg: true, describe: 'folder imports must stay in' }),
@@ -66,6 +93,7 @@ async function main(argv: string[]): Promise<number> {
         code = await runCommand({
           file: a.file as string, params: a.params, seed: a.seed, repeat: a.repeat, profile: a.profile, check: a.check,
           out: a.out, dim: asList(a.dim), root: a.root, allowNonfinite: a.allowNonfinite,
+          inputs: a.inputs, dump: a.dump, compare: a.compare, tol: a.tol, perturb: a.perturb,
         });
       })
     .command(trainCommand((c) => { code = c; }))
@@ -79,7 +107,7 @@ async function main(argv: string[]): Promise<number> {
     .strict()
     .help()
     .alias('h', 'help')
-    .version(false)
+    .version('version', 'show the version of vdm', vdmVersion())
     .exitProcess(false)
     .fail((msg, err) => {
       if (err) throw err;
