@@ -5,13 +5,10 @@
 import type { Graph, GraphNode } from '../compiler/ir/graph.ts';
 import { BINARY_BY_OP } from '../compiler/primitives/index.ts';
 import { binary, constant, input, unary, type BinaryOp, type Expr, type UnaryOp } from './kernels/expr.ts';
-import { ACTIVATIONS } from './kernels/epilogue.ts';
+import { planGemmFusion, type GemmEpilogue, type GemmPrologue } from './fuse-gemm.ts';
 import { isFunctionName } from './kernels/functions.ts';
 
 const MAX_LEAVES = 6;
-
-/** The activations a GEMM epilogue applies (kernels/epilogue.ts). */
-const EPILOGUE_ACTIVATIONS: ReadonlySet<string> = new Set(ACTIVATIONS.filter((a) => a !== 'none'));
 
 /** Nodes the elementwise kernel computes from their inputs alone. */
 export const isElementwise = (n: GraphNode) => n.dtype === 'f32' && (BINARY_BY_OP.has(n.op) || isFunctionName(n.op));
@@ -22,10 +19,14 @@ export interface FusionPlan {
   /** per elementwise node that gets a kernel: the node ids its kernel reads (in0, in1, ...) */
   readonly leaves: ReadonlyMap<number, readonly number[]>;
   /**
-   * activation node -> the linear node whose GEMM applies it in its epilogue: the linear's value is
-   * never stored (it is in `inlined`), the activation's dispatch is that GEMM
+   * kernel node -> the dense layer (linear, attention) whose GEMM computes it in its epilogue: the
+   * layer's value is never stored (it is in `inlined`), the kernel's dispatch is that GEMM
    */
-  readonly epilogues: ReadonlyMap<number, number>;
+  readonly epilogues: ReadonlyMap<number, GemmEpilogue>;
+  /** dense layer -> the layer norm and modulate of its input that its GEMM's prologue computes */
+  readonly prologues: ReadonlyMap<number, GemmPrologue>;
+  /** split parts that GEMMs read in place: no buffer, no dispatch */
+  readonly views: ReadonlySet<number>;
 }
 
 /**
@@ -37,8 +38,11 @@ export interface FusionPlan {
 const within = (producer: GraphNode, consumer: GraphNode) =>
   producer.axes.every(([n, s]) => consumer.axes.some(([m, t]) => m === n && t === s));
 
-/** `keep`: values that must stay stored though they could be inlined (the backward reads them). */
-export function planFusion(graph: Graph, enabled = true, keep: ReadonlySet<number> = new Set()): FusionPlan {
+/**
+ * `keep`: values that must stay stored though they could be inlined (a training step's backward
+ * reads them); given, GEMMs fuse activations only.
+ */
+export function planFusion(graph: Graph, enabled = true, keep?: ReadonlySet<number>): FusionPlan {
   const uses = new Array<number>(graph.nodes.length).fill(0);
   for (const n of graph.nodes) for (const i of n.inputs) uses[i]++;
   const outputs = new Set(graph.outputs.map((o) => o.node));
@@ -49,7 +53,7 @@ export function planFusion(graph: Graph, enabled = true, keep: ReadonlySet<numbe
     let set: number[] = [];
     for (const i of node.inputs) {
       const producer = graph.nodes[i];
-      const candidate = enabled && !keep.has(i) && isElementwise(producer) && uses[i] === 1 && !outputs.has(i) && within(producer, node);
+      const candidate = enabled && !keep?.has(i) && isElementwise(producer) && uses[i] === 1 && !outputs.has(i) && within(producer, node);
       const merged = candidate ? [...new Set([...set, ...leaves.get(i)!])] : [];
       if (candidate && merged.length <= MAX_LEAVES) {
         inlined.add(i);
@@ -62,18 +66,10 @@ export function planFusion(graph: Graph, enabled = true, keep: ReadonlySet<numbe
   }
   // A node inlined into its consumer needs no kernel of its own.
   for (const id of inlined) leaves.delete(id);
-  // An activation whose kernel reads one linear's value alone becomes that GEMM's epilogue.
-  const epilogues = new Map<number, number>();
-  for (const [id, ids] of leaves) {
-    const node = graph.nodes[id];
-    const producer = graph.nodes[node.inputs[0]];
-    if (!enabled || !EPILOGUE_ACTIVATIONS.has(node.op) || node.inputs.length !== 1 || ids.length !== 1 || ids[0] !== producer.id) continue;
-    if (producer.op !== 'linear' || uses[producer.id] !== 1 || outputs.has(producer.id) || keep.has(producer.id)) continue;
-    epilogues.set(id, producer.id);
-    inlined.add(producer.id);
-    leaves.delete(id);
-  }
-  return { inlined, leaves, epilogues };
+  // Kernels that a GEMM's epilogue or prologue computes (fuse-gemm.ts): beyond activations, only
+  // without `keep` (a forward pass; a training step's backward reads those values).
+  const gemm = enabled ? planGemmFusion(graph, inlined, leaves, keep ?? new Set(), keep === undefined) : { epilogues: new Map(), prologues: new Map(), views: new Set<number>() };
+  return { inlined, leaves, ...gemm };
 }
 
 /** The expression of `node` over its kernel's leaves (in0, in1, ... in the order of `leaves`). */

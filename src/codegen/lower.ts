@@ -1,14 +1,18 @@
 // Lowering: a checked graph onto kernels. Every node's value gets a buffer of its own, contiguous
 // in an axis order the compiler picks (the node's own by default); each primitive's `lower` emits
 // the dispatches that fill it, addressing its operands through strided views by axis name. Chains of elementwise nodes are fused into one
-// kernel (fuse.ts); every other node is one or more kernels of its own.
+// kernel (fuse.ts), and into the GEMM of a dense layer they feed or read (fuse-gemm.ts); every other
+// node is one or more kernels of its own.
 import { paramLeaf, type AxisPair, type Graph, type GraphNode } from '../compiler/ir/graph.ts';
 import { numelOf } from '../compiler/ir/named-tensor.ts';
 import { primitiveOf } from '../compiler/primitives/index.ts';
 import type { Primitive } from '../compiler/primitives/types.ts';
-import { lowerElementwise, type LowerCall, type Value } from '../compiler/primitives/lowering.ts';
+import { lowerElementwise, type GemmFusion, type LowerCall, type Value } from '../compiler/primitives/lowering.ts';
 import { emitSplitParts, MAX_SPLIT_PARTS } from '../compiler/primitives/split.ts';
+import { rangeView } from '../compiler/primitives/slice.ts';
 import { fusedExpr, planFusion, type FusionPlan } from './fuse.ts';
+import type { GemmEpilogue } from './fuse-gemm.ts';
+import type { Activation } from './kernels/epilogue.ts';
 import type { AdapterTraits, KernelSpec } from './kernels/kernel.ts';
 
 export type { LowerCall, Value };
@@ -150,6 +154,14 @@ export function lowerNodes(graph: Graph, opts: LowerNodesOptions): LoweredGraph 
       values.push(values[earlier]);
       continue;
     }
+    if (fusion.views.has(node.id)) {
+      // a split part that GEMMs read in place from the split's input
+      const axes = layoutOf(node.axes, layout);
+      const part = node.axes.find(([n]) => n === node.attrs.axis)![1];
+      const v = rangeView(values[node.inputs[0]], axes, String(node.attrs.axis), Number(node.attrs.index) * part);
+      values.push({ buffer: values[node.inputs[0]].buffer, axes, fused: true, strides: v.strides, offset: v.offset });
+      continue;
+    }
     if (key) computed.set(key, node.id);
     const own = new Map<string, string>();
     for (const p of node.params) {
@@ -174,15 +186,31 @@ export function lowerNodes(graph: Graph, opts: LowerNodesOptions): LoweredGraph 
     };
     const leaves = fusion.leaves.get(node.id);
     const parts = splits.get(node.id);
-    const gemm = fusion.epilogues.get(node.id);
+    const epi = fusion.epilogues.get(node.id);
+    // a dense layer's GEMM with what fusion folded into it: its input's layer norm and modulate
+    // (prologue), an activation, gate and residual (epilogue, written into this node's value)
+    const dense = (id: number, e?: GemmEpilogue) => {
+      const layer = graph.nodes[id];
+      const pro = fusion.prologues.get(id);
+      const ins = layer.inputs.map((i, k) => values[k === 0 && pro ? pro.input : i]);
+      const at = (i: number | undefined) => (i === undefined ? undefined : values[i]);
+      const gemm: GemmFusion = {
+        normalize: pro && { eps: pro.eps }, scale: at(pro?.scale), shift: at(pro?.shift),
+        activation: e?.activation as Activation | undefined, gate: at(e?.gate), residual: at(e?.residual),
+      };
+      // labelled by the layer (and the node its epilogue computes), for messages and profiles
+      const named = `${prefix}${layer.path || layer.op} (${layer.op}, node ${layer.id}${e ? `, into node ${node.id}` : ''})`;
+      const emit: LowerCall['emit'] = (spec, bufs) => {
+        if (bufs.length !== spec.bindings.length) throw new Error(`lower ${named}: ${spec.bindings.length} bindings, ${bufs.length} buffers`);
+        steps.push({ spec, buffers: [...bufs], label: named });
+      };
+      lowerNode({ ...call, node: layer, attrs: layer.attrs, inputs: ins, params: id === node.id ? own : ownParams.get(id)!, gemm, emit }, primitiveOf(layer.op));
+    };
     if (deferred.has(node.id)) { /* written by its split's last part */ }
-    else if (gemm !== undefined && ownParams.has(gemm)) {
-      // the linear's GEMM with this activation as its epilogue, into this node's value
-      const lin = graph.nodes[gemm];
-      lowerNode({ ...call, node: lin, attrs: { ...lin.attrs, activation: node.op }, inputs: lin.inputs.map((i) => values[i]), params: ownParams.get(gemm)! }, primitiveOf('linear'));
-    }
+    else if (epi !== undefined && ownParams.has(epi.node)) dense(epi.node, epi);
     else if (parts) emitSplitParts(call, values[node.inputs[0]], [...parts.slice(0, -1).map((id) => values[id]), out], String(node.attrs.axis));
     else if (leaves) lowerElementwise({ ...call, inputs: leaves.map((i) => values[i]) }, fusedExpr(graph, fusion, node));
+    else if (fusion.prologues.has(node.id)) dense(node.id);
     else lowerNode(call, primitiveOf(node.op));
     values.push(out);
   }

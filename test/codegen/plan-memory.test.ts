@@ -50,7 +50,8 @@ test('a dispatch never binds two buffers of one slot', () => {
   const lowered = lowerGraph(g);
   const plan = planMemory(lowered);
   for (const s of lowered.steps) {
-    const slots = s.buffers.map((b) => plan.slotOf.get(b)).filter((x) => x !== undefined);
+    // one buffer bound twice (read both times: a GEMM whose input is also its residual) is one slot
+    const slots = [...new Set(s.buffers)].map((b) => plan.slotOf.get(b)).filter((x) => x !== undefined);
     assert.is(new Set(slots).size, slots.length, s.label);
   }
 });

@@ -105,24 +105,16 @@ export function gemmLanesWgsl(g: GemmPlan, t: LanesTiling): GemmWgsl {
   for (const o of ops) body.push(`let ${o.wgslName.replace('_buf', 'Base')} = ${batchBaseWgsl(o)};`);
   for (let q = 0; q < Q; q++) body.push(`let ar${q} = ${offsetWgsl('aBase', [`min(m0 + ${u(q * L)} + lane, ${u(M - 1)})`], [sAm])};`);
 
-  if (g.eps !== undefined) {
-    // Shifted single pass (shift = the row's first element x) keeps the variance accurate for rows whose
-    // mean is large against their spread; the loads are the row's, once. Rows are normalized as
-    // (a - x) * rstd - m1 * rstd: a - x is exact for such rows, where a - (x + m1) would carry the rounding
-    // of the large mean into every element.
+  const norm = g.eps !== undefined;
+  if (norm) {
+    // The layer norm in the same pass as the product, no second read of A: with d = a - x (x: the
+    // row's first element, so d stays small for rows whose mean is large against their spread),
+    // m1 = mean(d), g = 1 + scale and h = shift,
+    //   sum_k ((d_k - m1) * rstd * g_k + h_k) B[k, n] = rstd * (sum_k d_k g_k B[k, n] - m1 * c1[n]) + c2[n]
+    // with the column sums c1 = sum_k g_k B[k, n] and c2 = sum_k h_k B[k, n] each lane keeps for its
+    // columns, and the row sums of d and d^2 each lane keeps for the rows it loads.
     for (let q = 0; q < Q; q++) body.push(`let x${q} = ldA(ar${q}, 0u).x;`, `var s1_${q} = vec4f(0.0);`, `var s2_${q} = vec4f(0.0);`);
-    body.push(`for (var k = 0u; k < ${u(K)}; k += 4u) {`);
-    for (let q = 0; q < Q; q++) {
-      const d = `ldA(ar${q}, k) - vec4f(x${q})`;
-      body.push(`  let d${q} = ${kMask ? `select(vec4f(0.0), ${d}, vec4u(k) + vec4u(0u, 1u, 2u, 3u) < vec4u(${u(K)}))` : d};`,
-        `  s1_${q} += d${q};`, `  s2_${q} += d${q} * d${q};`);
-    }
-    body.push('}');
-    for (let q = 0; q < Q; q++) {
-      body.push(`let m1_${q} = dot(s1_${q}, vec4f(1.0)) / ${K}.0;`,
-        `let rstd${q} = inverseSqrt(max(dot(s2_${q}, vec4f(1.0)) / ${K}.0 - m1_${q} * m1_${q}, 0.0) + ${f32Literal(g.eps)});`,
-        `let off${q} = vec4f(-m1_${q} * rstd${q});`);
-    }
+    for (let v = 0; v < CV; v++) body.push(`var c1_${v} = vec4f(0.0);`, ...(opt.shift ? [`var c2_${v} = vec4f(0.0);`] : []));
   }
 
   for (let r = 0; r < R; r++) for (let v = 0; v < CV; v++) body.push(`var acc${r}_${v} = vec4f(0.0);`);
@@ -141,8 +133,12 @@ export function gemmLanesWgsl(g: GemmPlan, t: LanesTiling): GemmWgsl {
   if (opt.shift) body.push('    let hk = subgroupShuffle(hChunk, s);');
   for (let q = 0; q < Q; q++) {
     let a = `ldA(ar${q}, k)`;
-    if (g.eps !== undefined) a = `fma(${a} - vec4f(x${q}), vec4f(rstd${q}), off${q})`;
-    if (opt.scale && opt.shift) a = `fma(${a}, gk, hk)`;
+    if (norm) {
+      const d = `${a} - vec4f(x${q})`;
+      body.push(`    let d${q} = ${kMask ? `select(vec4f(0.0), ${d}, vec4u(k) + vec4u(0u, 1u, 2u, 3u) < vec4u(${u(K)}))` : d};`,
+        `    s1_${q} += d${q};`, `    s2_${q} = fma(d${q}, d${q}, s2_${q});`);
+      a = opt.scale ? `d${q} * gk` : `d${q}`;
+    } else if (opt.scale && opt.shift) a = `fma(${a}, gk, hk)`;
     else if (opt.scale) a = `${a} * gk`;
     else if (opt.shift) a = `${a} + hk`;
     body.push(`    let a${q} = ${a};`);
@@ -154,6 +150,15 @@ export function gemmLanesWgsl(g: GemmPlan, t: LanesTiling): GemmWgsl {
     }
   } else {
     for (let j = 0; j < 4; j++) for (let v = 0; v < CV; v++) body.push(`    let b${j}_${v} = ${kZero(`${j}u`, `ldB(bBase, k + ${u(j)}, n0 + ${u(4 * v)})`)};`);
+  }
+  if (norm) {
+    // the column sums of g * B and h * B over this step's 4 rows of B
+    const weighted = (acc: string, w: string, v: number) =>
+      ['x', 'y', 'z', 'w'].reduceRight((e, c, j) => `fma(b${j}_${v}, vec4f(${w}.${c}), ${e})`, acc);
+    for (let v = 0; v < CV; v++) {
+      body.push(`    c1_${v} = ${opt.scale ? weighted(`c1_${v}`, 'gk', v) : `c1_${v} + b0_${v} + b1_${v} + b2_${v} + b3_${v}`};`);
+      if (opt.shift) body.push(`    c2_${v} = ${weighted(`c2_${v}`, 'hk', v)};`);
+    }
   }
   for (let r = 0; r < R; r++) {
     body.push(`    { let a = subgroupBroadcast(a${Math.floor(r / L)}, ${u(r % L)});`);
@@ -173,13 +178,28 @@ export function gemmLanesWgsl(g: GemmPlan, t: LanesTiling): GemmWgsl {
     if (opt.bias) body.push(`let bias${v} = ld_bias(biasBase, n0 + ${u(4 * v)});`);
     if (opt.gate) body.push(`let gate${v} = ld_gate(gateBase, n0 + ${u(4 * v)});`);
   }
+  if (norm) {
+    // each row's mean of d and rstd, from the lane that loaded it, for the row loop
+    for (let q = 0; q < Q; q++) {
+      body.push(`let m1_${q} = dot(s1_${q}, vec4f(1.0)) / ${K}.0;`,
+        `let rstd${q} = inverseSqrt(max(dot(s2_${q}, vec4f(1.0)) / ${K}.0 - m1_${q} * m1_${q}, 0.0) + ${f32Literal(g.eps!)});`);
+    }
+    body.push(`var stats: array<vec2f, ${R}>;`);
+    for (let r = 0; r < R; r++) {
+      const [q, l] = [Math.floor(r / L), u(r % L)];
+      body.push(`stats[${r}] = vec2f(subgroupBroadcast(m1_${q}, ${l}), subgroupBroadcast(rstd${q}, ${l}));`);
+    }
+  }
   body.push(`var accs: array<vec4f, ${R * CV}>;`);
   for (let r = 0; r < R; r++) for (let v = 0; v < CV; v++) body.push(`accs[${r * CV + v}] = acc${r}_${v};`);
   body.push(`for (var r = 0u; r < min(${u(R)}, ${u(M)} - m0); r++) {`, `  let orow = ${offsetWgsl('outBase', ['m0 + r'], [sOm])};`);
   if (opt.residual) body.push(`  let rrow = ${offsetWgsl('residualBase', ['m0 + r'], [opt.residual.strides[0]])};`);
+  if (norm) body.push('  let st = stats[r];');
   for (let v = 0; v < CV; v++) {
     const n = `n0 + ${u(4 * v)}`;
-    const val = applyWgsl(g.activation, `accs[r * ${u(CV)} + ${u(v)}]`, {
+    let acc = `accs[r * ${u(CV)} + ${u(v)}]`;
+    if (norm) acc = `(fma(vec4f(-st.x), c1_${v}, ${acc}) * st.y${opt.shift ? ` + c2_${v}` : ''})`;
+    const val = applyWgsl(g.activation, acc, {
       bias: opt.bias && `bias${v}`, gate: opt.gate && `gate${v}`, residual: opt.residual && `ld_residual(rrow, ${n})`,
     }, true);
     body.push(`  st_out(orow, ${n}, ${val});`);

@@ -3,8 +3,7 @@
 // tokens attend within windows (Swin style, optionally shifted); with `context`, keys come from it.
 import { attentionKernel, attentionTilingFor, type AttentionParams, type Axis } from '../../codegen/kernels/attention.ts';
 import { attentionBackwardKernels, attentionBackwardScratch, attentionBackwardTilingFor, type AttentionBackwardParams } from '../../codegen/kernels/attention-backward.ts';
-import { gemmKernel } from '../../codegen/kernels/gemm.ts';
-import { contractionViews, viewOver, type LowerCall, type LowerVjpCall, type Value } from './lowering.ts';
+import { emitDense, viewOver, type GemmFusion, type LowerCall, type LowerVjpCall, type Value } from './lowering.ts';
 import { emitLinearVjp } from './linear.ts';
 import { contiguous, type View } from '../../codegen/kernels/view.ts';
 import { fail } from '../ir/diagnostics.ts';
@@ -151,12 +150,8 @@ export const attention: Primitive = {
 };
 
 /** A GEMM projecting `src` along c into `dst` (c of `dst` is `out` wide): weight [in, out], bias [out] if present. */
-function emitProjection(call: LowerCall, src: Value, dst: Value, weight: string, bias: string): void {
-  const { a, out } = contractionViews(src, dst, 'c');
-  const [K, N] = [a.shape[a.shape.length - 1], out.shape[out.shape.length - 1]];
-  const b = call.params.get(bias);
-  const spec = gemmKernel({ a, b: contiguous([K, N]), out, bias: b ? contiguous([N]) : undefined, adapter: call.adapter });
-  call.emit(spec, [src.buffer, call.params.get(weight)!, ...(b ? [b] : []), dst.buffer]);
+function emitProjection(call: LowerCall, src: Value, dst: Value, weight: string, bias: string, fusion?: GemmFusion): void {
+  emitDense(call, { src, dst, weight: call.params.get(weight)!, bias: call.params.get(bias), axis: 'c', fusion });
 }
 
 /** View [...grid, heads, dh] of part `part` (q|k|v, each heads * dh wide) of the c-last rows of `v`. */
@@ -174,7 +169,8 @@ function headsView(v: Value, grid: readonly AxisPair[], heads: number, dh: numbe
  */
 function lowerAttention(call: LowerCall): void {
   const { o } = emitCore(call);
-  emitProjection(call, o, call.out, 'proj.weight', 'proj.bias');
+  const f = call.gemm;
+  emitProjection(call, o, call.out, 'proj.weight', 'proj.bias', f && { gate: f.gate, residual: f.residual });
 }
 
 /** The projections and the attention kernel (everything but the output projection). */
@@ -198,6 +194,8 @@ function emitCore(call: LowerCall) {
   const grid: Axis[] = gridAxes.map(([name, size]) => ({ name, size }));
 
   const o = scratchOver('o', rowAxes, d);
+  // a layer norm and modulate of x fused into the projection of x (call.gemm's prologue)
+  const pro = call.gemm && { normalize: call.gemm.normalize, scale: call.gemm.scale, shift: call.gemm.shift };
   const oView = headsView(o, gridAxes, heads, dh, 0);
   const tiling = call.adapter ? attentionTilingFor(call.adapter.info, call.adapter.features.has('subgroups')) : undefined;
   const table = call.params.get('rel_bias');
@@ -208,7 +206,7 @@ function emitCore(call: LowerCall) {
     const ctxTokens: AxisPair[] = ctxOver.map((n) => [n, sizeIn(ctx.axes, n)]);
     const q = scratchOver('q', rowAxes, d);
     const kv = scratchOver('kv', ctxRows, 2 * d);
-    emitProjection(call, x, q, 'q.weight', 'q.bias');
+    emitProjection(call, x, q, 'q.weight', 'q.bias', pro);
     emitProjection(call, ctx, kv, 'kv.weight', 'kv.bias');
     // k and v over [...batch axes of the grid, ...context tokens]: batch axes the context lacks read stride 0
     const kvGrid = [...batchAxes, ...ctxTokens];
@@ -221,7 +219,7 @@ function emitCore(call: LowerCall) {
     return { o, params, heads, dh, gridAxes, kvGrid, q, kv, buffers: [q.buffer, kv.buffer, kv.buffer] };
   }
   const qkv = scratchOver('qkv', rowAxes, 3 * d);
-  emitProjection(call, x, qkv, 'qkv.weight', 'qkv.bias');
+  emitProjection(call, x, qkv, 'qkv.weight', 'qkv.bias', pro);
   const params: AttentionParams = {
     grid, tokens: over, heads, headDim: dh,
     q: headsView(qkv, gridAxes, heads, dh, 0), k: headsView(qkv, gridAxes, heads, dh, 1), v: headsView(qkv, gridAxes, heads, dh, 2),

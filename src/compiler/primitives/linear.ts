@@ -1,6 +1,5 @@
 // linear(x, out, bias: true, init: "default", axis: c): a dense layer along one axis.
-import { contractionViews, viewOver, weightGradViews, type LowerVjpCall, type Value } from './lowering.ts';
-import type { Activation } from '../../codegen/kernels/epilogue.ts';
+import { contractionViews, emitDense, viewOver, weightGradViews, type LowerVjpCall, type Value } from './lowering.ts';
 import { gemmKernel } from '../../codegen/kernels/gemm.ts';
 import { reduceKernel } from '../../codegen/kernels/reduce.ts';
 import { contiguous } from '../../codegen/kernels/view.ts';
@@ -35,15 +34,13 @@ export const linear: Primitive = {
     };
   },
   fans: (_leaf, shape) => [shape[0], shape[shape.length - 1]],
-  // One GEMM: the other axes are rows, the weight [in, out] is B, the bias its epilogue, and the
-  // activation that consumes it when fusion made it part of the epilogue (attrs.activation, fuse.ts).
+  // One GEMM: the other axes are rows, the weight [in, out] is B, the bias its epilogue, and what
+  // fusion folded into it (call.gemm: an activation, gate and residual; a layer norm and modulate of x).
   lower(call) {
-    const { a, out } = contractionViews(call.inputs[0], call.out, String(call.attrs.axis));
-    const [K, N] = [a.shape[a.shape.length - 1], out.shape[out.shape.length - 1]];
-    const bias = call.params.get('bias');
-    const activation = (call.attrs.activation ?? 'none') as Activation;
-    const spec = gemmKernel({ a, b: contiguous([K, N]), out, bias: bias ? contiguous([N]) : undefined, activation, adapter: call.adapter });
-    call.emit(spec, [call.inputs[0].buffer, call.params.get('weight')!, ...(bias ? [bias] : []), call.out.buffer]);
+    emitDense(call, {
+      src: call.inputs[0], dst: call.out, weight: call.params.get('weight')!, bias: call.params.get('bias'),
+      axis: String(call.attrs.axis), fusion: call.gemm,
+    });
   },
   lowerVjp(call) {
     const axis = String(call.attrs.axis);

@@ -4,7 +4,10 @@
 import type { AxisPair, GraphNode } from '../ir/graph.ts';
 import { stridesFor } from '../ir/named-tensor.ts';
 import { elementwiseKernel } from '../../codegen/kernels/elementwise.ts';
+import type { Activation } from '../../codegen/kernels/epilogue.ts';
 import type { Expr } from '../../codegen/kernels/expr.ts';
+import { gemmKernel } from '../../codegen/kernels/gemm.ts';
+import type { GemmParams } from '../../codegen/kernels/gemm-plan.ts';
 import type { AdapterTraits, KernelSpec } from '../../codegen/kernels/kernel.ts';
 import { coalesce, contiguous, numel, type View } from '../../codegen/kernels/view.ts';
 import { normLanesFor } from '../../codegen/kernels/norm.ts';
@@ -14,8 +17,14 @@ import { normParamsBackwardKernel, normRowsBackwardKernel, type NormBackwardPara
 export interface Value {
   readonly buffer: string;
   readonly axes: readonly AxisPair[];
-  /** computed inside its consumer's kernel (fuse.ts): no buffer of its own */
+  /** computed inside its consumer's kernel (fuse.ts), or read in place (`strides`): no buffer of its own */
   readonly fused?: boolean;
+  /**
+   * a part of another value read in place (a split part that only GEMM operands read: fuse-gemm.ts):
+   * `buffer` is that value's, with these element strides per axis of `axes` from `offset`
+   */
+  readonly strides?: readonly number[];
+  readonly offset?: number;
 }
 
 /** What a primitive's `lower` gets: its node, operand values, and ways to add buffers and dispatches. */
@@ -28,15 +37,39 @@ export interface LowerCall {
   /** the node's own buffer, contiguous over its axes in the order `out.axes` gives (the layout's choice) */
   readonly out: Value;
   readonly adapter?: AdapterTraits;
+  /** what fusion folded into this node's GEMM (linear, attention's projections): src/codegen/fuse-gemm.ts */
+  readonly gemm?: GemmFusion;
   /** a scratch buffer for this node's intermediates, named after the node */
   scratch(name: string, elements: number): string;
   /** appends a dispatch of `spec` over `buffers` (in spec.bindings order) */
   emit(spec: KernelSpec, buffers: readonly string[]): void;
 }
 
+/**
+ * A GEMM prologue and epilogue around a dense layer: the input's rows are layer-normalised (no
+ * affine) along the contracted axis, then x * (1 + scale) + shift; the result is
+ * act(acc + bias) * gate + residual. scale and shift are read over the input's axes, gate and
+ * residual over the output's, by name (missing axes broadcast).
+ */
+export interface GemmFusion {
+  readonly normalize?: { readonly eps: number };
+  readonly scale?: Value;
+  readonly shift?: Value;
+  readonly activation?: Activation;
+  readonly gate?: Value;
+  readonly residual?: Value;
+}
+
 /** The view of `v` over `target` axes by name: axes `v` lacks read stride 0 (broadcast). */
 export function viewOver(v: Value, target: readonly AxisPair[], offset = 0): View {
-  return { shape: target.map(([, s]) => s), strides: stridesFor(v.axes, target), offset };
+  const own = v.strides;
+  if (!own) return { shape: target.map(([, s]) => s), strides: stridesFor(v.axes, target), offset };
+  const strides = target.map(([name, size]) => {
+    const i = v.axes.findIndex(([n]) => n === name);
+    if (i >= 0 && v.axes[i][1] !== size) throw new Error(`axis '${name}' is ${v.axes[i][1]}, expected ${size}`);
+    return i < 0 ? 0 : own[i];
+  });
+  return { shape: target.map(([, s]) => s), strides, offset: offset + (v.offset ?? 0) };
 }
 
 /** One elementwise kernel computing `expr` over `call.out` from the node's inputs as in0, in1, ... */
@@ -68,6 +101,51 @@ export function contractionViews(x: Value, out: Value, axis: string, outAxis = a
     a: { shape: [...merged.shape, k[1]], strides: [...merged.strides[0], xa.strides[r]], offset: 0 },
     out: { shape: [...merged.shape, n[1]], strides: [...merged.strides[1], oa.strides[r]], offset: 0 },
   };
+}
+
+/**
+ * A dense layer as one GEMM: `src` along `axis` times `weight` [in, out] (+ `bias` [out]) into `dst`
+ * along `outAxis`, with what fusion folded into it. The row axes coalesce where every operand walks
+ * them as one; the rows that scale, shift and gate vary over come first (batch axes of the GEMM), so
+ * the GEMM's M axis is a run of rows they are constant along (or a unit axis when there is none).
+ */
+export function emitDense(call: Pick<LowerCall, 'emit' | 'adapter'>, p: {
+  src: Value; dst: Value; weight: string; bias?: string; axis: string; outAxis?: string; fusion?: GemmFusion;
+}): void {
+  const f = p.fusion ?? {};
+  const k = p.src.axes.find(([n]) => n === p.axis)!;
+  const n = p.dst.axes.find(([m]) => m === (p.outAxis ?? p.axis))!;
+  const perRow = [f.scale, f.shift, f.gate].filter((v): v is Value => !!v);
+  const varies = (name: string) => perRow.some((v) => v.axes.some(([m]) => m === name));
+  const others = p.src.axes.filter(([m]) => m !== p.axis);
+  const rows = [...others.filter(([m]) => varies(m)), ...others.filter(([m]) => !varies(m))];
+  const over = (v: Value | undefined, last: AxisPair) => (v ? viewOver(v, [...rows, last]) : undefined);
+  const views = [over(p.src, k)!, over(p.dst, n)!, over(f.scale, k), over(f.shift, k), over(f.gate, n), over(f.residual, n)];
+  const full = views.map((v) => v && [...v.strides]);
+  const present = full.filter((s): s is number[] => !!s);
+  const r = rows.length;
+  const merged = coalesce(rows.map(([, s]) => s), present.map((s) => s.slice(0, r)));
+  const m = merged.shape.length - 1;
+  // per-row operands must not vary along M: else every merged axis is a batch axis and M is 1
+  if (m < 0 || [2, 3, 4].some((i) => full[i] && merged.strides[present.indexOf(full[i]!)][m] !== 0)) {
+    merged.shape.push(1);
+    merged.strides.forEach((s) => s.push(0));
+  }
+  const rowStrides = (s: number[] | undefined) => (s ? merged.strides[present.indexOf(s)] : []);
+  const view = (i: number, last: number, withM: boolean): View | undefined => full[i] && {
+    shape: [...merged.shape.slice(0, withM ? undefined : -1), last],
+    strides: [...rowStrides(full[i]).slice(0, withM ? undefined : -1), full[i]![r]], offset: views[i]!.offset,
+  };
+  const [K, N] = [k[1], n[1]];
+  const g: GemmParams = {
+    a: view(0, K, true)!, b: contiguous([K, N]), out: view(1, N, true)!,
+    normalize: f.normalize, scale: view(2, K, false), shift: view(3, K, false),
+    bias: p.bias ? contiguous([N]) : undefined, activation: f.activation ?? 'none',
+    gate: view(4, N, false), residual: view(5, N, true), adapter: call.adapter,
+  };
+  const opt = (v: Value | undefined) => (v ? [v.buffer] : []);
+  call.emit(gemmKernel(g), [p.src.buffer, p.weight, ...opt(f.scale), ...opt(f.shift), ...(p.bias ? [p.bias] : []),
+    ...opt(f.gate), ...opt(f.residual), p.dst.buffer]);
 }
 
 /**

@@ -1,22 +1,30 @@
-// TinyVideoDiT: 019-gemm, entry point main
+// TinyVideoDiT: 015-gemm, entry point main
 // bindings (group 0):
 //   @binding(0) a_buf (read)
 //   @binding(1) b_buf (read)
 //   @binding(2) bias_buf (read)
-//   @binding(3) out_buf (read_write)
+//   @binding(3) gate_buf (read)
+//   @binding(4) residual_buf (read)
+//   @binding(5) out_buf (read_write)
 // needs: subgroups
 
 enable subgroups;
 @group(0) @binding(0) var<storage, read> a_buf: array<f32>;
 @group(0) @binding(1) var<storage, read> b_buf: array<vec4f>;
 @group(0) @binding(2) var<storage, read> bias_buf: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> out_buf: array<f32>;
+@group(0) @binding(3) var<storage, read> gate_buf: array<vec4f>;
+@group(0) @binding(4) var<storage, read> residual_buf: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out_buf: array<f32>;
 
 fn ldA(row: u32, k: u32) -> vec4f {
   return vec4f(a_buf[row + (k + 0u) * 256u], a_buf[row + (k + 1u) * 256u], a_buf[row + (k + 2u) * 256u], a_buf[row + (k + 3u) * 256u]);
 }
 fn ldB(base: u32, k: u32, n: u32) -> vec4f { return b_buf[(base + (k) * 64u) / 4u + min(n, 60u) / 4u]; }
 fn ld_bias(base: u32, i: u32) -> vec4f { return bias_buf[base / 4u + min(i, 60u) / 4u]; }
+fn ld_gate(base: u32, i: u32) -> vec4f { return gate_buf[base / 4u + min(i, 60u) / 4u]; }
+fn ld_residual(base: u32, n: u32) -> vec4f {
+  return vec4f(residual_buf[base + (min(n + 0u, 63u)) * 256u], residual_buf[base + (min(n + 1u, 63u)) * 256u], residual_buf[base + (min(n + 2u, 63u)) * 256u], residual_buf[base + (min(n + 3u, 63u)) * 256u]);
+}
 fn st_out(base: u32, n: u32, v: vec4f) {
   if (n + 0u < 64u) { out_buf[base + (n + 0u) * 256u] = v[0]; }
   if (n + 1u < 64u) { out_buf[base + (n + 1u) * 256u] = v[1]; }
@@ -33,6 +41,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   let aBase = 0u + bi0 * 65536u;
   let bBase = 0u;
   let biasBase = 0u;
+  let gateBase = 320u + bi0 * 384u;
+  let residualBase = 0u + bi0 * 16384u;
   let outBase = 0u + bi0 * 16384u;
   let ar0 = aBase + min(m0 + 0u + lane, 255u);
   let ar1 = aBase + min(m0 + 8u + lane, 255u);
@@ -179,6 +189,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
     }
   }
   let bias0 = ld_bias(biasBase, n0 + 0u);
+  let gate0 = ld_gate(gateBase, n0 + 0u);
   var accs: array<vec4f, 32>;
   accs[0] = acc0_0;
   accs[1] = acc1_0;
@@ -214,6 +225,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   accs[31] = acc31_0;
   for (var r = 0u; r < min(32u, 256u - m0); r++) {
     let orow = outBase + m0 + r;
-    st_out(orow, n0 + 0u, accs[r * 1u + 0u] + bias0);
+    let rrow = residualBase + m0 + r;
+    st_out(orow, n0 + 0u, (accs[r * 1u + 0u] + bias0) * gate0 + ld_residual(rrow, n0 + 0u));
   }
 }

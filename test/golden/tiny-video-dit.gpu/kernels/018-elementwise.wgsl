@@ -1,4 +1,4 @@
-// TinyVideoDiT: 023-elementwise, entry point main
+// TinyVideoDiT: 018-elementwise, entry point main
 // bindings (group 0):
 //   @binding(0) x (read)
 //   @binding(1) y (read_write)

@@ -1,21 +1,27 @@
-// TinyVideoDiT: 022-gemm, entry point main
+// TinyVideoDiT: 017-gemm, entry point main
 // bindings (group 0):
 //   @binding(0) a_buf (read)
 //   @binding(1) b_buf (read)
-//   @binding(2) bias_buf (read)
-//   @binding(3) out_buf (read_write)
+//   @binding(2) scale_buf (read)
+//   @binding(3) shift_buf (read)
+//   @binding(4) bias_buf (read)
+//   @binding(5) out_buf (read_write)
 // needs: subgroups
 
 enable subgroups;
 @group(0) @binding(0) var<storage, read> a_buf: array<f32>;
 @group(0) @binding(1) var<storage, read> b_buf: array<vec4f>;
-@group(0) @binding(2) var<storage, read> bias_buf: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> out_buf: array<f32>;
+@group(0) @binding(2) var<storage, read> scale_buf: array<vec4f>;
+@group(0) @binding(3) var<storage, read> shift_buf: array<vec4f>;
+@group(0) @binding(4) var<storage, read> bias_buf: array<vec4f>;
+@group(0) @binding(5) var<storage, read_write> out_buf: array<f32>;
 
 fn ldA(row: u32, k: u32) -> vec4f {
   return vec4f(a_buf[row + (k + 0u) * 256u], a_buf[row + (k + 1u) * 256u], a_buf[row + (k + 2u) * 256u], a_buf[row + (k + 3u) * 256u]);
 }
 fn ldB(base: u32, k: u32, n: u32) -> vec4f { return b_buf[(base + (k) * 24u) / 4u + min(n, 20u) / 4u]; }
+fn ld_scale(base: u32, i: u32) -> vec4f { return scale_buf[base / 4u + min(i, 60u) / 4u]; }
+fn ld_shift(base: u32, i: u32) -> vec4f { return shift_buf[base / 4u + min(i, 60u) / 4u]; }
 fn ld_bias(base: u32, i: u32) -> vec4f { return bias_buf[base / 4u + min(i, 20u) / 4u]; }
 fn st_out(base: u32, n: u32, v: vec4f) {
   if (n + 0u < 24u) { out_buf[base + (n + 0u) * 256u] = v[0]; }
@@ -32,12 +38,28 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   let n0 = (wg.y * 8u + lane) * 4u;
   let aBase = 0u + bi0 * 16384u;
   let bBase = 0u;
+  let scaleBase = 64u + bi0 * 128u;
+  let shiftBase = 0u + bi0 * 128u;
   let biasBase = 0u;
   let outBase = 0u + bi0 * 6144u;
   let ar0 = aBase + min(m0 + 0u + lane, 255u);
   let ar1 = aBase + min(m0 + 8u + lane, 255u);
   let ar2 = aBase + min(m0 + 16u + lane, 255u);
   let ar3 = aBase + min(m0 + 24u + lane, 255u);
+  let x0 = ldA(ar0, 0u).x;
+  var s1_0 = vec4f(0.0);
+  var s2_0 = vec4f(0.0);
+  let x1 = ldA(ar1, 0u).x;
+  var s1_1 = vec4f(0.0);
+  var s2_1 = vec4f(0.0);
+  let x2 = ldA(ar2, 0u).x;
+  var s1_2 = vec4f(0.0);
+  var s2_2 = vec4f(0.0);
+  let x3 = ldA(ar3, 0u).x;
+  var s1_3 = vec4f(0.0);
+  var s2_3 = vec4f(0.0);
+  var c1_0 = vec4f(0.0);
+  var c2_0 = vec4f(0.0);
   var acc0_0 = vec4f(0.0);
   var acc1_0 = vec4f(0.0);
   var acc2_0 = vec4f(0.0);
@@ -70,16 +92,36 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   var acc29_0 = vec4f(0.0);
   var acc30_0 = vec4f(0.0);
   var acc31_0 = vec4f(0.0);
-  {
-    for (var k = 0u; k < 64u; k += 4u) {
-      let a0 = ldA(ar0, k);
-      let a1 = ldA(ar1, k);
-      let a2 = ldA(ar2, k);
-      let a3 = ldA(ar3, k);
+  for (var k0 = 0u; k0 < 64u; k0 += 32u) {
+    let gChunk = vec4f(1.0) + ld_scale(scaleBase, k0 + 4u * lane);
+    let hChunk = ld_shift(shiftBase, k0 + 4u * lane);
+    let steps = min(8u, (64u - k0 + 3u) / 4u);
+    for (var s = 0u; s < steps; s++) {
+      let k = k0 + 4u * s;
+      let gk = subgroupShuffle(gChunk, s);
+      let hk = subgroupShuffle(hChunk, s);
+      let d0 = ldA(ar0, k) - vec4f(x0);
+      s1_0 += d0;
+      s2_0 = fma(d0, d0, s2_0);
+      let a0 = d0 * gk;
+      let d1 = ldA(ar1, k) - vec4f(x1);
+      s1_1 += d1;
+      s2_1 = fma(d1, d1, s2_1);
+      let a1 = d1 * gk;
+      let d2 = ldA(ar2, k) - vec4f(x2);
+      s1_2 += d2;
+      s2_2 = fma(d2, d2, s2_2);
+      let a2 = d2 * gk;
+      let d3 = ldA(ar3, k) - vec4f(x3);
+      s1_3 += d3;
+      s2_3 = fma(d3, d3, s2_3);
+      let a3 = d3 * gk;
       let b0_0 = ldB(bBase, k + 0u, n0 + 0u);
       let b1_0 = ldB(bBase, k + 1u, n0 + 0u);
       let b2_0 = ldB(bBase, k + 2u, n0 + 0u);
       let b3_0 = ldB(bBase, k + 3u, n0 + 0u);
+      c1_0 = fma(b0_0, vec4f(gk.x), fma(b1_0, vec4f(gk.y), fma(b2_0, vec4f(gk.z), fma(b3_0, vec4f(gk.w), c1_0))));
+      c2_0 = fma(b0_0, vec4f(hk.x), fma(b1_0, vec4f(hk.y), fma(b2_0, vec4f(hk.z), fma(b3_0, vec4f(hk.w), c2_0))));
       { let a = subgroupBroadcast(a0, 0u);
         acc0_0 = fma(vec4f(a.w), b3_0, fma(vec4f(a.z), b2_0, fma(vec4f(a.y), b1_0, fma(vec4f(a.x), b0_0, acc0_0))));
       }
@@ -179,6 +221,47 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
     }
   }
   let bias0 = ld_bias(biasBase, n0 + 0u);
+  let m1_0 = dot(s1_0, vec4f(1.0)) / 64.0;
+  let rstd0 = inverseSqrt(max(dot(s2_0, vec4f(1.0)) / 64.0 - m1_0 * m1_0, 0.0) + 9.999999974752427e-7);
+  let m1_1 = dot(s1_1, vec4f(1.0)) / 64.0;
+  let rstd1 = inverseSqrt(max(dot(s2_1, vec4f(1.0)) / 64.0 - m1_1 * m1_1, 0.0) + 9.999999974752427e-7);
+  let m1_2 = dot(s1_2, vec4f(1.0)) / 64.0;
+  let rstd2 = inverseSqrt(max(dot(s2_2, vec4f(1.0)) / 64.0 - m1_2 * m1_2, 0.0) + 9.999999974752427e-7);
+  let m1_3 = dot(s1_3, vec4f(1.0)) / 64.0;
+  let rstd3 = inverseSqrt(max(dot(s2_3, vec4f(1.0)) / 64.0 - m1_3 * m1_3, 0.0) + 9.999999974752427e-7);
+  var stats: array<vec2f, 32>;
+  stats[0] = vec2f(subgroupBroadcast(m1_0, 0u), subgroupBroadcast(rstd0, 0u));
+  stats[1] = vec2f(subgroupBroadcast(m1_0, 1u), subgroupBroadcast(rstd0, 1u));
+  stats[2] = vec2f(subgroupBroadcast(m1_0, 2u), subgroupBroadcast(rstd0, 2u));
+  stats[3] = vec2f(subgroupBroadcast(m1_0, 3u), subgroupBroadcast(rstd0, 3u));
+  stats[4] = vec2f(subgroupBroadcast(m1_0, 4u), subgroupBroadcast(rstd0, 4u));
+  stats[5] = vec2f(subgroupBroadcast(m1_0, 5u), subgroupBroadcast(rstd0, 5u));
+  stats[6] = vec2f(subgroupBroadcast(m1_0, 6u), subgroupBroadcast(rstd0, 6u));
+  stats[7] = vec2f(subgroupBroadcast(m1_0, 7u), subgroupBroadcast(rstd0, 7u));
+  stats[8] = vec2f(subgroupBroadcast(m1_1, 0u), subgroupBroadcast(rstd1, 0u));
+  stats[9] = vec2f(subgroupBroadcast(m1_1, 1u), subgroupBroadcast(rstd1, 1u));
+  stats[10] = vec2f(subgroupBroadcast(m1_1, 2u), subgroupBroadcast(rstd1, 2u));
+  stats[11] = vec2f(subgroupBroadcast(m1_1, 3u), subgroupBroadcast(rstd1, 3u));
+  stats[12] = vec2f(subgroupBroadcast(m1_1, 4u), subgroupBroadcast(rstd1, 4u));
+  stats[13] = vec2f(subgroupBroadcast(m1_1, 5u), subgroupBroadcast(rstd1, 5u));
+  stats[14] = vec2f(subgroupBroadcast(m1_1, 6u), subgroupBroadcast(rstd1, 6u));
+  stats[15] = vec2f(subgroupBroadcast(m1_1, 7u), subgroupBroadcast(rstd1, 7u));
+  stats[16] = vec2f(subgroupBroadcast(m1_2, 0u), subgroupBroadcast(rstd2, 0u));
+  stats[17] = vec2f(subgroupBroadcast(m1_2, 1u), subgroupBroadcast(rstd2, 1u));
+  stats[18] = vec2f(subgroupBroadcast(m1_2, 2u), subgroupBroadcast(rstd2, 2u));
+  stats[19] = vec2f(subgroupBroadcast(m1_2, 3u), subgroupBroadcast(rstd2, 3u));
+  stats[20] = vec2f(subgroupBroadcast(m1_2, 4u), subgroupBroadcast(rstd2, 4u));
+  stats[21] = vec2f(subgroupBroadcast(m1_2, 5u), subgroupBroadcast(rstd2, 5u));
+  stats[22] = vec2f(subgroupBroadcast(m1_2, 6u), subgroupBroadcast(rstd2, 6u));
+  stats[23] = vec2f(subgroupBroadcast(m1_2, 7u), subgroupBroadcast(rstd2, 7u));
+  stats[24] = vec2f(subgroupBroadcast(m1_3, 0u), subgroupBroadcast(rstd3, 0u));
+  stats[25] = vec2f(subgroupBroadcast(m1_3, 1u), subgroupBroadcast(rstd3, 1u));
+  stats[26] = vec2f(subgroupBroadcast(m1_3, 2u), subgroupBroadcast(rstd3, 2u));
+  stats[27] = vec2f(subgroupBroadcast(m1_3, 3u), subgroupBroadcast(rstd3, 3u));
+  stats[28] = vec2f(subgroupBroadcast(m1_3, 4u), subgroupBroadcast(rstd3, 4u));
+  stats[29] = vec2f(subgroupBroadcast(m1_3, 5u), subgroupBroadcast(rstd3, 5u));
+  stats[30] = vec2f(subgroupBroadcast(m1_3, 6u), subgroupBroadcast(rstd3, 6u));
+  stats[31] = vec2f(subgroupBroadcast(m1_3, 7u), subgroupBroadcast(rstd3, 7u));
   var accs: array<vec4f, 32>;
   accs[0] = acc0_0;
   accs[1] = acc1_0;
@@ -214,6 +297,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   accs[31] = acc31_0;
   for (var r = 0u; r < min(32u, 256u - m0); r++) {
     let orow = outBase + m0 + r;
-    st_out(orow, n0 + 0u, accs[r * 1u + 0u] + bias0);
+    let st = stats[r];
+    st_out(orow, n0 + 0u, (fma(vec4f(-st.x), c1_0, accs[r * 1u + 0u]) * st.y + c2_0) + bias0);
   }
 }

@@ -1,4 +1,4 @@
-// TinyVideoDiT: 015-attention, entry point main
+// TinyVideoDiT: 012-attention, entry point main
 // bindings (group 0):
 //   @binding(0) q (read)
 //   @binding(1) k (read)
