@@ -18,6 +18,7 @@ export const LAYERS = [
   'compiler/review',
   'codegen',
   'runtime',
+  'interop',    // PyTorch checkpoints and modules: conversion by rule, name maps, export
   '.',          // the pipeline API: src/*.ts
   'cli',
 ];

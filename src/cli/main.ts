@@ -14,6 +14,8 @@ import { initCommand } from './init-command.ts';
 import { trainCommand } from './train-command.ts';
 import { sampleCommand } from './sample-command.ts';
 import { evalCommand } from './eval-command.ts';
+import { convertCommand } from './convert-command.ts';
+import { exportCommand } from './export-command.ts';
 import { TARGETS } from '../pipeline.ts';
 import { fileProblem } from '../runtime/files.ts';
 import { TensorTooLargeError } from '../runtime/limits.ts';
@@ -99,6 +101,8 @@ async function main(argv: string[]): Promise<number> {
     .command(trainCommand((c) => { code = c; }))
     .command(sampleCommand((c) => { code = c; }))
     .command(evalCommand((c) => { code = c; }))
+    .command(convertCommand((c) => { code = c; }))
+    .command(exportCommand((c) => { code = c; }))
     .command(fmtCommand((c) => { code = c; }))
     .command(diffCommand((c) => { code = c; }))
     .command('doctor', 'report the WebGPU adapter vdm would use', () => {}, async () => { code = await doctor(); })
