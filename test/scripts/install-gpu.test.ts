@@ -1,5 +1,6 @@
 // scripts/install-gpu.sh's pure parts, called by sourcing the script: which apt mirror it reuses
-// for bookworm-backports, and the Mesa and Node versions it accepts.
+// for bookworm-backports, and the Mesa and Node versions it accepts. Also that the GPU machine
+// scripts (scripts/gpu-bundle.sh, scripts/gpu-check.sh) parse and answer --help.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -64,6 +65,23 @@ test('sourcing the script runs nothing', () => {
   const r = spawnSync('/bin/bash', ['-c', 'source "$1"; echo sourced', 'bash', script], { encoding: 'utf8' });
   assert.is(r.stdout.trim(), 'sourced');
   assert.is(r.stderr, '');
+});
+
+test('the GPU machine scripts (gpu-bundle.sh, gpu-check.sh, bench/torch_dit.py) parse, and the shell ones print their usage', () => {
+  for (const name of ['gpu-bundle.sh', 'gpu-check.sh']) {
+    const file = path.join(path.dirname(script), name);
+    const syntax = spawnSync('bash', ['-n', file], { encoding: 'utf8' });
+    assert.is(syntax.status, 0, syntax.stderr);
+    const help = spawnSync('bash', [file, '--help'], { encoding: 'utf8' });
+    assert.is(help.status, 0, help.stderr);
+    assert.match(help.stdout, /Usage/);
+    const bad = spawnSync('bash', [file, '--no-such-flag'], { encoding: 'utf8' });
+    assert.is(bad.status, 2);
+    assert.match(bad.stderr, /unknown argument --no-such-flag/);
+  }
+  const python = spawnSync('python3', ['-c', 'import ast, sys; ast.parse(open(sys.argv[1]).read())',
+    path.join(path.dirname(script), '../bench/torch_dit.py')], { encoding: 'utf8' });
+  if (!python.error) assert.is(python.status, 0, python.stderr); // no python3: nothing to parse it with
 });
 
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
