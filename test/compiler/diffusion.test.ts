@@ -13,7 +13,7 @@ ${extra}
 `;
 
 test('a full section becomes the graph IR diffusion spec', () => {
-  const g = graphOf(`${MODEL('concat(x, x)', '  input y : label[b](classes: 10, null: true)')}
+  const g = graphOf(`${MODEL('concat(x, x) + linear(embed(y, dim: 8), 8)', '  input y : label[b](classes: 10, null: true)')}
 diffusion {
   schedule scaled_linear(steps: 500)
   predict epsilon(learned_sigma: true)
@@ -65,7 +65,15 @@ test('VDM061: prediction shape, learned sigma channels, vlb, guidance and tempor
   assert.equal(codes(check(`${MODEL()}\ndiffusion { loss mse + vlb }`)), ['VDM061']);
   assert.equal(codes(check(`${MODEL()}\ndiffusion { guidance cfg(scale: 3) }`)), ['VDM061']);
   assert.equal(codes(check(`${MODEL('x', '  input y : label[b](classes: 10)')}\ndiffusion { guidance cfg() }`)), ['VDM061']);
-  graphOf(`${MODEL('x', '  input txt : text[b, l = 7, c = 16]')}\ndiffusion { guidance cfg() }`);
+  graphOf(`${MODEL('x + linear(mean(txt, over: l), 4)', '  input txt : text[b, l = 7, c = 16]')}\ndiffusion { guidance cfg() }`);
+  // a droppable condition the output does not depend on: guidance would change nothing
+  const unused = check(`${MODEL('x', '  input txt : text[b, l = 7, c = 16]')}\ndiffusion { guidance cfg() }`);
+  assert.equal(codes(unused), ['VDM061']);
+  assert.match(unused.diagnostics[0].message, /does not depend on it/);
+  // temporal_consistency on a one-frame video
+  const oneFrame = check(`${MODEL().replace('t = 3', 't = 1')}\ndiffusion { loss mse + temporal_consistency }`);
+  assert.equal(codes(oneFrame), ['VDM061']);
+  assert.match(oneFrame.diagnostics[0].message, /has t = 1/);
   const image = `model M {\n  dims b = 1\n  input x : image[b, c = 4, h = 8, w = 8]\n  output o = x\n}\n`;
   assert.equal(codes(check(`${image}diffusion { loss temporal_consistency }`)), ['VDM061']);
   const noNoisy = 'model M {\n  dims b = 1\n  input s : timestep[b]\n  output o = s\n}\n';

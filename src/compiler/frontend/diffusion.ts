@@ -29,6 +29,8 @@ export interface ModelFacts {
   readonly inputs: readonly GraphInput[];
   /** Axes of the first output. */
   readonly output: readonly Axis[] | null;
+  /** Names of the inputs the outputs depend on. */
+  readonly used?: ReadonlySet<string>;
 }
 
 interface Choice {
@@ -238,14 +240,24 @@ export function checkDiffusion(ctx: Elaboration, frame: Frame, def: DiffusionDef
   if (loss?.some((t) => t.term === 'vlb') && predict && !predict.learned_sigma) {
     report61(lossSpan, 'the vlb loss term needs predict epsilon(learned_sigma: true)');
   }
-  if (loss?.some((t) => t.term === 'temporal_consistency') && noisy && !noisy.axes.some(([n]) => n === 't')) {
-    report61(lossSpan, 'temporal_consistency needs a noisy input with a t axis (a video)');
+  if (loss?.some((t) => t.term === 'temporal_consistency') && noisy) {
+    const frames = noisy.axes.find(([n]) => n === 't')?.[1];
+    if (frames === undefined) report61(lossSpan, 'temporal_consistency needs a noisy input with a t axis (a video)');
+    else if (frames < 2) {
+      report61(lossSpan, `temporal_consistency compares adjacent frames, but '${noisy.name}' has t = ${frames}`,
+        'drop the term for an image model, or give the video at least 2 frames');
+    }
   }
   if (guidance) {
-    const droppable = model.inputs.some((i) => (i.kind === 'label' && i.options.null === true) || i.kind === 'text');
-    if (!droppable) {
+    const droppable = model.inputs.filter((i) => (i.kind === 'label' && i.options.null === true) || i.kind === 'text');
+    const used = droppable.filter((i) => model.used === undefined || model.used.has(i.name));
+    if (!droppable.length) {
       report61(guidanceEntry!.span, 'classifier-free guidance needs a condition that can be dropped',
         'add a label input with null: true, or a text input');
+    } else if (!used.length) {
+      const names = droppable.map((i) => `'${i.name}'`).join(', ');
+      report61(guidanceEntry!.span, `classifier-free guidance drops ${names}, but the model's output does not depend on ${droppable.length > 1 ? 'them' : 'it'}: guidance would change nothing`,
+        `feed ${names} into the model (e.g. through an embedding added to the conditioning), or remove the guidance entry`);
     }
   }
   if (ctx.diagnostics.length !== errorsBefore || !schedule || !predict || !loss || !sampler || !noisy) return null;

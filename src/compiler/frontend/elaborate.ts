@@ -93,7 +93,7 @@ export function elaborateModel(
   if (diffusion && !aborted) {
     const first = state.outputs[0];
     const outputNode = first === undefined ? null : builder.nodeAxes(first.node);
-    spec = checkDiffusion(ctx, modelFrame(scope), diffusion, { inputs: state.inputs, output: outputNode });
+    spec = checkDiffusion(ctx, modelFrame(scope), diffusion, { inputs: state.inputs, output: outputNode, used: builder.inputsReaching(state.outputs.map((o) => o.node)) });
   }
   diagnostics.push(...ctx.diagnostics);
   if (ctx.diagnostics.length > 0 || aborted) return undefined;

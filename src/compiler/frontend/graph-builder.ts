@@ -46,6 +46,22 @@ export class GraphBuilder {
     return this.drafts[id].axes;
   }
 
+  /** Names of the model inputs that some node in `outputs` depends on. */
+  inputsReaching(outputs: readonly number[]): Set<string> {
+    const seen = new Set<number>();
+    const names = new Set<string>();
+    const stack = [...outputs];
+    while (stack.length) {
+      const id = stack.pop()!;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const d = this.drafts[id];
+      if (d.op === 'input') names.add(String(d.attrs.name));
+      stack.push(...d.inputs);
+    }
+    return names;
+  }
+
   get size(): number {
     return this.drafts.length;
   }

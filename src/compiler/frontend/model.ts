@@ -117,7 +117,7 @@ export function declareInput(ctx: Elaboration, frame: Frame, s: InputStmt): void
   });
   model.inputs.push({ name, kind: kindName, dtype: kind.dtype, axes, options });
   const value: TensorValue = kindName === 'label'
-    ? { kind: 'tensor', node, axes, dtype: kind.dtype, classes: (options.classes as number) + (options.null ? 1 : 0) }
+    ? { kind: 'tensor', node, axes, dtype: kind.dtype, classes: (options.classes as number) + (options.null ? 1 : 0), ...(options.null ? { nullClass: true } : {}) }
     : { kind: 'tensor', node, axes, dtype: kind.dtype };
   frame.vars.set(name, value);
 }

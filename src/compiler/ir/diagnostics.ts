@@ -29,6 +29,7 @@ export const CODES = {
   VDM034: 'conv kernel, padding or output invalid',
   VDM035: 'bad size',
   VDM036: 'assertion failed',
+  VDM037: 'embedding table smaller than its labels',
   VDM040: 'unroll too long',
   VDM041: 'size too large',
   VDM042: 'recursion too deep',

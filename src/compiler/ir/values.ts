@@ -33,6 +33,8 @@ export interface TensorValue {
   readonly dtype: DType;
   /** Embedding table size for label inputs (classes, plus one for the null class). */
   readonly classes?: number;
+  /** A label input with null: true (its last table row is the null class). */
+  readonly nullClass?: boolean;
 }
 export interface NoneValue { readonly kind: 'none' }
 /** The result of an expression that already reported an error; it silences follow-up errors. */

@@ -21,8 +21,13 @@ export const embed: Primitive = {
     if (ids.dtype !== 'i32') fail('VDM017', a.span('ids'), "'ids' of embed must be integer labels (i32), got a f32 tensor");
     if (ids.axes.some(([n]) => n === 'c')) fail('VDM022', a.span('ids'), 'embed expects ids without a c axis');
     let classes: number;
-    if (a.has('classes')) classes = a.size('classes');
-    else if (ids.classes !== undefined) classes = ids.classes;
+    if (a.has('classes')) {
+      classes = a.size('classes');
+      if (ids.classes !== undefined && classes < ids.classes) {
+        fail('VDM037', a.span('classes'), `the table has ${classes} rows, but the labels take ${ids.classes} values (ids 0 to ${ids.classes - 1}${ids.nullClass ? `, ${ids.classes - 1} the null class` : ''})`,
+          `give classes: ${ids.classes}, or leave classes out: it defaults to the label input's table size`);
+      }
+    } else if (ids.classes !== undefined) classes = ids.classes;
     else fail('VDM015', a.callSpan, "embed needs 'classes' (the ids do not come from a label input)");
     const dim = a.size('dim');
     return {
