@@ -6,6 +6,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { PipelineError, sampleSpec, type SampleResult, type SampleStart } from '../pipeline.ts';
 import { NoAdapterError } from '../runtime/adapter.ts';
 import { CheckpointError } from '../runtime/checkpoint.ts';
+import { checkWritableFolder, FileError } from '../runtime/files.ts';
 import { TensorTooLargeError } from '../runtime/limits.ts';
 import { formatRate } from '../runtime/progress.ts';
 import { SafetensorsError } from '../runtime/safetensors.ts';
@@ -180,6 +181,15 @@ export async function sampleMain(args: SampleArgs): Promise<number> {
     keepFirst: args.keepFirst,
   };
   for (const k of Object.keys(settings) as (keyof SampleSettings)[]) if (settings[k] === undefined) delete settings[k];
+  // A folder that cannot be written is told now, not after the sampling loop on the GPU.
+  if (args.out !== undefined) {
+    try {
+      checkWritableFolder(args.out);
+    } catch (err) {
+      if (err instanceof FileError) return fail(err.message);
+      throw err;
+    }
+  }
   try {
     const r = await sampleSpec(args.source, { spec: args.spec, root: args.root, out: args.out, settings }, {
       note: (m) => process.stderr.write(`note: ${m}\n`),

@@ -9,6 +9,7 @@ import { NoAdapterError } from '../runtime/adapter.ts';
 import { formatRate } from '../runtime/progress.ts';
 import { CheckpointError } from '../runtime/checkpoint.ts';
 import { DataError } from '../runtime/data/index.ts';
+import { checkWritableFolder, FileError } from '../runtime/files.ts';
 import { TensorTooLargeError } from '../runtime/limits.ts';
 import { SafetensorsError } from '../runtime/safetensors.ts';
 import { TrainLogError } from '../runtime/train-log.ts';
@@ -169,6 +170,13 @@ export async function trainMain(args: TrainArgs): Promise<number> {
     dims.b = args.batch;
   }
   const out = args.out ?? path.join('runs', path.basename(args.spec).replace(/\.vdm$/, ''));
+  // A folder that cannot be written is told now, not after the spec, the data and the GPU.
+  try {
+    checkWritableFolder(out);
+  } catch (err) {
+    if (err instanceof FileError) return fail(err.message);
+    throw err;
+  }
   const settings: Partial<TrainSettings> = {
     data: args.data, steps: args.steps, lr: args.lr, warmup: args.warmup, seed: args.seed,
     every: args.every, logEvery: args['log-every'], skipBad: args['skip-bad'], ema: args.ema,

@@ -91,6 +91,46 @@ export function checkWritable(file: string, flag = '--out'): void {
   }
 }
 
+/**
+ * Throws a FileError unless `dir` can be an output folder: a folder that takes new files, or a
+ * path not there yet whose nearest existing parent is such a folder (it is created when written).
+ * Called before long work (`vdm train`, `vdm sample`), so a bad `--out` is told at once rather
+ * than after the GPU work.
+ */
+export function checkWritableFolder(dir: string, flag = '--out'): void {
+  const fail = (why: string): never => {
+    throw new FileError(`${flag} ${dir}: ${why}`);
+  };
+  let existing = path.resolve(dir);
+  for (;;) {
+    let stat: fs.Stats | undefined;
+    try {
+      stat = fs.statSync(existing);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // ENOTDIR: a part further up is a file, said when the walk up reaches it.
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') fail(fileProblem(err) ?? String(err));
+    }
+    if (stat) {
+      if (!stat.isDirectory()) {
+        if (existing === path.resolve(dir)) fail(`it is ${stat.isFile() ? 'a file' : 'not a folder'}: name a folder`);
+        fail(`'${existing}' is ${stat.isFile() ? 'a file' : 'not a folder'}, not a folder: correct the path`);
+      }
+      break;
+    }
+    const parent = path.dirname(existing);
+    if (parent === existing) fail('no part of the path exists: check the path');
+    existing = parent;
+  }
+  const probe = path.join(existing, `.vdm-probe-${process.pid}-${Date.now()}`);
+  try {
+    fs.closeSync(fs.openSync(probe, 'wx'));
+    fs.rmSync(probe, { force: true });
+  } catch (err) {
+    fail(`cannot write in the folder '${existing}': ${whatToDo((err as NodeJS.ErrnoException).code) ?? String(err)}`);
+  }
+}
+
 /** The file a folder written by `replaceFolder` holds, so that it may be replaced again. */
 export const OUTPUT_MARKER = '.vdm-output';
 

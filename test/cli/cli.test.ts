@@ -128,4 +128,13 @@ test('vdm --help exits 0 and lists the commands; vdm doctor reports an adapter o
   noTrace(doctor.err);
 });
 
+test('vdm --version prints the version of package.json and exits 0', () => {
+  const version = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')).version;
+  const r = vdm('--version');
+  assert.is(r.code, 0, r.err);
+  assert.is(r.out, `${version}\n`);
+  assert.is(r.err, '');
+  assert.match(vdm('--help').out, /--version +show the version of vdm/);
+});
+
 test.run();

@@ -1,7 +1,9 @@
 // The user's files and the user's mistakes: `vdm compile` never mixes its output with the user's
 // files, a path that cannot be written is one line saying what to do (not "a bug in vdm"), `vdm
-// run --out` is checked before the forward pass, names from the user (--dim, tensor names) are
-// only names, and a --params file with NaN, duplicate or unused tensors is told so.
+// run --out` is checked before the forward pass and `vdm train --out` / `vdm sample --out` before
+// any GPU work, a --dim too large for the kernels is the user's to change, names from the user
+// (--dim, tensor names) are only names, and a --params file with NaN, duplicate or unused tensors
+// is told so.
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -111,6 +113,32 @@ test('an unwritable folder or read-only file: compile, run --out (before the for
   assert.match(fs.readFileSync(ro, 'utf8'), /^model {2}M/, 'left as it was');
 });
 
+test('vdm train --out and vdm sample --out: a file, a path through a file or an unwritable folder is one line at once, before any GPU work', () => {
+  const file = path.join(dir, 'afile-out');
+  fs.writeFileSync(file, 'x');
+  const locked = path.join(dir, 'locked-out');
+  fs.mkdirSync(locked, { mode: 0o555 });
+  fs.chmodSync(locked, 0o555);
+  const noGpu = { env: { ...process.env, VDM_ADAPTER: 'none' } };
+  const cases: [string[], SpawnSyncOptions, RegExp][] = [
+    [['train', spec, '--steps', '1', '--out', file], noGpu, /^vdm train: --out .*afile-out: it is a file: name a folder$/m],
+    [['train', spec, '--steps', '1', '--out', path.join(file, 'run')], noGpu, /^vdm train: --out .*run: '.*afile-out' is a file, not a folder: correct the path$/m],
+    [['train', spec, '--steps', '1', '--out', path.join(locked, 'run', 'deeper')], { ...asUser, ...noGpu },
+      /^vdm train: --out .*deeper: cannot write in the folder '.*locked-out': permission denied: choose a place you can write to/m],
+    [['sample', path.join(dir, 'no-run'), '--spec', spec, '--out', file], noGpu, /^vdm sample: --out .*afile-out: it is a file: name a folder$/m],
+    [['sample', path.join(dir, 'no-run'), '--spec', spec, '--out', path.join(locked, 'samples')], { ...asUser, ...noGpu },
+      /^vdm sample: --out .*samples: cannot write in the folder '.*locked-out': permission denied/m],
+  ];
+  for (const [args, options, want] of cases) {
+    const r = vdm(args, options);
+    refused(r, want);
+    assert.is(r.out, '', `${args.join(' ')}: nothing started`);
+  }
+  assert.equal(fs.readdirSync(locked), [], 'nothing left behind');
+  assert.is(fs.readFileSync(file, 'utf8'), 'x');
+  fs.chmodSync(locked, 0o755);
+});
+
 test('--dim names are only names: __proto__ and toString are no dims of the model, and twice is twice', () => {
   for (const name of ['__proto__', 'toString']) {
     const once = vdm(['check', spec, '--dim', `${name}=4`]);
@@ -176,6 +204,14 @@ gpuTest('a --dim beyond what the adapter can hold is one line saying what to do,
   assert.is(r.code, 1);
   assert.not.match(r.err, /internal error|bug in vdm/);
   assert.match(r.err, /vdm run: tensor '.*' needs .* but this adapter's \w+ is .*Reduce the batch size.*`--dim NAME=SIZE` sets a size/);
+});
+
+test('a --dim past what the kernels can dispatch is one line, not a bug: vdm compile, vdm info --train', () => {
+  const tiny = path.join(repo, 'specs/tiny-video-dit.vdm');
+  refused(vdm(['compile', tiny, '--target', 'software', '--dim', 'b=100000', '-o', path.join(dir, 'huge')]),
+    /cannot compile model TinyVideoDiT yet: .*exceeds 65535 workgroups/);
+  refused(vdm(['info', tiny, '--train', '--dim', 'b=100000']),
+    /^vdm info: .*tiny-video-dit\.vdm: cannot plan a training step of model TinyVideoDiT yet: .*exceeds 65535 workgroups/);
 });
 
 test.after(() => {

@@ -20,6 +20,14 @@ import { pruneEntries, readEntry, writeEntry } from './user-cache.ts';
 const FORMAT = 3;
 const SUB = 'ast';
 const memory = new Map<string, string>();
+/** Trees kept in memory at most (a long-lived process checking many texts would grow without end). */
+const MEMORY_ENTRIES = 256;
+
+function remember(key: string, json: string): void {
+  memory.delete(key);
+  memory.set(key, json);
+  if (memory.size > MEMORY_ENTRIES) memory.delete(memory.keys().next().value!);
+}
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** Sources whose change changes the trees the parser builds. */
@@ -111,7 +119,7 @@ export function parseCached(source: SourceFile): ParseResult {
   if (json !== null && json !== undefined) {
     const items = known !== undefined ? reviveItems(json, source) : revive(json, source);
     if (items) {
-      memory.set(key, json);
+      remember(key, json);
       return { ok: true, ast: Object.freeze({ source, items: Object.freeze(items) }) as FileAst };
     }
     // An entry that does not match its file: parse again below, and write it afresh.
@@ -119,7 +127,7 @@ export function parseCached(source: SourceFile): ParseResult {
   const parsed = parseSource(source);
   if (parsed.ok) {
     const fresh = serializeItems(parsed.ast.items);
-    memory.set(key, fresh);
+    remember(key, fresh);
     writeEntry(SUB, key, fresh);
     pruneEntries(SUB, DISK_ENTRIES, DISK_KEEP);
   }

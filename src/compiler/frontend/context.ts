@@ -42,8 +42,17 @@ export class Elaboration {
     this.naming = naming;
   }
 
+  /** What each diagnostic kept says and where: a loop reports the same problem once, not per iteration. */
+  private readonly reported = new Set<string>();
+
   report(d: Diagnostic): void {
     if ((d.code === 'VDM010' || d.code === 'VDM011') && d.span && this.incomplete.has(d.span.source)) return;
+    // A repeat (same code, place and message; the first is the one shown) and anything past the
+    // limit on kept diagnostics are dropped: errors inside loops would otherwise pile up by the
+    // hundred thousand before the step budget ends the elaboration.
+    const key = `${d.code}|${d.span ? `${d.span.source.absPath}|${d.span.start}|${d.span.end}` : d.file ?? ''}|${this.calls.length > 0}|${d.message}`;
+    if (this.reported.has(key) || this.reported.size >= LIMITS.diagnostics) return;
+    this.reported.add(key);
     this.diagnostics.push(withCallChain(d, this.calls));
   }
 

@@ -89,8 +89,9 @@ function run(ctx: Elaboration, frame: Frame, s: Stmt): Value | undefined {
       const cond = evalExpr(ctx, frame, s.cond);
       if (cond.kind === 'error') return undefined;
       if (!asBool(cond, s.cond.span, 'an assert condition')) {
-        const text = s.cond.span.source.text.slice(s.cond.span.start, s.cond.span.end);
-        ctx.report(diag('VDM036', s.span, s.message ?? `assertion failed: ${text}`));
+        // An empty or blank message says nothing: the condition's source text stands in for it.
+        const text = s.cond.span.source.text.slice(s.cond.span.start, s.cond.span.end).replace(/\s+/g, ' ');
+        ctx.report(diag('VDM036', s.span, s.message?.trim() ? s.message : `assertion failed: ${text}`));
       }
       return undefined;
     }

@@ -29,6 +29,8 @@ export const LIMITS = {
   fileBytes: 1024 * 1024,
   /** Nested imports (VDM004). */
   importDepth: 32,
+  /** Distinct diagnostics kept from one elaboration (more say nothing new and cost time and memory). */
+  diagnostics: 1000,
 } as const;
 
 /** Stops the whole elaboration: a budget ran out and going on would only repeat the problem. */

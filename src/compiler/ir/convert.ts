@@ -9,7 +9,11 @@ import { kindName, show, type AxisValue, type TensorValue, type Value } from './
 /** Thrown when an input is an error value: the caller's result becomes an error value, unreported. */
 export class Poisoned extends Error {
   constructor() {
+    // Control flow, caught and never shown: no stack trace to capture (see DiagError).
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super('poisoned by an earlier error');
+    Error.stackTraceLimit = limit;
   }
 }
 

@@ -89,10 +89,19 @@ export function internalError(file: string, error: unknown): Diagnostic {
   return Object.freeze({ code: 'internal' as const, span: null, file, message: text });
 }
 
-/** Thrown inside the compiler to abandon the current expression with a diagnostic. */
+/**
+ * Thrown inside the compiler to abandon the current expression with a diagnostic. It is the
+ * compiler's own control flow, caught and never shown, so it captures no stack trace: a trace of
+ * a deep elaboration costs more than the rest of it (an error on every iteration of a loop).
+ */
 export class DiagError extends Error {
-  constructor(readonly diagnostic: Diagnostic) {
+  readonly diagnostic: Diagnostic;
+  constructor(diagnostic: Diagnostic) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(diagnostic.message);
+    Error.stackTraceLimit = limit;
+    this.diagnostic = diagnostic;
   }
 }
 
