@@ -1,11 +1,11 @@
 // The vdm command line, run as a user would: exit codes, streams, formats, no stack traces.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { vdmSync, noTrace } from './vdm-process.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vdm-cli-'));
@@ -16,12 +16,8 @@ fs.writeFileSync(good, 'model Small {\n  dims b, c = 4, h = 8, w = 8\n  input x 
 fs.writeFileSync(bad, 'model Bad {\n  dims b, c = 4, h = 31, w = 32\n  input x : image[b, c, h, w]\n  y = patchify(x, patch: (h: 2, w: 2))\n  output o = linear(y, dpeth)\n}\n');
 fs.writeFileSync(lib, 'block mlp(x) {\n  return linear(gelu(linear(x, 8)), size(x, c))\n}\n');
 
-function vdm(...args: string[]) {
-  const r = spawnSync(process.execPath, [path.join(repo, 'bin/vdm.mjs'), ...args], { cwd: repo, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const vdm = (...args: string[]) => vdmSync(args, { timeout: 60_000 });
 
-const noTrace = (text: string) => assert.not.match(text, /^\s+at .+:\d+:\d+\)?$/m, `stack trace in:\n${text}`);
 
 test('vdm check: valid files exit 0 and say ok; a file with only blocks is checked without a model', () => {
   const r = vdm('check', good, lib);

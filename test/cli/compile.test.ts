@@ -1,6 +1,5 @@
 // `vdm compile`: deterministic kernels and manifest, golden snapshots of what a spec lowers to (so a
 // codegen change shows in review), and the command's behaviour on bad input.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +9,7 @@ import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { checkSpec, lowerModel, planModel, programFiles, type Target } from '../../src/pipeline.ts';
 import { compilationMessages } from '../../src/runtime/compile-check.ts';
+import { vdmSync } from './vdm-process.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const golden = path.join(repo, 'test/golden');
@@ -62,10 +62,7 @@ gpuTest('the kernels compiled for a GPU also compile cleanly on this adapter', a
   }
 });
 
-function vdm(...args: string[]) {
-  const r = spawnSync(process.execPath, [path.join(repo, 'bin/vdm.mjs'), ...args], { cwd: repo, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const vdm = (...args: string[]) => vdmSync(args, { timeout: 60_000 });
 
 test('vdm compile writes the kernels and program.json, replaces stale kernels, and refuses bad input cleanly', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vdm-compile-'));

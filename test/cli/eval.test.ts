@@ -2,7 +2,6 @@
 // at its clip size, as a table and as one JSON object; samples vdm sample wrote read back with
 // --samples give the same numbers; a missing checkpoint, another spec, a bad --n or --data end in
 // one message (exit 1) and no stack trace.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +13,7 @@ import { PNG } from 'pngjs';
 import { checkFile } from '../../src/compiler/frontend/check.ts';
 import { liveParams } from '../../src/compiler/reference/evaluate.ts';
 import { saveCheckpoint } from '../../src/runtime/checkpoint.ts';
+import { vdmAsync, STACK } from './vdm-process.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vdm-eval-cli-'));
@@ -38,15 +38,7 @@ const graph = checkFile(path.join(dir, 'denoiser.vdm')).graph!;
 const params = new Map([...liveParams(graph, 1)].map(([k, v]) => [k, Float32Array.from(v)]));
 saveCheckpoint(path.join(dir, 'run'), graph, { step: 20, params, ema: params, rng: { seed: 0 }, data: {}, options: {} });
 
-interface Run { code: number | null; out: string; err: string }
-function vdm(...args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, [path.join(repo, 'bin/vdm.mjs'), ...args], { cwd: dir });
-  let out = '', err = '';
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', (d) => { err += d; });
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, out, err })));
-}
-const STACK = /^\s+at .+:\d+:\d+\)?$/m;
+const vdm = (...args: string[]) => vdmAsync(args, dir);
 
 gpuTest('a run folder: samples written to <run>/eval/step-NNNNNN and a table of samples beside the moving shapes', async () => {
   const r = await vdm('eval', 'run', '--spec', 'denoiser.vdm', '--n', '3');

@@ -4,7 +4,7 @@
 // any GPU work, a --dim too large for the kernels is the user's to change, names from the user
 // (--dim, tensor names) are only names, and a --params file with NaN, duplicate or unused tensors
 // is told so.
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import type { SpawnSyncOptions } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +16,7 @@ import { checkFile } from '../../src/compiler/frontend/check.ts';
 import { initParams } from '../../src/compiler/reference/evaluate.ts';
 import { OUTPUT_MARKER } from '../../src/runtime/files.ts';
 import { writeSafetensors, type SafeTensor } from '../../src/runtime/safetensors.ts';
+import { vdmSync } from './vdm-process.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vdm-files-'));
@@ -32,10 +33,7 @@ fs.writeFileSync(spec, [
   '',
 ].join('\n'));
 
-function vdm(args: string[], options: SpawnSyncOptions = {}) {
-  const r = spawnSync(process.execPath, [path.join(repo, 'bin/vdm.mjs'), ...args], { cwd: dir, encoding: 'utf8', timeout: 120_000, ...options });
-  return { code: r.status, out: String(r.stdout), err: String(r.stderr) };
-}
+const vdm = (args: string[], options: SpawnSyncOptions = {}) => vdmSync(args, { cwd: dir, timeout: 120_000, ...options });
 
 /** A one-line refusal: exit 1, no "bug in vdm", no stack trace, the expected text. */
 function refused(r: ReturnType<typeof vdm>, want: RegExp) {

@@ -3,7 +3,6 @@
 // writes every node's value, `--compare` reports the errors against a reference file and marks the
 // first node over the tolerance, and `--check` compares non-zero outputs of a model whose zero-
 // initialised layers (adaLN-Zero, the final layer) make them identically zero as initialised.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +14,7 @@ import { checkFile } from '../../src/compiler/frontend/check.ts';
 import { initParams } from '../../src/compiler/reference/evaluate.ts';
 import { readParamsFile } from '../../src/pipeline.ts';
 import { readSafetensors, writeSafetensors } from '../../src/runtime/safetensors.ts';
+import { vdmSync, noTrace } from './vdm-process.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vdm-inspect-'));
@@ -31,11 +31,7 @@ fs.writeFileSync(spec, [
 ].join('\n'));
 const f = (name: string) => path.join(dir, name);
 
-function vdm(...args: string[]) {
-  const r = spawnSync(process.execPath, [path.join(repo, 'bin/vdm.mjs'), ...args], { cwd: repo, encoding: 'utf8', timeout: 180_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-const noTrace = (text: string) => assert.not.match(text, /^\s+at .+:\d+:\d+\)?$/m);
+const vdm = (...args: string[]) => vdmSync(args, { timeout: 180_000 });
 
 test('vdm init writes the seeded initial parameters by dotted path; --perturb moves the constant ones', () => {
   const r = vdm('init', spec, '-o', f('init.safetensors'), '--seed', '3');

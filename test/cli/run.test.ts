@@ -1,6 +1,5 @@
 // `vdm run`: a forward pass on the adapter from the command line, with parameters initialised or
 // loaded from safetensors, outputs written back, and clear errors for files that do not fit.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { checkFile } from '../../src/compiler/frontend/check.ts';
 import { evaluate, exampleInputs, initParams } from '../../src/compiler/reference/evaluate.ts';
 import { readSafetensors, writeSafetensors } from '../../src/runtime/safetensors.ts';
+import { vdmSync } from './vdm-process.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vdm-run-'));
@@ -26,10 +26,7 @@ fs.writeFileSync(spec, [
   '',
 ].join('\n'));
 
-function vdm(...args: string[]) {
-  const r = spawnSync(process.execPath, [path.join(repo, 'bin/vdm.mjs'), ...args], { cwd: repo, encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const vdm = (...args: string[]) => vdmSync(args, { timeout: 120_000 });
 
 gpuTest('vdm run: times the forward pass, checks it against float64 and writes the outputs', () => {
   const out = path.join(dir, 'out.safetensors');

@@ -1,7 +1,6 @@
 // `vdm sample`: a run folder's newest checkpoint sampled into <run>/samples/step-NNNNNN with a
 // header, progress and the files; a checkpoint of another spec, an unknown class, a missing
 // condition and bad flags end in one message (exit 1, unknown flags 2) and no stack trace.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +12,7 @@ import { checkFile } from '../../src/compiler/frontend/check.ts';
 import { liveParams } from '../../src/compiler/reference/evaluate.ts';
 import { saveCheckpoint } from '../../src/runtime/checkpoint.ts';
 import { readSafetensors } from '../../src/runtime/safetensors.ts';
+import { vdmAsync, STACK } from './vdm-process.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vdm-sample-cli-'));
@@ -40,15 +40,7 @@ const graph = checkFile(path.join(dir, 'denoiser.vdm')).graph!;
 const params = new Map([...liveParams(graph, 1)].map(([k, v]) => [k, Float32Array.from(v)]));
 for (const step of [10, 20]) saveCheckpoint(path.join(dir, 'run'), graph, { step, params, ema: params, rng: { seed: 0 }, data: {}, options: {} });
 
-interface Run { code: number | null; out: string; err: string }
-function vdm(...args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, [path.join(repo, 'bin/vdm.mjs'), 'sample', ...args], { cwd: dir });
-  let out = '', err = '';
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', (d) => { err += d; });
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, out, err })));
-}
-const STACK = /^\s+at .+:\d+:\d+\)?$/m;
+const vdm = (...args: string[]) => vdmAsync(['sample', ...args], dir);
 
 gpuTest('a run folder: its newest checkpoint, a header, progress, and the files in <run>/samples/step-NNNNNN', async () => {
   const r = await vdm('run', '--spec', 'denoiser.vdm', '--n', '2', '--class', '3', '--caption', 'red square', '--fps', '4');

@@ -5,7 +5,6 @@
 // to pass, before anything is written. image-to-video.vdm and controllable-video.vdm are checked
 // at reduced dims; a small image-to-video model samples on the adapter against the float64 sampler,
 // its first frame kept (replacement: frame 0 of the output is the given frame) or not.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +22,7 @@ import { resizeCrop } from '../../src/runtime/data/pixels.ts';
 import { readSafetensorsHeader, writeSafetensors } from '../../src/runtime/safetensors.ts';
 import { resolveSampleSettings, sampleConditions, SampleSetupError, type SampleSettings } from '../../src/runtime/sample-run.ts';
 import { relError } from '../codegen/ref-check.ts';
+import { vdmAsync } from '../cli/vdm-process.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vdm-sample-cond-'));
@@ -247,13 +247,7 @@ test('a bad or missing condition stops sampleSpec before anything is written', a
   }
 });
 
-function vdm(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawn(process.execPath, [path.join(repo, 'bin/vdm.mjs'), 'sample', ...args], { cwd: dir });
-  let out = '', err = '';
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', (d) => { err += d; });
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, out, err })));
-}
+const vdm = (...args: string[]) => vdmAsync(['sample', ...args], dir);
 
 gpuTest('vdm sample --image NAME=FILE --caption: the files and a resize note; a bad --image: one message, exit 1, nothing written', async () => {
   const ok = await vdm('run', '--spec', 'tiny-i2v.vdm', '--n', '1', '--image', 'first=frame8.png', '--caption', 'red square', '--out', 'cli-ok');
