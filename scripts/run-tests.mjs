@@ -3,7 +3,8 @@
 // Usage: node scripts/run-tests.mjs [pattern]   (pattern: a regexp on test file paths)
 // The files are split over one uvu process per CPU (VDM_TEST_JOBS overrides; 1: one process):
 // the adapter's shader compiler keeps a core busy, so the suite's wall time is shared out. Each
-// process's report is printed whole when it ends, so the reports do not interleave.
+// process's report is printed whole when it ends, so the reports do not interleave. Then the time
+// of each file's tests, slowest first, and the summary.
 // The WebGPU adapter is opened once first: without one, the tests declared with `gpuTest`
 // (test/gpu.ts) are skipped and one message says why and how to get one; VDM_REQUIRE_GPU=1 (set
 // by CI) makes a missing adapter a failure instead, so CI still proves the GPU path.
@@ -54,17 +55,43 @@ const requireGpu = process.env.VDM_REQUIRE_GPU === '1';
 const gpu = process.env.VDM_TEST_GPU === '0' ? { ok: false, text: 'VDM_TEST_GPU=0 is set' } : probeGpu();
 const gpuNote = gpu.ok ? '' : /adapter/i.test(gpu.text) ? gpu.text : `no WebGPU adapter: ${gpu.text}`;
 
+/** When each test file's report began (uvu prints the file's name as it starts it), by file. */
+const started = new Map();
+/**
+ * Seconds each test file's tests took: from its name in its process's report to the next file's
+ * name, or the end (uvu imports every file of a process first, so top-level setup is not included).
+ */
+const seconds = new Map();
+
 function runShard(names) {
   return new Promise((resolve) => {
+    const known = new Set(names);
+    let current = null;
+    let partial = '';
+    const finish = (now) => {
+      if (current) seconds.set(current, (now - started.get(current)) / 1000);
+      current = null;
+    };
     const only = `^(?:${names.map(escape).join('|')})$`;
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'node_modules/uvu/bin.js'), 'test', only, '--color', 'false'],
       { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0', VDM_TEST_GPU: gpu.ok ? '1' : '0' } });
     let out = '';
     child.stdout.on('data', (chunk) => {
       out += chunk;
+      const now = performance.now();
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop();
+      for (const line of lines) {
+        const name = line.trim();
+        if (!known.has(name) || started.has(name)) continue;
+        finish(now);
+        started.set(name, now);
+        current = name;
+      }
       if (jobs === 1) process.stdout.write(chunk);
     });
     child.on('close', (code) => {
+      finish(performance.now());
       if (jobs > 1) process.stdout.write(out);
       // uvu's own totals are the last ones it prints (a test may print a nested run's report)
       const count = (label) => Number([...out.matchAll(new RegExp(`^  ${label}:\\s+(\\d+)`, 'gm'))].at(-1)?.[1] ?? 0);
@@ -78,6 +105,12 @@ if (files.length === 0) {
   process.exit(1);
 }
 const results = await Promise.all(shards.filter((s) => s.files.length).map((s) => runShard(s.files)));
+// Per-file times, slowest first: where the suite's wall time goes.
+if (seconds.size) {
+  const rows = [...seconds].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  console.log(`\nper-file times, slowest first (each file's tests; ${jobs} process${jobs === 1 ? '' : 'es'} in parallel):`);
+  for (const [name, s] of rows) console.log(`${s.toFixed(1).padStart(8)} s  ${name}`);
+}
 const sum = (k) => results.reduce((n, r) => n + r[k], 0);
 const [total, passed, skipped] = [sum('total'), sum('passed'), sum('skipped')];
 // uvu's Total leaves skipped tests out. A process that failed without a failing test (a crash, a

@@ -26,6 +26,7 @@ test('no adapter: the GPU tests are skipped, said once with how to get one, and 
   assert.match(r.out, /VDM_REQUIRE_GPU=1/);
   assert.not.match(r.out, /FAIL|\bat \S+ \(/, 'no failures, no stack traces');
   assert.match(r.out, /tests: 1 passed, 0 failed, 1 skipped\n/);
+  assert.match(r.out, /\nper-file times, slowest first .*:\n +\d+\.\d s  runtime\/pool\.test\.ts\n/, 'each file\'s time');
 });
 
 test('no adapter with VDM_REQUIRE_GPU=1: one failure that says why', () => {
