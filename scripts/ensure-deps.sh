@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the project's npm dependencies when they are missing or older than the lockfile,
-# then makes sure a WebGPU adapter exists (installing the software one where possible).
+# then makes sure a WebGPU adapter exists (installing the software one where possible) and a
+# Python with torch for the PyTorch parity tests (Debian's python3-torch, where possible).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/install-gpu.sh # its functions only
@@ -13,3 +14,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 bash scripts/install-gpu.sh || echo "warning: no WebGPU adapter; the GPU tests will be skipped (VDM_REQUIRE_GPU=1 makes that a failure)" >&2
+# A Python with torch for the PyTorch parity tests and .pt files (Debian's python3-torch as root);
+# without one those tests are skipped, so this never fails the set-up.
+bash scripts/install-torch.sh || true

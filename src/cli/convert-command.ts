@@ -1,4 +1,4 @@
-// `vdm convert IN -o OUT --spec SPEC [--map dit|MAP.json] [--to torch|vdm]`: a PyTorch state dict
+// `vdm convert IN -o OUT --spec SPEC [--map dit|latte|swin|diffusers|MAP.json] [--to torch|vdm]`: a PyTorch state dict
 // (safetensors, or .pt/.pth through Python with torch) to a vdm checkpoint and back, by rule.
 import type { Argv, CommandModule } from 'yargs';
 import { ConvertError } from '../interop/convert.ts';
@@ -23,11 +23,20 @@ interface ConvertArgs {
 
 const DESCRIBE = 'convert parameters between a PyTorch state dict and a vdm checkpoint';
 
-const EPILOGUE = `Linear weights are transposed ([out, in] in PyTorch, [in, out] in vdm), a patch embedding is a
-strided Conv [out, C, k...], everything else is copied; the rule follows the spec, never the
-shape, and a tensor already in the other layout is refused. Built-in maps: dit (facebookresearch/DiT
-models.py). A map of your own: {"rules": [{"vdm": "blocks.{n}.ada.{p*}", "torch": "blocks.{n}.adaLN_modulation.1.{p*}"}], "ignore": [{"torch": "pos_embed", "why": "..."}]}.
-.pt/.pth files are read and written through Python with torch (VDM_PYTHON names the interpreter).`;
+const EPILOGUE = `Linear weights are transposed ([out, in] in PyTorch, [in, out] in vdm), a
+patch embedding is a strided Conv [out, C, k...], everything else is copied; the
+rule follows the spec, never the shape, and a tensor already in the other layout
+is refused.
+Built-in maps: dit (facebookresearch/DiT models.py); latte (Vchitect/Latte
+models/latte.py); swin (Video Swin Transformer as mmaction saves it: the
+backbone under backbone.*, patch merging reordered by rule); diffusers
+(to_q/to_k/to_v and to_out.0, a packed qkv split by rule; ff.net.0.proj and
+ff.net.2; time_emb_proj, conv_shortcut; linear_1/linear_2; wherever they fit).
+A map of your own: {"rules": [{"vdm": "blocks.{n}.ada.{p*}", "torch":
+"blocks.{n}.adaLN_modulation.1.{p*}"}], "ignore": [{"torch": "pos_embed", "why":
+"..."}]}.
+.pt/.pth files are read and written through Python with torch (VDM_PYTHON names
+the interpreter).`;
 
 const list = (names: readonly string[]) => `${names.slice(0, 6).join(', ')}${names.length > 6 ? `, ... (${names.length} in all)` : ''}`;
 
@@ -43,7 +52,8 @@ export function runConvert(argv: ConvertArgs): number {
     const map = loadNameMap(argv.map);
     checkWritable(argv.out, '-o');
     const r = convertFile(model.graph, { input: argv.input, output: argv.out, map, to: argv.to as 'torch' | 'vdm' | undefined, ema: argv.ema });
-    const rules = (['transpose', 'patch-conv', 'same'] as const).filter((k) => r.rules[k]).map((k) => `${r.rules[k]} ${k === 'same' ? 'copied' : k === 'transpose' ? 'transposed' : 'as a patch conv'}`).join(', ');
+    const how: Record<string, string> = { transpose: 'transposed', 'patch-conv': 'as a patch conv', same: 'copied', split: 'split into parts', reordered: 'with features reordered' };
+    const rules = Object.keys(how).filter((k) => r.rules[k]).map((k) => `${r.rules[k]} ${how[k]}`).join(', ');
     const from = r.entry ? ` (its '${r.entry}' entry)` : '';
     process.stdout.write(`wrote ${argv.out}: ${r.count} tensors, ${r.values.toLocaleString('en-US')} values of model ${model.graph.model} in ${r.to === 'vdm' ? 'vdm' : 'PyTorch'} layout`
       + `${map.rules.length ? `, names of map ${map.name}` : ''}${r.guessed ? ` (--to ${r.to}, guessed from ${argv.input}${from})` : from} in ${r.seconds.toFixed(2)} s\n  ${rules}\n`);
@@ -65,11 +75,11 @@ export const convertCommand = (done: (code: number) => void): CommandModule<obje
   command: 'convert <input>',
   describe: DESCRIBE,
   builder: (y: Argv) =>
-    y.usage(`vdm convert IN -o OUT --spec SPEC [--map dit|MAP.json] [--to torch|vdm]\n\n${DESCRIBE}`)
+    y.usage(`vdm convert IN -o OUT --spec SPEC [--map dit|latte|swin|diffusers|MAP.json] [--to torch|vdm]\n\n${DESCRIBE}`)
       .positional('input', { type: 'string', demandOption: true, describe: 'a state dict or checkpoint: .safetensors, or .pt/.pth' })
       .option('out', { alias: 'o', type: 'string', requiresArg: true, describe: 'the file to write: .safetensors, or .pt/.pth' })
       .option('spec', { type: 'string', requiresArg: true, describe: 'the .vdm model the parameters belong to' })
-      .option('map', { type: 'string', requiresArg: true, describe: 'PyTorch-side names: a built-in map (dit) or a JSON map [default: vdm\'s dotted names]' })
+      .option('map', { type: 'string', requiresArg: true, describe: 'PyTorch-side names: a built-in map (dit, latte, swin, diffusers) or a JSON map [default: vdm\'s dotted names]' })
       .option('to', { type: 'string', requiresArg: true, choices: ['torch', 'vdm'], describe: 'the layout to write [default: torch for a file vdm wrote, else vdm]' })
       .option('ema', { type: 'boolean', describe: 'convert the EMA weights of a vdm train checkpoint (ema.*) instead of its raw weights' })
       .option('dim', { type: 'string', requiresArg: true, describe: 'override a dim: --dim NAME=SIZE (repeatable)' })

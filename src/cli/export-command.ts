@@ -1,4 +1,4 @@
-// `vdm export torch SPEC -o model.py [--map dit|MAP.json]`: the model as a self-contained PyTorch
+// `vdm export torch SPEC -o model.py [--map dit|latte|MAP.json]`: the model as a self-contained PyTorch
 // nn.Module and its diffusion objective, for training beyond one machine (torch.distributed).
 import fs from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
@@ -49,11 +49,11 @@ export const exportCommand = (done: (code: number) => void): CommandModule<objec
   command: 'export <format> <spec>',
   describe: DESCRIBE,
   builder: (y: Argv) =>
-    y.usage(`vdm export torch SPEC -o model.py [--map dit|MAP.json]\n\n${DESCRIBE}`)
+    y.usage(`vdm export torch SPEC -o model.py [--map dit|latte|MAP.json]\n\n${DESCRIBE}`)
       .positional('format', { type: 'string', demandOption: true, choices: ['torch'], describe: 'what to write' })
       .positional('spec', { type: 'string', demandOption: true, describe: 'a .vdm file with a model' })
       .option('out', { alias: 'o', type: 'string', requiresArg: true, describe: 'the Python file to write' })
-      .option('map', { type: 'string', requiresArg: true, describe: 'parameter names: a built-in map (dit) or a JSON map [default: vdm\'s dotted names]' })
+      .option('map', { type: 'string', requiresArg: true, describe: 'parameter names: a built-in map that only renames (dit, latte) or a JSON map [default: vdm\'s dotted names]' })
       .option('dim', { type: 'string', requiresArg: true, describe: 'override a dim: --dim NAME=SIZE (repeatable)' })
       .option('root', { type: 'string', requiresArg: true, describe: 'folder imports must stay in' })
       .example('vdm export torch specs/dit-s-2.vdm -o dit.py --map dit', 'DiT-S/2 with the official parameter names')

@@ -48,6 +48,7 @@ export function infoCommand(args: InfoArgs): number {
 export function costsJson(c: Costs, train?: Extract<TrainingMemoryReport, { ok: true }>, forward?: ReturnType<typeof forwardMemoryOf> | null): string {
   const layers = c.layers.map((l) => `    ${JSON.stringify({
     path: l.path, op: l.op, shape: l.shape, params: l.params, macs: l.macs, activationBytes: l.activationBytes,
+    ...(l.sharedWith ? { sharedWith: l.sharedWith } : {}),
   })}`);
   return [
     '{',
@@ -67,7 +68,7 @@ const shapeText = (shape: Costs['layers'][number]['shape']) => `[${shape.map(([n
 export function infoText(graph: Graph, costs: Costs): string {
   const dims = Object.entries(graph.dims).map(([k, v]) => `${k}=${v}`).join(', ');
   const rows = costs.layers.map((l) => [
-    l.path, l.op, shapeText(l.shape), l.params ? humanCount(l.params) : '-', l.macs ? humanCount(l.macs) : '-', humanBytes(l.activationBytes),
+    l.path, l.op, shapeText(l.shape), l.params ? humanCount(l.params) : l.sharedWith ? 'shared' : '-', l.macs ? humanCount(l.macs) : '-', humanBytes(l.activationBytes),
   ]);
   const table = renderTable(['path', 'op', 'output shape', 'params', 'MACs', 'activations'], rows, new Set([3, 4, 5]));
   return [
@@ -76,6 +77,7 @@ export function infoText(graph: Graph, costs: Costs): string {
     table,
     '',
     `total  params ${humanCount(costs.params)} (${grouped(costs.params)})  MACs ${humanCount(costs.macs)}  FLOPs ${humanCount(costs.flops)}  activations ${humanBytes(costs.activationBytes)} (every output at once)`,
+    ...(costs.layers.some((l) => l.sharedWith) ? ["shared = a later call of a shared module: the layer reads its first call's parameters, counted there once"] : []),
     LEGEND,
   ].join('\n');
 }

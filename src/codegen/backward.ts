@@ -4,7 +4,7 @@
 // its contributions in one elementwise kernel before its own rule runs. Elementwise functions and
 // operators are handled here from their derivative expressions; every other primitive brings its
 // `lowerVjp`. Forward values stay alive until their last backward use: the memory plan sees that.
-import { paramLeaf, type Graph } from '../compiler/ir/graph.ts';
+import { paramsRead, type Graph } from '../compiler/ir/graph.ts';
 import { numelOf } from '../compiler/ir/named-tensor.ts';
 import { primitiveOf } from '../compiler/primitives/index.ts';
 import { emitElementwise, emitZeros, viewOver, type LowerVjpCall, type Value } from '../compiler/primitives/lowering.ts';
@@ -27,7 +27,7 @@ const MAX_SUM = 6;
 /** Which values depend on a parameter: only they need gradients. */
 function needsGradient(graph: Graph): boolean[] {
   const needs = graph.nodes.map(() => false);
-  for (const n of graph.nodes) needs[n.id] = n.dtype === 'f32' && (n.params.length > 0 || n.inputs.some((i) => needs[i]));
+  for (const n of graph.nodes) needs[n.id] = n.dtype === 'f32' && (n.params.length > 0 || !!n.shares || n.inputs.some((i) => needs[i]));
   return needs;
 }
 
@@ -85,6 +85,10 @@ export function lowerBackward(graph: Graph, forward: LoweredGraph, seeds: Readon
     for (const id of b.nodes) values[id] = b.lowered.values[id];
   };
   const contributions: Value[][] = graph.nodes.map(() => []);
+  // A shared module's parameter is read by a node of each of its calls: each writes a part, summed at the end.
+  const readers = new Map<string, number>();
+  for (const n of graph.nodes) for (const p of paramsRead(n)) readers.set(p.path, (readers.get(p.path) ?? 0) + 1);
+  const shareParts = new Map<string, Value[]>();
   for (const o of graph.outputs) {
     const seed = seeds.get(o.name);
     if (seed && needs[o.node]) contributions[o.node].push(seed);
@@ -114,11 +118,20 @@ export function lowerBackward(graph: Graph, forward: LoweredGraph, seeds: Readon
     });
     const own = new Map<string, string>();
     const ownGrads = new Map<string, string>();
-    for (const p of node.params) {
-      own.set(paramLeaf(node, p), forward.params.get(p.path)!);
-      const name = declare(`grad.${p.path}`, p.shape.reduce((a, b) => a * b, 1), 'grad');
-      ownGrads.set(paramLeaf(node, p), name);
-      paramGrads.set(p.path, name);
+    for (const p of paramsRead(node)) {
+      own.set(p.leaf, forward.params.get(p.path)!);
+      const elements = buffers.get(forward.params.get(p.path)!)!.elements;
+      if (readers.get(p.path) === 1) {
+        const name = declare(`grad.${p.path}`, elements, 'grad');
+        ownGrads.set(p.leaf, name);
+        paramGrads.set(p.path, name);
+        continue;
+      }
+      const mine = shareParts.get(p.path) ?? [];
+      shareParts.set(p.path, mine);
+      const name = declare(`grad.${p.path}.part${mine.length}`, elements, 'scratch');
+      mine.push({ buffer: name, axes: [['n', elements]] });
+      ownGrads.set(p.leaf, name);
     }
     let scratchCount = 0;
     const call: LowerVjpCall = {
@@ -134,6 +147,11 @@ export function lowerBackward(graph: Graph, forward: LoweredGraph, seeds: Readon
       prim.lowerVjp(call);
     }
   }
+  for (const [path, mine] of shareParts) {
+    const name = declare(`grad.${path}`, buffers.get(forward.params.get(path)!)!.elements, 'grad');
+    paramGrads.set(path, name);
+    sumInto(mine, { buffer: name, axes: mine[0].axes }, `grad.${path}`, declare, emitter(`sum d ${path}`));
+  }
   // Parameters no path reaches (unused, or behind an integer input) get a zero gradient.
   for (const n of graph.nodes) for (const p of n.params) {
     if (paramGrads.has(p.path)) continue;
@@ -147,6 +165,23 @@ export function lowerBackward(graph: Graph, forward: LoweredGraph, seeds: Readon
 /** g · 1: the gradient passes through unchanged. */
 const isIdentity = (e: Expr) => e.op === 'mul' && e.a.op === 'input' && e.a.name === 'in0' && e.b.op === 'const' && e.b.value === 1;
 const sameAxes = (a: Value['axes'], b: Value['axes']) => a.length === b.length && a.every(([n, s], i) => b[i][0] === n && b[i][1] === s);
+
+/** dst = the sum of `parts`, in rounds of at most MAX_SUM (a shared parameter's gradient from its readers). */
+function sumInto(parts: readonly Value[], dst: Value, name: string,
+  declare: (name: string, elements: number, role: BufferRole) => string, emit: (spec: LoweredStep['spec'], bufs: readonly string[]) => void): void {
+  let rest = [...parts];
+  let round = 0;
+  while (rest.length > MAX_SUM) {
+    const group = rest.slice(0, MAX_SUM);
+    const sum: Value = { buffer: declare(`${name}.sum${round++}`, numelOf(dst.axes), 'scratch'), axes: dst.axes };
+    emitElementwise({ emit }, dst.axes, group, sum, sumExpr(group.length));
+    rest = [sum, ...rest.slice(MAX_SUM)];
+  }
+  emitElementwise({ emit }, dst.axes, rest, dst, sumExpr(rest.length));
+}
+
+const sumExpr = (n: number): Expr => Array.from({ length: n - 1 }, (_, k) => k + 1)
+  .reduce<Expr>((e, k) => ({ op: 'add', a: e, b: { op: 'input', name: `in${k}` } }), { op: 'input', name: 'in0' });
 
 /** The gradient of a value from its consumers' contributions: the one buffer, or their sum. */
 function sumContributions(parts: readonly Value[], out: Value, name: string,

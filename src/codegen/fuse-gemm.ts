@@ -164,7 +164,8 @@ export function planGemmFusion(graph: Graph, inlined: Set<number>, leaves: Map<n
   const views = new Set<number>();
   if (!allowed) return { epilogues, prologues, views };
   for (const layer of graph.nodes) {
-    if (!isDense(layer)) continue;
+    // padded windowed attention pads its input after the norm (Video Swin): the norm is not folded in
+    if (!isDense(layer) || layer.attrs.pad === true) continue;
     const found = prologueOf(s, layer, layer.inputs[0]);
     if (!found) continue;
     prologues.set(layer.id, found.p);

@@ -112,7 +112,7 @@ function splitGroups(graph: Graph, only?: ReadonlySet<number>): Map<number, numb
  * a tuple part), not an input. Recomputation (a subset) recomputes each node as written.
  */
 const repeatable = (node: GraphNode, subset: boolean) =>
-  !subset && node.params.length === 0 && node.op !== 'input' && node.op !== 'split';
+  !subset && node.params.length === 0 && !node.shares && node.op !== 'input' && node.op !== 'split';
 
 /** lowerGraph's work, also for a subset of nodes again under new buffer names (training's recomputation). */
 export function lowerNodes(graph: Graph, opts: LowerNodesOptions): LoweredGraph {
@@ -168,6 +168,8 @@ export function lowerNodes(graph: Graph, opts: LowerNodesOptions): LoweredGraph 
       own.set(paramLeaf(node, p), declare(`param.${p.path}`, p.shape.reduce((a, b) => a * b, 1), 'param'));
       params.set(p.path, `param.${p.path}`);
     }
+    // a later call of a shared module reads the parameters its first call's node declared
+    for (const p of node.shares ?? []) own.set(p.leaf, `param.${p.path}`);
     if (fusion.inlined.has(node.id)) {
       values.push({ buffer: '', axes: layoutOf(node.axes, layout), fused: true });
       ownParams.set(node.id, own);

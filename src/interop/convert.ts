@@ -5,7 +5,7 @@
 import type { Graph } from '../compiler/ir/graph.ts';
 import { emptyRecord, type SafeTensor } from '../runtime/safetensors.ts';
 import { torchLayout, torchToVdm, vdmToTorch, type ParamLayout } from './layout.ts';
-import { ignoredWhy, toTorchName, type NameMap } from './name-maps.ts';
+import { BUILTIN_MAPS, ignoredWhy, mapName, type NameMap, type NameRule } from './name-maps.ts';
 
 export class ConvertError extends Error {
   override name = 'ConvertError';
@@ -61,6 +61,52 @@ function notFitting(what: string, problems: readonly string[], toVdm: boolean): 
   return new ConvertError(`${what}:\n${listProblems(problems)}${why}`);
 }
 
+type Features = NonNullable<NameRule['features']>;
+
+/** Position in vdm's order of each position of the other side's last axis (a map's `features`). */
+function featureOrder(len: number, f: Features, name: string): Int32Array {
+  const G = f.groups.reduce((a, b) => a * b, 1);
+  if (len % G) throw new ConvertError(`${name}: its last axis (${len}) is not ${f.groups.join(' x ')} groups of features, as the map reorders it`);
+  const rest = len / G;
+  const perm = new Int32Array(len);
+  const digits = new Array<number>(f.groups.length);
+  for (let other = 0; other < G; other++) {
+    let rem = other;
+    for (let k = f.order.length - 1; k >= 0; k--) { const g = f.groups[f.order[k]]; digits[f.order[k]] = rem % g; rem = Math.floor(rem / g); }
+    const v = digits.reduce((acc, d, i) => acc * f.groups[i] + d, 0);
+    for (let r = 0; r < rest; r++) perm[other * rest + r] = v * rest + r;
+  }
+  return perm;
+}
+
+/** Reorders the last axis of PyTorch-layout data: to the other side's order, or back to vdm's. */
+function reorderFeatures(data: Float32Array, shape: readonly number[], f: Features, name: string, toOther: boolean): Float32Array {
+  const len = shape[shape.length - 1];
+  const perm = featureOrder(len, f, name);
+  const out = new Float32Array(data.length);
+  for (let row = 0; row < data.length; row += len) {
+    for (let j = 0; j < len; j++) {
+      if (toOther) out[row + j] = data[row + perm[j]]; else out[row + perm[j]] = data[row + j];
+    }
+  }
+  return out;
+}
+
+/** The shape of each of k equal parts along the first axis of PyTorch's layout, or why there are none. */
+function partShape(l: ParamLayout, k: number, map: NameMap): number[] | string {
+  if (k === 1) return [...l.torchShape];
+  if (l.torchShape[0] % k) return `map ${map.name} splits ${l.path} into ${k} parts, but the first axis of its PyTorch layout ${shapeText(l.torchShape)} does not divide by ${k}`;
+  return [l.torchShape[0] / k, ...l.torchShape.slice(1)];
+}
+
+/** What a part looks like in the other layout: its transpose for a Linear weight, the vdm shape whole. */
+const otherShape = (l: ParamLayout, part: readonly number[], k: number) =>
+  (k === 1 ? l.vdmShape : l.rule === 'transpose' ? [...part].reverse() : part);
+
+function count(rules: Record<string, number>, key: string): void {
+  rules[key] = (rules[key] ?? 0) + 1;
+}
+
 /** A PyTorch state dict (names of `map`) -> vdm's parameters by dotted path. */
 export function torchToVdmParams(graph: Graph, source: Record<string, SafeTensor>, map: NameMap): Conversion {
   const layouts = torchLayout(graph);
@@ -69,16 +115,41 @@ export function torchToVdmParams(graph: Graph, source: Record<string, SafeTensor
   const used = new Set<string>();
   const rules: Record<string, number> = {};
   for (const l of layouts) {
-    const name = toTorchName(map, l.path);
-    const t = Object.hasOwn(source, name) ? source[name] : undefined;
-    if (!t) { problems.push(`missing ${name} ${shapeText(l.torchShape)}${name !== l.path ? ` (vdm's ${l.path})` : ''}`); continue; }
-    used.add(name);
-    if (t.shape.join() !== l.torchShape.join()) { problems.push(shapeProblem(name, t.shape, l.torchShape, l.vdmShape, l, true)); continue; }
+    const { names, rule } = mapName(map, l.path, l.node.op);
+    const part = partShape(l, names.length, map);
+    if (typeof part === 'string') { problems.push(part); continue; }
+    const parts: Float32Array[] = [];
+    for (const name of names) {
+      const t = Object.hasOwn(source, name) ? source[name] : undefined;
+      if (!t) { problems.push(`missing ${name} ${shapeText(part)}${name !== l.path ? ` (vdm's ${l.path}${names.length > 1 ? `, part ${parts.length + 1} of ${names.length}` : ''})` : ''}`); break; }
+      used.add(name);
+      if (t.shape.join() !== part.join()) { problems.push(shapeProblem(name, t.shape, part, otherShape(l, part, names.length), l, true)); break; }
+      try {
+        parts.push(floatData(name, t));
+      } catch (e) {
+        if (e instanceof ConvertError) { problems.push(e.message); break; } throw e;
+      }
+    }
+    if (parts.length !== names.length) continue;
     try {
-      tensors[l.path] = { dtype: 'F32', shape: [...l.vdmShape], data: torchToVdm(l, floatData(name, t)) };
-      rules[l.rule] = (rules[l.rule] ?? 0) + 1;
+      let data = parts[0];
+      if (parts.length > 1) {
+        data = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+        parts.reduce((at, p) => { data.set(p, at); return at + p.length; }, 0);
+      }
+      if (rule?.features) data = reorderFeatures(data, l.torchShape, rule.features, names[0], false);
+      tensors[l.path] = { dtype: 'F32', shape: [...l.vdmShape], data: torchToVdm(l, data) };
+      count(rules, l.rule);
+      if (names.length > 1) count(rules, 'split');
+      if (rule?.features) count(rules, 'reordered');
     } catch (e) {
       if (e instanceof ConvertError) problems.push(e.message); else throw e;
+    }
+  }
+  if (problems.length) {
+    const strays = Object.keys(source).filter((n) => !used.has(n) && ignoredWhy(map, n) === undefined).sort();
+    if (strays.length && problems.some((p) => p.startsWith('missing '))) {
+      problems.push(`the file's ${strays.length} tensor${strays.length === 1 ? '' : 's'} that no parameter takes${map.rules.length ? ` under map ${map.name}` : ''}: ${strays.slice(0, 6).join(', ')}${strays.length > 6 ? ', ...' : ''} (another naming? --map ${Object.keys(BUILTIN_MAPS).filter((m) => m !== map.name).join('|')} or a JSON map)`);
     }
   }
   if (problems.length) throw notFitting(`the state dict does not fit model ${graph.model}${map.rules.length ? ` under map ${map.name}` : ''}`, problems, true);
@@ -101,10 +172,18 @@ export function vdmToTorchParams(graph: Graph, source: Record<string, SafeTensor
     used.add(l.path);
     if (t.shape.join() !== l.vdmShape.join()) { problems.push(shapeProblem(l.path, t.shape, l.vdmShape, l.torchShape, l, false)); continue; }
     try {
-      const name = toTorchName(map, l.path);
-      if (Object.hasOwn(tensors, name)) { problems.push(`map ${map.name} gives ${l.path} the name ${name}, which another parameter has`); continue; }
-      tensors[name] = { dtype: 'F32', shape: [...l.torchShape], data: vdmToTorch(l, floatData(l.path, t)) };
-      rules[l.rule] = (rules[l.rule] ?? 0) + 1;
+      const { names, rule } = mapName(map, l.path, l.node.op);
+      const part = partShape(l, names.length, map);
+      if (typeof part === 'string') { problems.push(part); continue; }
+      const taken = names.find((n) => Object.hasOwn(tensors, n));
+      if (taken) { problems.push(`map ${map.name} gives ${l.path} the name ${taken}, which another parameter has`); continue; }
+      let data = vdmToTorch(l, floatData(l.path, t));
+      if (rule?.features) data = reorderFeatures(data, l.torchShape, rule.features, names[0], true);
+      const size = part.reduce((a, b) => a * b, 1);
+      names.forEach((name, i) => { tensors[name] = { dtype: 'F32', shape: [...part], data: data.slice(i * size, (i + 1) * size) }; });
+      count(rules, l.rule);
+      if (names.length > 1) count(rules, 'split');
+      if (rule?.features) count(rules, 'reordered');
     } catch (e) {
       if (e instanceof ConvertError) problems.push(e.message); else throw e;
     }

@@ -4,6 +4,12 @@
 // name no rule matches stays as it is. `ignore` names tensors of the other side that vdm computes
 // itself (a fixed position table), which conversion lists instead of refusing.
 //
+// A rule may also convert by rule where the other implementation lays a tensor out differently:
+// `torch` a list of names splits the tensor into equal parts along the first axis of PyTorch's
+// layout (a packed qkv as to_q, to_k, to_v), `features` reorders its last axis (Swin's patch
+// merging concatenates the 2 x 2 neighbours w-major, vdm's patchify h-major), and `op` limits a
+// rule to the parameters of one kind of layer (an attention's proj, not a patch embedding's).
+//
 // A user's map is a JSON file:
 //   { "rules": [ { "vdm": "blocks.{n}.ada.{p*}", "torch": "blocks.{n}.adaLN_modulation.1.{p*}" } ],
 //     "ignore": [ { "torch": "pos_embed", "why": "a fixed sin-cos table" } ] }
@@ -15,7 +21,15 @@ export class NameMapError extends Error {
 
 export interface NameRule {
   readonly vdm: string;
-  readonly torch: string;
+  /** the other side's name; several: equal parts along the first axis of PyTorch's layout, in order */
+  readonly torch: string | readonly string[];
+  /** only parameters of a layer of this op (attention, linear, conv, ...) */
+  readonly op?: string;
+  /**
+   * The last axis of PyTorch's layout is, in vdm's order, [groups[0], groups[1], ..., rest]; the
+   * other implementation orders the groups as `order` lists them (its first group is vdm's order[0]).
+   */
+  readonly features?: { readonly groups: readonly number[]; readonly order: readonly number[] };
 }
 
 export interface IgnoredName {
@@ -30,19 +44,93 @@ export interface NameMap {
 }
 
 /** The names of the official DiT implementation (facebookresearch/DiT, models.py). */
+const DIT_RULES: readonly NameRule[] = [
+  { vdm: 't_embedder.fc1.{p*}', torch: 't_embedder.mlp.0.{p*}' },
+  { vdm: 't_embedder.fc2.{p*}', torch: 't_embedder.mlp.2.{p*}' },
+  { vdm: 'blocks.{n}.ada.{p*}', torch: 'blocks.{n}.adaLN_modulation.1.{p*}' },
+  { vdm: 'final_layer.ada.{p*}', torch: 'final_layer.adaLN_modulation.1.{p*}' },
+];
 const DIT: NameMap = {
   name: 'dit',
-  rules: [
-    { vdm: 't_embedder.fc1.{p*}', torch: 't_embedder.mlp.0.{p*}' },
-    { vdm: 't_embedder.fc2.{p*}', torch: 't_embedder.mlp.2.{p*}' },
-    { vdm: 'blocks.{n}.ada.{p*}', torch: 'blocks.{n}.adaLN_modulation.1.{p*}' },
-    { vdm: 'final_layer.ada.{p*}', torch: 'final_layer.adaLN_modulation.1.{p*}' },
-  ],
+  rules: DIT_RULES,
   ignore: [{ torch: 'pos_embed', why: 'the fixed 2D sin-cos position table, which vdm computes (sincos)' }],
 };
 
+/**
+ * The names of the official Latte implementation (Vchitect/Latte, models/latte.py): DiT's blocks
+ * (spatial and temporal ones alternating in one list), with a fixed temporal table beside the
+ * spatial one.
+ */
+const LATTE: NameMap = {
+  name: 'latte',
+  rules: DIT_RULES,
+  ignore: [
+    { torch: 'pos_embed', why: 'the fixed 2D sin-cos position table, which vdm computes (sincos)' },
+    { torch: 'temp_embed', why: 'the fixed 1D sin-cos table over frames, which vdm computes (sincos over t)' },
+  ],
+};
+
+/**
+ * The names of the official Video Swin Transformer (SwinTransformer/Video-Swin-Transformer, mmaction
+ * Recognizer3D with SwinTransformer3D as `backbone`): the backbone's parameters under `backbone.`;
+ * the relative-position table is relative_position_bias_table (the same [prod(2w - 1), heads] rows,
+ * query minus key, t most significant); patch merging concatenates the 2 x 2 neighbours as
+ * (h, w) = (0, 0), (1, 0), (0, 1), (1, 1), so its norm and reduction are reordered by rule. The
+ * denoiser's own layers (time_proj, the decoder up.*, head) have no counterpart and keep vdm's names.
+ */
+const MERGE = { groups: [2, 2], order: [1, 0] } as const;
+const SWIN: NameMap = {
+  name: 'swin',
+  rules: [
+    { vdm: 'patch_embed.{p*}', torch: 'backbone.patch_embed.{p*}' },
+    { vdm: 'layers.{n}.blocks.{m}.attn.rel_bias', torch: 'backbone.layers.{n}.blocks.{m}.attn.relative_position_bias_table' },
+    { vdm: 'layers.{n}.blocks.{p*}', torch: 'backbone.layers.{n}.blocks.{p*}' },
+    { vdm: 'layers.{n}.downsample.norm.{p}', torch: 'backbone.layers.{n}.downsample.norm.{p}', features: MERGE },
+    { vdm: 'layers.{n}.downsample.reduction.{p}', torch: 'backbone.layers.{n}.downsample.reduction.{p}', features: MERGE },
+    { vdm: 'norm.{p}', torch: 'backbone.norm.{p}' },
+  ],
+  ignore: [
+    { torch: 'backbone.layers.{n}.blocks.{m}.attn.relative_position_index', why: 'the table index of each window pair, which vdm derives from the window' },
+    { torch: 'cls_head.{p*}', why: 'the classification head, which the denoiser does not have' },
+  ],
+};
+
+/** A rule for a module named `at` anywhere: at the top level and under any prefix. */
+const anywhere = (at: string, to: string | readonly string[], op?: string): NameRule[] => {
+  const under = (s: string) => `{scope*}.${s}`;
+  return [
+    { vdm: `${at}.{p}`, torch: typeof to === 'string' ? `${to}.{p}` : to.map((t) => `${t}.{p}`), op },
+    { vdm: under(`${at}.{p}`), torch: typeof to === 'string' ? under(`${to}.{p}`) : to.map((t) => under(`${t}.{p}`)), op },
+  ];
+};
+
+/**
+ * diffusers' naming of the layers it shares with vdm's blocks (diffusers models/attention_processor.py
+ * Attention, attention.py FeedForward, resnet.py ResnetBlock2D, embeddings.py TimestepEmbedding),
+ * applied wherever they fit: an attention's packed qkv becomes to_q, to_k, to_v (a cross-attention's
+ * q and kv: to_q and to_k, to_v) and its proj to_out.0; an MLP's fc1 / fc2 ff.net.0.proj / ff.net.2;
+ * a ResBlock's temb_proj time_emb_proj and skip conv_shortcut (norm1, conv1, norm2, conv2 as they
+ * are); a timestep embedder's fc1 / fc2 linear_1 / linear_2. Other layers keep vdm's names.
+ */
+const DIFFUSERS: NameMap = {
+  name: 'diffusers',
+  rules: [
+    ...anywhere('qkv', ['to_q', 'to_k', 'to_v'], 'attention'),
+    ...anywhere('q', 'to_q', 'attention'),
+    ...anywhere('kv', ['to_k', 'to_v'], 'attention'),
+    ...anywhere('proj', 'to_out.0', 'attention'),
+    ...anywhere('mlp.fc1', 'ff.net.0.proj', 'linear'),
+    ...anywhere('mlp.fc2', 'ff.net.2', 'linear'),
+    ...anywhere('temb_proj', 'time_emb_proj', 'linear'),
+    ...anywhere('skip', 'conv_shortcut', 'conv'),
+    ...anywhere('fc1', 'linear_1', 'linear'),
+    ...anywhere('fc2', 'linear_2', 'linear'),
+  ],
+  ignore: [],
+};
+
 /** The maps `--map NAME` selects. */
-export const BUILTIN_MAPS: Readonly<Record<string, NameMap>> = { dit: DIT };
+export const BUILTIN_MAPS: Readonly<Record<string, NameMap>> = { dit: DIT, latte: LATTE, swin: SWIN, diffusers: DIFFUSERS };
 
 /** The identity: vdm's own names. */
 export const IDENTITY_MAP: NameMap = { name: 'vdm', rules: [], ignore: [] };
@@ -81,23 +169,43 @@ function rewrite(name: string, from: string, to: string): string | undefined {
   return to.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\*?\}/g, (_, n: string) => values.get(n) ?? '');
 }
 
-/** vdm's dotted path -> the other side's name. */
-export function toTorchName(map: NameMap, path: string): string {
-  for (const r of map.rules) {
-    const out = rewrite(path, r.vdm, r.torch);
-    if (out !== undefined) return out;
-  }
-  return path;
+/** How one parameter is named on the other side: its names (several: equal parts) and the rule. */
+export interface MappedName {
+  readonly names: readonly string[];
+  readonly rule?: NameRule;
 }
 
-/** The other side's name -> vdm's dotted path. */
-export function toVdmName(map: NameMap, name: string): string {
+const torchSides = (r: NameRule): readonly string[] => (typeof r.torch === 'string' ? [r.torch] : r.torch);
+
+/** vdm's dotted path (of a layer of `op`, when known) -> the other side's names. */
+export function mapName(map: NameMap, path: string, op?: string): MappedName {
   for (const r of map.rules) {
-    const out = rewrite(name, r.torch, r.vdm);
-    if (out !== undefined) return out;
+    if (r.op !== undefined && r.op !== op) continue;
+    const names = torchSides(r).map((t) => rewrite(path, r.vdm, t));
+    if (names[0] !== undefined) return { names: names as string[], rule: r };
+  }
+  return { names: [path] };
+}
+
+/** vdm's dotted path -> the other side's name (the first part's, for a rule that splits). */
+export function toTorchName(map: NameMap, path: string, op?: string): string {
+  return mapName(map, path, op).names[0];
+}
+
+/** The other side's name -> vdm's dotted path (rules limited to an op apply when `op` is that op or undefined). */
+export function toVdmName(map: NameMap, name: string, op?: string): string {
+  for (const r of map.rules) {
+    if (r.op !== undefined && op !== undefined && r.op !== op) continue;
+    for (const t of torchSides(r)) {
+      const out = rewrite(name, t, r.vdm);
+      if (out !== undefined) return out;
+    }
   }
   return name;
 }
+
+/** Whether a map only renames (no split, no reordering): what vdm export torch can build a module from. */
+export const onlyRenames = (map: NameMap) => map.rules.every((r) => typeof r.torch === 'string' && !r.features);
 
 /** Why a tensor of the other side is ignored, or undefined. */
 export function ignoredWhy(map: NameMap, name: string): string | undefined {
@@ -107,8 +215,17 @@ export function ignoredWhy(map: NameMap, name: string): string | undefined {
 /** Checks a map's placeholders: each side of a rule names the same ones. */
 function validate(map: NameMap, where: string): NameMap {
   for (const r of map.rules) {
-    const a = [...compile(r.vdm).names].sort().join(), b = [...compile(r.torch).names].sort().join();
-    if (a !== b) throw new NameMapError(`${where}: rule ${JSON.stringify(r)}: both sides must use the same placeholders ({${a}} vs {${b}})`);
+    const a = [...compile(r.vdm).names].sort().join();
+    for (const t of torchSides(r)) {
+      const b = [...compile(t).names].sort().join();
+      if (a !== b) throw new NameMapError(`${where}: rule ${JSON.stringify(r)}: both sides must use the same placeholders ({${a}} vs {${b}})`);
+    }
+    if (!torchSides(r).length) throw new NameMapError(`${where}: rule ${JSON.stringify(r)}: "torch" names no tensor`);
+    if (r.features) {
+      const { groups, order } = r.features;
+      const ok = groups.length > 0 && groups.every((g) => Number.isInteger(g) && g > 0) && [...order].sort().join() === groups.map((_, i) => i).join();
+      if (!ok) throw new NameMapError(`${where}: rule ${JSON.stringify(r)}: "features" needs positive integer groups and an order that lists each group once`);
+    }
   }
   return map;
 }
@@ -131,11 +248,15 @@ export function loadNameMap(spec: string | undefined): NameMap {
   const o = json as { rules?: unknown; ignore?: unknown };
   const rules = o.rules ?? [];
   const ignore = o.ignore ?? [];
-  if (!Array.isArray(rules) || !rules.every((r) => r && typeof r.vdm === 'string' && typeof r.torch === 'string')) throw bad('"rules" must be a list of {"vdm", "torch"} patterns');
+  const isName = (t: unknown) => typeof t === 'string' || (Array.isArray(t) && t.length > 0 && t.every((x) => typeof x === 'string'));
+  if (!Array.isArray(rules) || !rules.every((r) => r && typeof r.vdm === 'string' && isName(r.torch) && (r.op === undefined || typeof r.op === 'string')
+    && (r.features === undefined || (Array.isArray(r.features.groups) && Array.isArray(r.features.order))))) {
+    throw bad('"rules" must be a list of {"vdm", "torch"} patterns ("torch" a name or a list of names; optional "op", "features": {"groups", "order"})');
+  }
   if (!Array.isArray(ignore) || !ignore.every((r) => r && typeof r.torch === 'string')) throw bad('"ignore" must be a list of {"torch", "why"}');
   return validate({
     name: spec,
-    rules: rules.map((r: NameRule) => ({ vdm: r.vdm, torch: r.torch })),
+    rules: rules.map((r: NameRule) => ({ vdm: r.vdm, torch: r.torch, ...(r.op !== undefined ? { op: r.op } : {}), ...(r.features ? { features: { groups: [...r.features.groups], order: [...r.features.order] } } : {}) })),
     ignore: ignore.map((r: { torch: string; why?: unknown }) => ({ torch: r.torch, why: typeof r.why === 'string' ? r.why : 'ignored by the map' })),
   }, `--map ${spec}`);
 }

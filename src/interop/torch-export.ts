@@ -8,7 +8,7 @@
 import type { AxisPair, Graph, GraphNode } from '../compiler/ir/graph.ts';
 import { paramLeaf } from '../compiler/ir/graph.ts';
 import { patchEmbedOf } from './layout.ts';
-import { IDENTITY_MAP, toTorchName, type NameMap } from './name-maps.ts';
+import { IDENTITY_MAP, onlyRenames, toTorchName, type NameMap } from './name-maps.ts';
 import { objectiveSource, PRELUDE } from './torch-prelude.ts';
 
 export class ExportError extends Error {
@@ -30,8 +30,8 @@ const PY_KEYWORDS = new Set(['False', 'None', 'True', 'and', 'as', 'assert', 'as
   'elif', 'else', 'except', 'finally', 'for', 'from', 'global', 'if', 'import', 'in', 'is', 'lambda', 'nonlocal', 'not', 'or', 'pass',
   'raise', 'return', 'try', 'while', 'with', 'yield', 'self', 'torch', 'nn', 'F', 'math',
   // the prelude's helpers
-  'patch_order', 'patchify', 'unpatchify', 'conv_over', 'group_norm', 'upsample', 'pool', 'along', 'timestep_embedding', 'sincos_table', 'Attention', 'GRU', 'RMSNorm', 'rms_norm', 'Param',
-  'noise_schedule', 'expand', 'q_sample', 'training_loss', 'DIFFUSION', 'super', 'range', 'len', 'list', 'tuple', 'dict']);
+  'patch_order', 'patchify', 'unpatchify', 'conv_over', 'group_norm', 'upsample', 'pool', 'along', 'timestep_embedding', 'sincos_table', 'Attention', 'GRU', 'RMSNorm', 'rms_norm', 'Param', 'pad_to',
+  'noise_schedule', 'expand', 'q_sample', 'training_loss', 'vlb_term', 'discretized_log_likelihood', 'DIFFUSION', 'super', 'range', 'len', 'list', 'tuple', 'dict']);
 
 const names = (axes: readonly AxisPair[]) => axes.map(([n]) => n);
 const tuple = (xs: readonly string[]) => `(${xs.map((x) => `'${x}'`).join(', ')}${xs.length === 1 ? ',' : ''})`;
@@ -72,6 +72,8 @@ interface Scope {
 
 interface Ctx {
   readonly graph: Graph;
+  /** every node in the model's class (its layers in nested ModuleDicts by dotted path): the fallback when blocks cannot run as units */
+  readonly flat: boolean;
   readonly map: NameMap;
   readonly needed: Set<number>;
   readonly reads: (n: GraphNode) => number[];
@@ -80,6 +82,8 @@ interface Ctx {
   readonly classes: string[];
   readonly bySignature: Map<string, string>;
   readonly usedClassNames: Set<string>;
+  /** the model's lines lending each later call of a shared module the module of its first call */
+  readonly shareLinks: string[];
 }
 
 /** The nodes a node's generated code reads: a patch embedding reads patchify's input. */
@@ -91,7 +95,7 @@ function readsOf(graph: Graph) {
 function attrPath(ctx: Ctx, scope: string, node: GraphNode): string {
   const paths = node.params.map((p) => {
     const leaf = paramLeaf(node, p);
-    const mapped = toTorchName(ctx.map, p.path);
+    const mapped = toTorchName(ctx.map, p.path, node.op);
     if (!mapped.endsWith(`.${leaf}`)) throw new ExportError(`map ${ctx.map.name} renames the parameter leaf of ${p.path} (to ${mapped}); an exported module keeps vdm's leaves (weight, bias, qkv.weight)`);
     return mapped.slice(0, -leaf.length - 1);
   });
@@ -104,7 +108,16 @@ function attrPath(ctx: Ctx, scope: string, node: GraphNode): string {
   return mod.slice(prefix.length);
 }
 
-const accessOf = (rel: string) => `self${rel.split('.').map((s) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(s) ? `.${s}` : `['${s}']`)).join('')}`;
+/** A layer's module from its scope's class: `@key` is one a shared module lent it (self._shared). */
+const accessOf = (rel: string) => (rel.startsWith('@') ? `self._shared['${rel.slice(1)}']`
+  : `self${rel.split('.').map((s) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(s) ? `.${s}` : `['${s}']`)).join('')}`);
+
+/** A scope's module from the model's: list members by index. */
+const scopeAccess = (path: string) => `self${path ? path.split('.').map((s) => (isIndex(s) ? `[${s}]` : `.${s}`)).join('') : ''}`;
+
+/** The parameters a node reads but an earlier call of a shared module owns. */
+const sharesOf = (n: GraphNode): readonly { leaf: string; path: string }[] => (n as { shares?: readonly { leaf: string; path: string }[] }).shares ?? [];
+const hasParams = (n: GraphNode) => n.params.length > 0 || sharesOf(n).length > 0;
 
 /** The module a layer is, as a constructor call. */
 function constructorOf(graph: Graph, n: GraphNode): string {
@@ -139,7 +152,9 @@ function constructorOf(graph: Graph, n: GraphNode): string {
       const dict = (v: unknown) => `{${Object.entries(v as Record<string, number>).map(([a, k]) => `'${a}': ${k}`).join(', ')}}`;
       const table = n.params.find((p) => p.path.endsWith('rel_bias'));
       const win = n.attrs.window ? `, window=${dict(n.attrs.window)}, shift=${dict(n.attrs.shift)}` : '';
-      return `Attention(${size(inAxes, 'c')}, heads=${Number(n.attrs.heads)}, axes=${tuple(names(inAxes))}, over=${tuple(n.attrs.over as string[])}${n.attrs.bias ? '' : ', bias=False'}${cross}${win}${table ? `, rel_bias=${table.shape[0]}` : ''})`;
+      const padded = n.attrs.padded ? `, padded=${dict(n.attrs.padded)}` : '';
+      const bw = table && n.attrs.bias_window ? `, bias_window=${dict(n.attrs.bias_window)}` : '';
+      return `Attention(${size(inAxes, 'c')}, heads=${Number(n.attrs.heads)}, axes=${tuple(names(inAxes))}, over=${tuple(n.attrs.over as string[])}${n.attrs.bias ? '' : ', bias=False'}${cross}${win}${padded}${table ? `, rel_bias=${table.shape[0]}` : ''}${bw})`;
     }
     default: throw new ExportError(`internal: no module for ${n.op}`);
   }
@@ -150,6 +165,14 @@ function unsupportedWhy(n: GraphNode): string | undefined {
   if (!SUPPORTED.has(n.op)) return n.op;
   if (n.op === 'conv' && (n.attrs.over as string[]).length > 3) return 'conv over more than 3 axes';
   return undefined;
+}
+
+/** x (over `axes`) padded with zeros to whole patches when the patchify node pads (pad: true). */
+function padPatches(patchifyNode: GraphNode, x: string, axes: readonly AxisPair[]): string {
+  if (patchifyNode.attrs.pad !== true) return x;
+  const patch = patchifyNode.attrs.patch as Record<string, number>;
+  const sizes = axes.map(([a, size]) => (patch[a] ? Math.ceil(size / patch[a]) * patch[a] : size));
+  return `pad_to(${x}, [${sizes.join(', ')}], 0)`;
 }
 
 /** One node's statement in a class's forward: `name = expr`. */
@@ -179,12 +202,12 @@ function nodeExpr(ctx: Ctx, n: GraphNode, v: (id: number) => string, attr: strin
       const pe = patchEmbedOf(graph, n);
       if (pe) {
         const src = graph.nodes[input(0).inputs[0]];
-        return keep(`conv_over(${accessOf(attr!)}, ${v(src.id)}, ${tuple(names(src.axes))}, ${tuple(pe.kernel.map((e) => e.axis))})`, names(src.axes));
+        return keep(`conv_over(${accessOf(attr!)}, ${padPatches(input(0), v(src.id), src.axes)}, ${tuple(names(src.axes))}, ${tuple(pe.kernel.map((e) => e.axis))})`, names(src.axes));
       }
       return along(accessOf(attr!), 0, String(n.attrs.axis));
     }
     case 'layernorm': {
-      if (n.params.length) return along(accessOf(attr!), 0, String(n.attrs.axis));
+      if (hasParams(n)) return along(accessOf(attr!), 0, String(n.attrs.axis));
       const axes = names(input(0).axes);
       const axis = String(n.attrs.axis);
       const c = input(0).axes.find(([m]) => m === axis)![1];
@@ -197,7 +220,7 @@ function nodeExpr(ctx: Ctx, n: GraphNode, v: (id: number) => string, attr: strin
     case 'attention': return keep(`${accessOf(attr!)}(${n.inputs.map(v).join(', ')})`, names(input(0).axes));
     case 'conv': return keep(`conv_over(${accessOf(attr!)}, ${v(n.inputs[0])}, ${tuple(names(input(0).axes))}, ${tuple(n.attrs.over as string[])})`, names(input(0).axes));
     case 'groupnorm':
-      return keep(`group_norm(${v(n.inputs[0])}, ${tuple(names(input(0).axes))}, ${tuple(n.attrs.over as string[])}, ${Number(n.attrs.groups)}, ${pyNum(Number(n.attrs.eps))}${n.params.length ? `, ${accessOf(attr!)}` : ''})`, names(input(0).axes));
+      return keep(`group_norm(${v(n.inputs[0])}, ${tuple(names(input(0).axes))}, ${tuple(n.attrs.over as string[])}, ${Number(n.attrs.groups)}, ${pyNum(Number(n.attrs.eps))}${hasParams(n) ? `, ${accessOf(attr!)}` : ''})`, names(input(0).axes));
     case 'mean': {
       const axes = names(input(0).axes);
       const over = n.attrs.over as string[];
@@ -210,7 +233,7 @@ function nodeExpr(ctx: Ctx, n: GraphNode, v: (id: number) => string, attr: strin
       return keep(`${x}[(...${', None'.repeat(sizes.length)})].expand(*${x}.shape, ${sizes.map(([, k]) => k).join(', ')})`, [...axes, ...sizes.map(([a]) => a)]);
     }
     case 'rmsnorm': {
-      if (n.params.length) return along(accessOf(attr!), 0, String(n.attrs.axis));
+      if (hasParams(n)) return along(accessOf(attr!), 0, String(n.attrs.axis));
       const axes = names(input(0).axes);
       return keep(`rms_norm(${v(n.inputs[0])}, ${axes.indexOf(String(n.attrs.axis))}, ${pyNum(Number(n.attrs.eps))})`, axes);
     }
@@ -250,7 +273,8 @@ function nodeExpr(ctx: Ctx, n: GraphNode, v: (id: number) => string, attr: strin
     case 'unpatchify': {
       const axes = names(input(0).axes);
       const patch = Object.entries(n.attrs.patch as Record<string, number>).map(([a, p]) => `'${a}': ${p}`).join(', ');
-      return keep(`${n.op}(${v(n.inputs[0])}, ${tuple(axes)}, {${patch}})`, axes);
+      const x = n.op === 'patchify' ? padPatches(n, v(n.inputs[0]), input(0).axes) : v(n.inputs[0]);
+      return keep(`${n.op}(${x}, ${tuple(axes)}, {${patch}})`, axes);
     }
     default: throw new ExportError(`internal: ${n.op}`);
   }
@@ -268,7 +292,7 @@ function buildScopes(ctx: Ctx): Scope {
   };
   for (const n of ctx.graph.nodes) {
     if (n.op === 'input' || !ctx.needed.has(n.id)) continue;
-    scopeAt(parentOf(n.path)).nodes.push(n);
+    scopeAt(ctx.flat ? '' : parentOf(n.path)).nodes.push(n);
   }
   const fill = (s: Scope): void => {
     for (const c of s.children.values()) fill(c);
@@ -349,6 +373,19 @@ function classOf(ctx: Ctx, s: Scope, rootName?: string): string {
       const rel = attrPath(ctx, s.path, n);
       modules.set(rel, constructorOf(ctx.graph, n));
       attrs.set(n.id, rel);
+    } else if (sharesOf(n).length) {
+      // a later call of a shared module: the model lends it the first call's module (not registered
+      // here, so the state dict holds the parameters once, under the first call's names)
+      const path = sharesOf(n)[0].path;
+      const owner = ctx.graph.nodes.find((m) => m.params.some((p) => p.path === path));
+      if (!owner) throw new ExportError(`${n.path} shares ${path}, which no layer owns`);
+      const ownerScope = ctx.flat ? '' : parentOf(owner.path);
+      if (ownerScope === s.path) { attrs.set(n.id, attrPath(ctx, s.path, owner)); continue; }
+      const key = lastSegment(n.path);
+      if ([...attrs.values()].includes(`@${key}`)) throw new ExportError(`${s.path || 'the model'} has two shared layers named ${key}`);
+      if (!init.includes('self._shared = {}')) init.unshift('self._shared = {}');
+      attrs.set(n.id, `@${key}`);
+      ctx.shareLinks.push(`${scopeAccess(s.path)}._shared['${key}'] = ${scopeAccess(ownerScope)}${accessOf(attrPath(ctx, ownerScope, owner)).slice(4)}`);
     }
   }
   // Nested containers for dotted attribute paths (a map's `adaLN_modulation.1`).
@@ -362,6 +399,7 @@ function classOf(ctx: Ctx, s: Scope, rootName?: string): string {
   }
   const render = (t: Tree): string => `nn.ModuleDict({${[...t].map(([k, v]) => `'${k}': ${typeof v === 'string' ? v : render(v)}`).join(', ')}})`;
   for (const [k, v] of tree) init.push(`self.${k} = ${typeof v === 'string' ? v : render(v)}`);
+  if (rootName) init.push(...ctx.shareLinks);
 
   // Names of values in forward.
   const used = new Set<string>(['self']);
@@ -462,6 +500,9 @@ export interface ExportResult {
 
 /** The Python source of the model as a PyTorch module, with the diffusion objective when the spec has one. */
 export function exportTorch(graph: Graph, options: { readonly map?: NameMap; readonly command?: string } = {}): ExportResult {
+  if (options.map && !onlyRenames(options.map)) {
+    throw new ExportError(`map ${options.map.name} splits or reorders tensors (a packed qkv as to_q, to_k, to_v, say), which the exported module keeps whole; export without the map and convert the checkpoint with vdm convert --map ${options.map.name}`);
+  }
   const bad = new Map<string, string[]>();
   for (const n of graph.nodes) {
     const why = unsupportedWhy(n);
@@ -482,12 +523,24 @@ export function exportTorch(graph: Graph, options: { readonly map?: NameMap; rea
     needed.add(id);
     stack.push(...reads(graph.nodes[id]));
   }
-  const ctx: Ctx = { graph, map: options.map ?? IDENTITY_MAP, needed, reads, consumers, outputs, classes: [], bySignature: new Map(), usedClassNames: new Set() };
-  const root = buildScopes(ctx);
-  // The model's forward takes every input, in declared order, used or not.
-  root.inputs = graph.inputs.map((i) => graph.nodes.find((n) => n.op === 'input' && n.attrs.name === i.name)!.id);
   const className = graph.model.replace(/[^A-Za-z0-9_]/g, '_');
-  classOf(ctx, root, className);
+  const build = (flat: boolean): Ctx => {
+    const ctx: Ctx = { graph, flat, map: options.map ?? IDENTITY_MAP, needed, reads, consumers, outputs, classes: [], bySignature: new Map(), usedClassNames: new Set(), shareLinks: [] };
+    const root = buildScopes(ctx);
+    // The model's forward takes every input, in declared order, used or not.
+    root.inputs = graph.inputs.map((i) => graph.nodes.find((n) => n.op === 'input' && n.attrs.name === i.name)!.id);
+    classOf(ctx, root, className);
+    return ctx;
+  };
+  let ctx: Ctx;
+  try {
+    ctx = build(false);
+  } catch (e) {
+    // Blocks whose computations interleave (a shared module's first call named apart from the loop
+    // that makes it) cannot run as units: every node in graph order in the model's class instead.
+    if (!(e instanceof ExportError && / is read before it is computed in /.test(e.message))) throw e;
+    ctx = build(true);
+  }
   const header = `# ${className}: model ${graph.model} of ${graph.file.replace(/^.*[\\/]/, '')}, written by vdm export torch${options.command ? ` (${options.command})` : ''}.
 # Tensors are laid out over vdm's named axes in the order the spec declares them (${graph.inputs.map((i) => `${i.name} [${names(i.axes).join(', ')}]`).join(', ')});
 # parameter names are ${options.map && options.map.rules.length ? `those of map ${options.map.name}` : "vdm's dotted paths"} in PyTorch's layout (nn.Linear [out, in]); vdm convert

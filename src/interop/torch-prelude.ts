@@ -185,6 +185,15 @@ class Param(nn.Module):
         self.weight = nn.Parameter(torch.randn(*sizes) * 0.02)
 
 
+def pad_to(x, sizes, start):
+    """x with its axes start, start + 1, ... padded with zeros after their ends to \`sizes\`."""
+    pad = []
+    for d in reversed(range(x.dim())):
+        i = d - start
+        pad += [0, sizes[i] - x.shape[d]] if 0 <= i < len(sizes) else [0, 0]
+    return F.pad(x, pad) if any(pad) else x
+
+
 def along(module, x, dim):
     """Applies a module that works on the last axis (nn.Linear, nn.LayerNorm) along axis \`dim\`."""
     if dim == x.dim() - 1 or dim == -1:
@@ -226,15 +235,19 @@ class Attention(nn.Module):
     from x and kv [2c] (k | v) from the context's \`context_over\` tokens, its batch axes matched to
     x's by name. Heads of c / heads consecutive channels, scores scaled by 1 / sqrt(c / heads), then proj.
     With \`window\` (Swin): tokens attend within windows of the grid rolled by -shift, pairs from
-    different regions of a shifted grid masked; \`rel_bias\` adds a learned [prod(2w - 1), heads] table
-    indexed by query-minus-key offsets, the first \`over\` axis most significant."""
+    different regions of a shifted grid masked; \`padded\` first pads the grid with zeros after its end
+    to those sizes (Video Swin) and crops the result back. \`rel_bias\` adds a learned
+    [prod(2bw - 1), heads] table indexed by query-minus-key offsets, the first \`over\` axis most
+    significant, bw = \`bias_window\` (the window the table was made for; a smaller window reads its
+    in-window index over it, as relative_position_index[:N, :N] does)."""
 
     def __init__(self, dim, heads, axes, over, bias=True, context_dim=None, context_axes=(), context_over=(),
-                 window=None, shift=None, rel_bias=None):
+                 window=None, shift=None, rel_bias=None, padded=None, bias_window=None):
         super().__init__()
         self.heads, self.axes, self.over = heads, tuple(axes), tuple(over)
         self.context_axes, self.context_over = tuple(context_axes), tuple(context_over)
         self.window, self.shift = window, shift or {}
+        self.padded, self.bias_window = padded, bias_window
         if rel_bias is not None:
             self.rel_bias = nn.Parameter(torch.zeros(rel_bias, heads))
         else:
@@ -280,9 +293,20 @@ class Attention(nn.Module):
         """Self-attention within (shifted) windows, with the relative-position table: x [*batch, *over, c]."""
         k = len(self.over)
         nb = x.dim() - k - 1
+        if self.padded:
+            original = list(x.shape[nb:nb + k])
+            x = pad_to(x, [self.padded.get(a, n) for a, n in zip(self.over, original)], nb)
+            o = self.windowed_grid(x, k, nb)
+            for i, n in enumerate(original):
+                o = o.narrow(nb + i, 0, n)
+            return o
+        return self.windowed_grid(x, k, nb)
+
+    def windowed_grid(self, x, k, nb):
         shape, C, H = x.shape, x.shape[-1], self.heads
         sizes = list(shape[nb:nb + k])
         ws = [self.window.get(a, n) if self.window else n for a, n in zip(self.over, sizes)]
+        bw = [self.bias_window.get(a, w) if self.bias_window else w for a, w in zip(self.over, ws)]
         ss = [self.shift.get(a, 0) for a in self.over]
         dims = list(range(nb, nb + k))
         if any(ss):
@@ -297,8 +321,14 @@ class Attention(nn.Module):
         scores = (q @ kk.transpose(-2, -1) * (C // H) ** -0.5).reshape(-1, nW, H, N, N)
         pos = torch.stack(torch.meshgrid(*[torch.arange(w, device=x.device) for w in ws], indexing='ij'), -1).reshape(N, k)
         if self.rel_bias is not None:
-            radix = torch.tensor([math.prod(2 * w - 1 for w in ws[i + 1:]) for i in range(k)], device=x.device)
-            rel = pos[:, None, :] - pos[None, :, :] + torch.tensor([w - 1 for w in ws], device=x.device)
+            # the in-window index 0 .. N - 1 as coordinates in the bias window
+            flat, coords = torch.arange(N, device=x.device), []
+            for w in reversed(bw):
+                coords.append(flat % w)
+                flat = flat // w
+            bpos = torch.stack(coords[::-1], -1)
+            radix = torch.tensor([math.prod(2 * w - 1 for w in bw[i + 1:]) for i in range(k)], device=x.device)
+            rel = bpos[:, None, :] - bpos[None, :, :] + torch.tensor([w - 1 for w in bw], device=x.device)
             scores = scores + self.rel_bias[(rel * radix).sum(-1)].permute(2, 0, 1)
         if any(ss):
             grid = torch.stack(torch.meshgrid(*[torch.arange(n // w, device=x.device) for n, w in zip(sizes, ws)], indexing='ij'), -1).reshape(nW, 1, k)
@@ -329,16 +359,54 @@ function pyLiteral(v: unknown): string {
 
 const py = (v: number) => (Number.isFinite(v) ? String(v) : v > 0 ? 'math.inf' : v < 0 ? '-math.inf' : 'math.nan');
 
-/** The diffusion objective of the spec's \`diffusion\` section as Python functions. */
+/** The Python of the vlb term: improved DDPM's variational bound with the learned range variance (DiT's hybrid loss). */
+const VLB_SOURCE = `
+
+def discretized_log_likelihood(x, mean, log_scale):
+    """log P of the 8-bit bin [x - 1/255, x + 1/255] under N(mean, exp(2 log_scale)), the edge bins
+    (x < -0.999, x > 0.999) extended to infinity, with improved DDPM's tanh approximation of the
+    normal CDF; every probability floored at 1e-12."""
+    cdf = lambda z: 0.5 * (1 + torch.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z ** 3)))
+    inv = torch.exp(-log_scale)
+    upper, lower = cdf(inv * (x - mean + 1 / 255)), cdf(inv * (x - mean - 1 / 255))
+    p = torch.where(x < -0.999, upper, torch.where(x > 0.999, 1 - lower, upper - lower))
+    return torch.log(p.clamp(min=1e-12))
+
+
+def vlb_term(var, eps, x0, x_t, t, alpha_bar):
+    """Mean over every entry, in bits, of KL(q(x_{t-1} | x_t, x0) || p(x_{t-1} | x_t)) for t > 0 and of
+    the decoder's negative log-likelihood of x0 at t = 0. p's variance interpolates log beta_t and the
+    posterior's log variance by (var + 1) / 2; its mean comes from the noise prediction \`eps\`, which
+    the caller detaches, so this term trains only the variance."""
+    ab = alpha_bar[t]
+    ab_prev = torch.where(t > 0, alpha_bar[(t - 1).clamp(min=0)], torch.ones_like(ab))
+    beta = 1 - ab / ab_prev
+    # the posterior's variance; at t = 0 (where it is 0) its log is clipped to t = 1's
+    tilde_1 = (1 - alpha_bar[0]) / (1 - alpha_bar[1]) * (1 - alpha_bar[1] / alpha_bar[0])
+    log_tilde = torch.log(torch.where(t > 0, (1 - ab_prev) / (1 - ab) * beta, tilde_1))
+    c0, ct = ab_prev.sqrt() * beta / (1 - ab), (1 - beta).sqrt() * (1 - ab_prev) / (1 - ab)
+    true_mean = expand(c0, x0) * x0 + expand(ct, x0) * x_t
+    x0_hat = (x_t - expand((1 - ab).sqrt(), x0) * eps) / expand(ab.sqrt(), x0)
+    mean = expand(c0, x0) * x0_hat + expand(ct, x0) * x_t
+    f = (var + 1) / 2
+    log_var = f * expand(beta.log(), x0) + (1 - f) * expand(log_tilde, x0)
+    lv = expand(log_tilde, x0)
+    kl = 0.5 * (-1 + log_var - lv + torch.exp(lv - log_var) + (true_mean - mean) ** 2 * torch.exp(-log_var))
+    nll = -discretized_log_likelihood(x0, mean, 0.5 * log_var)
+    first = expand(t == 0, x0) > 0
+    return torch.where(first, nll, kl).mean() / math.log(2)
+`;
+
+/** The diffusion objective of the spec's `diffusion` section as Python functions. */
 export function objectiveSource(graph: Graph, d: DiffusionSpec): string {
   const s = d.schedule;
   const noisy = graph.inputs.find((i) => i.name === d.noisy_input)!;
   const timestep = graph.inputs.find((i) => i.kind === 'timestep');
   const batchDim = Math.max(0, noisy.axes.findIndex(([n]) => n === 'b'));
   const cDim = noisy.axes.findIndex(([n]) => n === 'c');
+  const tDim = noisy.axes.findIndex(([n]) => n === 't');
   const output = graph.outputs[0].name;
-  const others = d.loss.filter((l) => l.term !== 'mse');
-  const mse = d.loss.find((l) => l.term === 'mse')?.weight ?? 0;
+  const weights = new Map(d.loss.map((l) => [l.term, l.weight]));
   const betas = s.kind === 'cosine'
     ? `    f = lambda t: math.cos((t / T + ${py(s.s)}) / (1 + ${py(s.s)}) * math.pi / 2) ** 2
     betas = torch.tensor([min(1 - f(t + 1) / f(t), 0.999) for t in range(T)], dtype=torch.float64)`
@@ -349,6 +417,26 @@ export function objectiveSource(graph: Graph, d: DiffusionSpec): string {
     : 'expand(a, x0) * noise - expand(b, x0) * x0';
   const pred = d.predict.learned_sigma ? `out.narrow(${cDim}, 0, x0.shape[${cDim}])` : 'out';
   const call = [`${JSON.stringify(d.noisy_input)}: x_t`, ...(timestep ? [`${JSON.stringify(timestep.name)}: t`] : [])].join(', ');
+  // the clean sample the prediction implies at x_t
+  const x0Of = d.predict.target === 'epsilon' ? '(x_t - expand(b, x0) * pred) / expand(a, x0)'
+    : d.predict.target === 'x0' ? 'pred' : 'expand(a, x0) * x_t - expand(b, x0) * pred';
+  const lines: string[] = [];
+  if (weights.has('mse')) lines.push('    terms[\'mse\'] = F.mse_loss(pred, target)');
+  if (weights.has('vlb')) {
+    lines.push(`    var = out.narrow(${cDim}, x0.shape[${cDim}], x0.shape[${cDim}])`,
+      '    terms[\'vlb\'] = vlb_term(var, pred.detach(), x0, x_t, t, alpha_bar)');
+  }
+  if (weights.has('temporal_consistency')) {
+    lines.push(`    x0_hat = (${x0Of}).clamp(-1, 1)`,
+      `    frames = x0.shape[${tDim}]`,
+      `    terms['temporal_consistency'] = (x0_hat.narrow(${tDim}, 1, frames - 1) - x0_hat.narrow(${tDim}, 0, frames - 1)).abs().mean()`);
+  }
+  const total = d.loss.map((l) => `${l.weight === 1 ? '' : `${py(l.weight)} * `}terms['${l.term}']`).join(' + ');
+  const described: Record<string, string> = {
+    mse: `mse: the mean squared error of the model's ${d.predict.target} prediction${d.predict.learned_sigma ? ' (its first C channels; the rest are the learned variance)' : ''} against its target`,
+    vlb: 'vlb: the variational bound in bits with the learned variance (improved DDPM, DiT), its mean from the detached noise prediction',
+    temporal_consistency: 'temporal_consistency: the mean |x0_hat[t + 1] - x0_hat[t]| of the predicted clean clip clipped to [-1, 1]',
+  };
   return `
 
 # ---------------------------------------------------------------- the diffusion objective
@@ -374,12 +462,13 @@ def q_sample(x0, t, noise, alpha_bar):
     """x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) noise."""
     ab = alpha_bar[t]
     return expand(ab.sqrt(), x0) * x0 + expand((1 - ab).sqrt(), x0) * noise
+${weights.has('vlb') ? VLB_SOURCE : ''}
 
-
-def training_loss(model, x0, alpha_bar, t=None, noise=None, **conditions):
-    """The mse term of the spec's loss (weight ${mse}): the model's ${d.predict.target} prediction${d.predict.learned_sigma ? ' (its first C channels; the rest are the learned variance)' : ''}
-    against the target at a random step t of x_t = q_sample(x0, t, noise).${others.length ? `
-    Not included: ${others.map((l) => `${l.term} (weight ${l.weight})`).join(', ')}; vdm train computes ${others.length === 1 ? 'it' : 'them'}.` : ''}"""
+def training_loss(model, x0, alpha_bar, t=None, noise=None, return_terms=False, **conditions):
+    """The spec's loss, ${d.loss.map((l) => `${l.weight === 1 ? '' : `${l.weight} * `}${l.term}`).join(' + ')}, at a random step t of
+    x_t = q_sample(x0, t, noise), as vdm train computes it:
+${d.loss.map((l) => `      ${described[l.term]}`).join('\n')}
+    With return_terms=True also each term's unweighted value (a dict)."""
     if t is None:
         t = torch.randint(0, alpha_bar.shape[0], (x0.shape[${batchDim}],), device=x0.device)
     if noise is None:
@@ -389,7 +478,11 @@ def training_loss(model, x0, alpha_bar, t=None, noise=None, **conditions):
     out = model(**{${call}}, **conditions)
     if isinstance(out, dict):
         out = out[${JSON.stringify(output)}]
+    pred = ${pred}
     target = ${target}
-    return ${mse === 1 ? '' : `${py(mse)} * `}F.mse_loss(${pred}, target)
+    terms = {}
+${lines.join('\n')}
+    loss = ${total}
+    return (loss, terms) if return_terms else loss
 `;
 }

@@ -213,6 +213,16 @@ gpuTest('Swin: shifted (masked) windows with a relative-position bias table stor
   assert.ok(a.dQ.every((x, i) => Object.is(x, b.dQ[i])) && a.dRelPosBias!.every((x, i) => Object.is(x, b.dRelPosBias![i])), 'two runs differ');
 });
 
+gpuTest('a bias window larger than the clamped window (padded Video Swin): table rows read and summed over it', async () => {
+  const heads = 2, rows = 3 * 5 * 7;
+  const { p, data } = packed({ b: 1, t: 4, h: 6, w: 2 }, ['t', 'h', 'w'], heads, 8,
+    { window: { t: 2, h: 3, w: 2 }, shift: { t: 1, h: 1 }, biasWindow: { t: 2, h: 3, w: 4 } });
+  const withBias = { ...p, relPosBias: contiguous([rows, heads]), dRelPosBias: contiguous([rows, heads]) };
+  const d = { ...data, relPosBias: randomArray(rows * heads, 2) };
+  await check(withBias, d, 'bias window', 'qkv');
+  await check({ ...withBias, backwardTiling: { workgroupSize: 8, tile: 5 } }, d, 'bias window, partial tiles', 'qkv');
+});
+
 test('the adapter traits choose the variant; a table too large for workgroup memory keeps the workgroup bias kernel', () => {
   const traits = (software: boolean, min: number, max: number, subgroups = true) =>
     ({ software, features: new Set(subgroups ? ['subgroups'] : []), info: { subgroupMinSize: min, subgroupMaxSize: max } });

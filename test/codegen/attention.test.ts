@@ -146,6 +146,19 @@ gpuTest('relative-position bias (Swin table, stored transposed) with shifted win
   assert.ok(relError(gpu, without) > 1e-2, 'the bias must change the result');
 });
 
+gpuTest('a bias window larger than the clamped window: the in-window index is read over it (relative_position_index[:N, :N])', async () => {
+  const heads = 2, rows = 3 * 5 * 7;
+  // w is clamped to 2 but the table is of window 4: an inner axis, so the bias rows differ from window 2's
+  const { p, data } = packed({ b: 1, t: 4, h: 6, w: 2 }, ['t', 'h', 'w'], heads, 8,
+    { window: { t: 2, h: 3, w: 2 }, shift: { t: 1, h: 1 }, biasWindow: { t: 2, h: 3, w: 4 }, relPosBias: contiguous([rows, heads]) });
+  const d = { ...data, relPosBias: randomArray(rows * heads, 2) };
+  await check(p, d, 'bias window', true);
+  await check({ ...p, tiling: { rowsPerInvocation: 1, kvTile: 4, workgroupSize: 8 } }, d, 'bias window, workgroup tiles');
+  const own = attentionReference({ ...p, biasWindow: undefined, relPosBias: contiguous([3 * 5 * 3, heads]) }, d).o;
+  assert.ok(attentionReference(p, d).o.some((v, i) => Math.abs(v - own[i]) > 1e-3), 'the bias window changes the rows read');
+  assert.throws(() => attentionKernel({ ...p, biasWindow: { w: 1 } }), /bias window 1 on axis 'w'/);
+});
+
 gpuTest('relative-position bias without windows (full temporal attention)', async () => {
   const { p, data } = packed({ b: 1, t: 9, h: 2, w: 1 }, ['t'], 2, 4);
   await check({ ...p, relPosBias: contiguous([17, 2]) }, { ...data, relPosBias: randomArray(34, 2) }, 'temporal bias');

@@ -16,6 +16,7 @@ const CASES: [string, Record<string, number>][] = [
   ['tiny-video-dit.vdm', { b: 1, t: 2, h: 8, w: 8 }],
   ['lightweight-depthwise.vdm', { b: 1, t: 2, h: 8, w: 8 }],
   ['propagation.vdm', { b: 1, t: 2, h: 8, w: 8 }],
+  ['basicvsr-propagation.vdm', { b: 1, t: 3, h: 8, w: 8 }],
   ['hierarchical-temporal.vdm', { b: 1, t: 4, h: 8, w: 8 }],
 ];
 

@@ -35,7 +35,9 @@ export function relError(gpu: ArrayLike<number>, ref: ArrayLike<number>, magnitu
   let worst = 0;
   for (let i = 0; i < ref.length; i++) {
     if (Number.isNaN(ref[i])) continue;
-    const e = Math.abs(gpu[i] - ref[i]) / (Math.abs(ref[i]) + Math.max(floor, 0.01 * (magnitude?.[i] ?? 0)));
+    const d = Math.abs(gpu[i] - ref[i]);
+    // an exact match is no error, also where the reference is zero throughout (a state set to 0 * x)
+    const e = d === 0 ? 0 : d / (Math.abs(ref[i]) + Math.max(floor, 0.01 * (magnitude?.[i] ?? 0)));
     worst = Number.isNaN(e) ? Infinity : Math.max(worst, e);
   }
   return worst;

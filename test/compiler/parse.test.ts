@@ -44,6 +44,7 @@ function show(e: Expr): string {
     case 'binary': return `(${show(e.left)} ${e.op} ${show(e.right)})`;
     case 'range': return `${show(e.start)}..${show(e.end)}`;
     case 'if': return `if ${show(e.cond)} then ${show(e.then)} else ${show(e.else)}`;
+    case 'module': return `module ${e.callee.name} as ${e.naming.name}`;
   }
 }
 
@@ -134,6 +135,26 @@ test('`for i in range(n) as blocks` names the loop, not the call', () => {
   assert.is(f.naming?.name, 'blocks');
   assert.is((f.iterable as CallExpr).naming, null);
   assert.is((m.body[1] as { naming: { name: string } }).naming.name, 'stages');
+});
+
+test('a module binding: `name as seg` as the whole right side of an assignment or let, nowhere else', () => {
+  const m = parse('model M {\n  cell = conv_cell as fwd\n  let p = linear as proj, q = 2\n  y = cell(x) as z\n  w = asx\n}').items[0] as ModelDef;
+  assert.is(show((m.body[0] as AssignStmt).value), 'module conv_cell as fwd');
+  const v = (m.body[0] as AssignStmt).value;
+  assert.equal([v.span.start, v.span.end], [19, 35]);
+  assert.equal((m.body[1] as LetStmt).bindings.map((b) => show(b.value)), ['module linear as proj', '2']);
+  assert.is(show((m.body[2] as AssignStmt).value), 'cell(x) as z');
+  assert.is(show((m.body[3] as AssignStmt).value), 'asx');
+  // a loop's `as` still names the loop; elsewhere `name as seg` is no expression
+  const f = (parse('model M { for i in xs as blocks { } }').items[0] as ModelDef).body[0] as ForStmt;
+  assert.is(f.naming?.name, 'blocks');
+  let e = syntaxError('model M {\n  y = 1 + cell as fwd\n}');
+  assert.equal([e.line, e.col], [2, 16]);
+  e = syntaxError('model M {\n  y = cell as 3\n}');
+  assert.equal([e.line, e.col], [2, 15]);
+  assert.match(e.message, /expected a name/);
+  e = syntaxError('model M {\n  output o = cell as fwd\n}');
+  assert.equal([e.line, e.col], [2, 19]);
 });
 
 test('comments are skipped; spans point at the written text', () => {

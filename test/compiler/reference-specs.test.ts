@@ -30,6 +30,7 @@ const CASES: [string, Record<string, number>][] = [
   ['tiny-video-dit.vdm', SMALL], // Video DiT, factorized space/time attention, adaLN
   ['lightweight-depthwise.vdm', SMALL], // depthwise-separable 3D conv
   ['propagation.vdm', SMALL], // bidirectional recurrent propagation (GRU)
+  ['basicvsr-propagation.vdm', { ...SMALL, t: 3, h: 4, w: 4 }], // shared recurrent cells (weights read by every frame)
   ['hierarchical-temporal.vdm', { ...SMALL, t: 4 }], // temporal pooling and upsampling
 ];
 

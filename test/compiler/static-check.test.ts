@@ -25,6 +25,7 @@ block b(x) { return x }`);
 });
 
 test('calling a value of the block, the model or the file says it is a value, not a block', () => {
+  // a block's parameter may hold a shared module: calling it is checked when the block runs
   const r = check(`let scale = 2
 block a(x, proj) {
   hidden = 8
@@ -35,7 +36,7 @@ model M {
   dims b, c = 4, h = 4, w = 4
   input x : image[b, c, h, w]
   width = 8
-  output o = width(x)
+  output o = width(x) + a(x, 3)
 }`);
   assert.equal(places(r), ['VDM011@4:7', 'VDM011@5:10', 'VDM011@5:22', 'VDM011@11:14']);
   assert.equal(r.diagnostics.map((d) => d.hint), ['proj', 'hidden', 'scale', 'width'].map((n) => `'${n}' is a value here, not a block or function`));

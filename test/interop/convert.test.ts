@@ -163,7 +163,7 @@ test('name maps: built-in dit, a user\'s JSON map, errors naming the problem', (
   assert.is(toVdmName(m, 'net.2.fc.weight'), 'layers.2.fc.weight');
   fs.writeFileSync(file, JSON.stringify({ rules: [{ vdm: 'layers.{i}.{p*}', torch: 'net.{p*}' }] }));
   assert.throws(() => loadNameMap(file), (e: Error) => e instanceof NameMapError && /same placeholders/.test(e.message));
-  assert.throws(() => loadNameMap('latte2'), /no such built-in map \(built in: dit\)/);
+  assert.throws(() => loadNameMap('latte2'), /no such built-in map \(built in: dit, latte, swin, diffusers\)/);
 });
 
 test('vdm export torch: one class per block and a loop over blocks; every spec exports; an unknown op is named in the error', () => {
@@ -176,7 +176,7 @@ test('vdm export torch: one class per block and a loop over blocks; every spec e
   assert.match(source, /self\.adaLN_modulation = nn\.ModuleDict\(\{'1': nn\.Linear\(384, 2304\)\}\)/);
   assert.match(source, /self\.proj = nn\.Conv2d\(4, 384, kernel_size=\(2, 2\), stride=\(2, 2\)\)/);
   assert.match(source, /def training_loss\(model, x0, alpha_bar/);
-  assert.match(source, /Not included: vlb \(weight 1\)/);
+  assert.match(source, /terms\['vlb'\] = vlb_term\(var, pred\.detach\(\), x0, x_t, t, alpha_bar\)/);
   // Every spec of specs/ exports; an op the export does not know is named with the layers using it.
   for (const f of fs.readdirSync(path.join(repo, 'specs')).filter((n) => n.endsWith('.vdm'))) {
     assert.ok(exportTorch(graphOf(spec(f), { b: 1 })).classes > 0, f);

@@ -1,8 +1,10 @@
-// Parity of the exported PyTorch modules with vdm: each DiT-family spec at reduced dims is written
-// by vdm export torch, its perturbed parameters (vdm init --perturb) converted to PyTorch's layout,
-// and one forward pass in PyTorch (float64) is compared with vdm's float64 evaluation on the same
-// inputs, and so is a small spec using every other primitive the export writes. DiT-S/2 (narrowed:
-// the spec's own text with d = 64, depth = 2) also comes the other way:
+// Parity of the exported PyTorch modules with vdm: every spec of specs/ at reduced sizes (its own
+// text with widths and depths narrowed, SPECS below) is written by vdm export torch, its perturbed
+// parameters (vdm init --perturb) converted to PyTorch's layout, and one forward pass in PyTorch
+// (float64) is compared with vdm's float64 evaluation on the same inputs, and so is a small spec
+// using every other primitive the export writes. The exported training_loss is compared with vdm's
+// diffusionLoss term by term (mse, vlb, temporal_consistency). All modules run in one Python
+// process. DiT-S/2 (narrowed: the spec's own text with d = 64, depth = 2) also comes the other way:
 // a state dict in the official DiT naming and layout (models.py) loads with vdm convert --map dit,
 // and vdm run --compare agrees with the module's output. Needs a Python with torch (VDM_PYTHON or
 // the first of python3, /usr/bin/python3); without one the tests are skipped and say why, once.
@@ -26,6 +28,7 @@ import { exportTorch } from '../../src/interop/torch-export.ts';
 import { tensorError, safeValues } from '../../src/runtime/compare.ts';
 import { readSafetensors, writeSafetensors, type SafeTensor } from '../../src/runtime/safetensors.ts';
 import { gpuTest } from '../gpu.ts';
+import { officialLatte } from './official-state-dicts.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const TOL = 1e-4;
@@ -70,8 +73,30 @@ model Mixed {
 diffusion {
   schedule scaled_linear(beta_start: 0.00085, beta_end: 0.012, steps: 1000)
   predict  v
-  loss     mse
+  loss     mse + 0.1 * temporal_consistency
   sampler  ddim(steps: 10, eta: 0)
+}
+`);
+
+// Shared modules whose later calls sit in other blocks than the first: the exported blocks borrow
+// the first call's layers (the state dict holds them once).
+const shared = path.join(dir, 'shared.vdm');
+fs.writeFileSync(shared, `block cell(x, width) {
+  y = conv(silu(x), over: (h, w), kernel: 3, out: width) as conv1
+  return x + linear(y, width) as proj
+}
+
+model Shared {
+  dims b = 2, c = 4, t = 2, h = 4, w = 4
+  input x : video[b, c, t, h, w]
+  z = linear(x, 8) as stem
+  step = cell as step
+  mix = linear as mix
+  z = step(z, 8)
+  for i in 0..2 as layers {
+    z = step(mix(z, 8), 8)
+  }
+  output o : video[b, c, t, h, w] = linear(z, 4) as head
 }
 `);
 
@@ -178,8 +203,10 @@ function runPython(): void {
   ran = true;
   const file = path.join(dir, 'jobs.json');
   fs.writeFileSync(file, JSON.stringify(jobs.map((j) => j.py)));
+  const t0 = performance.now();
   const r = spawnSync(python!, [path.join(repo, 'test/interop/torch_parity.py'), file], { encoding: 'utf8', timeout: 300_000 });
   assert.is(r.status, 0, `${r.stderr}\n${r.stdout}`);
+  figures.push(`one Python process for ${jobs.length} modules: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 
 /** The float64 evaluation of a job's model on the inputs PyTorch drew, against PyTorch's outputs. */
@@ -200,11 +227,52 @@ function compareWithReference(job: Job): number {
   return worst;
 }
 
+/**
+ * Every spec of specs/ at reduced sizes: its own text with its widths and depths narrowed (each
+ * edit must still apply), and smaller dims. Structure, blocks and loss terms are the spec's.
+ */
+const DIT_NARROW = (line: string): [string, string][] => [[line, 'let d = 32, depth = 2, heads = 2, p = 2']];
+const SPECS: Readonly<Record<string, { edits: [string, string][]; dims: Record<string, number> }>> = {
+  'basicvsr-propagation.vdm': { edits: [['let width = 64', 'let width = 16']], dims: { b: 2, t: 4, h: 8, w: 8 } },
+  'controllable-video.vdm': { edits: [['let d = 384, depth = 8, heads = 6, p = 2', 'let d = 32, depth = 2, heads = 2, p = 2']], dims: { b: 2, t: 4, h: 8, w: 8 } },
+  'dit-b-2.vdm': { edits: DIT_NARROW('let d = 768, depth = 12, heads = 12, p = 2'), dims: DIT_DIMS },
+  'dit-l-2.vdm': { edits: DIT_NARROW('let d = 1024, depth = 24, heads = 16, p = 2'), dims: DIT_DIMS },
+  'dit-s-2.vdm': { edits: [['let d = 384, depth = 12, heads = 6, p = 2', 'let d = 64, depth = 2, heads = 4, p = 2']], dims: DIT_DIMS },
+  'dit-xl-2.vdm': { edits: DIT_NARROW('let d = 1152, depth = 28, heads = 16, p = 2'), dims: DIT_DIMS },
+  'full3d-conv.vdm': { edits: [['let base = 64, mults = (1, 2, 4), blocks_per_level = 2', 'let base = 32, mults = (1, 2), blocks_per_level = 1']], dims: { b: 1, t: 2, h: 8, w: 8 } },
+  'hierarchical-temporal.vdm': { edits: [['let base = 64, mults = (1, 2), heads = 4', 'let base = 32, mults = (1, 2), heads = 2']], dims: { b: 1, t: 4, h: 8, w: 8 } },
+  'image-to-video.vdm': { edits: [['let d = 384, depth = 12, heads = 6, p = 2', 'let d = 32, depth = 2, heads = 2, p = 2'], ['l=77, c=768', 'l=5, c=16']], dims: { b: 2, t: 4, h: 8, w: 8 } },
+  'latte-factorized.vdm': { edits: [['let d = 384, depth = 12, heads = 6, p = 2', 'let d = 32, depth = 4, heads = 4, p = 2']], dims: { b: 2, t: 4, h: 8, w: 8 } },
+  'lightweight-depthwise.vdm': { edits: [['let width = 64, depth = 4', 'let width = 32, depth = 2']], dims: { b: 2, t: 4, h: 8, w: 8 } },
+  'propagation.vdm': { edits: [['let width = 128, depth = 4', 'let width = 32, depth = 2']], dims: { b: 1, t: 2, h: 8, w: 8 } },
+  'pseudo3d.vdm': { edits: [['let base = 64, mults = (1, 2, 4)', 'let base = 32, mults = (1, 2)']], dims: { b: 1, t: 2, h: 8, w: 8 } },
+  'tiny-shapes.vdm': { edits: [], dims: { b: 2 } },
+  'tiny-video-dit.vdm': { edits: [], dims: { b: 2, t: 4, h: 8, w: 8 } },
+  'unet3d-factorized.vdm': { edits: [['let base = 128, mults = (1, 2, 4), heads = 8', 'let base = 32, mults = (1, 2), heads = 2'], ['l=77, c=768', 'l=5, c=16']], dims: { b: 1, t: 2, h: 8, w: 8 } },
+  'video-swin.vdm': {
+    edits: [['let widths = (96, 192, 384, 768), depths = (2, 2, 6, 2), heads = (3, 6, 12, 24)', 'let widths = (8, 16, 32, 64), depths = (2, 2, 2, 2), heads = (2, 2, 4, 4)'],
+      ['window: (8, 7, 7)', 'window: (2, 4, 4)'], ['c=96,', 'c=8,'], ['c=768,', 'c=64,']],
+    // 9 x 9 tokens from 36 x 36 pixels: patch embedding, windows and patch merging all pad
+    dims: { b: 2, t: 3, h: 36, w: 36 },
+  },
+};
+
+/** A spec's text narrowed as SPECS says, written beside the other files. */
+function narrowSpec(name: string): string {
+  let text = fs.readFileSync(path.join(repo, 'specs', name), 'utf8');
+  for (const [from, to] of SPECS[name].edits) {
+    assert.ok(text.includes(from), `specs/${name} no longer contains "${from}": update SPECS in torch-parity.test.ts`);
+    text = text.split(from).join(to);
+  }
+  const file = path.join(dir, `narrow-${name}`);
+  fs.writeFileSync(file, text);
+  return file;
+}
+
 if (python) {
-  queueSpec('tiny-video-dit', path.join(repo, 'specs/tiny-video-dit.vdm'), { b: 2, t: 4, h: 8, w: 8 });
-  queueSpec('tiny-shapes', path.join(repo, 'specs/tiny-shapes.vdm'), { b: 2 });
-  queueSpec('dit-s-2-narrow', smallDit, DIT_DIMS);
+  for (const name of Object.keys(SPECS)) queueSpec(name.replace(/\.vdm$/, ''), narrowSpec(name), SPECS[name].dims);
   queueSpec('mixed', mixed, {});
+  queueSpec('shared-modules', shared, {});
   // DiT-S/2 in the official naming: converted by the CLI, exported with the same map.
   const graph = graphOf(smallDit, DIT_DIMS);
   const outdir = path.join(dir, 'dit-official');
@@ -215,6 +283,16 @@ if (python) {
   jobs.push({
     label: 'dit-official', graph, outdir, params: () => readParams(graph, path.join(outdir, 'vdm.safetensors')),
     py: { model: path.join(outdir, 'model.py'), cls: 'DiT_S_2', state: path.join(outdir, 'official.safetensors'), inputs: inputsOf(graph), outdir, ignore: ['pos_embed'], seed: 11 },
+  });
+  // Latte in its official naming: the module exported with --map latte loads it with strict=True.
+  const latteGraph = graphOf(path.join(dir, 'narrow-latte-factorized.vdm'), SPECS['latte-factorized.vdm'].dims);
+  const latteDir = path.join(dir, 'latte-official');
+  fs.mkdirSync(latteDir);
+  writeSafetensors(path.join(latteDir, 'official.safetensors'), officialLatte({ d: 32, depth: 4, p: 2, c: 4, classes: 101, grid: 4, frames: 4, seed: 13 }));
+  fs.writeFileSync(path.join(latteDir, 'model.py'), exportTorch(latteGraph, { map: loadNameMap('latte') }).source);
+  jobs.push({
+    label: 'latte-official', graph: latteGraph, outdir: latteDir, params: () => readParams(latteGraph, path.join(latteDir, 'vdm.safetensors')),
+    py: { model: path.join(latteDir, 'model.py'), cls: 'Latte_S_2', state: path.join(latteDir, 'official.safetensors'), inputs: inputsOf(latteGraph), outdir: latteDir, ignore: ['pos_embed', 'temp_embed'], seed: 12 },
   });
 }
 
@@ -234,40 +312,64 @@ ptest('DiT-S/2 in the official naming and layout loads as vdm convert --map dit 
   figures.push(`dit-official: max rel ${worst.toExponential(2)} against float64`);
 });
 
+ptest('Latte in its official naming loads with vdm convert --map latte and into the module exported with --map latte; both agree with vdm float64', () => {
+  const outdir = path.join(dir, 'latte-official');
+  const job = jobs.find((j) => j.label === 'latte-official')!;
+  const r = convertFile(job.graph, { input: path.join(outdir, 'official.safetensors'), output: path.join(outdir, 'vdm.safetensors'), map: loadNameMap('latte') });
+  assert.equal(r.ignored.map(([n]) => n), ['pos_embed', 'temp_embed']);
+  assert.equal(r.unmatched, []);
+  runPython();
+  figures.push(`latte-official: max rel ${compareWithReference(job).toExponential(2)} against float64`);
+});
+
 /**
  * The exported training_loss against vdm's: x_t from the same x0, noise and t, the model evaluated
- * in float64 at x_t, and diffusionLoss's mse term.
+ * in float64 at x_t, and diffusionLoss's total and terms (mse, vlb, temporal_consistency).
  */
 function compareObjective(job: Job): number {
   const d = job.graph.diffusion!;
   const inputs = readInputsFile(job.graph, path.join(job.outdir, 'inputs.safetensors')) as Map<string, NamedTensor>;
-  const noise = safeValues(readSafetensors(path.join(job.outdir, 'objective.safetensors')).tensors.noise);
-  const got = JSON.parse(fs.readFileSync(path.join(job.outdir, 'objective.json'), 'utf8')).loss as number;
+  const drawn = readSafetensors(path.join(job.outdir, 'objective.safetensors')).tensors;
+  const noise = safeValues(drawn.noise);
+  const t = safeValues(drawn.t);
+  const got = JSON.parse(fs.readFileSync(path.join(job.outdir, 'objective.json'), 'utf8')) as { loss: number; terms: Record<string, number> };
   const x0 = inputs.get(d.noisy_input)!;
-  const t = inputs.get(job.graph.inputs.find((i) => i.kind === 'timestep')!.name)!.data;
+  const step = job.graph.inputs.find((i) => i.kind === 'timestep')!.name;
   const s = noiseSchedule(d.schedule);
   const per = x0.data.length / t.length;
   const xt = new Float64Array(x0.data.length);
   for (let b = 0; b < t.length; b++) {
     xt.set(addNoise(s, x0.data.subarray(b * per, (b + 1) * per), noise.subarray(b * per, (b + 1) * per), t[b]), b * per);
   }
-  const out = evaluate(job.graph, new Map([...inputs, [d.noisy_input, { axes: x0.axes, data: xt }]]), job.params()).outputs.get(job.graph.outputs[0].name)!;
-  const want = diffusionLoss(d, s, x0.axes, out.data, x0.data, noise, t).terms.get('mse')!;
-  const rel = Math.abs(got - want) / Math.abs(want);
-  assert.ok(rel < 1e-9, `${job.label}: training_loss ${got} against vdm's mse ${want} (rel ${rel.toExponential(2)})`);
-  return rel;
+  const at = new Map([...inputs, [d.noisy_input, { axes: x0.axes, data: xt }], [step, { axes: inputs.get(step)!.axes, data: Float64Array.from(t) }]]);
+  const out = evaluate(job.graph, at, job.params()).outputs.get(job.graph.outputs[0].name)!;
+  const want = diffusionLoss(d, s, x0.axes, out.data, x0.data, noise, t);
+  const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-12);
+  assert.equal(Object.keys(got.terms).sort(), [...want.terms.keys()].sort(), `${job.label}: the exported loss's terms`);
+  let worst = rel(got.loss, want.total);
+  for (const [term, value] of want.terms) {
+    assert.ok(rel(got.terms[term], value) < 1e-9, `${job.label}: ${term} ${got.terms[term]} against vdm's ${value} (rel ${rel(got.terms[term], value).toExponential(2)})`);
+    worst = Math.max(worst, rel(got.terms[term], value));
+  }
+  assert.ok(rel(got.loss, want.total) < 1e-9, `${job.label}: training_loss ${got.loss} against vdm's ${want.total}`);
+  return worst;
 }
 
-ptest('the exported training_loss is vdm\'s mse term (q_sample, the target, learned sigma\'s noise channels)', () => {
+ptest('the exported training_loss is vdm\'s diffusionLoss, term by term (mse, vlb with t = 0 included, temporal_consistency)', () => {
   runPython();
-  for (const job of jobs.filter((j) => j.label !== 'dit-official')) {
+  const seen = new Set<string>();
+  for (const job of jobs.filter((j) => j.py.objective)) {
     figures.push(`${job.label}: training_loss rel ${compareObjective(job).toExponential(2)}`);
+    for (const l of job.graph.diffusion!.loss) seen.add(l.term);
   }
+  assert.equal([...seen].sort(), ['mse', 'temporal_consistency', 'vlb'], 'every loss term is compared');
 });
 
-ptest('every DiT-family spec, and the other primitives, export and match vdm\'s float64 evaluation at reduced dims (< 1e-4 rel)', () => {
+ptest('every spec of specs/, and the other primitives, export and match vdm\'s float64 evaluation at reduced dims (< 1e-4 rel)', () => {
+  const specs = fs.readdirSync(path.join(repo, 'specs')).filter((n) => n.endsWith('.vdm')).sort();
+  assert.equal(Object.keys(SPECS).sort(), specs, 'every spec of specs/ has its reduced sizes in SPECS');
   runPython();
-  for (const job of jobs.filter((j) => j.label !== 'dit-official')) {
+  for (const job of jobs.filter((j) => !j.label.endsWith('-official'))) {
     const worst = compareWithReference(job);
     figures.push(`${job.label}: max rel ${worst.toExponential(2)} against float64`);
   }

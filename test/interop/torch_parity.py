@@ -7,8 +7,9 @@
       values rounded to float32, as the files hold them), runs one forward pass and writes
       OUTDIR/inputs.safetensors and OUTDIR/outputs.safetensors (outputs by name, F32). Prints one
       JSON line per job: the torch version, seconds of the forward pass, the parameter count.
-      With objective {noisy, timestep}: also training_loss at those inputs (x0 = the noisy input,
-      t = the timestep) with drawn noise, into OUTDIR/objective.json and objective.safetensors.
+      With objective {noisy, timestep}: also training_loss and its terms at those inputs (x0 = the
+      noisy input, t = the timestep, the first sample's set to 0) with drawn noise, into
+      OUTDIR/objective.json and objective.safetensors (noise, t).
 """
 import argparse
 import importlib.util
@@ -83,11 +84,13 @@ def run(a):
         noisy, step = a.objective['noisy'], a.objective['timestep']
         x0 = inputs[noisy]
         noise = torch.randn(x0.shape, generator=g).float().double()
+        t = inputs[step].long().clone()
+        t[0] = 0  # the first sample at t = 0: the vlb's decoder term
         rest = {k: v for k, v in inputs.items() if k not in (noisy, step)}
         with torch.no_grad():
-            loss = mod.training_loss(model, x0, mod.noise_schedule(), t=inputs[step].long(), noise=noise, **rest)
-        write_safetensors(f'{a.outdir}/objective.safetensors', {'noise': noise})
-        json.dump({'loss': float(loss)}, open(f'{a.outdir}/objective.json', 'w'))
+            loss, terms = mod.training_loss(model, x0, mod.noise_schedule(), t=t, noise=noise, return_terms=True, **rest)
+        write_safetensors(f'{a.outdir}/objective.safetensors', {'noise': noise, 't': t})
+        json.dump({'loss': float(loss), 'terms': {k: float(v) for k, v in terms.items()}}, open(f'{a.outdir}/objective.json', 'w'))
     print(json.dumps({'model': a.model, 'torch': torch.__version__, 'seconds': seconds, 'params': sum(p.numel() for p in model.parameters())}))
 
 

@@ -54,4 +54,27 @@ gpuTest('--recompute: bit-identical gradients and loss, less planned memory, the
   assert.ok(again.memory.activations < 0.8 * kept.memory.activations, `activations ${kept.memory.activations} B kept, ${again.memory.activations} B recomputed`);
 });
 
+gpuTest('--recompute with shared modules: the later calls read the first call\'s weights, bit-identical gradients', async () => {
+  const gpu = await openGpu();
+  const r = checkSpec(path.join(path.dirname(spec), 'basicvsr-propagation.vdm'), { dims: { b: 1, t: 3, h: 4, w: 4 } });
+  assert.ok(r.ok, r.ok ? '' : r.diagnostics.map(formatDiagnostic).join('\n'));
+  const g = r.model.graph;
+  assert.ok(g.nodes.some((n) => n.shares));
+  const params = liveParams(g);
+  const run = async (recompute: boolean) => {
+    const program = lowerTraining(g, { adapter: gpu, recompute });
+    const trainer = Trainer.load(gpu, program, { params });
+    try {
+      const n = program.noisy.axes.reduce((p, [, s]) => p * s, 1);
+      await trainer.step(Float32Array.from({ length: n }, (_, i) => Math.sin(0.3 * i)), new Map(), 1, 1e-3, 5);
+      return { grads: await trainer.read(program.arena.map((e) => `grad.${e.path}`)), loss: (await trainer.stats()).loss };
+    } finally {
+      trainer.release();
+    }
+  };
+  const kept = await run(false), again = await run(true);
+  assert.is(again.loss, kept.loss);
+  kept.grads.forEach((gr, k) => assert.ok(gr.every((v, i) => Object.is(v, again.grads[k][i])), `gradient ${k} differs with --recompute`));
+});
+
 test.run();

@@ -67,6 +67,8 @@ const CASES: Record<string, Case> = {
   'unet3d-factorized.vdm': { dims: SMALL, rewrite: () => [['base = 128', 'base = 64'], ...UNET, ['l=77, c=768', 'l=4, c=16']] },
   'hierarchical-temporal.vdm': { dims: { b: 1, t: 4, h: 4, w: 4 }, rewrite: () => [['base = 64', 'base = 64']] },
   'propagation.vdm': { dims: VIDEO, rewrite: () => [['width = 128, depth = 4', 'width = 64, depth = 2']] },
+  // seven frames: each shared cell's gradient sums seven calls (more than one summing kernel takes)
+  'basicvsr-propagation.vdm': { dims: { b: 1, t: 7, h: 4, w: 4 }, rewrite: () => [['let width = 64', 'let width = 8']] },
   'lightweight-depthwise.vdm': { dims: VIDEO, rewrite: () => [['width = 64, depth = 4', 'width = 16, depth = 2']] },
   'video-swin.vdm': {
     dims: { b: 1, t: 4, h: 32, w: 32 },

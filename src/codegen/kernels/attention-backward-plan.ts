@@ -44,7 +44,7 @@ export interface AttentionBackwardParams extends AttentionParams {
 }
 
 export type Op = 'q' | 'k' | 'v' | 'dO' | 'dQ' | 'dK' | 'dV';
-export interface TokenAxis { n: number; w: number; s: number; windows: number; st: Partial<Record<Op, number>> }
+export interface TokenAxis { n: number; w: number; s: number; bw: number; windows: number; st: Partial<Record<Op, number>> }
 export interface BatchAxis { size: number; st: Record<Op, number>; summed: boolean }
 
 /** The plan plus the strides of every operand, gradients included, per batch and token axis. */
@@ -110,14 +110,14 @@ export function layoutOf(p: AttentionBackwardParams): Layout {
     summed: p.grid[i].size > 1 && p.dK.strides[kvAxis(i)] === 0,
   }));
   const tokenIdx = p.grid.map((a, i) => (p.tokens.includes(a.name) ? i : -1)).filter((i) => i >= 0);
-  const qAxes = plan.queryAxes.map((a, t) => ({ n: a.n, w: a.w, s: a.s, windows: a.windows,
+  const qAxes = plan.queryAxes.map((a, t) => ({ n: a.n, w: a.w, s: a.s, bw: a.bw, windows: a.windows,
     st: { q: strideOf('q', tokenIdx[t]), dO: strideOf('dO', tokenIdx[t]), dQ: strideOf('dQ', tokenIdx[t]) } }));
   const kAxes = cross
-    ? plan.keyAxes.map((a, j) => ({ n: a.n, w: a.w, s: 0, windows: 1,
+    ? plan.keyAxes.map((a, j) => ({ n: a.n, w: a.w, s: 0, bw: a.bw, windows: 1,
       st: Object.fromEntries((['k', 'v', 'dK', 'dV'] as const).map((op) => [op, views[op].strides[nb + j]])) }))
-    : plan.queryAxes.map((a, t) => ({ n: a.n, w: a.w, s: a.s, windows: a.windows,
+    : plan.queryAxes.map((a, t) => ({ n: a.n, w: a.w, s: a.s, bw: a.bw, windows: a.windows,
       st: Object.fromEntries((['k', 'v', 'dK', 'dV'] as const).map((op) => [op, strideOf(op, tokenIdx[t])])) }));
-  return { plan, batch, qAxes, kAxes, views, nwin: prod(qAxes.map((a) => a.windows)), entries: prod(qAxes.map((a) => 2 * a.w - 1)) };
+  return { plan, batch, qAxes, kAxes, views, nwin: prod(qAxes.map((a) => a.windows)), entries: prod(qAxes.map((a) => 2 * a.bw - 1)) };
 }
 
 /** The subgroup bias kernel's table (and a slot per lane for padded rows) fits WebGPU's guaranteed 16 KiB of workgroup memory. */
@@ -129,7 +129,7 @@ export const subgroupBiasFits = (entries: number, lanes: number) => (entries + l
  */
 export function attentionBackwardScratch(p: AttentionParams & Pick<AttentionBackwardParams, 'backwardTiling'>): number {
   const plan = planAttention(p);
-  const entries = prod(plan.queryAxes.map((a) => 2 * a.w - 1));
+  const entries = prod(plan.queryAxes.map((a) => 2 * a.bw - 1));
   const partials = p.relPosBias && p.backwardTiling?.subgroupSize && subgroupBiasFits(entries, p.backwardTiling.subgroupSize) ? plan.groups * entries : 0;
   return 2 * plan.groups * plan.nq + partials;
 }
@@ -198,7 +198,10 @@ export function place(axes: TokenAxis[], idx: string, px: string, ops: [string, 
     lines.push(`let ${px}region = ${axes.map(reg).join(' + ')};`);
   }
   if (bias) {
-    const term = (a: TokenAxis, i: number) => `${bias.query ? `(${pos[i]} + ${a.w - 1}u)` : pos[i]} * ${bias.radix[i]}u`;
+    // with a larger bias window, the in-window index is decoded again over it
+    const bpos = axes.some((a) => a.bw !== a.w) ? axes.map((_, a) => `${px}bp${a}`) : pos;
+    if (bpos !== pos) lines.push(...decode(idx, axes.map((a) => a.bw), bpos, `${px}brem`));
+    const term = (a: TokenAxis, i: number) => `${bias.query ? `(${bpos[i]} + ${a.bw - 1}u)` : bpos[i]} * ${bias.radix[i]}u`;
     lines.push(`let ${px}bias = ${axes.map(term).join(' + ')};`);
   }
   return lines;

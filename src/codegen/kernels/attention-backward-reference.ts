@@ -25,7 +25,7 @@ export function attentionBackwardReference(p: AttentionBackwardParams, x: Attent
   const names = p.grid.map((a) => a.name);
   const tokenAt = p.tokens.map((t) => names.indexOf(t)).sort((a, b) => a - b);
   const batchAt = names.map((_, i) => i).filter((i) => !tokenAt.includes(i));
-  const axes = tokenAt.map((i) => ({ n: p.grid[i].size, w: p.window?.[names[i]] ?? p.grid[i].size, s: p.shift?.[names[i]] ?? 0 }));
+  const axes = tokenAt.map((i, t) => ({ n: p.grid[i].size, w: p.window?.[names[i]] ?? p.grid[i].size, s: p.shift?.[names[i]] ?? 0, bw: plan.queryAxes[t].bw }));
   const ctx = p.context ?? [];
   const offsetOf = (v: View, idx: number[], head: number, d: number) =>
     idx.reduce((o, c, a) => o + c * v.strides[a], v.offset) + head * v.strides.at(-2)! + d * v.strides.at(-1)!;
@@ -40,7 +40,13 @@ export function attentionBackwardReference(p: AttentionBackwardParams, x: Attent
   const lseOut = new Float64Array(plan.groups * nq), dOut = new Float64Array(plan.groups * nq);
   const region = (a: { n: number; w: number; s: number }, c: number) => (a.s === 0 ? 0 : c < a.n - a.w ? 0 : c < a.n - a.s ? 1 : 2);
   const windows = axes.map((a) => a.n / a.w);
-  const rel = (qp: number[], kp: number[]) => qp.reduce((r, c, a) => r * (2 * axes[a].w - 1) + (c - kp[a] + axes[a].w - 1), 0);
+  const rel = (qp: number[], kp: number[]) => qp.reduce((r, c, a) => r * (2 * axes[a].bw - 1) + (c - kp[a] + axes[a].bw - 1), 0);
+  /** in-window index -> coordinates in the bias window (relative_position_index[:N, :N]) */
+  const biasPos = (i: number) => {
+    const pos = axes.map(() => 0);
+    for (let a = axes.length - 1; a >= 0; a--) { pos[a] = i % axes[a].bw; i = Math.floor(i / axes[a].bw); }
+    return pos;
+  };
 
   for (let g = 0; g < plan.groups; g++) {
     // group order: batch axes (grid order), head, window per token axis
@@ -52,19 +58,20 @@ export function attentionBackwardReference(p: AttentionBackwardParams, x: Attent
     for (let i = batchAt.length - 1; i >= 0; i--) { bIdx[i] = rest % p.grid[batchAt[i]].size; rest = Math.floor(rest / p.grid[batchAt[i]].size); }
     /** window position -> in-window coordinates, rolled coordinates, grid multi-index */
     const query = (i: number) => {
+      const bpos = biasPos(i);
       const pos = axes.map(() => 0);
       for (let a = axes.length - 1; a >= 0; a--) { pos[a] = i % axes[a].w; i = Math.floor(i / axes[a].w); }
       const rolled = pos.map((c, a) => winIdx[a] * axes[a].w + c);
       const idx = names.map(() => 0);
       batchAt.forEach((gi, j) => { idx[gi] = bIdx[j]; });
       tokenAt.forEach((gi, a) => { idx[gi] = (rolled[a] + axes[a].s) % axes[a].n; });
-      return { pos, rolled, idx };
+      return { pos, bpos, rolled, idx };
     };
     const key = (j: number) => {
       if (!plan.cross) return query(j);
       const c = ctx.map(() => 0);
       for (let a = ctx.length - 1; a >= 0; a--) { c[a] = j % ctx[a].size; j = Math.floor(j / ctx[a].size); }
-      return { pos: c, rolled: c, idx: [...bIdx, ...c] };
+      return { pos: c, bpos: c, rolled: c, idx: [...bIdx, ...c] };
     };
     const keys = Array.from({ length: nk }, (_, j) => key(j));
     for (let i = 0; i < nq; i++) {
@@ -77,7 +84,7 @@ export function attentionBackwardReference(p: AttentionBackwardParams, x: Attent
         let acc = 0;
         for (let d = 0; d < dh; d++) acc += qAt(d) * x.k[offsetOf(p.k, kj.idx, head, d)];
         acc *= scale;
-        if (p.relPosBias) acc += x.relPosBias![p.relPosBias.offset + rel(qi.pos, kj.pos) * p.relPosBias.strides[0] + head * p.relPosBias.strides[1]];
+        if (p.relPosBias) acc += x.relPosBias![p.relPosBias.offset + rel(qi.bpos, kj.bpos) * p.relPosBias.strides[0] + head * p.relPosBias.strides[1]];
         return acc;
       });
       const max = Math.max(...s);
@@ -99,7 +106,7 @@ export function attentionBackwardReference(p: AttentionBackwardParams, x: Attent
           dV[ov] += P[j] * gAt(d); mV[ov] += P[j] * Math.abs(gAt(d));
         }
         if (dB && p.dRelPosBias) {
-          const ob = p.dRelPosBias.offset + rel(qi.pos, kj.pos) * p.dRelPosBias.strides[0] + head * p.dRelPosBias.strides[1];
+          const ob = p.dRelPosBias.offset + rel(qi.bpos, kj.bpos) * p.dRelPosBias.strides[0] + head * p.dRelPosBias.strides[1];
           dB[ob] += ds; mB![ob] += dsAbs;
         }
       });

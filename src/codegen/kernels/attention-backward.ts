@@ -233,6 +233,29 @@ function biasKernel(c: Common): KernelSpec {
     `let ${px}g${i} = ${a.s > 0 ? `(${px}c${i} + ${a.s}u) % ${a.n}u` : `${px}c${i}`};`]);
   const region = (px: string) => axes.map((a, i) =>
     (a.s > 0 ? `select(select(2u, 1u, ${px}c${i} < ${a.n - a.s}u), 0u, ${px}c${i} < ${a.n - a.w}u) * ${3 ** i}u` : '0u')).join(' + ');
+  // A table of a larger window than the (clamped) one: in-window indices are read over the bias
+  // window, so the pairs at an entry are the query indices i whose key i - (the offset flattened
+  // over the bias window) keeps every bias coordinate inside it.
+  const clamped = axes.some((a) => a.bw !== a.w);
+  const pairs = clamped ? [
+    ...decode('entry', axes.map((a) => 2 * a.bw - 1), axes.map((_, i) => `e${i}`), 'erem'),
+    ...axes.map((a, i) => `let o${i} = i32(e${i}) - ${a.bw - 1}i;`),
+    `let oflat = ${axes.map((_, i) => `o${i} * ${prod(axes.slice(i + 1).map((a) => a.bw))}i`).join(' + ')};`,
+    `let items = ${nbatch * L.nwin * plan.nq}u;`,
+  ] : [
+    ...decode('entry', axes.map((a) => 2 * a.w - 1), axes.map((_, i) => `e${i}`), 'erem'),
+    // query minus key offset per axis; the valid query positions are [max(0, o), w + min(0, o))
+    ...axes.map((a, i) => `let o${i} = i32(e${i}) - ${a.w - 1}i; let lo${i} = u32(max(o${i}, 0i)); let n${i} = ${a.w}u - u32(abs(o${i}));`),
+    `let items = ${nbatch * L.nwin}u * ${axes.map((_, i) => `n${i}`).join(' * ')};`,
+  ];
+  const positions = clamped ? [
+    `  let qi = it % NQ; r = it / NQ;`,
+    `  let kj = i32(qi) - oflat;`,
+    ...decode('qi', axes.map((a) => a.bw), axes.map((_, i) => `bq${i}`), 'bqrem').map((l) => `  ${l}`),
+    `  if (kj < 0i || kj >= i32(NQ)${axes.map((a, i) => ` || i32(bq${i}) - o${i} < 0i || i32(bq${i}) - o${i} >= ${a.bw}i`).join('')}) { continue; }`,
+    ...decode('qi', axes.map((a) => a.w), axes.map((_, i) => `qp${i}`), 'qprem').map((l) => `  ${l}`),
+    ...decode('u32(kj)', axes.map((a) => a.w), axes.map((_, i) => `kp${i}`), 'kprem').map((l) => `  ${l}`),
+  ] : axes.map((_, i) => axes.length - 1 - i).map((i) => `  let x${i} = r % n${i}; r = r / n${i};`);
   const wgsl = [
     ...decls(names),
     `const NQ = ${plan.nq}u; const DH4 = ${DH4}u; const WG = ${WG}u;`,
@@ -243,19 +266,16 @@ function biasKernel(c: Common): KernelSpec {
     `let wg = ${GRID_WORKGROUP};`,
     `if (wg >= ${total}u) { return; }`,
     `let head = wg % ${plan.heads}u; let entry = wg / ${plan.heads}u;`,
-    ...decode('entry', axes.map((a) => 2 * a.w - 1), axes.map((_, i) => `e${i}`), 'erem'),
-    // query minus key offset per axis; the valid query positions are [max(0, o), w + min(0, o))
-    ...axes.map((a, i) => `let o${i} = i32(e${i}) - ${a.w - 1}i; let lo${i} = u32(max(o${i}, 0i)); let n${i} = ${a.w}u - u32(abs(o${i}));`),
-    `let items = ${nbatch * L.nwin}u * ${axes.map((_, i) => `n${i}`).join(' * ')};`,
+    ...pairs,
     `let tb = b_relPosBias[${rpb.offset}u + entry * ${rpb.strides[0]}u + head * ${rpb.strides[1]}u];`,
     `var acc = 0.0;`,
     `for (var it = lid; it < items; it += WG) {`,
     `  var r = it;`,
-    ...axes.map((_, i) => axes.length - 1 - i).map((i) => `  let x${i} = r % n${i}; r = r / n${i};`),
+    ...positions,
     `  let wf = r % ${L.nwin}u; let bf = r / ${L.nwin}u;`,
     ...decode('wf', winSizes, win, 'wrem').map((l) => `  ${l}`),
     ...decode('bf', L.batch.map((b) => b.size), L.batch.map((_, i) => bname(i)), 'brem').map((l) => `  ${l}`),
-    ...axes.map((_, i) => `  let qp${i} = lo${i} + x${i}; let kp${i} = u32(i32(qp${i}) - o${i});`),
+    ...(clamped ? [] : axes.map((_, i) => `  let qp${i} = lo${i} + x${i}; let kp${i} = u32(i32(qp${i}) - o${i});`)),
     ...coords('q').map((l) => `  ${l}`), ...coords('k').map((l) => `  ${l}`),
     `  let grp = (bf * ${plan.heads}u + head) * ${L.nwin}u + wf;`,
     `  let qrow = ${flatten(axes.map((_, i) => `qp${i}`), axes.map((a) => a.w))};`,

@@ -16,6 +16,9 @@
  *   original region than the query are excluded exactly (Swin adds -100 to their logits instead).
  * - relPosBias: view [prod over token axes of (2*window-1), heads], indexed by query-minus-key offsets in
  *   window coordinates, first token axis most significant (Swin's relative_position_index).
+ * - biasWindow: the window per token axis the table was made for, at least `window` (Video Swin keeps
+ *   its configured table when a window is clamped to a smaller axis). A position's in-window index,
+ *   row-major over `window`, is read as an index into that window (relative_position_index[:N, :N]).
  * - scale: defaults to 1/sqrt(headDim).
  * - tiling (AttentionTiling; attentionTilingFor picks one per adapter): a workgroup covers query rows of
  *   one window; rowsPerInvocation rows share each K/V value; kvTile keys per step. subgroupSize selects
@@ -54,12 +57,13 @@ export interface AttentionParams {
   window?: Record<string, number>;
   shift?: Record<string, number>;
   relPosBias?: View;
+  biasWindow?: Record<string, number>;
   scale?: number;
   tiling?: AttentionTiling;
 }
 
 /** One token axis after validation: n positions in windows of w, rolled by s; strides of each operand. */
-interface TokenAxis { name: string; n: number; w: number; s: number; windows: number; qs: number; os: number; ks: number; vs: number }
+interface TokenAxis { name: string; n: number; w: number; s: number; bw: number; windows: number; qs: number; os: number; ks: number; vs: number }
 
 /** Compile-time index map shared by the kernel, the float64 reference and (later) the backward pass. */
 export interface AttentionPlan {
@@ -91,7 +95,7 @@ export function planAttention(p: AttentionParams): AttentionPlan {
   const names = p.grid.map((a) => a.name);
   for (const t of p.tokens) if (!names.includes(t)) fail(`token axis '${t}' is not a grid axis (${names.join(', ')})`);
   if (p.tokens.length === 0) fail('at least one token axis is required');
-  for (const key of [...Object.keys(p.window ?? {}), ...Object.keys(p.shift ?? {})]) {
+  for (const key of [...Object.keys(p.window ?? {}), ...Object.keys(p.shift ?? {}), ...Object.keys(p.biasWindow ?? {})]) {
     if (!p.tokens.includes(key)) fail(`window/shift given for '${key}', which is not a token axis`);
   }
   const tail = [p.heads, p.headDim];
@@ -116,16 +120,18 @@ export function planAttention(p: AttentionParams): AttentionPlan {
     const s = p.shift?.[a.name] ?? 0;
     if (!Number.isInteger(w) || w < 1 || a.size % w !== 0) fail(`window ${w} does not divide axis '${a.name}' of size ${a.size}`);
     if (!Number.isInteger(s) || s < 0 || s >= w) fail(`shift ${s} on axis '${a.name}' must be in [0, ${w})`);
-    queryAxes.push({ name: a.name, n: a.size, w, s, windows: a.size / w,
+    const bw = p.biasWindow?.[a.name] ?? w;
+    if (!Number.isInteger(bw) || bw < w) fail(`bias window ${bw} on axis '${a.name}' must be an integer of at least the window ${w}`);
+    queryAxes.push({ name: a.name, n: a.size, w, s, bw, windows: a.size / w,
       qs: p.q.strides[i], os: p.o.strides[i], ks: cross ? 0 : p.k.strides[i], vs: cross ? 0 : p.v.strides[i] });
   });
   const nb = batchIdx.length;
   const keyAxes = cross
-    ? p.context!.map((a, j) => ({ name: a.name, n: a.size, w: a.size, s: 0, windows: 1, qs: 0, os: 0,
+    ? p.context!.map((a, j) => ({ name: a.name, n: a.size, w: a.size, s: 0, bw: a.size, windows: 1, qs: 0, os: 0,
       ks: p.k.strides[nb + j], vs: p.v.strides[nb + j] }))
     : queryAxes;
-  const radix = queryAxes.map((_, i) => prod(queryAxes.slice(i + 1).map((a) => 2 * a.w - 1)));
-  if (p.relPosBias) checkShape('relPosBias', p.relPosBias, [prod(queryAxes.map((a) => 2 * a.w - 1)), p.heads]);
+  const radix = queryAxes.map((_, i) => prod(queryAxes.slice(i + 1).map((a) => 2 * a.bw - 1)));
+  if (p.relPosBias) checkShape('relPosBias', p.relPosBias, [prod(queryAxes.map((a) => 2 * a.bw - 1)), p.heads]);
   const r = p.q.shape.length;
   const kr = p.k.shape.length;
   return {
@@ -153,11 +159,12 @@ function decodeGroup(plan: AttentionPlan, g: number) {
 
 /** Position `i` of a window: in-window coordinates, rolled grid coordinates, original coordinates. */
 function windowPosition(axes: TokenAxis[], win: number[], i: number) {
-  const pos = axes.map(() => 0);
+  const pos = axes.map(() => 0), bpos = axes.map(() => 0);
+  for (let a = axes.length - 1, r = i; a >= 0; a--) { bpos[a] = r % axes[a].bw; r = Math.floor(r / axes[a].bw); }
   for (let a = axes.length - 1; a >= 0; a--) { pos[a] = i % axes[a].w; i = Math.floor(i / axes[a].w); }
   const rolled = pos.map((x, a) => win[a] * axes[a].w + x);
   const orig = rolled.map((c, a) => (c + axes[a].s) % axes[a].n);
-  return { pos, rolled, orig };
+  return { pos, bpos, rolled, orig };
 }
 
 export interface AttentionInputs { q: ArrayLike<number>; k: ArrayLike<number>; v: ArrayLike<number>; relPosBias?: ArrayLike<number> }
@@ -189,7 +196,7 @@ export function attentionReference(p: AttentionParams, x: AttentionInputs): { o:
         for (let d = 0; d < dh; d++) s += x.q[qo + d * p.q.strides.at(-1)!] * x.k[ko + d * p.k.strides.at(-1)!];
         s *= plan.scale;
         if (p.relPosBias) {
-          const rel = qp.pos.reduce((t, c, a) => t + (c - kp.pos[a] + plan.queryAxes[a].w - 1) * plan.radix[a], 0);
+          const rel = qp.bpos.reduce((t, c, a) => t + (c - kp.bpos[a] + plan.queryAxes[a].bw - 1) * plan.radix[a], 0);
           s += x.relPosBias![p.relPosBias.offset + rel * p.relPosBias.strides[0] + head * p.relPosBias.strides[1]];
         }
         scores[j] = s;
@@ -275,7 +282,10 @@ function placeToken(axes: TokenAxis[], idx: string, px: string, ops: [string, 'q
     lines.push(`let ${px}region = ${axes.map(reg).join(' + ')};`);
   }
   if (radix) {
-    const term = (a: TokenAxis, i: number) => `${biasSign > 0 ? `(${pos[i]} + ${a.w - 1}u)` : pos[i]} * ${radix[i]}u`;
+    // with a larger bias window, the in-window index is decoded again over it
+    const bpos = axes.some((a) => a.bw !== a.w) ? axes.map((_, a) => `${px}bp${a}`) : pos;
+    if (bpos !== pos) lines.push(...decode(idx, axes.map((a) => a.bw), bpos, `${px}brem`));
+    const term = (a: TokenAxis, i: number) => `${biasSign > 0 ? `(${bpos[i]} + ${a.bw - 1}u)` : bpos[i]} * ${radix[i]}u`;
     lines.push(`let ${px}bias = ${axes.map(term).join(' + ')};`);
   }
   return lines;

@@ -9,7 +9,7 @@ export interface Name {
 
 // ---- expressions ----
 export type Expr = NumberLit | StringLit | BoolLit | Ident | TupleExpr | CallExpr | IndexExpr
-  | UnaryExpr | BinaryExpr | RangeExpr | IfExpr;
+  | UnaryExpr | BinaryExpr | RangeExpr | IfExpr | ModuleExpr;
 
 export interface NumberLit { readonly type: 'number'; readonly value: number; readonly span: Span }
 export interface StringLit { readonly type: 'string'; readonly value: string; readonly span: Span }
@@ -36,6 +36,11 @@ export interface CallExpr {
   readonly naming: Name | null;
   readonly span: Span;
 }
+/**
+ * `conv_cell as fwd` (only as the whole right side of an assignment): a shared module, the block or
+ * primitive `callee` whose weights are made once under `naming` and read by every call of it.
+ */
+export interface ModuleExpr { readonly type: 'module'; readonly callee: Name; readonly naming: Name; readonly span: Span }
 export interface IndexExpr { readonly type: 'index'; readonly target: Ident; readonly index: Expr; readonly span: Span }
 
 export type UnaryOp = '-' | 'not';

@@ -1,12 +1,13 @@
 // Calls: blocks (run their body in a fresh frame of their own file), primitives (shape rule ->
-// graph nodes) and compile-time functions. Unknown names are VDM011 with a did-you-mean hint.
-import type { CallExpr } from './ast.ts';
+// graph nodes), compile-time functions and shared modules. Unknown names are VDM011 with a
+// did-you-mean hint.
+import type { CallExpr, ModuleExpr } from './ast.ts';
 import { bindArguments, type ParamInfo } from './binding.ts';
 import { BUILTINS, type Builtin } from './builtins.ts';
 import { withCallChain } from './call-chain.ts';
-import type { Elaboration, Frame } from './context.ts';
+import type { Elaboration, Frame, ModuleCall, SharedModule } from './context.ts';
 import { finite, Poisoned, unknownName } from '../ir/convert.ts';
-import { DiagError, diag, fail } from '../ir/diagnostics.ts';
+import { DiagError, diag, fail, spanLocation } from '../ir/diagnostics.ts';
 import { evalExpr } from './eval-expr.ts';
 import { execBody } from './exec.ts';
 import { Abort, LIMITS } from './limits.ts';
@@ -15,7 +16,8 @@ import { PRIMITIVES } from '../primitives/index.ts';
 import { BoundArgs, type BoundArg, type Primitive } from '../primitives/types.ts';
 import type { BlockRef, ModuleScope } from './scope.ts';
 import { didYouMean } from '../ir/suggest.ts';
-import { ERROR, num, type Value } from '../ir/values.ts';
+import { ERROR, num, type ModuleValue, type Value } from '../ir/values.ts';
+import type { NameScope } from './naming.ts';
 
 interface EvaluatedArg extends BoundArg {
   readonly name: CallExpr['args'][number]['name'];
@@ -45,13 +47,16 @@ export function unknownCallee(scope: ModuleScope, call: CallExpr, isLocal: boole
 export function evalCall(ctx: Elaboration, frame: Frame, call: CallExpr): Value {
   const args: EvaluatedArg[] = call.args.map((a) => ({ name: a.name, span: a.span, value: evalExpr(ctx, frame, a.value) }));
   const name = call.callee.name;
+  const local = frame.vars.get(name);
+  if (local?.kind === 'module') return callModule(ctx, frame, local, args, call);
   if (frame.scope.silenced.has(name)) return ERROR;
   const block = frame.scope.blocks.get(name);
   const primitive = block ? undefined : PRIMITIVES.get(name);
   const builtin = block || primitive ? undefined : BUILTINS.get(name);
   const params = block ? blockParams(block) : primitive ? primitiveParams(primitive) : builtin ? builtinParams(builtin) : null;
   if (!params) {
-    ctx.report(unknownCallee(frame.scope, call, frame.vars.has(name)));
+    if (local?.kind === 'error') return ERROR; // a module whose binding failed
+    ctx.report(unknownCallee(frame.scope, call, local !== undefined));
     return ERROR;
   }
   const binding = bindArguments(name, call.span, params, args);
@@ -102,7 +107,9 @@ function callPrimitive(ctx: Elaboration, p: Primitive, args: EvaluatedArg[], bin
   return addNodes(ctx, p.name, result, call.span, call.naming);
 }
 
-function callBlock(ctx: Elaboration, caller: Frame, ref: BlockRef, args: EvaluatedArg[], slots: Map<string, number>, call: CallExpr): Value {
+/** Runs a block's body; its parameters are named under a new segment, or in `naming` (a shared module's). */
+function callBlock(ctx: Elaboration, caller: Frame, ref: BlockRef, args: EvaluatedArg[], slots: Map<string, number>, call: CallExpr,
+  naming?: NameScope): Value {
   ctx.step(call.span);
   if (ctx.depth >= LIMITS.recursion) {
     fail('VDM042', call.span, `block calls nest deeper than ${LIMITS.recursion} (a recursion without an end?)`);
@@ -110,8 +117,7 @@ function callBlock(ctx: Elaboration, caller: Frame, ref: BlockRef, args: Evaluat
   const def = ref.def;
   const frame: Frame = { vars: new Map(), scope: ref.scope, model: null, block: def.name.name };
   const outer = ctx.naming;
-  const entry = ctx.naming.add('block', call.naming?.name ?? def.name.name, call.naming !== null);
-  ctx.naming = entry.children!;
+  ctx.naming = naming ?? ctx.naming.add('block', call.naming?.name ?? def.name.name, call.naming !== null).children!;
   ctx.depth++;
   ctx.calls.push({
     site: { block: def.name.name, span: call.span }, definition: def.span,
@@ -140,4 +146,91 @@ function callBlock(ctx: Elaboration, caller: Frame, ref: BlockRef, args: Evaluat
     ctx.depth--;
     ctx.naming = outer;
   }
+}
+
+/**
+ * `name = callee as naming`: binds a shared module. Its weights are made under `naming` here, at
+ * its first call, and read by every later one. Only where tensors exist (a model or its blocks).
+ */
+export function bindModule(ctx: Elaboration, frame: Frame, e: ModuleExpr): Value {
+  const name = e.callee.name;
+  if (!ctx.graph) fail('VDM019', e.span, 'a shared module can be bound only in a model or a block, where its weights can live');
+  const local = frame.vars.get(name);
+  if (local?.kind === 'module') {
+    fail('VDM017', e.callee.span, `'${name}' is already a shared module`, `to call it under another name, assign it: \`${e.naming.name} = ${name}\``);
+  }
+  if (frame.scope.silenced.has(name)) return ERROR;
+  const block = frame.scope.blocks.get(name) ?? null;
+  const primitive = block ? null : PRIMITIVES.get(name) ?? null;
+  if (!block && !primitive) {
+    if (BUILTINS.has(name)) fail('VDM017', e.callee.span, `'${name}' is a compile-time function: it has no weights to share`);
+    const call: CallExpr = { type: 'call', callee: e.callee, args: [], naming: e.naming, span: e.span };
+    throw new DiagError(unknownCallee(frame.scope, call, local !== undefined));
+  }
+  const entry = ctx.naming.add('block', e.naming.name, true);
+  entry.omitSingle = primitive !== null;
+  const module: SharedModule = { callee: name, naming: e.naming.name, block, primitive, entry, weights: null, firstCall: null, broken: false };
+  ctx.modules.push(module);
+  const value: ModuleValue = { kind: 'module', callee: name, naming: e.naming.name, id: ctx.modules.length - 1 };
+  return value;
+}
+
+/**
+ * A call of a shared module: the first one runs the block (or primitive) under the module's name
+ * and records the weights it makes; a later one runs it under a name of its own for its nodes,
+ * whose layers read the first call's weights (nodes.ts matches them, VDM025 when they differ).
+ */
+function callModule(ctx: Elaboration, frame: Frame, v: ModuleValue, args: EvaluatedArg[], call: CallExpr): Value {
+  const m = ctx.modules[v.id];
+  if (call.naming) {
+    ctx.report(diag('VDM019', call.naming.span, `a call of a shared module takes no \`as\`: its weights are named where it is bound ('${m.naming}')`));
+  }
+  const params = m.block ? blockParams(m.block) : primitiveParams(m.primitive!);
+  const binding = bindArguments(call.callee.name, call.span, params, args);
+  if (binding.errors.length) {
+    binding.errors.forEach((d) => ctx.report(d));
+    return ERROR;
+  }
+  if (m.broken || args.some((a) => a.value.kind === 'error')) throw new Poisoned();
+  if (ctx.moduleCalls.some((c) => c.module === m)) {
+    fail('VDM025', call.span, `shared module '${m.naming}' is called inside its own call`, 'a module cannot read weights it is still making');
+  }
+  const replay = m.weights !== null;
+  if (!replay) {
+    m.weights = [];
+    m.firstCall = call.span;
+  }
+  const outer = ctx.naming;
+  let naming = m.entry.children!;
+  if (replay) {
+    const entry = ctx.naming.add('block', call.callee.name, false);
+    entry.distinct = true;
+    naming = entry.children!;
+  }
+  // inside a later call of an enclosing module, that call matches every weight (nodes.ts)
+  const matched = replay && !ctx.moduleCalls.some((c) => c.replay);
+  const use: ModuleCall = { module: m, replay, cursor: 0, span: call.span, failed: false };
+  const reported = ctx.diagnostics.length;
+  ctx.moduleCalls.push(use);
+  let result: Value;
+  try {
+    if (m.block) result = callBlock(ctx, frame, m.block, args, binding.slots, call, naming);
+    else {
+      ctx.naming = naming;
+      result = callPrimitive(ctx, m.primitive!, args, binding, { ...call, naming: null });
+    }
+  } catch (err) {
+    if (!replay) m.broken = true;
+    throw err;
+  } finally {
+    ctx.moduleCalls.pop();
+    ctx.naming = outer;
+  }
+  if (!replay && ctx.diagnostics.length > reported) m.broken = true;
+  if (use.failed) return ERROR;
+  if (matched && use.cursor < m.weights!.length) {
+    fail('VDM025', call.span, `this call of shared module '${m.naming}' makes ${use.cursor} of the ${m.weights!.length} weights its first call (${spanLocation(m.firstCall!)}) made`,
+      "a shared module's later calls must make the same layers as its first: check the arguments that choose them");
+  }
+  return result;
 }

@@ -4,9 +4,10 @@ import { withCallChain, type CallFrame } from './call-chain.ts';
 import { diag, type Diagnostic } from '../ir/diagnostics.ts';
 import type { GraphBuilder } from './graph-builder.ts';
 import { Abort, LIMITS } from './limits.ts';
-import type { NameScope } from './naming.ts';
+import type { NameEntry, NameScope } from './naming.ts';
+import type { ParamShape, Primitive } from '../primitives/types.ts';
 import type { ModelState } from './model-state.ts';
-import type { ModuleScope } from './scope.ts';
+import type { BlockRef, ModuleScope } from './scope.ts';
 import type { SourceFile, Span } from '../ir/source.ts';
 import type { Value } from '../ir/values.ts';
 
@@ -19,12 +20,50 @@ export interface Frame {
   readonly block: string | null;
 }
 
+/** A parametric node of a shared module's first call, in the order made: what every later call must match. */
+export interface WeightUse {
+  readonly op: string;
+  readonly params: readonly ParamShape[];
+  /** The node that owns these parameters (a later call's nodes read them). */
+  readonly owner: number;
+}
+
+/** A shared module bound by `name = callee as naming` (see calls.ts). */
+export interface SharedModule {
+  readonly callee: string;
+  readonly naming: string;
+  readonly block: BlockRef | null;
+  readonly primitive: Primitive | null;
+  /** The naming entry where it was bound: its first call's nodes and parameters go under it. */
+  readonly entry: NameEntry;
+  /** null until the first call; then the weights that call made, in order */
+  weights: WeightUse[] | null;
+  firstCall: Span | null;
+  /** Its first call failed: later calls are silent errors. */
+  broken: boolean;
+}
+
+/** A call of a shared module being run: the first (recording its weights) or a later one (matching them). */
+export interface ModuleCall {
+  readonly module: SharedModule;
+  readonly replay: boolean;
+  /** the next of the module's weights a later call must make */
+  cursor: number;
+  readonly span: Span;
+  /** a mismatch was reported: the rest of this call is quiet */
+  failed: boolean;
+}
+
 export class Elaboration {
   readonly diagnostics: Diagnostic[] = [];
   naming: NameScope;
   depth = 0;
   /** The block calls running now, outermost first. */
   readonly calls: CallFrame[] = [];
+  /** Shared modules bound so far (a module value holds its index). */
+  readonly modules: SharedModule[] = [];
+  /** The calls of shared modules running now, outermost first. */
+  readonly moduleCalls: ModuleCall[] = [];
   /** The model's dims as declared so far (none while evaluating top-level lets). */
   modelDims: ReadonlyMap<string, number> = new Map();
   /** Units of work so far (see step). */

@@ -1,7 +1,7 @@
 // Expression evaluation. Each expression is an error boundary: a problem is reported once and the
 // expression yields an error value, which quietly poisons whatever uses it.
 import type { BinaryExpr, Expr, IndexExpr } from './ast.ts';
-import { evalCall } from './calls.ts';
+import { bindModule, evalCall } from './calls.ts';
 import type { Elaboration, Frame } from './context.ts';
 import { asInt, finite, Poisoned, wrongKind } from '../ir/convert.ts';
 import { DiagError, fail } from '../ir/diagnostics.ts';
@@ -55,6 +55,7 @@ function evaluate(ctx: Elaboration, frame: Frame, e: Expr): Value {
       return makeTuple(ctx, items, names, e.span);
     }
     case 'call': return evalCall(ctx, frame, e);
+    case 'module': return bindModule(ctx, frame, e);
     case 'index': return index(ctx, frame, e);
     case 'unary': {
       const v = evalExpr(ctx, frame, e.operand);

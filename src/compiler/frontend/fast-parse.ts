@@ -322,8 +322,24 @@ export function parseFast(source: SourceFile): FastResult {
     const tgt = target();
     const ann = annotation();
     expect('=');
-    const value = expr();
+    const value = bound();
     return freeze({ type: 'assign', target: tgt, annotation: ann, value, span: sp(start, prevEnd()) });
+  }
+  /** The right side of an assignment: a module (`name as fwd`), else an expression. */
+  function bound(): A.Expr {
+    const t = tokens[p];
+    if (t.kind === 'id') {
+      p++;
+      const module = is('as');
+      p--;
+      if (module) {
+        const callee = name();
+        p++; // as
+        const n = name();
+        return freeze({ type: 'module', callee, naming: n, span: sp(t.start, prevEnd()) });
+      }
+    }
+    return expr();
   }
   function body(): readonly A.Stmt[] {
     expect('{');

@@ -1,7 +1,7 @@
 // Collects graph nodes during elaboration under the node budget, then produces the frozen IR.
 import { fail, diag } from '../ir/diagnostics.ts';
 import type { Graph, GraphInput, GraphNode, GraphParam } from '../ir/graph.ts';
-import { deepFreeze } from '../ir/graph.ts';
+import { deepFreeze, paramLeaf } from '../ir/graph.ts';
 import { Abort, LIMITS } from './limits.ts';
 import { assignPaths, NameScope, type NameEntry } from './naming.ts';
 import type { Json } from '../ir/json.ts';
@@ -24,6 +24,8 @@ export interface NodeDraft {
   /** else the scope it was made in (path: scope path + op name), else a fixed path (inputs). */
   readonly scope?: NameScope;
   readonly path?: string;
+  /** A later call of a shared module: the earlier node whose parameters this one reads. */
+  readonly tie?: number;
 }
 
 export class GraphBuilder {
@@ -84,6 +86,7 @@ export class GraphBuilder {
     this.drafts.push({
       op: draft.op, inputs: draft.inputs, attrs: draft.attrs, axes: this.intern(draft.axes), dtype: draft.dtype,
       params: draft.params, macs: draft.macs, span: draft.span, entry: draft.entry, scope: draft.scope, path: draft.path,
+      tie: draft.tie,
     });
     return this.drafts.length - 1;
   }
@@ -101,7 +104,8 @@ export class GraphBuilder {
       if (!at) locations.set(span, (at = locationOf(span)));
       return at;
     };
-    const nodes: GraphNode[] = this.drafts.map((d, id) => {
+    const nodes: GraphNode[] = [];
+    this.drafts.forEach((d, id) => {
       const path = d.path ?? d.entry?.path ?? d.scope?.opPath(d.op) ?? d.op;
       const params: GraphParam[] = d.params.map((p) => {
         const full = path ? `${path}.${p.leaf}` : p.leaf;
@@ -109,10 +113,12 @@ export class GraphBuilder {
         seen.add(full);
         return { path: full, shape: [...p.shape], init: p.init };
       });
-      return {
+      const owner = d.tie === undefined ? undefined : nodes[d.tie];
+      nodes.push({
         id, op: d.op, path, inputs: d.inputs, attrs: d.attrs, axes: d.axes,
         dtype: d.dtype, params, macs: d.macs, activationBytes: numel(d.axes) * 4, span: locate(d.span),
-      };
+        ...(owner ? { shares: owner.params.map((p) => ({ leaf: paramLeaf(owner, p), path: p.path })) } : {}),
+      });
     });
     return deepFreeze({ ...header, nodes });
   }

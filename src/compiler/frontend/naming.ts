@@ -10,6 +10,10 @@ export class NameEntry {
   path = '';
   readonly children: NameScope | null;
   readonly iterations: NameScope[] | null;
+  /** A shared primitive (`proj = linear as proj`): its one layer's segment is left out (proj.weight). */
+  omitSingle = false;
+  /** A later call of a shared module: its display name differs from the scope's parametric ones too. */
+  distinct = false;
   private parametric: boolean | null = null;
 
   constructor(
@@ -87,8 +91,15 @@ export function assignPaths(scope: NameScope, prefix: string, omitSingle = false
   for (const e of scope.entries) {
     if (e === omitted) e.path = prefix;
     else if (e.hasParams()) e.path = join(prefix, unique(e.base, paramUsed, paramTaken));
-    else e.path = join(prefix, unique(e.base, otherUsed, otherTaken));
-    if (e.children) assignPaths(e.children, e.path);
+  }
+  for (const e of scope.entries) {
+    if (e === omitted || e.hasParams()) continue;
+    const name = unique(e.base, otherUsed, e.distinct ? new Set([...otherTaken, ...paramTaken]) : otherTaken);
+    otherTaken.add(name);
+    e.path = join(prefix, name);
+  }
+  for (const e of scope.entries) {
+    if (e.children) assignPaths(e.children, e.path, e.omitSingle);
     if (e.iterations) e.iterations.forEach((it, i) => assignPaths(it, join(e.path, String(i)), true));
   }
 }

@@ -126,6 +126,7 @@ function makeSemantics(g: ohm.Grammar): ohm.Semantics {
       return freeze({ type: 'repeat', count: c, naming: name, body: body.ast(), span: spanOf(this) });
     },
     Naming(_kw, id) { return nameOf(id); },
+    Module(id, naming) { return freeze({ type: 'module', callee: nameOf(id), naming: naming.ast(), span: spanOf(this) }); },
     IfStmt(_kw, cond, body, elseClause) {
       return freeze({ type: 'ifStmt', cond: cond.ast(), then: body.ast(), else: opt(elseClause, (n) => n.ast()), span: spanOf(this) });
     },

@@ -12,6 +12,31 @@ import type { ModuleScope } from './scope.ts';
 
 type Place = 'block' | 'model' | 'top';
 
+/** The names a body binds, and those of them that may hold a shared module (callable like a block). */
+interface Locals {
+  readonly all: ReadonlySet<string>;
+  readonly callable: ReadonlySet<string>;
+}
+
+/** Names bound to a shared module (`cell = conv_cell as fwd`) anywhere in `stmts`. */
+function moduleNames(stmts: readonly Stmt[], out: Set<string>): Set<string> {
+  for (const s of stmts) {
+    const bindings = s.type === 'assign' ? [s] : s.type === 'let' ? s.bindings : [];
+    for (const b of bindings) {
+      const module = b.value.type === 'module' || (b.value.type === 'ident' && out.has(b.value.name)); // or an alias of one
+      if (module && b.target.type === 'name') out.add(b.target.name);
+    }
+    if (s.type === 'for' || s.type === 'repeat') moduleNames(s.body, out);
+    if (s.type === 'ifStmt') {
+      moduleNames(s.then, out);
+      if (s.else) moduleNames(s.else, out);
+    }
+  }
+  return out;
+}
+
+const NO_LOCALS: Locals = { all: new Set(), callable: new Set() };
+
 export function staticCheck(scope: ModuleScope, out: Diagnostic[]): void {
   const ast = scope.module.ast;
   if (!ast) return;
@@ -26,12 +51,12 @@ export function staticCheck(scope: ModuleScope, out: Diagnostic[]): void {
       case 'block': checkBlock(item, scope, report); break;
       case 'model':
         if (++models > 1) report(diag('VDM019', item.name.span, 'a file can define only one model'));
-        checkStmts(item.body, 'model', scope, report, new Set(assignedNames(item.body)));
+        checkStmts(item.body, 'model', scope, report, { all: new Set(assignedNames(item.body)), callable: moduleNames(item.body, new Set()) });
         break;
       case 'diffusion':
         if (++diffusions > 1) report(diag('VDM019', item.span, 'a file can have only one diffusion section'));
         break;
-      case 'let': checkStmts([item], 'top', scope, report, new Set()); break;
+      case 'let': checkStmts([item], 'top', scope, report, NO_LOCALS); break;
       default: break;
     }
   }
@@ -43,7 +68,8 @@ function checkBlock(b: BlockDef, scope: ModuleScope, report: (d: Diagnostic) => 
     if (seen.has(p.name.name)) report(diag('VDM012', p.name.span, `parameter '${p.name.name}' is declared twice`));
     seen.add(p.name.name);
   }
-  const locals = new Set([...seen, ...assignedNames(b.body)]);
+  // A block's parameters may be passed shared modules: calling one is checked when the block runs.
+  const locals: Locals = { all: new Set([...seen, ...assignedNames(b.body)]), callable: moduleNames(b.body, new Set(seen)) };
   for (const p of b.params) if (p.default) checkExpr(p.default, scope, report, locals);
   if (!hasReturn(b.body)) report(diag('VDM019', b.name.span, `block '${b.name.name}' has no return statement`));
   checkStmts(b.body, 'block', scope, report, locals);
@@ -56,7 +82,7 @@ function hasReturn(stmts: readonly Stmt[]): boolean {
 }
 
 /** `locals`: the names the enclosing block or model binds, for a hint when one is called like a block. */
-function checkStmts(stmts: readonly Stmt[], place: Place, scope: ModuleScope, report: (d: Diagnostic) => void, locals: ReadonlySet<string>): void {
+function checkStmts(stmts: readonly Stmt[], place: Place, scope: ModuleScope, report: (d: Diagnostic) => void, locals: Locals): void {
   for (const s of stmts) {
     switch (s.type) {
       case 'dims':
@@ -85,7 +111,7 @@ function checkStmts(stmts: readonly Stmt[], place: Place, scope: ModuleScope, re
   }
 }
 
-function checkCall(call: CallExpr, scope: ModuleScope, report: (d: Diagnostic) => void, locals: ReadonlySet<string>): void {
+function checkCall(call: CallExpr, scope: ModuleScope, report: (d: Diagnostic) => void, locals: Locals): void {
   const name = call.callee.name;
   if (scope.silenced.has(name)) return;
   const block = scope.blocks.get(name);
@@ -93,13 +119,13 @@ function checkCall(call: CallExpr, scope: ModuleScope, report: (d: Diagnostic) =
   const builtin = BUILTINS.get(name);
   const params = block ? blockParams(block) : primitive ? primitiveParams(primitive) : builtin ? builtinParams(builtin) : null;
   if (!params) {
-    report(unknownCallee(scope, call, locals.has(name)));
+    if (!locals.callable.has(name)) report(unknownCallee(scope, call, locals.all.has(name)));
     return;
   }
   for (const d of bindArguments(name, call.span, params, call.args).errors) report(d);
 }
 
-function checkExpr(top: Expr, scope: ModuleScope, report: (d: Diagnostic) => void, locals: ReadonlySet<string>): void {
+function checkExpr(top: Expr, scope: ModuleScope, report: (d: Diagnostic) => void, locals: Locals): void {
   let e = top;
   // Long operator chains nest deeply on the left: follow that side in a loop.
   while (e.type === 'binary') {
@@ -116,6 +142,12 @@ function checkExpr(top: Expr, scope: ModuleScope, report: (d: Diagnostic) => voi
     case 'unary': checkExpr(e.operand, scope, report, locals); break;
     case 'range': checkExpr(e.start, scope, report, locals); checkExpr(e.end, scope, report, locals); break;
     case 'if': checkExpr(e.cond, scope, report, locals); checkExpr(e.then, scope, report, locals); checkExpr(e.else, scope, report, locals); break;
+    case 'module': {
+      const name = e.callee.name;
+      const known = scope.silenced.has(name) || scope.blocks.has(name) || PRIMITIVES.has(name) || BUILTINS.has(name) || locals.callable.has(name);
+      if (!known) report(unknownCallee(scope, { type: 'call', callee: e.callee, args: [], naming: e.naming, span: e.span }, locals.all.has(name)));
+      break;
+    }
     default: break;
   }
 }

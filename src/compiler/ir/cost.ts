@@ -1,4 +1,5 @@
-// Costs of a checked graph: trainable parameters (exact; fixed tables are buffers, not counted),
+// Costs of a checked graph: trainable parameters (exact; fixed tables are buffers, not counted;
+// a shared module's once, on the layers of its first call),
 // MACs per layer as the primitive table defines them, FLOPs = 2 x MACs, activation bytes
 // (output elements x 4) per node, and totals.
 import type { AxisPair, Graph } from './graph.ts';
@@ -10,6 +11,8 @@ export interface LayerCost {
   readonly params: number;
   readonly macs: number;
   readonly activationBytes: number;
+  /** A later call of a shared module: the layer whose parameters it reads (its own count is 0). */
+  readonly sharedWith?: string;
 }
 
 export interface Costs {
@@ -29,7 +32,9 @@ export function costsOf(graph: Graph): Costs {
     params += p;
     macs += n.macs;
     activationBytes += n.activationBytes;
-    return { path: n.path, op: n.op, shape: n.axes, params: p, macs: n.macs, activationBytes: n.activationBytes };
+    const layer = { path: n.path, op: n.op, shape: n.axes, params: p, macs: n.macs, activationBytes: n.activationBytes };
+    const owner = n.shares?.[0];
+    return owner ? { ...layer, sharedWith: owner.path.slice(0, owner.path.length - owner.leaf.length - 1) } : layer;
   });
   return { params, macs, flops: 2 * macs, activationBytes, layers };
 }

@@ -22,6 +22,7 @@ export const CODES = {
   VDM022: 'duplicate axis',
   VDM023: 'shape annotation mismatch',
   VDM024: 'concat mismatch',
+  VDM025: 'shared module called with different weights',
   VDM030: 'does not divide',
   VDM031: 'patch does not divide',
   VDM032: 'window or shift invalid',

@@ -24,10 +24,27 @@ export interface GraphNode {
   readonly macs: number;
   readonly activationBytes: number;
   readonly span: Location;
+  /**
+   * Set on a node of a later call of a shared module: the parameters it reads, which the node
+   * of the module's first call at the same place owns (and lists in its `params`).
+   */
+  readonly shares?: readonly SharedParam[];
+}
+
+/** A parameter a node reads but does not own: its name under the node (`weight`) and its dotted path. */
+export interface SharedParam {
+  readonly leaf: string;
+  readonly path: string;
 }
 
 /** A parameter's name under its node (e.g. "qkv.weight" of "blocks.0.attn"): how primitives see it. */
 export const paramLeaf = (node: GraphNode, p: GraphParam) => (node.path ? p.path.slice(node.path.length + 1) : p.path);
+
+/** Every parameter a node reads, by leaf and dotted path: its own, then those it shares with an earlier node. */
+export function paramsRead(node: GraphNode): SharedParam[] {
+  const own = node.params.map((p) => ({ leaf: paramLeaf(node, p), path: p.path }));
+  return node.shares ? [...own, ...node.shares] : own;
+}
 
 export interface GraphInput {
   readonly name: string;

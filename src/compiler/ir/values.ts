@@ -37,11 +37,17 @@ export interface TensorValue {
   readonly nullClass?: boolean;
 }
 export interface NoneValue { readonly kind: 'none' }
+/**
+ * A shared module (`cell = conv_cell as fwd`): the block or primitive `callee`, whose weights are
+ * made at its first call under the name `naming` and read by every later call. `id` indexes the
+ * elaboration's table of modules, where that state lives.
+ */
+export interface ModuleValue { readonly kind: 'module'; readonly callee: string; readonly naming: string; readonly id: number }
 /** The result of an expression that already reported an error; it silences follow-up errors. */
 export interface ErrorValue { readonly kind: 'error' }
 
 export type Value = NumberValue | BoolValue | StringValue | TupleValue | RangeValue | AxisValue | DimValue
-  | TensorValue | NoneValue | ErrorValue;
+  | TensorValue | NoneValue | ModuleValue | ErrorValue;
 
 export const ERROR: ErrorValue = Object.freeze({ kind: 'error' });
 export const NONE: NoneValue = Object.freeze({ kind: 'none' });
@@ -66,6 +72,7 @@ export function kindName(v: Value): string {
     case 'dim': return 'a dim';
     case 'tensor': return 'a tensor';
     case 'none': return 'none';
+    case 'module': return 'a shared module';
     case 'error': return 'an erroneous value';
   }
 }
@@ -86,6 +93,7 @@ export function show(v: Value): string {
     case 'dim': return `${v.name}=${v.size}`;
     case 'tensor': return `tensor ${formatAxes(v.axes)}`;
     case 'none': return 'none';
+    case 'module': return `${v.callee} as ${v.naming}`;
     case 'error': return '<error>';
   }
 }

@@ -2,10 +2,10 @@
 // to add buffers and dispatches) and the view helpers primitives address operands with. The driver
 // (src/codegen/lower.ts) implements it; primitives import only this file, so neither imports the other.
 import type { AxisPair, GraphNode } from '../ir/graph.ts';
-import { stridesFor } from '../ir/named-tensor.ts';
+import { stridesFor, stridesOf } from '../ir/named-tensor.ts';
 import { elementwiseKernel } from '../../codegen/kernels/elementwise.ts';
 import type { Activation } from '../../codegen/kernels/epilogue.ts';
-import type { Expr } from '../../codegen/kernels/expr.ts';
+import { input, type Expr } from '../../codegen/kernels/expr.ts';
 import { gemmKernel } from '../../codegen/kernels/gemm.ts';
 import type { GemmParams } from '../../codegen/kernels/gemm-plan.ts';
 import type { AdapterTraits, KernelSpec } from '../../codegen/kernels/kernel.ts';
@@ -199,6 +199,31 @@ export function emitElementwise(call: Pick<LowerCall, 'emit'>, target: readonly 
 /** Fills a value with zeros: the gradient of an input that does not change the result (sincos reads only shapes). */
 export function emitZeros(call: Pick<LowerCall, 'emit'>, v: Value): void {
   emitElementwise(call, v.axes, [], v, { op: 'const', value: 0 });
+}
+
+/** The view of contiguous `outer` over `inner`'s axes (same names, each no longer): the part from index 0. */
+function innerView(outer: Value, inner: readonly AxisPair[]): View {
+  const strides = stridesOf(outer.axes);
+  return { shape: inner.map(([, n]) => n), strides: inner.map(([name]) => strides[outer.axes.findIndex(([m]) => m === name)]), offset: 0 };
+}
+
+/** `dst` = `src` followed by zeros along every axis `dst` is longer in (`pad: true` of attention and patchify). */
+export function emitPad(call: Pick<LowerCall, 'emit'>, src: Value, dst: Value): void {
+  emitZeros(call, dst);
+  call.emit(elementwiseKernel({
+    shape: src.axes.map(([, n]) => n),
+    inputs: [{ name: 'x', view: viewOver(src, src.axes) }],
+    outputs: [{ name: 'y', view: innerView(dst, src.axes), expr: input('x') }],
+  }), [src.buffer, dst.buffer]);
+}
+
+/** `dst` = the part of the longer `src` from index 0 (the padding cut off again). */
+export function emitCrop(call: Pick<LowerCall, 'emit'>, src: Value, dst: Value): void {
+  call.emit(elementwiseKernel({
+    shape: dst.axes.map(([, n]) => n),
+    inputs: [{ name: 'x', view: innerView(src, dst.axes) }],
+    outputs: [{ name: 'y', view: viewOver(dst, dst.axes), expr: input('x') }],
+  }), [src.buffer, dst.buffer]);
 }
 
 /**

@@ -1,4 +1,6 @@
-// patchify(x, patch): fold non-overlapping patches into channels: n -> n/p, c -> c*prod(p).
+// patchify(x, patch, pad): fold non-overlapping patches into channels: n -> n/p, c -> c*prod(p).
+// With pad: true an axis p does not divide is padded with zeros after its end (Video Swin's
+// PatchEmbed3D and PatchMerging): n -> ceil(n/p).
 import { fail } from '../ir/diagnostics.ts';
 import type { AxisPair } from '../ir/graph.ts';
 import { numelOf, position, relayout, sizeIn, stridesOf } from '../ir/named-tensor.ts';
@@ -8,7 +10,7 @@ import type { Json } from '../ir/json.ts';
 import type { Primitive } from './types.ts';
 import { elementwiseKernel } from '../../codegen/kernels/elementwise.ts';
 import { input } from '../../codegen/kernels/expr.ts';
-import type { LowerCall, Value } from './lowering.ts';
+import { emitCrop, emitPad, type LowerCall, type Value } from './lowering.ts';
 
 /**
  * Which `--dim` would make the patch fit. The axis may be the dim itself, or the dim already
@@ -26,28 +28,46 @@ function dimHint(ax: string, n: number, p: number, dims: ReadonlyMap<string, num
 
 export const patchify: Primitive = {
   name: 'patchify',
-  args: [{ name: 'x', kind: 'tensor' }, { name: 'patch', kind: 'per-axis' }],
-  apply: (a) => applyPatch(a, (x, patch, c) => {
-    const sizes = new Map<string, number>();
-    for (const [ax, p] of patch) {
-      const n = sizeOf(x, ax, a.span('patch'));
-      if (n % p !== 0) {
-        fail('VDM031', a.span('patch'), `patch size ${ax}=${p} does not divide ${ax}=${n}`, dimHint(ax, n, p, a.dims));
+  args: [{ name: 'x', kind: 'tensor' }, { name: 'patch', kind: 'per-axis' }, { name: 'pad', kind: 'bool', default: false }],
+  apply(a) {
+    const pad = a.bool('pad');
+    const r = applyPatch(a, (x, patch, c) => {
+      const sizes = new Map<string, number>();
+      for (const [ax, p] of patch) {
+        const n = sizeOf(x, ax, a.span('patch'));
+        if (n % p !== 0 && !pad) {
+          fail('VDM031', a.span('patch'), `patch size ${ax}=${p} does not divide ${ax}=${n}`, dimHint(ax, n, p, a.dims));
+        }
+        sizes.set(ax, Math.ceil(n / p));
       }
-      sizes.set(ax, n / p);
-    }
-    sizes.set('c', c * product(patch.values()));
-    return sizes;
-  }),
-  lower: (call) => lowerPatchCopy(call, call.inputs[0], call.out, true),
-  // A permutation: the gradient is unpatchify of the output's gradient.
+      sizes.set('c', c * product(patch.values()));
+      return sizes;
+    });
+    // the attribute only where padding happens, so a dividing patch lowers as before
+    const x = a.tensor('x');
+    const padded = pad && Object.entries(r.attrs.patch as Record<string, number>).some(([ax, p]) => sizeOf(x, ax, a.span('patch')) % p !== 0);
+    return padded ? { ...r, attrs: { ...r.attrs, pad: true } } : r;
+  },
+  lower(call) {
+    if (call.attrs.pad !== true) return lowerPatchCopy(call, call.inputs[0], call.out, true);
+    // zeros over the padded sizes, x copied in, then the plain patch copy
+    const xp: Value = { buffer: call.scratch('xpad', numelOf(paddedAxes(call))), axes: paddedAxes(call) };
+    emitPad(call, call.inputs[0], xp);
+    lowerPatchCopy({ ...call, inputs: [xp] }, xp, call.out, true);
+  },
+  // A permutation (and a crop): the gradient is unpatchify of the output's gradient, without the padding.
   lowerVjp(call) {
     const [dx] = call.inputGrads;
-    if (dx) lowerPatchCopy({ ...call, inputs: [call.grad], out: dx }, dx, call.grad, false);
+    if (!dx) return;
+    if (call.attrs.pad !== true) return lowerPatchCopy({ ...call, inputs: [call.grad], out: dx }, dx, call.grad, false);
+    const dxp: Value = { buffer: call.scratch('dxpad', numelOf(paddedAxes(call))), axes: paddedAxes(call) };
+    lowerPatchCopy({ ...call, inputs: [call.grad], out: dxp }, dxp, call.grad, false);
+    emitCrop(call, dxp, dx);
   },
+  // patchMap places x's elements; with pad: true the rest of the output stays zero
   reference({ inputs: [x], attrs, axes }) {
     const to = patchMap(x.axes, axes, attrs.patch);
-    const y = new Float64Array(x.data.length);
+    const y = new Float64Array(numelOf(axes));
     for (let i = 0; i < to.length; i++) y[to[i]] = x.data[i];
     return { axes, data: y };
   },
@@ -60,6 +80,12 @@ export const patchify: Primitive = {
     return { inputs: [{ axes: x.axes, data: dx }] };
   },
 };
+
+/** The input's axes (in its order) padded to whole patches: the output's size times the patch along each patched axis. */
+function paddedAxes(call: LowerCall): AxisPair[] {
+  const patch = call.attrs.patch as Record<string, number>;
+  return call.inputs[0].axes.map(([n, s]): AxisPair => (n in patch && n !== 'c' ? [n, sizeIn(call.node.axes, n) * Number(patch[n])] : [n, s]));
+}
 
 /**
  * patchify (toPatched) or unpatchify as one elementwise copy. The iteration space is the patched

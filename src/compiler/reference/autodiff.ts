@@ -3,7 +3,7 @@
 // It is the oracle for GPU backward passes, as evaluate() is for forward ones; every rule is tested
 // against central finite differences.
 import type { Evaluation } from './evaluate.ts';
-import { paramLeaf, type Graph, type GraphNode } from '../ir/graph.ts';
+import { paramsRead, type Graph, type GraphNode } from '../ir/graph.ts';
 import { fmt, relayout, sumTo, zipWith, type NamedTensor } from '../ir/named-tensor.ts';
 import { BINARY_BY_OP, primitiveOf } from '../primitives/index.ts';
 
@@ -73,12 +73,14 @@ export function backward(graph: Graph, ev: Evaluation, params: ReadonlyMap<strin
       continue;
     }
     if (!prim?.vjp) throw new Error(`primitive '${node.op}' (${node.path}) has no backward rule yet`);
+    // A shared module's parameter is read by a node of each call: its gradient sums over them.
+    const read = paramsRead(node);
     const own = new Map<string, Float64Array>();
-    for (const p of node.params) own.set(paramLeaf(node, p), params.get(p.path)!);
+    for (const p of read) own.set(p.leaf, params.get(p.path)!);
     const r = prim.vjp({ inputs: args, params: own, attrs: node.attrs, axes: node.axes, value, grad: g });
     r.inputs.forEach((gi, k) => send(k, gi));
-    for (const p of node.params) {
-      const gp = r.params?.get(paramLeaf(node, p));
+    for (const p of read) {
+      const gp = r.params?.get(p.leaf);
       if (!gp) continue;
       const acc = paramGrads.get(p.path)!;
       for (let i = 0; i < gp.length; i++) acc[i] += gp[i];

@@ -1,7 +1,7 @@
 // Reference evaluation of a checked graph in float64 on the CPU: each node's value from its
 // primitive's `reference`. It is slow and exact, the oracle that lowered GPU programs are tested
 // against; it is also how parameters are initialised and example inputs drawn, reproducibly.
-import { paramLeaf, type Graph, type GraphNode } from '../ir/graph.ts';
+import { paramLeaf, paramsRead, type Graph, type GraphNode } from '../ir/graph.ts';
 import { fmt, relayout, tensor, zipWith, type NamedTensor } from '../ir/named-tensor.ts';
 import { BINARY_BY_OP, primitiveOf } from '../primitives/index.ts';
 
@@ -135,10 +135,10 @@ function evaluateNode(node: GraphNode, args: NamedTensor[], inputs: ReadonlyMap<
   if (!prim) throw new Error(`no primitive '${node.op}'`);
   if (prim.reference) {
     const own = new Map<string, Float64Array>();
-    for (const p of node.params) {
+    for (const p of paramsRead(node)) {
       const data = params.get(p.path);
       if (!data) throw new Error(`no value for parameter '${p.path}'`);
-      own.set(paramLeaf(node, p), data);
+      own.set(p.leaf, data);
     }
     return prim.reference({ inputs: args, params: own, attrs: a, axes: node.axes });
   }

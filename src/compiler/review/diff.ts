@@ -88,6 +88,19 @@ function layers(g: Graph): Map<string, GraphNode> {
   return m;
 }
 
+/**
+ * The layers, and the later calls of shared modules counted where the layer they read is: sharing
+ * the weights of a cell is no factorization of it.
+ */
+function withSharedCalls(g: Graph, ls: Map<string, GraphNode>): Map<string, GraphNode> {
+  const m = new Map(ls);
+  for (const n of g.nodes) {
+    const owner = n.shares?.[0];
+    if (owner) m.set(`${owner.path.slice(0, owner.path.length - owner.leaf.length - 1)}#${n.id}`, n);
+  }
+  return m;
+}
+
 function leafParams(g: Graph): Map<string, number[]> {
   const m = new Map<string, number[]>();
   for (const n of g.nodes) for (const p of n.params) m.set(p.path, [...p.shape]);
@@ -276,7 +289,7 @@ export function diffGraphs(a: Graph, b: Graph, labels: { a: string; b: string })
     params: paramChanges(pa, pb, ma, mb),
     attention,
     layers: layerAttrs,
-    factorization: factorizations(la, lb, ma, mb),
+    factorization: factorizations(withSharedCalls(a, la), withSharedCalls(b, lb), ma, mb),
     shapes,
     diffusion: compareMaps(diffusionMap(a), diffusionMap(b)),
     structure: null,

@@ -285,6 +285,7 @@ function actions(): ohm.ActionDict<Part> {
       seqOpt([fmt(kw), ' ', fmt(id), ' ', fmt(inKw), ' ', fmt(e), ' ', opt(naming), ' ', fmt(body)]),
     RepeatStmt: (kw, e, naming, body) => seqOpt([fmt(kw), ' ', fmt(e), ' ', opt(naming), ' ', fmt(body)]),
     Naming: (kw, id) => seq([fmt(kw), ' ', fmt(id)]),
+    Module: (id, naming) => seq([fmt(id), ' ', fmt(naming)]),
     IfStmt: (kw, cond, body, elseClause) => seqOpt([fmt(kw), ' ', fmt(cond), ' ', fmt(body), ' ', opt(elseClause)]),
     ElseClause_elif: (kw, ifStmt) => seq([fmt(kw), ' ', fmt(ifStmt)]),
     ElseClause_else: (kw, body) => seq([fmt(kw), ' ', fmt(body)]),

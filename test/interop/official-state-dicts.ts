@@ -1,0 +1,45 @@
+// State dicts in the naming and layout of other implementations, at reduced sizes with seeded
+// random values, for the name-map tests (name-maps.test.ts) and the parity tests.
+import type { SafeTensor } from '../../src/runtime/safetensors.ts';
+
+/** Writes tensors by name with seeded random values, in the shapes given. */
+export function writer(seed: number) {
+  let s = seed + 1;
+  const rand = () => { s = (s * 1103515245 + 12345) % 2147483648; return s / 2147483648; };
+  const out: Record<string, SafeTensor> = {};
+  const put = (name: string, shape: number[], scale = 0.5) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    out[name] = { dtype: 'F32', shape, data: Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale) };
+  };
+  const linear = (name: string, i: number, o: number, bias = true) => { put(`${name}.weight`, [o, i], 1 / Math.sqrt(i)); if (bias) put(`${name}.bias`, [o], 0.2); };
+  const norm = (name: string, c: number) => { put(`${name}.weight`, [c]); put(`${name}.bias`, [c]); };
+  return { out, put, linear, norm };
+}
+
+/**
+ * A Latte state dict (Vchitect/Latte models/latte.py, class-conditional): x_embedder.proj a Conv2d
+ * [d, C, p, p], t_embedder.mlp.0/2, y_embedder.embedding_table, blocks.N.attn.qkv/proj,
+ * mlp.fc1/fc2, adaLN_modulation.1, final_layer.linear/adaLN_modulation.1, and the fixed pos_embed
+ * [1, grid², d] and temp_embed [1, frames, d] (random here: vdm ignores them).
+ */
+export function officialLatte(o: { d: number; depth: number; p: number; c: number; classes: number; grid: number; frames: number; seed: number }): Record<string, SafeTensor> {
+  const { d, p, c } = o;
+  const w = writer(o.seed);
+  w.put('pos_embed', [1, o.grid * o.grid, d]);
+  w.put('temp_embed', [1, o.frames, d]);
+  w.put('x_embedder.proj.weight', [d, c, p, p], 1 / Math.sqrt(c * p * p));
+  w.put('x_embedder.proj.bias', [d], 0.2);
+  w.linear('t_embedder.mlp.0', 256, d);
+  w.linear('t_embedder.mlp.2', d, d);
+  w.put('y_embedder.embedding_table.weight', [o.classes + 1, d]);
+  for (let n = 0; n < o.depth; n++) {
+    w.linear(`blocks.${n}.attn.qkv`, d, 3 * d);
+    w.linear(`blocks.${n}.attn.proj`, d, d);
+    w.linear(`blocks.${n}.mlp.fc1`, d, 4 * d);
+    w.linear(`blocks.${n}.mlp.fc2`, 4 * d, d);
+    w.linear(`blocks.${n}.adaLN_modulation.1`, d, 6 * d);
+  }
+  w.linear('final_layer.linear', d, p * p * 2 * c);
+  w.linear('final_layer.adaLN_modulation.1', d, 2 * d);
+  return w.out;
+}
