@@ -113,6 +113,7 @@ class Gen {
 
   private postfix(): string {
     if (!this.branch(1)) return this.primary(true);
+    if (chance(0.02, this.r)) return `${this.ident()}[${this.orExpr()}..${this.orExpr()}]`; // a tuple slice
     return chance(0.05, this.r) ? `${this.ident()}[${this.expr()}]` : this.primary(false);
   }
 

@@ -29,6 +29,32 @@ test('tuples: + concatenates, indexing (negative from the end), len, reversed, m
   output o = x`));
 });
 
+test('tuple slices xs[a..b]: half-open, negative ends from the end, names kept, ranges give ranges', () => {
+  graphOf(model(`  xs = (1, 2, 3, 4)
+  assert xs[1..3] == (2, 3) and len(xs[0..-1]) == 3 and xs[-2..-1] == (3,) and len(xs[2..2]) == 0
+  assert xs[0..len(xs)] == xs
+  k = (t: 1, h: 2, w: 4)
+  kk = k[1..3]
+  assert len(kk) == 2 and kk[w] == 4
+  r = reversed(0..10)
+  rs = r[1..4]
+  assert len(rs) == 3 and rs[0] == 8 and rs[-1] == 6
+  fw = (0..10)
+  ws = fw[3..-2]
+  assert len(ws) == 5 and ws[0] == 3 and ws[-1] == 7
+  output o = x`));
+});
+
+test('a slice past either end, with ends crossed, or by a reversed range: VDM017 at the slice', () => {
+  for (const [s, msg] of [['xs[0..4]', /slice 0..4 is out of range for 3 items/], ['xs[-4..1]', /out of range/],
+    ['xs[2..1]', /out of range/], ['xs[reversed(0..2)]', /reversed range cannot slice/]] as const) {
+    const r = check(model(`  xs = (1, 2, 3)\n  ys = ${s}\n  output o = x`));
+    assert.equal(codes(r), ['VDM017'], s);
+    assert.match(r.diagnostics[0].message, msg);
+    assert.equal(places(r), ['VDM017@6:11'], s);
+  }
+});
+
 test('tensor op tensor broadcasts by axis name: left axes first, then new ones', () => {
   const g = graphOf(model('  m = mean(x, over: (t, h, w))\n  e = expand(mean(x, over: (b, c, t, w)), sizes: (q: 3))\n  y = m + e\n  output o = y'));
   assert.is(axesOf(nodeAt(g, 'add')), 'b=2,c=8,h=8,q=3');

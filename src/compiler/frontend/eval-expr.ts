@@ -7,7 +7,7 @@ import { asInt, finite, Poisoned, wrongKind } from '../ir/convert.ts';
 import { DiagError, fail } from '../ir/diagnostics.ts';
 import { binaryOp, logicalOperand, negate } from './operators.ts';
 import type { Span } from '../ir/source.ts';
-import { ERROR, NONE, bool, num, rangeAt, rangeLength, str, type Value } from '../ir/values.ts';
+import { ERROR, NONE, bool, num, rangeAt, rangeLength, str, tuple, type RangeValue, type TupleValue, type Value } from '../ir/values.ts';
 import { makeTuple } from './value-budget.ts';
 
 export function evalExpr(ctx: Elaboration, frame: Frame, e: Expr): Value {
@@ -119,7 +119,7 @@ function logicalChain(ctx: Elaboration, frame: Frame, top: BinaryExpr): Value {
   return bool(acc);
 }
 
-/** `xs[i]` on tuples and ranges (negative i counts from the end); `t[h]` on named tuples. */
+/** `xs[i]` on tuples and ranges (negative i counts from the end); `xs[a..b]` slices; `t[h]` on named tuples. */
 function index(ctx: Elaboration, frame: Frame, e: IndexExpr): Value {
   const target = lookup(frame, e.target.name, e.target.span);
   const i = evalExpr(ctx, frame, e.index);
@@ -135,8 +135,30 @@ function index(ctx: Elaboration, frame: Frame, e: IndexExpr): Value {
   if (target.kind === 'tuple') length = target.items.length;
   else if (target.kind === 'range') length = rangeLength(target);
   else return wrongKind(target, e.target.span, `'${e.target.name}'`, 'a tuple or a range to index');
+  if (i.kind === 'range') return slice(target, length, i, e.index.span);
   const k = asInt(i, e.index.span, 'an index');
   const at = k < 0 ? length + k : k;
   if (at < 0 || at >= length) fail('VDM017', e.index.span, `index ${k} is out of range for ${length} item${length === 1 ? '' : 's'}`);
   return target.kind === 'tuple' ? target.items[at] : num(rangeAt(target, at));
+}
+
+/**
+ * `xs[a..b]`: the items at a, a+1, ..., b-1 (half-open, like a range), a negative end counting from
+ * the end as an index does, so `skips[0..-1]` drops the last item. Names of a named tuple stay with
+ * their items; a slice of a range is a range. Ends outside the tuple are an error, not clamped.
+ */
+function slice(target: TupleValue | RangeValue, length: number, r: RangeValue, span: Span): Value {
+  if (r.reversed) fail('VDM017', span, 'a reversed range cannot slice', 'slice with a..b, then reverse the result with reversed(...)');
+  const from = r.start < 0 ? length + r.start : r.start;
+  const to = r.end < 0 ? length + r.end : r.end;
+  if (from < 0 || to > length || from > to) {
+    fail('VDM017', span, `slice ${r.start}..${r.end} is out of range for ${length} item${length === 1 ? '' : 's'}`,
+      `a slice a..b needs 0 <= a <= b <= ${length} (a negative end counts from the end)`);
+  }
+  if (target.kind === 'range') {
+    return target.reversed
+      ? { kind: 'range', start: target.end - to, end: target.end - from, reversed: true }
+      : { kind: 'range', start: target.start + from, end: target.start + to };
+  }
+  return tuple(target.items.slice(from, to), target.names ? target.names.slice(from, to) : null);
 }
