@@ -217,11 +217,11 @@ function lowerElementwiseVjp(call: LowerVjpCall): void {
     const live = reads.flatMap((v, j) => (used.has(`in${j}`) ? [{ name: `in${j}`, v }] : []));
     const ins = live.map(({ name, v }) => ({ name, view: viewOver(v, target) }));
     const bufs = live.map(({ v }) => v.buffer);
-    if (dst.axes.length === target.length) {
+    if (sameSizes(dst.axes, target)) {
       call.emit(elementwiseKernel({ shape: target.map(([, s]) => s), inputs: ins, outputs: [{ name: 'out', view: viewOver(dst, target), expr }] }), [...bufs, dst.buffer]);
       return;
     }
-    // broadcast operand: the full-size product, then its sum over the missing axes
+    // broadcast operand: the full-size product, then its sum over the axes it lacks or has with size 1
     const full = call.scratch('bcast', numelOf(target));
     const fullValue: Value = { buffer: full, axes: target };
     call.emit(elementwiseKernel({ shape: target.map(([, s]) => s), inputs: ins, outputs: [{ name: 'out', view: viewOver(fullValue, target), expr }] }), [...bufs, full]);
@@ -229,11 +229,18 @@ function lowerElementwiseVjp(call: LowerVjpCall): void {
   });
 }
 
-/** dst = the sum of `full` over the axes `dst` lacks (dst's axes are a subset of full's). */
+/** Every axis of `a` is one of `b`'s with the same size, and they have as many. */
+const sameSizes = (a: Value['axes'], b: Value['axes']) => a.length === b.length && a.every(([n, s]) => b.some(([m, t]) => m === n && t === s));
+
+/**
+ * dst = the sum of `full` over the axes `dst` lacks or has with size 1 where `full` has more (dst's
+ * axes are a subset of full's by name).
+ */
 export function reduceTo(call: Pick<LowerVjpCall, 'emit'>, full: Value, dst: Value): void {
-  const names = new Set(dst.axes.map(([n]) => n));
-  const axes = full.axes.flatMap(([n], i) => (names.has(n) ? [] : [i]));
-  const kept = full.axes.filter(([n]) => names.has(n));
+  const sizes = new Map(dst.axes.map(([n, s]) => [n, s]));
+  const keeps = ([n, s]: readonly [string, number]) => sizes.get(n) === s;
+  const axes = full.axes.flatMap((a, i) => (keeps(a) ? [] : [i]));
+  const kept = full.axes.filter(keeps);
   const x = viewOver(full, full.axes);
   call.emit(reduceKernel({ op: 'sum', x, axes, y: viewOver(dst, kept) }), [full.buffer, dst.buffer]);
 }

@@ -34,16 +34,18 @@ export function position(axes: readonly AxisPair[], name: string): number {
 export const sizeIn = (axes: readonly AxisPair[], name: string) => axes[position(axes, name)][1];
 
 /**
- * Stride of each of `target`'s axes in row-major data over `axes`: 0 where `axes` lacks the axis
- * (broadcast by name). The same rule serves CPU tensors and GPU buffer views (codegen/lower.ts).
+ * Stride of each of `target`'s axes in row-major data over `axes`: 0 where `axes` lacks the axis or
+ * has it with size 1 (broadcast by name). The same rule serves CPU tensors and GPU buffer views
+ * (codegen/lower.ts).
  */
 export function stridesFor(axes: readonly AxisPair[], target: readonly AxisPair[]): number[] {
   const own = stridesOf(axes);
   return target.map(([name, size]) => {
     const i = axes.findIndex(([n]) => n === name);
     if (i < 0) return 0;
-    if (axes[i][1] !== size) throw new Error(`axis '${name}' is ${axes[i][1]}, expected ${size}`);
-    return own[i];
+    if (axes[i][1] === size) return own[i];
+    if (axes[i][1] === 1) return 0;
+    throw new Error(`axis '${name}' is ${axes[i][1]}, expected ${size} (or 1 to broadcast)`);
   });
 }
 

@@ -60,14 +60,14 @@ export interface GemmFusion {
   readonly residual?: Value;
 }
 
-/** The view of `v` over `target` axes by name: axes `v` lacks read stride 0 (broadcast). */
+/** The view of `v` over `target` axes by name: axes `v` lacks or has with size 1 read stride 0 (broadcast). */
 export function viewOver(v: Value, target: readonly AxisPair[], offset = 0): View {
   const own = v.strides;
   if (!own) return { shape: target.map(([, s]) => s), strides: stridesFor(v.axes, target), offset };
   const strides = target.map(([name, size]) => {
     const i = v.axes.findIndex(([n]) => n === name);
-    if (i >= 0 && v.axes[i][1] !== size) throw new Error(`axis '${name}' is ${v.axes[i][1]}, expected ${size}`);
-    return i < 0 ? 0 : own[i];
+    if (i >= 0 && v.axes[i][1] !== size && v.axes[i][1] !== 1) throw new Error(`axis '${name}' is ${v.axes[i][1]}, expected ${size} (or 1)`);
+    return i < 0 || v.axes[i][1] !== size ? 0 : own[i];
   });
   return { shape: target.map(([, s]) => s), strides, offset: offset + (v.offset ?? 0) };
 }
