@@ -367,7 +367,8 @@ function classOf(ctx: Ctx, s: Scope, rootName?: string): string {
     if (n.op === 'sincos') {
       const leaf = lastSegment(n.path);
       const over = n.attrs.over as string[];
-      init.push(`self.register_buffer('${leaf}', sincos_table((${over.map((a) => n.axes.find(([m]) => m === a)![1]).join(', ')}${over.length === 1 ? ',' : ''}), ${Number(n.attrs.dim)}), persistent=False)`);
+      const scale = Array.isArray(n.attrs.scale) ? `, scales=(${(n.attrs.scale as number[]).map(pyNum).join(', ')}${over.length === 1 ? ',' : ''})` : '';
+      init.push(`self.register_buffer('${leaf}', sincos_table((${over.map((a) => n.axes.find(([m]) => m === a)![1]).join(', ')}${over.length === 1 ? ',' : ''}), ${Number(n.attrs.dim)}${scale}), persistent=False)`);
       attrs.set(n.id, leaf);
     } else if (n.params.length) {
       const rel = attrPath(ctx, s.path, n);

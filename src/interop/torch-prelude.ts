@@ -213,13 +213,14 @@ def timestep_embedding(s, dim, max_period=10000):
     return emb.to(dtype)
 
 
-def sincos_table(sizes, dim):
+def sincos_table(sizes, dim, scales=None):
     """The fixed sin-cos position table [*sizes, dim] (MAE / DiT): over (h, w) the first half of the
     channels encodes w and the second h; over (t, h, w) a quarter t, then 3/8 w and 3/8 h; each
-    block is sin | cos of position * 10000^(-k / half)."""
+    block is sin | cos of position * scale * 10000^(-k / half) (scale per axis, default 1)."""
     blocks = {1: [(0, dim)], 2: [(1, dim // 2), (0, dim // 2)],
               3: [(0, dim // 4), (2, 3 * dim // 8), (1, 3 * dim // 8)]}[len(sizes)]
-    coords = torch.meshgrid(*[torch.arange(n, dtype=torch.float64) for n in sizes], indexing='ij')
+    scales = scales or (1,) * len(sizes)
+    coords = torch.meshgrid(*[torch.arange(n, dtype=torch.float64) * k for n, k in zip(sizes, scales)], indexing='ij')
     parts = []
     for axis, channels in blocks:
         half = channels // 2

@@ -66,6 +66,16 @@ gpuTest('1D table with long positions, and the 3D split (t quarter, then w, h) i
   assert.ok(Math.abs(r[0] - Math.sin(1)) < 1e-6 && r.slice(8, 14).every((v) => v === 0) && r.slice(14, 20).every((v) => v === 1));
 });
 
+gpuTest('position table with scaled positions per block (interpolated positions), and scale 1 keeps the kernel', async () => {
+  const p = { grid: [3, 4, 5], blocks: [{ axis: 0, channels: 8, scale: 0.25 }, { axis: 2, channels: 12, scale: 2 / 3 }, { axis: 1, channels: 12 }], out: contiguous([60, 32]) };
+  const out = await checkTable(p, '3D scaled');
+  // row 20 is (t 1, h 0, w 0): the t block encodes position 0.25
+  assert.ok(Math.abs(out[20 * 32] - Math.sin(0.25)) < 1e-6, `t block: ${out[20 * 32]}`);
+  const plain = { ...sincos2d(8, 2, 3), out: contiguous([6, 8]) };
+  assert.is(positionTableKernel({ ...plain, blocks: plain.blocks.map((b) => ({ ...b, scale: 1 })) }).wgsl, positionTableKernel(plain).wgsl);
+  assert.throws(() => positionTableKernel({ ...plain, blocks: [{ axis: 1, channels: 4, scale: 0 }, { axis: 0, channels: 4 }] }), /scale must be finite and > 0/);
+});
+
 gpuTest('embedding gather: class ids, the null class as a last row, out-of-range ids clamped, strided views', async () => {
   const [classes, dim] = [10, 37];
   const data = randomArray((classes + 1) * dim);

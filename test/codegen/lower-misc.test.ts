@@ -88,6 +88,14 @@ gpuTest('sinusoidal over a timestep [b] and over [b, t]; sincos over (h, w), (w,
   await expectLoweredMatches(g, 'sinusoidal + sincos 1d/2d');
 });
 
+gpuTest('sincos with scaled positions: one scale for all axes, and per axis over (t, h, w)', async () => {
+  const g = graphOf(model([
+    '  output o = x + sincos(x, over: (t, h, w), scale: (t: 0.5, w: 1.5))',
+    '  output p = sincos(x, over: (h, w), scale: 0.25)',
+  ].join('\n'), '', 'b = 2, c = 16, t = 3, h = 4, w = 6'));
+  await expectLoweredMatches(g, 'sincos scaled');
+});
+
 gpuTest('sincos over (t, h, w): the 3-D table', async () => {
   const g = graphOf(model('  output o = x + sincos(x, over: (t, h, w))', '', 'b = 2, c = 16, t = 3, h = 4, w = 6'));
   await expectLoweredMatches(g, 'sincos 3d');

@@ -319,6 +319,24 @@ test('sincos over t and over (t, h, w): 1-D table and the 3-D split (t quarter, 
   assertClose(y3, tensor([['t', 3], ['h', 4], ['w', 6], ['c', 16]], k), 1e-12, 'kernel 3d');
 });
 
+test('sincos scale: positions times the scale (per axis, missing axes 1); an unscaled call records no scale', () => {
+  const g = graphOf(model([
+    '  output o = sincos(x, over: (h, w), scale: (w: 0.5))',
+    '  output p = sincos(x, over: (t, h, w), scale: 0.75)',
+    '  output q = sincos(x, over: t, scale: 1)',
+  ].join('\n'), '', 'b = 2, c = 16, t = 3, h = 4, w = 6'));
+  const [n2, n3, n1] = g.nodes.filter((x) => x.op === 'sincos');
+  assert.equal(n2.attrs.scale, [1, 0.5]);
+  assert.equal(n1.attrs, { over: ['t'], dim: 16 });
+  assertClose(ref(n2, []), build(n2.axes, (idx) => (idx.c < 8 ? mae1d(8, 0.5 * idx.w, idx.c) : mae1d(8, idx.h, idx.c - 8))), 1e-13, 'scaled 2d');
+  assertClose(ref(n3, []), build(n3.axes, (idx) => (idx.c < 4 ? mae1d(4, 0.75 * idx.t, idx.c) : idx.c < 10 ? mae1d(6, 0.75 * idx.w, idx.c - 4) : mae1d(6, 0.75 * idx.h, idx.c - 10))), 1e-13, 'scaled 3d');
+  const codes = (s: string) => check(model(`  output o = sincos(x, over: (h, w), scale: ${s})`, '', 'b = 2, c = 16, t = 3, h = 4, w = 6')).diagnostics.map((d) => d.code);
+  assert.equal(codes('(t: 2)'), ['VDM020']);
+  assert.equal(codes('0'), ['VDM035']);
+  assert.equal(codes('(h: -1)'), ['VDM035']);
+  assert.equal(codes('"x"'), ['VDM017']);
+});
+
 test('sincos with a channel count no table supports is refused, not guessed', () => {
   // c = 8 over three axes: 3 * 8 / 8 = 3 channels for w is odd. The checker says so (VDM030) ...
   assert.equal(check(model('  output o = sincos(x, over: (t, h, w))', '', NON_SQUARE)).diagnostics.map((d) => d.code), ['VDM030']);

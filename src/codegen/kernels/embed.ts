@@ -3,6 +3,7 @@
 // frequency 1 is ~160 turns, where a plain f32 argument is off by ~1e-4 rad): frequencies are built
 // in 64-bit fixed point, the phase is reduced modulo one turn in integers, and sin/cos are short
 // Taylor series on [-pi/4, pi/4] (no reliance on the driver's sin/cos accuracy).
+import { f32Literal } from './expr.ts';
 import { flatKernel, type KernelSpec } from './kernel.ts';
 import { extent, numel, wgslCoords, type View } from './view.ts';
 
@@ -150,8 +151,11 @@ export function timestepEmbeddingReference(p: TimestepEmbeddingParams, t: ArrayL
 
 // ---------------------------------------------------------------- sin-cos position tables
 
-/** `channels` consecutive channels encode the coordinate along grid axis `axis`: sin then cos halves. */
-export interface SincosBlock { axis: number; channels: number }
+/**
+ * `channels` consecutive channels encode the coordinate along grid axis `axis`, times `scale`
+ * (default 1: interpolated positions, PixArt / Latte), as sin then cos halves.
+ */
+export interface SincosBlock { axis: number; channels: number; scale?: number }
 
 export interface PositionTableParams {
   /** grid sizes, outermost first; table row m is the row-major index of a grid point */
@@ -190,6 +194,7 @@ function checkTable(p: PositionTableParams) {
   if (p.grid.length === 0 || p.grid.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`position table: bad grid [${p.grid}]`);
   for (const b of p.blocks) {
     if (!Number.isInteger(b.axis) || b.axis < 0 || b.axis >= p.grid.length) throw new Error(`position table: block axis ${b.axis} is not a grid axis`);
+    if (b.scale !== undefined && !(Number.isFinite(b.scale) && b.scale > 0)) throw new Error(`position table: block scale must be finite and > 0 (got ${b.scale})`);
     if (!Number.isInteger(b.channels) || b.channels < 2 || b.channels % 2 !== 0) {
       throw new Error(`position table: block channels must be even and >= 2 (got ${b.channels}); for 2D use dim % 4 == 0, for 3D dim % 16 == 0`);
     }
@@ -207,7 +212,8 @@ export function positionTableKernel(p: PositionTableParams): KernelSpec {
   let start = 0;
   p.blocks.forEach((b, i) => {
     const half = b.channels / 2;
-    body.push(`${i === 0 ? '' : 'else '}if (c < ${start + b.channels}u) { pos = f32(g${b.axis}); j = c - ${start}u; nfreq = ${half}u; fbase = ${fixed64(base ** (-1 / half))}; }`);
+    const pos = b.scale === undefined || b.scale === 1 ? `f32(g${b.axis})` : `f32(g${b.axis}) * ${f32Literal(b.scale)}`;
+    body.push(`${i === 0 ? '' : 'else '}if (c < ${start + b.channels}u) { pos = ${pos}; j = c - ${start}u; nfreq = ${half}u; fbase = ${fixed64(base ** (-1 / half))}; }`);
     start += b.channels;
   });
   body.push(
@@ -234,7 +240,7 @@ export function positionTableReference(p: PositionTableParams): Float64Array {
     for (const b of p.blocks) {
       const half = b.channels / 2;
       for (let j = 0; j < b.channels; j++, c++) {
-        const arg = coords[b.axis] / base ** ((j % half) / half);
+        const arg = coords[b.axis] * (b.scale ?? 1) / base ** ((j % half) / half);
         out[p.out.offset + m * p.out.strides[0] + c * p.out.strides[1]] = j < half ? Math.sin(arg) : Math.cos(arg);
       }
     }
