@@ -45,7 +45,8 @@ export interface GemmFusionPlan {
 const within = (inner: GraphNode, outer: GraphNode) =>
   inner.axes.every(([n, s]) => outer.axes.some(([m, t]) => m === n && t === s));
 const sameAxes = (a: GraphNode, b: GraphNode) => a.axes.length === b.axes.length && within(a, b);
-const isDense = (n: GraphNode) => n.op === 'linear' || (n.op === 'attention' && n.inputs.length >= 1);
+// A linear over several axes copies its input first (primitives/linear.ts): nothing folds into it.
+const isDense = (n: GraphNode) => (n.op === 'linear' && n.attrs.over === undefined) || (n.op === 'attention' && n.inputs.length >= 1);
 const contracted = (n: GraphNode) => (n.op === 'linear' ? String(n.attrs.axis) : 'c');
 
 interface State {

@@ -22,7 +22,7 @@ export interface ParamLayout {
 
 /** The patch sizes of a linear's patchify input, when the linear embeds patches along c. */
 export function patchEmbedOf(graph: Graph, node: GraphNode): { kernel: { axis: string; size: number }[]; order: string[]; patch: Record<string, number>; channels: number } | null {
-  if (node.op !== 'linear' || node.attrs.axis !== 'c') return null;
+  if (node.op !== 'linear' || node.attrs.axis !== 'c' || node.attrs.over !== undefined) return null;
   const src = graph.nodes[node.inputs[0]];
   if (!src || src.op !== 'patchify') return null;
   const patch = src.attrs.patch as Record<string, number>;

@@ -132,7 +132,8 @@ function constructorOf(graph: Graph, n: GraphNode): string {
         const k = pe.kernel.map((e) => e.size).join(', ');
         return `nn.Conv${pe.kernel.length}d(${pe.channels}, ${out}, kernel_size=(${k}${pe.kernel.length === 1 ? ',' : ''}), stride=(${k}${pe.kernel.length === 1 ? ',' : ''})${bias ? '' : ', bias=False'})`;
       }
-      return `nn.Linear(${size(inAxes, String(n.attrs.axis))}, ${out}${bias ? '' : ', bias=False'})`;
+      const over = Array.isArray(n.attrs.over) ? (n.attrs.over as string[]) : [String(n.attrs.axis)];
+      return `nn.Linear(${over.reduce((k, a) => k * size(inAxes, a), 1)}, ${out}${bias ? '' : ', bias=False'})`;
     }
     case 'layernorm': return `nn.LayerNorm(${size(inAxes, String(n.attrs.axis))}, eps=${pyNum(Number(n.attrs.eps))})`;
     case 'rmsnorm': return `RMSNorm(${size(inAxes, String(n.attrs.axis))}, eps=${pyNum(Number(n.attrs.eps))})`;
@@ -203,6 +204,14 @@ function nodeExpr(ctx: Ctx, n: GraphNode, v: (id: number) => string, attr: strin
       if (pe) {
         const src = graph.nodes[input(0).inputs[0]];
         return keep(`conv_over(${accessOf(attr!)}, ${padPatches(input(0), v(src.id), src.axes)}, ${tuple(names(src.axes))}, ${tuple(pe.kernel.map((e) => e.axis))})`, names(src.axes));
+      }
+      if (Array.isArray(n.attrs.over)) {
+        // several axes: x permuted to (others..., over...), the last ones flattened into the features
+        const over = n.attrs.over as string[];
+        const axes = names(input(0).axes);
+        const order = [...axes.filter((a) => !over.includes(a)), ...over];
+        const xs = `${v(n.inputs[0])}.permute(${order.map((a) => axes.indexOf(a)).join(', ')}).flatten(-${over.length})`;
+        return keep(`${accessOf(attr!)}(${xs})`, [...order.slice(0, order.length - over.length), String(n.attrs.axis)]);
       }
       return along(accessOf(attr!), 0, String(n.attrs.axis));
     }

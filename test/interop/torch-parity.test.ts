@@ -66,6 +66,7 @@ model Mixed {
   z = z + upsample(p, factor: (h: 2, w: 2), mode: "linear") + mean(z, over: t)
   z = rmsnorm(z) as rms + rmsnorm(z, affine: false) + param(sizes: (t: 4, c: 16), init: "normal") as pos
   z = z + sincos(z, over: (t, h, w), scale: (h: 0.5, w: 0.25)) * slice(z, t, 0, 1)
+  z = z + linear(z, 16, axis: (t, c)) as flat + linear(z, 8, axis: (c, w)) as rows
   z = concat(slice(z, t, 2, 4), slice(z, t, 0, 2), axis: t)
   z = conv(z, over: (h, w), kernel: 3, stride: 1, padding: 1, dilation: 1) as mid
   output out : video[b, c, t, h, w] = linear(gelu(z), 4) as head
