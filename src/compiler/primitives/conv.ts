@@ -37,7 +37,7 @@ function paddingOf(a: BoundArgs, over: string[], kernel: Map<string, number>, di
   return pad;
 }
 
-function positive(map: Map<string, number>, a: BoundArgs, arg: string): Map<string, number> {
+export function positive(map: Map<string, number>, a: BoundArgs, arg: string): Map<string, number> {
   for (const [ax, v] of map) if (v < 1) fail('VDM034', a.span(arg), `${arg} ${ax}=${v} must be at least 1`);
   return map;
 }
@@ -114,7 +114,7 @@ export const conv: Primitive = {
  * `over` order] buffer with its kernel axes moved to their slots (stride 0 for empty slots); padding
  * is the node's explicit symmetric padding.
  */
-function convLayout(attrs: LowerCall['attrs'], x: Value, out: Value) {
+export function convLayout(attrs: LowerCall['attrs'], x: Value, out: Value) {
   const over = attrs.over as string[];
   if (over.length > 3) throw new Error(`conv: cannot lower a convolution over ${over.length} axes (at most 3)`);
   const per = (key: string, ax: string) => Number((attrs[key] as Record<string, Json>)[ax]);
@@ -307,7 +307,7 @@ function convVjpOf({ inputs: [x], params, attrs, axes, grad }: VjpCall): VjpResu
  * of x and y (every axis that is neither c nor convolved is a batch axis, whatever its name), and
  * the tap table.
  */
-function geometryOf(x: NamedTensor, attrs: ReferenceCall['attrs'], axes: readonly AxisPair[]) {
+export function geometryOf(x: Pick<NamedTensor, 'axes'>, attrs: ReferenceCall['attrs'], axes: readonly AxisPair[]) {
   const over = attrs.over as string[];
   const per = (key: string) => over.map((ax) => Number((attrs[key] as Record<string, Json>)[ax]));
   const [K, S, P, D] = [per('kernel'), per('stride'), per('padding'), per('dilation')];

@@ -3,6 +3,7 @@ import { add } from './add.ts';
 import { attention } from './attention.ts';
 import { concat } from './concat.ts';
 import { conv } from './conv.ts';
+import { convTranspose } from './conv-transpose.ts';
 import { div } from './div.ts';
 import type { BinaryOperator } from './elementwise.ts';
 import { embed } from './embed.ts';
@@ -29,7 +30,7 @@ import { unpatchify } from './unpatchify.ts';
 import { upsample } from './upsample.ts';
 
 export const PRIMITIVES: ReadonlyMap<string, Primitive> = new Map([
-  linear, conv, attention, layernorm, rmsnorm, groupnorm, pool, upsample, mean,
+  linear, conv, convTranspose, attention, layernorm, rmsnorm, groupnorm, pool, upsample, mean,
   // the elementwise functions callable by name (each one a record in codegen/kernels/functions.ts)
   ...(['silu', 'gelu', 'gelu_tanh', 'relu', 'sigmoid', 'tanh', 'exp', 'sqrt', 'abs'] as const).map((f) => unaryPrimitive(f)),
   split, concat, patchify, unpatchify, expand, slice, flip, sinusoidal, sincos, embed, gru, param,

@@ -1,0 +1,36 @@
+// conv_transpose on the adapter, node by node against float64: stride 1 (the conv kernel over the
+// flipped weight, bias in its epilogue) and strided (the gather kernel, then + bias), groups,
+// output padding, dilation, a batch axis in a slot; the backward (dx, dweight, dbias) against float64.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { lowerGraph } from '../../src/codegen/lower.ts';
+import { TARGET_TRAITS } from '../../src/pipeline.ts';
+import { gpuTest } from '../gpu.ts';
+import { graphOf, model } from '../compiler/helpers.ts';
+import { expectGradientsMatch } from './backward-check.ts';
+import { expectLoweredMatches } from './lower-check.ts';
+
+const DIMS = 'b = 2, c = 4, t = 3, h = 3, w = 4';
+const BODY = [
+  '  y = conv_transpose(x, over: (h, w), kernel: 4, stride: 2, padding: 1, out: 6, groups: 2) as up',
+  '  z = conv_transpose(silu(y), over: (h, w), kernel: 3, padding: 1, bias: false) as same',
+  '  u = conv_transpose(z, over: (t, h, w), kernel: (t: 2, h: 3, w: 2), stride: (t: 1, h: 3, w: 2), output_padding: (h: 1), dilation: (t: 2)) as odd',
+  '  output o = u',
+  '  output p = conv_transpose(x, over: w, kernel: 3, dilation: 2, out: 2) as line',
+].join('\n');
+
+gpuTest('forward: stride 1, strided with groups, output padding and dilation, one axis: match float64', async () => {
+  await expectLoweredMatches(graphOf(model(BODY, '', DIMS)), 'conv_transpose');
+});
+
+gpuTest('backward: dx, dweight and dbias match float64', async () => {
+  await expectGradientsMatch(graphOf(model(BODY, '', DIMS)), 'conv_transpose', 3e-4);
+});
+
+test('stride 1 runs the conv kernel over the flipped weight; a stride the gather kernel and a bias add', () => {
+  const kinds = (body: string) => lowerGraph(graphOf(model(body, '', DIMS)), TARGET_TRAITS.software).steps.map((s) => s.spec.key.split(/[:|]/)[0]);
+  assert.equal(kinds('  output o = conv_transpose(x, over: (h, w), kernel: 3, padding: 1)'), ['conv-flip-weight', 'conv']);
+  assert.equal(kinds('  output o = conv_transpose(x, over: (h, w), kernel: 2, stride: 2)'), ['conv-backward-data', 'elementwise']);
+});
+
+test.run();
