@@ -1,8 +1,9 @@
 // PyTorch's layout of a vdm model's parameters, by rule (never by shape): a dense weight vdm keeps
 // as [in, out] is nn.Linear's [out, in]; a linear right after patchify (a patch embedding) is the
 // strided convolution nn.Conv{1,2,3}d holds as [out, C, k...] over the patch axes larger than 1; a
-// conv is already [out, c / groups, k...]; norms, embeddings, biases and GRUs are the same. Each
-// conversion is a permutation of the values, so vdm -> PyTorch -> vdm is bit-identical.
+// conv is already [out, c / groups, k...] and a conv_transpose nn.ConvTranspose{1,2,3}d's
+// [c, out / groups, k...]; norms, embeddings, biases and GRUs are the same. Each conversion is a
+// permutation of the values, so vdm -> PyTorch -> vdm is bit-identical.
 import { paramLeaf, type Graph, type GraphNode, type GraphParam } from '../compiler/ir/graph.ts';
 import { patchOrder } from '../compiler/primitives/patchify.ts';
 

@@ -23,7 +23,7 @@ const UNARY: Readonly<Record<string, (x: string) => string>> = {
 };
 const BINARY: Readonly<Record<string, string>> = { add: '+', sub: '-', mul: '*', div: '/' };
 const SUPPORTED = new Set(['input', 'linear', 'layernorm', 'attention', 'split', 'sinusoidal', 'sincos', 'embed', 'patchify', 'unpatchify',
-  'conv', 'groupnorm', 'mean', 'expand', 'concat', 'upsample', 'pool', 'flip', 'gru', 'rmsnorm', 'slice', 'param',
+  'conv', 'conv_transpose', 'groupnorm', 'mean', 'expand', 'concat', 'upsample', 'pool', 'flip', 'gru', 'rmsnorm', 'slice', 'param',
   ...Object.keys(UNARY), ...Object.keys(BINARY)]);
 
 const PY_KEYWORDS = new Set(['False', 'None', 'True', 'and', 'as', 'assert', 'async', 'await', 'break', 'class', 'continue', 'def', 'del',
@@ -146,6 +146,13 @@ function constructorOf(graph: Graph, n: GraphNode): string {
       return `nn.Conv${over.length}d(${size(inAxes, 'c')}, ${Number(n.attrs.out)}, kernel_size=${per('kernel')}, stride=${per('stride')}, padding=${per('padding')}, `
         + `dilation=${per('dilation')}${Number(n.attrs.groups) !== 1 ? `, groups=${Number(n.attrs.groups)}` : ''}${bias ? '' : ', bias=False'})`;
     }
+    case 'conv_transpose': {
+      // PyTorch's ConvTranspose weight [in, out / groups, k...] is vdm's, value for value
+      const over = n.attrs.over as string[];
+      const per = (k: string) => { const v = over.map((a) => Number((n.attrs[k] as Record<string, number>)[a])); return `(${v.join(', ')}${v.length === 1 ? ',' : ''})`; };
+      return `nn.ConvTranspose${over.length}d(${size(inAxes, 'c')}, ${Number(n.attrs.out)}, kernel_size=${per('kernel')}, stride=${per('stride')}, padding=${per('padding')}, `
+        + `output_padding=${per('output_padding')}, dilation=${per('dilation')}${Number(n.attrs.groups) !== 1 ? `, groups=${Number(n.attrs.groups)}` : ''}${bias ? '' : ', bias=False'})`;
+    }
     case 'embed': return `nn.Embedding(${Number(n.attrs.classes)}, ${Number(n.attrs.dim)})`;
     case 'attention': {
       const ctx = n.inputs.length > 1 ? graph.nodes[n.inputs[1]].axes : null;
@@ -227,7 +234,8 @@ function nodeExpr(ctx: Ctx, n: GraphNode, v: (id: number) => string, attr: strin
       return keep(e, axes);
     }
     case 'attention': return keep(`${accessOf(attr!)}(${n.inputs.map(v).join(', ')})`, names(input(0).axes));
-    case 'conv': return keep(`conv_over(${accessOf(attr!)}, ${v(n.inputs[0])}, ${tuple(names(input(0).axes))}, ${tuple(n.attrs.over as string[])})`, names(input(0).axes));
+    case 'conv':
+    case 'conv_transpose': return keep(`conv_over(${accessOf(attr!)}, ${v(n.inputs[0])}, ${tuple(names(input(0).axes))}, ${tuple(n.attrs.over as string[])})`, names(input(0).axes));
     case 'groupnorm':
       return keep(`group_norm(${v(n.inputs[0])}, ${tuple(names(input(0).axes))}, ${tuple(n.attrs.over as string[])}, ${Number(n.attrs.groups)}, ${pyNum(Number(n.attrs.eps))}${hasParams(n) ? `, ${accessOf(attr!)}` : ''})`, names(input(0).axes));
     case 'mean': {

@@ -59,8 +59,8 @@ def unpatchify(x, axes, patch):
 
 
 def conv_over(conv, x, axes, over):
-    """The convolution \`conv\` (nn.Conv1d/2d/3d) over the \`over\` axes of x, every other axis but c
-    a batch axis; a patch embedding is one with stride = kernel = the patch."""
+    """The convolution \`conv\` (nn.Conv1d/2d/3d or nn.ConvTranspose1d/2d/3d) over the \`over\` axes of
+    x, every other axis but c a batch axis; a patch embedding is one with stride = kernel = the patch."""
     batch = [a for a in axes if a != 'c' and a not in over]
     order = batch + ['c'] + list(over)
     x = x.permute([axes.index(a) for a in order])

@@ -66,6 +66,26 @@ test('float64 against the direct scatter: stride, padding, output padding, dilat
   }
 });
 
+test('the adjoint of conv with the same settings and weight: <conv_transpose(x), y> = <x, conv(y)>', () => {
+  const g = graphOf(model([
+    '  input y : video[b, c=6, t, h=6, w=12]',
+    '  output a = conv_transpose(x, over: (h, w), kernel: (h: 4, w: 3), stride: (h: 2, w: 3), padding: (h: 1, w: 1), output_padding: (w: 2), out: 6, groups: 2, bias: false) as up',
+    '  output r = conv(y, over: (h, w), kernel: (h: 4, w: 3), stride: (h: 2, w: 3), padding: (h: 1, w: 1), out: 4, groups: 2, bias: false) as down',
+  ].join('\n'), '', DIMS));
+  const inputs = exampleInputs(g, 4);
+  const params = liveParams(g, 4);
+  params.set('down.weight', params.get('up.weight')!);
+  const ev = evaluate(g, inputs, params).outputs;
+  const dot = (p: { axes: readonly (readonly [string, number])[]; data: Float64Array }, q: { axes: readonly (readonly [string, number])[]; data: Float64Array }) => {
+    const r = relayout(q, p.axes).data;
+    return p.data.reduce((acc, v, i) => acc + v * r[i], 0);
+  };
+  const lhs = dot(ev.get('a')!, inputs.get('y')!);
+  const rhs = dot(inputs.get('x')!, ev.get('r')!);
+  assert.ok(Math.abs(lhs) > 1, `non-trivial: ${lhs}`);
+  assert.ok(Math.abs(lhs - rhs) < 1e-9 * Math.abs(lhs), `${lhs} vs ${rhs}`);
+});
+
 test('backward against finite differences: strided with groups, output padding and dilation, 3 axes', () => {
   expectGradients(graphOf(model([
     '  y = conv_transpose(x, over: (h, w), kernel: 3, stride: 2, padding: 1, output_padding: 1, out: 6, groups: 2)',

@@ -67,6 +67,26 @@ test('layout by rule: linear [in, out] -> [out, in], a square weight transposed 
   assert.not.ok(sameBits(v as Float32Array, t as Float32Array), 'a square weight is transposed by rule, not kept because its shape fits');
 });
 
+test('conv_transpose is ConvTranspose\'s [c, out / groups, k...]; a linear over several axes nn.Linear(prod, out) transposed', () => {
+  const file = path.join(dir, 'up.vdm');
+  fs.writeFileSync(file, `model Up {
+  dims b = 2, c = 4, t = 2, h = 4, w = 4
+  input x : video[b, c, t, h, w]
+  y = conv_transpose(x, over: (h, w), kernel: (h: 4, w: 2), stride: 2, padding: 1, out: 6, groups: 2) as up
+  output o = linear(y, 3, axis: (t, c)) as flat
+}
+`);
+  const g = graphOf(file);
+  const byPath = new Map(torchLayout(g).map((l) => [l.path, l]));
+  assert.is(byPath.get('up.weight')!.rule, 'same');
+  assert.equal(byPath.get('up.weight')!.torchShape, [4, 3, 4, 2]);
+  assert.is(byPath.get('flat.weight')!.rule, 'transpose');
+  assert.equal(byPath.get('flat.weight')!.torchShape, [3, 12]);
+  const py = exportTorch(g).source;
+  assert.match(py, /nn\.ConvTranspose2d\(4, 6, kernel_size=\(4, 2\), stride=\(2, 2\), padding=\(1, 1\), output_padding=\(0, 0\), dilation=\(1, 1\), groups=2\)/);
+  assert.match(py, /nn\.Linear\(12, 3\)/);
+});
+
 test('a patch embedding is a strided conv [out, C, k...] over the patch axes larger than 1', () => {
   for (const [file, kernel] of [['tiny-video-dit.vdm', [2, 2, 2]], ['tiny-shapes.vdm', [8]], ['dit-s-2.vdm', [2, 2]]] as const) {
     const g = graphOf(spec(file), { b: 1, ...(file === 'dit-s-2.vdm' ? { h: 4, w: 4 } : {}) });

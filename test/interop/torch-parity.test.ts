@@ -64,6 +64,7 @@ model Mixed {
   z = z + flip(gru(flip(z, t), over: t, hidden: 16, reverse: true) as rnn, t)
   p = pool(z, kernel: (h: 2, w: 2), mode: "max")
   z = z + upsample(p, factor: (h: 2, w: 2), mode: "linear") + mean(z, over: t)
+  z = z + conv_transpose(p, over: (h, w), kernel: 3, stride: 2, padding: 1, output_padding: 1, groups: 2) as up
   z = rmsnorm(z) as rms + rmsnorm(z, affine: false) + param(sizes: (t: 4, c: 16), init: "normal") as pos
   z = z + sincos(z, over: (t, h, w), scale: (h: 0.5, w: 0.25)) * slice(z, t, 0, 1)
   z = z + linear(z, 16, axis: (t, c)) as flat + linear(z, 8, axis: (c, w)) as rows

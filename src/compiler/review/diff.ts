@@ -222,7 +222,7 @@ const axisRank = (a: string) => (AXIS_ORDER.includes(a) ? AXIS_ORDER.indexOf(a) 
 
 /** How one conv or attention reads in a factorization line, given the axes of its group. */
 function describe(n: GraphNode, axes: string[]): string {
-  if (n.op === 'conv') {
+  if (n.op === 'conv' || n.op === 'conv_transpose') {
     const k = n.attrs.kernel as Record<string, number>;
     return axes.map((a) => k[a] ?? 1).join('x');
   }
@@ -246,7 +246,7 @@ function tally(items: string[]): string[] {
 function factorizations(la: Map<string, GraphNode>, lb: Map<string, GraphNode>, ma: Set<string>, mb: Set<string>): Factorization[] {
   const anchor = (path: string, other: Set<string>) => prefixes(path).reverse().find((p) => other.has(p)) ?? '';
   const out: Factorization[] = [];
-  for (const op of ['conv', 'attention']) {
+  for (const op of ['conv', 'conv_transpose', 'attention']) {
     const groups = new Map<string, { a: GraphNode[]; b: GraphNode[] }>();
     const add = (ls: Map<string, GraphNode>, other: Set<string>, side: 'a' | 'b') => {
       for (const [path, n] of ls) {
