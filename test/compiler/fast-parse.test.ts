@@ -108,6 +108,8 @@ test('hand-picked corners of the grammar', () => {
     'model M {\n if a {\n } else if b {\n } else {\n }\n}', 'model M {\n assert a, "m"\n assert b,\n}', 'diffusion {\n schedule linear(a: 1) predict epsilon\n}',
     'import "std/dit.vdm"', 'let iffy = in', 'let _x9 = ünïcode', 'let x = y as z', 'model M {\n dims b, c = 4,\n}', 'let x = f(a: 1, 2)',
     '\u00a0let a = 1', 'let a = 1 // c', '/* only a comment */', '', 'let a = b\n(c, d) = e',
+    // tuple slices: an index whose expression is a range
+    'let x = xs[0..-1]', 'let x = xs[-2..len(xs)]', 'let x = xs[a .. b]', 'let x = xs[0..]', 'let x = xs[..2]', 'let x = xs[0..1..2]',
   ];
   for (const c of cases) agree(JSON.stringify(c), c);
 });
