@@ -108,8 +108,9 @@ export function evaluate(graph: Graph, inputs: ReadonlyMap<string, NamedTensor>,
   const values: NamedTensor[] = [];
   for (const node of graph.nodes) {
     const v = evaluateNode(node, node.inputs.map((i) => values[i]), inputs, params);
-    const names = new Set(v.axes.map(([n]) => n));
-    if (v.axes.length !== node.axes.length || node.axes.some(([n]) => !names.has(n))) {
+    // sizes too: relayout would broadcast a size-1 axis, which must not hide a wrong reference
+    const sizes = new Map(v.axes.map(([n, s]) => [n, s]));
+    if (v.axes.length !== node.axes.length || node.axes.some(([n, s]) => sizes.get(n) !== s)) {
       throw new Error(`${node.op} at ${node.path}: reference gave ${fmt(v.axes)}, the shape rule ${fmt(node.axes)}`);
     }
     values.push(relayout(v, node.axes));
