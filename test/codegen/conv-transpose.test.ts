@@ -27,6 +27,26 @@ gpuTest('backward: dx, dweight and dbias match float64', async () => {
   await expectGradientsMatch(graphOf(model(BODY, '', DIMS)), 'conv_transpose', 3e-4);
 });
 
+gpuTest('a small U-Net whose decoder pops its skips with std unet_up (conv_transpose, concat, slices): forward and backward', async () => {
+  const g = graphOf(model([
+    '  z = conv(x, over: (h, w), kernel: 3, out: 4) as conv_in',
+    '  skips = ()',
+    '  for i in 0..2 as down {',
+    '    skips = skips + (z,)',
+    '    z = conv(z, over: (h, w), kernel: 3, stride: 2, padding: 1, out: 4 * (i + 2)) as conv',
+    '  }',
+    '  for i in 0..2 as up {',
+    '    (z, skips) = unet_up(z, skips, 4)',
+    '    z = conv(silu(z), over: (h, w), kernel: 3, out: 4) as conv',
+    '  }',
+    '  assert len(skips) == 0',
+    '  output o = z',
+  ].join('\n'), 'import "std/unet.vdm"', 'b = 1, c = 2, t = 2, h = 8, w = 4'));
+  assert.equal(g.nodes.filter((n) => n.op === 'conv_transpose').map((n) => n.path), ['up.0.unet_up.up', 'up.1.unet_up.up']);
+  await expectLoweredMatches(g, 'small U-Net');
+  await expectGradientsMatch(g, 'small U-Net', 3e-4);
+});
+
 test('stride 1 runs the conv kernel over the flipped weight; a stride the gather kernel and a bias add', () => {
   const kinds = (body: string) => lowerGraph(graphOf(model(body, '', DIMS)), TARGET_TRAITS.software).steps.map((s) => s.spec.key.split(/[:|]/)[0]);
   assert.equal(kinds('  output o = conv_transpose(x, over: (h, w), kernel: 3, padding: 1)'), ['conv-flip-weight', 'conv']);
