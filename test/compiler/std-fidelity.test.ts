@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import type { Graph } from '../../src/compiler/ir/graph.ts';
 import { sizeIn, stridesOf, type NamedTensor } from '../../src/compiler/ir/named-tensor.ts';
 import { evaluate, exampleInputs, initParams, liveParams } from '../../src/compiler/reference/evaluate.ts';
+import { parameterList } from '../../src/pipeline.ts';
 import { expectGradients } from './grad-check.ts';
 import { graphOf, paramPaths, paramShape, totalParams } from './helpers.ts';
 
@@ -166,6 +167,7 @@ test("stdit_block: STDiT3Block's parameter shapes (qk-norm aside), t_block [d, 6
   const v = initParams(g, 3).get('spatial.scale_shift_table.weight')!;
   const sd = Math.sqrt(v.reduce((s, x) => s + x * x, 0) / v.length);
   assert.ok(sd > 0.25 / 1.5 && sd < 0.25 * 1.5, `std ${sd}`);
+  assert.is(parameterList(g).find((p) => p.path === 'spatial.scale_shift_table.weight')!.distribution, 'normal, std 0.250 (1/sqrt(16))');
 });
 
 test('stdit_block: shift, scale and gate are t0 read as [b, 6, d] plus the table, row by row (t2i_modulate on the normed x)', () => {
