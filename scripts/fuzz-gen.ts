@@ -24,9 +24,11 @@ const STD_FILES = ['attention', 'cond', 'conv', 'dit', 'layers', 'swin', 'tempor
 const STD_BLOCKS = ['spatial_attention', 'temporal_attention', 'full_attention', 'factorized_attention', 'windowed_attention',
   'cross_attention', 'film', 'adain', 'conv3d', 'conv3d_block', 'conv2plus1d', 'resblock', 'downsample2d', 'upsample2d',
   'timestep_embedder', 'class_embedder', 'patch_embed', 'dit_block', 'final_layer', 'modulate', 'mlp', 'swin_block',
-  'swin_stage', 'patch_merging', 'patch_expanding', 'gru_propagation', 'hierarchical_temporal', 'time_embedding', 'unet_up'];
+  'swin_stage', 'patch_merging', 'patch_expanding', 'gru_propagation', 'hierarchical_temporal', 'time_embedding', 'unet_up',
+  'stdit_block'];
 const NAMED_ARGS = ['over', 'out', 'kernel', 'heads', 'window', 'patch', 'groups', 'eps', 'factor', 'axis', 'mode',
-  'padding', 'stride', 'dim', 'ratio', 'shift', 'context', 'init', 'bias', 'causal', 'rel_bias', 'sizes', 'at', 'to', 'scale', 'output_padding', 'dilation'];
+  'padding', 'stride', 'dim', 'ratio', 'shift', 'context', 'init', 'bias', 'causal', 'rel_bias', 'sizes', 'at', 'to', 'scale',
+  'output_padding', 'dilation', 'order', 'hidden', 'per_frame', 'norm'];
 const INPUT_KINDS = ['video', 'timestep', 'label', 'image', 'text', 'trajectory', 'scalar', 'tensor'];
 const AXES = ['b', 'c', 't', 'h', 'w', 'l', 'n'];
 const STRINGS = ['', 'same', 'valid', 'avg', 'max', 'nearest', 'linear', 'normal', 'zeros', 'ones', 'xavier_uniform', 'a\\"b', '\\n', 'é'];

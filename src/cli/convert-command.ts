@@ -29,7 +29,7 @@ rule follows the spec, never the shape, and a tensor already in the other layout
 is refused.
 Built-in maps: dit (facebookresearch/DiT models.py); latte (Vchitect/Latte
 models/latte.py); swin (Video Swin Transformer as mmaction saves it: the
-backbone under backbone.*, patch merging reordered by rule); diffusers
+backbone under backbone.*, patch merging in its own order); diffusers
 (to_q/to_k/to_v and to_out.0, a packed qkv split by rule; ff.net.0.proj and
 ff.net.2; time_emb_proj, conv_shortcut; linear_1/linear_2; wherever they fit).
 A map of your own: {"rules": [{"vdm": "blocks.{n}.ada.{p*}", "torch":

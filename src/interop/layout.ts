@@ -27,7 +27,7 @@ export function patchEmbedOf(graph: Graph, node: GraphNode): { kernel: { axis: s
   const src = graph.nodes[node.inputs[0]];
   if (!src || src.op !== 'patchify') return null;
   const patch = src.attrs.patch as Record<string, number>;
-  const order = patchOrder(patch);
+  const order = patchOrder(patch, src.attrs.order);
   const kernel = order.filter((a) => Number(patch[a]) > 1).map((axis) => ({ axis, size: Number(patch[axis]) }));
   if (!kernel.length) return null;
   const input = graph.nodes[src.inputs[0]];

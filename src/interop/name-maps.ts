@@ -6,9 +6,9 @@
 //
 // A rule may also convert by rule where the other implementation lays a tensor out differently:
 // `torch` a list of names splits the tensor into equal parts along the first axis of PyTorch's
-// layout (a packed qkv as to_q, to_k, to_v), `features` reorders its last axis (Swin's patch
-// merging concatenates the 2 x 2 neighbours w-major, vdm's patchify h-major), and `op` limits a
-// rule to the parameters of one kind of layer (an attention's proj, not a patch embedding's).
+// layout (a packed qkv as to_q, to_k, to_v), `features` reorders its last axis (neighbours
+// concatenated in another order than the spec's patchify), and `op` limits a rule to the
+// parameters of one kind of layer (an attention's proj, not a patch embedding's).
 //
 // A user's map is a JSON file:
 //   { "rules": [ { "vdm": "blocks.{n}.ada.{p*}", "torch": "blocks.{n}.adaLN_modulation.1.{p*}" } ],
@@ -74,19 +74,17 @@ const LATTE: NameMap = {
  * The names of the official Video Swin Transformer (SwinTransformer/Video-Swin-Transformer, mmaction
  * Recognizer3D with SwinTransformer3D as `backbone`): the backbone's parameters under `backbone.`;
  * the relative-position table is relative_position_bias_table (the same [prod(2w - 1), heads] rows,
- * query minus key, t most significant); patch merging concatenates the 2 x 2 neighbours as
- * (h, w) = (0, 0), (1, 0), (0, 1), (1, 1), so its norm and reduction are reordered by rule. The
+ * query minus key, t most significant); patch merging concatenates the 2 x 2 neighbours in the
+ * official order (std/swin.vdm's patch_merging does too), so every tensor is taken as it is. The
  * denoiser's own layers (time_proj, the decoder up.*, head) have no counterpart and keep vdm's names.
  */
-const MERGE = { groups: [2, 2], order: [1, 0] } as const;
 const SWIN: NameMap = {
   name: 'swin',
   rules: [
     { vdm: 'patch_embed.{p*}', torch: 'backbone.patch_embed.{p*}' },
     { vdm: 'layers.{n}.blocks.{m}.attn.rel_bias', torch: 'backbone.layers.{n}.blocks.{m}.attn.relative_position_bias_table' },
     { vdm: 'layers.{n}.blocks.{p*}', torch: 'backbone.layers.{n}.blocks.{p*}' },
-    { vdm: 'layers.{n}.downsample.norm.{p}', torch: 'backbone.layers.{n}.downsample.norm.{p}', features: MERGE },
-    { vdm: 'layers.{n}.downsample.reduction.{p}', torch: 'backbone.layers.{n}.downsample.reduction.{p}', features: MERGE },
+    { vdm: 'layers.{n}.downsample.{p*}', torch: 'backbone.layers.{n}.downsample.{p*}' },
     { vdm: 'norm.{p}', torch: 'backbone.norm.{p}' },
   ],
   ignore: [

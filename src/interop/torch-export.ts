@@ -291,7 +291,8 @@ function nodeExpr(ctx: Ctx, n: GraphNode, v: (id: number) => string, attr: strin
       const axes = names(input(0).axes);
       const patch = Object.entries(n.attrs.patch as Record<string, number>).map(([a, p]) => `'${a}': ${p}`).join(', ');
       const x = n.op === 'patchify' ? padPatches(n, v(n.inputs[0]), input(0).axes) : v(n.inputs[0]);
-      return keep(`${n.op}(${x}, ${tuple(axes)}, {${patch}})`, axes);
+      const order = Array.isArray(n.attrs.order) ? `, order=${tuple(n.attrs.order.map(String))}` : '';
+      return keep(`${n.op}(${x}, ${tuple(axes)}, {${patch}}${order})`, axes);
     }
     default: throw new ExportError(`internal: ${n.op}`);
   }

@@ -13,15 +13,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-def patch_order(patch):
-    """The patch axes in the order vdm lays their offsets out: t, h, w, then any other."""
+def patch_order(patch, order=None):
+    """The patch axes in the order vdm lays their offsets out: \`order\` where given, else t, h, w, then any other."""
+    if order is not None:
+        return list(order)
     return [a for a in ('t', 'h', 'w') if a in patch] + [a for a in patch if a not in ('t', 'h', 'w')]
 
 
-def patchify(x, axes, patch):
+def patchify(x, axes, patch, order=None):
     """x over \`axes\` -> the same axes, each patched axis divided by its patch size and c holding
-    ((dt * ph + dh) * pw + dw) * C + c: the patch offsets outermost, the channel innermost."""
-    order = patch_order(patch)
+    ((dt * ph + dh) * pw + dw) * C + c: the patch offsets outermost (in \`order\`), the channel innermost."""
+    order = patch_order(patch, order)
     sizes = dict(zip(axes, x.shape))
     shape, names = [], []
     for a, n in zip(axes, x.shape):
@@ -38,9 +40,9 @@ def patchify(x, axes, patch):
     return x.reshape([sizes[a] * math.prod(patch.values()) if a == 'c' else sizes[a] // patch.get(a, 1) for a in axes])
 
 
-def unpatchify(x, axes, patch):
+def unpatchify(x, axes, patch, order=None):
     """The inverse of patchify: c = prod(patch) * C -> C, each patched axis multiplied back."""
-    order = patch_order(patch)
+    order = patch_order(patch, order)
     sizes = dict(zip(axes, x.shape))
     channels = sizes['c'] // math.prod(patch.values())
     shape, names = [], []

@@ -53,7 +53,7 @@ export interface ParameterInfo {
   readonly op: string;
   readonly shape: readonly number[];
   readonly count: number;
-  /** the init the spec gives it (default, xavier_uniform, normal, zeros, ones) */
+  /** the init the spec gives it (default, xavier_uniform, normal, scaled_normal, zeros, ones) */
   readonly init: string;
   /** the distribution it is drawn from, e.g. `uniform ±0.0510 (1/sqrt(384))` */
   readonly distribution: string;
@@ -67,6 +67,7 @@ export function parameterList(graph: Graph): ParameterInfo[] {
     const distribution = p.init === 'default' ? `uniform ±${f(1 / Math.sqrt(fanIn))} (1/sqrt(${fanIn}))`
       : p.init === 'xavier_uniform' ? `uniform ±${f(Math.sqrt(6 / (fanIn + fanOut)))} (sqrt(6/(${fanIn}+${fanOut})))`
         : p.init === 'normal' ? 'normal, std 0.02'
+          : p.init === 'scaled_normal' ? `normal, std ${f(1 / Math.sqrt(fanIn))} (1/sqrt(${fanIn}))`
           : p.init === 'zeros' ? '0' : p.init === 'ones' ? '1' : p.init;
     return { path: p.path, op: node.op, shape: p.shape, count: p.shape.reduce((a, b) => a * b, 1), init: p.init, distribution };
   }));

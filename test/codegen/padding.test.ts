@@ -38,6 +38,17 @@ gpuTest('padded patchify (every axis), then padded patch merging (odd h and w) m
   await expectLoweredMatches(g, 'padded patchify');
 });
 
+gpuTest('patch merging in Video Swin\'s order (order: (w, h), padded) and unpatchify with an order match float64, forward and backward', async () => {
+  const g = graphOf(model([
+    '  y = linear(x, 4)',
+    '  p = patchify(y, patch: (h: 2, w: 2), order: (w, h), pad: true)',
+    '  z = linear(p, 8)',
+    '  output o = unpatchify(z, patch: (t: 1, h: 2, w: 2), order: (w, t, h))',
+  ].join('\n'), '', 'b = 1, c = 3, t = 2, h = 5, w = 7'));
+  await expectLoweredMatches(g, 'patch order');
+  await expectGradientsMatch(g, 'patch order');
+});
+
 gpuTest('backward: padded windows (x, qkv, proj, the table) and padded patchify', async () => {
   const a = graphOf(model(['  y = linear(x, 8)', `  output o = ${SWIN} as attn`].join('\n'), '', DIMS));
   await expectGradientsMatch(a, 'padded windows', 3e-4);

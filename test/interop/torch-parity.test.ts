@@ -81,6 +81,38 @@ diffusion {
 }
 `);
 
+// The standard library's options after original implementations: STDiT blocks (the shared t0 and
+// each block's scale_shift_table), a per-frame GroupNorm ResBlock, Video Swin's patch-merging
+// order, an absolute MLP width and cross-attention without its norm.
+const stdOptions = path.join(dir, 'std-options.vdm');
+fs.writeFileSync(stdOptions, `import "std/dit.vdm"
+import "std/conv.vdm"
+import "std/attention.vdm"
+import "std/layers.vdm"
+import "std/swin.vdm"
+
+model StdOptions {
+  dims b = 2, c = 4, t = 3, h = 6, w = 6
+  input x   : video[b, c, t, h, w]
+  input s   : timestep[b]
+  input txt : text[b, l=3, c=16]
+  temb = timestep_embedder(s, 16, freq: 32)
+  t0 = linear(silu(temb), 6 * 16) as t_block
+  z = resblock(linear(x, 16), temb, groups: 4, per_frame: true) as res
+  z = stdit_block(z, t0, txt, 2) as spatial
+  z = stdit_block(z, t0, txt, 2, over: t) as temporal
+  z = cross_attention(z, txt, 2, norm: false) as cross
+  z = z + mlp(layernorm(z), hidden: 24)
+  m = patch_merging(z, pad: true) as merge
+  output out : video[b, c, t, h, w] = unpatchify(linear(m, 4 * c), patch: (h: 2, w: 2), order: (w, h))
+}
+
+diffusion {
+  predict epsilon
+  loss    mse + 0.1 * temporal_consistency
+}
+`);
+
 // Shared modules whose later calls sit in other blocks than the first: the exported blocks borrow
 // the first call's layers (the state dict holds them once).
 const shared = path.join(dir, 'shared.vdm');
@@ -276,6 +308,7 @@ if (python) {
   for (const name of Object.keys(SPECS)) queueSpec(name.replace(/\.vdm$/, ''), narrowSpec(name), SPECS[name].dims);
   queueSpec('mixed', mixed, {});
   queueSpec('shared-modules', shared, {});
+  queueSpec('std-options', stdOptions, {});
   // DiT-S/2 in the official naming: converted by the CLI, exported with the same map.
   const graph = graphOf(smallDit, DIT_DIMS);
   const outdir = path.join(dir, 'dit-official');

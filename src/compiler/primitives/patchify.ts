@@ -1,13 +1,15 @@
-// patchify(x, patch, pad): fold non-overlapping patches into channels: n -> n/p, c -> c*prod(p).
+// patchify(x, patch, pad, order): fold non-overlapping patches into channels: n -> n/p, c -> c*prod(p).
 // With pad: true an axis p does not divide is padded with zeros after its end (Video Swin's
-// PatchEmbed3D and PatchMerging): n -> ceil(n/p).
+// PatchEmbed3D and PatchMerging): n -> ceil(n/p). `order` lists the patch axes outermost first in
+// the channel (default t, h, w): (w, h) is Video Swin's PatchMerging, whose 2 x 2 neighbours are
+// concatenated as (h, w) = (0, 0), (1, 0), (0, 1), (1, 1).
 import { fail } from '../ir/diagnostics.ts';
 import type { AxisPair } from '../ir/graph.ts';
 import { numelOf, position, relayout, sizeIn, stridesOf } from '../ir/named-tensor.ts';
 import { product, sizeOf } from './axes.ts';
 import { applyPatch } from './patch-sizes.ts';
 import type { Json } from '../ir/json.ts';
-import type { Primitive } from './types.ts';
+import type { BoundArgs, Primitive } from './types.ts';
 import { elementwiseKernel } from '../../codegen/kernels/elementwise.ts';
 import { input } from '../../codegen/kernels/expr.ts';
 import { emitCrop, emitPad, type LowerCall, type Value } from './lowering.ts';
@@ -28,9 +30,13 @@ function dimHint(ax: string, n: number, p: number, dims: ReadonlyMap<string, num
 
 export const patchify: Primitive = {
   name: 'patchify',
-  args: [{ name: 'x', kind: 'tensor' }, { name: 'patch', kind: 'per-axis' }, { name: 'pad', kind: 'bool', default: false }],
+  args: [
+    { name: 'x', kind: 'tensor' }, { name: 'patch', kind: 'per-axis' }, { name: 'pad', kind: 'bool', default: false },
+    { name: 'order', kind: 'axes', default: { computed: 'the patch axes t, h, w (those patched), then any other' } },
+  ],
   apply(a) {
     const pad = a.bool('pad');
+    const order = orderArg(a);
     const r = applyPatch(a, (x, patch, c) => {
       const sizes = new Map<string, number>();
       for (const [ax, p] of patch) {
@@ -46,7 +52,7 @@ export const patchify: Primitive = {
     // the attribute only where padding happens, so a dividing patch lowers as before
     const x = a.tensor('x');
     const padded = pad && Object.entries(r.attrs.patch as Record<string, number>).some(([ax, p]) => sizeOf(x, ax, a.span('patch')) % p !== 0);
-    return padded ? { ...r, attrs: { ...r.attrs, pad: true } } : r;
+    return { ...r, attrs: { ...r.attrs, ...(padded ? { pad: true } : {}), ...order(r.attrs.patch) } };
   },
   lower(call) {
     if (call.attrs.pad !== true) return lowerPatchCopy(call, call.inputs[0], call.out, true);
@@ -66,14 +72,14 @@ export const patchify: Primitive = {
   },
   // patchMap places x's elements; with pad: true the rest of the output stays zero
   reference({ inputs: [x], attrs, axes }) {
-    const to = patchMap(x.axes, axes, attrs.patch);
+    const to = patchMap(x.axes, axes, attrs.patch, attrs.order);
     const y = new Float64Array(numelOf(axes));
     for (let i = 0; i < to.length; i++) y[to[i]] = x.data[i];
     return { axes, data: y };
   },
   // A permutation y[to[i]] = x[i], so dx[i] = dy[to[i]]: unpatchify of the gradient.
   vjp({ inputs: [x], attrs, axes, grad }) {
-    const to = patchMap(x.axes, axes, attrs.patch);
+    const to = patchMap(x.axes, axes, attrs.patch, attrs.order);
     const dy = relayout(grad, axes).data;
     const dx = new Float64Array(to.length);
     for (let i = 0; i < to.length; i++) dx[i] = dy[to[i]];
@@ -95,7 +101,7 @@ function paddedAxes(call: LowerCall): AxisPair[] {
  */
 export function lowerPatchCopy(call: LowerCall, unpatched: Value, patched: Value, toPatched: boolean): void {
   const patch = call.attrs.patch as Record<string, number>;
-  const order = patchOrder(call.attrs.patch);
+  const order = patchOrder(call.attrs.patch, call.attrs.order);
   const us = stridesOf(unpatched.axes), ps = stridesOf(patched.axes);
   const u = (name: string) => us[position(unpatched.axes, name)];
   const C = sizeIn(unpatched.axes, 'c');
@@ -122,10 +128,28 @@ export function lowerPatchCopy(call: LowerCall, unpatched: Value, patched: Value
 }
 
 /**
- * The patch axes in channel order, outermost first: t, h, w (those patched), then any other patch
- * axis in the order of the `patch` attribute.
+ * The `order` argument of patchify and unpatchify, checked against the patch: each patch axis once.
+ * Its attribute only where it differs from the default, so a spec without it lowers as before.
  */
-export function patchOrder(patch: Json): string[] {
+export function orderArg(a: BoundArgs): (patch: Json) => { order?: string[] } {
+  if (!a.has('order')) return () => ({});
+  const order = a.axes('order');
+  return (patch) => {
+    const names = Object.keys(patch as Record<string, number>);
+    if (order.length !== names.length || !names.every((n) => order.includes(n))) {
+      fail('VDM017', a.span('order'), `'order' must list each patch axis once (${names.join(', ')}), got (${order.join(', ')})`,
+        `give order: (${patchOrder(patch).join(', ')}) or another arrangement of those axes`);
+    }
+    return order.join() === patchOrder(patch).join() ? {} : { order };
+  };
+}
+
+/**
+ * The patch axes in channel order, outermost first: `order` where given, else t, h, w (those
+ * patched), then any other patch axis in the order of the `patch` attribute.
+ */
+export function patchOrder(patch: Json, order?: Json): string[] {
+  if (Array.isArray(order)) return order.map(String);
   const names = Object.keys(patch as Record<string, number>);
   return [...['t', 'h', 'w'].filter((n) => names.includes(n)), ...names.filter((n) => !['t', 'h', 'w'].includes(n))];
 }
@@ -137,9 +161,9 @@ export function patchOrder(patch: Json): string[] {
  * offsets outermost and c innermost, as DiT's final-layer unpatchify reads it (h, w, p, q, c).
  * Each axis adds its own term to the offset, so one table per axis and an odometer suffice.
  */
-export function patchMap(unpatched: readonly AxisPair[], patched: readonly AxisPair[], patchAttr: Json): Int32Array {
+export function patchMap(unpatched: readonly AxisPair[], patched: readonly AxisPair[], patchAttr: Json, orderAttr?: Json): Int32Array {
   const patch = patchAttr as Record<string, number>;
-  const order = patchOrder(patchAttr);
+  const order = patchOrder(patchAttr, orderAttr);
   const C = sizeIn(unpatched, 'c');
   const out = stridesOf(patched);
   const cStride = out[position(patched, 'c')];

@@ -33,7 +33,7 @@ export function fansOf(op: string, leaf: string, shape: readonly number[]): read
 /**
  * Every parameter of the graph, by dotted path, drawn as its `init` says: "default" uniform in
  * ±1/sqrt(fan_in) (PyTorch's layers), "xavier_uniform" uniform in ±sqrt(6 / (fan_in + fan_out)),
- * "normal" N(0, 0.02²), "zeros", "ones". Row-major in the parameter's shape.
+ * "normal" N(0, 0.02²), "scaled_normal" N(0, 1/fan_in), "zeros", "ones". Row-major in the parameter's shape.
  */
 export function initParams(graph: Graph, seed = 0): Map<string, Float64Array> {
   const uniform = prng(seed);
@@ -49,6 +49,7 @@ export function initParams(graph: Graph, seed = 0): Map<string, Float64Array> {
         case 'zeros': break;
         case 'ones': v.fill(1); break;
         case 'normal': for (let i = 0; i < n; i++) v[i] = 0.02 * normal(); break;
+        case 'scaled_normal': for (let i = 0; i < n; i++) v[i] = normal() / Math.sqrt(fanIn); break;
         case 'xavier_uniform': within(Math.sqrt(6 / (fanIn + fanOut))); break;
         case 'default': within(1 / Math.sqrt(fanIn)); break;
         default: throw new Error(`parameter ${p.path}: unknown init '${p.init}'`);
