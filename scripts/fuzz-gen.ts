@@ -26,7 +26,8 @@ const STD_BLOCKS = ['spatial_attention', 'temporal_attention', 'full_attention',
   'timestep_embedder', 'class_embedder', 'patch_embed', 'dit_block', 'final_layer', 'modulate', 'mlp', 'swin_block',
   'swin_stage', 'patch_merging', 'patch_expanding', 'gru_propagation', 'hierarchical_temporal', 'time_embedding'];
 const NAMED_ARGS = ['over', 'out', 'kernel', 'heads', 'window', 'patch', 'groups', 'eps', 'factor', 'axis', 'mode',
-  'padding', 'stride', 'dim', 'ratio', 'shift', 'context', 'init', 'bias', 'causal', 'rel_bias', 'sizes', 'at', 'to'];
+  'padding', 'stride', 'dim', 'ratio', 'shift', 'context', 'init', 'bias', 'causal', 'rel_bias', 'sizes', 'at', 'to',
+  'qkv_bias', 'out_bias', 'dim_head'];
 const INPUT_KINDS = ['video', 'timestep', 'label', 'image', 'text', 'trajectory', 'scalar', 'tensor'];
 const AXES = ['b', 'c', 't', 'h', 'w', 'l', 'n'];
 const STRINGS = ['', 'same', 'valid', 'avg', 'max', 'nearest', 'linear', 'normal', 'zeros', 'ones', 'xavier_uniform', 'a\\"b', '\\n', 'é'];

@@ -35,4 +35,15 @@ gpuTest('cross-attention to a context: gradients reach the context through its p
   await expectGradientsMatch(g, 'cross-attention');
 });
 
+gpuTest('qkv_bias / out_bias apart and dim_head: self, windowed and cross-attention', async () => {
+  const g = graphOf(model([
+    '  input ctx : text[b, l=5, c=6]',
+    '  y = linear(x, 8)',
+    '  a = attention(y, over: (h, w), heads: 3, dim_head: 4, qkv_bias: true, out_bias: false)',
+    '  a = attention(a, over: (h, w), heads: 2, dim_head: 3, window: (h: 2, w: 2), shift: (h: 1, w: 1), rel_bias: true, bias: false, out_bias: true)',
+    '  output o = attention(a, over: (t, h, w), heads: 2, dim_head: 5, context: ctx, qkv_bias: false)',
+  ].join('\n'), '', 'b = 2, c = 5, t = 2, h = 4, w = 4'));
+  await expectGradientsMatch(g, 'attention options', 3e-4);
+});
+
 test.run();

@@ -75,4 +75,14 @@ gpuTest('bias: false, self- and cross-attention', async () => {
   await expectLoweredMatches(g, 'no biases');
 });
 
+gpuTest('qkv_bias / out_bias apart and dim_head (heads * dim_head != c): self, windowed, cross', async () => {
+  const g = graphOf(model([
+    '  input ctx : text[b, l=5, c=6]',
+    '  a = attention(x, over: (t, h, w), heads: 3, dim_head: 4, qkv_bias: true, out_bias: false)',
+    '  a = attention(a, over: (h, w), heads: 2, dim_head: 3, window: (h: 2, w: 2), shift: (h: 1, w: 1), rel_bias: true, bias: false, out_bias: true)',
+    '  output o = attention(a, over: (h, w), heads: 2, dim_head: 6, context: ctx, qkv_bias: false)',
+  ].join('\n'), '', 'b = 2, c = 8, t = 2, h = 4, w = 4'));
+  await expectLoweredMatches(g, 'attention options');
+});
+
 test.run();

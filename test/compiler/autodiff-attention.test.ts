@@ -62,6 +62,20 @@ test('bias: false', () => {
   expectGradients(g, 'no bias', 1e-6, { samples: 30 });
 });
 
+test('qkv_bias / out_bias apart, and dim_head (self, windowed, cross): gradients of every parameter and input', () => {
+  const g = graphOf(model(around('attention(x, over: (h, w), heads: 2, qkv_bias: true, out_bias: false)'), '', SMALL));
+  assert.equal(nodeAt(g, 'attn', 'attention').params.map((p) => p.path).sort(), ['attn.proj.weight', 'attn.qkv.bias', 'attn.qkv.weight']);
+  expectGradients(g, 'qkv bias only', 1e-6, { samples: 30 });
+  const dh = graphOf(model(around('attention(x, over: (t, h, w), heads: 3, dim_head: 2, bias: false, out_bias: true)'), '', SMALL));
+  assert.equal(nodeAt(dh, 'attn', 'attention').params.find((p) => p.path === 'attn.proj.weight')!.shape, [6, 4]);
+  expectGradients(dh, 'dim_head 2 x 3 heads over c 4', 1e-6, { samples: 40 });
+  const win = graphOf(model(around('attention(x, over: (h, w), heads: 2, dim_head: 3, window: (h: 2, w: 3), shift: (h: 1, w: 1), rel_bias: true)'), '', 'b = 1, c = 4, t = 2, h = 4, w = 6'));
+  expectGradients(win, 'dim_head, shifted windows', 1e-6, { samples: 40 });
+  const ctx = '  input ctx : text[b, l = 3, c = 6]\n';
+  const cross = graphOf(model(around('attention(x, over: (h, w), heads: 2, dim_head: 3, context: ctx, qkv_bias: false)', ctx), '', SMALL));
+  expectGradients(cross, 'dim_head, cross', 1e-6, { samples: 40 });
+});
+
 test('the check fails when the rule is wrong (one rel_bias row, or the context)', () => {
   const prim = PRIMITIVES.get('attention')! as { vjp?: (c: VjpCall) => VjpResult };
   const right = prim.vjp!;

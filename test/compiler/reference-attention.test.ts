@@ -81,7 +81,9 @@ function naive(c: Case, opts: { mask?: boolean } = {}): NamedTensor {
   const heads = Number(node.attrs.heads);
   const win = (node.attrs.window ?? {}) as Record<string, number>;
   const sh = (node.attrs.shift ?? {}) as Record<string, number>;
-  const d = sizeIn(node.axes, 'c'), dh = d / heads;
+  const d = sizeIn(node.axes, 'c');
+  // dim_head: heads of their own width; q, k, v and o are inner = heads * dh wide
+  const dh = node.attrs.dim_head != null ? Number(node.attrs.dim_head) : d / heads, inner = heads * dh;
   const grid = node.axes.filter(([n]) => n !== 'c');
   const n = (a: string) => sizeIn(node.axes, a);
   const w = (a: string) => win[a] ?? n(a);
@@ -92,14 +94,14 @@ function naive(c: Case, opts: { mask?: boolean } = {}): NamedTensor {
   // projections at original positions
   const q = new Map<string, number[]>(), k = new Map<string, number[]>(), v = new Map<string, number[]>();
   for (const p of coords(grid)) {
-    if (ctx) q.set(key(p), linearRow(feat(x, p), P.get('q.weight')!, P.get('q.bias'), d));
+    if (ctx) q.set(key(p), linearRow(feat(x, p), P.get('q.weight')!, P.get('q.bias'), inner));
     else {
-      const qkv = linearRow(feat(x, p), P.get('qkv.weight')!, P.get('qkv.bias'), 3 * d);
-      q.set(key(p), qkv.slice(0, d)); k.set(key(p), qkv.slice(d, 2 * d)); v.set(key(p), qkv.slice(2 * d));
+      const qkv = linearRow(feat(x, p), P.get('qkv.weight')!, P.get('qkv.bias'), 3 * inner);
+      q.set(key(p), qkv.slice(0, inner)); k.set(key(p), qkv.slice(inner, 2 * inner)); v.set(key(p), qkv.slice(2 * inner));
     }
   }
   const ctxKeys = ctx ? coords(ctx.axes.filter(([a]) => a !== 'c')) : [];
-  const kvOf = ctxKeys.map((p) => linearRow(feat(ctx!, p), P.get('kv.weight')!, P.get('kv.bias'), 2 * d));
+  const kvOf = ctxKeys.map((p) => linearRow(feat(ctx!, p), P.get('kv.weight')!, P.get('kv.bias'), 2 * inner));
 
   // torch.roll(x, -s): rolled[r] = x[(r + s) % n]; img_mask slices (0, -w), (-w, -s), (-s, None)
   const orig = (r: Record<string, number>) => ({ ...r, ...Object.fromEntries(over.map((a) => [a, (r[a] + s(a)) % n(a)])) });
@@ -111,7 +113,7 @@ function naive(c: Case, opts: { mask?: boolean } = {}): NamedTensor {
   const outStrides = stridesOf(node.axes);
   for (const qr of coords(grid)) {
     const qo = orig(qr);
-    const o = new Array<number>(d).fill(0);
+    const o = new Array<number>(inner).fill(0);
     for (let h = 0; h < heads; h++) {
       const hs = (u: number[]) => u.slice(h * dh, (h + 1) * dh);
       const dot = (a: number[], b: number[]) => a.reduce((acc, ai, i) => acc + ai * b[i], 0);
@@ -119,8 +121,8 @@ function naive(c: Case, opts: { mask?: boolean } = {}): NamedTensor {
       if (ctx) {
         ctxKeys.forEach((kp, j) => {
           if (ctx.axes.some(([a]) => a !== 'c' && grid.some(([g]) => g === a) && kp[a] !== qr[a])) return; // other batch
-          logits.push(dot(hs(q.get(key(qo))!), hs(kvOf[j].slice(0, d))) / Math.sqrt(dh));
-          values.push(hs(kvOf[j].slice(d)));
+          logits.push(dot(hs(q.get(key(qo))!), hs(kvOf[j].slice(0, inner))) / Math.sqrt(dh));
+          values.push(hs(kvOf[j].slice(inner)));
         });
       } else {
         for (const kr of coords(grid)) {
@@ -353,6 +355,44 @@ test('spatial cross-attention: t is a batch axis the context lacks (broadcast)',
   close(ref, viaKernel(c, ['b', 't', 'h', 'w']), 'kernel');
   close(ref, viaKernel(c, ['t', 'b', 'w', 'h']), 'kernel, another grid order');
   checkPermuted(c, ref, 'broadcast cross');
+});
+
+test('qkv_bias and out_bias apart from bias: parameters and values (self and cross)', () => {
+  const leaves = (c: Case) => [...c.params.keys()].sort();
+  const self = setup('attention(x, over: (t, h, w), heads: 2, qkv_bias: true, out_bias: false)');
+  assert.equal(leaves(self), ['proj.weight', 'qkv.bias', 'qkv.weight']);
+  close(reference(self), naive(self), 'qkv bias only');
+  // bias: false with out_bias: true keeps the output bias only
+  const out = setup('attention(x, over: (h, w), heads: 2, bias: false, out_bias: true)');
+  assert.equal(leaves(out), ['proj.bias', 'proj.weight', 'qkv.weight']);
+  close(reference(out), naive(out), 'out bias only');
+  const cross = setup('attention(x, over: (h, w), heads: 2, context: txt, qkv_bias: false)', { head: TEXT });
+  assert.equal(leaves(cross), ['kv.weight', 'proj.bias', 'proj.weight', 'q.weight']);
+  close(reference(cross), naive(cross), 'cross, out bias only');
+  // the bias really enters: dropping it from the parameters changes the value
+  const noBias = new Map(self.params);
+  noBias.set('qkv.bias', new Float64Array(noBias.get('qkv.bias')!.length));
+  assert.ok(relError(reference(self, self.x, undefined, noBias), reference(self)) > 1e-3);
+  // unset, both follow bias: no new attributes
+  assert.not.ok('qkv_bias' in setup('attention(x, over: t, heads: 2)').node.attrs);
+});
+
+test('dim_head: heads of their own width, qkv [c, 3 heads dh], proj [heads dh, c]', () => {
+  const c = setup('attention(x, over: (t, h, w), heads: 3, dim_head: 5)');
+  assert.is(c.params.get('qkv.weight')!.length, 8 * 3 * 15);
+  assert.is(c.params.get('qkv.bias')!.length, 3 * 15);
+  assert.is(c.params.get('proj.weight')!.length, 15 * 8);
+  const ref = reference(c);
+  close(ref, naive(c), 'naive');
+  checkPermuted(c, ref, 'dim_head');
+  const w = setup('attention(x, over: (h, w), heads: 2, dim_head: 3, window: (h: 3, w: 2), shift: (h: 1, w: 1), rel_bias: true)');
+  close(reference(w), naive(w), 'dim_head, shifted windows');
+  const x = setup('attention(x, over: (t, h, w), heads: 2, dim_head: 6, context: txt, out_bias: false)', { head: TEXT });
+  assert.is(x.params.get('kv.weight')!.length, 6 * 24);
+  close(reference(x), naive(x), 'dim_head, cross');
+  // dim_head = c / heads is the default layout exactly
+  const same = setup('attention(x, over: (t, h, w), heads: 2, dim_head: 4)');
+  close(reference(same), reference(setup('attention(x, over: (t, h, w), heads: 2)')), 'dim_head c / heads');
 });
 
 test('evaluate: the graph with initParams gives the reference value', () => {

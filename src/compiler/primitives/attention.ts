@@ -106,14 +106,25 @@ export const attention: Primitive = {
     { name: 'rel_bias', kind: 'bool', default: false },
     { name: 'bias', kind: 'bool', default: true },
     { name: 'pad', kind: 'bool', default: false },
+    { name: 'qkv_bias', kind: 'bool', default: { computed: 'bias' } },
+    { name: 'out_bias', kind: 'bool', default: { computed: 'bias' } },
+    { name: 'dim_head', kind: 'size', default: { computed: 'c / heads' } },
   ],
   apply(a) {
     const { x, axes: over } = a.tensorAxes('x', 'over', true);
     const d = sizeOf(x, 'c', a.span('x'));
     const heads = a.size('heads');
-    if (d % heads !== 0) fail('VDM030', a.span('heads'), `heads=${heads} does not divide c=${d}`);
+    // dim_head (diffusers' attention_head_dim): heads of their own width, inner = heads * dim_head
+    const dimHead = a.has('dim_head') ? a.size('dim_head') : null;
+    if (dimHead === null && d % heads !== 0) {
+      fail('VDM030', a.span('heads'), `heads=${heads} does not divide c=${d}`, `give heads a divisor of ${d}, or the head width with dim_head:`);
+    }
+    const inner = dimHead === null ? d : heads * dimHead;
     const relBias = a.bool('rel_bias');
     const bias = a.bool('bias');
+    // bias: sets both; qkv_bias (the q/k/v or q and kv projections) and out_bias (proj) override it
+    const qkvBias = a.has('qkv_bias') ? a.bool('qkv_bias') : bias;
+    const outBias = a.has('out_bias') ? a.bool('out_bias') : bias;
     const windows = windowsOf(a, x, over);
     const ctx = contextOf(a, x, over);
     if (windows && ctx) fail('VDM032', a.span('window'), 'window cannot be combined with a context');
@@ -129,20 +140,20 @@ export const attention: Primitive = {
     const add = (leaf: string, shape: number[], init = 'default') => params.push({ leaf, shape, init });
     let macs = 0;
     if (ctx) {
-      add('q.weight', [d, d]);
-      if (bias) add('q.bias', [d], 'zeros');
-      add('kv.weight', [ctx.dc, 2 * d]);
-      if (bias) add('kv.bias', [2 * d], 'zeros');
-      macs += queries * d * d + (numel(ctx.context.axes) / ctx.dc) * ctx.dc * 2 * d;
+      add('q.weight', [d, inner]);
+      if (qkvBias) add('q.bias', [inner], 'zeros');
+      add('kv.weight', [ctx.dc, 2 * inner]);
+      if (qkvBias) add('kv.bias', [2 * inner], 'zeros');
+      macs += queries * d * inner + (numel(ctx.context.axes) / ctx.dc) * ctx.dc * 2 * inner;
     } else {
-      add('qkv.weight', [d, 3 * d]);
-      if (bias) add('qkv.bias', [3 * d], 'zeros');
-      macs += queries * d * 3 * d;
+      add('qkv.weight', [d, 3 * inner]);
+      if (qkvBias) add('qkv.bias', [3 * inner], 'zeros');
+      macs += queries * d * 3 * inner;
     }
-    add('proj.weight', [d, d]);
-    if (bias) add('proj.bias', [d], 'zeros');
-    macs += 2 * queries * perQuery * d; // QK^T and AV
-    macs += (numel(x.axes) / d) * d * d;
+    add('proj.weight', [inner, d]);
+    if (outBias) add('proj.bias', [d], 'zeros');
+    macs += 2 * queries * perQuery * inner; // QK^T and AV
+    macs += (numel(x.axes) / d) * inner * d;
     if (relBias) {
       // a window clamped under `pad` keeps the table of the window as given (as PyTorch's Video Swin)
       const extent = over.map((n) => windows ? (windows.configured ?? windows.window).get(n)! : sizeOf(x, n, a.span('over')));
@@ -154,6 +165,10 @@ export const attention: Primitive = {
       shift: windows ? Object.fromEntries(windows.shift) : null,
       context_over: ctx ? ctx.over : null,
     };
+    // the options are attributes only where given, so a spec without them keeps its graph
+    if (a.has('qkv_bias')) attrs.qkv_bias = qkvBias;
+    if (a.has('out_bias')) attrs.out_bias = outBias;
+    if (dimHead !== null) attrs.dim_head = dimHead;
     if (windows?.padded) {
       attrs.pad = true;
       attrs.padded = Object.fromEntries(windows.padded);
@@ -210,7 +225,7 @@ function emitCore(call: LowerCall) {
   const ctxOver = attrs.context_over as string[] | null;
   const padded = (attrs.padded ?? null) as Record<string, number> | null;
   const biasWindow = (attrs.bias_window ?? null) as Record<string, number> | null;
-  const d = sizeIn(node.axes, 'c'), dh = d / heads;
+  const d = sizeIn(node.axes, 'c'), dh = attrs.dim_head != null ? Number(attrs.dim_head) : d / heads, inner = heads * dh;
   const scratchOver = (name: string, axes: readonly AxisPair[], c: number): Value => {
     const full: AxisPair[] = [...axes, ['c', c]];
     return { buffer: call.scratch(name, numelOf(full)), axes: full };
@@ -229,11 +244,11 @@ function emitCore(call: LowerCall) {
   const gridAxes = [...batchAxes, ...tokenAxes];
   const grid: Axis[] = gridAxes.map(([name, size]) => ({ name, size }));
 
-  const o = scratchOver('o', rowAxes, d);
+  const o = scratchOver('o', rowAxes, inner);
   /** o over the node's own sizes: o itself, or (pad: true) a cropped copy */
   const cropped = (): Value => {
     if (!padded) return o;
-    const oc = scratchOver('ocrop', nodeRows, d);
+    const oc = scratchOver('ocrop', nodeRows, inner);
     emitCrop(call, o, oc);
     return oc;
   };
@@ -247,8 +262,8 @@ function emitCore(call: LowerCall) {
     const ctx = call.inputs[1];
     const ctxRows = ctx.axes.filter(([n]) => n !== 'c');
     const ctxTokens: AxisPair[] = ctxOver.map((n) => [n, sizeIn(ctx.axes, n)]);
-    const q = scratchOver('q', rowAxes, d);
-    const kv = scratchOver('kv', ctxRows, 2 * d);
+    const q = scratchOver('q', rowAxes, inner);
+    const kv = scratchOver('kv', ctxRows, 2 * inner);
     emitProjection(call, x, q, 'q.weight', 'q.bias', pro);
     emitProjection(call, ctx, kv, 'kv.weight', 'kv.bias');
     // k and v over [...batch axes of the grid, ...context tokens]: batch axes the context lacks read stride 0
@@ -259,9 +274,9 @@ function emitCore(call: LowerCall) {
       o: oView, tiling,
     };
     call.emit(attentionKernel(params), [q.buffer, kv.buffer, kv.buffer, o.buffer]);
-    return { o, cropped, x, padded, rowAxes, params, heads, dh, gridAxes, kvGrid, q, kv, buffers: [q.buffer, kv.buffer, kv.buffer] };
+    return { o, cropped, x, padded, rowAxes, params, heads, dh, inner, gridAxes, kvGrid, q, kv, buffers: [q.buffer, kv.buffer, kv.buffer] };
   }
-  const qkv = scratchOver('qkv', rowAxes, 3 * d);
+  const qkv = scratchOver('qkv', rowAxes, 3 * inner);
   emitProjection(call, x, qkv, 'qkv.weight', 'qkv.bias', pro);
   const params: AttentionParams = {
     grid, tokens: over, heads, headDim: dh,
@@ -272,7 +287,7 @@ function emitCore(call: LowerCall) {
     tiling,
   };
   call.emit(attentionKernel(params), [qkv.buffer, qkv.buffer, qkv.buffer, ...(table ? [table] : []), o.buffer]);
-  return { o, cropped, x, padded, rowAxes, params, heads, dh, gridAxes, kvGrid: gridAxes, qkv, buffers: [qkv.buffer, qkv.buffer, qkv.buffer, ...(table ? [table] : [])] };
+  return { o, cropped, x, padded, rowAxes, params, heads, dh, inner, gridAxes, kvGrid: gridAxes, qkv, buffers: [qkv.buffer, qkv.buffer, qkv.buffer, ...(table ? [table] : [])] };
 }
 
 /**
@@ -285,7 +300,7 @@ function lowerAttentionVjp(call: LowerVjpCall): void {
   const core = emitCore(call);
   const { heads, dh, gridAxes, kvGrid } = core;
   const params = { ...core.params, backwardTiling: attentionBackwardTilingFor(call.adapter) };
-  const d = sizeIn(call.node.axes, 'c');
+  const d = sizeIn(call.node.axes, 'c'), inner = core.inner;
   const { rowAxes, padded } = core;
   const scratchOver = (name: string, axes: readonly AxisPair[], c: number): Value => {
     const full: AxisPair[] = [...axes, ['c', c]];
@@ -293,11 +308,11 @@ function lowerAttentionVjp(call: LowerVjpCall): void {
   };
   // the output projection's backward over the node's rows; with pad: true, d o is padded with zeros
   const nodeRows = call.node.axes.filter(([n]) => n !== 'c');
-  let dO = scratchOver('do', nodeRows, d);
+  let dO = scratchOver('do', nodeRows, inner);
   emitLinearVjp(call, { x: core.cropped(), g: call.grad, axis: 'c', weight: call.params.get('proj.weight')!, dx: dO,
     dw: call.paramGrads.get('proj.weight')!, db: call.paramGrads.get('proj.bias') });
   if (padded) {
-    const dOp = scratchOver('dopad', rowAxes, d);
+    const dOp = scratchOver('dopad', rowAxes, inner);
     emitPad(call, dO, dOp);
     dO = dOp;
   }
@@ -320,8 +335,8 @@ function lowerAttentionVjp(call: LowerVjpCall): void {
   if (core.kv) {
     const ctx = call.inputs[1];
     const ctxRows = ctx.axes.filter(([n]) => n !== 'c');
-    const dq = scratchOver('dq', rowAxes, d);
-    const dkv = scratchOver('dkv', ctxRows, 2 * d);
+    const dq = scratchOver('dq', rowAxes, inner);
+    const dkv = scratchOver('dkv', ctxRows, 2 * inner);
     tail({ ...params, dO: dOView, dQ: headsView(dq, gridAxes, heads, dh, 0), dK: headsView(dkv, kvGrid, heads, dh, 0),
       dV: headsView(dkv, kvGrid, heads, dh, 1), sharedKVGrad: true }, { dQ: dq.buffer, dK: dkv.buffer, dV: dkv.buffer, shared: true });
     emitLinearVjp(call, { x: call.inputs[0], g: dq, axis: 'c', weight: call.params.get('q.weight')!, dx: call.inputGrads[0],
@@ -330,7 +345,7 @@ function lowerAttentionVjp(call: LowerVjpCall): void {
       dw: call.paramGrads.get('kv.weight')!, db: call.paramGrads.get('kv.bias') });
     return;
   }
-  const dqkv = scratchOver('dqkv', rowAxes, 3 * d);
+  const dqkv = scratchOver('dqkv', rowAxes, 3 * inner);
   tail({ ...params, dO: dOView, dQ: headsView(dqkv, gridAxes, heads, dh, 0), dK: headsView(dqkv, gridAxes, heads, dh, 1),
     dV: headsView(dqkv, gridAxes, heads, dh, 2), sharedKVGrad: true,
     dRelPosBias: table ? params.relPosBias : undefined }, { dQ: dqkv.buffer, dK: dqkv.buffer, dV: dqkv.buffer, shared: true });
