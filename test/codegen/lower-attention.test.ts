@@ -85,4 +85,15 @@ gpuTest('qkv_bias / out_bias apart and dim_head (heads * dim_head != c): self, w
   await expectLoweredMatches(g, 'attention options');
 });
 
+gpuTest('qk_norm "layer" and "rms": norm kernels over the q/k scratch (self with dim_head, shifted windows, cross)', async () => {
+  const g = graphOf(model([
+    '  input ctx : text[b, l=5, c=6]',
+    '  y = linear(x, 8)',
+    '  a = attention(y, over: (t, h, w), heads: 2, dim_head: 3, qk_norm: "layer")',
+    '  a = attention(a, over: (h, w), heads: 2, qk_norm: "rms", window: (h: 2, w: 2), shift: (h: 1, w: 1), rel_bias: true)',
+    '  output o = attention(a, over: (h, w), heads: 2, dim_head: 5, qk_norm: "layer", context: ctx)',
+  ].join('\n'), '', 'b = 2, c = 5, t = 2, h = 4, w = 4'));
+  await expectLoweredMatches(g, 'qk_norm');
+});
+
 test.run();

@@ -76,6 +76,16 @@ test('qkv_bias / out_bias apart, and dim_head (self, windowed, cross): gradients
   expectGradients(cross, 'dim_head, cross', 1e-6, { samples: 40 });
 });
 
+test('qk_norm "layer" and "rms" (self, windowed with dim_head, cross): gradients of the norms\' parameters, x and the context', () => {
+  const g = graphOf(model(around('attention(x, over: (t, h, w), heads: 2, qk_norm: "layer")'), '', SMALL));
+  expectGradients(g, 'qk_norm layer', 1e-6, { samples: 60 });
+  const win = graphOf(model(around('attention(x, over: (h, w), heads: 2, dim_head: 3, qk_norm: "rms", window: (h: 2, w: 3), shift: (h: 1, w: 1))'), '', 'b = 1, c = 4, t = 2, h = 4, w = 6'));
+  expectGradients(win, 'qk_norm rms, dim_head, shifted windows', 1e-6, { samples: 60 });
+  const ctx = '  input ctx : text[b, l = 3, c = 6]\n';
+  const cross = graphOf(model(around('attention(x, over: (h, w), heads: 2, qk_norm: "layer", context: ctx)', ctx), '', SMALL));
+  expectGradients(cross, 'qk_norm layer, cross', 1e-6, { samples: 60 });
+});
+
 test('the check fails when the rule is wrong (one rel_bias row, or the context)', () => {
   const prim = PRIMITIVES.get('attention')! as { vjp?: (c: VjpCall) => VjpResult };
   const right = prim.vjp!;
@@ -97,6 +107,26 @@ test('the check fails when the rule is wrong (one rel_bias row, or the context)'
     prim.vjp = right;
   }
   assert.ok(gradientCheck(table, { samples: 40 }).worst < 1e-6);
+});
+
+test('the check fails when the qk_norm rule is wrong (a norm weight, or the raw q it passes back)', () => {
+  const prim = PRIMITIVES.get('attention')! as { vjp?: (c: VjpCall) => VjpResult };
+  const right = prim.vjp!;
+  const g = graphOf(model(around('attention(x, over: (t, h, w), heads: 2, qk_norm: "rms")'), '', SMALL));
+  for (const wrong of ['k_norm.weight', 'qkv.weight']) {
+    try {
+      prim.vjp = (c) => {
+        const r = right(c);
+        const d = r.params!.get(wrong)!;
+        d[1] += 0.01 * (1 + Math.abs(d[1]));
+        return r;
+      };
+      assert.ok(gradientCheck(g, { samples: 200 }).worst > 1e-5, `a wrong ${wrong} gradient is caught`);
+    } finally {
+      prim.vjp = right;
+    }
+  }
+  assert.ok(gradientCheck(g, { samples: 200 }).worst < 1e-6);
 });
 
 test.run();

@@ -91,17 +91,32 @@ function naive(c: Case, opts: { mask?: boolean } = {}): NamedTensor {
   const key = (p: Record<string, number>) => grid.map(([a]) => p[a]).join(',');
   const feat = (t: NamedTensor, p: Record<string, number>) => Array.from({ length: sizeIn(t.axes, 'c') }, (_, i) => get(t, { ...p, c: i }));
 
+  // qk_norm, as torch's LayerNorm / RMSNorm(dim_head, eps=1e-6) on each head of q and k
+  const norm = node.attrs.qk_norm as string | undefined;
+  const qkn = (which: string, u: number[]) => {
+    if (!norm) return u;
+    const w = P.get(`${which}_norm.weight`)!, b = P.get(`${which}_norm.bias`);
+    return u.map((_, i) => {
+      const hd = u.slice(Math.floor(i / dh) * dh, (Math.floor(i / dh) + 1) * dh);
+      const mean = norm === 'layer' ? hd.reduce((a, e) => a + e, 0) / dh : 0;
+      const ms = hd.reduce((a, e) => a + (e - mean) ** 2, 0) / dh;
+      return ((u[i] - mean) / Math.sqrt(ms + 1e-6)) * w[i % dh] + (b ? b[i % dh] : 0);
+    });
+  };
   // projections at original positions
   const q = new Map<string, number[]>(), k = new Map<string, number[]>(), v = new Map<string, number[]>();
   for (const p of coords(grid)) {
-    if (ctx) q.set(key(p), linearRow(feat(x, p), P.get('q.weight')!, P.get('q.bias'), inner));
+    if (ctx) q.set(key(p), qkn('q', linearRow(feat(x, p), P.get('q.weight')!, P.get('q.bias'), inner)));
     else {
       const qkv = linearRow(feat(x, p), P.get('qkv.weight')!, P.get('qkv.bias'), 3 * inner);
-      q.set(key(p), qkv.slice(0, inner)); k.set(key(p), qkv.slice(inner, 2 * inner)); v.set(key(p), qkv.slice(2 * inner));
+      q.set(key(p), qkn('q', qkv.slice(0, inner))); k.set(key(p), qkn('k', qkv.slice(inner, 2 * inner))); v.set(key(p), qkv.slice(2 * inner));
     }
   }
   const ctxKeys = ctx ? coords(ctx.axes.filter(([a]) => a !== 'c')) : [];
-  const kvOf = ctxKeys.map((p) => linearRow(feat(ctx!, p), P.get('kv.weight')!, P.get('kv.bias'), 2 * inner));
+  const kvOf = ctxKeys.map((p) => {
+    const kv = linearRow(feat(ctx!, p), P.get('kv.weight')!, P.get('kv.bias'), 2 * inner);
+    return [...qkn('k', kv.slice(0, inner)), ...kv.slice(inner)];
+  });
 
   // torch.roll(x, -s): rolled[r] = x[(r + s) % n]; img_mask slices (0, -w), (-w, -s), (-s, None)
   const orig = (r: Record<string, number>) => ({ ...r, ...Object.fromEntries(over.map((a) => [a, (r[a] + s(a)) % n(a)])) });
@@ -393,6 +408,32 @@ test('dim_head: heads of their own width, qkv [c, 3 heads dh], proj [heads dh, c
   // dim_head = c / heads is the default layout exactly
   const same = setup('attention(x, over: (t, h, w), heads: 2, dim_head: 4)');
   close(reference(same), reference(setup('attention(x, over: (t, h, w), heads: 2)')), 'dim_head c / heads');
+});
+
+test('qk_norm "layer" and "rms": per-head norms of q and k with [dim_head] affine parameters', () => {
+  const leaves = (c: Case) => [...c.params.keys()].filter((l) => l.includes('_norm')).sort();
+  const layer = setup('attention(x, over: (t, h, w), heads: 2, qk_norm: "layer")');
+  assert.equal(leaves(layer), ['k_norm.bias', 'k_norm.weight', 'q_norm.bias', 'q_norm.weight']);
+  assert.is(layer.params.get('q_norm.weight')!.length, 4);
+  const ref = reference(layer);
+  close(ref, naive(layer), 'layer');
+  checkPermuted(layer, ref, 'qk_norm layer');
+  // the norm matters: not the value without it
+  assert.ok(relError(ref, reference(setup('attention(x, over: (t, h, w), heads: 2)'), layer.x, undefined, layer.params)) > 1e-3);
+  // each parameter enters, q's and k's apart; except k_norm.bias: one vector added to every key
+  // shifts each query's scores by one constant, which the softmax removes
+  const moved = (leaf: string) => {
+    const other = new Map(layer.params);
+    other.set(leaf, other.get(leaf)!.map((v, i) => v + 0.5 + 0.25 * i));
+    return relError(reference(layer, layer.x, undefined, other), ref);
+  };
+  for (const leaf of ['q_norm.weight', 'k_norm.weight', 'q_norm.bias']) assert.ok(moved(leaf) > 1e-4, leaf);
+  assert.ok(moved('k_norm.bias') < 1e-12, 'k_norm.bias cancels in the softmax');
+  const rms = setup('attention(x, over: (h, w), heads: 3, dim_head: 4, qk_norm: "rms", window: (h: 3, w: 2), shift: (h: 1, w: 1))');
+  assert.equal(leaves(rms), ['k_norm.weight', 'q_norm.weight']);
+  close(reference(rms), naive(rms), 'rms, dim_head, shifted windows');
+  const cross = setup('attention(x, over: (h, w), heads: 2, qk_norm: "layer", context: txt)', { head: TEXT });
+  close(reference(cross), naive(cross), 'layer, cross');
 });
 
 test('evaluate: the graph with initParams gives the reference value', () => {

@@ -3,6 +3,7 @@
 import type { AxisPair } from '../ir/graph.ts';
 import { numelOf, relayout, sizeIn, stridesOf, sumTo, type NamedTensor } from '../ir/named-tensor.ts';
 import type { ReferenceCall, VjpCall, VjpResult } from './types.ts';
+import { normalizePart, normalizePartBack, qkNormOf, type Part } from './attention-options.ts';
 
 /** rows[r, o] = sum_i src[r, i] w[i, o] + b[o]: a projection of row-major [rows, in] to [rows, out]. */
 function project(src: Float64Array, rows: number, inSize: number, w: Float64Array, b: Float64Array | undefined, out: number): Float64Array {
@@ -15,6 +16,23 @@ function project(src: Float64Array, rows: number, inSize: number, w: Float64Arra
     }
   }
   return dst;
+}
+
+/** Where q and k lie in the projections (q's and kv's rows, their row lengths and offsets). */
+interface QkParts { q: Part; k: Part }
+const qkParts = (rows: { nq: number; nk: number }, s: { qStride: number; kvStride: number; kOff: number }, heads: number, dh: number): QkParts => ({
+  q: { rows: rows.nq, stride: s.qStride, offset: 0, heads, dh },
+  k: { rows: rows.nk, stride: s.kvStride, offset: s.kOff, heads, dh },
+});
+
+/** qk_norm: q and kv with q and k normalised per head (copies; one shared copy for self-attention's qkv). */
+function withQkNorm(attrs: ReferenceCall['attrs'], params: ReadonlyMap<string, Float64Array>, q: Float64Array, kv: Float64Array, parts: QkParts) {
+  const kind = qkNormOf(attrs);
+  if (!kind) return { q, kv };
+  const nq = q.slice(), nkv = kv === q ? nq : kv.slice();
+  normalizePart(nq, parts.q, kind, params.get('q_norm.weight')!, params.get('q_norm.bias'));
+  normalizePart(nkv, parts.k, kind, params.get('k_norm.weight')!, params.get('k_norm.bias'));
+  return { q: nq, kv: nkv };
 }
 
 /**
@@ -118,6 +136,7 @@ export function attentionReferenceOf({ inputs, params, attrs, axes }: ReferenceC
     q = kv = project(x.data, nb * nq, d, params.get('qkv.weight')!, bias('qkv.bias'), 3 * inner);
     qStride = kvStride = 3 * inner; kOff = inner; vOff = 2 * inner;
   }
+  ({ q, kv } = withQkNorm(attrs, params, q, kv, qkParts({ nq: nb * nq, nk: nb * nk }, { qStride, kvStride, kOff }, heads, dh)));
 
   // cross-attention has one window holding every context token
   const table = bias('rel_bias');
@@ -275,6 +294,10 @@ export function attentionVjpOf({ inputs, params, attrs, axes, grad }: VjpCall): 
     q = kv = project(x.data, nb * nq, d, params.get('qkv.weight')!, bias('qkv.bias'), 3 * inner);
     qStride = kvStride = 3 * inner; kOff = inner; vOff = 2 * inner;
   }
+  // with qk_norm, q and kv below are the normalised copies; the raw projections stay for its backward
+  const raw = { q, kv };
+  const parts = qkParts({ nq: nb * nq, nk: nb * nk }, { qStride, kvStride, kOff }, heads, dh);
+  ({ q, kv } = withQkNorm(attrs, params, q, kv, parts));
   // gradients of q and kv in the same buffers' layouts (one shared buffer for self-attention)
   const dq = new Float64Array(q.length);
   const dkv = ctxOver ? new Float64Array(kv.length) : dq;
@@ -338,6 +361,15 @@ export function attentionVjpOf({ inputs, params, attrs, axes, grad }: VjpCall): 
   grads.set('proj.weight', proj.dW);
   if (params.has('proj.bias')) grads.set('proj.bias', proj.dB);
   if (dTable) grads.set('rel_bias', dTable);
+  const qkNorm = qkNormOf(attrs);
+  if (qkNorm) {
+    // dq, dkv are gradients of the normalised q, k: back through the norm to the raw projections
+    for (const which of ['q', 'k'] as const) {
+      const r = normalizePartBack(which === 'q' ? raw.q : raw.kv, which === 'q' ? dq : dkv, parts[which], qkNorm, params.get(`${which}_norm.weight`)!);
+      grads.set(`${which}_norm.weight`, r.dw);
+      if (params.has(`${which}_norm.bias`)) grads.set(`${which}_norm.bias`, r.db);
+    }
+  }
 
   if (ctxOver) {
     const qb = projectBack(x.data, nb * nq, d, params.get('q.weight')!, dq, inner);

@@ -8,6 +8,7 @@ import { attentionBackwardKernels, attentionBackwardScratch, attentionBackwardTi
 import { emitCrop, emitDense, emitPad, viewOver, type GemmFusion, type LowerCall, type LowerVjpCall, type Value } from './lowering.ts';
 import { attentionReferenceOf, attentionVjpOf } from './attention-reference.ts';
 import { emitLinearVjp } from './linear.ts';
+import { emitQkNorm, emitQkNormVjp, QK_NORMS, qkNormOf, qkNormParams, type NormSite } from './attention-options.ts';
 import { contiguous, type View } from '../../codegen/kernels/view.ts';
 import { fail } from '../ir/diagnostics.ts';
 import { asAxes, asPerAxis } from '../ir/convert.ts';
@@ -109,6 +110,7 @@ export const attention: Primitive = {
     { name: 'qkv_bias', kind: 'bool', default: { computed: 'bias' } },
     { name: 'out_bias', kind: 'bool', default: { computed: 'bias' } },
     { name: 'dim_head', kind: 'size', default: { computed: 'c / heads' } },
+    { name: 'qk_norm', kind: 'string', default: 'none', choices: QK_NORMS },
   ],
   apply(a) {
     const { x, axes: over } = a.tensorAxes('x', 'over', true);
@@ -125,6 +127,7 @@ export const attention: Primitive = {
     // bias: sets both; qkv_bias (the q/k/v or q and kv projections) and out_bias (proj) override it
     const qkvBias = a.has('qkv_bias') ? a.bool('qkv_bias') : bias;
     const outBias = a.has('out_bias') ? a.bool('out_bias') : bias;
+    const qkNorm = a.string('qk_norm') as (typeof QK_NORMS)[number];
     const windows = windowsOf(a, x, over);
     const ctx = contextOf(a, x, over);
     if (windows && ctx) fail('VDM032', a.span('window'), 'window cannot be combined with a context');
@@ -154,6 +157,7 @@ export const attention: Primitive = {
     if (outBias) add('proj.bias', [d], 'zeros');
     macs += 2 * queries * perQuery * inner; // QK^T and AV
     macs += (numel(x.axes) / d) * inner * d;
+    if (qkNorm !== 'none') params.push(...qkNormParams(qkNorm, inner / heads));
     if (relBias) {
       // a window clamped under `pad` keeps the table of the window as given (as PyTorch's Video Swin)
       const extent = over.map((n) => windows ? (windows.configured ?? windows.window).get(n)! : sizeOf(x, n, a.span('over')));
@@ -169,6 +173,7 @@ export const attention: Primitive = {
     if (a.has('qkv_bias')) attrs.qkv_bias = qkvBias;
     if (a.has('out_bias')) attrs.out_bias = outBias;
     if (dimHead !== null) attrs.dim_head = dimHead;
+    if (qkNorm !== 'none') attrs.qk_norm = qkNorm;
     if (windows?.padded) {
       attrs.pad = true;
       attrs.padded = Object.fromEntries(windows.padded);
@@ -258,6 +263,17 @@ function emitCore(call: LowerCall) {
   const tiling = call.adapter ? attentionTilingFor(call.adapter.info, call.adapter.features.has('subgroups')) : undefined;
   const table = call.params.get('rel_bias');
 
+  // qk_norm: q and k normalised into scratch of their own ([..rows, inner] each), v read in place
+  const qkNorm = qkNormOf(attrs);
+  /** q's (or k's) view for the attention kernel: the projection's part, or its normalised copy */
+  const normed = (which: 'q' | 'k', src: Value, rows: readonly AxisPair[], part: number, grid: readonly AxisPair[]) => {
+    const site: NormSite = { which, x: headsView(src, rows, heads, dh, part), xBuffer: src.buffer };
+    if (!qkNorm) return { view: headsView(src, grid, heads, dh, part), buffer: src.buffer, site };
+    const n = scratchOver(`${which}norm`, rows, inner);
+    emitQkNorm(call, qkNorm, site, headsView(n, rows, heads, dh, 0), n.buffer);
+    return { view: headsView(n, grid, heads, dh, 0), buffer: n.buffer, site, normed: n };
+  };
+
   if (ctxOver) {
     const ctx = call.inputs[1];
     const ctxRows = ctx.axes.filter(([n]) => n !== 'c');
@@ -268,26 +284,29 @@ function emitCore(call: LowerCall) {
     emitProjection(call, ctx, kv, 'kv.weight', 'kv.bias');
     // k and v over [...batch axes of the grid, ...context tokens]: batch axes the context lacks read stride 0
     const kvGrid = [...batchAxes, ...ctxTokens];
+    const qn = normed('q', q, rowAxes, 0, gridAxes), kn = normed('k', kv, ctxRows, 0, kvGrid);
     const params: AttentionParams = {
       grid, tokens: over, heads, headDim: dh, context: ctxTokens.map(([name, size]) => ({ name, size })),
-      q: headsView(q, gridAxes, heads, dh, 0), k: headsView(kv, kvGrid, heads, dh, 0), v: headsView(kv, kvGrid, heads, dh, 1),
+      q: qn.view, k: kn.view, v: headsView(kv, kvGrid, heads, dh, 1),
       o: oView, tiling,
     };
-    call.emit(attentionKernel(params), [q.buffer, kv.buffer, kv.buffer, o.buffer]);
-    return { o, cropped, x, padded, rowAxes, params, heads, dh, inner, gridAxes, kvGrid, q, kv, buffers: [q.buffer, kv.buffer, kv.buffer] };
+    call.emit(attentionKernel(params), [qn.buffer, kn.buffer, kv.buffer, o.buffer]);
+    return { o, cropped, x, padded, rowAxes, params, heads, dh, inner, gridAxes, kvGrid, q, kv, qkNorm, qn, kn, buffers: [qn.buffer, kn.buffer, kv.buffer] };
   }
   const qkv = scratchOver('qkv', rowAxes, 3 * inner);
   emitProjection(call, x, qkv, 'qkv.weight', 'qkv.bias', pro);
+  const qn = normed('q', qkv, rowAxes, 0, gridAxes), kn = normed('k', qkv, rowAxes, 1, gridAxes);
   const params: AttentionParams = {
     grid, tokens: over, heads, headDim: dh,
-    q: headsView(qkv, gridAxes, heads, dh, 0), k: headsView(qkv, gridAxes, heads, dh, 1), v: headsView(qkv, gridAxes, heads, dh, 2),
+    q: qn.view, k: kn.view, v: headsView(qkv, gridAxes, heads, dh, 2),
     o: oView, window: window ?? undefined, shift: shift ?? undefined,
     relPosBias: table ? contiguous([product(tokenAxes.map(([n, size]) => 2 * (biasWindow?.[n] ?? window?.[n] ?? size) - 1)), heads]) : undefined,
     ...(table && biasWindow ? { biasWindow } : {}),
     tiling,
   };
-  call.emit(attentionKernel(params), [qkv.buffer, qkv.buffer, qkv.buffer, ...(table ? [table] : []), o.buffer]);
-  return { o, cropped, x, padded, rowAxes, params, heads, dh, inner, gridAxes, kvGrid: gridAxes, qkv, buffers: [qkv.buffer, qkv.buffer, qkv.buffer, ...(table ? [table] : [])] };
+  const buffers = [qn.buffer, kn.buffer, qkv.buffer, ...(table ? [table] : [])];
+  call.emit(attentionKernel(params), [...buffers, o.buffer]);
+  return { o, cropped, x, padded, rowAxes, params, heads, dh, inner, gridAxes, kvGrid: gridAxes, qkv, qkNorm, qn, kn, buffers };
 }
 
 /**
@@ -332,13 +351,35 @@ function lowerAttentionVjp(call: LowerVjpCall): void {
     }
   };
   const dOView = headsView(dO, gridAxes, heads, dh, 0);
+  /**
+   * With qk_norm the attention backward writes d(normalised q, k) into scratch of their own, and
+   * each norm's backward writes the raw part's gradient into the packed projection gradient `dst`.
+   */
+  const { qkNorm, qn, kn } = core;
+  const normGrads = (dst: { q: Value; k: Value }, kPart: number) => {
+    if (!qkNorm) return null;
+    const dqn = scratchOver('dqnorm', rowAxes, inner), dkn = scratchOver('dknorm', kn.normed!.axes.slice(0, -1), inner);
+    return {
+      dQ: headsView(dqn, gridAxes, heads, dh, 0), dK: headsView(dkn, kvGrid, heads, dh, 0), buffers: { dQ: dqn.buffer, dK: dkn.buffer },
+      back: () => {
+        const rowsOf = (v: Value) => v.axes.slice(0, -1);
+        emitQkNormVjp(call, qkNorm, qn.site, { view: headsView(dqn, rowsOf(dqn), heads, dh, 0), buffer: dqn.buffer },
+          { view: headsView(dst.q, rowsOf(dst.q), heads, dh, 0), buffer: dst.q.buffer });
+        emitQkNormVjp(call, qkNorm, kn.site, { view: headsView(dkn, rowsOf(dkn), heads, dh, 0), buffer: dkn.buffer },
+          { view: headsView(dst.k, rowsOf(dst.k), heads, dh, kPart), buffer: dst.k.buffer });
+      },
+    };
+  };
   if (core.kv) {
     const ctx = call.inputs[1];
     const ctxRows = ctx.axes.filter(([n]) => n !== 'c');
     const dq = scratchOver('dq', rowAxes, inner);
     const dkv = scratchOver('dkv', ctxRows, 2 * inner);
-    tail({ ...params, dO: dOView, dQ: headsView(dq, gridAxes, heads, dh, 0), dK: headsView(dkv, kvGrid, heads, dh, 0),
-      dV: headsView(dkv, kvGrid, heads, dh, 1), sharedKVGrad: true }, { dQ: dq.buffer, dK: dkv.buffer, dV: dkv.buffer, shared: true });
+    const ng = normGrads({ q: dq, k: dkv }, 0);
+    tail({ ...params, dO: dOView, dQ: ng?.dQ ?? headsView(dq, gridAxes, heads, dh, 0), dK: ng?.dK ?? headsView(dkv, kvGrid, heads, dh, 0),
+      dV: headsView(dkv, kvGrid, heads, dh, 1), sharedKVGrad: !ng },
+    { dQ: ng?.buffers.dQ ?? dq.buffer, dK: ng?.buffers.dK ?? dkv.buffer, dV: dkv.buffer, shared: !ng });
+    ng?.back();
     emitLinearVjp(call, { x: call.inputs[0], g: dq, axis: 'c', weight: call.params.get('q.weight')!, dx: call.inputGrads[0],
       dw: call.paramGrads.get('q.weight')!, db: call.paramGrads.get('q.bias') });
     emitLinearVjp(call, { x: ctx, g: dkv, axis: 'c', weight: call.params.get('kv.weight')!, dx: call.inputGrads[1],
@@ -346,9 +387,12 @@ function lowerAttentionVjp(call: LowerVjpCall): void {
     return;
   }
   const dqkv = scratchOver('dqkv', rowAxes, 3 * inner);
-  tail({ ...params, dO: dOView, dQ: headsView(dqkv, gridAxes, heads, dh, 0), dK: headsView(dqkv, gridAxes, heads, dh, 1),
-    dV: headsView(dqkv, gridAxes, heads, dh, 2), sharedKVGrad: true,
-    dRelPosBias: table ? params.relPosBias : undefined }, { dQ: dqkv.buffer, dK: dqkv.buffer, dV: dqkv.buffer, shared: true });
+  const ng = normGrads({ q: dqkv, k: dqkv }, 1);
+  tail({ ...params, dO: dOView, dQ: ng?.dQ ?? headsView(dqkv, gridAxes, heads, dh, 0), dK: ng?.dK ?? headsView(dqkv, gridAxes, heads, dh, 1),
+    dV: headsView(dqkv, gridAxes, heads, dh, 2), sharedKVGrad: !ng,
+    dRelPosBias: table ? params.relPosBias : undefined },
+  { dQ: ng?.buffers.dQ ?? dqkv.buffer, dK: ng?.buffers.dK ?? dqkv.buffer, dV: dqkv.buffer, shared: !ng });
+  ng?.back();
   const dx = call.inputGrads[0];
   const dxp = padded && dx ? scratchOver('dxpad', rowAxes, d) : dx;
   emitLinearVjp(call, { x: core.x, g: dqkv, axis: 'c', weight: call.params.get('qkv.weight')!, dx: dxp,
