@@ -235,7 +235,8 @@ class Attention(nn.Module):
     from x and kv [2c] (k | v) from the context's \`context_over\` tokens, its batch axes matched to
     x's by name. Heads of dim_head (default c / heads) consecutive channels, q, k, v heads * dim_head
     wide, scores scaled by 1 / sqrt(dim_head), then proj [heads * dim_head -> c]; qkv_bias and out_bias
-    (default: bias) give the input and output projections their biases apart.
+    (default: bias) give the input and output projections their biases apart. qk_norm ('layer' or
+    'rms') normalises q and k per head over dim_head (eps 1e-6, learned affine) before the scores.
     With \`window\` (Swin): tokens attend within windows of the grid rolled by -shift, pairs from
     different regions of a shifted grid masked; \`padded\` first pads the grid with zeros after its end
     to those sizes (Video Swin) and crops the result back. \`rel_bias\` adds a learned
@@ -245,13 +246,17 @@ class Attention(nn.Module):
 
     def __init__(self, dim, heads, axes, over, bias=True, context_dim=None, context_axes=(), context_over=(),
                  window=None, shift=None, rel_bias=None, padded=None, bias_window=None,
-                 qkv_bias=None, out_bias=None, dim_head=None):
+                 qkv_bias=None, out_bias=None, dim_head=None, qk_norm=None):
         super().__init__()
         self.heads, self.axes, self.over = heads, tuple(axes), tuple(over)
         self.dh = dim // heads if dim_head is None else dim_head
         inner = heads * self.dh
         qkv_bias = bias if qkv_bias is None else qkv_bias
         out_bias = bias if out_bias is None else out_bias
+        if qk_norm is not None:
+            norm = (lambda: nn.LayerNorm(self.dh, eps=1e-6)) if qk_norm == 'layer' else (lambda: RMSNorm(self.dh, 1e-6))
+            self.q_norm, self.k_norm = norm(), norm()
+        self.qk_norm = qk_norm
         self.context_axes, self.context_over = tuple(context_axes), tuple(context_over)
         self.window, self.shift = window, shift or {}
         self.padded, self.bias_window = padded, bias_window
@@ -289,12 +294,19 @@ class Attention(nn.Module):
             ctx = ctx.expand(*shape[:len(batch)], M, ctx.shape[-1]).reshape(B, M, -1)
             kv = self.kv(ctx).reshape(B, M, 2, H, D).permute(2, 0, 3, 1, 4)
             k, v = kv[0], kv[1]
+        q, k = self.normed(q, k)
         if hasattr(F, 'scaled_dot_product_attention'):
             o = F.scaled_dot_product_attention(q, k, v)
         else:
             o = torch.softmax(q @ k.transpose(-2, -1) * D ** -0.5, dim=-1) @ v
         o = self.proj(o.transpose(1, 2).reshape(B, N, H * D))
         return o.reshape(shape).permute([order.index(a) for a in self.axes])
+
+    def normed(self, q, k):
+        """q and k [.., heads, tokens, dim_head] after qk_norm (as they are without one)."""
+        if self.qk_norm is None:
+            return q, k
+        return self.q_norm(q), self.k_norm(k)
 
     def windowed(self, x):
         """Self-attention within (shifted) windows, with the relative-position table: x [*batch, *over, c]."""
@@ -325,6 +337,7 @@ class Attention(nn.Module):
         nW, N = math.prod(n // w for n, w in zip(sizes, ws)), math.prod(ws)
         qkv = self.qkv(y.reshape(-1, N, C)).reshape(-1, N, 3, H, D).permute(2, 0, 3, 1, 4)
         q, kk, v = qkv[0], qkv[1], qkv[2]
+        q, kk = self.normed(q, kk)
         scores = (q @ kk.transpose(-2, -1) * D ** -0.5).reshape(-1, nW, H, N, N)
         pos = torch.stack(torch.meshgrid(*[torch.arange(w, device=x.device) for w in ws], indexing='ij'), -1).reshape(N, k)
         if self.rel_bias is not None:

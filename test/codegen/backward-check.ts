@@ -62,7 +62,7 @@ export async function expectGradientsMatch(g: Graph, what: string, tol = 1e-4, z
   for (const [path, buffer] of lowered.paramGrads) outputs.set(`grad.${path}`, { buffer, axes: [['n', lowered.buffers.get(buffer)!.elements]] });
   const run = await runLowered(gpu, { ...lowered, outputs }, allInputs, params);
   let worst = 0;
-  const maxAbs = (a: ArrayLike<number>) => Array.prototype.reduce.call(a, (m: number, v: number) => Math.max(m, Math.abs(v)), 0) as number;
+  const maxAbs = (a: ArrayLike<number>) => { let m = 0; for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i])); return m; };
   const scale = Math.max(...[...ref.params].filter(([path]) => !zero?.test(path)).map(([, w]) => maxAbs(w)));
   for (const [path, want] of ref.params) {
     const got = run.outputs.get(`grad.${path}`)!.data;
