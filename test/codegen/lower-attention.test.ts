@@ -96,4 +96,14 @@ gpuTest('qk_norm "layer" and "rms": norm kernels over the q/k scratch (self with
   await expectLoweredMatches(g, 'qk_norm');
 });
 
+gpuTest('rope: 3D over (t, h, w) and 1D over t after qk_norm, kernels in place on the q/k scratch', async () => {
+  const g = graphOf(model([
+    '  y = linear(x, 16)',
+    '  a = attention(y, over: (t, h, w), heads: 1, rope: (t, h, w))',
+    '  a = attention(a, over: (w, h), heads: 2, dim_head: 4, rope: (h, w), rel_bias: true)',
+    '  output o = attention(a, over: t, heads: 2, dim_head: 6, rope: t, qk_norm: "layer")',
+  ].join('\n'), '', 'b = 2, c = 5, t = 3, h = 4, w = 2'));
+  await expectLoweredMatches(g, 'rope');
+});
+
 test.run();

@@ -86,6 +86,13 @@ test('qk_norm "layer" and "rms" (self, windowed with dim_head, cross): gradients
   expectGradients(cross, 'qk_norm layer, cross', 1e-6, { samples: 60 });
 });
 
+test('rope (3D, and 1D after qk_norm "layer" with rel_bias): gradients through the rotation', () => {
+  const g = graphOf(model(around('attention(x, over: (t, h, w), heads: 1, rope: (t, h, w))'), '', 'b = 1, c = 16, t = 2, h = 3, w = 2'));
+  expectGradients(g, 'rope 3D', 1e-6, { samples: 60 });
+  const t = graphOf(model(around('attention(x, over: t, heads: 2, dim_head: 4, rope: t, qk_norm: "layer", rel_bias: true)'), '', 'b = 2, c = 4, t = 4, h = 2, w = 1'));
+  expectGradients(t, 'rope 1D, qk_norm, rel_bias', 1e-6, { samples: 60 });
+});
+
 test('the check fails when the rule is wrong (one rel_bias row, or the context)', () => {
   const prim = PRIMITIVES.get('attention')! as { vjp?: (c: VjpCall) => VjpResult };
   const right = prim.vjp!;

@@ -103,13 +103,26 @@ function naive(c: Case, opts: { mask?: boolean } = {}): NamedTensor {
       return ((u[i] - mean) / Math.sqrt(ms + 1e-6)) * w[i % dh] + (b ? b[i % dh] : 0);
     });
   };
+  // rope as diffusers' apply_rotary_emb: cos, sin of [pos_a * 10000^(-2j / w_a)] repeat_interleave(2),
+  // concatenated over the rope axes; x * cos + rotate_half(x) * sin, rotate_half (x0, x1) -> (-x1, x0)
+  const rope = (node.attrs.rope ?? null) as [string, number][] | null;
+  const roped = (u: number[], p: Record<string, number>) => {
+    if (!rope) return u;
+    const angles = rope.flatMap(([a, width]) => Array.from({ length: width }, (_, e) => p[a] * 10000 ** (-2 * Math.floor(e / 2) / width)));
+    return u.map((val, i) => {
+      const e = i % dh;
+      const rot = e % 2 === 0 ? -u[i + 1] : u[i - 1];
+      return val * Math.cos(angles[e]) + rot * Math.sin(angles[e]);
+    });
+  };
   // projections at original positions
   const q = new Map<string, number[]>(), k = new Map<string, number[]>(), v = new Map<string, number[]>();
   for (const p of coords(grid)) {
     if (ctx) q.set(key(p), qkn('q', linearRow(feat(x, p), P.get('q.weight')!, P.get('q.bias'), inner)));
     else {
       const qkv = linearRow(feat(x, p), P.get('qkv.weight')!, P.get('qkv.bias'), 3 * inner);
-      q.set(key(p), qkn('q', qkv.slice(0, inner))); k.set(key(p), qkn('k', qkv.slice(inner, 2 * inner))); v.set(key(p), qkv.slice(2 * inner));
+      q.set(key(p), roped(qkn('q', qkv.slice(0, inner)), p)); k.set(key(p), roped(qkn('k', qkv.slice(inner, 2 * inner)), p));
+      v.set(key(p), qkv.slice(2 * inner));
     }
   }
   const ctxKeys = ctx ? coords(ctx.axes.filter(([a]) => a !== 'c')) : [];
@@ -434,6 +447,21 @@ test('qk_norm "layer" and "rms": per-head norms of q and k with [dim_head] affin
   close(reference(rms), naive(rms), 'rms, dim_head, shifted windows');
   const cross = setup('attention(x, over: (h, w), heads: 2, qk_norm: "layer", context: txt)', { head: TEXT });
   close(reference(cross), naive(cross), 'layer, cross');
+});
+
+test('rope: 3D over (t, h, w) split 4 / 6 / 6 (dim_head 16), 2D, and 1D over t after qk_norm', () => {
+  const c = setup('attention(x, over: (t, h, w), heads: 2, dim_head: 16, rope: (t, h, w))');
+  assert.equal(c.node.attrs.rope, [['t', 4], ['h', 6], ['w', 6]]);
+  assert.is(c.node.params.length, 4, 'rope has no parameters');
+  const ref = reference(c);
+  close(ref, naive(c), '3D');
+  checkPermuted(c, ref, 'rope 3D');
+  assert.ok(relError(ref, reference(setup('attention(x, over: (t, h, w), heads: 2, dim_head: 16)'), c.x, undefined, c.params)) > 1e-3, 'rope matters');
+  const t = setup('attention(x, over: t, heads: 2, rope: t, qk_norm: "rms")', { seed: 5 });
+  close(reference(t), naive(t), '1D, after qk_norm');
+  const two = setup('attention(x, over: (w, h), heads: 1, dim_head: 8, rope: (h, w))', { seed: 3 });
+  assert.equal(two.node.attrs.rope, [['h', 4], ['w', 4]]);
+  close(reference(two), naive(two), '2D, over (w, h)');
 });
 
 test('evaluate: the graph with initParams gives the reference value', () => {

@@ -1,4 +1,4 @@
-// attention's qk-norm (attention.ts): q and k normalised over the head width after the projection,
+// attention's qk-norm and rotary position embedding (attention.ts). qk-norm: q and k normalised over the head width after the projection,
 // before the scores, with learned [dim_head] affine parameters shared by every head (CogVideoX:
 // LayerNorm(dim_head, eps=1e-6) on q and k; Open-Sora 1.2 STDiT3: RMSNorm(head_dim), eps 1e-6).
 // Here: the float64 forward and backward on the reference's row-major projections, and the
@@ -6,6 +6,10 @@
 import { normKernel, normLanesFor, type NormKind } from '../../codegen/kernels/norm.ts';
 import { normParamsBackwardKernel, normRowsBackwardKernel } from '../../codegen/kernels/norm-backward.ts';
 import { alongAxes, contiguous, numel, type View } from '../../codegen/kernels/view.ts';
+import { ropeKernel, type RopeAxis } from '../../codegen/kernels/rope.ts';
+import { fail } from '../ir/diagnostics.ts';
+import type { Span } from '../ir/source.ts';
+import type { AxisPair } from '../ir/graph.ts';
 import type { Json } from '../ir/json.ts';
 import type { LowerCall, LowerVjpCall } from './lowering.ts';
 import type { ParamShape } from './types.ts';
@@ -126,4 +130,64 @@ export function emitQkNormVjp(call: LowerVjpCall, kind: 'layer' | 'rms', site: N
     const paramSpec = normParamsBackwardKernel({ ...p, dweight: dweight ? along(site.x) : undefined, dbias: dbias ? along(site.x) : undefined });
     call.emit(paramSpec, bind(paramSpec));
   }
+}
+
+// ---------------------------------------------------------------- rope
+
+export const ROPE_THETA = 10000;
+
+/**
+ * The head-dim split of `rope` over its axes, in the order given: one axis takes all of dim_head,
+ * two take half each, three take a quarter then three eighths each (CogVideoX's 3D RoPE:
+ * dim_head 64 -> t 16, h 24, w 24). Every part must be even (VDM038).
+ */
+export function ropeWidths(axes: readonly string[], dh: number, span: Span): number[] {
+  const k = axes.length;
+  const need = [0, 2, 4, 16][k];
+  if (k === 0 || k > 3) fail('VDM038', span, `rope takes one to three axes, got ${k}`, 'give rope the token axes to encode, e.g. rope: t or rope: (t, h, w)');
+  if (dh % need !== 0) {
+    fail('VDM038', span, `rope over ${k} axis${k > 1 ? 'es' : ''} needs dim_head to be a multiple of ${need}, got ${dh}`,
+      `choose heads or dim_head so that the head width is a multiple of ${need}`);
+  }
+  return k === 1 ? [dh] : k === 2 ? [dh / 2, dh / 2] : [dh / 4, (3 * dh) / 8, (3 * dh) / 8];
+}
+
+/** The rope attribute: [axis, width] per rope axis, or null. */
+export const ropeOf = (attrs: Record<string, Json>): [string, number][] | null => (attrs.rope ?? null) as [string, number][] | null;
+
+/**
+ * Turns part `p` of `data` (rows: batch, then tokens row-major over `tokens`, as the reference lays
+ * them out) by the rotary embedding; `inverse` turns back (the backward: the rotation's transpose).
+ */
+export function rotatePart(data: Float64Array, p: Part, tokens: readonly AxisPair[], rope: [string, number][], inverse = false): void {
+  const nq = tokens.reduce((n, [, s]) => n * s, 1);
+  // position of each rope axis for token i: (i / (product of later token sizes)) % size
+  const place = rope.map(([axis]) => {
+    const at = tokens.findIndex(([n]) => n === axis);
+    return { size: tokens[at][1], below: tokens.slice(at + 1).reduce((n, [, s]) => n * s, 1) };
+  });
+  for (let r = 0; r < p.rows; r++) {
+    const i = r % nq;
+    for (let h = 0; h < p.heads; h++) {
+      const base = r * p.stride + p.offset + h * p.dh;
+      let start = 0;
+      rope.forEach(([, width], a) => {
+        const pos = Math.floor(i / place[a].below) % place[a].size;
+        for (let j = 0; j < width / 2; j++) {
+          const angle = pos * ROPE_THETA ** (-2 * j / width) * (inverse ? -1 : 1);
+          const i0 = base + start + 2 * j;
+          const x0 = data[i0], x1 = data[i0 + 1];
+          data[i0] = x0 * Math.cos(angle) - x1 * Math.sin(angle);
+          data[i0 + 1] = x1 * Math.cos(angle) + x0 * Math.sin(angle);
+        }
+        start += width;
+      });
+    }
+  }
+}
+
+/** The rope kernel in place over `view` [...grid, heads, dh] (`grid` names its leading axes). */
+export function emitRope(call: LowerCall, rope: [string, number][], grid: readonly string[], view: View, buffer: string, inverse = false): void {
+  const axes: RopeAxis[] = rope.map(([axis, width]) => ({ axis: grid.indexOf(axis), width }));
+  call.emit(ropeKernel({ x: view, axes, theta: ROPE_THETA, inverse }), [buffer]);
 }

@@ -3,7 +3,7 @@
 import type { AxisPair } from '../ir/graph.ts';
 import { numelOf, relayout, sizeIn, stridesOf, sumTo, type NamedTensor } from '../ir/named-tensor.ts';
 import type { ReferenceCall, VjpCall, VjpResult } from './types.ts';
-import { normalizePart, normalizePartBack, qkNormOf, type Part } from './attention-options.ts';
+import { normalizePart, normalizePartBack, qkNormOf, ropeOf, rotatePart, type Part } from './attention-options.ts';
 
 /** rows[r, o] = sum_i src[r, i] w[i, o] + b[o]: a projection of row-major [rows, in] to [rows, out]. */
 function project(src: Float64Array, rows: number, inSize: number, w: Float64Array, b: Float64Array | undefined, out: number): Float64Array {
@@ -25,13 +25,23 @@ const qkParts = (rows: { nq: number; nk: number }, s: { qStride: number; kvStrid
   k: { rows: rows.nk, stride: s.kvStride, offset: s.kOff, heads, dh },
 });
 
-/** qk_norm: q and kv with q and k normalised per head (copies; one shared copy for self-attention's qkv). */
-function withQkNorm(attrs: ReferenceCall['attrs'], params: ReadonlyMap<string, Float64Array>, q: Float64Array, kv: Float64Array, parts: QkParts) {
-  const kind = qkNormOf(attrs);
-  if (!kind) return { q, kv };
+/**
+ * qk_norm, then rope: q and kv with q and k normalised per head and turned by their tokens'
+ * positions (copies; one shared copy for self-attention's qkv). `tokens`: the token axes in `over` order.
+ */
+function withQkNorm(attrs: ReferenceCall['attrs'], params: ReadonlyMap<string, Float64Array>, q: Float64Array, kv: Float64Array,
+  parts: QkParts, tokens: readonly AxisPair[]) {
+  const kind = qkNormOf(attrs), rope = ropeOf(attrs);
+  if (!kind && !rope) return { q, kv };
   const nq = q.slice(), nkv = kv === q ? nq : kv.slice();
-  normalizePart(nq, parts.q, kind, params.get('q_norm.weight')!, params.get('q_norm.bias'));
-  normalizePart(nkv, parts.k, kind, params.get('k_norm.weight')!, params.get('k_norm.bias'));
+  if (kind) {
+    normalizePart(nq, parts.q, kind, params.get('q_norm.weight')!, params.get('q_norm.bias'));
+    normalizePart(nkv, parts.k, kind, params.get('k_norm.weight')!, params.get('k_norm.bias'));
+  }
+  if (rope) {
+    rotatePart(nq, parts.q, tokens, rope);
+    rotatePart(nkv, parts.k, tokens, rope);
+  }
   return { q: nq, kv: nkv };
 }
 
@@ -136,7 +146,7 @@ export function attentionReferenceOf({ inputs, params, attrs, axes }: ReferenceC
     q = kv = project(x.data, nb * nq, d, params.get('qkv.weight')!, bias('qkv.bias'), 3 * inner);
     qStride = kvStride = 3 * inner; kOff = inner; vOff = 2 * inner;
   }
-  ({ q, kv } = withQkNorm(attrs, params, q, kv, qkParts({ nq: nb * nq, nk: nb * nk }, { qStride, kvStride, kOff }, heads, dh)));
+  ({ q, kv } = withQkNorm(attrs, params, q, kv, qkParts({ nq: nb * nq, nk: nb * nk }, { qStride, kvStride, kOff }, heads, dh), tokenAxes));
 
   // cross-attention has one window holding every context token
   const table = bias('rel_bias');
@@ -297,7 +307,7 @@ export function attentionVjpOf({ inputs, params, attrs, axes, grad }: VjpCall): 
   // with qk_norm, q and kv below are the normalised copies; the raw projections stay for its backward
   const raw = { q, kv };
   const parts = qkParts({ nq: nb * nq, nk: nb * nk }, { qStride, kvStride, kOff }, heads, dh);
-  ({ q, kv } = withQkNorm(attrs, params, q, kv, parts));
+  ({ q, kv } = withQkNorm(attrs, params, q, kv, parts, tokenAxes));
   // gradients of q and kv in the same buffers' layouts (one shared buffer for self-attention)
   const dq = new Float64Array(q.length);
   const dkv = ctxOver ? new Float64Array(kv.length) : dq;
@@ -361,6 +371,12 @@ export function attentionVjpOf({ inputs, params, attrs, axes, grad }: VjpCall): 
   grads.set('proj.weight', proj.dW);
   if (params.has('proj.bias')) grads.set('proj.bias', proj.dB);
   if (dTable) grads.set('rel_bias', dTable);
+  // dq, dkv are gradients of the turned q, k: rope's transpose turns them back
+  const rope = ropeOf(attrs);
+  if (rope) {
+    rotatePart(dq, parts.q, tokenAxes, rope, true);
+    rotatePart(dkv, parts.k, tokenAxes, rope, true);
+  }
   const qkNorm = qkNormOf(attrs);
   if (qkNorm) {
     // dq, dkv are gradients of the normalised q, k: back through the norm to the raw projections

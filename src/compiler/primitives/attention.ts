@@ -8,7 +8,7 @@ import { attentionBackwardKernels, attentionBackwardScratch, attentionBackwardTi
 import { emitCrop, emitDense, emitPad, viewOver, type GemmFusion, type LowerCall, type LowerVjpCall, type Value } from './lowering.ts';
 import { attentionReferenceOf, attentionVjpOf } from './attention-reference.ts';
 import { emitLinearVjp } from './linear.ts';
-import { emitQkNorm, emitQkNormVjp, QK_NORMS, qkNormOf, qkNormParams, type NormSite } from './attention-options.ts';
+import { emitQkNorm, emitQkNormVjp, emitRope, QK_NORMS, qkNormOf, qkNormParams, ropeOf, ropeWidths, type NormSite } from './attention-options.ts';
 import { contiguous, type View } from '../../codegen/kernels/view.ts';
 import { fail } from '../ir/diagnostics.ts';
 import { asAxes, asPerAxis } from '../ir/convert.ts';
@@ -94,6 +94,20 @@ function contextOf(a: BoundArgs, x: TensorValue, over: string[]): { context: Ten
   return { context, over: ctxOver, tokens: product(ctxOver.map((n) => sizeOf(context, n, a.span('context')))), dc };
 }
 
+/** rope: [axis, width] per axis, each one of `over`, self-attention without windows only (VDM038). */
+function ropeAttr(a: BoundArgs, over: string[], dh: number, windowed: boolean, cross: boolean): Json {
+  const axes = asAxes(a.value('rope'), a.span('rope'), a.what('rope'));
+  const span = a.span('rope');
+  if (cross) fail('VDM038', span, 'rope applies to self-attention only, not with a context', 'drop rope, or attend over x itself');
+  if (windowed) fail('VDM038', span, 'rope cannot be combined with windows', 'drop rope, or the window');
+  for (const [i, ax] of axes.entries()) {
+    if (!over.includes(ax)) fail('VDM038', span, `rope axis '${ax}' is not one of the token axes (${over.join(', ')})`, didYouMean(ax, over) ?? 'give rope axes from `over`');
+    if (axes.indexOf(ax) !== i) fail('VDM038', span, `rope lists axis '${ax}' twice`);
+  }
+  const widths = ropeWidths(axes, dh, span);
+  return axes.map((ax, i) => [ax, widths[i]]);
+}
+
 export const attention: Primitive = {
   name: 'attention',
   args: [
@@ -111,6 +125,7 @@ export const attention: Primitive = {
     { name: 'out_bias', kind: 'bool', default: { computed: 'bias' } },
     { name: 'dim_head', kind: 'size', default: { computed: 'c / heads' } },
     { name: 'qk_norm', kind: 'string', default: 'none', choices: QK_NORMS },
+    { name: 'rope', kind: 'axes-or-none', default: null },
   ],
   apply(a) {
     const { x, axes: over } = a.tensorAxes('x', 'over', true);
@@ -174,6 +189,7 @@ export const attention: Primitive = {
     if (a.has('out_bias')) attrs.out_bias = outBias;
     if (dimHead !== null) attrs.dim_head = dimHead;
     if (qkNorm !== 'none') attrs.qk_norm = qkNorm;
+    if (!a.isNone('rope')) attrs.rope = ropeAttr(a, over, inner / heads, windows !== null, ctx !== null);
     if (windows?.padded) {
       attrs.pad = true;
       attrs.padded = Object.fromEntries(windows.padded);
@@ -296,6 +312,10 @@ function emitCore(call: LowerCall) {
   const qkv = scratchOver('qkv', rowAxes, 3 * inner);
   emitProjection(call, x, qkv, 'qkv.weight', 'qkv.bias', pro);
   const qn = normed('q', qkv, rowAxes, 0, gridAxes), kn = normed('k', qkv, rowAxes, 1, gridAxes);
+  // rope turns q and k in place: in their normalised copies, or in the projection's scratch
+  const rope = ropeOf(attrs);
+  const gridNames = gridAxes.map(([n]) => n);
+  if (rope) for (const t of [qn, kn]) emitRope(call, rope, gridNames, t.view, t.buffer);
   const params: AttentionParams = {
     grid, tokens: over, heads, headDim: dh,
     q: qn.view, k: kn.view, v: headsView(qkv, gridAxes, heads, dh, 2),
@@ -306,7 +326,7 @@ function emitCore(call: LowerCall) {
   };
   const buffers = [qn.buffer, kn.buffer, qkv.buffer, ...(table ? [table] : [])];
   call.emit(attentionKernel(params), [...buffers, o.buffer]);
-  return { o, cropped, x, padded, rowAxes, params, heads, dh, inner, gridAxes, kvGrid: gridAxes, qkv, qkNorm, qn, kn, buffers };
+  return { o, cropped, x, padded, rowAxes, params, heads, dh, inner, gridAxes, kvGrid: gridAxes, qkv, qkNorm, qn, kn, rope, buffers };
 }
 
 /**
@@ -388,10 +408,12 @@ function lowerAttentionVjp(call: LowerVjpCall): void {
   }
   const dqkv = scratchOver('dqkv', rowAxes, 3 * inner);
   const ng = normGrads({ q: dqkv, k: dqkv }, 1);
-  tail({ ...params, dO: dOView, dQ: ng?.dQ ?? headsView(dqkv, gridAxes, heads, dh, 0), dK: ng?.dK ?? headsView(dqkv, gridAxes, heads, dh, 1),
-    dV: headsView(dqkv, gridAxes, heads, dh, 2), sharedKVGrad: !ng,
-    dRelPosBias: table ? params.relPosBias : undefined },
-  { dQ: ng?.buffers.dQ ?? dqkv.buffer, dK: ng?.buffers.dK ?? dqkv.buffer, dV: dqkv.buffer, shared: !ng });
+  const dQ = { view: ng?.dQ ?? headsView(dqkv, gridAxes, heads, dh, 0), buffer: ng?.buffers.dQ ?? dqkv.buffer };
+  const dK = { view: ng?.dK ?? headsView(dqkv, gridAxes, heads, dh, 1), buffer: ng?.buffers.dK ?? dqkv.buffer };
+  tail({ ...params, dO: dOView, dQ: dQ.view, dK: dK.view, dV: headsView(dqkv, gridAxes, heads, dh, 2), sharedKVGrad: !ng,
+    dRelPosBias: table ? params.relPosBias : undefined }, { dQ: dQ.buffer, dK: dK.buffer, dV: dqkv.buffer, shared: !ng });
+  // rope's backward: the gradients of the turned q and k turned back, in place
+  if (core.rope) for (const t of [dQ, dK]) emitRope(call, core.rope, gridAxes.map(([n]) => n), t.view, t.buffer, true);
   ng?.back();
   const dx = call.inputGrads[0];
   const dxp = padded && dx ? scratchOver('dxpad', rowAxes, d) : dx;
