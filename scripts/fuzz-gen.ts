@@ -27,7 +27,7 @@ const STD_BLOCKS = ['spatial_attention', 'temporal_attention', 'full_attention',
   'swin_stage', 'patch_merging', 'patch_expanding', 'gru_propagation', 'hierarchical_temporal', 'time_embedding'];
 const NAMED_ARGS = ['over', 'out', 'kernel', 'heads', 'window', 'patch', 'groups', 'eps', 'factor', 'axis', 'mode',
   'padding', 'stride', 'dim', 'ratio', 'shift', 'context', 'init', 'bias', 'causal', 'rel_bias', 'sizes', 'at', 'to',
-  'qkv_bias', 'out_bias', 'dim_head', 'qk_norm'];
+  'qkv_bias', 'out_bias', 'dim_head', 'qk_norm', 'rope'];
 const INPUT_KINDS = ['video', 'timestep', 'label', 'image', 'text', 'trajectory', 'scalar', 'tensor'];
 const AXES = ['b', 'c', 't', 'h', 'w', 'l', 'n'];
 const STRINGS = ['', 'same', 'valid', 'avg', 'max', 'nearest', 'linear', 'normal', 'zeros', 'ones', 'xavier_uniform', 'layer', 'rms', 'a\\"b', '\\n', 'é'];

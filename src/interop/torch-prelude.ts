@@ -236,7 +236,10 @@ class Attention(nn.Module):
     x's by name. Heads of dim_head (default c / heads) consecutive channels, q, k, v heads * dim_head
     wide, scores scaled by 1 / sqrt(dim_head), then proj [heads * dim_head -> c]; qkv_bias and out_bias
     (default: bias) give the input and output projections their biases apart. qk_norm ('layer' or
-    'rms') normalises q and k per head over dim_head (eps 1e-6, learned affine) before the scores.
+    'rms') normalises q and k per head over dim_head (eps 1e-6, learned affine) before the scores;
+    rope [(axis, width), ...] then turns them: the head dim cut into those widths in order, pairs
+    (2j, 2j + 1) of a part turned by pos * 10000^(-2j / width), pos the token's index on that axis
+    (rotary_embedding_torch's and diffusers' interleaved convention).
     With \`window\` (Swin): tokens attend within windows of the grid rolled by -shift, pairs from
     different regions of a shifted grid masked; \`padded\` first pads the grid with zeros after its end
     to those sizes (Video Swin) and crops the result back. \`rel_bias\` adds a learned
@@ -246,7 +249,7 @@ class Attention(nn.Module):
 
     def __init__(self, dim, heads, axes, over, bias=True, context_dim=None, context_axes=(), context_over=(),
                  window=None, shift=None, rel_bias=None, padded=None, bias_window=None,
-                 qkv_bias=None, out_bias=None, dim_head=None, qk_norm=None):
+                 qkv_bias=None, out_bias=None, dim_head=None, qk_norm=None, rope=None):
         super().__init__()
         self.heads, self.axes, self.over = heads, tuple(axes), tuple(over)
         self.dh = dim // heads if dim_head is None else dim_head
@@ -256,7 +259,7 @@ class Attention(nn.Module):
         if qk_norm is not None:
             norm = (lambda: nn.LayerNorm(self.dh, eps=1e-6)) if qk_norm == 'layer' else (lambda: RMSNorm(self.dh, 1e-6))
             self.q_norm, self.k_norm = norm(), norm()
-        self.qk_norm = qk_norm
+        self.qk_norm, self.rope = qk_norm, rope
         self.context_axes, self.context_over = tuple(context_axes), tuple(context_over)
         self.window, self.shift = window, shift or {}
         self.padded, self.bias_window = padded, bias_window
@@ -294,7 +297,7 @@ class Attention(nn.Module):
             ctx = ctx.expand(*shape[:len(batch)], M, ctx.shape[-1]).reshape(B, M, -1)
             kv = self.kv(ctx).reshape(B, M, 2, H, D).permute(2, 0, 3, 1, 4)
             k, v = kv[0], kv[1]
-        q, k = self.normed(q, k)
+        q, k = self.normed(q, k, shape[len(batch):-1])
         if hasattr(F, 'scaled_dot_product_attention'):
             o = F.scaled_dot_product_attention(q, k, v)
         else:
@@ -302,11 +305,27 @@ class Attention(nn.Module):
         o = self.proj(o.transpose(1, 2).reshape(B, N, H * D))
         return o.reshape(shape).permute([order.index(a) for a in self.axes])
 
-    def normed(self, q, k):
-        """q and k [.., heads, tokens, dim_head] after qk_norm (as they are without one)."""
-        if self.qk_norm is None:
-            return q, k
-        return self.q_norm(q), self.k_norm(k)
+    def normed(self, q, k, sizes):
+        """q and k [.., heads, tokens, dim_head] after qk_norm and rope; tokens row-major over \`over\` of \`sizes\`."""
+        if self.qk_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        if self.rope is not None:
+            q, k = self.turned(q, sizes), self.turned(k, sizes)
+        return q, k
+
+    def turned(self, x, sizes):
+        grid = torch.meshgrid(*[torch.arange(n, dtype=x.dtype, device=x.device) for n in sizes], indexing='ij')
+        out, start = [], 0
+        for axis, width in self.rope:
+            pos = grid[self.over.index(axis)].reshape(-1)
+            freqs = 10000.0 ** (-torch.arange(0, width, 2, dtype=x.dtype, device=x.device) / width)
+            angle = (pos[:, None] * freqs).repeat_interleave(2, -1)
+            part = x[..., start:start + width]
+            pairs = part.reshape(*part.shape[:-1], -1, 2)
+            rotated = torch.stack((-pairs[..., 1], pairs[..., 0]), -1).flatten(-2)
+            out.append(part * angle.cos() + rotated * angle.sin())
+            start += width
+        return torch.cat(out, -1)
 
     def windowed(self, x):
         """Self-attention within (shifted) windows, with the relative-position table: x [*batch, *over, c]."""
@@ -337,7 +356,7 @@ class Attention(nn.Module):
         nW, N = math.prod(n // w for n, w in zip(sizes, ws)), math.prod(ws)
         qkv = self.qkv(y.reshape(-1, N, C)).reshape(-1, N, 3, H, D).permute(2, 0, 3, 1, 4)
         q, kk, v = qkv[0], qkv[1], qkv[2]
-        q, kk = self.normed(q, kk)
+        q, kk = self.normed(q, kk, ws)
         scores = (q @ kk.transpose(-2, -1) * D ** -0.5).reshape(-1, nW, H, N, N)
         pos = torch.stack(torch.meshgrid(*[torch.arange(w, device=x.device) for w in ws], indexing='ij'), -1).reshape(N, k)
         if self.rel_bias is not None:
