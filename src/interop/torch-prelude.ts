@@ -239,7 +239,8 @@ class Attention(nn.Module):
     'rms') normalises q and k per head over dim_head (eps 1e-6, learned affine) before the scores;
     rope [(axis, width), ...] then turns them: the head dim cut into those widths in order, pairs
     (2j, 2j + 1) of a part turned by pos * 10000^(-2j / width), pos the token's index on that axis
-    (rotary_embedding_torch's and diffusers' interleaved convention).
+    (rotary_embedding_torch's and diffusers' interleaved convention). causal: a token sees the tokens
+    at its index and before, row-major over \`over\`.
     With \`window\` (Swin): tokens attend within windows of the grid rolled by -shift, pairs from
     different regions of a shifted grid masked; \`padded\` first pads the grid with zeros after its end
     to those sizes (Video Swin) and crops the result back. \`rel_bias\` adds a learned
@@ -249,7 +250,7 @@ class Attention(nn.Module):
 
     def __init__(self, dim, heads, axes, over, bias=True, context_dim=None, context_axes=(), context_over=(),
                  window=None, shift=None, rel_bias=None, padded=None, bias_window=None,
-                 qkv_bias=None, out_bias=None, dim_head=None, qk_norm=None, rope=None):
+                 qkv_bias=None, out_bias=None, dim_head=None, qk_norm=None, rope=None, causal=False):
         super().__init__()
         self.heads, self.axes, self.over = heads, tuple(axes), tuple(over)
         self.dh = dim // heads if dim_head is None else dim_head
@@ -259,7 +260,7 @@ class Attention(nn.Module):
         if qk_norm is not None:
             norm = (lambda: nn.LayerNorm(self.dh, eps=1e-6)) if qk_norm == 'layer' else (lambda: RMSNorm(self.dh, 1e-6))
             self.q_norm, self.k_norm = norm(), norm()
-        self.qk_norm, self.rope = qk_norm, rope
+        self.qk_norm, self.rope, self.causal = qk_norm, rope, causal
         self.context_axes, self.context_over = tuple(context_axes), tuple(context_over)
         self.window, self.shift = window, shift or {}
         self.padded, self.bias_window = padded, bias_window
@@ -299,9 +300,12 @@ class Attention(nn.Module):
             k, v = kv[0], kv[1]
         q, k = self.normed(q, k, shape[len(batch):-1])
         if hasattr(F, 'scaled_dot_product_attention'):
-            o = F.scaled_dot_product_attention(q, k, v)
+            o = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
         else:
-            o = torch.softmax(q @ k.transpose(-2, -1) * D ** -0.5, dim=-1) @ v
+            scores = q @ k.transpose(-2, -1) * D ** -0.5
+            if self.causal:
+                scores = scores.masked_fill(torch.ones(N, N, dtype=torch.bool, device=x.device).triu(1), float('-inf'))
+            o = torch.softmax(scores, dim=-1) @ v
         o = self.proj(o.transpose(1, 2).reshape(B, N, H * D))
         return o.reshape(shape).permute([order.index(a) for a in self.axes])
 
@@ -376,6 +380,8 @@ class Attention(nn.Module):
             region = (coord >= n_ - w_).long() + (coord >= n_ - s_).long()
             differ = (region[:, :, None, :] != region[:, None, :, :]).any(-1)
             scores = scores.masked_fill(differ[:, None], float('-inf'))
+        if self.causal:  # one window over the whole grid (causal excludes windows)
+            scores = scores.masked_fill(torch.ones(N, N, dtype=torch.bool, device=x.device).triu(1), float('-inf'))
         o = torch.softmax(scores, dim=-1).reshape(-1, H, N, N) @ v
         o = self.proj(o.transpose(1, 2).reshape(-1, N, H * D)).reshape(wshape)
         inverse = [perm.index(i) for i in range(len(perm))]

@@ -70,4 +70,13 @@ gpuTest('rope: 3D over (t, h, w) and 1D over t after qk_norm, kernels in place o
   await expectGradientsMatch(g, 'rope', 3e-4);
 });
 
+gpuTest('causal: over (t, h, w), and over t with rel_bias and rope (forward and backward kernels masked)', async () => {
+  const g = graphOf(model([
+    '  y = linear(x, 8)',
+    '  output o = attention(y, over: (t, h, w), heads: 2, causal: true)',
+    '  output p = attention(y, over: t, heads: 2, causal: true, rel_bias: true, rope: t)',
+  ].join('\n'), '', 'b = 2, c = 5, t = 3, h = 4, w = 2'));
+  await expectGradientsMatch(g, 'causal');
+});
+
 test.run();

@@ -25,7 +25,7 @@ async function run(p: RopeParams, x: Float32Array): Promise<Float32Array> {
   }
 }
 
-async function check(p: RopeParams, what: string, tol = 1e-5): Promise<Float32Array> {
+async function check(p: RopeParams, what: string, tol = 1e-4): Promise<Float32Array> {
   const x = randomArray(extent(p.x) + 3);
   const got = await run(p, x);
   const err = relError(got, ropeReference(p, x));
@@ -60,16 +60,16 @@ gpuTest('3D (t, h, w) split 4 / 6 / 6 of dh 16 (CogVideoX rule), permuted storag
   const p: RopeParams = { x: { ...v, offset: 2 }, axes: [{ axis: 1, width: 4 }, { axis: 2, width: 6 }, { axis: 3, width: 6 }], theta: 10000 };
   const x = randomArray(extent(p.x));
   const y = await run(p, x);
-  assert.ok(relError(y, ropeReference(p, x)) < 1e-5, `forward (replay: VDM_TEST_SEED=${seed})`);
+  assert.ok(relError(y, ropeReference(p, x)) < 1e-4, `forward (replay: VDM_TEST_SEED=${seed})`);
   // a kernel that turned the other way, or split the head dim otherwise, would not match
   assert.ok(relError(y, ropeReference({ ...p, inverse: true }, x)) > 1e-2);
   assert.ok(relError(y, ropeReference({ ...p, axes: [{ axis: 1, width: 6 }, { axis: 2, width: 4 }, { axis: 3, width: 6 }] }, x)) > 1e-2);
   const back = await run({ ...p, inverse: true }, y);
-  assert.ok(relError(back, x) < 1e-5, 'inverse');
+  assert.ok(relError(back, x) < 1e-4, 'inverse');
 });
 
 gpuTest('large positions stay accurate (t = 600, theta 10000)', async () => {
-  await check({ x: contiguous([600, 1, 4]), axes: [{ axis: 0, width: 4 }], theta: 10000 }, 'long axis', 2e-5);
+  await check({ x: contiguous([600, 1, 4]), axes: [{ axis: 0, width: 4 }], theta: 10000 }, 'long axis');
 });
 
 test('validation: widths must be even and fill dh; axes are grid axes', () => {

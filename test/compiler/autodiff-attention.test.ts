@@ -93,6 +93,13 @@ test('rope (3D, and 1D after qk_norm "layer" with rel_bias): gradients through t
   expectGradients(t, 'rope 1D, qk_norm, rel_bias', 1e-6, { samples: 60 });
 });
 
+test('causal (over (t, h, w), and over t with rel_bias, rope and qk_norm): masked pairs get no gradient', () => {
+  const g = graphOf(model(around('attention(x, over: (t, h, w), heads: 2, causal: true)'), '', SMALL));
+  expectGradients(g, 'causal', 1e-6, { samples: 40 });
+  const t = graphOf(model(around('attention(x, over: t, heads: 2, causal: true, rel_bias: true, rope: t, qk_norm: "rms")'), '', 'b = 2, c = 4, t = 4, h = 2, w = 1'));
+  expectGradients(t, 'causal temporal, rel_bias, rope, qk_norm', 1e-6, { samples: 60 });
+});
+
 test('the check fails when the rule is wrong (one rel_bias row, or the context)', () => {
   const prim = PRIMITIVES.get('attention')! as { vjp?: (c: VjpCall) => VjpResult };
   const right = prim.vjp!;

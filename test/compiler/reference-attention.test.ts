@@ -156,6 +156,9 @@ function naive(c: Case, opts: { mask?: boolean } = {}): NamedTensor {
         for (const kr of coords(grid)) {
           const sameWindow = grid.every(([a]) => (over.includes(a) ? Math.floor(kr[a] / w(a)) === Math.floor(qr[a] / w(a)) : kr[a] === qr[a]));
           if (!sameWindow) continue;
+          // causal: the key's token index, row-major over `over` as listed, at most the query's
+          const flat = (p: Record<string, number>) => over.reduce((i, a) => i * n(a) + p[a], 0);
+          if (node.attrs.causal && flat(kr) > flat(qr)) continue;
           const ko = orig(kr);
           let logit = dot(hs(q.get(key(qo))!), hs(k.get(key(ko))!)) * dh ** -0.5;
           if (table) logit += table[relIndex(qr, kr) * heads + h];
@@ -462,6 +465,22 @@ test('rope: 3D over (t, h, w) split 4 / 6 / 6 (dim_head 16), 2D, and 1D over t a
   const two = setup('attention(x, over: (w, h), heads: 1, dim_head: 8, rope: (h, w))', { seed: 3 });
   assert.equal(two.node.attrs.rope, [['h', 4], ['w', 4]]);
   close(reference(two), naive(two), '2D, over (w, h)');
+});
+
+test('causal: keys at the query\'s token index and before, row-major over `over` as listed', () => {
+  const c = setup('attention(x, over: (t, h, w), heads: 2, causal: true)');
+  assert.is(c.node.attrs.causal, true);
+  const ref = reference(c);
+  close(ref, naive(c), 'causal (t, h, w)');
+  checkPermuted(c, ref, 'causal');
+  assert.ok(relError(ref, reference(setup('attention(x, over: (t, h, w), heads: 2)'), c.x, undefined, c.params)) > 1e-3, 'the mask matters');
+  // the order of `over` is the causal order: (w, h) differs from (h, w)
+  const wh = setup('attention(x, over: (w, h), heads: 2, causal: true, rel_bias: true, rope: (h, w))', { seed: 4 });
+  close(reference(wh), naive(wh), 'causal (w, h), rel_bias, rope');
+  const order = (over: string) => setup(`attention(x, over: ${over}, heads: 2, causal: true)`, { seed: 4 });
+  const [a, b] = [order('(w, h)'), order('(h, w)')];
+  assert.ok(relError(reference(b, a.x, undefined, a.params), reference(a)) > 1e-3);
+  assert.not.ok('causal' in setup('attention(x, over: t, heads: 2, causal: false)').node.attrs);
 });
 
 test('evaluate: the graph with initParams gives the reference value', () => {

@@ -146,7 +146,7 @@ export function ropeWidths(axes: readonly string[], dh: number, span: Span): num
   const need = [0, 2, 4, 16][k];
   if (k === 0 || k > 3) fail('VDM038', span, `rope takes one to three axes, got ${k}`, 'give rope the token axes to encode, e.g. rope: t or rope: (t, h, w)');
   if (dh % need !== 0) {
-    fail('VDM038', span, `rope over ${k} axis${k > 1 ? 'es' : ''} needs dim_head to be a multiple of ${need}, got ${dh}`,
+    fail('VDM038', span, `rope over ${k} ${k > 1 ? 'axes' : 'axis'} needs dim_head to be a multiple of ${need}, got ${dh}`,
       `choose heads or dim_head so that the head width is a multiple of ${need}`);
   }
   return k === 1 ? [dh] : k === 2 ? [dh / 2, dh / 2] : [dh / 4, (3 * dh) / 8, (3 * dh) / 8];

@@ -150,7 +150,7 @@ export function attentionReferenceOf({ inputs, params, attrs, axes }: ReferenceC
 
   // cross-attention has one window holding every context token
   const table = bias('rel_bias');
-  const keySets = keySetsOf(qAxes, nq, nk, ctxOver !== null);
+  const keySets = keySetsOf(qAxes, nq, nk, ctxOver !== null, attrs.causal === true);
   const scores = new Float64Array(nk);
   const o = new Float64Array(nb * nq * inner);
   const scale = 1 / Math.sqrt(dh);
@@ -220,9 +220,10 @@ function probabilities(p: Float64Array, s: ScoreSource, index: Int32Array, rel: 
  * Every query token's key set (shared by the reference and the backward rule): original key token
  * indices and, per key, its relative-position table row. A query sees its window's keys on the grid
  * rolled by -shift, minus those from another Swin region (masked pairs get probability exactly 0).
- * Cross-attention: every context token.
+ * Cross-attention: every context token. Causal: only keys whose token index (row-major over `over`)
+ * is at most the query's.
  */
-function keySetsOf(qAxes: readonly TokenAxis[], nq: number, nk: number, cross: boolean): { index: Int32Array; rel: Int32Array }[] {
+function keySetsOf(qAxes: readonly TokenAxis[], nq: number, nk: number, cross: boolean, causal: boolean): { index: Int32Array; rel: Int32Array }[] {
   const k = qAxes.length;
   const masked = qAxes.some((a) => a.s > 0);
   const radix = qAxes.map((_, i) => qAxes.slice(i + 1).reduce((r, a) => r * (2 * a.bw - 1), 1));
@@ -262,8 +263,9 @@ function keySetsOf(qAxes: readonly TokenAxis[], nq: number, nk: number, cross: b
         orig = orig * ax.n + (kr + ax.s) % ax.n;
         rr += (qBias[a] - kBias[a] + ax.bw - 1) * radix[a];
       }
-      // a masked pair has probability exactly 0: it is left out, so it gets no gradient either
-      if (excluded) continue;
+      // a masked pair has probability exactly 0: it is left out, so it gets no gradient either; causal
+      // (one window, no shift): key token index above the query's
+      if (excluded || (causal && orig > i)) continue;
       index.push(orig);
       rel.push(rr);
     }
@@ -323,7 +325,7 @@ export function attentionVjpOf({ inputs, params, attrs, axes, grad }: VjpCall): 
     }
   }
 
-  const sets = keySetsOf(qAxes, nq, nk, ctxOver !== null);
+  const sets = keySetsOf(qAxes, nq, nk, ctxOver !== null, attrs.causal === true);
   const table = bias('rel_bias');
   const dTable = table ? new Float64Array(table.length) : undefined;
   const o = new Float64Array(nb * nq * inner);

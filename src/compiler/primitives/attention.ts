@@ -126,6 +126,7 @@ export const attention: Primitive = {
     { name: 'dim_head', kind: 'size', default: { computed: 'c / heads' } },
     { name: 'qk_norm', kind: 'string', default: 'none', choices: QK_NORMS },
     { name: 'rope', kind: 'axes-or-none', default: null },
+    { name: 'causal', kind: 'bool', default: false },
   ],
   apply(a) {
     const { x, axes: over } = a.tensorAxes('x', 'over', true);
@@ -190,6 +191,12 @@ export const attention: Primitive = {
     if (dimHead !== null) attrs.dim_head = dimHead;
     if (qkNorm !== 'none') attrs.qk_norm = qkNorm;
     if (!a.isNone('rope')) attrs.rope = ropeAttr(a, over, inner / heads, windows !== null, ctx !== null);
+    if (a.bool('causal')) {
+      // the token order is row-major over `over` as given: one index per token, first axis most significant
+      if (ctx) fail('VDM039', a.span('causal'), 'causal applies to self-attention only, not with a context', 'drop causal, or attend over x itself');
+      if (windows) fail('VDM039', a.span('causal'), 'causal cannot be combined with windows', 'drop causal, or the window');
+      attrs.causal = true;
+    }
     if (windows?.padded) {
       attrs.pad = true;
       attrs.padded = Object.fromEntries(windows.padded);
@@ -322,6 +329,7 @@ function emitCore(call: LowerCall) {
     o: oView, window: window ?? undefined, shift: shift ?? undefined,
     relPosBias: table ? contiguous([product(tokenAxes.map(([n, size]) => 2 * (biasWindow?.[n] ?? window?.[n] ?? size) - 1)), heads]) : undefined,
     ...(table && biasWindow ? { biasWindow } : {}),
+    ...(attrs.causal === true ? { causal: true } : {}),
     tiling,
   };
   const buffers = [qn.buffer, kn.buffer, qkv.buffer, ...(table ? [table] : [])];
