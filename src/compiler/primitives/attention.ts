@@ -1,8 +1,10 @@
-// attention(x, over, heads, context, context_over, window, shift, rel_bias, bias, pad): multi-head
-// attention whose tokens are the `over` axes; every other axis but c is a batch axis. With `window`,
-// tokens attend within windows (Swin style, optionally shifted, with `pad` padded to a multiple of
-// the window as Video Swin does); with `context`, keys come from it. The float64 reference and the
-// backward rule are in attention-reference.ts.
+// attention(x, over, heads, context, context_over, window, shift, rel_bias, bias, pad, qkv_bias,
+// out_bias, dim_head, qk_norm, rope, causal): multi-head attention whose tokens are the `over` axes;
+// every other axis but c is a batch axis. With `window`, tokens attend within windows (Swin style,
+// optionally shifted, with `pad` padded to a multiple of the window as Video Swin does); with
+// `context`, keys come from it. qk_norm and rope (attention-options.ts) act on q and k between the
+// projection and the fused kernel; causal masks inside it. The float64 reference and the backward
+// rule are in attention-reference.ts.
 import { attentionKernel, attentionTilingFor, type AttentionParams, type Axis } from '../../codegen/kernels/attention.ts';
 import { attentionBackwardKernels, attentionBackwardScratch, attentionBackwardTilingFor, type AttentionBackwardParams } from '../../codegen/kernels/attention-backward.ts';
 import { emitCrop, emitDense, emitPad, viewOver, type GemmFusion, type LowerCall, type LowerVjpCall, type Value } from './lowering.ts';
