@@ -162,7 +162,13 @@ function constructorOf(graph: Graph, n: GraphNode): string {
       const win = n.attrs.window ? `, window=${dict(n.attrs.window)}, shift=${dict(n.attrs.shift)}` : '';
       const padded = n.attrs.padded ? `, padded=${dict(n.attrs.padded)}` : '';
       const bw = table && n.attrs.bias_window ? `, bias_window=${dict(n.attrs.bias_window)}` : '';
-      return `Attention(${size(inAxes, 'c')}, heads=${Number(n.attrs.heads)}, axes=${tuple(names(inAxes))}, over=${tuple(n.attrs.over as string[])}${n.attrs.bias ? '' : ', bias=False'}${cross}${win}${padded}${table ? `, rel_bias=${table.shape[0]}` : ''}${bw})`;
+      // the options are attributes only where the spec gives them
+      const opts = [['qkv_bias', n.attrs.qkv_bias], ['out_bias', n.attrs.out_bias], ['dim_head', n.attrs.dim_head], ['qk_norm', n.attrs.qk_norm]]
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => `, ${k}=${typeof v === 'boolean' ? (v ? 'True' : 'False') : typeof v === 'string' ? `'${v}'` : Number(v)}`).join('')
+        + (n.attrs.rope ? `, rope=[${(n.attrs.rope as [string, number][]).map(([a, w]) => `('${a}', ${w})`).join(', ')}]` : '')
+        + (n.attrs.causal ? ', causal=True' : '');
+      return `Attention(${size(inAxes, 'c')}, heads=${Number(n.attrs.heads)}, axes=${tuple(names(inAxes))}, over=${tuple(n.attrs.over as string[])}${n.attrs.bias ? '' : ', bias=False'}${cross}${win}${padded}${table ? `, rel_bias=${table.shape[0]}` : ''}${bw}${opts})`;
     }
     default: throw new ExportError(`internal: no module for ${n.op}`);
   }

@@ -236,7 +236,14 @@ class Attention(nn.Module):
     """Multi-head attention whose tokens are the \`over\` axes of x (every other axis but c is a batch
     axis): self-attention projects qkv [3c] (columns q | k | v); with a context (context_dim), q [c]
     from x and kv [2c] (k | v) from the context's \`context_over\` tokens, its batch axes matched to
-    x's by name. Heads of c / heads consecutive channels, scores scaled by 1 / sqrt(c / heads), then proj.
+    x's by name. Heads of dim_head (default c / heads) consecutive channels, q, k, v heads * dim_head
+    wide, scores scaled by 1 / sqrt(dim_head), then proj [heads * dim_head -> c]; qkv_bias and out_bias
+    (default: bias) give the input and output projections their biases apart. qk_norm ('layer' or
+    'rms') normalises q and k per head over dim_head (eps 1e-6, learned affine) before the scores;
+    rope [(axis, width), ...] then turns them: the head dim cut into those widths in order, pairs
+    (2j, 2j + 1) of a part turned by pos * 10000^(-2j / width), pos the token's index on that axis
+    (rotary_embedding_torch's and diffusers' interleaved convention). causal: a token sees the tokens
+    at its index and before, row-major over \`over\`.
     With \`window\` (Swin): tokens attend within windows of the grid rolled by -shift, pairs from
     different regions of a shifted grid masked; \`padded\` first pads the grid with zeros after its end
     to those sizes (Video Swin) and crops the result back. \`rel_bias\` adds a learned
@@ -245,9 +252,18 @@ class Attention(nn.Module):
     in-window index over it, as relative_position_index[:N, :N] does)."""
 
     def __init__(self, dim, heads, axes, over, bias=True, context_dim=None, context_axes=(), context_over=(),
-                 window=None, shift=None, rel_bias=None, padded=None, bias_window=None):
+                 window=None, shift=None, rel_bias=None, padded=None, bias_window=None,
+                 qkv_bias=None, out_bias=None, dim_head=None, qk_norm=None, rope=None, causal=False):
         super().__init__()
         self.heads, self.axes, self.over = heads, tuple(axes), tuple(over)
+        self.dh = dim // heads if dim_head is None else dim_head
+        inner = heads * self.dh
+        qkv_bias = bias if qkv_bias is None else qkv_bias
+        out_bias = bias if out_bias is None else out_bias
+        if qk_norm is not None:
+            norm = (lambda: nn.LayerNorm(self.dh, eps=1e-6)) if qk_norm == 'layer' else (lambda: RMSNorm(self.dh, 1e-6))
+            self.q_norm, self.k_norm = norm(), norm()
+        self.qk_norm, self.rope, self.causal = qk_norm, rope, causal
         self.context_axes, self.context_over = tuple(context_axes), tuple(context_over)
         self.window, self.shift = window, shift or {}
         self.padded, self.bias_window = padded, bias_window
@@ -256,11 +272,11 @@ class Attention(nn.Module):
         else:
             self.rel_bias = None
         if context_dim is None:
-            self.qkv = nn.Linear(dim, 3 * dim, bias=bias)
+            self.qkv = nn.Linear(dim, 3 * inner, bias=qkv_bias)
         else:
-            self.q = nn.Linear(dim, dim, bias=bias)
-            self.kv = nn.Linear(context_dim, 2 * dim, bias=bias)
-        self.proj = nn.Linear(dim, dim, bias=bias)
+            self.q = nn.Linear(dim, inner, bias=qkv_bias)
+            self.kv = nn.Linear(context_dim, 2 * inner, bias=qkv_bias)
+        self.proj = nn.Linear(inner, dim, bias=out_bias)
 
     def forward(self, x, context=None):
         batch = [a for a in self.axes if a != 'c' and a not in self.over]
@@ -270,12 +286,12 @@ class Attention(nn.Module):
             return self.windowed(x).permute([order.index(a) for a in self.axes])
         shape = x.shape
         B, N, C = math.prod(shape[:len(batch)]), math.prod(shape[len(batch):-1]), shape[-1]
-        H = self.heads
+        H, D = self.heads, self.dh
         if context is None:
-            qkv = self.qkv(x.reshape(B, N, C)).reshape(B, N, 3, H, C // H).permute(2, 0, 3, 1, 4)
+            qkv = self.qkv(x.reshape(B, N, C)).reshape(B, N, 3, H, D).permute(2, 0, 3, 1, 4)
             q, k, v = qkv[0], qkv[1], qkv[2]
         else:
-            q = self.q(x.reshape(B, N, C)).reshape(B, N, H, C // H).transpose(1, 2)
+            q = self.q(x.reshape(B, N, C)).reshape(B, N, H, D).transpose(1, 2)
             shared = [a for a in batch if a in self.context_axes]
             corder = shared + list(self.context_over) + ['c']
             ctx = context.permute([self.context_axes.index(a) for a in corder])
@@ -283,14 +299,40 @@ class Attention(nn.Module):
             M = math.prod(ctx.shape[len(shared):-1])
             ctx = ctx.reshape([sizes[a] if a in sizes else 1 for a in batch] + [M, ctx.shape[-1]])
             ctx = ctx.expand(*shape[:len(batch)], M, ctx.shape[-1]).reshape(B, M, -1)
-            kv = self.kv(ctx).reshape(B, M, 2, H, C // H).permute(2, 0, 3, 1, 4)
+            kv = self.kv(ctx).reshape(B, M, 2, H, D).permute(2, 0, 3, 1, 4)
             k, v = kv[0], kv[1]
+        q, k = self.normed(q, k, shape[len(batch):-1])
         if hasattr(F, 'scaled_dot_product_attention'):
-            o = F.scaled_dot_product_attention(q, k, v)
+            o = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
         else:
-            o = torch.softmax(q @ k.transpose(-2, -1) * (C // H) ** -0.5, dim=-1) @ v
-        o = self.proj(o.transpose(1, 2).reshape(B, N, C))
+            scores = q @ k.transpose(-2, -1) * D ** -0.5
+            if self.causal:
+                scores = scores.masked_fill(torch.ones(N, N, dtype=torch.bool, device=x.device).triu(1), float('-inf'))
+            o = torch.softmax(scores, dim=-1) @ v
+        o = self.proj(o.transpose(1, 2).reshape(B, N, H * D))
         return o.reshape(shape).permute([order.index(a) for a in self.axes])
+
+    def normed(self, q, k, sizes):
+        """q and k [.., heads, tokens, dim_head] after qk_norm and rope; tokens row-major over \`over\` of \`sizes\`."""
+        if self.qk_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        if self.rope is not None:
+            q, k = self.turned(q, sizes), self.turned(k, sizes)
+        return q, k
+
+    def turned(self, x, sizes):
+        grid = torch.meshgrid(*[torch.arange(n, dtype=x.dtype, device=x.device) for n in sizes], indexing='ij')
+        out, start = [], 0
+        for axis, width in self.rope:
+            pos = grid[self.over.index(axis)].reshape(-1)
+            freqs = 10000.0 ** (-torch.arange(0, width, 2, dtype=x.dtype, device=x.device) / width)
+            angle = (pos[:, None] * freqs).repeat_interleave(2, -1)
+            part = x[..., start:start + width]
+            pairs = part.reshape(*part.shape[:-1], -1, 2)
+            rotated = torch.stack((-pairs[..., 1], pairs[..., 0]), -1).flatten(-2)
+            out.append(part * angle.cos() + rotated * angle.sin())
+            start += width
+        return torch.cat(out, -1)
 
     def windowed(self, x):
         """Self-attention within (shifted) windows, with the relative-position table: x [*batch, *over, c]."""
@@ -306,7 +348,7 @@ class Attention(nn.Module):
         return self.windowed_grid(x, k, nb)
 
     def windowed_grid(self, x, k, nb):
-        shape, C, H = x.shape, x.shape[-1], self.heads
+        shape, C, H, D = x.shape, x.shape[-1], self.heads, self.dh
         sizes = list(shape[nb:nb + k])
         ws = [self.window.get(a, n) if self.window else n for a, n in zip(self.over, sizes)]
         bw = [self.bias_window.get(a, w) if self.bias_window else w for a, w in zip(self.over, ws)]
@@ -319,9 +361,10 @@ class Attention(nn.Module):
         y = x.reshape(*shape[:nb], *split, C).permute(perm)
         wshape = y.shape
         nW, N = math.prod(n // w for n, w in zip(sizes, ws)), math.prod(ws)
-        qkv = self.qkv(y.reshape(-1, N, C)).reshape(-1, N, 3, H, C // H).permute(2, 0, 3, 1, 4)
+        qkv = self.qkv(y.reshape(-1, N, C)).reshape(-1, N, 3, H, D).permute(2, 0, 3, 1, 4)
         q, kk, v = qkv[0], qkv[1], qkv[2]
-        scores = (q @ kk.transpose(-2, -1) * (C // H) ** -0.5).reshape(-1, nW, H, N, N)
+        q, kk = self.normed(q, kk, ws)
+        scores = (q @ kk.transpose(-2, -1) * D ** -0.5).reshape(-1, nW, H, N, N)
         pos = torch.stack(torch.meshgrid(*[torch.arange(w, device=x.device) for w in ws], indexing='ij'), -1).reshape(N, k)
         if self.rel_bias is not None:
             # the in-window index 0 .. N - 1 as coordinates in the bias window
@@ -340,8 +383,10 @@ class Attention(nn.Module):
             region = (coord >= n_ - w_).long() + (coord >= n_ - s_).long()
             differ = (region[:, :, None, :] != region[:, None, :, :]).any(-1)
             scores = scores.masked_fill(differ[:, None], float('-inf'))
+        if self.causal:  # one window over the whole grid (causal excludes windows)
+            scores = scores.masked_fill(torch.ones(N, N, dtype=torch.bool, device=x.device).triu(1), float('-inf'))
         o = torch.softmax(scores, dim=-1).reshape(-1, H, N, N) @ v
-        o = self.proj(o.transpose(1, 2).reshape(-1, N, C)).reshape(wshape)
+        o = self.proj(o.transpose(1, 2).reshape(-1, N, H * D)).reshape(wshape)
         inverse = [perm.index(i) for i in range(len(perm))]
         o = o.permute(inverse).reshape(shape)
         if any(ss):

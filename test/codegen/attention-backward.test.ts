@@ -175,6 +175,7 @@ test('the float64 backward reference agrees with finite differences of attention
   const sep: AttentionBackwardParams = { grid: axes({ b: 2, t: 2, h: 3 }), tokens: ['t', 'h'], heads: 1, headDim: 4,
     q: full, k: full, v: full, o: full, dO: full, dQ: full, dK: full, dV: full };
   finiteDifferences(sep, { q: rand64(48), k: rand64(48), v: rand64(48) }, rand64(48), 'full');
+  finiteDifferences({ ...sep, causal: true }, { q: rand64(48), k: rand64(48), v: rand64(48) }, rand64(48), 'causal');
 });
 
 // ---------------------------------------------------------------- kernels on the adapter
@@ -240,6 +241,12 @@ test('the adapter traits choose the variant; a table too large for workgroup mem
   assert.equal(attentionBackwardKernels(smallBias).map((k) => k.key.split(':')[0]),
     ['attention-backward-rows', 'attention-backward-keys', 'attention-backward-bias', 'attention-backward-bias-sum']);
   assert.is(attentionBackwardScratch(smallBias), 2 * 9 + 17);
+});
+
+gpuTest('causal over (t, h) with a bias table: rows, keys and bias kernels', async () => {
+  const { p, data } = packed({ b: 2, t: 3, h: 3, w: 2 }, ['t', 'h'], 2, 4, { causal: true });
+  await check(p, data, 'causal', 'qkv');
+  await check({ ...p, relPosBias: contiguous([25, 2]), dRelPosBias: contiguous([25, 2]) }, { ...data, relPosBias: randomArray(50, 2) }, 'causal bias', 'qkv');
 });
 
 gpuTest('relative-position bias without windows (full temporal attention)', async () => {

@@ -159,6 +159,16 @@ gpuTest('a bias window larger than the clamped window: the in-window index is re
   assert.throws(() => attentionKernel({ ...p, biasWindow: { w: 1 } }), /bias window 1 on axis 'w'/);
 });
 
+gpuTest('causal: a query sees its own and earlier tokens (row-major over (t, h)), with a bias table', async () => {
+  const { p, data } = packed({ b: 2, t: 3, h: 5, w: 1 }, ['t', 'h'], 2, 4);
+  const { gpu } = await check({ ...p, causal: true }, data, 'causal', true);
+  const open = attentionReference(p, data).o;
+  assert.ok(relError(gpu, open) > 1e-2, 'the mask matters');
+  await check({ ...p, causal: true, relPosBias: contiguous([45, 2]), tiling: { rowsPerInvocation: 1, kvTile: 4, workgroupSize: 8 } },
+    { ...data, relPosBias: randomArray(90, 2) }, 'causal, bias, K/V tiles');
+  assert.throws(() => attentionKernel({ ...p, causal: true, window: { t: 3, h: 1 } } as AttentionParams), /causal/);
+});
+
 gpuTest('relative-position bias without windows (full temporal attention)', async () => {
   const { p, data } = packed({ b: 1, t: 9, h: 2, w: 1 }, ['t'], 2, 4);
   await check({ ...p, relPosBias: contiguous([17, 2]) }, { ...data, relPosBias: randomArray(34, 2) }, 'temporal bias');

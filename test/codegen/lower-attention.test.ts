@@ -75,4 +75,44 @@ gpuTest('bias: false, self- and cross-attention', async () => {
   await expectLoweredMatches(g, 'no biases');
 });
 
+gpuTest('qkv_bias / out_bias apart and dim_head (heads * dim_head != c): self, windowed, cross', async () => {
+  const g = graphOf(model([
+    '  input ctx : text[b, l=5, c=6]',
+    '  a = attention(x, over: (t, h, w), heads: 3, dim_head: 4, qkv_bias: true, out_bias: false)',
+    '  a = attention(a, over: (h, w), heads: 2, dim_head: 3, window: (h: 2, w: 2), shift: (h: 1, w: 1), rel_bias: true, bias: false, out_bias: true)',
+    '  output o = attention(a, over: (h, w), heads: 2, dim_head: 6, context: ctx, qkv_bias: false)',
+  ].join('\n'), '', 'b = 2, c = 8, t = 2, h = 4, w = 4'));
+  await expectLoweredMatches(g, 'attention options');
+});
+
+gpuTest('qk_norm "layer" and "rms": norm kernels over the q/k scratch (self with dim_head, shifted windows, cross)', async () => {
+  const g = graphOf(model([
+    '  input ctx : text[b, l=5, c=6]',
+    '  y = linear(x, 8)',
+    '  a = attention(y, over: (t, h, w), heads: 2, dim_head: 3, qk_norm: "layer")',
+    '  a = attention(a, over: (h, w), heads: 2, qk_norm: "rms", window: (h: 2, w: 2), shift: (h: 1, w: 1), rel_bias: true)',
+    '  output o = attention(a, over: (h, w), heads: 2, dim_head: 5, qk_norm: "layer", context: ctx)',
+  ].join('\n'), '', 'b = 2, c = 5, t = 2, h = 4, w = 4'));
+  await expectLoweredMatches(g, 'qk_norm');
+});
+
+gpuTest('rope: 3D over (t, h, w) and 1D over t after qk_norm, kernels in place on the q/k scratch', async () => {
+  const g = graphOf(model([
+    '  y = linear(x, 16)',
+    '  a = attention(y, over: (t, h, w), heads: 1, rope: (t, h, w))',
+    '  a = attention(a, over: (w, h), heads: 2, dim_head: 4, rope: (h, w), rel_bias: true)',
+    '  output o = attention(a, over: t, heads: 2, dim_head: 6, rope: t, qk_norm: "layer")',
+  ].join('\n'), '', 'b = 2, c = 5, t = 3, h = 4, w = 2'));
+  await expectLoweredMatches(g, 'rope');
+});
+
+gpuTest('causal: over (t, h, w), and over t with rel_bias and rope (forward and backward kernels masked)', async () => {
+  const g = graphOf(model([
+    '  y = linear(x, 8)',
+    '  output o = attention(y, over: (t, h, w), heads: 2, causal: true)',
+    '  output p = attention(y, over: t, heads: 2, causal: true, rel_bias: true, rope: t)',
+  ].join('\n'), '', 'b = 2, c = 5, t = 3, h = 4, w = 2'));
+  await expectLoweredMatches(g, 'causal');
+});
+
 test.run();

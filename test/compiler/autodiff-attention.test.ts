@@ -62,6 +62,44 @@ test('bias: false', () => {
   expectGradients(g, 'no bias', 1e-6, { samples: 30 });
 });
 
+test('qkv_bias / out_bias apart, and dim_head (self, windowed, cross): gradients of every parameter and input', () => {
+  const g = graphOf(model(around('attention(x, over: (h, w), heads: 2, qkv_bias: true, out_bias: false)'), '', SMALL));
+  assert.equal(nodeAt(g, 'attn', 'attention').params.map((p) => p.path).sort(), ['attn.proj.weight', 'attn.qkv.bias', 'attn.qkv.weight']);
+  expectGradients(g, 'qkv bias only', 1e-6, { samples: 30 });
+  const dh = graphOf(model(around('attention(x, over: (t, h, w), heads: 3, dim_head: 2, bias: false, out_bias: true)'), '', SMALL));
+  assert.equal(nodeAt(dh, 'attn', 'attention').params.find((p) => p.path === 'attn.proj.weight')!.shape, [6, 4]);
+  expectGradients(dh, 'dim_head 2 x 3 heads over c 4', 1e-6, { samples: 40 });
+  const win = graphOf(model(around('attention(x, over: (h, w), heads: 2, dim_head: 3, window: (h: 2, w: 3), shift: (h: 1, w: 1), rel_bias: true)'), '', 'b = 1, c = 4, t = 2, h = 4, w = 6'));
+  expectGradients(win, 'dim_head, shifted windows', 1e-6, { samples: 40 });
+  const ctx = '  input ctx : text[b, l = 3, c = 6]\n';
+  const cross = graphOf(model(around('attention(x, over: (h, w), heads: 2, dim_head: 3, context: ctx, qkv_bias: false)', ctx), '', SMALL));
+  expectGradients(cross, 'dim_head, cross', 1e-6, { samples: 40 });
+});
+
+test('qk_norm "layer" and "rms" (self, windowed with dim_head, cross): gradients of the norms\' parameters, x and the context', () => {
+  const g = graphOf(model(around('attention(x, over: (t, h, w), heads: 2, qk_norm: "layer")'), '', SMALL));
+  expectGradients(g, 'qk_norm layer', 1e-6, { samples: 60 });
+  const win = graphOf(model(around('attention(x, over: (h, w), heads: 2, dim_head: 3, qk_norm: "rms", window: (h: 2, w: 3), shift: (h: 1, w: 1))'), '', 'b = 1, c = 4, t = 2, h = 4, w = 6'));
+  expectGradients(win, 'qk_norm rms, dim_head, shifted windows', 1e-6, { samples: 60 });
+  const ctx = '  input ctx : text[b, l = 3, c = 6]\n';
+  const cross = graphOf(model(around('attention(x, over: (h, w), heads: 2, qk_norm: "layer", context: ctx)', ctx), '', SMALL));
+  expectGradients(cross, 'qk_norm layer, cross', 1e-6, { samples: 60 });
+});
+
+test('rope (3D, and 1D after qk_norm "layer" with rel_bias): gradients through the rotation', () => {
+  const g = graphOf(model(around('attention(x, over: (t, h, w), heads: 1, rope: (t, h, w))'), '', 'b = 1, c = 16, t = 2, h = 3, w = 2'));
+  expectGradients(g, 'rope 3D', 1e-6, { samples: 60 });
+  const t = graphOf(model(around('attention(x, over: t, heads: 2, dim_head: 4, rope: t, qk_norm: "layer", rel_bias: true)'), '', 'b = 2, c = 4, t = 4, h = 2, w = 1'));
+  expectGradients(t, 'rope 1D, qk_norm, rel_bias', 1e-6, { samples: 60 });
+});
+
+test('causal (over (t, h, w), and over t with rel_bias, rope and qk_norm): masked pairs get no gradient', () => {
+  const g = graphOf(model(around('attention(x, over: (t, h, w), heads: 2, causal: true)'), '', SMALL));
+  expectGradients(g, 'causal', 1e-6, { samples: 40 });
+  const t = graphOf(model(around('attention(x, over: t, heads: 2, causal: true, rel_bias: true, rope: t, qk_norm: "rms")'), '', 'b = 2, c = 4, t = 4, h = 2, w = 1'));
+  expectGradients(t, 'causal temporal, rel_bias, rope, qk_norm', 1e-6, { samples: 60 });
+});
+
 test('the check fails when the rule is wrong (one rel_bias row, or the context)', () => {
   const prim = PRIMITIVES.get('attention')! as { vjp?: (c: VjpCall) => VjpResult };
   const right = prim.vjp!;
@@ -83,6 +121,26 @@ test('the check fails when the rule is wrong (one rel_bias row, or the context)'
     prim.vjp = right;
   }
   assert.ok(gradientCheck(table, { samples: 40 }).worst < 1e-6);
+});
+
+test('the check fails when the qk_norm rule is wrong (a norm weight, or the raw q it passes back)', () => {
+  const prim = PRIMITIVES.get('attention')! as { vjp?: (c: VjpCall) => VjpResult };
+  const right = prim.vjp!;
+  const g = graphOf(model(around('attention(x, over: (t, h, w), heads: 2, qk_norm: "rms")'), '', SMALL));
+  for (const wrong of ['k_norm.weight', 'qkv.weight']) {
+    try {
+      prim.vjp = (c) => {
+        const r = right(c);
+        const d = r.params!.get(wrong)!;
+        d[1] += 0.01 * (1 + Math.abs(d[1]));
+        return r;
+      };
+      assert.ok(gradientCheck(g, { samples: 200 }).worst > 1e-5, `a wrong ${wrong} gradient is caught`);
+    } finally {
+      prim.vjp = right;
+    }
+  }
+  assert.ok(gradientCheck(g, { samples: 200 }).worst < 1e-6);
 });
 
 test.run();

@@ -81,7 +81,9 @@ function naive(c: Case, opts: { mask?: boolean } = {}): NamedTensor {
   const heads = Number(node.attrs.heads);
   const win = (node.attrs.window ?? {}) as Record<string, number>;
   const sh = (node.attrs.shift ?? {}) as Record<string, number>;
-  const d = sizeIn(node.axes, 'c'), dh = d / heads;
+  const d = sizeIn(node.axes, 'c');
+  // dim_head: heads of their own width; q, k, v and o are inner = heads * dh wide
+  const dh = node.attrs.dim_head != null ? Number(node.attrs.dim_head) : d / heads, inner = heads * dh;
   const grid = node.axes.filter(([n]) => n !== 'c');
   const n = (a: string) => sizeIn(node.axes, a);
   const w = (a: string) => win[a] ?? n(a);
@@ -89,17 +91,45 @@ function naive(c: Case, opts: { mask?: boolean } = {}): NamedTensor {
   const key = (p: Record<string, number>) => grid.map(([a]) => p[a]).join(',');
   const feat = (t: NamedTensor, p: Record<string, number>) => Array.from({ length: sizeIn(t.axes, 'c') }, (_, i) => get(t, { ...p, c: i }));
 
+  // qk_norm, as torch's LayerNorm / RMSNorm(dim_head, eps=1e-6) on each head of q and k
+  const norm = node.attrs.qk_norm as string | undefined;
+  const qkn = (which: string, u: number[]) => {
+    if (!norm) return u;
+    const w = P.get(`${which}_norm.weight`)!, b = P.get(`${which}_norm.bias`);
+    return u.map((_, i) => {
+      const hd = u.slice(Math.floor(i / dh) * dh, (Math.floor(i / dh) + 1) * dh);
+      const mean = norm === 'layer' ? hd.reduce((a, e) => a + e, 0) / dh : 0;
+      const ms = hd.reduce((a, e) => a + (e - mean) ** 2, 0) / dh;
+      return ((u[i] - mean) / Math.sqrt(ms + 1e-6)) * w[i % dh] + (b ? b[i % dh] : 0);
+    });
+  };
+  // rope as diffusers' apply_rotary_emb: cos, sin of [pos_a * 10000^(-2j / w_a)] repeat_interleave(2),
+  // concatenated over the rope axes; x * cos + rotate_half(x) * sin, rotate_half (x0, x1) -> (-x1, x0)
+  const rope = (node.attrs.rope ?? null) as [string, number][] | null;
+  const roped = (u: number[], p: Record<string, number>) => {
+    if (!rope) return u;
+    const angles = rope.flatMap(([a, width]) => Array.from({ length: width }, (_, e) => p[a] * 10000 ** (-2 * Math.floor(e / 2) / width)));
+    return u.map((val, i) => {
+      const e = i % dh;
+      const rot = e % 2 === 0 ? -u[i + 1] : u[i - 1];
+      return val * Math.cos(angles[e]) + rot * Math.sin(angles[e]);
+    });
+  };
   // projections at original positions
   const q = new Map<string, number[]>(), k = new Map<string, number[]>(), v = new Map<string, number[]>();
   for (const p of coords(grid)) {
-    if (ctx) q.set(key(p), linearRow(feat(x, p), P.get('q.weight')!, P.get('q.bias'), d));
+    if (ctx) q.set(key(p), qkn('q', linearRow(feat(x, p), P.get('q.weight')!, P.get('q.bias'), inner)));
     else {
-      const qkv = linearRow(feat(x, p), P.get('qkv.weight')!, P.get('qkv.bias'), 3 * d);
-      q.set(key(p), qkv.slice(0, d)); k.set(key(p), qkv.slice(d, 2 * d)); v.set(key(p), qkv.slice(2 * d));
+      const qkv = linearRow(feat(x, p), P.get('qkv.weight')!, P.get('qkv.bias'), 3 * inner);
+      q.set(key(p), roped(qkn('q', qkv.slice(0, inner)), p)); k.set(key(p), roped(qkn('k', qkv.slice(inner, 2 * inner)), p));
+      v.set(key(p), qkv.slice(2 * inner));
     }
   }
   const ctxKeys = ctx ? coords(ctx.axes.filter(([a]) => a !== 'c')) : [];
-  const kvOf = ctxKeys.map((p) => linearRow(feat(ctx!, p), P.get('kv.weight')!, P.get('kv.bias'), 2 * d));
+  const kvOf = ctxKeys.map((p) => {
+    const kv = linearRow(feat(ctx!, p), P.get('kv.weight')!, P.get('kv.bias'), 2 * inner);
+    return [...qkn('k', kv.slice(0, inner)), ...kv.slice(inner)];
+  });
 
   // torch.roll(x, -s): rolled[r] = x[(r + s) % n]; img_mask slices (0, -w), (-w, -s), (-s, None)
   const orig = (r: Record<string, number>) => ({ ...r, ...Object.fromEntries(over.map((a) => [a, (r[a] + s(a)) % n(a)])) });
@@ -111,7 +141,7 @@ function naive(c: Case, opts: { mask?: boolean } = {}): NamedTensor {
   const outStrides = stridesOf(node.axes);
   for (const qr of coords(grid)) {
     const qo = orig(qr);
-    const o = new Array<number>(d).fill(0);
+    const o = new Array<number>(inner).fill(0);
     for (let h = 0; h < heads; h++) {
       const hs = (u: number[]) => u.slice(h * dh, (h + 1) * dh);
       const dot = (a: number[], b: number[]) => a.reduce((acc, ai, i) => acc + ai * b[i], 0);
@@ -119,13 +149,16 @@ function naive(c: Case, opts: { mask?: boolean } = {}): NamedTensor {
       if (ctx) {
         ctxKeys.forEach((kp, j) => {
           if (ctx.axes.some(([a]) => a !== 'c' && grid.some(([g]) => g === a) && kp[a] !== qr[a])) return; // other batch
-          logits.push(dot(hs(q.get(key(qo))!), hs(kvOf[j].slice(0, d))) / Math.sqrt(dh));
-          values.push(hs(kvOf[j].slice(d)));
+          logits.push(dot(hs(q.get(key(qo))!), hs(kvOf[j].slice(0, inner))) / Math.sqrt(dh));
+          values.push(hs(kvOf[j].slice(inner)));
         });
       } else {
         for (const kr of coords(grid)) {
           const sameWindow = grid.every(([a]) => (over.includes(a) ? Math.floor(kr[a] / w(a)) === Math.floor(qr[a] / w(a)) : kr[a] === qr[a]));
           if (!sameWindow) continue;
+          // causal: the key's token index, row-major over `over` as listed, at most the query's
+          const flat = (p: Record<string, number>) => over.reduce((i, a) => i * n(a) + p[a], 0);
+          if (node.attrs.causal && flat(kr) > flat(qr)) continue;
           const ko = orig(kr);
           let logit = dot(hs(q.get(key(qo))!), hs(k.get(key(ko))!)) * dh ** -0.5;
           if (table) logit += table[relIndex(qr, kr) * heads + h];
@@ -353,6 +386,101 @@ test('spatial cross-attention: t is a batch axis the context lacks (broadcast)',
   close(ref, viaKernel(c, ['b', 't', 'h', 'w']), 'kernel');
   close(ref, viaKernel(c, ['t', 'b', 'w', 'h']), 'kernel, another grid order');
   checkPermuted(c, ref, 'broadcast cross');
+});
+
+test('qkv_bias and out_bias apart from bias: parameters and values (self and cross)', () => {
+  const leaves = (c: Case) => [...c.params.keys()].sort();
+  const self = setup('attention(x, over: (t, h, w), heads: 2, qkv_bias: true, out_bias: false)');
+  assert.equal(leaves(self), ['proj.weight', 'qkv.bias', 'qkv.weight']);
+  close(reference(self), naive(self), 'qkv bias only');
+  // bias: false with out_bias: true keeps the output bias only
+  const out = setup('attention(x, over: (h, w), heads: 2, bias: false, out_bias: true)');
+  assert.equal(leaves(out), ['proj.bias', 'proj.weight', 'qkv.weight']);
+  close(reference(out), naive(out), 'out bias only');
+  const cross = setup('attention(x, over: (h, w), heads: 2, context: txt, qkv_bias: false)', { head: TEXT });
+  assert.equal(leaves(cross), ['kv.weight', 'proj.bias', 'proj.weight', 'q.weight']);
+  close(reference(cross), naive(cross), 'cross, out bias only');
+  // the bias really enters: dropping it from the parameters changes the value
+  const noBias = new Map(self.params);
+  noBias.set('qkv.bias', new Float64Array(noBias.get('qkv.bias')!.length));
+  assert.ok(relError(reference(self, self.x, undefined, noBias), reference(self)) > 1e-3);
+  // unset, both follow bias: no new attributes
+  assert.not.ok('qkv_bias' in setup('attention(x, over: t, heads: 2)').node.attrs);
+});
+
+test('dim_head: heads of their own width, qkv [c, 3 heads dh], proj [heads dh, c]', () => {
+  const c = setup('attention(x, over: (t, h, w), heads: 3, dim_head: 5)');
+  assert.is(c.params.get('qkv.weight')!.length, 8 * 3 * 15);
+  assert.is(c.params.get('qkv.bias')!.length, 3 * 15);
+  assert.is(c.params.get('proj.weight')!.length, 15 * 8);
+  const ref = reference(c);
+  close(ref, naive(c), 'naive');
+  checkPermuted(c, ref, 'dim_head');
+  const w = setup('attention(x, over: (h, w), heads: 2, dim_head: 3, window: (h: 3, w: 2), shift: (h: 1, w: 1), rel_bias: true)');
+  close(reference(w), naive(w), 'dim_head, shifted windows');
+  const x = setup('attention(x, over: (t, h, w), heads: 2, dim_head: 6, context: txt, out_bias: false)', { head: TEXT });
+  assert.is(x.params.get('kv.weight')!.length, 6 * 24);
+  close(reference(x), naive(x), 'dim_head, cross');
+  // dim_head = c / heads is the default layout exactly
+  const same = setup('attention(x, over: (t, h, w), heads: 2, dim_head: 4)');
+  close(reference(same), reference(setup('attention(x, over: (t, h, w), heads: 2)')), 'dim_head c / heads');
+});
+
+test('qk_norm "layer" and "rms": per-head norms of q and k with [dim_head] affine parameters', () => {
+  const leaves = (c: Case) => [...c.params.keys()].filter((l) => l.includes('_norm')).sort();
+  const layer = setup('attention(x, over: (t, h, w), heads: 2, qk_norm: "layer")');
+  assert.equal(leaves(layer), ['k_norm.bias', 'k_norm.weight', 'q_norm.bias', 'q_norm.weight']);
+  assert.is(layer.params.get('q_norm.weight')!.length, 4);
+  const ref = reference(layer);
+  close(ref, naive(layer), 'layer');
+  checkPermuted(layer, ref, 'qk_norm layer');
+  // the norm matters: not the value without it
+  assert.ok(relError(ref, reference(setup('attention(x, over: (t, h, w), heads: 2)'), layer.x, undefined, layer.params)) > 1e-3);
+  // each parameter enters, q's and k's apart; except k_norm.bias: one vector added to every key
+  // shifts each query's scores by one constant, which the softmax removes
+  const moved = (leaf: string) => {
+    const other = new Map(layer.params);
+    other.set(leaf, other.get(leaf)!.map((v, i) => v + 0.5 + 0.25 * i));
+    return relError(reference(layer, layer.x, undefined, other), ref);
+  };
+  for (const leaf of ['q_norm.weight', 'k_norm.weight', 'q_norm.bias']) assert.ok(moved(leaf) > 1e-4, leaf);
+  assert.ok(moved('k_norm.bias') < 1e-12, 'k_norm.bias cancels in the softmax');
+  const rms = setup('attention(x, over: (h, w), heads: 3, dim_head: 4, qk_norm: "rms", window: (h: 3, w: 2), shift: (h: 1, w: 1))');
+  assert.equal(leaves(rms), ['k_norm.weight', 'q_norm.weight']);
+  close(reference(rms), naive(rms), 'rms, dim_head, shifted windows');
+  const cross = setup('attention(x, over: (h, w), heads: 2, qk_norm: "layer", context: txt)', { head: TEXT });
+  close(reference(cross), naive(cross), 'layer, cross');
+});
+
+test('rope: 3D over (t, h, w) split 4 / 6 / 6 (dim_head 16), 2D, and 1D over t after qk_norm', () => {
+  const c = setup('attention(x, over: (t, h, w), heads: 2, dim_head: 16, rope: (t, h, w))');
+  assert.equal(c.node.attrs.rope, [['t', 4], ['h', 6], ['w', 6]]);
+  assert.is(c.node.params.length, 4, 'rope has no parameters');
+  const ref = reference(c);
+  close(ref, naive(c), '3D');
+  checkPermuted(c, ref, 'rope 3D');
+  assert.ok(relError(ref, reference(setup('attention(x, over: (t, h, w), heads: 2, dim_head: 16)'), c.x, undefined, c.params)) > 1e-3, 'rope matters');
+  const t = setup('attention(x, over: t, heads: 2, rope: t, qk_norm: "rms")', { seed: 5 });
+  close(reference(t), naive(t), '1D, after qk_norm');
+  const two = setup('attention(x, over: (w, h), heads: 1, dim_head: 8, rope: (h, w))', { seed: 3 });
+  assert.equal(two.node.attrs.rope, [['h', 4], ['w', 4]]);
+  close(reference(two), naive(two), '2D, over (w, h)');
+});
+
+test('causal: keys at the query\'s token index and before, row-major over `over` as listed', () => {
+  const c = setup('attention(x, over: (t, h, w), heads: 2, causal: true)');
+  assert.is(c.node.attrs.causal, true);
+  const ref = reference(c);
+  close(ref, naive(c), 'causal (t, h, w)');
+  checkPermuted(c, ref, 'causal');
+  assert.ok(relError(ref, reference(setup('attention(x, over: (t, h, w), heads: 2)'), c.x, undefined, c.params)) > 1e-3, 'the mask matters');
+  // the order of `over` is the causal order: (w, h) differs from (h, w)
+  const wh = setup('attention(x, over: (w, h), heads: 2, causal: true, rel_bias: true, rope: (h, w))', { seed: 4 });
+  close(reference(wh), naive(wh), 'causal (w, h), rel_bias, rope');
+  const order = (over: string) => setup(`attention(x, over: ${over}, heads: 2, causal: true)`, { seed: 4 });
+  const [a, b] = [order('(w, h)'), order('(h, w)')];
+  assert.ok(relError(reference(b, a.x, undefined, a.params), reference(a)) > 1e-3);
+  assert.not.ok('causal' in setup('attention(x, over: t, heads: 2, causal: false)').node.attrs);
 });
 
 test('evaluate: the graph with initParams gives the reference value', () => {

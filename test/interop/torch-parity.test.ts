@@ -61,6 +61,12 @@ model Mixed {
   z = z + linear(silu(linear(sinusoidal(s, dim: 32), 16) as temb), 16) as temb_proj
   z = z + attention(z, over: (t, h, w), heads: 2, window: (t: 2, h: 4, w: 4), shift: (t: 1, h: 2, w: 2), rel_bias: true) as swin
   z = z + attention(z, over: (h, w), heads: 4, context: txt) as cross
+  z = z + attention(z, over: t, heads: 3, dim_head: 4, bias: false, qkv_bias: true, qk_norm: "layer") as opts
+  z = z + attention(z, over: (h, w), heads: 2, dim_head: 3, window: (h: 4, w: 4), rel_bias: true, out_bias: false, qk_norm: "rms") as win_opts
+  z = z + attention(z, over: (h, w), heads: 2, dim_head: 5, context: txt, out_bias: false, qk_norm: "layer") as cross_opts
+  z = z + attention(z, over: (t, h, w), heads: 2, dim_head: 16, rope: (t, h, w), qk_norm: "layer") as rope3d
+  z = z + attention(z, over: (w, t), heads: 2, rope: t, rel_bias: true, causal: true) as rope1d
+  z = z + attention(z, over: (t, h, w), heads: 4, causal: true) as causal
   z = z + flip(gru(flip(z, t), over: t, hidden: 16, reverse: true) as rnn, t)
   p = pool(z, kernel: (h: 2, w: 2), mode: "max")
   z = z + upsample(p, factor: (h: 2, w: 2), mode: "linear") + mean(z, over: t)

@@ -110,7 +110,8 @@ export function rowsKernelSubgroup(c: Common): KernelSpec {
   }
   for (const r of rows) {
     for (const t of keys) {
-      const conds = [...(nk % T ? [`j0 + ${t}u < NK`] : []), ...(masked ? [`q${r}_region == kreg${t}`] : [])];
+      const conds = [...(nk % T ? [`j0 + ${t}u < NK`] : []), ...(masked ? [`q${r}_region == kreg${t}`] : []),
+        ...(plan.causal ? [`j0 + ${t}u <= row${r}`] : [])];
       if (bias) lines.push(`x${r}_${t} += ${biasTerm(c, `q${r}_bias`, `kbia${t}`)};`);
       lines.push(`let keep${r}_${t} = ${conds.length ? conds.join(' && ') : 'true'};`);
     }
@@ -204,7 +205,8 @@ export function queryStep(k: KeySide, consume: (t: number) => string[]): string[
         `${rows.map((r) => `x${r}_${t} += dot(q, k${r}_${d}); y${r}_${t} += dot(g, v${r}_${d});`).join(' ')} }`);
     }
     for (const r of rows) {
-      const conds = [...(nq % T ? [`i0 + ${t}u < NQ`] : []), ...(masked ? [`qreg${t} == k${r}_region`] : [])];
+      const conds = [...(nq % T ? [`i0 + ${t}u < NQ`] : []), ...(masked ? [`qreg${t} == k${r}_region`] : []),
+        ...(c.L.plan.causal ? [`row${r} <= i0 + ${t}u`] : [])];
       lines.push(`let p${r}_${t} = select(0.0, exp(x${r}_${t}${bias ? ` + ${biasTerm(c, `qbia${t}`, `k${r}_bias`)}` : ''} - ls${t}.x), ` +
         `${conds.length ? conds.join(' && ') : 'true'}); let z${r}_${t} = p${r}_${t} * (y${r}_${t} - ls${t}.y);`);
     }

@@ -78,7 +78,8 @@ export function attentionBackwardReference(p: AttentionBackwardParams, x: Attent
       const qi = query(i);
       const qAt = (d: number) => x.q[offsetOf(p.q, qi.idx, head, d)];
       const gAt = (d: number) => dO[offsetOf(p.dO, qi.idx, head, d)];
-      const seen = keys.map((kj) => !plan.masked || kj.rolled.every((c, a) => region(axes[a], c) === region(axes[a], qi.rolled[a])));
+      const seen = keys.map((kj, j) => (!plan.masked || kj.rolled.every((c, a) => region(axes[a], c) === region(axes[a], qi.rolled[a])))
+        && (!plan.causal || j <= i));
       const s = keys.map((kj, j) => {
         if (!seen[j]) return -Infinity;
         let acc = 0;

@@ -106,7 +106,7 @@ function rowsKernel(c: Common): KernelSpec {
     `var s = 0.0; var dp = 0.0;`,
     `for (var d = 0u; d < DH4; d++) { s += dot(qv[d], kt[jj * DH4 + d]); dp += dot(gv[d], vt[jj * DH4 + d]); }`,
     bias ? `s += ${biasTerm(c, 'qbias', 'kbia[jj]')};` : '',
-    `let keep = ${masked ? 'qregion == kreg[jj]' : 'true'};`,
+    `let keep = ${[...(masked ? ['qregion == kreg[jj]'] : []), ...(plan.causal ? ['j0 + jj <= row'] : [])].join(' && ') || 'true'};`,
     ...body,
   ]);
   const wgsl = [
@@ -180,7 +180,7 @@ function keysKernel(c: Common): KernelSpec {
       `var s = 0.0; var dp = 0.0;`,
       `for (var d = 0u; d < DH4; d++) { s += dot(qt[ii * DH4 + d], kv[d]); dp += dot(gt[ii * DH4 + d], vv[d]); }`,
       bias ? `s += ${biasTerm(c, 'qbia[ii]', 'kbias')};` : '',
-      `let pj = select(0.0, exp(s - lt[ii]), ${masked ? 'qreg[ii] == kregion' : 'true'});`,
+      `let pj = select(0.0, exp(s - lt[ii]), ${[...(masked ? ['qreg[ii] == kregion'] : []), ...(plan.causal ? ['row <= i0 + ii'] : [])].join(' && ') || 'true'});`,
       `let ds = pj * (dp - dt[ii]);`,
       `for (var d = 0u; d < DH4; d++) { dk[d] += ds * qt[ii * DH4 + d]; dv[d] += pj * gt[ii * DH4 + d]; }`,
     ])];
@@ -285,11 +285,12 @@ function biasKernel(c: Common): KernelSpec {
     `  for (var d = 0u; d < DH4; d++) { s += dot(ld_q(qoff, d), ld_k(koff, d)); dp += dot(ld_dO(gooff, d), ld_v(voff, d)); }`,
     `  let st = (grp * NQ + qrow) * 2u;`,
     `  let pj = exp(s * ${c.scale} + tb - b_scratch[st]);`,
-    `  acc += select(0.0, pj * (dp - b_scratch[st + 1u]), ${masked ? `${region('q')} == ${region('k')}` : 'true'});`,
+    plan.causal ? `  let krow = ${flatten(axes.map((_, i) => `kp${i}`), axes.map((a) => a.w))};` : '',
+    `  acc += select(0.0, pj * (dp - b_scratch[st + 1u]), ${[...(masked ? [`${region('q')} == ${region('k')}`] : []), ...(plan.causal ? ['krow <= qrow'] : [])].join(' && ') || 'true'});`,
     `}`,
     `let total = workgroup_sum(acc, lid);`,
     `if (lid == 0u) { b_dRelPosBias[${drpb.offset}u + entry * ${drpb.strides[0]}u + head * ${drpb.strides[1]}u] = total; }`,
-    `}`].join('\n');
+    `}`].filter((x) => x !== '').join('\n');
   return { key: `attention-backward-bias:${hash(wgsl)}`, wgsl, entryPoint: 'main', bindings: bindingsOf(names), dispatch: gridFor(total) };
 }
 

@@ -19,6 +19,8 @@
  * - biasWindow: the window per token axis the table was made for, at least `window` (Video Swin keeps
  *   its configured table when a window is clamped to a smaller axis). A position's in-window index,
  *   row-major over `window`, is read as an index into that window (relative_position_index[:N, :N]).
+ * - causal: a query sees the keys at its own token index and before (row-major over the token axes in
+ *   grid order); self-attention without windows only.
  * - scale: defaults to 1/sqrt(headDim).
  * - tiling (AttentionTiling; attentionTilingFor picks one per adapter): a workgroup covers query rows of
  *   one window; rowsPerInvocation rows share each K/V value; kvTile keys per step. subgroupSize selects
@@ -58,6 +60,7 @@ export interface AttentionParams {
   shift?: Record<string, number>;
   relPosBias?: View;
   biasWindow?: Record<string, number>;
+  causal?: boolean;
   scale?: number;
   tiling?: AttentionTiling;
 }
@@ -73,6 +76,8 @@ export interface AttentionPlan {
   keyAxes: TokenAxis[];
   cross: boolean;
   masked: boolean;
+  /** key index <= query index (one window over the whole grid) */
+  causal: boolean;
   heads: number; dh: number; scale: number;
   /** head strides of q, k, v, o */
   hs: { q: number; k: number; v: number; o: number };
@@ -134,8 +139,10 @@ export function planAttention(p: AttentionParams): AttentionPlan {
   if (p.relPosBias) checkShape('relPosBias', p.relPosBias, [prod(queryAxes.map((a) => 2 * a.bw - 1)), p.heads]);
   const r = p.q.shape.length;
   const kr = p.k.shape.length;
+  const causal = p.causal === true;
+  if (causal && (cross || queryAxes.some((a) => a.windows > 1))) fail('causal applies to self-attention without windows');
   return {
-    batch, queryAxes, keyAxes, cross, masked: queryAxes.some((a) => a.s > 0),
+    batch, queryAxes, keyAxes, cross, masked: queryAxes.some((a) => a.s > 0), causal,
     heads: p.heads, dh: p.headDim, scale: p.scale ?? 1 / Math.sqrt(p.headDim),
     hs: { q: p.q.strides[r - 2], o: p.o.strides[r - 2], k: p.k.strides[kr - 2], v: p.v.strides[kr - 2] },
     nq: prod(queryAxes.map((a) => a.w)), nk: prod(keyAxes.map((a) => a.w)),
@@ -189,7 +196,8 @@ export function attentionReference(p: AttentionParams, x: AttentionInputs): { o:
       let max = -Infinity;
       for (let j = 0; j < plan.nk; j++) {
         const kp = windowPosition(plan.keyAxes, keyWin, j);
-        const excluded = plan.masked && kp.rolled.some((c, a) => region(plan.keyAxes[a], c) !== region(plan.queryAxes[a], qp.rolled[a]));
+        const excluded = (plan.masked && kp.rolled.some((c, a) => region(plan.keyAxes[a], c) !== region(plan.queryAxes[a], qp.rolled[a])))
+          || (plan.causal && j > i);
         if (excluded) { scores[j] = -Infinity; continue; }
         const ko = base('k') + kp.orig.reduce((s, c, a) => s + c * plan.keyAxes[a].ks, 0);
         let s = 0;
@@ -391,7 +399,8 @@ function subgroupBody(c: BodyContext): string[] {
   }
   for (const r of rows) {
     for (const t of keys) {
-      const conds = [...(plan.nk % T ? [`j0 + ${t}u < NK`] : []), ...(plan.masked ? [`q${r}_region == t${t}_region`] : [])];
+      const conds = [...(plan.nk % T ? [`j0 + ${t}u < NK`] : []), ...(plan.masked ? [`q${r}_region == t${t}_region`] : []),
+        ...(plan.causal ? [`j0 + ${t}u <= ${c.row(`${r}u`)}`] : [])];
       if (c.bias) lines.push(`x${r}_${t} = x${r}_${t}${biasTerm(c, `q${r}_bias`, `t${t}_bias`)};`);
       lines.push(`let keep${r}_${t} = ${conds.length ? conds.join(' && ') : 'true'};`);
     }
@@ -433,26 +442,26 @@ function perKeyBody(c: BodyContext): string[] {
   const { plan, KVT } = c;
   const keyPlace = (j: string) => [`var koff = kb; var voff = vb;`,
     ...placeToken(plan.keyAxes, j, 'k', [['koff', 'ks'], ['voff', 'vs']], c.keyWin, plan.masked, c.radix, -1)];
-  const update = (kvec: (d: string) => string, vvec: (d: string) => string, kregion: string, kbias: string) => [
+  const update = (kvec: (d: string) => string, vvec: (d: string) => string, kregion: string, kbias: string, kidx: string) => [
     // explicit zeroing: a var declared in a loop body without it kept its old value on Dawn + lavapipe
     `var s: array<f32, R>; for (var r = 0u; r < R; r++) { s[r] = 0.0; }`,
     `for (var d = 0u; d < DH4; d++) { let kd = ${kvec('d')}; for (var r = 0u; r < R; r++) { s[r] += dot(qv[r * DH4 + d], kd); } }`,
     `var pr: array<f32, R>;`,
     `for (var r = 0u; r < R; r++) {`,
     `  let sr = s[r]${biasTerm(c, 'rowBias[r]', kbias)};`,
-    `  let keep = ${plan.masked ? `rowRegion[r] == ${kregion}` : 'true'};`,
+    `  let keep = ${[...(plan.masked ? [`rowRegion[r] == ${kregion}`] : []), ...(plan.causal ? [`${kidx} <= ${c.row('r')}`] : [])].join(' && ') || 'true'};`,
     `  if (keep && sr > m[r]) { let f = exp(m[r] - sr); l[r] *= f; for (var d = 0u; d < DH4; d++) { acc[r * DH4 + d] *= f; } m[r] = sr; }`,
     `  pr[r] = select(0.0, exp(sr - m[r]), keep); l[r] += pr[r];`,
     `}`,
     `for (var d = 0u; d < DH4; d++) { let vd = ${vvec('d')}; for (var r = 0u; r < R; r++) { acc[r * DH4 + d] += pr[r] * vd; } }`,
   ];
   const keyLoop = KVT === 0
-    ? [`for (var j = 0u; j < NK; j++) {`, ...keyPlace('j'), ...update((d) => `load_k(koff, ${d})`, (d) => `load_v(voff, ${d})`, 'kregion', 'kbias'), `}`]
+    ? [`for (var j = 0u; j < NK; j++) {`, ...keyPlace('j'), ...update((d) => `load_k(koff, ${d})`, (d) => `load_v(voff, ${d})`, 'kregion', 'kbias', 'j'), `}`]
     : [`for (var j0 = 0u; j0 < NK; j0 += ${KVT}u) {`,
       ...stageTile(c),
       `  workgroupBarrier();`,
       `  for (var jj = 0u; jj < min(${KVT}u, NK - j0); jj++) {`,
-      ...update((d) => `kt[jj * DH4 + ${d}]`, (d) => `vt[jj * DH4 + ${d}]`, 'kreg[jj]', 'kbia[jj]'), `  }`,
+      ...update((d) => `kt[jj * DH4 + ${d}]`, (d) => `vt[jj * DH4 + ${d}]`, 'kreg[jj]', 'kbia[jj]', '(j0 + jj)'), `  }`,
       `  workgroupBarrier();`, `}`];
   return [
     `var qv: array<vec4f, R * DH4>; var acc: array<vec4f, R * DH4>;`,

@@ -11,7 +11,7 @@ import { extent, numel, wgslCoords, type View } from './view.ts';
  * A fraction v in (0, 1] as 64-bit fixed point `vec2u(high word, low word)`, exact for a float64 v
  * (1 becomes 1 - 2^-64).
  */
-function fixed64(v: number): string {
+export function fixed64(v: number): string {
   if (!(v > 0 && v <= 1)) throw new Error(`fixed64: ${v} is not in (0, 1]`);
   if (v === 1) return 'vec2u(4294967295u, 4294967295u)';
   const scaled = v * 2 ** 32; // exact: power-of-two scaling
@@ -21,7 +21,7 @@ function fixed64(v: number): string {
 
 // The phase is computed in integer fixed point: GPU compilers may reassociate float additions,
 // which defeats error-free float tricks, but integer arithmetic modulo 2^32 is exact by definition.
-const SINUSOID_WGSL = `// 32 x 32 -> 64-bit product as vec2u(high, low)
+export const SINUSOID_WGSL = `// 32 x 32 -> 64-bit product as vec2u(high, low)
 fn mul_wide(x: u32, y: u32) -> vec2u {
   let xl = x & 0xffffu; let xh = x >> 16u; let yl = y & 0xffffu; let yh = y >> 16u;
   let ll = xl * yl; let lh = xl * yh; let hl = xh * yl;

@@ -31,6 +31,8 @@ export const CODES = {
   VDM035: 'bad size',
   VDM036: 'assertion failed',
   VDM037: 'embedding table smaller than its labels',
+  VDM038: 'attention rope invalid',
+  VDM039: 'attention causal invalid',
   VDM040: 'unroll too long',
   VDM041: 'size too large',
   VDM042: 'recursion too deep',

@@ -3,6 +3,7 @@
 import type { AxisPair } from '../ir/graph.ts';
 import { numelOf, relayout, sizeIn, stridesOf, sumTo, type NamedTensor } from '../ir/named-tensor.ts';
 import type { ReferenceCall, VjpCall, VjpResult } from './types.ts';
+import { normalizePart, normalizePartBack, qkNormOf, ropeOf, rotatePart, type Part } from './attention-options.ts';
 
 /** rows[r, o] = sum_i src[r, i] w[i, o] + b[o]: a projection of row-major [rows, in] to [rows, out]. */
 function project(src: Float64Array, rows: number, inSize: number, w: Float64Array, b: Float64Array | undefined, out: number): Float64Array {
@@ -15,6 +16,33 @@ function project(src: Float64Array, rows: number, inSize: number, w: Float64Arra
     }
   }
   return dst;
+}
+
+/** Where q and k lie in the projections (q's and kv's rows, their row lengths and offsets). */
+interface QkParts { q: Part; k: Part }
+const qkParts = (rows: { nq: number; nk: number }, s: { qStride: number; kvStride: number; kOff: number }, heads: number, dh: number): QkParts => ({
+  q: { rows: rows.nq, stride: s.qStride, offset: 0, heads, dh },
+  k: { rows: rows.nk, stride: s.kvStride, offset: s.kOff, heads, dh },
+});
+
+/**
+ * qk_norm, then rope: q and kv with q and k normalised per head and turned by their tokens'
+ * positions (copies; one shared copy for self-attention's qkv). `tokens`: the token axes in `over` order.
+ */
+function withQkNorm(attrs: ReferenceCall['attrs'], params: ReadonlyMap<string, Float64Array>, q: Float64Array, kv: Float64Array,
+  parts: QkParts, tokens: readonly AxisPair[]) {
+  const kind = qkNormOf(attrs), rope = ropeOf(attrs);
+  if (!kind && !rope) return { q, kv };
+  const nq = q.slice(), nkv = kv === q ? nq : kv.slice();
+  if (kind) {
+    normalizePart(nq, parts.q, kind, params.get('q_norm.weight')!, params.get('q_norm.bias'));
+    normalizePart(nkv, parts.k, kind, params.get('k_norm.weight')!, params.get('k_norm.bias'));
+  }
+  if (rope) {
+    rotatePart(nq, parts.q, tokens, rope);
+    rotatePart(nkv, parts.k, tokens, rope);
+  }
+  return { q: nq, kv: nkv };
 }
 
 /**
@@ -41,8 +69,11 @@ function workingLayout(attrs: ReferenceCall['attrs'], axes: readonly AxisPair[])
   const window = attrs.window as Record<string, number> | null;
   const shift = attrs.shift as Record<string, number> | null;
   const biasWindow = (attrs.bias_window ?? null) as Record<string, number> | null;
+  const heads = Number(attrs.heads);
+  // dim_head: the head width, independent of c; q, k, v and o are heads * dh (`inner`) wide
+  const dh = attrs.dim_head != null ? Number(attrs.dim_head) : d / heads;
   return {
-    over, heads: Number(attrs.heads), d, batchAxes, tokenAxes,
+    over, heads, d, dh, inner: heads * dh, batchAxes, tokenAxes,
     ctxOver: attrs.context_over as string[] | null,
     qAxes: tokenAxes.map(([n, size]): TokenAxis => {
       const w = window?.[n] ?? size;
@@ -93,12 +124,12 @@ function forEachInside(from: readonly AxisPair[], to: readonly AxisPair[], f: (i
  * query-minus-key window offsets with the first `over` axis most significant.
  */
 export function attentionReferenceOf({ inputs, params, attrs, axes }: ReferenceCall): NamedTensor {
-  const { heads, qAxes, ctxOver, batchAxes, tokenAxes, d, layout, work } = workingLayout(attrs, axes);
+  const { heads, qAxes, ctxOver, batchAxes, tokenAxes, d, dh, inner, layout, work } = workingLayout(attrs, axes);
   const x = { axes: work, data: padTo(relayout(inputs[0], layout).data, layout, work) };
-  const nb = numelOf(batchAxes), nq = numelOf(tokenAxes), dh = d / heads;
+  const nb = numelOf(batchAxes), nq = numelOf(tokenAxes);
   const bias = (leaf: string) => params.get(leaf);
 
-  // q, k, v as [batch, tokens, heads * dh] row-major, each with its row length (3d, 2d or d) and offset
+  // q, k, v as [batch, tokens, heads * dh] row-major, each with its row length (3, 2 or 1 x inner) and offset
   let q: Float64Array, kv: Float64Array, qStride: number, kvStride: number, kOff: number, vOff: number, nk: number;
   if (ctxOver) {
     const ctx = inputs[1];
@@ -107,20 +138,21 @@ export function attentionReferenceOf({ inputs, params, attrs, axes }: ReferenceC
     nk = numelOf(ctxTokens);
     // a batch axis of x that the context lacks is broadcast (relayout gives it stride 0)
     const c = relayout(ctx, [...batchAxes, ...ctxTokens, ['c', dc]]);
-    q = project(x.data, nb * nq, d, params.get('q.weight')!, bias('q.bias'), d);
-    kv = project(c.data, nb * nk, dc, params.get('kv.weight')!, bias('kv.bias'), 2 * d);
-    qStride = d; kvStride = 2 * d; kOff = 0; vOff = d;
+    q = project(x.data, nb * nq, d, params.get('q.weight')!, bias('q.bias'), inner);
+    kv = project(c.data, nb * nk, dc, params.get('kv.weight')!, bias('kv.bias'), 2 * inner);
+    qStride = inner; kvStride = 2 * inner; kOff = 0; vOff = inner;
   } else {
     nk = nq;
-    q = kv = project(x.data, nb * nq, d, params.get('qkv.weight')!, bias('qkv.bias'), 3 * d);
-    qStride = kvStride = 3 * d; kOff = d; vOff = 2 * d;
+    q = kv = project(x.data, nb * nq, d, params.get('qkv.weight')!, bias('qkv.bias'), 3 * inner);
+    qStride = kvStride = 3 * inner; kOff = inner; vOff = 2 * inner;
   }
+  ({ q, kv } = withQkNorm(attrs, params, q, kv, qkParts({ nq: nb * nq, nk: nb * nk }, { qStride, kvStride, kOff }, heads, dh), tokenAxes));
 
   // cross-attention has one window holding every context token
   const table = bias('rel_bias');
-  const keySets = keySetsOf(qAxes, nq, nk, ctxOver !== null);
+  const keySets = keySetsOf(qAxes, nq, nk, ctxOver !== null, attrs.causal === true);
   const scores = new Float64Array(nk);
-  const o = new Float64Array(nb * nq * d);
+  const o = new Float64Array(nb * nq * inner);
   const scale = 1 / Math.sqrt(dh);
 
   for (let i = 0; i < nq; i++) {
@@ -131,7 +163,7 @@ export function attentionReferenceOf({ inputs, params, attrs, axes }: ReferenceC
       const qRow = (b * nq + i) * qStride;
       for (let h = 0; h < heads; h++) {
         probabilities(scores, { q, qRow: qRow + h * dh, kv, kvRow0: b * nk, kvStride, kOff: kOff + h * dh, dh, scale, table, heads, h }, keyIndex, keyRel);
-        const oRow = (b * nq + i) * d + h * dh;
+        const oRow = (b * nq + i) * inner + h * dh;
         for (let j = 0; j < keys; j++) {
           const vRow = (b * nk + keyIndex[j]) * kvStride + vOff + h * dh;
           for (let e = 0; e < dh; e++) o[oRow + e] += scores[j] * kv[vRow + e];
@@ -139,7 +171,7 @@ export function attentionReferenceOf({ inputs, params, attrs, axes }: ReferenceC
       }
     }
   }
-  return { axes: layout, data: cropTo(project(o, nb * nq, d, params.get('proj.weight')!, bias('proj.bias'), d), work, layout) };
+  return { axes: layout, data: cropTo(project(o, nb * nq, inner, params.get('proj.weight')!, bias('proj.bias'), d), work, layout) };
 }
 
 /**
@@ -188,9 +220,10 @@ function probabilities(p: Float64Array, s: ScoreSource, index: Int32Array, rel: 
  * Every query token's key set (shared by the reference and the backward rule): original key token
  * indices and, per key, its relative-position table row. A query sees its window's keys on the grid
  * rolled by -shift, minus those from another Swin region (masked pairs get probability exactly 0).
- * Cross-attention: every context token.
+ * Cross-attention: every context token. Causal: only keys whose token index (row-major over `over`)
+ * is at most the query's.
  */
-function keySetsOf(qAxes: readonly TokenAxis[], nq: number, nk: number, cross: boolean): { index: Int32Array; rel: Int32Array }[] {
+function keySetsOf(qAxes: readonly TokenAxis[], nq: number, nk: number, cross: boolean, causal: boolean): { index: Int32Array; rel: Int32Array }[] {
   const k = qAxes.length;
   const masked = qAxes.some((a) => a.s > 0);
   const radix = qAxes.map((_, i) => qAxes.slice(i + 1).reduce((r, a) => r * (2 * a.bw - 1), 1));
@@ -230,8 +263,9 @@ function keySetsOf(qAxes: readonly TokenAxis[], nq: number, nk: number, cross: b
         orig = orig * ax.n + (kr + ax.s) % ax.n;
         rr += (qBias[a] - kBias[a] + ax.bw - 1) * radix[a];
       }
-      // a masked pair has probability exactly 0: it is left out, so it gets no gradient either
-      if (excluded) continue;
+      // a masked pair has probability exactly 0: it is left out, so it gets no gradient either; causal
+      // (one window, no shift): key token index above the query's
+      if (excluded || (causal && orig > i)) continue;
       index.push(orig);
       rel.push(rr);
     }
@@ -249,10 +283,10 @@ function keySetsOf(qAxes: readonly TokenAxis[], nq: number, nk: number, cross: b
  * then the q/k/v (or q and kv) projections backward to x, the context and their weights.
  */
 export function attentionVjpOf({ inputs, params, attrs, axes, grad }: VjpCall): VjpResult {
-  const { heads, qAxes, ctxOver, batchAxes, tokenAxes, d, layout, work } = workingLayout(attrs, axes);
+  const { heads, qAxes, ctxOver, batchAxes, tokenAxes, d, dh, inner, layout, work } = workingLayout(attrs, axes);
   const x = { axes: work, data: padTo(relayout(inputs[0], layout).data, layout, work) };
   const g = padTo(relayout(grad, layout).data, layout, work);
-  const nb = numelOf(batchAxes), nq = numelOf(tokenAxes), dh = d / heads;
+  const nb = numelOf(batchAxes), nq = numelOf(tokenAxes);
   const bias = (leaf: string) => params.get(leaf);
 
   // forward projections, as in the reference
@@ -264,33 +298,37 @@ export function attentionVjpOf({ inputs, params, attrs, axes, grad }: VjpCall): 
     const ctxTokens: AxisPair[] = ctxOver.map((n) => [n, sizeIn(ctx.axes, n)]);
     nk = numelOf(ctxTokens);
     ctxRows = relayout(ctx, [...batchAxes, ...ctxTokens, ['c', dc]]);
-    q = project(x.data, nb * nq, d, params.get('q.weight')!, bias('q.bias'), d);
-    kv = project(ctxRows.data, nb * nk, dc, params.get('kv.weight')!, bias('kv.bias'), 2 * d);
-    qStride = d; kvStride = 2 * d; kOff = 0; vOff = d;
+    q = project(x.data, nb * nq, d, params.get('q.weight')!, bias('q.bias'), inner);
+    kv = project(ctxRows.data, nb * nk, dc, params.get('kv.weight')!, bias('kv.bias'), 2 * inner);
+    qStride = inner; kvStride = 2 * inner; kOff = 0; vOff = inner;
   } else {
     nk = nq;
-    q = kv = project(x.data, nb * nq, d, params.get('qkv.weight')!, bias('qkv.bias'), 3 * d);
-    qStride = kvStride = 3 * d; kOff = d; vOff = 2 * d;
+    q = kv = project(x.data, nb * nq, d, params.get('qkv.weight')!, bias('qkv.bias'), 3 * inner);
+    qStride = kvStride = 3 * inner; kOff = inner; vOff = 2 * inner;
   }
+  // with qk_norm, q and kv below are the normalised copies; the raw projections stay for its backward
+  const raw = { q, kv };
+  const parts = qkParts({ nq: nb * nq, nk: nb * nk }, { qStride, kvStride, kOff }, heads, dh);
+  ({ q, kv } = withQkNorm(attrs, params, q, kv, parts, tokenAxes));
   // gradients of q and kv in the same buffers' layouts (one shared buffer for self-attention)
   const dq = new Float64Array(q.length);
   const dkv = ctxOver ? new Float64Array(kv.length) : dq;
 
   // output projection: do = g Wp^T (needs no o); dWp and dbp once o is known
   const wp = params.get('proj.weight')!;
-  const dO = new Float64Array(nb * nq * d);
+  const dO = new Float64Array(nb * nq * inner);
   for (let r = 0; r < nb * nq; r++) {
-    for (let e = 0; e < d; e++) {
+    for (let e = 0; e < inner; e++) {
       let acc = 0;
       for (let f = 0; f < d; f++) acc += g[r * d + f] * wp[e * d + f];
-      dO[r * d + e] = acc;
+      dO[r * inner + e] = acc;
     }
   }
 
-  const sets = keySetsOf(qAxes, nq, nk, ctxOver !== null);
+  const sets = keySetsOf(qAxes, nq, nk, ctxOver !== null, attrs.causal === true);
   const table = bias('rel_bias');
   const dTable = table ? new Float64Array(table.length) : undefined;
-  const o = new Float64Array(nb * nq * d);
+  const o = new Float64Array(nb * nq * inner);
   const scale = 1 / Math.sqrt(dh);
   const maxKeys = sets.reduce((m, s) => Math.max(m, s.index.length), 0);
   const p = new Float64Array(maxKeys), dp = new Float64Array(maxKeys);
@@ -303,7 +341,7 @@ export function attentionVjpOf({ inputs, params, attrs, axes, grad }: VjpCall): 
       for (let h = 0; h < heads; h++) {
         // forward: the probabilities of this (query, head), then o
         probabilities(p, { q, qRow: qRow + h * dh, kv, kvRow0: b * nk, kvStride, kOff: kOff + h * dh, dh, scale, table, heads, h }, index, rel);
-        const oRow = (b * nq + i) * d + h * dh;
+        const oRow = (b * nq + i) * inner + h * dh;
         let dot = 0; // sum_j p_j dp_j
         for (let j = 0; j < keys; j++) {
           const vRow = (b * nk + index[j]) * kvStride + vOff + h * dh;
@@ -331,14 +369,29 @@ export function attentionVjpOf({ inputs, params, attrs, axes, grad }: VjpCall): 
   }
 
   const grads = new Map<string, Float64Array>();
-  const proj = projectBack(o, nb * nq, d, wp, g, d);
+  const proj = projectBack(o, nb * nq, inner, wp, g, d);
   grads.set('proj.weight', proj.dW);
   if (params.has('proj.bias')) grads.set('proj.bias', proj.dB);
   if (dTable) grads.set('rel_bias', dTable);
+  // dq, dkv are gradients of the turned q, k: rope's transpose turns them back
+  const rope = ropeOf(attrs);
+  if (rope) {
+    rotatePart(dq, parts.q, tokenAxes, rope, true);
+    rotatePart(dkv, parts.k, tokenAxes, rope, true);
+  }
+  const qkNorm = qkNormOf(attrs);
+  if (qkNorm) {
+    // dq, dkv are gradients of the normalised q, k: back through the norm to the raw projections
+    for (const which of ['q', 'k'] as const) {
+      const r = normalizePartBack(which === 'q' ? raw.q : raw.kv, which === 'q' ? dq : dkv, parts[which], qkNorm, params.get(`${which}_norm.weight`)!);
+      grads.set(`${which}_norm.weight`, r.dw);
+      if (params.has(`${which}_norm.bias`)) grads.set(`${which}_norm.bias`, r.db);
+    }
+  }
 
   if (ctxOver) {
-    const qb = projectBack(x.data, nb * nq, d, params.get('q.weight')!, dq, d);
-    const kb = projectBack(ctxRows!.data, nb * nk, dc, params.get('kv.weight')!, dkv, 2 * d);
+    const qb = projectBack(x.data, nb * nq, d, params.get('q.weight')!, dq, inner);
+    const kb = projectBack(ctxRows!.data, nb * nk, dc, params.get('kv.weight')!, dkv, 2 * inner);
     grads.set('q.weight', qb.dW);
     grads.set('kv.weight', kb.dW);
     if (params.has('q.bias')) grads.set('q.bias', qb.dB);
@@ -347,7 +400,7 @@ export function attentionVjpOf({ inputs, params, attrs, axes, grad }: VjpCall): 
     const dCtx = sumTo({ axes: ctxRows!.axes, data: kb.dSrc }, inputs[1].axes);
     return { inputs: [{ axes: layout, data: qb.dSrc }, dCtx], params: grads };
   }
-  const qkvb = projectBack(x.data, nb * nq, d, params.get('qkv.weight')!, dq, 3 * d);
+  const qkvb = projectBack(x.data, nb * nq, d, params.get('qkv.weight')!, dq, 3 * inner);
   grads.set('qkv.weight', qkvb.dW);
   if (params.has('qkv.bias')) grads.set('qkv.bias', qkvb.dB);
   return { inputs: [{ axes: layout, data: cropTo(qkvb.dSrc, work, layout) }], params: grads };

@@ -1,13 +1,16 @@
-// attention(x, over, heads, context, context_over, window, shift, rel_bias, bias, pad): multi-head
-// attention whose tokens are the `over` axes; every other axis but c is a batch axis. With `window`,
-// tokens attend within windows (Swin style, optionally shifted, with `pad` padded to a multiple of
-// the window as Video Swin does); with `context`, keys come from it. The float64 reference and the
-// backward rule are in attention-reference.ts.
+// attention(x, over, heads, context, context_over, window, shift, rel_bias, bias, pad, qkv_bias,
+// out_bias, dim_head, qk_norm, rope, causal): multi-head attention whose tokens are the `over` axes;
+// every other axis but c is a batch axis. With `window`, tokens attend within windows (Swin style,
+// optionally shifted, with `pad` padded to a multiple of the window as Video Swin does); with
+// `context`, keys come from it. qk_norm and rope (attention-options.ts) act on q and k between the
+// projection and the fused kernel; causal masks inside it. The float64 reference and the backward
+// rule are in attention-reference.ts.
 import { attentionKernel, attentionTilingFor, type AttentionParams, type Axis } from '../../codegen/kernels/attention.ts';
 import { attentionBackwardKernels, attentionBackwardScratch, attentionBackwardTilingFor, type AttentionBackwardParams } from '../../codegen/kernels/attention-backward.ts';
 import { emitCrop, emitDense, emitPad, viewOver, type GemmFusion, type LowerCall, type LowerVjpCall, type Value } from './lowering.ts';
 import { attentionReferenceOf, attentionVjpOf } from './attention-reference.ts';
 import { emitLinearVjp } from './linear.ts';
+import { emitQkNorm, emitQkNormVjp, emitRope, QK_NORMS, qkNormOf, qkNormParams, ropeOf, ropeWidths, type NormSite } from './attention-options.ts';
 import { contiguous, type View } from '../../codegen/kernels/view.ts';
 import { fail } from '../ir/diagnostics.ts';
 import { asAxes, asPerAxis } from '../ir/convert.ts';
@@ -93,6 +96,20 @@ function contextOf(a: BoundArgs, x: TensorValue, over: string[]): { context: Ten
   return { context, over: ctxOver, tokens: product(ctxOver.map((n) => sizeOf(context, n, a.span('context')))), dc };
 }
 
+/** rope: [axis, width] per axis, each one of `over`, self-attention without windows only (VDM038). */
+function ropeAttr(a: BoundArgs, over: string[], dh: number, windowed: boolean, cross: boolean): Json {
+  const axes = asAxes(a.value('rope'), a.span('rope'), a.what('rope'));
+  const span = a.span('rope');
+  if (cross) fail('VDM038', span, 'rope applies to self-attention only, not with a context', 'drop rope, or attend over x itself');
+  if (windowed) fail('VDM038', span, 'rope cannot be combined with windows', 'drop rope, or the window');
+  for (const [i, ax] of axes.entries()) {
+    if (!over.includes(ax)) fail('VDM038', span, `rope axis '${ax}' is not one of the token axes (${over.join(', ')})`, didYouMean(ax, over) ?? 'give rope axes from `over`');
+    if (axes.indexOf(ax) !== i) fail('VDM038', span, `rope lists axis '${ax}' twice`);
+  }
+  const widths = ropeWidths(axes, dh, span);
+  return axes.map((ax, i) => [ax, widths[i]]);
+}
+
 export const attention: Primitive = {
   name: 'attention',
   args: [
@@ -106,14 +123,29 @@ export const attention: Primitive = {
     { name: 'rel_bias', kind: 'bool', default: false },
     { name: 'bias', kind: 'bool', default: true },
     { name: 'pad', kind: 'bool', default: false },
+    { name: 'qkv_bias', kind: 'bool', default: { computed: 'bias' } },
+    { name: 'out_bias', kind: 'bool', default: { computed: 'bias' } },
+    { name: 'dim_head', kind: 'size', default: { computed: 'c / heads' } },
+    { name: 'qk_norm', kind: 'string', default: 'none', choices: QK_NORMS },
+    { name: 'rope', kind: 'axes-or-none', default: null },
+    { name: 'causal', kind: 'bool', default: false },
   ],
   apply(a) {
     const { x, axes: over } = a.tensorAxes('x', 'over', true);
     const d = sizeOf(x, 'c', a.span('x'));
     const heads = a.size('heads');
-    if (d % heads !== 0) fail('VDM030', a.span('heads'), `heads=${heads} does not divide c=${d}`);
+    // dim_head (diffusers' attention_head_dim): heads of their own width, inner = heads * dim_head
+    const dimHead = a.has('dim_head') ? a.size('dim_head') : null;
+    if (dimHead === null && d % heads !== 0) {
+      fail('VDM030', a.span('heads'), `heads=${heads} does not divide c=${d}`, `give heads a divisor of ${d}, or the head width with dim_head:`);
+    }
+    const inner = dimHead === null ? d : heads * dimHead;
     const relBias = a.bool('rel_bias');
     const bias = a.bool('bias');
+    // bias: sets both; qkv_bias (the q/k/v or q and kv projections) and out_bias (proj) override it
+    const qkvBias = a.has('qkv_bias') ? a.bool('qkv_bias') : bias;
+    const outBias = a.has('out_bias') ? a.bool('out_bias') : bias;
+    const qkNorm = a.string('qk_norm') as (typeof QK_NORMS)[number];
     const windows = windowsOf(a, x, over);
     const ctx = contextOf(a, x, over);
     if (windows && ctx) fail('VDM032', a.span('window'), 'window cannot be combined with a context');
@@ -129,20 +161,21 @@ export const attention: Primitive = {
     const add = (leaf: string, shape: number[], init = 'default') => params.push({ leaf, shape, init });
     let macs = 0;
     if (ctx) {
-      add('q.weight', [d, d]);
-      if (bias) add('q.bias', [d], 'zeros');
-      add('kv.weight', [ctx.dc, 2 * d]);
-      if (bias) add('kv.bias', [2 * d], 'zeros');
-      macs += queries * d * d + (numel(ctx.context.axes) / ctx.dc) * ctx.dc * 2 * d;
+      add('q.weight', [d, inner]);
+      if (qkvBias) add('q.bias', [inner], 'zeros');
+      add('kv.weight', [ctx.dc, 2 * inner]);
+      if (qkvBias) add('kv.bias', [2 * inner], 'zeros');
+      macs += queries * d * inner + (numel(ctx.context.axes) / ctx.dc) * ctx.dc * 2 * inner;
     } else {
-      add('qkv.weight', [d, 3 * d]);
-      if (bias) add('qkv.bias', [3 * d], 'zeros');
-      macs += queries * d * 3 * d;
+      add('qkv.weight', [d, 3 * inner]);
+      if (qkvBias) add('qkv.bias', [3 * inner], 'zeros');
+      macs += queries * d * 3 * inner;
     }
-    add('proj.weight', [d, d]);
-    if (bias) add('proj.bias', [d], 'zeros');
-    macs += 2 * queries * perQuery * d; // QK^T and AV
-    macs += (numel(x.axes) / d) * d * d;
+    add('proj.weight', [inner, d]);
+    if (outBias) add('proj.bias', [d], 'zeros');
+    macs += 2 * queries * perQuery * inner; // QK^T and AV
+    macs += (numel(x.axes) / d) * inner * d;
+    if (qkNorm !== 'none') params.push(...qkNormParams(qkNorm, inner / heads));
     if (relBias) {
       // a window clamped under `pad` keeps the table of the window as given (as PyTorch's Video Swin)
       const extent = over.map((n) => windows ? (windows.configured ?? windows.window).get(n)! : sizeOf(x, n, a.span('over')));
@@ -154,6 +187,18 @@ export const attention: Primitive = {
       shift: windows ? Object.fromEntries(windows.shift) : null,
       context_over: ctx ? ctx.over : null,
     };
+    // the options are attributes only where given, so a spec without them keeps its graph
+    if (a.has('qkv_bias')) attrs.qkv_bias = qkvBias;
+    if (a.has('out_bias')) attrs.out_bias = outBias;
+    if (dimHead !== null) attrs.dim_head = dimHead;
+    if (qkNorm !== 'none') attrs.qk_norm = qkNorm;
+    if (!a.isNone('rope')) attrs.rope = ropeAttr(a, over, inner / heads, windows !== null, ctx !== null);
+    if (a.bool('causal')) {
+      // the token order is row-major over `over` as given: one index per token, first axis most significant
+      if (ctx) fail('VDM039', a.span('causal'), 'causal applies to self-attention only, not with a context', 'drop causal, or attend over x itself');
+      if (windows) fail('VDM039', a.span('causal'), 'causal cannot be combined with windows', 'drop causal, or the window');
+      attrs.causal = true;
+    }
     if (windows?.padded) {
       attrs.pad = true;
       attrs.padded = Object.fromEntries(windows.padded);
@@ -210,7 +255,7 @@ function emitCore(call: LowerCall) {
   const ctxOver = attrs.context_over as string[] | null;
   const padded = (attrs.padded ?? null) as Record<string, number> | null;
   const biasWindow = (attrs.bias_window ?? null) as Record<string, number> | null;
-  const d = sizeIn(node.axes, 'c'), dh = d / heads;
+  const d = sizeIn(node.axes, 'c'), dh = attrs.dim_head != null ? Number(attrs.dim_head) : d / heads, inner = heads * dh;
   const scratchOver = (name: string, axes: readonly AxisPair[], c: number): Value => {
     const full: AxisPair[] = [...axes, ['c', c]];
     return { buffer: call.scratch(name, numelOf(full)), axes: full };
@@ -229,11 +274,11 @@ function emitCore(call: LowerCall) {
   const gridAxes = [...batchAxes, ...tokenAxes];
   const grid: Axis[] = gridAxes.map(([name, size]) => ({ name, size }));
 
-  const o = scratchOver('o', rowAxes, d);
+  const o = scratchOver('o', rowAxes, inner);
   /** o over the node's own sizes: o itself, or (pad: true) a cropped copy */
   const cropped = (): Value => {
     if (!padded) return o;
-    const oc = scratchOver('ocrop', nodeRows, d);
+    const oc = scratchOver('ocrop', nodeRows, inner);
     emitCrop(call, o, oc);
     return oc;
   };
@@ -243,36 +288,55 @@ function emitCore(call: LowerCall) {
   const tiling = call.adapter ? attentionTilingFor(call.adapter.info, call.adapter.features.has('subgroups')) : undefined;
   const table = call.params.get('rel_bias');
 
+  // qk_norm: q and k normalised into scratch of their own ([..rows, inner] each), v read in place
+  const qkNorm = qkNormOf(attrs);
+  /** q's (or k's) view for the attention kernel: the projection's part, or its normalised copy */
+  const normed = (which: 'q' | 'k', src: Value, rows: readonly AxisPair[], part: number, grid: readonly AxisPair[]) => {
+    const site: NormSite = { which, x: headsView(src, rows, heads, dh, part), xBuffer: src.buffer };
+    if (!qkNorm) return { view: headsView(src, grid, heads, dh, part), buffer: src.buffer, site };
+    const n = scratchOver(`${which}norm`, rows, inner);
+    emitQkNorm(call, qkNorm, site, headsView(n, rows, heads, dh, 0), n.buffer);
+    return { view: headsView(n, grid, heads, dh, 0), buffer: n.buffer, site, normed: n };
+  };
+
   if (ctxOver) {
     const ctx = call.inputs[1];
     const ctxRows = ctx.axes.filter(([n]) => n !== 'c');
     const ctxTokens: AxisPair[] = ctxOver.map((n) => [n, sizeIn(ctx.axes, n)]);
-    const q = scratchOver('q', rowAxes, d);
-    const kv = scratchOver('kv', ctxRows, 2 * d);
+    const q = scratchOver('q', rowAxes, inner);
+    const kv = scratchOver('kv', ctxRows, 2 * inner);
     emitProjection(call, x, q, 'q.weight', 'q.bias', pro);
     emitProjection(call, ctx, kv, 'kv.weight', 'kv.bias');
     // k and v over [...batch axes of the grid, ...context tokens]: batch axes the context lacks read stride 0
     const kvGrid = [...batchAxes, ...ctxTokens];
+    const qn = normed('q', q, rowAxes, 0, gridAxes), kn = normed('k', kv, ctxRows, 0, kvGrid);
     const params: AttentionParams = {
       grid, tokens: over, heads, headDim: dh, context: ctxTokens.map(([name, size]) => ({ name, size })),
-      q: headsView(q, gridAxes, heads, dh, 0), k: headsView(kv, kvGrid, heads, dh, 0), v: headsView(kv, kvGrid, heads, dh, 1),
+      q: qn.view, k: kn.view, v: headsView(kv, kvGrid, heads, dh, 1),
       o: oView, tiling,
     };
-    call.emit(attentionKernel(params), [q.buffer, kv.buffer, kv.buffer, o.buffer]);
-    return { o, cropped, x, padded, rowAxes, params, heads, dh, gridAxes, kvGrid, q, kv, buffers: [q.buffer, kv.buffer, kv.buffer] };
+    call.emit(attentionKernel(params), [qn.buffer, kn.buffer, kv.buffer, o.buffer]);
+    return { o, cropped, x, padded, rowAxes, params, heads, dh, inner, gridAxes, kvGrid, q, kv, qkNorm, qn, kn, buffers: [qn.buffer, kn.buffer, kv.buffer] };
   }
-  const qkv = scratchOver('qkv', rowAxes, 3 * d);
+  const qkv = scratchOver('qkv', rowAxes, 3 * inner);
   emitProjection(call, x, qkv, 'qkv.weight', 'qkv.bias', pro);
+  const qn = normed('q', qkv, rowAxes, 0, gridAxes), kn = normed('k', qkv, rowAxes, 1, gridAxes);
+  // rope turns q and k in place: in their normalised copies, or in the projection's scratch
+  const rope = ropeOf(attrs);
+  const gridNames = gridAxes.map(([n]) => n);
+  if (rope) for (const t of [qn, kn]) emitRope(call, rope, gridNames, t.view, t.buffer);
   const params: AttentionParams = {
     grid, tokens: over, heads, headDim: dh,
-    q: headsView(qkv, gridAxes, heads, dh, 0), k: headsView(qkv, gridAxes, heads, dh, 1), v: headsView(qkv, gridAxes, heads, dh, 2),
+    q: qn.view, k: kn.view, v: headsView(qkv, gridAxes, heads, dh, 2),
     o: oView, window: window ?? undefined, shift: shift ?? undefined,
     relPosBias: table ? contiguous([product(tokenAxes.map(([n, size]) => 2 * (biasWindow?.[n] ?? window?.[n] ?? size) - 1)), heads]) : undefined,
     ...(table && biasWindow ? { biasWindow } : {}),
+    ...(attrs.causal === true ? { causal: true } : {}),
     tiling,
   };
-  call.emit(attentionKernel(params), [qkv.buffer, qkv.buffer, qkv.buffer, ...(table ? [table] : []), o.buffer]);
-  return { o, cropped, x, padded, rowAxes, params, heads, dh, gridAxes, kvGrid: gridAxes, qkv, buffers: [qkv.buffer, qkv.buffer, qkv.buffer, ...(table ? [table] : [])] };
+  const buffers = [qn.buffer, kn.buffer, qkv.buffer, ...(table ? [table] : [])];
+  call.emit(attentionKernel(params), [...buffers, o.buffer]);
+  return { o, cropped, x, padded, rowAxes, params, heads, dh, inner, gridAxes, kvGrid: gridAxes, qkv, qkNorm, qn, kn, rope, buffers };
 }
 
 /**
@@ -285,7 +349,7 @@ function lowerAttentionVjp(call: LowerVjpCall): void {
   const core = emitCore(call);
   const { heads, dh, gridAxes, kvGrid } = core;
   const params = { ...core.params, backwardTiling: attentionBackwardTilingFor(call.adapter) };
-  const d = sizeIn(call.node.axes, 'c');
+  const d = sizeIn(call.node.axes, 'c'), inner = core.inner;
   const { rowAxes, padded } = core;
   const scratchOver = (name: string, axes: readonly AxisPair[], c: number): Value => {
     const full: AxisPair[] = [...axes, ['c', c]];
@@ -293,11 +357,11 @@ function lowerAttentionVjp(call: LowerVjpCall): void {
   };
   // the output projection's backward over the node's rows; with pad: true, d o is padded with zeros
   const nodeRows = call.node.axes.filter(([n]) => n !== 'c');
-  let dO = scratchOver('do', nodeRows, d);
+  let dO = scratchOver('do', nodeRows, inner);
   emitLinearVjp(call, { x: core.cropped(), g: call.grad, axis: 'c', weight: call.params.get('proj.weight')!, dx: dO,
     dw: call.paramGrads.get('proj.weight')!, db: call.paramGrads.get('proj.bias') });
   if (padded) {
-    const dOp = scratchOver('dopad', rowAxes, d);
+    const dOp = scratchOver('dopad', rowAxes, inner);
     emitPad(call, dO, dOp);
     dO = dOp;
   }
@@ -317,23 +381,50 @@ function lowerAttentionVjp(call: LowerVjpCall): void {
     }
   };
   const dOView = headsView(dO, gridAxes, heads, dh, 0);
+  /**
+   * With qk_norm the attention backward writes d(normalised q, k) into scratch of their own, and
+   * each norm's backward writes the raw part's gradient into the packed projection gradient `dst`.
+   */
+  const { qkNorm, qn, kn } = core;
+  const normGrads = (dst: { q: Value; k: Value }, kPart: number) => {
+    if (!qkNorm) return null;
+    const dqn = scratchOver('dqnorm', rowAxes, inner), dkn = scratchOver('dknorm', kn.normed!.axes.slice(0, -1), inner);
+    return {
+      dQ: headsView(dqn, gridAxes, heads, dh, 0), dK: headsView(dkn, kvGrid, heads, dh, 0), buffers: { dQ: dqn.buffer, dK: dkn.buffer },
+      back: () => {
+        const rowsOf = (v: Value) => v.axes.slice(0, -1);
+        emitQkNormVjp(call, qkNorm, qn.site, { view: headsView(dqn, rowsOf(dqn), heads, dh, 0), buffer: dqn.buffer },
+          { view: headsView(dst.q, rowsOf(dst.q), heads, dh, 0), buffer: dst.q.buffer });
+        emitQkNormVjp(call, qkNorm, kn.site, { view: headsView(dkn, rowsOf(dkn), heads, dh, 0), buffer: dkn.buffer },
+          { view: headsView(dst.k, rowsOf(dst.k), heads, dh, kPart), buffer: dst.k.buffer });
+      },
+    };
+  };
   if (core.kv) {
     const ctx = call.inputs[1];
     const ctxRows = ctx.axes.filter(([n]) => n !== 'c');
-    const dq = scratchOver('dq', rowAxes, d);
-    const dkv = scratchOver('dkv', ctxRows, 2 * d);
-    tail({ ...params, dO: dOView, dQ: headsView(dq, gridAxes, heads, dh, 0), dK: headsView(dkv, kvGrid, heads, dh, 0),
-      dV: headsView(dkv, kvGrid, heads, dh, 1), sharedKVGrad: true }, { dQ: dq.buffer, dK: dkv.buffer, dV: dkv.buffer, shared: true });
+    const dq = scratchOver('dq', rowAxes, inner);
+    const dkv = scratchOver('dkv', ctxRows, 2 * inner);
+    const ng = normGrads({ q: dq, k: dkv }, 0);
+    tail({ ...params, dO: dOView, dQ: ng?.dQ ?? headsView(dq, gridAxes, heads, dh, 0), dK: ng?.dK ?? headsView(dkv, kvGrid, heads, dh, 0),
+      dV: headsView(dkv, kvGrid, heads, dh, 1), sharedKVGrad: !ng },
+    { dQ: ng?.buffers.dQ ?? dq.buffer, dK: ng?.buffers.dK ?? dkv.buffer, dV: dkv.buffer, shared: !ng });
+    ng?.back();
     emitLinearVjp(call, { x: call.inputs[0], g: dq, axis: 'c', weight: call.params.get('q.weight')!, dx: call.inputGrads[0],
       dw: call.paramGrads.get('q.weight')!, db: call.paramGrads.get('q.bias') });
     emitLinearVjp(call, { x: ctx, g: dkv, axis: 'c', weight: call.params.get('kv.weight')!, dx: call.inputGrads[1],
       dw: call.paramGrads.get('kv.weight')!, db: call.paramGrads.get('kv.bias') });
     return;
   }
-  const dqkv = scratchOver('dqkv', rowAxes, 3 * d);
-  tail({ ...params, dO: dOView, dQ: headsView(dqkv, gridAxes, heads, dh, 0), dK: headsView(dqkv, gridAxes, heads, dh, 1),
-    dV: headsView(dqkv, gridAxes, heads, dh, 2), sharedKVGrad: true,
-    dRelPosBias: table ? params.relPosBias : undefined }, { dQ: dqkv.buffer, dK: dqkv.buffer, dV: dqkv.buffer, shared: true });
+  const dqkv = scratchOver('dqkv', rowAxes, 3 * inner);
+  const ng = normGrads({ q: dqkv, k: dqkv }, 1);
+  const dQ = { view: ng?.dQ ?? headsView(dqkv, gridAxes, heads, dh, 0), buffer: ng?.buffers.dQ ?? dqkv.buffer };
+  const dK = { view: ng?.dK ?? headsView(dqkv, gridAxes, heads, dh, 1), buffer: ng?.buffers.dK ?? dqkv.buffer };
+  tail({ ...params, dO: dOView, dQ: dQ.view, dK: dK.view, dV: headsView(dqkv, gridAxes, heads, dh, 2), sharedKVGrad: !ng,
+    dRelPosBias: table ? params.relPosBias : undefined }, { dQ: dQ.buffer, dK: dK.buffer, dV: dqkv.buffer, shared: !ng });
+  // rope's backward: the gradients of the turned q and k turned back, in place
+  if (core.rope) for (const t of [dQ, dK]) emitRope(call, core.rope, gridAxes.map(([n]) => n), t.view, t.buffer, true);
+  ng?.back();
   const dx = call.inputGrads[0];
   const dxp = padded && dx ? scratchOver('dxpad', rowAxes, d) : dx;
   emitLinearVjp(call, { x: core.x, g: dqkv, axis: 'c', weight: call.params.get('qkv.weight')!, dx: dxp,

@@ -170,12 +170,14 @@ function moduleChanges(la: Map<string, GraphNode>, lb: Map<string, GraphNode>, p
 /** Shape changes of parameters on both sides, and parameters added/removed inside surviving modules. */
 function paramChanges(pa: Map<string, number[]>, pb: Map<string, number[]>, ma: Set<string>, mb: Set<string>): ParamChange[] {
   const raw: { path: string; a: number[] | null; b: number[] | null }[] = [];
+  // the module a parameter belongs to: its longest module prefix (attn for attn.q_norm.weight)
+  const owner = (p: string, m: Set<string>) => prefixes(parentOf(p)).reverse().find((q) => m.has(q)) ?? parentOf(p);
   for (const [p, sa] of pa) {
     const sb = pb.get(p);
     if (sb && sb.join() !== sa.join()) raw.push({ path: p, a: sa, b: sb });
-    else if (!sb && mb.has(parentOf(p))) raw.push({ path: p, a: sa, b: null });
+    else if (!sb && mb.has(owner(p, ma))) raw.push({ path: p, a: sa, b: null });
   }
-  for (const [p, sb] of pb) if (!pa.has(p) && ma.has(parentOf(p))) raw.push({ path: p, a: null, b: sb });
+  for (const [p, sb] of pb) if (!pa.has(p) && ma.has(owner(p, mb))) raw.push({ path: p, a: null, b: sb });
   return compressPaths(raw, (r) => r.path, (r) => `${r.a}|${r.b}`, (m, path) => ({ path, count: m.length, a: m[0].a, b: m[0].b }));
 }
 
