@@ -23,7 +23,9 @@ gpuTest('layernorm along t and c, rmsnorm along w and c, with and without affine
     '  output n = layernorm(e, axis: h, affine: false)',
   ].join('\n'), '', DIMS));
   assert.equal(g.nodes.find((n) => n.op === 'expand')!.axes.map(([n]) => n), ['b', 'c', 'h', 'w', 't']);
-  await expectLoweredMatches(g, 'axis norms');
+  // a norm over 3 elements with eps 0.01 scales f32 rounding of x - mean by up to 1 / sqrt(eps) = 10:
+  // VDM_TEST_SEED=1214368575 reached 1.04e-4 (12 other seeds stayed under 1e-4), so this case allows 3e-4
+  await expectLoweredMatches(g, 'axis norms', 3e-4);
 });
 
 gpuTest('groupnorm: default over, over (w, t) with t a batch row, on a [.., t] last operand, without affine', async () => {
