@@ -25,7 +25,7 @@ const STD_BLOCKS = ['spatial_attention', 'temporal_attention', 'full_attention',
   'cross_attention', 'film', 'adain', 'conv3d', 'conv3d_block', 'conv2plus1d', 'resblock', 'downsample2d', 'upsample2d',
   'timestep_embedder', 'class_embedder', 'patch_embed', 'dit_block', 'final_layer', 'modulate', 'mlp', 'swin_block',
   'swin_stage', 'patch_merging', 'patch_expanding', 'gru_propagation', 'hierarchical_temporal', 'time_embedding', 'unet_up',
-  'stdit_block'];
+  'stdit_block', 't2i_final_layer'];
 const NAMED_ARGS = ['over', 'out', 'kernel', 'heads', 'window', 'patch', 'groups', 'eps', 'factor', 'axis', 'mode',
   'padding', 'stride', 'dim', 'ratio', 'shift', 'context', 'init', 'bias', 'causal', 'rel_bias', 'sizes', 'at', 'to', 'scale',
   'output_padding', 'dilation', 'order', 'hidden', 'per_frame', 'norm', 'qkv_bias', 'out_bias', 'dim_head', 'qk_norm', 'rope'];
