@@ -93,7 +93,8 @@ function reorderFeatures(data: Float32Array, shape: readonly number[], f: Featur
 }
 
 /** The shape of each of k equal parts along the first axis of PyTorch's layout, or why there are none. */
-function partShape(l: ParamLayout, k: number, map: NameMap): number[] | string {
+function partShape(l: ParamLayout, k: number, map: NameMap, rule?: NameRule): number[] | string {
+  if (rule?.kernel === 'full' && l.fullKernelShape) return [...l.fullKernelShape]; // size-1 axes: the same values
   if (k === 1) return [...l.torchShape];
   if (l.torchShape[0] % k) return `map ${map.name} splits ${l.path} into ${k} parts, but the first axis of its PyTorch layout ${shapeText(l.torchShape)} does not divide by ${k}`;
   return [l.torchShape[0] / k, ...l.torchShape.slice(1)];
@@ -116,7 +117,7 @@ export function torchToVdmParams(graph: Graph, source: Record<string, SafeTensor
   const rules: Record<string, number> = {};
   for (const l of layouts) {
     const { names, rule } = mapName(map, l.path, l.node.op);
-    const part = partShape(l, names.length, map);
+    const part = partShape(l, names.length, map, rule);
     if (typeof part === 'string') { problems.push(part); continue; }
     const parts: Float32Array[] = [];
     for (const name of names) {
@@ -173,7 +174,7 @@ export function vdmToTorchParams(graph: Graph, source: Record<string, SafeTensor
     if (t.shape.join() !== l.vdmShape.join()) { problems.push(shapeProblem(l.path, t.shape, l.vdmShape, l.torchShape, l, false)); continue; }
     try {
       const { names, rule } = mapName(map, l.path, l.node.op);
-      const part = partShape(l, names.length, map);
+      const part = partShape(l, names.length, map, rule);
       if (typeof part === 'string') { problems.push(part); continue; }
       const taken = names.find((n) => Object.hasOwn(tensors, n));
       if (taken) { problems.push(`map ${map.name} gives ${l.path} the name ${taken}, which another parameter has`); continue; }

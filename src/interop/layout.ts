@@ -19,6 +19,8 @@ export interface ParamLayout {
   readonly torchShape: readonly number[];
   /** torch[i] = vdm[perm[i]] (identity for 'same': null) */
   readonly perm: Int32Array | null;
+  /** patch-conv: the conv weight's shape with every patch axis in the kernel, size-1 ones too */
+  readonly fullKernelShape?: readonly number[];
 }
 
 /** The patch sizes of a linear's patchify input, when the linear embeds patches along c. */
@@ -87,7 +89,8 @@ export function torchLayout(graph: Graph): ParamLayout[] {
       const pe = leaf === 'weight' ? patchEmbedOf(graph, node) : null;
       if (pe) {
         const { perm, shape: torchShape } = patchConvPerm(pe, shape[1]);
-        out.push({ ...base, rule: 'patch-conv', torchShape, perm });
+        const fullKernelShape = [shape[1], pe.channels, ...pe.order.map((a) => Number(pe.patch[a]))];
+        out.push({ ...base, rule: 'patch-conv', torchShape, perm, fullKernelShape });
       } else if ((TRANSPOSED_LEAVES[node.op] ?? []).includes(leaf) && shape.length === 2) {
         out.push({ ...base, rule: 'transpose', torchShape: [shape[1], shape[0]], perm: transposePerm(shape[0], shape[1]) });
       } else {

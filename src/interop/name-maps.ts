@@ -7,8 +7,10 @@
 // A rule may also convert by rule where the other implementation lays a tensor out differently:
 // `torch` a list of names splits the tensor into equal parts along the first axis of PyTorch's
 // layout (a packed qkv as to_q, to_k, to_v), `features` reorders its last axis (neighbours
-// concatenated in another order than the spec's patchify), and `op` limits a rule to the
-// parameters of one kind of layer (an attention's proj, not a patch embedding's).
+// concatenated in another order than the spec's patchify), `op` limits a rule to the
+// parameters of one kind of layer (an attention's proj, not a patch embedding's), and
+// `kernel: "full"` keeps a patch embedding's size-1 patch axes in its conv kernel (Open-Sora's
+// Conv3d [out, C, 1, 2, 2], where DiT's Conv2d is [out, C, 2, 2]; the values are the same).
 //
 // A user's map is a JSON file:
 //   { "rules": [ { "vdm": "blocks.{n}.ada.{p*}", "torch": "blocks.{n}.adaLN_modulation.1.{p*}" } ],
@@ -30,6 +32,8 @@ export interface NameRule {
    * other implementation orders the groups as `order` lists them (its first group is vdm's order[0]).
    */
   readonly features?: { readonly groups: readonly number[]; readonly order: readonly number[] };
+  /** "full": a patch embedding's conv kernel keeps its size-1 patch axes ([out, C, 1, 2, 2]) */
+  readonly kernel?: 'full';
 }
 
 export interface IgnoredName {
@@ -127,8 +131,43 @@ const DIFFUSERS: NameMap = {
   ignore: [],
 };
 
+/**
+ * The names of Open-Sora 1.2's STDiT3 (hpcaitech/Open-Sora, opensora/models/stdit/stdit3.py) for
+ * specs/stdit3-xl-2.vdm: the interleaved `blocks.N.spatial` / `blocks.N.temporal` are the official
+ * spatial_blocks.N / temporal_blocks.N, a cross-attention's q and kv its q_linear and kv_linear, the
+ * adaLN-single tables bare parameters (scale_shift_table, no .weight), the timestep and fps
+ * embedders timm-style mlp.0 / mlp.2, the caption MLP y_embedder.y_proj, t_block a Sequential's
+ * Linear (t_block.1) and the patch embedding a Conv3d with kernel (1, p, p).
+ */
+const blocksOf = (kind: string): NameRule[] => [
+  { vdm: `blocks.{n}.${kind}.scale_shift_table.weight`, torch: `${kind}_blocks.{n}.scale_shift_table` },
+  { vdm: `blocks.{n}.${kind}.cross_attn.q.{p}`, torch: `${kind}_blocks.{n}.cross_attn.q_linear.{p}`, op: 'attention' },
+  { vdm: `blocks.{n}.${kind}.cross_attn.kv.{p}`, torch: `${kind}_blocks.{n}.cross_attn.kv_linear.{p}`, op: 'attention' },
+  { vdm: `blocks.{n}.${kind}.{p*}`, torch: `${kind}_blocks.{n}.{p*}` },
+];
+const OPENSORA: NameMap = {
+  name: 'opensora',
+  rules: [
+    { vdm: 'x_embedder.proj.{p}', torch: 'x_embedder.proj.{p}', kernel: 'full' },
+    { vdm: 't_embedder.fc1.{p}', torch: 't_embedder.mlp.0.{p}' },
+    { vdm: 't_embedder.fc2.{p}', torch: 't_embedder.mlp.2.{p}' },
+    { vdm: 'fps_embedder.fc1.{p}', torch: 'fps_embedder.mlp.0.{p}' },
+    { vdm: 'fps_embedder.fc2.{p}', torch: 'fps_embedder.mlp.2.{p}' },
+    { vdm: 't_block.{p}', torch: 't_block.1.{p}' },
+    { vdm: 'y_embedder.{p*}', torch: 'y_embedder.y_proj.{p*}' },
+    ...blocksOf('spatial'),
+    ...blocksOf('temporal'),
+    { vdm: 'final_layer.scale_shift_table.weight', torch: 'final_layer.scale_shift_table' },
+  ],
+  ignore: [
+    { torch: 'rope.freqs', why: "RoPE's fixed frequencies (an untrained nn.Parameter), which vdm computes" },
+    { torch: 'y_embedder.y_embedding', why: 'the learned null caption of classifier-free guidance, a buffer; vdm drops a caption by zeroing it' },
+    { torch: 'pos_embed.inv_freq', why: "the fixed frequencies of the 2D sin-cos table, which vdm computes (sincos)" },
+  ],
+};
+
 /** The maps `--map NAME` selects. */
-export const BUILTIN_MAPS: Readonly<Record<string, NameMap>> = { dit: DIT, latte: LATTE, swin: SWIN, diffusers: DIFFUSERS };
+export const BUILTIN_MAPS: Readonly<Record<string, NameMap>> = { dit: DIT, latte: LATTE, swin: SWIN, diffusers: DIFFUSERS, opensora: OPENSORA };
 
 /** The identity: vdm's own names. */
 export const IDENTITY_MAP: NameMap = { name: 'vdm', rules: [], ignore: [] };
@@ -203,7 +242,7 @@ export function toVdmName(map: NameMap, name: string, op?: string): string {
 }
 
 /** Whether a map only renames (no split, no reordering): what vdm export torch can build a module from. */
-export const onlyRenames = (map: NameMap) => map.rules.every((r) => typeof r.torch === 'string' && !r.features);
+export const onlyRenames = (map: NameMap) => map.rules.every((r) => typeof r.torch === 'string' && !r.features && !r.kernel);
 
 /** Why a tensor of the other side is ignored, or undefined. */
 export function ignoredWhy(map: NameMap, name: string): string | undefined {
@@ -248,13 +287,14 @@ export function loadNameMap(spec: string | undefined): NameMap {
   const ignore = o.ignore ?? [];
   const isName = (t: unknown) => typeof t === 'string' || (Array.isArray(t) && t.length > 0 && t.every((x) => typeof x === 'string'));
   if (!Array.isArray(rules) || !rules.every((r) => r && typeof r.vdm === 'string' && isName(r.torch) && (r.op === undefined || typeof r.op === 'string')
-    && (r.features === undefined || (Array.isArray(r.features.groups) && Array.isArray(r.features.order))))) {
-    throw bad('"rules" must be a list of {"vdm", "torch"} patterns ("torch" a name or a list of names; optional "op", "features": {"groups", "order"})');
+    && (r.features === undefined || (Array.isArray(r.features.groups) && Array.isArray(r.features.order)))
+    && (r.kernel === undefined || r.kernel === 'full'))) {
+    throw bad('"rules" must be a list of {"vdm", "torch"} patterns ("torch" a name or a list of names; optional "op", "features": {"groups", "order"}, "kernel": "full")');
   }
   if (!Array.isArray(ignore) || !ignore.every((r) => r && typeof r.torch === 'string')) throw bad('"ignore" must be a list of {"torch", "why"}');
   return validate({
     name: spec,
-    rules: rules.map((r: NameRule) => ({ vdm: r.vdm, torch: r.torch, ...(r.op !== undefined ? { op: r.op } : {}), ...(r.features ? { features: { groups: [...r.features.groups], order: [...r.features.order] } } : {}) })),
+    rules: rules.map((r: NameRule) => ({ vdm: r.vdm, torch: r.torch, ...(r.op !== undefined ? { op: r.op } : {}), ...(r.features ? { features: { groups: [...r.features.groups], order: [...r.features.order] } } : {}), ...(r.kernel ? { kernel: r.kernel } : {}) })),
     ignore: ignore.map((r: { torch: string; why?: unknown }) => ({ torch: r.torch, why: typeof r.why === 'string' ? r.why : 'ignored by the map' })),
   }, `--map ${spec}`);
 }

@@ -17,7 +17,7 @@ import { ConvertError, torchToVdmParams, vdmToTorchParams } from '../../src/inte
 import { IDENTITY_MAP, loadNameMap, mapName, NameMapError, toVdmName, type NameMap } from '../../src/interop/name-maps.ts';
 import { ExportError, exportTorch } from '../../src/interop/torch-export.ts';
 import type { SafeTensor } from '../../src/runtime/safetensors.ts';
-import { officialLatte, writer } from './official-state-dicts.ts';
+import { officialLatte, officialSTDiT3, writer } from './official-state-dicts.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vdm-maps-'));
@@ -97,7 +97,36 @@ test('latte: an official Latte state dict (models/latte.py naming and layout) co
   delete renamed['blocks.2.adaLN_modulation.1.weight'];
   const m = refusal(() => torchToVdmParams(graph, renamed, latte));
   assert.match(m, /missing blocks\.2\.adaLN_modulation\.1\.weight \[192, 32\] \(vdm's blocks\.2\.ada\.weight\)/);
-  assert.match(m, /the file's 1 tensor that no parameter takes under map latte: blocks\.2\.adaLN\.weight \(another naming\? --map dit\|swin\|diffusers or a JSON map\)/);
+  assert.match(m, /the file's 1 tensor that no parameter takes under map latte: blocks\.2\.adaLN\.weight \(another naming\? --map dit\|swin\|diffusers\|opensora or a JSON map\)/);
+});
+
+// ---------------------------------------------------------------- opensora
+
+test('opensora: an official STDiT3 state dict (stdit3.py naming, Conv3d patch embedding) converts and round-trips', () => {
+  const file = narrowed('stdit3-xl-2.vdm', [['let d = 1152, depth = 28, heads = 16, p = 2', 'let d = 32, depth = 2, heads = 2, p = 2'], ['l=300, c=4096', 'l=5, c=16']]);
+  const graph = graphOf(file, { b: 1, t: 2, h: 8, w: 8 });
+  const d = 32, C = 4, p = 2;
+  const official = officialSTDiT3({ d, depth: 2, heads: 2, p, c: C, caption: 16, tokens: 5, seed: 17 });
+  const map = loadNameMap('opensora');
+  const r = roundTrip(graph, official, map);
+  assert.equal(r.ignored.map(([n]) => n), ['rope.freqs', 'y_embedder.y_embedding']);
+  // 8 Linear weights outside the blocks and 7 in each of 4 blocks; tables, norms and biases as they are
+  assert.equal(r.rules, { 'patch-conv': 1, transpose: 8 + 4 * 7, same: Object.keys(official).length - 2 - 1 - 8 - 4 * 7 });
+  // Conv3d [d, C, 1, p, p] -> patchify + linear [(1 * p * p) * C, d]: row (i * p + j) * C + c, column o
+  const conv = official['x_embedder.proj.weight'].data, lin = r.tensors['x_embedder.proj.weight'].data;
+  assert.equal(r.tensors['x_embedder.proj.weight'].shape, [p * p * C, d]);
+  for (const [o, c, i, j] of [[0, 0, 0, 0], [5, 3, 1, 0], [31, 2, 0, 1], [17, 1, 1, 1]]) {
+    assert.is(lin[((i * p + j) * C + c) * d + o], conv[((o * C + c) * p + i) * p + j], `o=${o} c=${c} (${i}, ${j})`);
+  }
+  // the bare tables land on vdm's .weight, row for row; kv_linear [2d, d] is kv [d, 2d] transposed
+  assert.ok(bits(r.tensors['blocks.1.temporal.scale_shift_table.weight']).equals(bits(official['temporal_blocks.1.scale_shift_table'])));
+  const kv = r.tensors['blocks.0.spatial.cross_attn.kv.weight'].data, kvOff = official['spatial_blocks.0.cross_attn.kv_linear.weight'].data;
+  for (const [o, i] of [[0, 0], [40, 3], [63, 31]]) assert.is(kv[i * 2 * d + o], kvOff[o * d + i]);
+  // a Conv2d-shaped patch embedding (DiT's) is refused by name and shape, not reshaped silently
+  const flat = { ...official, 'x_embedder.proj.weight': { dtype: 'F32', shape: [d, C, p, p], data: conv } } as Record<string, SafeTensor>;
+  assert.match(refusal(() => torchToVdmParams(graph, flat, map)), /x_embedder\.proj\.weight is \[32, 4, 2, 2\]/);
+  // export with this map is refused (blocks move, the kernel keeps a size-1 axis): export without it and convert
+  assert.throws(() => exportTorch(graph, { map }), (e: unknown) => e instanceof ExportError);
 });
 
 // ---------------------------------------------------------------- swin
@@ -273,7 +302,7 @@ test('a JSON map may split, reorder and limit rules to an op; a bad one is named
   assert.equal(mapName(m, 'blk.attn.qkv.weight', 'linear').names, ['blk.attn.qkv.weight']);
   fs.writeFileSync(file, JSON.stringify({ rules: [{ vdm: 'a.{p}', torch: 'b.{p}', features: { groups: [2, 2], order: [0, 0] } }] }));
   assert.throws(() => loadNameMap(file), (e: Error) => e instanceof NameMapError && /"features" needs positive integer groups and an order that lists each group once/.test(e.message));
-  assert.throws(() => loadNameMap('latte2'), /no such built-in map \(built in: dit, latte, swin, diffusers\)/);
+  assert.throws(() => loadNameMap('latte2'), /no such built-in map \(built in: dit, latte, swin, diffusers, opensora\)/);
 });
 
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -43,3 +43,42 @@ export function officialLatte(o: { d: number; depth: number; p: number; c: numbe
   w.linear('final_layer.adaLN_modulation.1', d, 2 * d);
   return w.out;
 }
+
+/**
+ * An Open-Sora 1.2 STDiT3 state dict (hpcaitech/Open-Sora opensora/models/stdit/stdit3.py):
+ * x_embedder.proj a Conv3d [d, C, 1, p, p], t_embedder / fps_embedder mlp.0/2, t_block.1,
+ * y_embedder.y_proj.fc1/fc2 and the null caption y_embedding [tokens, caption], spatial_blocks.N and
+ * temporal_blocks.N (scale_shift_table [6, d], attn.qkv/q_norm/k_norm/proj, cross_attn.q_linear/
+ * kv_linear/proj, mlp.fc1/fc2), final_layer.scale_shift_table [2, d] and linear, and rope.freqs.
+ */
+export function officialSTDiT3(o: { d: number; depth: number; heads: number; p: number; c: number; caption: number; tokens: number; seed: number }): Record<string, SafeTensor> {
+  const { d, p, c } = o;
+  const dh = d / o.heads;
+  const w = writer(o.seed);
+  w.put('rope.freqs', [dh / 2]);
+  w.put('x_embedder.proj.weight', [d, c, 1, p, p], 1 / Math.sqrt(c * p * p));
+  w.put('x_embedder.proj.bias', [d], 0.2);
+  for (const e of ['t_embedder', 'fps_embedder']) { w.linear(`${e}.mlp.0`, 256, d); w.linear(`${e}.mlp.2`, d, d); }
+  w.linear('t_block.1', d, 6 * d);
+  w.linear('y_embedder.y_proj.fc1', o.caption, d);
+  w.linear('y_embedder.y_proj.fc2', d, d);
+  w.put('y_embedder.y_embedding', [o.tokens, o.caption]);
+  for (const kind of ['spatial', 'temporal']) {
+    for (let n = 0; n < o.depth; n++) {
+      const b = `${kind}_blocks.${n}`;
+      w.put(`${b}.scale_shift_table`, [6, d], 1 / Math.sqrt(d));
+      w.linear(`${b}.attn.qkv`, d, 3 * d);
+      w.put(`${b}.attn.q_norm.weight`, [dh]);
+      w.put(`${b}.attn.k_norm.weight`, [dh]);
+      w.linear(`${b}.attn.proj`, d, d);
+      w.linear(`${b}.cross_attn.q_linear`, d, d);
+      w.linear(`${b}.cross_attn.kv_linear`, d, 2 * d);
+      w.linear(`${b}.cross_attn.proj`, d, d);
+      w.linear(`${b}.mlp.fc1`, d, 4 * d);
+      w.linear(`${b}.mlp.fc2`, 4 * d, d);
+    }
+  }
+  w.put('final_layer.scale_shift_table', [2, d], 1 / Math.sqrt(d));
+  w.linear('final_layer.linear', d, p * p * 2 * c);
+  return w.out;
+}
