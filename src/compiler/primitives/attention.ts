@@ -121,6 +121,7 @@ function keyMaskCheck(a: BoundArgs, m: TensorValue, x: TensorValue, keys: Tensor
   const batch = x.axes.filter(([n]) => n !== 'c' && !over.includes(n)).map(([n]) => n);
   for (const [n, s] of m.axes) {
     const kn = keyAxes.includes(n) ? sizeIn(keys.axes, n) : batch.includes(n) ? sizeIn(x.axes, n) : null;
+    if (n === 'c') fail('VDM044', span, 'key_mask has a channel axis c', 'a mask holds one value per key: drop c, e.g. mean(m, over: c)');
     if (kn === null) {
       fail('VDM044', span, `key_mask axis '${n}' is neither a key token axis (${keyAxes.join(', ')}) nor a batch axis of x ${formatAxes(x.axes)}`,
         didYouMean(n, [...keyAxes, ...batch]) ?? 'give the mask the key token axes, and optionally batch axes of x, e.g. [b, l] for a caption');
