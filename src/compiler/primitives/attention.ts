@@ -7,7 +7,7 @@
 // rule are in attention-reference.ts.
 import { attentionKernel, attentionTilingFor, type AttentionParams, type Axis } from '../../codegen/kernels/attention.ts';
 import { attentionBackwardKernels, attentionBackwardScratch, attentionBackwardTilingFor, type AttentionBackwardParams } from '../../codegen/kernels/attention-backward.ts';
-import { emitCrop, emitDense, emitPad, viewOver, type GemmFusion, type LowerCall, type LowerVjpCall, type Value } from './lowering.ts';
+import { emitCrop, emitDense, emitPad, emitZeros, viewOver, type GemmFusion, type LowerCall, type LowerVjpCall, type Value } from './lowering.ts';
 import { attentionReferenceOf, attentionVjpOf } from './attention-reference.ts';
 import { emitLinearVjp } from './linear.ts';
 import { emitQkNorm, emitQkNormVjp, emitRope, QK_NORMS, qkNormOf, qkNormParams, ropeOf, ropeWidths, type NormSite } from './attention-options.ts';
@@ -349,7 +349,7 @@ function emitCore(call: LowerCall) {
     };
     const buffers = [qn.buffer, kn.buffer, kv.buffer, ...(mask ? [mask.buffer] : [])];
     call.emit(attentionKernel(params), [...buffers, o.buffer]);
-    return { o, cropped, x, padded, rowAxes, params, heads, dh, inner, gridAxes, kvGrid, q, kv, qkNorm, qn, kn, buffers };
+    return { o, cropped, x, padded, rowAxes, params, heads, dh, inner, gridAxes, kvGrid, q, kv, qkNorm, qn, kn, buffers, mask };
   }
   const qkv = scratchOver('qkv', rowAxes, 3 * inner);
   emitProjection(call, x, qkv, 'qkv.weight', 'qkv.bias', pro);
@@ -370,7 +370,7 @@ function emitCore(call: LowerCall) {
   };
   const buffers = [qn.buffer, kn.buffer, qkv.buffer, ...(table ? [table] : []), ...(mask ? [mask.buffer] : [])];
   call.emit(attentionKernel(params), [...buffers, o.buffer]);
-  return { o, cropped, x, padded, rowAxes, params, heads, dh, inner, gridAxes, kvGrid: gridAxes, qkv, qkNorm, qn, kn, rope, buffers };
+  return { o, cropped, x, padded, rowAxes, params, heads, dh, inner, gridAxes, kvGrid: gridAxes, qkv, qkNorm, qn, kn, rope, buffers, mask };
 }
 
 /**
@@ -380,7 +380,9 @@ function emitCore(call: LowerCall) {
  * out like the projection, and the input projections' backward gives dx (and d context).
  */
 function lowerAttentionVjp(call: LowerVjpCall): void {
-  if (call.attrs.key_mask === true) throw new Error('attention: key_mask has no GPU backward yet (the float64 backward rule has it)');
+  // the key mask gets no gradient: zeros where its producer wants one (a mask computed from parameters)
+  const dMask = call.attrs.key_mask === true ? call.inputGrads[call.inputGrads.length - 1] : null;
+  if (dMask) emitZeros(call, dMask);
   const core = emitCore(call);
   const { heads, dh, gridAxes, kvGrid } = core;
   const params = { ...core.params, backwardTiling: attentionBackwardTilingFor(call.adapter) };
@@ -406,7 +408,7 @@ function lowerAttentionVjp(call: LowerVjpCall): void {
     for (const spec of attentionBackwardKernels(p)) {
       const names = spec.bindings.map((b) => b.name);
       const by: Record<string, string> = {
-        q: core.buffers[0], k: core.buffers[1], v: core.buffers[2], relPosBias: call.params.get('rel_bias') ?? '',
+        q: core.buffers[0], k: core.buffers[1], v: core.buffers[2], relPosBias: call.params.get('rel_bias') ?? '', km: core.mask?.buffer ?? '',
         dO: dO.buffer, scratch, dQ: grads.dQ, dK: grads.dK, dV: grads.dV, dKV: grads.dK, dRelPosBias: table ?? '',
       };
       call.emit(spec, names.map((n) => {
