@@ -1,19 +1,20 @@
 /**
  * Backward of the attention kernel (attention.ts): o_i = Σ_j P_ij v_j, P_i = softmax_j(s_ij),
  * s_ij = scale q_i·k_j + bias[rel(i, j), head], over the keys j that query i sees (same window, same
- * Swin region). With dP_ij = dO_i·v_j and D_i = Σ_j P_ij dP_ij (= dO_i·o_i):
+ * Swin region, causal order, key mask). With dP_ij = dO_i·v_j and D_i = Σ_j P_ij dP_ij (= dO_i·o_i):
  *   dS_ij = P_ij (dP_ij − D_i)
  *   dq_i = scale Σ_j dS_ij k_j     dk_j = scale Σ_i dS_ij q_i     dv_j = Σ_i P_ij dO_i
  *   dbias[r, head] = Σ_{(i, j) at offset r} dS_ij
  * FlashAttention-2 style: scores are recomputed, the score matrix is never stored. Three kernels, run in
  * this order, each writing its outputs with `=` once per element (deterministic, no atomics):
  *  1. rows (per query row): the row's log-sum-exp, D and dq; lse and D go to the scratch buffer.
- *     Bindings: q, k, v, [relPosBias], dO, then dQ, scratch.
+ *     Bindings: q, k, v, [relPosBias], [km], dO, then dQ, scratch. A row whose keys are all masked
+ *     (keyMask) stores lse = D = 0 and dq = 0.
  *  2. keys (per key row; loops over the queries that see the key, and over the batch axes where dK/dV
  *     have stride 0, which it sums): dk and dv from the scratch's lse and D.
- *     Bindings: q, k, v, [relPosBias], dO, scratch, then dK, dV (or one dKV, see sharedKVGrad).
+ *     Bindings: q, k, v, [relPosBias], [km], dO, scratch, then dK, dV (or one dKV, see sharedKVGrad).
  *  3. bias (only with dRelPosBias): the sum over the (query, key) pairs at each table entry's offset.
- *     Bindings: q, k, v, relPosBias, dO, scratch, then dRelPosBias (subgroup variant: two kernels, see below).
+ *     Bindings: q, k, v, relPosBias, [km], dO, scratch, then dRelPosBias (subgroup variant: two kernels, see below).
  * Two variants, chosen by backwardTiling (attentionBackwardTilingFor picks one per adapter):
  *  - workgroup memory (GPUs): one invocation per row, the other side's rows staged `tile` at a time in
  *    workgroup memory; the rows kernel makes two passes over the keys (lse and D with online rescaling,

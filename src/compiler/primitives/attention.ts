@@ -126,7 +126,9 @@ function keyMaskCheck(a: BoundArgs, m: TensorValue, x: TensorValue, keys: Tensor
       fail('VDM044', span, `key_mask axis '${n}' is neither a key token axis (${keyAxes.join(', ')}) nor a batch axis of x ${formatAxes(x.axes)}`,
         didYouMean(n, [...keyAxes, ...batch]) ?? 'give the mask the key token axes, and optionally batch axes of x, e.g. [b, l] for a caption');
     }
-    if (kn !== s) fail('VDM044', span, `key_mask axis '${n}' is ${s}, but ${kn} in the ${keyAxes.includes(n) ? 'keys' : 'x'}`);
+    if (kn !== s) {
+      fail('VDM044', span, `key_mask axis '${n}' is ${s}, but ${kn} in the ${keyAxes.includes(n) ? 'keys' : 'x'}`, `give the mask one value per ${keyAxes.includes(n) ? 'key' : 'batch entry'}: ${n}=${kn}`);
+    }
   }
   const missing = keyAxes.filter((n) => !m.axes.some(([k]) => k === n));
   if (missing.length) fail('VDM044', span, `key_mask lacks the key token axis '${missing[0]}'`, `give the mask every key token axis (${keyAxes.join(', ')})`);
