@@ -28,7 +28,7 @@ const STD_BLOCKS = ['spatial_attention', 'temporal_attention', 'full_attention',
   'stdit_block', 't2i_final_layer'];
 const NAMED_ARGS = ['over', 'out', 'kernel', 'heads', 'window', 'patch', 'groups', 'eps', 'factor', 'axis', 'mode',
   'padding', 'stride', 'dim', 'ratio', 'shift', 'context', 'init', 'bias', 'causal', 'rel_bias', 'sizes', 'at', 'to', 'scale',
-  'output_padding', 'dilation', 'order', 'hidden', 'per_frame', 'norm', 'qkv_bias', 'out_bias', 'dim_head', 'qk_norm', 'rope'];
+  'output_padding', 'dilation', 'order', 'hidden', 'per_frame', 'norm', 'qkv_bias', 'out_bias', 'dim_head', 'qk_norm', 'rope', 'key_mask'];
 const INPUT_KINDS = ['video', 'timestep', 'label', 'image', 'text', 'trajectory', 'scalar', 'tensor'];
 const AXES = ['b', 'c', 't', 'h', 'w', 'l', 'n'];
 const STRINGS = ['', 'same', 'valid', 'avg', 'max', 'nearest', 'linear', 'normal', 'zeros', 'ones', 'xavier_uniform', 'layer', 'rms', 'a\\"b', '\\n', 'é'];

@@ -155,7 +155,7 @@ function constructorOf(graph: Graph, n: GraphNode): string {
     }
     case 'embed': return `nn.Embedding(${Number(n.attrs.classes)}, ${Number(n.attrs.dim)})`;
     case 'attention': {
-      const ctx = n.inputs.length > 1 ? graph.nodes[n.inputs[1]].axes : null;
+      const ctx = n.attrs.context_over ? graph.nodes[n.inputs[1]].axes : null;
       const cross = ctx ? `, context_dim=${size(ctx, 'c')}, context_axes=${tuple(names(ctx))}, context_over=${tuple(n.attrs.context_over as string[])}` : '';
       const dict = (v: unknown) => `{${Object.entries(v as Record<string, number>).map(([a, k]) => `'${a}': ${k}`).join(', ')}}`;
       const table = n.params.find((p) => p.path.endsWith('rel_bias'));
@@ -167,7 +167,8 @@ function constructorOf(graph: Graph, n: GraphNode): string {
         .filter(([, v]) => v !== undefined)
         .map(([k, v]) => `, ${k}=${typeof v === 'boolean' ? (v ? 'True' : 'False') : typeof v === 'string' ? `'${v}'` : Number(v)}`).join('')
         + (n.attrs.rope ? `, rope=[${(n.attrs.rope as [string, number][]).map(([a, w]) => `('${a}', ${w})`).join(', ')}]` : '')
-        + (n.attrs.causal ? ', causal=True' : '');
+        + (n.attrs.causal ? ', causal=True' : '')
+        + (n.attrs.key_mask ? `, key_mask_axes=${tuple(names(graph.nodes[n.inputs[n.inputs.length - 1]].axes))}` : '');
       return `Attention(${size(inAxes, 'c')}, heads=${Number(n.attrs.heads)}, axes=${tuple(names(inAxes))}, over=${tuple(n.attrs.over as string[])}${n.attrs.bias ? '' : ', bias=False'}${cross}${win}${padded}${table ? `, rel_bias=${table.shape[0]}` : ''}${bw}${opts})`;
     }
     default: throw new ExportError(`internal: no module for ${n.op}`);
@@ -239,7 +240,11 @@ function nodeExpr(ctx: Ctx, n: GraphNode, v: (id: number) => string, attr: strin
         : `F.layer_norm(${x}.movedim(${dim}, -1), (${c},), eps=${pyNum(Number(n.attrs.eps))}).movedim(-1, ${dim})`;
       return keep(e, axes);
     }
-    case 'attention': return keep(`${accessOf(attr!)}(${n.inputs.map(v).join(', ')})`, names(input(0).axes));
+    case 'attention': {
+      // the key mask (last input) by keyword: forward(x, context=None, key_mask=None)
+      const args = n.inputs.map((i, k) => (n.attrs.key_mask && k === n.inputs.length - 1 ? `key_mask=${v(i)}` : v(i)));
+      return keep(`${accessOf(attr!)}(${args.join(', ')})`, names(input(0).axes));
+    }
     case 'conv':
     case 'conv_transpose': return keep(`conv_over(${accessOf(attr!)}, ${v(n.inputs[0])}, ${tuple(names(input(0).axes))}, ${tuple(n.attrs.over as string[])})`, names(input(0).axes));
     case 'groupnorm':

@@ -243,7 +243,9 @@ class Attention(nn.Module):
     rope [(axis, width), ...] then turns them: the head dim cut into those widths in order, pairs
     (2j, 2j + 1) of a part turned by pos * 10000^(-2j / width), pos the token's index on that axis
     (rotary_embedding_torch's and diffusers' interleaved convention). causal: a token sees the tokens
-    at its index and before, row-major over \`over\`.
+    at its index and before, row-major over \`over\`. key_mask_axes: forward's key_mask (axes in that
+    order: the key token axes, some batch axes) drops the keys where it is 0; a query left with no
+    key gets o = 0.
     With \`window\` (Swin): tokens attend within windows of the grid rolled by -shift, pairs from
     different regions of a shifted grid masked; \`padded\` first pads the grid with zeros after its end
     to those sizes (Video Swin) and crops the result back. \`rel_bias\` adds a learned
@@ -253,7 +255,7 @@ class Attention(nn.Module):
 
     def __init__(self, dim, heads, axes, over, bias=True, context_dim=None, context_axes=(), context_over=(),
                  window=None, shift=None, rel_bias=None, padded=None, bias_window=None,
-                 qkv_bias=None, out_bias=None, dim_head=None, qk_norm=None, rope=None, causal=False):
+                 qkv_bias=None, out_bias=None, dim_head=None, qk_norm=None, rope=None, causal=False, key_mask_axes=None):
         super().__init__()
         self.heads, self.axes, self.over = heads, tuple(axes), tuple(over)
         self.dh = dim // heads if dim_head is None else dim_head
@@ -263,7 +265,7 @@ class Attention(nn.Module):
         if qk_norm is not None:
             norm = (lambda: nn.LayerNorm(self.dh, eps=1e-6)) if qk_norm == 'layer' else (lambda: RMSNorm(self.dh, 1e-6))
             self.q_norm, self.k_norm = norm(), norm()
-        self.qk_norm, self.rope, self.causal = qk_norm, rope, causal
+        self.qk_norm, self.rope, self.causal, self.key_mask_axes = qk_norm, rope, causal, key_mask_axes
         self.context_axes, self.context_over = tuple(context_axes), tuple(context_over)
         self.window, self.shift = window, shift or {}
         self.padded, self.bias_window = padded, bias_window
@@ -278,12 +280,13 @@ class Attention(nn.Module):
             self.kv = nn.Linear(context_dim, 2 * inner, bias=qkv_bias)
         self.proj = nn.Linear(inner, dim, bias=out_bias)
 
-    def forward(self, x, context=None):
+    def forward(self, x, context=None, key_mask=None):
         batch = [a for a in self.axes if a != 'c' and a not in self.over]
         order = batch + list(self.over) + ['c']
         x = x.permute([self.axes.index(a) for a in order])
+        keep = None if key_mask is None else self.keys_kept(key_mask, batch, x.shape[:len(batch)])
         if self.window is not None or self.rel_bias is not None:
-            return self.windowed(x).permute([order.index(a) for a in self.axes])
+            return self.windowed(x, keep).permute([order.index(a) for a in self.axes])
         shape = x.shape
         B, N, C = math.prod(shape[:len(batch)]), math.prod(shape[len(batch):-1]), shape[-1]
         H, D = self.heads, self.dh
@@ -302,15 +305,34 @@ class Attention(nn.Module):
             kv = self.kv(ctx).reshape(B, M, 2, H, D).permute(2, 0, 3, 1, 4)
             k, v = kv[0], kv[1]
         q, k = self.normed(q, k, shape[len(batch):-1])
-        if hasattr(F, 'scaled_dot_product_attention'):
+        if hasattr(F, 'scaled_dot_product_attention') and keep is None:
             o = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
         else:
             scores = q @ k.transpose(-2, -1) * D ** -0.5
             if self.causal:
                 scores = scores.masked_fill(torch.ones(N, N, dtype=torch.bool, device=x.device).triu(1), float('-inf'))
-            o = torch.softmax(scores, dim=-1) @ v
+            o = self.softmax(scores, keep) @ v
         o = self.proj(o.transpose(1, 2).reshape(B, N, H * D))
         return o.reshape(shape).permute([order.index(a) for a in self.axes])
+
+    def keys_kept(self, key_mask, batch, bsizes):
+        """key_mask [*key_mask_axes] as a bool [B, keys]: batch axes it lacks broadcast, keys row-major."""
+        keys = list(self.context_over) if self.context_over else list(self.over)
+        shared = [a for a in batch if a in self.key_mask_axes]
+        m = key_mask.permute([self.key_mask_axes.index(a) for a in shared + keys])
+        sizes = dict(zip(shared, m.shape))
+        M = math.prod(m.shape[len(shared):])
+        m = m.reshape([sizes[a] if a in sizes else 1 for a in batch] + [M]).expand(*bsizes, M)
+        return m.reshape(-1, M) != 0
+
+    @staticmethod
+    def softmax(scores, keep):
+        """softmax over the last axis of scores [B, .., keys]; keep [B, keys] drops keys; an all-masked row is 0."""
+        if keep is not None:
+            keep = keep.reshape(keep.shape[0], *[1] * (scores.dim() - 2), keep.shape[1])
+            scores = scores.masked_fill(~keep, float('-inf'))
+        p = torch.softmax(scores, dim=-1)
+        return p.masked_fill((scores == float('-inf')).all(-1, keepdim=True), 0.0)
 
     def normed(self, q, k, sizes):
         """q and k [.., heads, tokens, dim_head] after qk_norm and rope; tokens row-major over \`over\` of \`sizes\`."""
@@ -334,7 +356,7 @@ class Attention(nn.Module):
             start += width
         return torch.cat(out, -1)
 
-    def windowed(self, x):
+    def windowed(self, x, keep=None):
         """Self-attention within (shifted) windows, with the relative-position table: x [*batch, *over, c]."""
         k = len(self.over)
         nb = x.dim() - k - 1
@@ -345,9 +367,9 @@ class Attention(nn.Module):
             for i, n in enumerate(original):
                 o = o.narrow(nb + i, 0, n)
             return o
-        return self.windowed_grid(x, k, nb)
+        return self.windowed_grid(x, k, nb, keep)
 
-    def windowed_grid(self, x, k, nb):
+    def windowed_grid(self, x, k, nb, keep=None):
         shape, C, H, D = x.shape, x.shape[-1], self.heads, self.dh
         sizes = list(shape[nb:nb + k])
         ws = [self.window.get(a, n) if self.window else n for a, n in zip(self.over, sizes)]
@@ -385,7 +407,8 @@ class Attention(nn.Module):
             scores = scores.masked_fill(differ[:, None], float('-inf'))
         if self.causal:  # one window over the whole grid (causal excludes windows)
             scores = scores.masked_fill(torch.ones(N, N, dtype=torch.bool, device=x.device).triu(1), float('-inf'))
-        o = torch.softmax(scores, dim=-1).reshape(-1, H, N, N) @ v
+        # keep (no windows: one window per batch element) [B, N]
+        o = self.softmax(scores, keep).reshape(-1, H, N, N) @ v
         o = self.proj(o.transpose(1, 2).reshape(-1, N, H * D)).reshape(wshape)
         inverse = [perm.index(i) for i in range(len(perm))]
         o = o.permute(inverse).reshape(shape)

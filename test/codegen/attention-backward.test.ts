@@ -13,7 +13,7 @@ import { assertCompilesClean, rand, randomArray as uniform, relError, seed } fro
 const randomArray = (n: number, amp = 1) => uniform(n, -amp, amp);
 const axes = (spec: Record<string, number>): Axis[] => Object.entries(spec).map(([name, size]) => ({ name, size }));
 
-interface Data { q: Float32Array; k: Float32Array; v: Float32Array; relPosBias?: Float32Array; dO: Float32Array }
+interface Data { q: Float32Array; k: Float32Array; v: Float32Array; relPosBias?: Float32Array; keyMask?: Float32Array; dO: Float32Array }
 /** Which gradients share one buffer: none, dK with dV (sharedKVGrad), or all three (packed qkv). */
 type GradBuffers = 'separate' | 'kv' | 'qkv';
 
@@ -39,7 +39,7 @@ async function runBackward(p: AttentionBackwardParams, data: Data, grads: GradBu
   const outs: Record<string, { buf: GPUBuffer; n: number }> = {
     dQ, dK, dV, dKV: dK, scratch: output(attentionBackwardScratch(p)), ...(p.dRelPosBias ? { dRelPosBias: output(extent(p.dRelPosBias)) } : {}),
   };
-  const ins: Record<string, Float32Array | undefined> = { q: data.q, k: data.k, v: data.v, relPosBias: data.relPosBias, dO: data.dO };
+  const ins: Record<string, Float32Array | undefined> = { q: data.q, k: data.k, v: data.v, relPosBias: data.relPosBias, km: data.keyMask, dO: data.dO };
   try {
     gpu.device.pushErrorScope('validation');
     try {
@@ -125,7 +125,8 @@ const pick = (v: View, i: number): View => ({
  * input buffers and 160 random ones of larger buffers; a buffer bound to several operands (packed qkv)
  * gets the sum of their gradients.
  */
-function finiteDifferences(p: AttentionBackwardParams, x: Required<Pick<AttentionInputs, 'q' | 'k' | 'v'>> & { relPosBias?: Float64Array }, dO: Float64Array, what: string) {
+function finiteDifferences(p: AttentionBackwardParams, x: Required<Pick<AttentionInputs, 'q' | 'k' | 'v'>> & { relPosBias?: Float64Array; keyMask?: Float64Array },
+  dO: Float64Array, what: string) {
   const inputs = x as { q: Float64Array; k: Float64Array; v: Float64Array; relPosBias?: Float64Array };
   const loss = () => attentionReference(p, inputs).o.reduce((s, o, i) => s + (Number.isNaN(o) ? 0 : o * dO[i]), 0);
   const ref = attentionBackwardReference(p, inputs, dO);
@@ -176,6 +177,10 @@ test('the float64 backward reference agrees with finite differences of attention
     q: full, k: full, v: full, o: full, dO: full, dQ: full, dK: full, dV: full };
   finiteDifferences(sep, { q: rand64(48), k: rand64(48), v: rand64(48) }, rand64(48), 'full');
   finiteDifferences({ ...sep, causal: true }, { q: rand64(48), k: rand64(48), v: rand64(48) }, rand64(48), 'causal');
+  // key mask [b, t, h]: sample 0 drops three keys, sample 1 all six (its rows: o = 0, no gradient)
+  const keyMask = Float64Array.from([1, 0, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
+  finiteDifferences({ ...sep, keyMask: contiguous([2, 2, 3]) }, { q: rand64(48), k: rand64(48), v: rand64(48), keyMask }, rand64(48), 'key mask');
+  finiteDifferences({ ...sep, causal: true, keyMask: contiguous([2, 2, 3]) }, { q: rand64(48), k: rand64(48), v: rand64(48), keyMask }, rand64(48), 'key mask, causal');
 });
 
 // ---------------------------------------------------------------- kernels on the adapter
@@ -247,6 +252,23 @@ gpuTest('causal over (t, h) with a bias table: rows, keys and bias kernels', asy
   const { p, data } = packed({ b: 2, t: 3, h: 3, w: 2 }, ['t', 'h'], 2, 4, { causal: true });
   await check(p, data, 'causal', 'qkv');
   await check({ ...p, relPosBias: contiguous([25, 2]), dRelPosBias: contiguous([25, 2]) }, { ...data, relPosBias: randomArray(50, 2) }, 'causal bias', 'qkv');
+});
+
+gpuTest('key mask: self over (t, h) with a bias table (sample 1 fully masked), cross with the mask broadcast over b', async () => {
+  const { p, data } = packed({ b: 2, t: 3, h: 3, w: 2 }, ['t', 'h'], 2, 4, { keyMask: contiguous([2, 3, 3, 2]) });
+  const keyMask = Float32Array.from({ length: 36 }, (_, i) => (i >= 18 || i % 4 === 1 ? 0 : 1));
+  await check(p, { ...data, keyMask }, 'key mask', 'qkv');
+  await check({ ...p, relPosBias: contiguous([25, 2]), dRelPosBias: contiguous([25, 2]) }, { ...data, keyMask, relPosBias: randomArray(50, 2) }, 'key mask bias', 'qkv');
+  const ref = attentionBackwardReference(p, { ...data, keyMask }, data.dO);
+  const open = attentionBackwardReference({ ...p, keyMask: undefined }, data, data.dO);
+  assert.ok(ref.dQ.some((x, i) => Math.abs(x - open.dQ[i]) > 1e-3), 'the mask matters');
+  const b = 2, heads = 2, dh = 6, l = 5;
+  const self = packedSelfAttention({ grid: axes({ b, t: 2, h: 3 }), tokens: ['t', 'h'], heads, headDim: dh });
+  const ctx = contiguous([b, l, heads, dh]), q = contiguous(self.o.shape);
+  const cross: AttentionBackwardParams = { ...self, q, context: axes({ l }), k: ctx, v: ctx, dO: self.o, dQ: q, dK: ctx, dV: ctx,
+    keyMask: { shape: [b, l], strides: [0, 1], offset: 0 } };
+  const n = extent(ctx);
+  await check(cross, { q: randomArray(extent(q), 2), k: randomArray(n, 2), v: randomArray(n), dO: randomArray(extent(q)), keyMask: Float32Array.from([0, 1, 0, 3, 1]) }, 'cross key mask');
 });
 
 gpuTest('relative-position bias without windows (full temporal attention)', async () => {

@@ -10,13 +10,13 @@ import { absolute, assertCompilesClean, randomArray as uniform, relError, seed }
 /** Symmetric uniform inputs in [-amp, amp). */
 const randomArray = (n: number, amp = 1) => uniform(n, -amp, amp);
 
-interface Data { q: Float32Array; k: Float32Array; v: Float32Array; relPosBias?: Float32Array }
+interface Data { q: Float32Array; k: Float32Array; v: Float32Array; relPosBias?: Float32Array; keyMask?: Float32Array }
 
 /** Runs the kernel and returns GPU output and float64 reference over the o buffer. */
 async function run(p: AttentionParams, data: Data) {
   const spec = attentionKernel(p);
   await assertCompilesClean(spec);
-  const args = [data.q, data.k, data.v, ...(data.relPosBias ? [data.relPosBias] : []), extent(p.o)];
+  const args = [data.q, data.k, data.v, ...(data.relPosBias ? [data.relPosBias] : []), ...(data.keyMask ? [data.keyMask] : []), extent(p.o)];
   const [gpu] = await runKernel(spec, args);
   // Each output is a probability-weighted sum of values: sum_j p_j |v_j| is the scale of its rounding error.
   return { gpu, ref: attentionReference(p, data).o, magnitude: attentionReference(p, { ...data, v: absolute({ v: data.v }).v }).o };
@@ -167,6 +167,26 @@ gpuTest('causal: a query sees its own and earlier tokens (row-major over (t, h))
   await check({ ...p, causal: true, relPosBias: contiguous([45, 2]), tiling: { rowsPerInvocation: 1, kvTile: 4, workgroupSize: 8 } },
     { ...data, relPosBias: randomArray(90, 2) }, 'causal, bias, K/V tiles');
   assert.throws(() => attentionKernel({ ...p, causal: true, window: { t: 3, h: 1 } } as AttentionParams), /causal/);
+});
+
+gpuTest('keyMask: masked keys unseen, a fully masked row gives 0 (self with bias and causal, cross with a broadcast batch axis)', async () => {
+  // [b, t, h] over the grid; sample 1 masks every key, sample 0 every third (values other than 1 keep)
+  const { p, data } = packed({ b: 2, t: 3, h: 5, w: 1 }, ['t', 'h'], 2, 4);
+  const keyMask = Float32Array.from({ length: 30 }, (_, i) => (i >= 15 || i % 3 === 1 ? 0 : 1 + (i % 2)));
+  const masked = { ...p, keyMask: contiguous([2, 3, 5, 1]) };
+  const { gpu } = await check(masked, { ...data, keyMask }, 'key mask', true);
+  assert.ok(relError(gpu, attentionReference(p, data).o) > 1e-2, 'the mask matters');
+  const first = attentionReference(masked, { ...data, keyMask }).o;
+  assert.ok(first.slice(extent(p.o) / 2).every((x) => x === 0) && gpu.slice(extent(p.o) / 2).every((x) => x === 0), 'fully masked rows are 0');
+  await check({ ...masked, causal: true, relPosBias: contiguous([45, 2]), tiling: { rowsPerInvocation: 1, kvTile: 4, workgroupSize: 8 } },
+    { ...data, keyMask, relPosBias: randomArray(90, 2) }, 'key mask, causal, bias, K/V tiles');
+  // cross: q over [b, t, h], k and v over [b, l], mask over [l] only (b broadcast with stride 0)
+  const q = contiguous([2, 3, 4, 2, 4]), kv = contiguous([2, 6, 2, 4]);
+  const cross: AttentionParams = { grid: axes({ b: 2, t: 3, h: 4 }), tokens: ['t', 'h'], heads: 2, headDim: 4, context: axes({ l: 6 }),
+    q, k: kv, v: { ...kv, offset: 0 }, o: contiguous([2, 3, 4, 2, 4]), keyMask: { shape: [2, 6], strides: [0, 1], offset: 0 } };
+  const cdata = { q: randomArray(extent(q), 2), k: randomArray(extent(kv), 2), v: randomArray(extent(kv), 2), keyMask: Float32Array.from([1, 0, 1, 1, 0, -3]) };
+  await check(cross, cdata, 'cross key mask', true);
+  assert.throws(() => attentionKernel({ ...cross, keyMask: contiguous([6]) }), /keyMask has shape/);
 });
 
 gpuTest('relative-position bias without windows (full temporal attention)', async () => {

@@ -115,4 +115,14 @@ gpuTest('causal: over (t, h, w), and over t with rel_bias and rope (forward and 
   await expectLoweredMatches(g, 'causal');
 });
 
+gpuTest('key_mask: self over (t, h, w) with rel_bias, cross to a caption [b, l]; sample 1 fully masked', async () => {
+  const masked = (m: string) => `concat(relu(slice(${m}, b, 0, 1)), slice(${m}, b, 1, 2) * 0, axis: b)`;
+  const g = graphOf(model([
+    '  y = linear(x, 8)',
+    `  output o = attention(y, over: (t, h, w), heads: 2, rel_bias: true, key_mask: ${masked('mean(y, over: c)')})`,
+    `  output p = attention(y, over: (h, w), heads: 2, context: txt, key_mask: ${masked('mean(txt, over: c)')})`,
+  ].join('\n'), '', 'b = 2, c = 5, t = 3, h = 4, w = 2').replace('input x : video[b, c, t, h, w]', 'input x : video[b, c, t, h, w]\n  input txt : text[b, l=6, c=4]'));
+  await expectLoweredMatches(g, 'key_mask');
+});
+
 test.run();

@@ -100,6 +100,17 @@ test('causal (over (t, h, w), and over t with rel_bias, rope and qk_norm): maske
   expectGradients(t, 'causal temporal, rel_bias, rope, qk_norm', 1e-6, { samples: 60 });
 });
 
+test('key_mask (self over (t, h, w) with rel_bias, and cross to a caption): masked keys and fully masked rows get no gradient', () => {
+  // relu masks about half the keys of sample 0; sample 1's mask is all zeros (every row fully masked)
+  const masked = (m: string) => `concat(relu(slice(${m}, b, 0, 1)), slice(${m}, b, 1, 2) * 0, axis: b)`;
+  const g = graphOf(model(around(`attention(x, over: (t, h, w), heads: 2, rel_bias: true, key_mask: ${masked('mean(x, over: c)')})`), '', SMALL));
+  assert.is(nodeAt(g, 'attn', 'attention').inputs.length, 2);
+  expectGradients(g, 'key_mask self', 1e-6, { samples: 60 });
+  const ctx = '  input ctx : text[b, l = 4, c = 6]\n';
+  const c = graphOf(model(around(`attention(x, over: (h, w), heads: 2, context: ctx, qk_norm: "rms", key_mask: ${masked('mean(ctx, over: c)')})`, ctx), '', SMALL));
+  expectGradients(c, 'key_mask cross', 1e-6, { samples: 60 });
+});
+
 test('the check fails when the rule is wrong (one rel_bias row, or the context)', () => {
   const prim = PRIMITIVES.get('attention')! as { vjp?: (c: VjpCall) => VjpResult };
   const right = prim.vjp!;

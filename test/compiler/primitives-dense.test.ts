@@ -115,6 +115,35 @@ test('attention: a window larger than the axis is clamped, with no shift there',
   assert.equal(n.attrs.shift, { t: 0, h: 2 });
 });
 
+test('attention key_mask: accepted axes (key tokens, batch axes of x, b broadcast), and VDM044 with hints', () => {
+  const txt = (body: string) => model(`  input txt : text[b, l=6, c=8]\n  input ok : text[b, l=6, c=1]\n  input y : label[b](classes: 4)\n${body}`);
+  const ok = graphOf(txt('  output o = attention(x, over: (h, w), context: txt, key_mask: mean(ok, over: c)) as a'));
+  const n = nodeAt(ok, 'a', 'attention');
+  assert.is(n.attrs.key_mask, true);
+  assert.is(n.inputs.length, 3);
+  // self-attention: the `over` axes plus any batch axes of x (t here); b absent is broadcast
+  for (const m of ['mean(x, over: c)', 'mean(x, over: (b, c, t))', 'mean(x, over: (b, c))']) {
+    assert.equal(codes(check(model(`  output o = attention(x, over: (h, w), key_mask: ${m})`))), [], m);
+  }
+  const cases: [string, RegExp, RegExp][] = [
+    ['attention(x, over: (h, w), context: txt, key_mask: ok)', /channel axis c/, /mean\(m, over: c\)/],
+    ['attention(x, over: (h, w), context: txt, key_mask: mean(x, over: c))', /axis 'h' is neither a key token axis \(l\)/, /key token axes/],
+    ['attention(x, over: (h, w), key_mask: mean(x, over: (c, w)))', /lacks the key token axis 'w'/, /every key token axis \(h, w\)/],
+    ['attention(x, over: (h, w), key_mask: slice(mean(x, over: c), h, 0, 4))', /axis 'h' is 4, but 8 in the keys/, /one value per key: h=8/],
+    ['attention(x, over: (h, w), window: (h: 4, w: 4), key_mask: mean(x, over: c))', /cannot be combined with windows/, /drop key_mask/],
+  ];
+  for (const [call, msg, hint] of cases) {
+    const r = check(txt(`  output o = ${call}`));
+    assert.equal(codes(r), ['VDM044'], call);
+    assert.match(r.diagnostics[0].message, msg);
+    assert.match(r.diagnostics[0].hint ?? '', hint);
+  }
+  // integer ids are not a mask
+  const ids = check(txt('  output o = attention(x, over: (h, w), context: txt, key_mask: expand(y, sizes: (l: 6)))'));
+  assert.equal(codes(ids), ['VDM044']);
+  assert.match(ids.diagnostics[0].message, /float tensor/);
+});
+
 test('attention errors: heads VDM030, window VDM032, shift VDM032, channel in over VDM017', () => {
   assert.equal(codes(check(model('  y = attention(x, over: (h, w), heads: 3)\n  output o = y'))), ['VDM030']);
   assert.equal(codes(check(model('  y = attention(x, over: (h, w), window: (h: 3, w: 4))\n  output o = y'))), ['VDM032']);

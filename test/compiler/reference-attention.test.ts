@@ -75,7 +75,7 @@ function linearRow(row: number[], w: Float64Array, b: Float64Array | undefined, 
  * -shift; windows; logits q k^T * dh^-0.5 + table[relative_position_index] + img_mask (-100 between
  * different slices); softmax; roll back; proj. Cross-attention: kv.reshape(.., 2, heads, dh).
  */
-function naive(c: Case, opts: { mask?: boolean } = {}): NamedTensor {
+function naive(c: Case, opts: { mask?: boolean; keep?: (q: Record<string, number>, k: Record<string, number>) => boolean } = {}): NamedTensor {
   const { node, x, ctx, params: P } = c;
   const over = node.attrs.over as string[];
   const heads = Number(node.attrs.heads);
@@ -149,6 +149,7 @@ function naive(c: Case, opts: { mask?: boolean } = {}): NamedTensor {
       if (ctx) {
         ctxKeys.forEach((kp, j) => {
           if (ctx.axes.some(([a]) => a !== 'c' && grid.some(([g]) => g === a) && kp[a] !== qr[a])) return; // other batch
+          if (opts.keep && !opts.keep(qr, kp)) return;
           logits.push(dot(hs(q.get(key(qo))!), hs(kvOf[j].slice(0, inner))) / Math.sqrt(dh));
           values.push(hs(kvOf[j].slice(inner)));
         });
@@ -159,6 +160,7 @@ function naive(c: Case, opts: { mask?: boolean } = {}): NamedTensor {
           // causal: the key's token index, row-major over `over` as listed, at most the query's
           const flat = (p: Record<string, number>) => over.reduce((i, a) => i * n(a) + p[a], 0);
           if (node.attrs.causal && flat(kr) > flat(qr)) continue;
+          if (opts.keep && !opts.keep(qr, kr)) continue;
           const ko = orig(kr);
           let logit = dot(hs(q.get(key(qo))!), hs(k.get(key(ko))!)) * dh ** -0.5;
           if (table) logit += table[relIndex(qr, kr) * heads + h];
@@ -167,6 +169,7 @@ function naive(c: Case, opts: { mask?: boolean } = {}): NamedTensor {
           values.push(hs(v.get(key(ko))!));
         }
       }
+      if (logits.length === 0) continue; // every key masked: o stays 0
       const m = Math.max(...logits);
       const e = logits.map((l) => Math.exp(l - m));
       const z = e.reduce((a, b) => a + b, 0);
@@ -499,6 +502,35 @@ test('fans: [in, out] of the [in, out] weights', () => {
   assert.equal(fans['kv.weight'], [6, 16]);
   assert.equal(fans['proj.weight'], [8, 8]);
   assert.equal(attention.fans!('qkv.weight', [8, 24]), [8, 24]);
+});
+
+test('key_mask: masked keys get probability 0 (self and cross, a batch axis broadcast); a fully masked row gives 0', () => {
+  const maskOf = (axes: AxisPair[], keep: (p: Record<string, number>) => boolean): NamedTensor =>
+    ({ axes, data: Float64Array.from(coords(axes), (p) => (keep(p) ? (p.t ?? p.l ?? 0) % 2 ? -0.5 : 2 : 0)) });
+  const keyMask = (c: Case, m: NamedTensor) => attention.reference!({ inputs: c.ctx ? [c.x, c.ctx, m] : [c.x, m], params: c.params, attrs: c.node.attrs, axes: c.node.axes });
+  // self-attention over (t, h, w): sample 0 keeps keys with (t + h + w) % 3 != 0, sample 1 none at (t, h) = (0, 0)
+  // (setup reads the mask input as a context: dropped here)
+  const self = { ...setup('attention(x, over: (t, h, w), heads: 2, rel_bias: true, key_mask: mean(x, over: c))'), ctx: undefined };
+  assert.is(self.node.attrs.key_mask, true);
+  const keepSelf = (p: Record<string, number>) => (p.b === 0 ? (p.t + p.h + p.w) % 3 !== 0 : p.t + p.h !== 0);
+  const ms = maskOf([['b', 2], ['t', 4], ['h', 6], ['w', 4]], keepSelf);
+  const got = keyMask(self, ms);
+  close(got, naive(self, { keep: (q, k) => keepSelf({ ...k, b: q.b }) }), 'self, masked');
+  assert.ok(relError(got, reference(self)) > 1e-3, 'the mask matters');
+  // cross-attention to a caption [b, l]: sample 1 has every token masked, so its rows give exactly 0 (then proj's bias)
+  const head = '  input txt : text[b, l=5, c=6]\n';
+  const cross = setup('attention(x, over: (h, w), heads: 2, context: txt, key_mask: mean(txt, over: c))', { head });
+  const keepCross = (p: Record<string, number>) => p.b === 0 && p.l !== 1 && p.l !== 4;
+  const mc = maskOf([['b', 2], ['l', 5]], keepCross);
+  const crossGot = keyMask(cross, mc);
+  close(crossGot, naive(cross, { keep: (_q, k) => keepCross(k) }), 'cross, masked');
+  const bias = cross.params.get('proj.bias')!;
+  const at = relayout(crossGot, [['b', 2], ['t', 4], ['h', 6], ['w', 4], ['c', 8]]).data;
+  for (let i = numelOf([['t', 4], ['h', 6], ['w', 4], ['c', 8]]); i < at.length; i++) assert.ok(Math.abs(at[i] - bias[i % 8]) < 1e-12, 'fully masked: proj(0)');
+  // a mask without b is broadcast over the batch
+  const bc = { ...setup('attention(x, over: t, heads: 2, key_mask: mean(x, over: (b, c, h, w)))'), ctx: undefined };
+  const keepT = (p: Record<string, number>) => p.t !== 2;
+  close(keyMask(bc, maskOf([['t', 4]], keepT)), naive(bc, { keep: (_q, k) => keepT(k) }), 'broadcast over b, h, w');
 });
 
 test.run();

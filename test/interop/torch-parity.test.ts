@@ -67,6 +67,8 @@ model Mixed {
   z = z + attention(z, over: (t, h, w), heads: 2, dim_head: 16, rope: (t, h, w), qk_norm: "layer") as rope3d
   z = z + attention(z, over: (w, t), heads: 2, rope: t, rel_bias: true, causal: true) as rope1d
   z = z + attention(z, over: (t, h, w), heads: 4, causal: true) as causal
+  z = z + attention(z, over: (h, w), heads: 2, context: txt, key_mask: concat(relu(slice(mean(txt, over: c), b, 0, 1)), slice(mean(txt, over: c), b, 1, 2) * 0, axis: b)) as masked
+  z = z + attention(z, over: t, heads: 2, rel_bias: true, causal: true, key_mask: relu(mean(z, over: (h, c, w)))) as masked_self
   z = z + flip(gru(flip(z, t), over: t, hidden: 16, reverse: true) as rnn, t)
   p = pool(z, kernel: (h: 2, w: 2), mode: "max")
   z = z + upsample(p, factor: (h: 2, w: 2), mode: "linear") + mean(z, over: t)

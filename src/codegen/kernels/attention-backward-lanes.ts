@@ -2,7 +2,7 @@
 // per subgroup and share them by broadcast (attention-backward.ts states the contract).
 import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
 import {
-  baseOf, biasTerm, bindingsOf, decls, decode, fail, flatten, hash, loader, place, prod, range,
+  baseOf, biasTerm, bindingsOf, decls, decode, fail, flatten, hash, loader, maskBaseOf, maskOps, place, prod, range,
   storer, type Common, type Layout, type Op
 } from './attention-backward-plan.ts';
 import { type AttentionPlan } from './attention.ts';
@@ -93,15 +93,16 @@ export function rowsKernelSubgroup(c: Common): KernelSpec {
   }
   lines.push(`for (var j0 = 0u; j0 < NK; j0 += ${T}u) {`);
   for (const i of slots) {
-    lines.push(`let e${i} = min(lane + ${i * S}u, ${T * DH4 - 1}u); var koff${i} = kb; var voff${i} = vb;`,
-      ...place(L.kAxes, `min(j0 + e${i} / DH4, NK - 1u)`, `s${i}_`, [[`koff${i}`, 'k'], [`voff${i}`, 'v']], keyWin, masked,
+    lines.push(`let e${i} = min(lane + ${i * S}u, ${T * DH4 - 1}u); var koff${i} = kb; var voff${i} = vb;${L.keyMask ? ` var moff${i} = mb;` : ''}`,
+      ...place(L.kAxes, `min(j0 + e${i} / DH4, NK - 1u)`, `s${i}_`, [[`koff${i}`, 'k'], [`voff${i}`, 'v'], ...maskOps(L, `moff${i}`)], keyWin, masked,
         bias ? { radix: c.radix, query: false } : null),
-      `let kl${i} = ld_k(koff${i}, e${i} % DH4); let vl${i} = ld_v(voff${i}, e${i} % DH4);`);
+      `let kl${i} = ld_k(koff${i}, e${i} % DH4); let vl${i} = ld_v(voff${i}, e${i} % DH4);${L.keyMask ? ` let s${i}_keep = b_km[moff${i}];` : ''}`);
   }
   // scores and dP per (row, key); broadcast values are consumed as soon as they exist (fewer live registers)
   for (const t of keys) {
     if (masked) lines.push(`let kreg${t} = ${codeOf('region', t)};`);
     if (bias) lines.push(`let kbia${t} = ${codeOf('bias', t)};`);
+    if (L.keyMask) lines.push(`let kkeep${t} = ${codeOf('keep', t)};`);
     lines.push(rows.map((r) => `var x${r}_${t} = 0.0; var y${r}_${t} = 0.0;`).join(' '));
     for (const d of ds) {
       lines.push(`{ let k = ${bc('kl', t, d)}; let v = ${bc('vl', t, d)}; ` +
@@ -111,7 +112,7 @@ export function rowsKernelSubgroup(c: Common): KernelSpec {
   for (const r of rows) {
     for (const t of keys) {
       const conds = [...(nk % T ? [`j0 + ${t}u < NK`] : []), ...(masked ? [`q${r}_region == kreg${t}`] : []),
-        ...(plan.causal ? [`j0 + ${t}u <= row${r}`] : [])];
+        ...(plan.causal ? [`j0 + ${t}u <= row${r}`] : []), ...(L.keyMask ? [`kkeep${t} != 0.0`] : [])];
       if (bias) lines.push(`x${r}_${t} += ${biasTerm(c, `q${r}_bias`, `kbia${t}`)};`);
       lines.push(`let keep${r}_${t} = ${conds.length ? conds.join(' && ') : 'true'};`);
     }
@@ -129,9 +130,11 @@ export function rowsKernelSubgroup(c: Common): KernelSpec {
   lines.push(`}`);
   for (const r of rows) {
     lines.push(`if (row${r} < NQ) {`,
-      `  let dd = a${r} / l${r}; let f = ${c.scale} / l${r};`,
+      // with a key mask, a row whose keys are all masked (l = 0) gets lse = D = 0 and dq = 0
+      L.keyMask ? `  let some = l${r} > 0.0; let dd = select(0.0, a${r} / l${r}, some); let f = select(0.0, ${c.scale} / l${r}, some);`
+        : `  let dd = a${r} / l${r}; let f = ${c.scale} / l${r};`,
       `  for (var d = 0u; d < DH4; d++) { st_dQ(dqoff${r}, d, (${pick((d) => `A${r}_${d}`)} - dd * ${pick((d) => `B${r}_${d}`)}) * f); }`,
-      `  b_scratch[grp * NQ + row${r}] = vec2f(m${r} + log(l${r}), dd);`,
+      `  b_scratch[grp * NQ + row${r}] = vec2f(${L.keyMask ? `select(0.0, m${r} + log(l${r}), some)` : `m${r} + log(l${r})`}, dd);`,
       `}`);
   }
   const types: Record<string, string> = { scratch: 'vec2f' };
@@ -149,6 +152,7 @@ export function rowsKernelSubgroup(c: Common): KernelSpec {
     `let tile = wg % ${tiles}u; let grp = wg / ${tiles}u;`,
     ...decode('grp', [...L.batch.map((b) => b.size), plan.heads, ...L.qAxes.map((a) => a.windows)], [...L.batch.map((_, i) => bname(i)), 'head', ...win], 'grem'),
     `let kb = ${baseOf(L, 'k', bname)}; let vb = ${baseOf(L, 'v', bname)};`,
+    ...(L.keyMask ? [`let mb = ${maskBaseOf(L, bname)};`] : []),
     `let qb = ${baseOf(L, 'q', bname)}; let dob = ${baseOf(L, 'dO', bname)}; let dqb = ${baseOf(L, 'dQ', bname)};`,
     ...lines,
     `}`].join('\n');
@@ -206,7 +210,7 @@ export function queryStep(k: KeySide, consume: (t: number) => string[]): string[
     }
     for (const r of rows) {
       const conds = [...(nq % T ? [`i0 + ${t}u < NQ`] : []), ...(masked ? [`qreg${t} == k${r}_region`] : []),
-        ...(c.L.plan.causal ? [`row${r} <= i0 + ${t}u`] : [])];
+        ...(c.L.plan.causal ? [`row${r} <= i0 + ${t}u`] : []), ...(c.L.keyMask ? [`kk${r} != 0.0`] : [])];
       lines.push(`let p${r}_${t} = select(0.0, exp(x${r}_${t}${bias ? ` + ${biasTerm(c, `qbia${t}`, `k${r}_bias`)}` : ''} - ls${t}.x), ` +
         `${conds.length ? conds.join(' && ') : 'true'}); let z${r}_${t} = p${r}_${t} * (y${r}_${t} - ls${t}.y);`);
     }
@@ -243,9 +247,10 @@ export function keysKernelSubgroup(c: Common): KernelSpec {
     `let qgrp = ${qgroup};`,
     `let qb = ${baseOf(L, 'q', bname)}; let dob = ${baseOf(L, 'dO', bname)};`,
     ...rows.map((r) => keyRowLoad(k, r, `${baseOf(L, 'k', bname)} + ktok${r}`, `${baseOf(L, 'v', bname)} + vtok${r}`)),
+    ...(L.keyMask ? rows.map((r) => `let kk${r} = b_km[${maskBaseOf(L, bname)} + mtok${r}];`) : []),
     `for (var i0 = 0u; i0 < NQ; i0 += ${T}u) {`, ...step, `}`];
   const prologue = rows.flatMap((r) => [
-    ...keyRowSetup(k, r, `tile * ${WG * R}u + ${r * WG}u + lid`, [['ktok', 'k'], ['vtok', 'v'], ['dkoff', 'dK'], ['dvoff', 'dV']]),
+    ...keyRowSetup(k, r, `tile * ${WG * R}u + ${r * WG}u + lid`, [['ktok', 'k'], ['vtok', 'v'], ['dkoff', 'dK'], ['dvoff', 'dV'], ...maskOps(L, 'mtok')]),
     `dkoff${r} += ${baseOf(L, 'dK', bname)}; dvoff${r} += ${baseOf(L, 'dV', bname)};`,
     ds.map((d) => `var k${r}_${d} = vec4f(0.0); var v${r}_${d} = vec4f(0.0); var dk${r}_${d} = vec4f(0.0); var dv${r}_${d} = vec4f(0.0);`).join(' ')]);
   const gradOut = p.sharedKVGrad ? 'dKV' : null;
@@ -321,9 +326,10 @@ export function biasPartialKernel(c: Common): KernelSpec {
     `let qb = ${baseOf(L, 'q', bname)}; let dob = ${baseOf(L, 'dO', bname)}; let kb = ${baseOf(L, 'k', bname)}; let vb = ${baseOf(L, 'v', bname)};`,
     `for (var j0 = 0u; j0 < NK; j0 += ${S * R}u) {`,
     ...rows.flatMap((r) => [
-      ...keyRowSetup(k, r, `j0 + ${r * S}u + lane`, [['ktok', 'k'], ['vtok', 'v']]),
+      ...keyRowSetup(k, r, `j0 + ${r * S}u + lane`, [['ktok', 'k'], ['vtok', 'v'], ...maskOps(L, 'mtok')]),
       ds.map((d) => `var k${r}_${d} = vec4f(0.0); var v${r}_${d} = vec4f(0.0);`).join(' '),
-      keyRowLoad(k, r, `kb + ktok${r}`, `vb + vtok${r}`)]),
+      keyRowLoad(k, r, `kb + ktok${r}`, `vb + vtok${r}`),
+      ...(L.keyMask ? [`let kk${r} = b_km[${maskBaseOf(L, bname)} + mtok${r}];`] : [])]),
     `for (var i0 = 0u; i0 < NQ; i0 += ${T}u) {`, ...step, `}`,
     `}`,
     `for (var e = lid; e < ${E}u; e += ${S}u) { b_scratch[${partialsAt(plan)}u + qgrp * ${E}u + e] = tab[e]; }`,

@@ -43,7 +43,9 @@ export interface AttentionBackwardParams extends AttentionParams {
   backwardTiling?: AttentionBackwardTiling;
 }
 
-export type Op = 'q' | 'k' | 'v' | 'dO' | 'dQ' | 'dK' | 'dV';
+/** km: the key mask (keys' token axes and batch axes only; no head or head dim) */
+export type Op = 'q' | 'k' | 'v' | 'dO' | 'dQ' | 'dK' | 'dV' | 'km';
+type Viewed = Exclude<Op, 'km'>;
 export interface TokenAxis { n: number; w: number; s: number; bw: number; windows: number; st: Partial<Record<Op, number>> }
 export interface BatchAxis { size: number; st: Record<Op, number>; summed: boolean }
 
@@ -53,7 +55,8 @@ export interface Layout {
   batch: BatchAxis[];
   qAxes: TokenAxis[];
   kAxes: TokenAxis[];
-  views: Record<Op, View>;
+  views: Record<Viewed, View>;
+  keyMask: View | null;
   nwin: number;
   /** relative-position table rows */
   entries: number;
@@ -78,7 +81,7 @@ export function layoutOf(p: AttentionBackwardParams): Layout {
   checkShape('dV', p.dV, p.k.shape);
   if (p.dRelPosBias && !p.relPosBias) fail('dRelPosBias needs relPosBias');
   if (p.dRelPosBias) checkShape('dRelPosBias', p.dRelPosBias, p.relPosBias!.shape);
-  const views: Record<Op, View> = { q: p.q, k: p.k, v: p.v, dO: p.dO, dQ: p.dQ, dK: p.dK, dV: p.dV };
+  const views: Record<Viewed, View> = { q: p.q, k: p.k, v: p.v, dO: p.dO, dQ: p.dQ, dK: p.dK, dV: p.dV };
   const all: [string, View | undefined][] = [...Object.entries(views), ['relPosBias', p.relPosBias], ['dRelPosBias', p.dRelPosBias]];
   for (const [name, v] of all) {
     if (v && [v.offset, ...v.strides].some((s) => !Number.isInteger(s) || s < 0)) fail(`${name} needs a non-negative offset and strides`);
@@ -102,11 +105,11 @@ export function layoutOf(p: AttentionBackwardParams): Layout {
     if (zeroAxes(p.dRelPosBias).length) fail('dRelPosBias cannot have stride-0 axes');
     checkOneToOne(p.dRelPosBias, p.relPosBias!.shape, 'attention backward dRelPosBias');
   }
-  const strideOf = (op: Op, gridAxis: number) => views[op].strides[op === 'k' || op === 'v' || op === 'dK' || op === 'dV' ? kvAxis(gridAxis) : gridAxis];
-  const ops: Op[] = ['q', 'k', 'v', 'dO', 'dQ', 'dK', 'dV'];
+  const strideOf = (op: Viewed, gridAxis: number) => views[op].strides[op === 'k' || op === 'v' || op === 'dK' || op === 'dV' ? kvAxis(gridAxis) : gridAxis];
+  const ops: Viewed[] = ['q', 'k', 'v', 'dO', 'dQ', 'dK', 'dV'];
   const batch = batchIdx.map((i) => ({
     size: p.grid[i].size,
-    st: Object.fromEntries(ops.map((op) => [op, strideOf(op, i)])) as Record<Op, number>,
+    st: { ...Object.fromEntries(ops.map((op) => [op, strideOf(op, i)])), km: p.keyMask?.strides[kvAxis(i)] ?? 0 } as Record<Op, number>,
     summed: p.grid[i].size > 1 && p.dK.strides[kvAxis(i)] === 0,
   }));
   const tokenIdx = p.grid.map((a, i) => (p.tokens.includes(a.name) ? i : -1)).filter((i) => i >= 0);
@@ -114,10 +117,10 @@ export function layoutOf(p: AttentionBackwardParams): Layout {
     st: { q: strideOf('q', tokenIdx[t]), dO: strideOf('dO', tokenIdx[t]), dQ: strideOf('dQ', tokenIdx[t]) } }));
   const kAxes = cross
     ? plan.keyAxes.map((a, j) => ({ n: a.n, w: a.w, s: 0, bw: a.bw, windows: 1,
-      st: Object.fromEntries((['k', 'v', 'dK', 'dV'] as const).map((op) => [op, views[op].strides[nb + j]])) }))
+      st: { ...Object.fromEntries((['k', 'v', 'dK', 'dV'] as const).map((op) => [op, views[op].strides[nb + j]])), km: p.keyMask?.strides[nb + j] ?? 0 } }))
     : plan.queryAxes.map((a, t) => ({ n: a.n, w: a.w, s: a.s, bw: a.bw, windows: a.windows,
-      st: Object.fromEntries((['k', 'v', 'dK', 'dV'] as const).map((op) => [op, strideOf(op, tokenIdx[t])])) }));
-  return { plan, batch, qAxes, kAxes, views, nwin: prod(qAxes.map((a) => a.windows)), entries: prod(qAxes.map((a) => 2 * a.bw - 1)) };
+      st: { ...Object.fromEntries((['k', 'v', 'dK', 'dV'] as const).map((op) => [op, strideOf(op, tokenIdx[t])])), km: p.keyMask?.strides[tokenIdx[t]] ?? 0 } }));
+  return { plan, batch, qAxes, kAxes, views, keyMask: p.keyMask ?? null, nwin: prod(qAxes.map((a) => a.windows)), entries: prod(qAxes.map((a) => 2 * a.bw - 1)) };
 }
 
 /** The subgroup bias kernel's table (and a slot per lane for padded rows) fits WebGPU's guaranteed 16 KiB of workgroup memory. */
@@ -170,11 +173,19 @@ export function storer(op: Op, buf: string, v: View, dh: number): string {
 }
 
 /** Base offset of `op`'s row block for the current batch indices and head (stride-0 batch axes skipped). */
-export function baseOf(L: Layout, op: Op, batchName: (i: number) => string): string {
+export function baseOf(L: Layout, op: Viewed, batchName: (i: number) => string): string {
   const v = L.views[op];
   return [`${v.offset}u`, `head * ${v.strides.at(-2)}u`,
     ...L.batch.flatMap((b, i) => (b.st[op] && b.size > 1 ? [`${batchName(i)} * ${b.st[op]}u`] : []))].join(' + ');
 }
+
+/** Base offset of the key mask for the current batch indices (its key axes add their `km` strides). */
+export function maskBaseOf(L: Layout, batchName: (i: number) => string): string {
+  return [`${L.keyMask!.offset}u`, ...L.batch.flatMap((b, i) => (b.st.km && b.size > 1 ? [`${batchName(i)} * ${b.st.km}u`] : []))].join(' + ');
+}
+
+/** `var name = 0u;` and the place() operand adding the key's mask offset to it, when there is a key mask. */
+export const maskOps = (L: Layout, name: string): [string, Op][] => (L.keyMask ? [[name, 'km']] : []);
 
 /**
  * Statements placing window position `idx` of `axes`: rolled coordinate c, original coordinate g,
@@ -237,7 +248,7 @@ export function commonOf(p: AttentionBackwardParams): Common {
   const dh = L.plan.dh;
   return {
     L, p, dh, DH4: Math.ceil(dh / 4), scale: L.plan.scale.toPrecision(9), masked: L.plan.masked, bias: p.relPosBias, radix: L.plan.radix,
-    inputs: [...['q', 'k', 'v'], ...(p.relPosBias ? ['relPosBias'] : []), 'dO'].map((name) => ({ name, write: false })),
+    inputs: [...['q', 'k', 'v'], ...(p.relPosBias ? ['relPosBias'] : []), ...(p.keyMask ? ['km'] : []), 'dO'].map((name) => ({ name, write: false })),
   };
 }
 

@@ -79,7 +79,8 @@ export function attentionBackwardReference(p: AttentionBackwardParams, x: Attent
       const qAt = (d: number) => x.q[offsetOf(p.q, qi.idx, head, d)];
       const gAt = (d: number) => dO[offsetOf(p.dO, qi.idx, head, d)];
       const seen = keys.map((kj, j) => (!plan.masked || kj.rolled.every((c, a) => region(axes[a], c) === region(axes[a], qi.rolled[a])))
-        && (!plan.causal || j <= i));
+        && (!plan.causal || j <= i)
+        && (!p.keyMask || x.keyMask![kj.idx.reduce((o, c, a) => o + c * p.keyMask!.strides[a], p.keyMask.offset)] !== 0));
       const s = keys.map((kj, j) => {
         if (!seen[j]) return -Infinity;
         let acc = 0;
@@ -89,7 +90,8 @@ export function attentionBackwardReference(p: AttentionBackwardParams, x: Attent
         return acc;
       });
       const max = Math.max(...s);
-      const lse = max + Math.log(s.reduce((t, sj) => t + Math.exp(sj - max), 0));
+      // every key masked: lse 0 (the kernels' convention), P and every gradient term 0
+      const lse = max === -Infinity ? 0 : max + Math.log(s.reduce((t, sj) => t + Math.exp(sj - max), 0));
       const P = s.map((sj) => Math.exp(sj - lse));
       const dP = keys.map((kj) => { let t = 0; for (let d = 0; d < dh; d++) t += gAt(d) * x.v[offsetOf(p.v, kj.idx, head, d)]; return t; });
       const dPabs = keys.map((kj) => { let t = 0; for (let d = 0; d < dh; d++) t += Math.abs(gAt(d) * x.v[offsetOf(p.v, kj.idx, head, d)]); return t; });

@@ -1,19 +1,20 @@
 /**
  * Backward of the attention kernel (attention.ts): o_i = Σ_j P_ij v_j, P_i = softmax_j(s_ij),
  * s_ij = scale q_i·k_j + bias[rel(i, j), head], over the keys j that query i sees (same window, same
- * Swin region). With dP_ij = dO_i·v_j and D_i = Σ_j P_ij dP_ij (= dO_i·o_i):
+ * Swin region, causal order, key mask). With dP_ij = dO_i·v_j and D_i = Σ_j P_ij dP_ij (= dO_i·o_i):
  *   dS_ij = P_ij (dP_ij − D_i)
  *   dq_i = scale Σ_j dS_ij k_j     dk_j = scale Σ_i dS_ij q_i     dv_j = Σ_i P_ij dO_i
  *   dbias[r, head] = Σ_{(i, j) at offset r} dS_ij
  * FlashAttention-2 style: scores are recomputed, the score matrix is never stored. Three kernels, run in
  * this order, each writing its outputs with `=` once per element (deterministic, no atomics):
  *  1. rows (per query row): the row's log-sum-exp, D and dq; lse and D go to the scratch buffer.
- *     Bindings: q, k, v, [relPosBias], dO, then dQ, scratch.
+ *     Bindings: q, k, v, [relPosBias], [km], dO, then dQ, scratch. A row whose keys are all masked
+ *     (keyMask) stores lse = D = 0 and dq = 0.
  *  2. keys (per key row; loops over the queries that see the key, and over the batch axes where dK/dV
  *     have stride 0, which it sums): dk and dv from the scratch's lse and D.
- *     Bindings: q, k, v, [relPosBias], dO, scratch, then dK, dV (or one dKV, see sharedKVGrad).
+ *     Bindings: q, k, v, [relPosBias], [km], dO, scratch, then dK, dV (or one dKV, see sharedKVGrad).
  *  3. bias (only with dRelPosBias): the sum over the (query, key) pairs at each table entry's offset.
- *     Bindings: q, k, v, relPosBias, dO, scratch, then dRelPosBias (subgroup variant: two kernels, see below).
+ *     Bindings: q, k, v, relPosBias, [km], dO, scratch, then dRelPosBias (subgroup variant: two kernels, see below).
  * Two variants, chosen by backwardTiling (attentionBackwardTilingFor picks one per adapter):
  *  - workgroup memory (GPUs): one invocation per row, the other side's rows staged `tile` at a time in
  *    workgroup memory; the rows kernel makes two passes over the keys (lse and D with online rescaling,
@@ -29,7 +30,7 @@
 import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
 import {
   attentionBackwardScratch, baseOf, biasTerm, bindingsOf, commonOf, decls, decode, flatten, hash,
-  loader, place, prod, storer, subgroupBiasFits, tilingOf, type AttentionBackwardParams,
+  loader, maskBaseOf, maskOps, place, prod, storer, subgroupBiasFits, tilingOf, type AttentionBackwardParams,
   type Common, type Op
 } from './attention-backward-plan.ts';
 import {
@@ -96,9 +97,10 @@ function rowsKernel(c: Common): KernelSpec {
   const keyWin = (i: number) => (plan.cross ? '0u' : win[i]);
   const keyLoop = (body: string[]) => tileLoop('j0', 'jj', 'NK', [
     `let jj = e / DH4; let d = e % DH4;`,
-    `var koff = kb; var voff = vb;`,
-    ...place(L.kAxes, 'min(j0 + jj, NK - 1u)', 'k', [['koff', 'k'], ['voff', 'v']], keyWin, masked, bias ? { radix: c.radix, query: false } : null),
+    `var koff = kb; var voff = vb;${L.keyMask ? ' var moff = mb;' : ''}`,
+    ...place(L.kAxes, 'min(j0 + jj, NK - 1u)', 'k', [['koff', 'k'], ['voff', 'v'], ...maskOps(L, 'moff')], keyWin, masked, bias ? { radix: c.radix, query: false } : null),
     `kt[e] = ld_k(koff, d); vt[e] = ld_v(voff, d);`,
+    L.keyMask ? `if (d == 0u) { kkeep[jj] = b_km[moff]; }` : '',
     masked ? `if (d == 0u) { kreg[jj] = kregion; }` : '',
     bias ? `if (d == 0u) { kbia[jj] = kbias; }` : '',
   ], [
@@ -106,7 +108,8 @@ function rowsKernel(c: Common): KernelSpec {
     `var s = 0.0; var dp = 0.0;`,
     `for (var d = 0u; d < DH4; d++) { s += dot(qv[d], kt[jj * DH4 + d]); dp += dot(gv[d], vt[jj * DH4 + d]); }`,
     bias ? `s += ${biasTerm(c, 'qbias', 'kbia[jj]')};` : '',
-    `let keep = ${[...(masked ? ['qregion == kreg[jj]'] : []), ...(plan.causal ? ['j0 + jj <= row'] : [])].join(' && ') || 'true'};`,
+    `let keep = ${[...(masked ? ['qregion == kreg[jj]'] : []), ...(plan.causal ? ['j0 + jj <= row'] : []),
+      ...(L.keyMask ? ['kkeep[jj] != 0.0'] : [])].join(' && ') || 'true'};`,
     ...body,
   ]);
   const wgsl = [
@@ -114,10 +117,12 @@ function rowsKernel(c: Common): KernelSpec {
       storer('dQ', 'dQ', L.views.dQ, c.dh),
       `var<workgroup> kt: array<vec4f, ${T * DH4}>;`, `var<workgroup> vt: array<vec4f, ${T * DH4}>;`,
       masked ? `var<workgroup> kreg: array<u32, ${T}>;` : '', bias ? `var<workgroup> kbia: array<u32, ${T}>;` : '',
+      L.keyMask ? `var<workgroup> kkeep: array<f32, ${T}>;` : '',
     ]),
     `let tile = wg % ${tiles}u; let grp = wg / ${tiles}u;`,
     ...decode('grp', [...L.batch.map((b) => b.size), plan.heads, ...L.qAxes.map((a) => a.windows)], [...L.batch.map((_, i) => bname(i)), 'head', ...win], 'grem'),
     `let kb = ${baseOf(L, 'k', bname)}; let vb = ${baseOf(L, 'v', bname)};`,
+    L.keyMask ? `let mb = ${maskBaseOf(L, bname)};` : '',
     `let row = tile * WG + lid;`,
     `var qoff = ${baseOf(L, 'q', bname)}; var gooff = ${baseOf(L, 'dO', bname)}; var dqoff = ${baseOf(L, 'dQ', bname)};`,
     ...place(L.qAxes, 'min(row, NQ - 1u)', 'q', [['qoff', 'q'], ['gooff', 'dO'], ['dqoff', 'dQ']], (i) => win[i], masked,
@@ -130,7 +135,8 @@ function rowsKernel(c: Common): KernelSpec {
       `if (keep && s > m) { let f = exp(m - s); l *= f; a *= f; m = s; }`,
       `let pj = select(0.0, exp(s - m), keep);`,
       `l += pj; a += pj * dp;`]),
-    `let lse = m + log(l); let dd = a / l;`,
+    // every key masked (l = 0): lse and D are 0, and so is dq
+    L.keyMask ? `let lse = select(0.0, m + log(l), l > 0.0); let dd = select(0.0, a / l, l > 0.0);` : `let lse = m + log(l); let dd = a / l;`,
     // pass 2: exact P from lse, dq = Σ P (dp − D) k
     ...keyLoop([
       `let ds = select(0.0, exp(s - lse), keep) * (dp - dd);`,
@@ -169,6 +175,7 @@ function keysKernel(c: Common): KernelSpec {
     `let qb = ${baseOf(L, 'q', bname)}; let dob = ${baseOf(L, 'dO', bname)};`,
     `let kb = ${baseOf(L, 'k', bname)} + ktok; let vb = ${baseOf(L, 'v', bname)} + vtok;`,
     `for (var d = 0u; d < DH4; d++) { kv[d] = ld_k(kb, d) * ${c.scale}; vv[d] = ld_v(vb, d); }`,
+    ...(L.keyMask ? [`let kmv = b_km[${maskBaseOf(L, bname)} + mtok];`] : []),
     ...tileLoop('i0', 'ii', 'NQ', [
       `let ii = e / DH4; let d = e % DH4; let qi = min(i0 + ii, NQ - 1u);`,
       `var qoff = qb; var gooff = dob;`,
@@ -180,7 +187,8 @@ function keysKernel(c: Common): KernelSpec {
       `var s = 0.0; var dp = 0.0;`,
       `for (var d = 0u; d < DH4; d++) { s += dot(qt[ii * DH4 + d], kv[d]); dp += dot(gt[ii * DH4 + d], vv[d]); }`,
       bias ? `s += ${biasTerm(c, 'qbia[ii]', 'kbias')};` : '',
-      `let pj = select(0.0, exp(s - lt[ii]), ${[...(masked ? ['qreg[ii] == kregion'] : []), ...(plan.causal ? ['row <= i0 + ii'] : [])].join(' && ') || 'true'});`,
+      `let pj = select(0.0, exp(s - lt[ii]), ${[...(masked ? ['qreg[ii] == kregion'] : []), ...(plan.causal ? ['row <= i0 + ii'] : []),
+        ...(L.keyMask ? ['kmv != 0.0'] : [])].join(' && ') || 'true'});`,
       `let ds = pj * (dp - dt[ii]);`,
       `for (var d = 0u; d < DH4; d++) { dk[d] += ds * qt[ii * DH4 + d]; dv[d] += pj * gt[ii * DH4 + d]; }`,
     ])];
@@ -194,8 +202,8 @@ function keysKernel(c: Common): KernelSpec {
     `let tile = wg % ${tiles}u;`,
     ...decode(`wg / ${tiles}u`, groupSizes, [...kept.map(bname), 'head', ...win], 'grem'),
     `let row = tile * WG + lid;`,
-    `var ktok = 0u; var vtok = 0u; var dkoff = ${baseOf(L, 'dK', bname)}; var dvoff = ${baseOf(L, 'dV', bname)};`,
-    ...place(L.kAxes, 'min(row, NK - 1u)', 'k', [['ktok', 'k'], ['vtok', 'v'], ['dkoff', 'dK'], ['dvoff', 'dV']], keyWin, masked,
+    `var ktok = 0u; var vtok = 0u; var dkoff = ${baseOf(L, 'dK', bname)}; var dvoff = ${baseOf(L, 'dV', bname)};${L.keyMask ? ' var mtok = 0u;' : ''}`,
+    ...place(L.kAxes, 'min(row, NK - 1u)', 'k', [['ktok', 'k'], ['vtok', 'v'], ['dkoff', 'dK'], ['dvoff', 'dV'], ...maskOps(L, 'mtok')], keyWin, masked,
       bias ? { radix: c.radix, query: false } : null),
     `var kv: array<vec4f, ${DH4}>; var vv: array<vec4f, ${DH4}>; var dk: array<vec4f, ${DH4}>; var dv: array<vec4f, ${DH4}>;`,
     `for (var d = 0u; d < DH4; d++) { dk[d] = vec4f(0.0); dv[d] = vec4f(0.0); }`,
@@ -227,7 +235,7 @@ function biasKernel(c: Common): KernelSpec {
   const nbatch = prod(L.batch.map((b) => b.size));
   // self-attention: the key axes are the query axes, carrying the k and v strides
   const tok = (px: string, op: Op) => (px === 'q' ? axes : L.kAxes).flatMap((a, i) => (a.st[op] && a.n > 1 ? [`${px}g${i} * ${a.st[op]}u`] : []));
-  const offset = (op: Op, px: string) => [baseOf(L, op, bname), ...tok(px, op)].join(' + ');
+  const offset = (op: Exclude<Op, 'km'>, px: string) => [baseOf(L, op, bname), ...tok(px, op)].join(' + ');
   const coords = (px: string) => axes.flatMap((a, i) => [
     `let ${px}c${i} = ${a.windows > 1 ? `${win[i]} * ${a.w}u + ` : ''}${px}p${i};`,
     `let ${px}g${i} = ${a.s > 0 ? `(${px}c${i} + ${a.s}u) % ${a.n}u` : `${px}c${i}`};`]);
@@ -286,7 +294,9 @@ function biasKernel(c: Common): KernelSpec {
     `  let st = (grp * NQ + qrow) * 2u;`,
     `  let pj = exp(s * ${c.scale} + tb - b_scratch[st]);`,
     plan.causal ? `  let krow = ${flatten(axes.map((_, i) => `kp${i}`), axes.map((a) => a.w))};` : '',
-    `  acc += select(0.0, pj * (dp - b_scratch[st + 1u]), ${[...(masked ? [`${region('q')} == ${region('k')}`] : []), ...(plan.causal ? ['krow <= qrow'] : [])].join(' && ') || 'true'});`,
+    L.keyMask ? `  let kmv = b_km[${[maskBaseOf(L, bname), ...tok('k', 'km')].join(' + ')}];` : '',
+    `  acc += select(0.0, pj * (dp - b_scratch[st + 1u]), ${[...(masked ? [`${region('q')} == ${region('k')}`] : []), ...(plan.causal ? ['krow <= qrow'] : []),
+      ...(L.keyMask ? ['kmv != 0.0'] : [])].join(' && ') || 'true'});`,
     `}`,
     `let total = workgroup_sum(acc, lid);`,
     `if (lid == 0u) { b_dRelPosBias[${drpb.offset}u + entry * ${drpb.strides[0]}u + head * ${drpb.strides[1]}u] = total; }`,

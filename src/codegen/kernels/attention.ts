@@ -21,6 +21,8 @@
  *   row-major over `window`, is read as an index into that window (relative_position_index[:N, :N]).
  * - causal: a query sees the keys at its own token index and before (row-major over the token axes in
  *   grid order); self-attention without windows only.
+ * - keyMask: f32 over [...batch axes (grid order), ...key token axes] (stride 0 where broadcast); a key
+ *   whose value is 0 is not seen. A row whose keys are all masked writes o = 0. No windows.
  * - scale: defaults to 1/sqrt(headDim).
  * - tiling (AttentionTiling; attentionTilingFor picks one per adapter): a workgroup covers query rows of
  *   one window; rowsPerInvocation rows share each K/V value; kvTile keys per step. subgroupSize selects
@@ -61,12 +63,13 @@ export interface AttentionParams {
   relPosBias?: View;
   biasWindow?: Record<string, number>;
   causal?: boolean;
+  keyMask?: View;
   scale?: number;
   tiling?: AttentionTiling;
 }
 
 /** One token axis after validation: n positions in windows of w, rolled by s; strides of each operand. */
-interface TokenAxis { name: string; n: number; w: number; s: number; bw: number; windows: number; qs: number; os: number; ks: number; vs: number }
+interface TokenAxis { name: string; n: number; w: number; s: number; bw: number; windows: number; qs: number; os: number; ks: number; vs: number; ms: number }
 
 /** Compile-time index map shared by the kernel, the float64 reference and (later) the backward pass. */
 export interface AttentionPlan {
@@ -78,6 +81,8 @@ export interface AttentionPlan {
   masked: boolean;
   /** key index <= query index (one window over the whole grid) */
   causal: boolean;
+  /** key mask: its offset and batch strides (the key axes' are their `ms`), or null */
+  keyMask: { offset: number; batch: number[] } | null;
   heads: number; dh: number; scale: number;
   /** head strides of q, k, v, o */
   hs: { q: number; k: number; v: number; o: number };
@@ -128,12 +133,12 @@ export function planAttention(p: AttentionParams): AttentionPlan {
     const bw = p.biasWindow?.[a.name] ?? w;
     if (!Number.isInteger(bw) || bw < w) fail(`bias window ${bw} on axis '${a.name}' must be an integer of at least the window ${w}`);
     queryAxes.push({ name: a.name, n: a.size, w, s, bw, windows: a.size / w,
-      qs: p.q.strides[i], os: p.o.strides[i], ks: cross ? 0 : p.k.strides[i], vs: cross ? 0 : p.v.strides[i] });
+      qs: p.q.strides[i], os: p.o.strides[i], ks: cross ? 0 : p.k.strides[i], vs: cross ? 0 : p.v.strides[i], ms: cross ? 0 : p.keyMask?.strides[i] ?? 0 });
   });
   const nb = batchIdx.length;
   const keyAxes = cross
     ? p.context!.map((a, j) => ({ name: a.name, n: a.size, w: a.size, s: 0, bw: a.size, windows: 1, qs: 0, os: 0,
-      ks: p.k.strides[nb + j], vs: p.v.strides[nb + j] }))
+      ks: p.k.strides[nb + j], vs: p.v.strides[nb + j], ms: p.keyMask?.strides[nb + j] ?? 0 }))
     : queryAxes;
   const radix = queryAxes.map((_, i) => prod(queryAxes.slice(i + 1).map((a) => 2 * a.bw - 1)));
   if (p.relPosBias) checkShape('relPosBias', p.relPosBias, [prod(queryAxes.map((a) => 2 * a.bw - 1)), p.heads]);
@@ -141,8 +146,13 @@ export function planAttention(p: AttentionParams): AttentionPlan {
   const kr = p.k.shape.length;
   const causal = p.causal === true;
   if (causal && (cross || queryAxes.some((a) => a.windows > 1))) fail('causal applies to self-attention without windows');
+  if (p.keyMask) {
+    checkShape('keyMask', p.keyMask, kvShape.slice(0, -2));
+    if (queryAxes.some((a) => a.windows > 1)) fail('a key mask applies without windows');
+  }
+  const keyMask = p.keyMask ? { offset: p.keyMask.offset, batch: batchIdx.map((i) => p.keyMask!.strides[kvBatch(i)]) } : null;
   return {
-    batch, queryAxes, keyAxes, cross, masked: queryAxes.some((a) => a.s > 0), causal,
+    batch, queryAxes, keyAxes, cross, masked: queryAxes.some((a) => a.s > 0), causal, keyMask,
     heads: p.heads, dh: p.headDim, scale: p.scale ?? 1 / Math.sqrt(p.headDim),
     hs: { q: p.q.strides[r - 2], o: p.o.strides[r - 2], k: p.k.strides[kr - 2], v: p.v.strides[kr - 2] },
     nq: prod(queryAxes.map((a) => a.w)), nk: prod(keyAxes.map((a) => a.w)),
@@ -174,11 +184,12 @@ function windowPosition(axes: TokenAxis[], win: number[], i: number) {
   return { pos, bpos, rolled, orig };
 }
 
-export interface AttentionInputs { q: ArrayLike<number>; k: ArrayLike<number>; v: ArrayLike<number>; relPosBias?: ArrayLike<number> }
+export interface AttentionInputs { q: ArrayLike<number>; k: ArrayLike<number>; v: ArrayLike<number>; relPosBias?: ArrayLike<number>; keyMask?: ArrayLike<number> }
 
 /**
  * Float64 reference. Returns o (a buffer of o's extent, NaN where the view does not reach) and the
- * log-sum-exp of every query row (index group * nq + row), which a backward pass needs.
+ * log-sum-exp of every query row (index group * nq + row), which a backward pass needs; a row whose
+ * keys are all masked has o = 0 and lse 0.
  */
 export function attentionReference(p: AttentionParams, x: AttentionInputs): { o: Float64Array; lse: Float64Array } {
   const plan = planAttention(p);
@@ -197,7 +208,9 @@ export function attentionReference(p: AttentionParams, x: AttentionInputs): { o:
       for (let j = 0; j < plan.nk; j++) {
         const kp = windowPosition(plan.keyAxes, keyWin, j);
         const excluded = (plan.masked && kp.rolled.some((c, a) => region(plan.keyAxes[a], c) !== region(plan.queryAxes[a], qp.rolled[a])))
-          || (plan.causal && j > i);
+          || (plan.causal && j > i)
+          || (plan.keyMask !== null && x.keyMask![plan.keyMask.offset + plan.batch.reduce((s, _, a) => s + b[a] * plan.keyMask!.batch[a], 0)
+            + kp.orig.reduce((s, c, a) => s + c * plan.keyAxes[a].ms, 0)] === 0);
         if (excluded) { scores[j] = -Infinity; continue; }
         const ko = base('k') + kp.orig.reduce((s, c, a) => s + c * plan.keyAxes[a].ks, 0);
         let s = 0;
@@ -214,6 +227,11 @@ export function attentionReference(p: AttentionParams, x: AttentionInputs): { o:
       for (let j = 0; j < plan.nk; j++) { scores[j] = Math.exp(scores[j] - max); sum += scores[j]; }
       lse[g * plan.nq + i] = max + Math.log(sum);
       const oo = base('o') + qp.orig.reduce((s, c, a) => s + c * plan.queryAxes[a].os, 0);
+      if (max === -Infinity) { // every key masked
+        lse[g * plan.nq + i] = 0;
+        for (let d = 0; d < dh; d++) o[oo + d * p.o.strides.at(-1)!] = 0;
+        continue;
+      }
       for (let d = 0; d < dh; d++) {
         let acc = 0;
         for (let j = 0; j < plan.nk; j++) {
@@ -276,7 +294,7 @@ function decode(value: string, sizes: number[], names: string[], tmp: string): s
 }
 
 /** Statements placing window position `idx` of axes: offsets into the given operands, region code, bias code. */
-function placeToken(axes: TokenAxis[], idx: string, px: string, ops: [string, 'qs' | 'os' | 'ks' | 'vs'][], winVar: (a: number) => string,
+function placeToken(axes: TokenAxis[], idx: string, px: string, ops: [string, 'qs' | 'os' | 'ks' | 'vs' | 'ms'][], winVar: (a: number) => string,
   masked: boolean, radix: number[] | null, biasSign: number): string[] {
   const pos = axes.map((_, a) => `${px}p${a}`);
   const lines = decode(idx, axes.map((a) => a.w), pos, `${px}rem`);
@@ -317,7 +335,8 @@ export function attentionKernel(p: AttentionParams): KernelSpec {
   const dispatch = gridFor(total);
   const bias = p.relPosBias;
   const bindings = [{ name: 'q', access: 'read' as const }, { name: 'k', access: 'read' as const }, { name: 'v', access: 'read' as const },
-    ...(bias ? [{ name: 'rpb', access: 'read' as const }] : []), { name: 'o', access: 'read_write' as const }];
+    ...(bias ? [{ name: 'rpb', access: 'read' as const }] : []), ...(plan.keyMask ? [{ name: 'km', access: 'read' as const }] : []),
+    { name: 'o', access: 'read_write' as const }];
   const views: Record<string, View> = { q: p.q, k: p.k, v: p.v, o: p.o };
   const decls = bindings.map((b, i) =>
     `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${views[b.name] && vec4Ok(views[b.name], dh) ? 'vec4f' : 'f32'}>;`);
@@ -338,6 +357,7 @@ export function attentionKernel(p: AttentionParams): KernelSpec {
     KVT && !S ? `var<workgroup> kt: array<vec4f, ${KVT * dh4}>;\nvar<workgroup> vt: array<vec4f, ${KVT * dh4}>;` : '',
     KVT && !S && plan.masked ? `var<workgroup> kreg: array<u32, ${KVT}>;` : '',
     KVT && !S && bias ? `var<workgroup> kbia: array<u32, ${KVT}>;` : '',
+    KVT && !S && plan.keyMask ? `var<workgroup> kkeep: array<f32, ${KVT}>;` : '',
     `@compute @workgroup_size(${WG})`,
     `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32${S ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {`,
     `let wg = wid.x + (wid.y + wid.z * ${dispatch[1]}u) * ${dispatch[0]}u;`,
@@ -346,6 +366,7 @@ export function attentionKernel(p: AttentionParams): KernelSpec {
     ...decode('wg / TILES', [...plan.batch.map((b) => b.size), plan.heads, ...qa.map((a) => a.windows)],
       [...plan.batch.map((_, i) => `b${i}`), 'head', ...winNames], 'grem'),
     `let qb = ${base('q')}; let kb = ${base('k')}; let vb = ${base('v')}; let ob = ${base('o')};`,
+    plan.keyMask ? `let mb = ${[`${plan.keyMask.offset}u`, ...plan.keyMask.batch.map((st, i) => `b${i} * ${st}u`)].join(' + ')};` : '',
     ...(S ? subgroupBody(ctx) : perKeyBody(ctx)),
     `}`].filter((x) => x !== '').join('\n');
   return { key: `attention:${hash(wgsl)}`, wgsl, entryPoint: 'main', bindings, dispatch, ...(S ? { features: ['subgroups'] } : {}) };
@@ -393,14 +414,17 @@ function subgroupBody(c: BodyContext): string[] {
   const bcast = (src: string, t: number, d: number) => `subgroupBroadcast(${src}${Math.floor((t * DH4 + d) / S)}, ${(t * DH4 + d) % S}u)`;
   // Broadcast values are consumed as soon as they exist: fewer live registers, much faster LLVM compile.
   for (const t of keys) {
-    if (plan.masked || c.bias) lines.push(...placeToken(plan.keyAxes, `min(j0 + ${t}u, NK - 1u)`, `t${t}_`, [], c.keyWin, plan.masked, c.radix, -1));
+    if (plan.keyMask) lines.push(`var t${t}_moff = mb;`);
+    if (plan.masked || c.bias || plan.keyMask) {
+      lines.push(...placeToken(plan.keyAxes, `min(j0 + ${t}u, NK - 1u)`, `t${t}_`, plan.keyMask ? [[`t${t}_moff`, 'ms']] : [], c.keyWin, plan.masked, c.radix, -1));
+    }
     lines.push(rows.map((r) => `var x${r}_${t} = 0.0;`).join(' '));
     for (const d of ds) lines.push(`{ let k = ${bcast('kl', t, d)}; ${rows.map((r) => `x${r}_${t} += dot(q${r}_${d}, k);`).join(' ')} }`);
   }
   for (const r of rows) {
     for (const t of keys) {
       const conds = [...(plan.nk % T ? [`j0 + ${t}u < NK`] : []), ...(plan.masked ? [`q${r}_region == t${t}_region`] : []),
-        ...(plan.causal ? [`j0 + ${t}u <= ${c.row(`${r}u`)}`] : [])];
+        ...(plan.causal ? [`j0 + ${t}u <= ${c.row(`${r}u`)}`] : []), ...(plan.keyMask ? [`km[t${t}_moff] != 0.0`] : [])];
       if (c.bias) lines.push(`x${r}_${t} = x${r}_${t}${biasTerm(c, `q${r}_bias`, `t${t}_bias`)};`);
       lines.push(`let keep${r}_${t} = ${conds.length ? conds.join(' && ') : 'true'};`);
     }
@@ -415,10 +439,16 @@ function subgroupBody(c: BodyContext): string[] {
   }
   lines.push(`}`);
   for (const r of rows) {
-    lines.push(`if (valid${r}) { let inv = 1.0 / l${r}; for (var d = 0u; d < DH4; d++) { store_o(ooff${r}, d, ${pick((d) => `a${r}_${d}`)} * inv); } }`);
+    lines.push(`if (valid${r}) { let inv = ${empty(plan, `l${r}`)}; for (var d = 0u; d < DH4; d++) { store_o(ooff${r}, d, ${pick((d) => `a${r}_${d}`)} * inv); } }`);
   }
   return lines;
 }
+
+/** The key mask's offset as a placeToken operand. */
+const maskOp = (plan: AttentionPlan): [string, 'ms'][] => (plan.keyMask ? [['moff', 'ms']] : []);
+
+/** 1 / l, or 0 for a row whose keys are all masked (l = 0) when there is a key mask. */
+const empty = (plan: AttentionPlan, l: string) => (plan.keyMask ? `select(0.0, 1.0 / ${l}, ${l} > 0.0)` : `1.0 / ${l}`);
 
 /** Cooperative copy of keys j0 .. j0+kvTile-1 (clamped) into kt/vt, with their mask and bias codes. */
 function stageTile(c: BodyContext): string[] {
@@ -426,9 +456,10 @@ function stageTile(c: BodyContext): string[] {
   return [
     `for (var e = lid; e < ${KVT}u * DH4; e += WG) {`,
     `  let jj = e / DH4; let d = e % DH4;`,
-    `  var koff = kb; var voff = vb;`,
-    ...placeToken(plan.keyAxes, `min(j0 + jj, NK - 1u)`, 'k', [['koff', 'ks'], ['voff', 'vs']], c.keyWin, plan.masked, c.radix, -1),
+    `  var koff = kb; var voff = vb;${plan.keyMask ? ' var moff = mb;' : ''}`,
+    ...placeToken(plan.keyAxes, `min(j0 + jj, NK - 1u)`, 'k', [['koff', 'ks'], ['voff', 'vs'], ...maskOp(plan)], c.keyWin, plan.masked, c.radix, -1),
     `  kt[e] = load_k(koff, d); vt[e] = load_v(voff, d);`,
+    plan.keyMask ? `  if (d == 0u) { kkeep[jj] = km[moff]; }` : '',
     plan.masked ? `  if (d == 0u) { kreg[jj] = kregion; }` : '',
     c.bias ? `  if (d == 0u) { kbia[jj] = kbias; }` : '',
     `}`];
@@ -440,28 +471,29 @@ function stageTile(c: BodyContext): string[] {
  */
 function perKeyBody(c: BodyContext): string[] {
   const { plan, KVT } = c;
-  const keyPlace = (j: string) => [`var koff = kb; var voff = vb;`,
-    ...placeToken(plan.keyAxes, j, 'k', [['koff', 'ks'], ['voff', 'vs']], c.keyWin, plan.masked, c.radix, -1)];
-  const update = (kvec: (d: string) => string, vvec: (d: string) => string, kregion: string, kbias: string, kidx: string) => [
+  const keyPlace = (j: string) => [`var koff = kb; var voff = vb;${plan.keyMask ? ' var moff = mb;' : ''}`,
+    ...placeToken(plan.keyAxes, j, 'k', [['koff', 'ks'], ['voff', 'vs'], ...maskOp(plan)], c.keyWin, plan.masked, c.radix, -1)];
+  const update = (kvec: (d: string) => string, vvec: (d: string) => string, kregion: string, kbias: string, kidx: string, kmask: string) => [
     // explicit zeroing: a var declared in a loop body without it kept its old value on Dawn + lavapipe
     `var s: array<f32, R>; for (var r = 0u; r < R; r++) { s[r] = 0.0; }`,
     `for (var d = 0u; d < DH4; d++) { let kd = ${kvec('d')}; for (var r = 0u; r < R; r++) { s[r] += dot(qv[r * DH4 + d], kd); } }`,
     `var pr: array<f32, R>;`,
     `for (var r = 0u; r < R; r++) {`,
     `  let sr = s[r]${biasTerm(c, 'rowBias[r]', kbias)};`,
-    `  let keep = ${[...(plan.masked ? [`rowRegion[r] == ${kregion}`] : []), ...(plan.causal ? [`${kidx} <= ${c.row('r')}`] : [])].join(' && ') || 'true'};`,
+    `  let keep = ${[...(plan.masked ? [`rowRegion[r] == ${kregion}`] : []), ...(plan.causal ? [`${kidx} <= ${c.row('r')}`] : []),
+      ...(plan.keyMask ? [`${kmask} != 0.0`] : [])].join(' && ') || 'true'};`,
     `  if (keep && sr > m[r]) { let f = exp(m[r] - sr); l[r] *= f; for (var d = 0u; d < DH4; d++) { acc[r * DH4 + d] *= f; } m[r] = sr; }`,
     `  pr[r] = select(0.0, exp(sr - m[r]), keep); l[r] += pr[r];`,
     `}`,
     `for (var d = 0u; d < DH4; d++) { let vd = ${vvec('d')}; for (var r = 0u; r < R; r++) { acc[r * DH4 + d] += pr[r] * vd; } }`,
   ];
   const keyLoop = KVT === 0
-    ? [`for (var j = 0u; j < NK; j++) {`, ...keyPlace('j'), ...update((d) => `load_k(koff, ${d})`, (d) => `load_v(voff, ${d})`, 'kregion', 'kbias', 'j'), `}`]
+    ? [`for (var j = 0u; j < NK; j++) {`, ...keyPlace('j'), ...update((d) => `load_k(koff, ${d})`, (d) => `load_v(voff, ${d})`, 'kregion', 'kbias', 'j', 'km[moff]'), `}`]
     : [`for (var j0 = 0u; j0 < NK; j0 += ${KVT}u) {`,
       ...stageTile(c),
       `  workgroupBarrier();`,
       `  for (var jj = 0u; jj < min(${KVT}u, NK - j0); jj++) {`,
-      ...update((d) => `kt[jj * DH4 + ${d}]`, (d) => `vt[jj * DH4 + ${d}]`, 'kreg[jj]', 'kbia[jj]', '(j0 + jj)'), `  }`,
+      ...update((d) => `kt[jj * DH4 + ${d}]`, (d) => `vt[jj * DH4 + ${d}]`, 'kreg[jj]', 'kbia[jj]', '(j0 + jj)', 'kkeep[jj]'), `  }`,
       `  workgroupBarrier();`, `}`];
   return [
     `var qv: array<vec4f, R * DH4>; var acc: array<vec4f, R * DH4>;`,
@@ -477,7 +509,7 @@ function perKeyBody(c: BodyContext): string[] {
     `}`,
     ...keyLoop,
     `for (var r = 0u; r < R; r++) {`,
-    `  if (${c.row('r')} < NQ) { let inv = 1.0 / l[r]; for (var d = 0u; d < DH4; d++) { store_o(ooff[r], d, acc[r * DH4 + d] * inv); } }`,
+    `  if (${c.row('r')} < NQ) { let inv = ${empty(plan, 'l[r]')}; for (var d = 0u; d < DH4; d++) { store_o(ooff[r], d, acc[r * DH4 + d] * inv); } }`,
     `}`];
 }
 

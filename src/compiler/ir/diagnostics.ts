@@ -37,6 +37,7 @@ export const CODES = {
   VDM041: 'size too large',
   VDM042: 'recursion too deep',
   VDM043: 'graph too large',
+  VDM044: 'attention key_mask invalid',
   VDM050: 'model error',
   VDM051: 'unknown input kind',
   VDM060: 'diffusion entry invalid',

@@ -1,5 +1,5 @@
 // The float64 reference and backward rule of attention (its module is attention.ts): projections,
-// windows (shifted, padded), the relative-position bias and cross-attention on named axes.
+// windows (shifted, padded), the relative-position bias, key masks and cross-attention on named axes.
 import type { AxisPair } from '../ir/graph.ts';
 import { numelOf, relayout, sizeIn, stridesOf, sumTo, type NamedTensor } from '../ir/named-tensor.ts';
 import type { ReferenceCall, VjpCall, VjpResult } from './types.ts';
@@ -151,15 +151,17 @@ export function attentionReferenceOf({ inputs, params, attrs, axes }: ReferenceC
   // cross-attention has one window holding every context token
   const table = bias('rel_bias');
   const keySets = keySetsOf(qAxes, nq, nk, ctxOver !== null, attrs.causal === true);
+  const mask = keyMaskOf(attrs, inputs, batchAxes, ctxOver ? ctxOver.map((n) => [n, sizeIn(inputs[1].axes, n)]) : tokenAxes);
   const scores = new Float64Array(nk);
   const o = new Float64Array(nb * nq * inner);
   const scale = 1 / Math.sqrt(dh);
 
   for (let i = 0; i < nq; i++) {
-    // the query's key set: original token indices (and bias rows) of the keys its window lets it see
-    const { index: keyIndex, rel: keyRel } = keySets[i];
-    const keys = keyIndex.length;
     for (let b = 0; b < nb; b++) {
+      // the query's key set: original token indices (and bias rows) of the keys its window and the
+      // mask let it see; a fully masked row has none, and o stays 0
+      const { index: keyIndex, rel: keyRel } = maskedSet(keySets[i], mask, b, nk);
+      const keys = keyIndex.length;
       const qRow = (b * nq + i) * qStride;
       for (let h = 0; h < heads; h++) {
         probabilities(scores, { q, qRow: qRow + h * dh, kv, kvRow0: b * nk, kvStride, kOff: kOff + h * dh, dh, scale, table, heads, h }, keyIndex, keyRel);
@@ -193,6 +195,23 @@ function projectBack(src: Float64Array, rows: number, inSize: number, w: Float64
     }
   }
   return { dSrc, dW, dB };
+}
+
+/**
+ * key_mask as [batch, key tokens] (a batch axis it lacks broadcast), or null. The mask is the last
+ * input; its keys are the context's tokens, or the `over` axes (no windows, so no padding).
+ */
+function keyMaskOf(attrs: ReferenceCall['attrs'], inputs: readonly NamedTensor[], batchAxes: readonly AxisPair[], keyTokens: readonly AxisPair[]): Float64Array | null {
+  if (attrs.key_mask !== true) return null;
+  return relayout(inputs[inputs.length - 1], [...batchAxes, ...keyTokens]).data;
+}
+
+/** A key set without the keys that batch element b's mask drops (masked keys: probability 0, no gradient). */
+function maskedSet(set: { index: Int32Array; rel: Int32Array }, mask: Float64Array | null, b: number, nk: number): { index: Int32Array; rel: Int32Array } {
+  if (!mask) return set;
+  const keep = Array.from(set.index.keys()).filter((j) => mask[b * nk + set.index[j]] !== 0);
+  if (keep.length === set.index.length) return set;
+  return { index: Int32Array.from(keep, (j) => set.index[j]), rel: Int32Array.from(keep, (j) => set.rel[j]) };
 }
 
 /** Where one (query, head) reads its scores: q at qRow, key j at (kvRow0 + index[j]) * kvStride + kOff. */
@@ -333,10 +352,11 @@ export function attentionVjpOf({ inputs, params, attrs, axes, grad }: VjpCall): 
   const maxKeys = sets.reduce((m, s) => Math.max(m, s.index.length), 0);
   const p = new Float64Array(maxKeys), dp = new Float64Array(maxKeys);
 
+  const mask = keyMaskOf(attrs, inputs, batchAxes, ctxOver ? ctxOver.map((n) => [n, sizeIn(inputs[1].axes, n)]) : tokenAxes);
   for (let i = 0; i < nq; i++) {
-    const { index, rel } = sets[i];
-    const keys = index.length;
     for (let b = 0; b < nb; b++) {
+      const { index, rel } = maskedSet(sets[i], mask, b, nk);
+      const keys = index.length;
       const qRow = (b * nq + i) * qStride;
       for (let h = 0; h < heads; h++) {
         // forward: the probabilities of this (query, head), then o
@@ -398,10 +418,10 @@ export function attentionVjpOf({ inputs, params, attrs, axes, grad }: VjpCall): 
     if (params.has('kv.bias')) grads.set('kv.bias', kb.dB);
     // the context was broadcast over x's batch axes it lacks: its gradient sums over them
     const dCtx = sumTo({ axes: ctxRows!.axes, data: kb.dSrc }, inputs[1].axes);
-    return { inputs: [{ axes: layout, data: qb.dSrc }, dCtx], params: grads };
+    return { inputs: [{ axes: layout, data: qb.dSrc }, dCtx, ...(mask ? [null] : [])], params: grads };
   }
   const qkvb = projectBack(x.data, nb * nq, d, params.get('qkv.weight')!, dq, 3 * inner);
   grads.set('qkv.weight', qkvb.dW);
   if (params.has('qkv.bias')) grads.set('qkv.bias', qkvb.dB);
-  return { inputs: [{ axes: layout, data: cropTo(qkvb.dSrc, work, layout) }], params: grads };
+  return { inputs: [{ axes: layout, data: cropTo(qkvb.dSrc, work, layout) }, ...(mask ? [null] : [])], params: grads };
 }

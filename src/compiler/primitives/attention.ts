@@ -1,13 +1,13 @@
 // attention(x, over, heads, context, context_over, window, shift, rel_bias, bias, pad, qkv_bias,
-// out_bias, dim_head, qk_norm, rope, causal): multi-head attention whose tokens are the `over` axes;
+// out_bias, dim_head, qk_norm, rope, causal, key_mask): multi-head attention whose tokens are the `over` axes;
 // every other axis but c is a batch axis. With `window`, tokens attend within windows (Swin style,
 // optionally shifted, with `pad` padded to a multiple of the window as Video Swin does); with
 // `context`, keys come from it. qk_norm and rope (attention-options.ts) act on q and k between the
-// projection and the fused kernel; causal masks inside it. The float64 reference and the backward
+// projection and the fused kernel; causal and key_mask mask inside it. The float64 reference and the backward
 // rule are in attention-reference.ts.
 import { attentionKernel, attentionTilingFor, type AttentionParams, type Axis } from '../../codegen/kernels/attention.ts';
 import { attentionBackwardKernels, attentionBackwardScratch, attentionBackwardTilingFor, type AttentionBackwardParams } from '../../codegen/kernels/attention-backward.ts';
-import { emitCrop, emitDense, emitPad, viewOver, type GemmFusion, type LowerCall, type LowerVjpCall, type Value } from './lowering.ts';
+import { emitCrop, emitDense, emitPad, emitZeros, viewOver, type GemmFusion, type LowerCall, type LowerVjpCall, type Value } from './lowering.ts';
 import { attentionReferenceOf, attentionVjpOf } from './attention-reference.ts';
 import { emitLinearVjp } from './linear.ts';
 import { emitQkNorm, emitQkNormVjp, emitRope, QK_NORMS, qkNormOf, qkNormParams, ropeOf, ropeWidths, type NormSite } from './attention-options.ts';
@@ -110,6 +110,30 @@ function ropeAttr(a: BoundArgs, over: string[], dh: number, windowed: boolean, c
   return axes.map((ax, i) => [ax, widths[i]]);
 }
 
+/**
+ * key_mask (VDM044): f32 over every key token axis (`over`, or the context's token axes) plus any of
+ * x's batch axes (one it lacks is broadcast); no c. Nonzero keeps a key.
+ */
+function keyMaskCheck(a: BoundArgs, m: TensorValue, x: TensorValue, keys: TensorValue, keyAxes: string[], over: string[], windowed: boolean): void {
+  const span = a.span('key_mask');
+  if (windowed) fail('VDM044', span, 'key_mask cannot be combined with windows', 'drop key_mask, or the window');
+  if (m.dtype !== 'f32') fail('VDM044', span, 'key_mask must be a float tensor (nonzero keeps a key), not integer ids', 'pass a float mask, 1 = keep, 0 = masked');
+  const batch = x.axes.filter(([n]) => n !== 'c' && !over.includes(n)).map(([n]) => n);
+  for (const [n, s] of m.axes) {
+    const kn = keyAxes.includes(n) ? sizeIn(keys.axes, n) : batch.includes(n) ? sizeIn(x.axes, n) : null;
+    if (n === 'c') fail('VDM044', span, 'key_mask has a channel axis c', 'a mask holds one value per key: drop c, e.g. mean(m, over: c)');
+    if (kn === null) {
+      fail('VDM044', span, `key_mask axis '${n}' is neither a key token axis (${keyAxes.join(', ')}) nor a batch axis of x ${formatAxes(x.axes)}`,
+        didYouMean(n, [...keyAxes, ...batch]) ?? 'give the mask the key token axes, and optionally batch axes of x, e.g. [b, l] for a caption');
+    }
+    if (kn !== s) {
+      fail('VDM044', span, `key_mask axis '${n}' is ${s}, but ${kn} in the ${keyAxes.includes(n) ? 'keys' : 'x'}`, `give the mask one value per ${keyAxes.includes(n) ? 'key' : 'batch entry'}: ${n}=${kn}`);
+    }
+  }
+  const missing = keyAxes.filter((n) => !m.axes.some(([k]) => k === n));
+  if (missing.length) fail('VDM044', span, `key_mask lacks the key token axis '${missing[0]}'`, `give the mask every key token axis (${keyAxes.join(', ')})`);
+}
+
 export const attention: Primitive = {
   name: 'attention',
   args: [
@@ -129,6 +153,7 @@ export const attention: Primitive = {
     { name: 'qk_norm', kind: 'string', default: 'none', choices: QK_NORMS },
     { name: 'rope', kind: 'axes-or-none', default: null },
     { name: 'causal', kind: 'bool', default: false },
+    { name: 'key_mask', kind: 'tensor-or-none', default: null },
   ],
   apply(a) {
     const { x, axes: over } = a.tensorAxes('x', 'over', true);
@@ -199,13 +224,19 @@ export const attention: Primitive = {
       if (windows) fail('VDM039', a.span('causal'), 'causal cannot be combined with windows', 'drop causal, or the window');
       attrs.causal = true;
     }
+    const keyMask = a.optionalTensor('key_mask');
+    if (keyMask) {
+      keyMaskCheck(a, keyMask, x, ctx ? ctx.context : x, ctx ? ctx.over : over, over, windows !== null);
+      attrs.key_mask = true;
+    }
     if (windows?.padded) {
       attrs.pad = true;
       attrs.padded = Object.fromEntries(windows.padded);
       attrs.bias_window = Object.fromEntries(windows.configured!);
     }
     return {
-      inputs: ctx ? [x, ctx.context] : [x],
+      // the mask last: it gets no gradient
+      inputs: [x, ...(ctx ? [ctx.context] : []), ...(keyMask ? [keyMask] : [])],
       attrs,
       outputs: [{ axes: x.axes, dtype: 'f32' }],
       params,
@@ -287,6 +318,9 @@ function emitCore(call: LowerCall) {
   const oView = headsView(o, gridAxes, heads, dh, 0);
   const tiling = call.adapter ? attentionTilingFor(call.adapter.info, call.adapter.features.has('subgroups')) : undefined;
   const table = call.params.get('rel_bias');
+  // key_mask: the last input, read over [...batch axes, ...key tokens] (stride 0 where it lacks an axis)
+  const mask = attrs.key_mask === true ? call.inputs[call.inputs.length - 1] : null;
+  const maskOver = (keyGrid: readonly AxisPair[]) => (mask ? { keyMask: viewOver(mask, keyGrid) } : {});
 
   // qk_norm: q and k normalised into scratch of their own ([..rows, inner] each), v read in place
   const qkNorm = qkNormOf(attrs);
@@ -313,10 +347,11 @@ function emitCore(call: LowerCall) {
     const params: AttentionParams = {
       grid, tokens: over, heads, headDim: dh, context: ctxTokens.map(([name, size]) => ({ name, size })),
       q: qn.view, k: kn.view, v: headsView(kv, kvGrid, heads, dh, 1),
-      o: oView, tiling,
+      o: oView, ...maskOver(kvGrid), tiling,
     };
-    call.emit(attentionKernel(params), [qn.buffer, kn.buffer, kv.buffer, o.buffer]);
-    return { o, cropped, x, padded, rowAxes, params, heads, dh, inner, gridAxes, kvGrid, q, kv, qkNorm, qn, kn, buffers: [qn.buffer, kn.buffer, kv.buffer] };
+    const buffers = [qn.buffer, kn.buffer, kv.buffer, ...(mask ? [mask.buffer] : [])];
+    call.emit(attentionKernel(params), [...buffers, o.buffer]);
+    return { o, cropped, x, padded, rowAxes, params, heads, dh, inner, gridAxes, kvGrid, q, kv, qkNorm, qn, kn, buffers, mask };
   }
   const qkv = scratchOver('qkv', rowAxes, 3 * inner);
   emitProjection(call, x, qkv, 'qkv.weight', 'qkv.bias', pro);
@@ -332,11 +367,12 @@ function emitCore(call: LowerCall) {
     relPosBias: table ? contiguous([product(tokenAxes.map(([n, size]) => 2 * (biasWindow?.[n] ?? window?.[n] ?? size) - 1)), heads]) : undefined,
     ...(table && biasWindow ? { biasWindow } : {}),
     ...(attrs.causal === true ? { causal: true } : {}),
+    ...maskOver(gridAxes),
     tiling,
   };
-  const buffers = [qn.buffer, kn.buffer, qkv.buffer, ...(table ? [table] : [])];
+  const buffers = [qn.buffer, kn.buffer, qkv.buffer, ...(table ? [table] : []), ...(mask ? [mask.buffer] : [])];
   call.emit(attentionKernel(params), [...buffers, o.buffer]);
-  return { o, cropped, x, padded, rowAxes, params, heads, dh, inner, gridAxes, kvGrid: gridAxes, qkv, qkNorm, qn, kn, rope, buffers };
+  return { o, cropped, x, padded, rowAxes, params, heads, dh, inner, gridAxes, kvGrid: gridAxes, qkv, qkNorm, qn, kn, rope, buffers, mask };
 }
 
 /**
@@ -346,6 +382,9 @@ function emitCore(call: LowerCall) {
  * out like the projection, and the input projections' backward gives dx (and d context).
  */
 function lowerAttentionVjp(call: LowerVjpCall): void {
+  // the key mask gets no gradient: zeros where its producer wants one (a mask computed from parameters)
+  const dMask = call.attrs.key_mask === true ? call.inputGrads[call.inputGrads.length - 1] : null;
+  if (dMask) emitZeros(call, dMask);
   const core = emitCore(call);
   const { heads, dh, gridAxes, kvGrid } = core;
   const params = { ...core.params, backwardTiling: attentionBackwardTilingFor(call.adapter) };
@@ -371,7 +410,7 @@ function lowerAttentionVjp(call: LowerVjpCall): void {
     for (const spec of attentionBackwardKernels(p)) {
       const names = spec.bindings.map((b) => b.name);
       const by: Record<string, string> = {
-        q: core.buffers[0], k: core.buffers[1], v: core.buffers[2], relPosBias: call.params.get('rel_bias') ?? '',
+        q: core.buffers[0], k: core.buffers[1], v: core.buffers[2], relPosBias: call.params.get('rel_bias') ?? '', km: core.mask?.buffer ?? '',
         dO: dO.buffer, scratch, dQ: grads.dQ, dK: grads.dK, dV: grads.dV, dKV: grads.dK, dRelPosBias: table ?? '',
       };
       call.emit(spec, names.map((n) => {
