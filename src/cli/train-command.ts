@@ -32,6 +32,7 @@ export interface TrainArgs {
   readonly 'log-every'?: number;
   readonly 'skip-bad'?: boolean;
   readonly ema?: boolean;
+  readonly 'ema-decay'?: number;
   readonly recompute?: boolean;
   readonly root?: string;
 }
@@ -44,7 +45,9 @@ const DESCRIBE = 'train a model on the WebGPU adapter: checkpoints, a JSONL log 
 // Lines under 80 columns: yargs wraps at 80 and would break longer ones mid-sentence.
 const EPILOGUE = `What it does: each step takes a batch of clips (--data), noises it at random
 timesteps of the spec's diffusion schedule and takes one AdamW step on the
-model's loss (gradients clipped to norm 1, an EMA of the weights kept). The
+model's loss (gradients clipped to norm 1, an EMA of the weights kept: its
+decay at step k is min(--ema-decay, (1 + k) / (10 + k)), so a short run's EMA
+averages its last few hundred steps). The
 learning rate rises linearly over --warmup steps to --lr, then follows a cosine
 down to 0 at --steps.
 
@@ -93,6 +96,7 @@ export const trainCommand = (done: (code: number) => void): CommandModule<object
       .option('log-every', { type: 'number', requiresArg: true, describe: 'log the loss every N steps [default: 10]' })
       .option('skip-bad', { type: 'boolean', describe: 'skip clips that do not decode, instead of stopping' })
       .option('ema', { type: 'boolean', describe: 'keep an EMA of the weights (--no-ema: do not) [default: true]' })
+      .option('ema-decay', { type: 'number', describe: 'the EMA\'s decay, reached after a warm-up of min(decay, (1 + step) / (10 + step)) [default: 0.9999]' })
       .option('recompute', { type: 'boolean', describe: 'run each block\'s forward again before its backward: less memory, same numbers (vdm info --train shows both)' })
       .option('dim', { type: 'string', requiresArg: true, describe: 'override a dim: --dim NAME=SIZE (repeatable)' })
       .option('root', { type: 'string', requiresArg: true, describe: 'folder imports must stay in' })
@@ -109,7 +113,7 @@ export const trainCommand = (done: (code: number) => void): CommandModule<object
 });
 
 const KNOWN_KEYS = new Set(['_', '$0', 'spec', 'data', 'steps', 'batch', 'lr', 'warmup', 'out', 'o', 'resume', 'seed', 'every',
-  'log-every', 'logEvery', 'skip-bad', 'skipBad', 'ema', 'recompute', 'dim', 'root', 'help', 'h']);
+  'log-every', 'logEvery', 'skip-bad', 'skipBad', 'ema', 'ema-decay', 'emaDecay', 'recompute', 'dim', 'root', 'help', 'h']);
 
 const asList = (v: unknown): (string | number)[] | undefined =>
   (v === undefined ? undefined : Array.isArray(v) ? v : [v as string | number]);
@@ -179,7 +183,7 @@ export async function trainMain(args: TrainArgs): Promise<number> {
   }
   const settings: Partial<TrainSettings> = {
     data: args.data, steps: args.steps, lr: args.lr, warmup: args.warmup, seed: args.seed,
-    every: args.every, logEvery: args['log-every'], skipBad: args['skip-bad'], ema: args.ema,
+    every: args.every, logEvery: args['log-every'], skipBad: args['skip-bad'], ema: args.ema, emaDecay: args['ema-decay'],
   };
   for (const k of Object.keys(settings) as (keyof TrainSettings)[]) if (settings[k] === undefined) delete settings[k];
 

@@ -53,11 +53,13 @@ export interface TrainSettings {
   /** read the loss for the log and the curve every this many steps */
   readonly logEvery: number;
   readonly ema: boolean;
+  /** the EMA's decay once warmed up: min(emaDecay, (1 + step) / (10 + step)) at each step */
+  readonly emaDecay: number;
   /** skip clips that do not decode instead of stopping */
   readonly skipBad: boolean;
 }
 
-export const DEFAULT_SETTINGS = { data: 'synthetic', steps: 1000, lr: 1e-4, seed: 0, every: 100, logEvery: 10, ema: true, skipBad: false } as const;
+export const DEFAULT_SETTINGS = { data: 'synthetic', steps: 1000, lr: 1e-4, seed: 0, every: 100, logEvery: 10, ema: true, emaDecay: 0.9999, skipBad: false } as const;
 /** Warm-up when none is given: a tenth of the run, at most 100 steps. */
 export const defaultWarmup = (steps: number) => Math.min(100, Math.floor(steps / 10));
 
@@ -103,7 +105,7 @@ export interface PreparedTraining {
 }
 
 const FLAGS: Record<keyof TrainSettings, string> = {
-  data: '--data', steps: '--steps', lr: '--lr', warmup: '--warmup', seed: '--seed', every: '--every', logEvery: '--log-every', ema: '--ema', skipBad: '--skip-bad',
+  data: '--data', steps: '--steps', lr: '--lr', warmup: '--warmup', seed: '--seed', every: '--every', logEvery: '--log-every', ema: '--ema', emaDecay: '--ema-decay', skipBad: '--skip-bad',
 };
 
 /** Checks one setting; the message names its flag. */
@@ -124,6 +126,9 @@ function checkSetting<K extends keyof TrainSettings>(key: K, value: unknown): Tr
       break;
     case 'lr':
       if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw bad('a positive number');
+      break;
+    case 'emaDecay':
+      if (typeof value !== 'number' || !(value >= 0 && value < 1)) throw bad('a number in [0, 1), e.g. 0.9999');
       break;
     case 'ema': case 'skipBad':
       if (typeof value !== 'boolean') throw bad('true or false');
@@ -167,6 +172,7 @@ export function resolveSettings(given: Partial<TrainSettings>, saved: Partial<Tr
     every: pick('every', DEFAULT_SETTINGS.every),
     logEvery: pick('logEvery', DEFAULT_SETTINGS.logEvery),
     ema: pick('ema', DEFAULT_SETTINGS.ema),
+    emaDecay: pick('emaDecay', DEFAULT_SETTINGS.emaDecay),
     skipBad: pick('skipBad', DEFAULT_SETTINGS.skipBad),
   };
   if (settings.warmup > settings.steps) throw new TrainSetupError(`--warmup ${settings.warmup} is longer than the run (--steps ${settings.steps})`);
@@ -255,7 +261,7 @@ export async function prepareTraining(graph: Graph, options: TrainOptions): Prom
   }
   notes.push(...dataset.problems);
   return {
-    graph, out, settings, checkpoint, dataset, needs, batch: needs.sample.batch, adamw: options.adamw ?? {}, keep: options.keep ?? 3, notes,
+    graph, out, settings, checkpoint, dataset, needs, batch: needs.sample.batch, adamw: { emaDecay: settings.emaDecay, ...options.adamw }, keep: options.keep ?? 3, notes,
   };
 }
 

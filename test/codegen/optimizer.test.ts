@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import {
-  adamwKernel, adamwParams, adamwReference, ADAMW_FIELDS, chunkCount, chunkTable, gradNormKernels, gradNormReference,
+  adamwKernel, adamwParams, adamwReference, ADAMW_FIELDS, chunkCount, emaDecayAt, chunkTable, gradNormKernels, gradNormReference,
   learningRate, NO_INDEX, nonfiniteClearKernel, nonfiniteKernel, nonfiniteReference, segmentAt,
   type AdamWConfig, type ArenaLayout, type ArenaSegment, type OptimizerState,
 } from '../../src/codegen/kernels/optimizer.ts';
@@ -244,9 +244,19 @@ test('the AdamWParams uniform: 48 bytes, step-dependent bias corrections compute
   assert.is(at('bias_correction1'), Math.fround(1 - 0.9 ** 3));
   assert.is(at('bias_correction2'), Math.fround(1 - 0.999 ** 3));
   assert.is(at('one_minus_beta2'), Math.fround(1e-3));
-  assert.is(at('one_minus_ema_decay'), Math.fround(1e-4));
+  assert.is(at('one_minus_ema_decay'), Math.fround(1 - 4 / 13), 'warm-up: (1 + 3) / (10 + 3) until it reaches 0.9999');
   assert.is(at('weight_decay'), Math.fround(0.01));
   assert.is(at('max_norm'), 1);
+  const flat = adamwParams({ emaDecay: 0.9999, emaWarmup: false }, 1e-3, 3);
+  assert.is(flat[ADAMW_FIELDS.indexOf('one_minus_ema_decay')], Math.fround(1e-4));
+});
+
+test('EMA warm-up: min(decay, (1 + step) / (10 + step)), so a short run averages its last steps', () => {
+  assert.is(emaDecayAt({}, 1), 2 / 11);
+  assert.is(emaDecayAt({}, 1000), 1001 / 1010);
+  assert.is(emaDecayAt({}, 200000), 0.9999);
+  assert.is(emaDecayAt({ emaDecay: 0.99 }, 5000), 0.99);
+  assert.is(emaDecayAt({ emaWarmup: false }, 1), 0.9999);
 });
 
 test('bad parameters fail with clear messages', () => {

@@ -34,6 +34,9 @@ test('settings: given over the checkpoint\'s over the defaults; a change is note
   assert.throws(() => resolveSettings({ steps: 0 }, null), (e: Error) => e instanceof TrainSetupError && e.message === '--steps must be a positive integer, got 0');
   assert.throws(() => resolveSettings({ lr: Number.NaN }, null), /--lr must be a positive number/);
   assert.throws(() => resolveSettings({ warmup: 20, steps: 10 }, null), /--warmup 20 is longer than the run/);
+  assert.is(resolveSettings({}, null).emaDecay, 0.9999);
+  assert.is(resolveSettings({}, { emaDecay: 0.999 }).emaDecay, 0.999, 'a resumed run keeps its decay');
+  assert.throws(() => resolveSettings({ emaDecay: 1 }, null), /--ema-decay must be a number in \[0, 1\)/);
 });
 
 test('inputs the data cannot fill (a second label, an image of another size) are refused before anything is written', async () => {

@@ -226,8 +226,20 @@ export interface AdamWConfig {
   weightDecay?: number;
   /** clip the global gradient norm to this; <= 0: no clipping. Default 1 */
   maxGradNorm?: number;
-  /** ema = emaDecay · ema + (1 - emaDecay) · param after each update; default 0.9999 */
+  /** ema = d · ema + (1 - d) · param after each update, d = emaDecay (default 0.9999) or less, see emaWarmup */
   emaDecay?: number;
+  /**
+   * d = min(emaDecay, (1 + step) / (10 + step)) at update `step` (default true), as diffusers'
+   * EMAModel does: a run of a few thousand steps then averages over its last few hundred instead
+   * of keeping mostly the initial weights (0.9999^4000 = 0.67).
+   */
+  emaWarmup?: boolean;
+}
+
+/** The EMA decay of update `step` (1-based). */
+export function emaDecayAt(c: AdamWConfig, step: number): number {
+  const d = c.emaDecay ?? 0.9999;
+  return (c.emaWarmup ?? true) ? Math.min(d, (1 + step) / (10 + step)) : d;
 }
 
 function hyper(c: AdamWConfig) {
@@ -254,9 +266,10 @@ export function adamwParams(c: AdamWConfig, lr: number, step: number): Float32Ar
   const h = hyper(c);
   if (!Number.isInteger(step) || step < 1) throw new Error(`adamw: step must be a positive integer, counted from 1 (got ${step})`);
   if (!(lr >= 0) || !Number.isFinite(lr)) throw new Error(`adamw: lr must be finite and >= 0 (got ${lr})`);
+  const emaDecay = emaDecayAt(c, step);
   const values: Record<(typeof ADAMW_FIELDS)[number], number> = {
-    lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, weight_decay: h.weightDecay, max_norm: h.maxGradNorm, ema_decay: h.emaDecay,
-    one_minus_beta1: 1 - h.beta1, one_minus_beta2: 1 - h.beta2, one_minus_ema_decay: 1 - h.emaDecay,
+    lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, weight_decay: h.weightDecay, max_norm: h.maxGradNorm, ema_decay: emaDecay,
+    one_minus_beta1: 1 - h.beta1, one_minus_beta2: 1 - h.beta2, one_minus_ema_decay: 1 - emaDecay,
     bias_correction1: -Math.expm1(step * Math.log(h.beta1)), bias_correction2: -Math.expm1(step * Math.log(h.beta2)),
   };
   return Float32Array.from(ADAMW_FIELDS, (f) => values[f]);
@@ -353,6 +366,7 @@ export function adamwReference(segments: readonly ArenaSegment[], state: Optimiz
   const clip = h.maxGradNorm > 0 ? Math.min(1, h.maxGradNorm / (norm + 1e-6)) : 1;
   if (!Number.isFinite(norm)) return { state: next, magnitude: mag, norm, clip, skipped: true };
   const bc1 = 1 - h.beta1 ** step, bc2 = 1 - h.beta2 ** step;
+  const ed = emaDecayAt(c, step);
   for (const seg of segments) {
     const decay = seg.weightDecay ? 1 - lr * h.weightDecay : 1;
     for (let i = seg.offset; i < seg.offset + seg.length; i++) {
@@ -361,11 +375,11 @@ export function adamwReference(segments: readonly ArenaSegment[], state: Optimiz
       next.v[i] = h.beta2 * state.v[i] + (1 - h.beta2) * g * g;
       const denom = Math.sqrt(next.v[i]) / Math.sqrt(bc2) + h.eps;
       next.param[i] = state.param[i] * decay - (lr / bc1) * next.m[i] / denom;
-      next.ema[i] = h.emaDecay * state.ema[i] + (1 - h.emaDecay) * next.param[i];
+      next.ema[i] = ed * state.ema[i] + (1 - ed) * next.param[i];
       mag.m[i] = h.beta1 * mag.m[i] + (1 - h.beta1) * Math.abs(g);
       mag.v[i] = next.v[i];
       mag.param[i] = Math.abs(decay) * mag.param[i] + (lr / bc1) * mag.m[i] / denom; // the update carries m's scale
-      mag.ema[i] = h.emaDecay * mag.ema[i] + (1 - h.emaDecay) * mag.param[i];
+      mag.ema[i] = ed * mag.ema[i] + (1 - ed) * mag.param[i];
     }
   }
   return { state: next, magnitude: mag, norm, clip, skipped: false };
