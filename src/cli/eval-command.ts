@@ -109,6 +109,7 @@ export function formatEvalTable(r: EvalResult): string {
   if (e.objectSpeed) rows.push(['object speed (px/frame)', num(e.objectSpeed.samples, 3), num(e.objectSpeed.data, 3)]);
   if (e.trajectoryAcceleration) rows.push(['trajectory accel. (px/frame²)', num(e.trajectoryAcceleration.samples, 3), num(e.trajectoryAcceleration.data, 3)]);
   if (e.shapeColourAccuracy) rows.push(['shape-colour accuracy', pct(e.shapeColourAccuracy.samples), pct(e.shapeColourAccuracy.data)]);
+  if (e.shapeFit) rows.push(['shape fit (IoU with a clean shape)', num(e.shapeFit.samples, 3), num(e.shapeFit.data, 3)]);
   const lines = [
     `evaluating ${r.model} at step ${r.step} (${r.checkpoint}), clips [c=${clip.c}, t=${clip.t}, h=${clip.h}, w=${clip.w}]`,
     `samples: ${how}`,

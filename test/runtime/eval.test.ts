@@ -7,7 +7,7 @@ import { objectCentre, SYNTHETIC_COLOURS, syntheticSample } from '../../src/runt
 import { frameStats, temporalConsistency, type Clips } from '../../src/runtime/eval/clips.ts';
 import { clipFrechetDistance, frechetDistance, meanCovariance, symmetricEigen } from '../../src/runtime/eval/frechet.ts';
 import { evaluateClips } from '../../src/runtime/eval/index.ts';
-import { colourOf, frameObject, objectSpeed, shapeColourAccuracy, shapeOf, trajectoryAcceleration } from '../../src/runtime/eval/shapes.ts';
+import { colourOf, frameObject, maskShapeFit, objectSpeed, shapeColourAccuracy, shapeFit, shapeOf, trajectoryAcceleration } from '../../src/runtime/eval/shapes.ts';
 import { Rng } from '../../src/runtime/data/rng.ts';
 
 const shape = { c: 3, t: 6, h: 24, w: 24 };
@@ -55,6 +55,27 @@ test('the moving shapes read back from pixels: centroid, shape, colour, smooth t
   });
   const jumpy = trajectoryAcceleration({ shape: clips.shape, data: shuffled });
   assert.ok(jumpy > 2 * trajectoryAcceleration(clips), `shuffled ${jumpy}`);
+});
+
+test('shape fit: the data\'s frames are clean shapes (IoU near 1 at 8, 16 and 24 pixels); ragged, split or noisy ones score less', async () => {
+  for (const side of [8, 16, 24]) {
+    const sh = { c: 3, t: 4, h: side, w: side };
+    const batch = await (await openDataset('synthetic', sh, { seed: 3 })).batch(0, 6);
+    const fit = shapeFit({ shape: { n: 6, ...sh }, data: batch.video });
+    assert.ok(fit > 0.97, `data at ${side}: ${fit}`);
+  }
+  // a 4 x 4 square in a 12 x 12 frame fits exactly; with two corner pixels moved two pixels away, less;
+  // split in two, much less; an empty mask 0
+  const mask = (pixels: [number, number][]) => { const m = new Uint8Array(144); for (const [x, y] of pixels) m[y * 12 + x] = 1; return m; };
+  const square: [number, number][] = [];
+  for (let y = 4; y < 8; y++) for (let x = 4; x < 8; x++) square.push([x, y]);
+  assert.is(maskShapeFit(mask(square), 12, 12), 1);
+  const ragged = maskShapeFit(mask([...square.slice(1, -1), [9, 4], [4, 9]]), 12, 12);
+  assert.ok(ragged < 0.85 && ragged > 0.6, `ragged ${ragged}`);
+  const split = maskShapeFit(mask([[1, 1], [1, 2], [2, 1], [2, 2], [9, 9], [9, 10], [10, 9], [10, 10]]), 12, 12);
+  assert.ok(split < 0.5, `split ${split}`);
+  assert.is(maskShapeFit(new Uint8Array(144), 12, 12), 0);
+  assert.ok(shapeFit(noise(4, 5)) < 0.4, `noise ${shapeFit(noise(4, 5))}`);
 });
 
 test('object speed: the centroids\' mean step, as the data moves them; 0 for a clip whose frames are all its first', async () => {

@@ -29,6 +29,9 @@ export const SYNTHETIC_COLOURS: readonly Rgb[] = [
 export const SYNTHETIC_COLOUR_NAMES = ['red', 'green', 'blue', 'yellow', 'cyan', 'magenta', 'white', 'orange'] as const;
 const BACKGROUNDS: readonly Rgb[] = [[0, 0, 0], [30, 30, 30], [10, 15, 50], [10, 40, 20]];
 
+/** An object's r as a fraction of the frame's shorter side (at least 2 pixels). */
+export const RADIUS_RANGE = [0.16, 0.24] as const;
+
 export interface SyntheticObject {
   /** Index into SYNTHETIC_SHAPES. */
   readonly shape: number;
@@ -65,7 +68,7 @@ export function syntheticSample(seed: number, index: number, shape: SampleShape,
   for (let i = 0; i < (options.objects ?? 1); i++) {
     const l = rng.int(i === 0 ? classes : SYNTHETIC_CLASSES);
     const u = rng.float();
-    const r = Math.max(2, side * rng.range(0.16, 0.24));
+    const r = Math.max(2, side * rng.range(...RADIUS_RANGE));
     const x0 = rng.range(r, shape.w - r);
     const y0 = rng.range(r, shape.h - r);
     const colour = SYNTHETIC_COLOURS[rng.int(SYNTHETIC_COLOURS.length)];
@@ -99,7 +102,8 @@ export function objectCentre(o: SyntheticObject, f: number, shape: SampleShape):
   return [bounce(o.x0 + vx * f, o.r, shape.w - o.r), bounce(o.y0 + vy * f, o.r, shape.h - o.r)];
 }
 
-function inside(kind: number, dx: number, dy: number, r: number): boolean {
+/** Whether the point (dx, dy) from a shape's centre is inside it (kind: an index into SYNTHETIC_SHAPES). */
+export function insideShape(kind: number, dx: number, dy: number, r: number): boolean {
   if (kind === 0) return Math.abs(dx) <= r && Math.abs(dy) <= r;
   if (kind === 1) return dx * dx + dy * dy <= r * r;
   return dy >= -r && dy <= r && Math.abs(dx) <= (dy + r) / 2;
@@ -132,7 +136,7 @@ export function renderSynthetic(sample: SyntheticSample, shape: SampleShape, out
       const y0 = Math.max(0, Math.floor(cy - o.r)), y1 = Math.min(h - 1, Math.ceil(cy + o.r));
       for (let y = y0; y <= y1; y++) {
         for (let x = x0; x <= x1; x++) {
-          if (inside(o.shape, x + 0.5 - cx, y + 0.5 - cy, o.r)) rgb.set(o.colour, (y * w + x) * 3);
+          if (insideShape(o.shape, x + 0.5 - cx, y + 0.5 - cy, o.r)) rgb.set(o.colour, (y * w + x) * 3);
         }
       }
     }

@@ -1,9 +1,9 @@
 // `vdm eval`: samples beside the data they should resemble. Pixel statistics per frame, temporal
 // consistency, the Fréchet distance over a fixed random-feature network (frechet.ts), and on the
-// built-in moving shapes the object's speed, trajectory smoothness and shape-colour accuracy (shapes.ts).
+// built-in moving shapes the object's speed, trajectory smoothness, shape-colour accuracy and shape fit (shapes.ts).
 import { frameStats, temporalConsistency, type Clips } from './clips.ts';
 import { clipFrechetDistance } from './frechet.ts';
-import { objectSpeed, shapeColourAccuracy, trajectoryAcceleration } from './shapes.ts';
+import { objectSpeed, shapeColourAccuracy, shapeFit, trajectoryAcceleration } from './shapes.ts';
 
 export { type ClipShape, type Clips } from './clips.ts';
 
@@ -25,6 +25,8 @@ export interface EvalReport {
   readonly trajectoryAcceleration?: Compared;
   /** moving-shapes data only: fraction of clips showing a palette-coloured square, circle or triangle (the label's shape when given) */
   readonly shapeColourAccuracy?: Compared;
+  /** moving-shapes data only: mean over frames of the object's best IoU with a clean shape (shapes.ts maskShapeFit) */
+  readonly shapeFit?: Compared;
 }
 
 export interface EvalOptions {
@@ -51,6 +53,7 @@ export function evaluateClips(samples: Clips, data: Clips, options: EvalOptions 
       objectSpeed: pair(objectSpeed),
       trajectoryAcceleration: pair(trajectoryAcceleration),
       shapeColourAccuracy: { samples: shapeColourAccuracy(samples, options.labels?.samples), data: shapeColourAccuracy(data, options.labels?.data) },
+      shapeFit: pair(shapeFit),
     } : {}),
   };
 }
