@@ -58,6 +58,8 @@ gpuTest('flatten over (t, h, w) and (w, t), of an operand with t last; unflatten
   ].join('\n'), '', DIMS));
   assert.equal(g.nodes.find((n) => n.op === 'expand')!.axes.map(([n]) => n), ['b', 'c', 'h', 'w', 't']);
   await expectLoweredMatches(g, 'flatten + unflatten');
+  // every value channels-last: the merged and split axes' strides follow the buffers' own order
+  await expectLoweredMatches(g, 'flatten + unflatten, channels-last', 1e-4, 'channels-last');
 });
 
 gpuTest('split along w and c; concat along t of differently ordered inputs, and along c of parts', async () => {
