@@ -18,17 +18,18 @@ const times = <T>(n: number, f: (i: number) => T): T[] => Array.from({ length: n
 
 const PRIMITIVES = ['linear', 'conv', 'attention', 'layernorm', 'rmsnorm', 'groupnorm', 'pool', 'upsample', 'mean',
   'silu', 'gelu', 'gelu_tanh', 'relu', 'sigmoid', 'tanh', 'exp', 'sqrt', 'abs', 'split', 'concat', 'patchify',
-  'unpatchify', 'expand', 'slice', 'flip', 'sinusoidal', 'sincos', 'embed', 'gru', 'param', 'conv_transpose'];
+  'unpatchify', 'expand', 'slice', 'flip', 'sinusoidal', 'sincos', 'embed', 'gru', 'param', 'conv_transpose', 'flatten', 'unflatten'];
 const BUILTINS = ['len', 'max', 'min', 'range', 'reversed', 'size', 'floor', 'ceil'];
 const STD_FILES = ['attention', 'cond', 'conv', 'dit', 'layers', 'swin', 'temporal', 'unet'];
 const STD_BLOCKS = ['spatial_attention', 'temporal_attention', 'full_attention', 'factorized_attention', 'windowed_attention',
   'cross_attention', 'film', 'adain', 'conv3d', 'conv3d_block', 'conv2plus1d', 'resblock', 'downsample2d', 'upsample2d',
   'timestep_embedder', 'class_embedder', 'patch_embed', 'dit_block', 'final_layer', 'modulate', 'mlp', 'swin_block',
   'swin_stage', 'patch_merging', 'patch_expanding', 'gru_propagation', 'hierarchical_temporal', 'time_embedding', 'unet_up',
-  'stdit_block', 't2i_final_layer'];
+  'stdit_block', 't2i_final_layer', 'cogvideox_patch_embed', 'cogvideox_norm_zero', 'cogvideox_block', 'cogvideox_final_layer',
+  'cogvideox_ada_norm'];
 const NAMED_ARGS = ['over', 'out', 'kernel', 'heads', 'window', 'patch', 'groups', 'eps', 'factor', 'axis', 'mode',
   'padding', 'stride', 'dim', 'ratio', 'shift', 'context', 'init', 'bias', 'causal', 'rel_bias', 'sizes', 'at', 'to', 'scale',
-  'output_padding', 'dilation', 'order', 'hidden', 'per_frame', 'norm', 'qkv_bias', 'out_bias', 'dim_head', 'qk_norm', 'rope', 'key_mask'];
+  'output_padding', 'dilation', 'order', 'hidden', 'per_frame', 'norm', 'qkv_bias', 'out_bias', 'dim_head', 'qk_norm', 'rope', 'key_mask', 'into'];
 const INPUT_KINDS = ['video', 'timestep', 'label', 'image', 'text', 'trajectory', 'scalar', 'tensor'];
 const AXES = ['b', 'c', 't', 'h', 'w', 'l', 'n'];
 const STRINGS = ['', 'same', 'valid', 'avg', 'max', 'nearest', 'linear', 'normal', 'zeros', 'ones', 'xavier_uniform', 'layer', 'rms', 'a\\"b', '\\n', 'é'];

@@ -24,6 +24,7 @@ const UNARY: Readonly<Record<string, (x: string) => string>> = {
 const BINARY: Readonly<Record<string, string>> = { add: '+', sub: '-', mul: '*', div: '/' };
 const SUPPORTED = new Set(['input', 'linear', 'layernorm', 'attention', 'split', 'sinusoidal', 'sincos', 'embed', 'patchify', 'unpatchify',
   'conv', 'conv_transpose', 'groupnorm', 'mean', 'expand', 'concat', 'upsample', 'pool', 'flip', 'gru', 'rmsnorm', 'slice', 'param',
+  'flatten', 'unflatten',
   ...Object.keys(UNARY), ...Object.keys(BINARY)]);
 
 const PY_KEYWORDS = new Set(['False', 'None', 'True', 'and', 'as', 'assert', 'async', 'await', 'break', 'class', 'continue', 'def', 'del',
@@ -270,6 +271,23 @@ function nodeExpr(ctx: Ctx, n: GraphNode, v: (id: number) => string, attr: strin
       const axes = names(input(0).axes);
       const start = Number(n.attrs.start);
       return keep(`${v(n.inputs[0])}.narrow(${axes.indexOf(String(n.attrs.axis))}, ${start}, ${Number(n.attrs.end) - start})`, axes);
+    }
+    case 'flatten': {
+      // the merged axes moved last in the order listed, then flattened row-major
+      const axes = names(input(0).axes);
+      const over = n.attrs.over as string[];
+      const kept = axes.filter((a) => !over.includes(a));
+      const x = alignExpr(v(n.inputs[0]), axes, [...kept, ...over]);
+      return keep(over.length > 1 ? `${x}.flatten(${kept.length})` : x, [...kept, String(n.attrs.into)]);
+    }
+    case 'unflatten': {
+      // the split axis moved last, then read as the new axes (row-major)
+      const axes = names(input(0).axes);
+      const axis = String(n.attrs.axis);
+      const kept = axes.filter((a) => a !== axis);
+      const sizes = Object.entries(n.attrs.sizes as Record<string, number>);
+      const x = alignExpr(v(n.inputs[0]), axes, [...kept, axis]);
+      return keep(`${x}.unflatten(-1, (${sizes.map(([, k]) => k).join(', ')}${sizes.length === 1 ? ',' : ''}))`, [...kept, ...sizes.map(([a]) => a)]);
     }
     case 'flip': {
       const axes = names(input(0).axes);

@@ -45,6 +45,18 @@ gpuTest('sinusoidal: of a timestep into an MLP (no input gradient), and of a lea
   await expectGradientsMatch(g, 'sinusoidal');
 });
 
+gpuTest('flatten and unflatten: a joint token axis from two differently ordered operands, and back', async () => {
+  const g = graphOf(model([
+    '  input y : text[b, l=5, c=3]',
+    '  a = linear(x, 3) as pa',
+    '  e = expand(mean(a, over: t), sizes: (t: 3)) * a', // [b, c, h, w, t]
+    '  j = concat(flatten(linear(y, 3) as py, over: l, into: n), flatten(e, over: (t, h, w), into: n), axis: n)',
+    '  output o = tanh(j) * 2',
+    '  output u = unflatten(slice(j, n, 5, 41), n, sizes: (t: 3, h: 3, w: 4)) * a',
+  ].join('\n'), '', 'b = 2, c = 3, t = 3, h = 3, w = 4'));
+  await expectGradientsMatch(g, 'flatten');
+});
+
 gpuTest('expand, concat (differently ordered inputs, one repeated), slice, flip and param', async () => {
   const g = graphOf(model([
     '  a = linear(x, 4) as pa',

@@ -47,6 +47,21 @@ gpuTest('mean over (h, w), over (w, c), and over every axis', async () => {
   await expectLoweredMatches(g, 'mean');
 });
 
+gpuTest('flatten over (t, h, w) and (w, t), of an operand with t last; unflatten back and into new axes', async () => {
+  const g = graphOf(model([
+    tLast(3),
+    '  f = flatten(x, over: (t, h, w), into: n)',
+    '  output a = f * 2',
+    '  output b2 = flatten(e, over: (w, t), into: m)',
+    '  output u = unflatten(flatten(e, over: (t, h, w), into: n), n, sizes: (t: 3, h: 4, w: 5)) - x',
+    '  output v = unflatten(f, n, sizes: (p: 6, q: 10))',
+  ].join('\n'), '', DIMS));
+  assert.equal(g.nodes.find((n) => n.op === 'expand')!.axes.map(([n]) => n), ['b', 'c', 'h', 'w', 't']);
+  await expectLoweredMatches(g, 'flatten + unflatten');
+  // every value channels-last: the merged and split axes' strides follow the buffers' own order
+  await expectLoweredMatches(g, 'flatten + unflatten, channels-last', 1e-4, 'channels-last');
+});
+
 gpuTest('split along w and c; concat along t of differently ordered inputs, and along c of parts', async () => {
   const g = graphOf(model([
     tLast(4),

@@ -66,6 +66,15 @@ test('concat along t (three inputs, one used twice) and along c', () => {
   ].join('\n'), 'concat', WIDE);
 });
 
+test('flatten over (t, h, w) and (w, b), unflatten back and into other axes', () => {
+  check([
+    '  y = linear(x, 4)',
+    '  f = flatten(tanh(y) * x, over: (t, h, w), into: n)',
+    '  output o = tanh(f) * flatten(y, over: (t, h, w), into: n) + mean(flatten(y * y, over: (w, b), into: m), over: m)',
+    '  output p = unflatten(f * f, n, sizes: (t: 2, h: 3, w: 4)) * y + tanh(unflatten(f, n, sizes: (p: 6, q: 4)))',
+  ].join('\n'), 'flatten', WIDE);
+});
+
 test('expand over t and with a new axis', () => {
   check([
     '  y = linear(x, 4)',

@@ -121,6 +121,27 @@ test('expand adds axes (VDM022 when present); slice and flip', () => {
   assert.is(shape('flip(x, t)', 'flip'), X);
 });
 
+test('flatten merges axes where the first stood, unflatten splits one back; VDM045-VDM047', () => {
+  assert.is(shape('flatten(x, over: (t, h, w), into: n)', 'flatten'), 'b=2,c=8,n=512');
+  assert.is(shape('flatten(x, over: (w, b), into: n)', 'flatten'), 'n=32,c=8,t=4,h=8');
+  assert.is(shape('flatten(x, over: t, into: f)', 'flatten'), 'b=2,c=8,f=4,h=8,w=16');
+  assert.is(shape('unflatten(flatten(x, over: (t, h, w), into: n), n, sizes: (t: 4, h: 8, w: 16))', 'unflatten'), 'b=2,c=8,t=4,h=8,w=16');
+  assert.is(shape('unflatten(x, h, sizes: (p: 2, q: 4))', 'unflatten'), 'b=2,c=8,t=4,p=2,q=4,w=16');
+  const r = check(out('flatten(x, over: (t, hh), into: n)'));
+  assert.equal(codes(r), ['VDM045']);
+  assert.is(r.diagnostics[0].hint, "did you mean 'h'?");
+  assert.equal(codes(check(out('flatten(x, over: (c, t), into: n)'))), ['VDM045']);
+  assert.equal(codes(check(out('flatten(x, over: (h, w), into: t)'))), ['VDM045']);
+  assert.equal(codes(check(out('flatten(x, over: (h, w), into: h)'))), ['VDM045']);
+  const m = check(out('unflatten(flatten(x, over: (h, w), into: n), n, sizes: (h: 8, w: 8))'));
+  assert.equal(codes(m), ['VDM046']);
+  assert.match(m.diagnostics[0].message, /hold 64 values, but n=128/);
+  assert.equal(codes(check(out('unflatten(x, n, sizes: (p: 2))'))), ['VDM047']);
+  assert.equal(codes(check(out('unflatten(x, c, sizes: (p: 2, q: 4))'))), ['VDM047']);
+  assert.equal(codes(check(out('unflatten(x, h, sizes: (t: 2, q: 4))'))), ['VDM047']);
+  assert.equal(codes(check(out('unflatten(x, h, sizes: (h: 2, q: 4))'))), ['VDM047']);
+});
+
 test('sinusoidal: [b] -> [b, c=dim]; sincos: a buffer over the given axes, no parameters', () => {
   const g = graphOf(`model M {
   dims b = 2

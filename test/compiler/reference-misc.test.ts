@@ -255,6 +255,27 @@ test('slice h 1..3 and flip along w (h != w); permuted inputs', () => {
   }
 });
 
+test('flatten (t, h, w) into n row-major in the order listed, (w, t) too; unflatten inverts it; permuted inputs', () => {
+  const g = graphOf(model([
+    '  output o = flatten(x, over: (t, h, w), into: n)',
+    '  output p = flatten(x, over: (w, t), into: m)',
+    '  output u = unflatten(flatten(x, over: (t, h, w), into: n), n, sizes: (t: 3, h: 4, w: 6))',
+  ].join('\n'), '', NON_SQUARE));
+  const [f, fw] = g.nodes.filter((n) => n.op === 'flatten');
+  const u = opNode(g, 'unflatten');
+  const x = randomTensor(inputAxes(g, f)[0]);
+  const merged = build(f.axes, (idx) => get(x, { ...idx, t: Math.floor(idx.n / 24), h: Math.floor(idx.n / 6) % 4, w: idx.n % 6 }));
+  const mergedWT = build(fw.axes, (idx) => get(x, { ...idx, w: Math.floor(idx.m / 3), t: idx.m % 3 }));
+  assert.is(sizeIn(f.axes, 'n'), 72);
+  for (const order of [BCTHW, ['w', 'h', 'c', 't', 'b']]) {
+    assertClose(ref(f, [permuted(x, order)]), merged, 0, `flatten ${order}`);
+    assertClose(ref(fw, [permuted(x, order)]), mergedWT, 0, `flatten (w, t) ${order}`);
+  }
+  assertClose(ref(u, [merged]), x, 0, 'unflatten');
+  assertClose(ref(u, [permuted(merged, ['n', 'c', 'b'])]), x, 0, 'unflatten permuted');
+  assertClose(evaluate(g, new Map([['x', x]]), initParams(g)).outputs.get('u')!, x, 0, 'round trip');
+});
+
 // ------------------------------------------------------------------ sinusoidal, sincos
 
 test('sinusoidal by hand: dim 4, max_period 10000 at s = 0, 1, 250', () => {

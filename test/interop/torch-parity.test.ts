@@ -77,6 +77,7 @@ model Mixed {
   z = z + sincos(z, over: (t, h, w), scale: (h: 0.5, w: 0.25)) * slice(z, t, 0, 1)
   z = z + linear(z, 16, axis: (t, c)) as flat + linear(z, 8, axis: (c, w)) as rows
   z = concat(slice(z, t, 2, 4), slice(z, t, 0, 2), axis: t)
+  z = z + unflatten(flatten(z, over: (w, t), into: n) * 2, n, sizes: (w: 8, t: 4)) + unflatten(flatten(z, over: h, into: q), q, sizes: (h: 8))
   z = conv(z, over: (h, w), kernel: 3, stride: 1, padding: 1, dilation: 1) as mid
   output out : video[b, c, t, h, w] = linear(gelu(z), 4) as head
 }
@@ -277,6 +278,7 @@ function compareWithReference(job: Job): number {
 const DIT_NARROW = (line: string): [string, string][] => [[line, 'let d = 32, depth = 2, heads = 2, p = 2']];
 const SPECS: Readonly<Record<string, { edits: [string, string][]; dims: Record<string, number> }>> = {
   'basicvsr-propagation.vdm': { edits: [['let width = 64', 'let width = 16']], dims: { b: 2, t: 4, h: 8, w: 8 } },
+  'cogvideox-2b.vdm': { edits: [['let heads = 30, dim_head = 64, depth = 30, p = 2, temb_dim = 512', 'let heads = 2, dim_head = 16, depth = 2, p = 2, temb_dim = 24'], ['l=226, c=4096', 'l=5, c=16']], dims: { b: 2, t: 3, h: 8, w: 12 } },
   'controllable-video.vdm': { edits: [['let d = 384, depth = 8, heads = 6, p = 2', 'let d = 32, depth = 2, heads = 2, p = 2']], dims: { b: 2, t: 4, h: 8, w: 8 } },
   'dit-b-2.vdm': { edits: DIT_NARROW('let d = 768, depth = 12, heads = 12, p = 2'), dims: DIT_DIMS },
   'dit-l-2.vdm': { edits: DIT_NARROW('let d = 1024, depth = 24, heads = 16, p = 2'), dims: DIT_DIMS },

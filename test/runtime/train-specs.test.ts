@@ -72,6 +72,8 @@ const CASES: Record<string, Case> = {
   'basicvsr-propagation.vdm': { dims: { b: 1, t: 7, h: 4, w: 4 }, rewrite: () => [['let width = 64', 'let width = 8']] },
   // qk RMSNorm in every block, rotary positions over t in the temporal ones, adaLN-single tables
   'stdit3-xl-2.vdm': { dims: VIDEO, rewrite: () => [['let d = 1152, depth = 28, heads = 16, p = 2', 'let d = 32, depth = 1, heads = 2, p = 2'], ['l=300, c=4096', 'l=4, c=16']] },
+  // joint attention over [text; video] tokens (flatten, concat, slice, unflatten), two-stream adaptive norms
+  'cogvideox-2b.vdm': { dims: { b: 1, t: 2, h: 8, w: 8 }, rewrite: () => [['let heads = 30, dim_head = 64, depth = 30, p = 2, temb_dim = 512', 'let heads = 2, dim_head = 16, depth = 1, p = 2, temb_dim = 16'], ['l=226, c=4096', 'l=4, c=16']] },
   'lightweight-depthwise.vdm': { dims: VIDEO, rewrite: () => [['width = 64, depth = 4', 'width = 16, depth = 2']] },
   'video-swin.vdm': {
     dims: { b: 1, t: 4, h: 32, w: 32 },

@@ -8,6 +8,7 @@ import { div } from './div.ts';
 import type { BinaryOperator } from './elementwise.ts';
 import { embed } from './embed.ts';
 import { expand } from './expand.ts';
+import { flatten } from './flatten.ts';
 import { flip } from './flip.ts';
 import { groupnorm } from './groupnorm.ts';
 import { gru } from './gru.ts';
@@ -26,6 +27,7 @@ import { split } from './split.ts';
 import { sub } from './sub.ts';
 import type { Primitive } from './types.ts';
 import { unaryPrimitive } from './unary.ts';
+import { unflatten } from './unflatten.ts';
 import { unpatchify } from './unpatchify.ts';
 import { upsample } from './upsample.ts';
 
@@ -33,7 +35,7 @@ export const PRIMITIVES: ReadonlyMap<string, Primitive> = new Map([
   linear, conv, convTranspose, attention, layernorm, rmsnorm, groupnorm, pool, upsample, mean,
   // the elementwise functions callable by name (each one a record in codegen/kernels/functions.ts)
   ...(['silu', 'gelu', 'gelu_tanh', 'relu', 'sigmoid', 'tanh', 'exp', 'sqrt', 'abs'] as const).map((f) => unaryPrimitive(f)),
-  split, concat, patchify, unpatchify, expand, slice, flip, sinusoidal, sincos, embed, gru, param,
+  split, concat, patchify, unpatchify, expand, slice, flip, flatten, unflatten, sinusoidal, sincos, embed, gru, param,
 ].map((p) => [p.name, p]));
 
 export const BINARY_OPERATORS: ReadonlyMap<string, BinaryOperator> = new Map([add, sub, mul, div].map((o) => [o.symbol, o]));
