@@ -38,6 +38,7 @@ export const CODES = {
   VDM042: 'recursion too deep',
   VDM043: 'graph too large',
   VDM044: 'attention key_mask invalid',
+  VDM048: 'condition size differs from the video',
   VDM050: 'model error',
   VDM051: 'unknown input kind',
   VDM060: 'diffusion entry invalid',
