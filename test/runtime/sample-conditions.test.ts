@@ -1,6 +1,7 @@
 // `vdm sample`'s conditioning inputs beyond class and caption (runtime/sample-conditions.ts): a PNG
 // first frame decoded as training decodes frames (and resized, with a note), a text embedding
-// from safetensors, scalar attributes within their range, trajectories from JSON; the same in
+// from safetensors, scalar attributes within their range, trajectories from JSON, motion maps
+// from safetensors or JSON; the same in
 // both halves under guidance except text; and every bad or missing input refused with the flag
 // to pass, before anything is written. image-to-video.vdm and controllable-video.vdm are checked
 // at reduced dims; a small image-to-video model samples on the adapter against the float64 sampler,
@@ -153,6 +154,66 @@ test('--text-embedding: one F32 tensor [l, c] or [1, l, c]; another shape is ref
     /^--text-embedding .*wrong\.safetensors: tensor 'tokens' is \[8, 16\]; input 'txt' needs one F32 tensor \[77, 768\] \(or \[1, 77, 768\]\)/);
   refused(() => conditions(I2V, { images: [frame8], textEmbeddings: [good], caption: 'a' }), /--caption: every text input [^]*--text-embedding/);
   refused(() => conditions(I2V, { images: [frame8], textEmbeddings: [frame8] }), /--text-embedding .*frame8\.png: cannot be read as safetensors/);
+});
+
+// motion-conditioned.vdm: a motion map [b, 2, t, h, w] at t=2, h=w=8.
+const MOTION = path.join(repo, 'specs/motion-conditioned.vdm');
+const motionOf = (more: Partial<SampleSettings>) => conditions(MOTION, { guidance: null, ...more }).c.inputs.get('flow') as Float32Array;
+/** A [2, t, h, w] map with a distinct value per element, offset by `k`. */
+const flowMap = (k: number) => Float32Array.from({ length: 2 * 2 * 8 * 8 }, (_, i) => Math.fround(0.01 * i - 1 + k));
+const nested = (v: Float32Array, shape: number[]): unknown => (shape.length === 1 ? [...v]
+  : Array.from({ length: shape[0] }, (_, i) => nested(v.subarray(i * (v.length / shape[0]), (i + 1) * (v.length / shape[0])), shape.slice(1))));
+const per = 2 * 2 * 8 * 8;
+
+test('--motion: a [2, t, h, w] map (safetensors or JSON) fills every sample, [n, 2, t, h, w] one each; named or bare', () => {
+  const one = path.join(dir, 'flow.safetensors');
+  writeSafetensors(one, { flow: { dtype: 'F32', shape: [2, 2, 8, 8], data: flowMap(0) } });
+  const a = motionOf({ motions: [one] });
+  assert.is(a.length, 2 * per);
+  assert.equal([...a.subarray(0, per)], [...flowMap(0)]);
+  assert.equal([...a.subarray(per)], [...flowMap(0)], 'every sample gets the map');
+  const two = path.join(dir, 'flows.safetensors');
+  const both = new Float32Array(2 * per);
+  both.set(flowMap(0)); both.set(flowMap(5), per);
+  writeSafetensors(two, { m: { dtype: 'F32', shape: [2, 2, 2, 8, 8], data: both } });
+  assert.equal([...motionOf({ motions: [`flow=${two}`] })], [...both], 'one map per sample');
+  const json = file('flow.json', JSON.stringify(nested(flowMap(3), [2, 2, 8, 8])));
+  const b = motionOf({ motions: [json] });
+  assert.equal([...b.subarray(per)], [...flowMap(3)], 'JSON: the same values');
+  const jsonEach = file('flows.json', JSON.stringify(nested(both, [2, 2, 2, 8, 8])));
+  assert.equal([...motionOf({ motions: [jsonEach] })], [...both]);
+});
+
+test('--motion: a missing map names the flag; a wrong shape, dtype or value says the shape expected', () => {
+  refused(() => motionOf({}), /^model MotionConditioned takes motion input 'flow': pass --motion FILE\.safetensors or FILE\.json \(\[c=2, t=2, h=8, w=8\]: per frame and pixel the displacement \(dx, dy\) to the next frame, in pixels\)$/);
+  refused(() => conditions(CONTROL, { guidance: null, images: [frame8], attrs: ['speed=2'], trajectories: [trackFile], motions: [frame8] }), /^--motion: model ControllableVideo takes no motion input$/);
+  const want = /input 'flow' needs \[2, t=2, h=8, w=8\] \(per frame and pixel the displacement \(dx, dy\) to the next frame, in pixels\), or one per sample: \[2, 2, 2, 8, 8\]/;
+  const wide = path.join(dir, 'wide.safetensors');
+  writeSafetensors(wide, { flow: { dtype: 'F32', shape: [2, 2, 8, 9], data: new Float32Array(2 * 2 * 8 * 9) } });
+  refused(() => motionOf({ motions: [wide] }), new RegExp(`^--motion .*wide\\.safetensors: tensor 'flow' is \\[2, 2, 8, 9\\]; ${want.source}`));
+  const three = path.join(dir, 'three.safetensors');
+  writeSafetensors(three, { flow: { dtype: 'F32', shape: [3, 2, 2, 8, 8], data: new Float32Array(3 * per) } });
+  refused(() => motionOf({ motions: [three] }), /tensor 'flow' is \[3, 2, 2, 8, 8\]; input 'flow' needs/);
+  const ints = path.join(dir, 'ints.safetensors');
+  writeSafetensors(ints, { flow: { dtype: 'I32', shape: [2, 2, 8, 8], data: new Int32Array(per) } });
+  refused(() => motionOf({ motions: [ints] }), /tensor 'flow' is I32; input 'flow' needs .*, F32$/);
+  const nan = path.join(dir, 'nan.safetensors');
+  writeSafetensors(nan, { flow: { dtype: 'F32', shape: [2, 2, 8, 8], data: flowMap(0).map((v, i) => (i === 7 ? NaN : v)) } });
+  refused(() => motionOf({ motions: [nan] }), /tensor 'flow' has a non-finite value at 7/);
+  const many = path.join(dir, 'many.safetensors');
+  writeSafetensors(many, { a: { dtype: 'F32', shape: [2, 2, 8, 8], data: flowMap(0) }, b: { dtype: 'F32', shape: [2, 2, 8, 8], data: flowMap(0) } });
+  refused(() => motionOf({ motions: [many] }), /holds 2 tensors \(a, b\); input 'flow' needs/);
+  refused(() => motionOf({ motions: [frame8] }), /^--motion .*frame8\.png: cannot be read as safetensors \(.*\); give a \.safetensors file with one F32 tensor, or a \.json file$/);
+  const short = file('short-flow.json', JSON.stringify(nested(new Float32Array(2 * 2 * 8 * 4), [2, 2, 8, 4])));
+  refused(() => motionOf({ motions: [short] }), new RegExp(`^--motion .*short-flow\\.json: is \\[2, 2, 8, 4\\]; ${want.source}`));
+  const ragged = nested(flowMap(0), [2, 2, 8, 8]) as number[][][][];
+  ragged[1][1][3] = ragged[1][1][3].slice(1);
+  refused(() => motionOf({ motions: [file('ragged.json', JSON.stringify(ragged))] }), /ragged\.json: \[1\]\[1\]\[3\] has 7 entries, not 8; input 'flow' needs/);
+  const text = nested(flowMap(0), [2, 2, 8, 8]) as unknown[][][][];
+  text[0][1][2][5] = 'x';
+  refused(() => motionOf({ motions: [file('text.json', JSON.stringify(text))] }), /\[0\]\[1\]\[2\]\[5\] is "x", not a number/);
+  refused(() => motionOf({ motions: [file('broken.json', '[[[')] }), /broken\.json: is not valid JSON/);
+  refused(() => motionOf({ motions: [path.join(dir, 'none.json')] }), /^--motion .*none\.json: cannot be read \(ENOENT\)$/);
 });
 
 // A small image-to-video model (the spec's construction: the first frame concatenated along
