@@ -30,7 +30,7 @@ const STD_BLOCKS = ['spatial_attention', 'temporal_attention', 'full_attention',
 const NAMED_ARGS = ['over', 'out', 'kernel', 'heads', 'window', 'patch', 'groups', 'eps', 'factor', 'axis', 'mode',
   'padding', 'stride', 'dim', 'ratio', 'shift', 'context', 'init', 'bias', 'causal', 'rel_bias', 'sizes', 'at', 'to', 'scale',
   'output_padding', 'dilation', 'order', 'hidden', 'per_frame', 'norm', 'qkv_bias', 'out_bias', 'dim_head', 'qk_norm', 'rope', 'key_mask', 'into'];
-const INPUT_KINDS = ['video', 'timestep', 'label', 'image', 'text', 'trajectory', 'scalar', 'tensor'];
+const INPUT_KINDS = ['video', 'timestep', 'label', 'image', 'text', 'trajectory', 'scalar', 'motion', 'tensor'];
 const AXES = ['b', 'c', 't', 'h', 'w', 'l', 'n'];
 const STRINGS = ['', 'same', 'valid', 'avg', 'max', 'nearest', 'linear', 'normal', 'zeros', 'ones', 'xavier_uniform', 'layer', 'rms', 'a\\"b', '\\n', 'é'];
 const NUMBERS = ['0', '1', '2', '3', '4', '8', '16', '64', '0.5', '1e-5', '1000', '2147483648', '1e300', '99999999999'];

@@ -539,6 +539,7 @@ export async function sampleSpec(source: string, options: SampleSpecOptions, hoo
     ...(settings.textEmbeddings.length ? { 'vdm.text_embedding': settings.textEmbeddings.join(';') } : {}),
     ...(settings.attrs.length ? { 'vdm.attr': settings.attrs.join(';') } : {}),
     ...(settings.trajectories.length ? { 'vdm.trajectory': settings.trajectories.join(';') } : {}),
+    ...(settings.motions.length ? { 'vdm.motion': settings.motions.join(';') } : {}),
     ...(program.keepFirst ? { 'vdm.keep_first': program.keepFirst.input } : {}),
   };
   let files: WrittenSamples;

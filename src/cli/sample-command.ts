@@ -27,6 +27,7 @@ export interface SampleArgs {
   readonly textEmbedding?: string | string[];
   readonly attr?: string | string[];
   readonly trajectory?: string | string[];
+  readonly motion?: string | string[];
   readonly seed?: number;
   readonly fps?: number;
   readonly out?: string;
@@ -63,10 +64,14 @@ names the flag), the same for every sample:
   scalar      --attr NAME=VALUE, within the input's range (no default)
   trajectory  --trajectory FILE.json: [t, n, 2] (x, y) points in [0, 1], or
               [N, t, n, 2], one per sample
+  motion      --motion FILE.safetensors (one F32 tensor) or FILE.json (nested
+              arrays): [2, t, h, w], per frame and pixel the displacement
+              (dx, dy) to the next frame in pixels (x right, y down), or
+              [N, 2, t, h, w], one per sample
 A model with several inputs of a kind takes NAME=VALUE (--image first=a.png);
 the flags repeat. Under guidance the unconditional half gets the null class
-and zero text, as guidance dropout trained; images, scalars and trajectories
-stay. A bad file or value stops before anything is written.
+and zero text, as guidance dropout trained; images, scalars, trajectories and
+motion maps stay. A bad file or value stops before anything is written.
 
 A video model whose image input is its first frame (the one image_condition
 joins to the noisy video, as in specs/image-to-video.vdm) keeps that frame:
@@ -102,6 +107,7 @@ export const sampleCommand = (done: (code: number) => void): CommandModule<objec
       .option('image', { type: 'string', requiresArg: true, describe: 'an image input (first frame, style reference): [NAME=]FILE.png (repeatable)' })
       .option('attr', { type: 'string', requiresArg: true, describe: 'a scalar input: NAME=VALUE within its range, e.g. speed=2 (repeatable)' })
       .option('trajectory', { type: 'string', requiresArg: true, describe: 'a trajectory input: [NAME=]FILE.json, [t, n, 2] points in [0, 1] (repeatable)' })
+      .option('motion', { type: 'string', requiresArg: true, describe: 'a motion input: [NAME=]FILE.safetensors or .json, [2, t, h, w] (dx, dy) pixels per frame (repeatable)' })
       .option('seed', { type: 'number', requiresArg: true, describe: 'seed of the noise [default: 0]' })
       .option('fps', { type: 'number', requiresArg: true, describe: 'frames per second of the GIF and MP4 [default: 8]' })
       .option('out', { alias: 'o', type: 'string', requiresArg: true, describe: 'folder for the files [default: <run folder>/samples/step-NNNNNN]' })
@@ -114,6 +120,7 @@ export const sampleCommand = (done: (code: number) => void): CommandModule<objec
       .example('vdm sample runs/tiny --spec tiny.vdm --sampler ddpm --steps 100 --seed 7 --fps 12', 'ancestral sampling')
       .example('vdm sample runs/i2v --spec specs/image-to-video.vdm --image frame.png --caption "red square"', 'image-to-video from a first frame')
       .example('vdm sample runs/ctl --spec specs/controllable-video.vdm --image style.png --attr speed=2 --trajectory path.json', 'style, speed and motion')
+      .example('vdm sample runs/motion --spec specs/motion-conditioned.vdm --motion flow.safetensors', 'a motion map')
       .epilogue(EPILOGUE) as unknown as Argv<SampleArgs>,
   handler: async (argv) => {
     // yargs reports unknown flags only after the handler has run: do not start for them.
@@ -123,7 +130,7 @@ export const sampleCommand = (done: (code: number) => void): CommandModule<objec
 });
 
 const KNOWN_KEYS = new Set(['_', '$0', 'source', 'spec', 'n', 'steps', 'sampler', 'eta', 'guidance', 'class', 'caption',
-  'image', 'text-embedding', 'textEmbedding', 'attr', 'trajectory', 'seed', 'fps', 'out', 'o',
+  'image', 'text-embedding', 'textEmbedding', 'attr', 'trajectory', 'motion', 'seed', 'fps', 'out', 'o',
   'ema', 'clip', 'keep-first', 'keepFirst', 'root', 'help', 'h']);
 
 /** The --guidance value: a number, or none (null); a message for anything else. */
@@ -177,7 +184,7 @@ export async function sampleMain(args: SampleArgs): Promise<number> {
   const settings: Partial<SampleSettings> = {
     n: args.n, steps: args.steps, sampler: args.sampler as SampleSettings['sampler'] | undefined, eta: args.eta, guidance,
     classId: args.class, caption: args.caption, images: listArg(args.image), textEmbeddings: listArg(args.textEmbedding),
-    attrs: listArg(args.attr), trajectories: listArg(args.trajectory), seed: args.seed, fps: args.fps, ema: args.ema, clip: args.clip,
+    attrs: listArg(args.attr), trajectories: listArg(args.trajectory), motions: listArg(args.motion), seed: args.seed, fps: args.fps, ema: args.ema, clip: args.clip,
     keepFirst: args.keepFirst,
   };
   for (const k of Object.keys(settings) as (keyof SampleSettings)[]) if (settings[k] === undefined) delete settings[k];

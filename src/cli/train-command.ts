@@ -73,9 +73,10 @@ Data: \`synthetic\` (moving shapes; class label = shape and direction, scalar =
 speed) or a folder of .gif/.mp4/.webm clips or PNG-frame folders, with a
 labels.csv when the model takes a label or a scalar. An image input of the
 clip's size gets the clip's first frame. On synthetic data a trajectory input
-gets points around the object's centre per frame and a text input one embedding
-row per word of a caption ("red square moving up-left"; fixed random word
-vectors, not a language model). With guidance dropout in the diffusion section,
+gets points around the object's centre per frame, a motion input each object's
+displacement to the next frame at its pixels (0 on the background), and a text
+input one embedding row per word of a caption ("red square moving up-left";
+fixed random word vectors, not a language model). With guidance dropout in the diffusion section,
 labels become the null class and text embeddings zero at that rate.`;
 
 export const trainCommand = (done: (code: number) => void): CommandModule<object, TrainArgs> => ({

@@ -6,10 +6,12 @@
 //               resize and centre-crop to the input's h×w, channels from RGB, [-1, 1])
 //   scalar      --attr NAME=VALUE, within the input's range
 //   trajectory  --trajectory FILE.json: [t, n, 2] points in [0, 1]^2 for every sample, or [N, t, n, 2]
+//   motion      --motion FILE: [2, t, h, w] displacements (dx, dy) in pixels per frame for every
+//               sample, or [N, 2, t, h, w]; FILE.safetensors (one F32 tensor) or FILE.json (nested arrays)
 // Several inputs of one kind are named (--image first=a.png); a bare value fills the only one.
 // Under classifier-free guidance the unconditional half gets what guidance dropout trained
 // (train-loop.ts, data/conditions.ts): the null class and zero text; images, scalars and
-// trajectories are the same in both halves. A scalar has no default: training draws it at random
+// trajectories and motion maps are the same in both halves. A scalar has no default: training draws it at random
 // (synthetic data) or reads it from labels.csv, so there is no value a model saw as "no speed".
 // Every problem is one SampleSetupError naming the flag (and file), thrown before anything is written.
 import fs from 'node:fs';
@@ -38,6 +40,8 @@ export interface ConditionFlags {
   readonly attrs: readonly string[];
   /** --trajectory [NAME=]FILE.json */
   readonly trajectories: readonly string[];
+  /** --motion [NAME=]FILE.safetensors or FILE.json */
+  readonly motions: readonly string[];
 }
 
 /** The model's batch when sampling n: 2n under guidance (conditional, then unconditional). */
@@ -52,7 +56,7 @@ export interface SampleConditions {
   readonly notes: readonly string[];
 }
 
-const FILLED = ['label', 'text', 'image', 'scalar', 'trajectory'];
+const FILLED = ['label', 'text', 'image', 'scalar', 'trajectory', 'motion'];
 const describe = (i: GraphInput) => `'${i.name}' (${i.kind})`;
 const sizes = (i: GraphInput) => i.axes.map(([, z]) => z);
 const axesText = (i: GraphInput, from = 1) => `[${i.axes.slice(from).map(([a, z]) => `${a}=${z}`).join(', ')}]`;
@@ -65,6 +69,7 @@ function flagFor(i: GraphInput, only: boolean): string {
     case 'text': return `--caption "TEXT" (embedded as vdm train embeds its captions) or --text-embedding ${name}FILE.safetensors ([l, c] = ${axesText(i)})`;
     case 'image': return `--image ${name}FILE.png (resized to ${axesText(i, 2)} if it is another size)`;
     case 'trajectory': return `--trajectory ${name}FILE.json (${axesText(i)}: per frame, n (x, y) points in [0, 1])`;
+    case 'motion': return `--motion ${name}FILE.safetensors or FILE.json (${axesText(i)}: per frame and pixel the displacement (dx, dy) to the next frame, in pixels)`;
     default: {
       const r = rangeOf(i);
       return `--attr ${i.name}=VALUE${r ? ` (from ${r[0]} to ${r[1]})` : ''}`;
@@ -126,7 +131,7 @@ export function fillConditions(graph: Graph, s: ConditionFlags & { readonly n: n
   const unfillable = [...rest.filter((i) => !FILLED.includes(i.kind)), ...labelInputs.slice(1)];
   if (unfillable.length) {
     throw new SampleSetupError(`model ${graph.model} takes ${unfillable.map(describe).join(', ')}, which vdm sample cannot fill yet `
-      + '(it fills one class label, text, image, scalar and trajectory inputs)');
+      + '(it fills one class label, text, image, scalar, trajectory and motion inputs)');
   }
   const B = modelBatchOf(s);
   const label = labelInputs[0];
@@ -134,9 +139,9 @@ export function fillConditions(graph: Graph, s: ConditionFlags & { readonly n: n
   for (const i of rest) {
     const z = sizes(i);
     const ok = z[0] === B && (i.kind === 'label' || i.kind === 'scalar' ? z.length === 1 : i.kind === 'text' ? z.length === 3
-      : i.kind === 'image' ? z.length === 4 : z.length === 4 && z[3] === 2);
+      : i.kind === 'image' ? z.length === 4 : i.kind === 'motion' ? z.length === 5 && z[1] === 2 : z.length === 4 && z[3] === 2);
     if (!ok) {
-      const want = { label: '[b]', scalar: '[b]', text: '[b, l, c]', image: '[b, c, h, w]', trajectory: '[b, t, n, 2]' }[i.kind];
+      const want = { label: '[b]', scalar: '[b]', text: '[b, l, c]', image: '[b, c, h, w]', trajectory: '[b, t, n, 2]', motion: '[b, 2, t, h, w]' }[i.kind];
       throw new SampleSetupError(`input ${describe(i)} has ${i.axes.map(([a, z2]) => `${a}=${z2}`).join(', ')}; vdm sample fills it as ${want}, one per sample`);
     }
   }
@@ -152,6 +157,7 @@ export function fillConditions(graph: Graph, s: ConditionFlags & { readonly n: n
   const embeddings = assign(graph, '--text-embedding', 'text', textInputs, s.textEmbeddings, true);
   const attrs = assign(graph, '--attr', 'scalar', of('scalar'), s.attrs, false);
   const tracks = assign(graph, '--trajectory', 'trajectory', of('trajectory'), s.trajectories, true);
+  const motions = assign(graph, '--motion', 'motion', of('motion'), s.motions, true);
   let captioned: GraphInput | null = null;
   if (s.caption !== null) {
     const open = textInputs.filter((i) => !embeddings.has(i));
@@ -162,7 +168,7 @@ export function fillConditions(graph: Graph, s: ConditionFlags & { readonly n: n
     }
     captioned = open[0];
   }
-  const given = (i: GraphInput) => i.kind === 'label' || images.has(i) || embeddings.has(i) || attrs.has(i) || tracks.has(i) || i === captioned;
+  const given = (i: GraphInput) => i.kind === 'label' || images.has(i) || embeddings.has(i) || attrs.has(i) || tracks.has(i) || motions.has(i) || i === captioned;
   const missing = rest.filter((i) => !given(i));
   if (missing.length === 1) {
     throw new SampleSetupError(`model ${graph.model} takes ${missing[0].kind} input '${missing[0].name}': pass ${flagFor(missing[0], of(missing[0].kind).length === 1)}`);
@@ -189,10 +195,11 @@ export function fillConditions(graph: Graph, s: ConditionFlags & { readonly n: n
   // Text: the unconditional half stays zero, as guidance dropout zeroes it in training.
   if (captioned) inputs.set(captioned.name, captionEmbedding(captioned, s.caption!, s.n));
   for (const [i, file] of embeddings) inputs.set(i.name, textEmbedding(i, file, s.n));
-  // Images, scalars and trajectories are never dropped in training: the same in both halves.
+  // Images, scalars, trajectories and motion are never dropped in training: the same in both halves.
   for (const [i, file] of images) inputs.set(i.name, imageCondition(i, file, notes));
   for (const [i, value] of attrs) inputs.set(i.name, scalarCondition(i, value, notes));
   for (const [i, file] of tracks) inputs.set(i.name, trajectoryCondition(i, file, s.n));
+  for (const [i, file] of motions) inputs.set(i.name, motionCondition(i, file, s.n));
   return { inputs, labels, notes };
 }
 
@@ -301,4 +308,70 @@ function trajectoryCondition(traj: GraphInput, file: string, n: number): Float32
   const values = new Float32Array(b * per);
   for (let j = 0; j < b; j++) values.set(depth === 4 ? flat.slice((j % n) * per, (j % n + 1) * per) : flat, j * per);
   return values;
+}
+
+/**
+ * A motion map [2, t, h, w] for every sample, or [N, 2, t, h, w] one per sample (a leading 1 is
+ * every sample too): displacements (dx, dy) in pixels per frame, any finite value. FILE.json holds
+ * nested arrays; any other name is read as safetensors with one F32 tensor (or one named as the input).
+ */
+function motionCondition(motion: GraphInput, file: string, n: number): Float32Array {
+  const [b, , t, h, w] = sizes(motion);
+  const where = `--motion ${file}`;
+  const want = `input '${motion.name}' needs [2, t=${t}, h=${h}, w=${w}] (per frame and pixel the displacement (dx, dy) to the next frame, in pixels), `
+    + `or one per sample: [${n}, 2, ${t}, ${h}, ${w}]`;
+  const per = 2 * t * h * w;
+  const fits = (shape: readonly number[]) => (shape.length === 5 && (shape[0] === n || shape[0] === 1) ? shape.slice(1) : shape).join() === [2, t, h, w].join();
+  let values: ArrayLike<number>;
+  let shape: readonly number[];
+  if (file.toLowerCase().endsWith('.json')) {
+    let data: unknown;
+    try {
+      data = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new SampleSetupError((e as NodeJS.ErrnoException).code ? `${where}: cannot be read (${why(e)})`
+        : `${where}: is not valid JSON (${e instanceof Error ? e.message : String(e)}); ${want}`);
+    }
+    // the shape read off the first entry at each depth, then every entry held to it
+    const found: number[] = [];
+    for (let x: unknown = data; Array.isArray(x); x = x[0]) found.push(x.length);
+    if (!fits(found)) throw new SampleSetupError(`${where}: is [${found.join(', ')}]; ${want}`);
+    shape = found;
+    const flat: number[] = [];
+    const walk = (x: unknown, k: number, at: string): void => {
+      if (k === shape.length) {
+        if (typeof x !== 'number' || !Number.isFinite(x)) throw new SampleSetupError(`${where}: ${at} is ${JSON.stringify(x)}, not a number; ${want}`);
+        flat.push(x);
+        return;
+      }
+      if (!Array.isArray(x) || x.length !== shape[k]) {
+        throw new SampleSetupError(`${where}: ${at} ${Array.isArray(x) ? `has ${x.length} entries, not ${shape[k]}` : `is ${JSON.stringify(x)}, not an array of ${shape[k]}`}; ${want}`);
+      }
+      x.forEach((y, i) => walk(y, k + 1, `${at}[${i}]`));
+    };
+    walk(data, 0, '');
+    values = flat;
+  } else {
+    let tensors;
+    try {
+      tensors = readSafetensors(file).tensors;
+    } catch (e) {
+      throw new SampleSetupError(`${where}: cannot be read as safetensors (${why(e)}); give a .safetensors file with one F32 tensor, or a .json file`);
+    }
+    const names = Object.keys(tensors);
+    const name = names.length === 1 ? names[0] : names.find((k) => k === motion.name);
+    if (name === undefined) throw new SampleSetupError(`${where}: holds ${names.length} tensors${names.length ? ` (${names.slice(0, 5).join(', ')})` : ''}; ${want}`);
+    const tensor = tensors[name];
+    if (!(tensor.data instanceof Float32Array)) throw new SampleSetupError(`${where}: tensor '${name}' is ${tensor.dtype}; ${want}, F32`);
+    if (!fits(tensor.shape)) throw new SampleSetupError(`${where}: tensor '${name}' is [${tensor.shape.join(', ')}]; ${want}`);
+    const bad = tensor.data.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new SampleSetupError(`${where}: tensor '${name}' has a non-finite value at ${bad}`);
+    shape = tensor.shape;
+    values = tensor.data;
+  }
+  const each = shape.length === 5 && shape[0] === n && n > 1;
+  const out = new Float32Array(b * per);
+  const all = Float32Array.from(values);
+  for (let j = 0; j < b; j++) out.set(each ? all.subarray((j % n) * per, (j % n + 1) * per) : all.subarray(0, per), j * per);
+  return out;
 }

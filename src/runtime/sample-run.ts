@@ -46,7 +46,7 @@ export const DEFAULT_SAMPLE = { n: 4, seed: 0, fps: 8, ema: true, clip: true, ke
 
 const FLAGS: Record<keyof SampleSettings, string> = {
   n: '--n', steps: '--steps', sampler: '--sampler', eta: '--eta', guidance: '--guidance', classId: '--class', caption: '--caption',
-  images: '--image', textEmbeddings: '--text-embedding', attrs: '--attr', trajectories: '--trajectory',
+  images: '--image', textEmbeddings: '--text-embedding', attrs: '--attr', trajectories: '--trajectory', motions: '--motion',
   seed: '--seed', fps: '--fps', ema: '--ema', clip: '--clip', keepFirst: '--keep-first',
 };
 
@@ -107,14 +107,14 @@ export function resolveSampleSettings(graph: Graph, given: Partial<SampleSetting
   if (given.seed !== undefined && !(Number.isSafeInteger(given.seed) && given.seed >= 0)) throw bad('seed', 'an integer from 0 to 2^53 - 1');
   if (given.fps !== undefined && !(Number.isFinite(given.fps) && given.fps > 0 && given.fps <= 100)) throw bad('fps', 'a number above 0, at most 100');
   if (given.classId !== undefined && given.classId !== null && !Number.isSafeInteger(given.classId)) throw bad('classId', 'a whole number');
-  const list = (key: 'images' | 'textEmbeddings' | 'attrs' | 'trajectories') => {
+  const list = (key: 'images' | 'textEmbeddings' | 'attrs' | 'trajectories' | 'motions') => {
     const v = given[key] ?? [];
     if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw bad(key, 'given as text ([NAME=]VALUE)');
     return v;
   };
   return {
     n, steps, sampler, eta: sampler === 'ddim' ? eta : 0, guidance, classId: given.classId ?? null, caption: given.caption ?? null,
-    images: list('images'), textEmbeddings: list('textEmbeddings'), attrs: list('attrs'), trajectories: list('trajectories'),
+    images: list('images'), textEmbeddings: list('textEmbeddings'), attrs: list('attrs'), trajectories: list('trajectories'), motions: list('motions'),
     seed: given.seed ?? DEFAULT_SAMPLE.seed, fps: given.fps ?? DEFAULT_SAMPLE.fps, ema: given.ema ?? DEFAULT_SAMPLE.ema, clip: given.clip ?? DEFAULT_SAMPLE.clip,
     keepFirst: given.keepFirst ?? DEFAULT_SAMPLE.keepFirst,
   };

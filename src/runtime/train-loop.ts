@@ -199,7 +199,7 @@ function checkInputs(graph: Graph, needs: DataNeeds): void {
   if (unfilled.length) {
     const list = unfilled.map((i) => `'${i.name}' (${i.kind})`).join(', ');
     throw new TrainSetupError(`model ${graph.model} has input${unfilled.length > 1 ? 's' : ''} ${list} that the training data cannot fill: `
-      + 'vdm train provides the clip, the timestep, one class label, one scalar (speed), the first frame as an image the clip\'s size, and on synthetic data a trajectory and a caption embedding per sample');
+      + 'vdm train provides the clip, the timestep, one class label, one scalar (speed), the first frame as an image the clip\'s size, and on synthetic data a trajectory, a caption embedding and a motion map per sample');
   }
   for (const name of [needs.label?.input, needs.scalar?.input]) {
     const input = name === undefined ? undefined : graph.inputs.find((i) => i.name === name);
@@ -245,7 +245,7 @@ export async function prepareTraining(graph: Graph, options: TrainOptions): Prom
   const facts = needsFacts(needs);
   if (settings.data !== 'synthetic' && facts.length) {
     const list = facts.map((c) => `'${c.input}' (${c.kind})`).join(', ');
-    throw new TrainSetupError(`model ${graph.model} takes ${list}, which only the synthetic data can fill (from its objects' tracks and captions): train it with --data synthetic`);
+    throw new TrainSetupError(`model ${graph.model} takes ${list}, which only the synthetic data can fill (from its objects' tracks, captions and motion): train it with --data synthetic`);
   }
   let dataset: VideoDataset;
   try {

@@ -105,11 +105,13 @@ test('inputs: kinds, axes, options, dtype; errors VDM051, VDM023, VDM015, VDM014
   input s : scalar[b](range: (0, 2))
   input p : trajectory[b, t, n = 7, c = 2]
   input txt : text[b, l = 9, c = 16]
+  input m : motion[b, c = 2, t, h, w]
   output o = x
 }`);
   assert.equal(g.inputs.map((i) => [i.name, i.kind, i.dtype]), [
-    ['x', 'video', 'f32'], ['y', 'label', 'i32'], ['s', 'scalar', 'f32'], ['p', 'trajectory', 'f32'], ['txt', 'text', 'f32'],
+    ['x', 'video', 'f32'], ['y', 'label', 'i32'], ['s', 'scalar', 'f32'], ['p', 'trajectory', 'f32'], ['txt', 'text', 'f32'], ['m', 'motion', 'f32'],
   ]);
+  assert.equal(g.inputs[5].axes, [['b', 2], ['c', 2], ['t', 3], ['h', 8], ['w', 8]]);
   assert.equal(g.inputs[1].options, { classes: 5, null: true });
   assert.equal(g.inputs[2].options, { range: [0, 2] });
   const wrap = (line: string) => `model M {\n  dims b = 2, c = 4, t = 3, h = 8, w = 8\n  ${line}\n  output o = 1\n}`;
@@ -121,6 +123,12 @@ test('inputs: kinds, axes, options, dtype; errors VDM051, VDM023, VDM015, VDM014
   assert.equal(codes(check(wrap('input y : label[b](classes: 3, nul: true)'))).slice(0, 1), ['VDM014']);
   assert.equal(codes(check(wrap('input q : text[b, l, c]'))).slice(0, 1), ['VDM010']);
   assert.equal(codes(check(wrap('input p : trajectory[b, t, n = 2, c = 3]'))).slice(0, 1), ['VDM023']);
+  assert.equal(codes(check(wrap('input m : motion[b, c, t, h, w]'))).slice(0, 1), ['VDM023']);
+  // a motion map has the video's t, h, w: checked whichever is declared first, at the axis that differs
+  const video = 'input x : video[b, c, t, h, w]';
+  assert.equal(places(check(wrap(`${video}\n  input m : motion[b, c = 2, t, h = 4, w]`))).slice(0, 1), ['VDM048@4:33']);
+  assert.equal(places(check(wrap(`input m : motion[b, c = 2, t = 2, h, w]\n  ${video}`))).slice(0, 1), ['VDM048@4:25']);
+  assert.equal(codes(check(wrap(`input m : motion[b, c = 2, t, h, w]\n  ${video}`))).filter((c) => c === 'VDM048'), []);
 });
 
 test('placement: return outside a block, input in a block, missing return, two models (VDM019); no output (VDM050)', () => {

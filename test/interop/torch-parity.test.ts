@@ -288,6 +288,7 @@ const SPECS: Readonly<Record<string, { edits: [string, string][]; dims: Record<s
   'hierarchical-temporal.vdm': { edits: [['let base = 64, mults = (1, 2), heads = 4', 'let base = 32, mults = (1, 2), heads = 2']], dims: { b: 1, t: 4, h: 8, w: 8 } },
   'image-to-video.vdm': { edits: [['let d = 384, depth = 12, heads = 6, p = 2', 'let d = 32, depth = 2, heads = 2, p = 2'], ['l=77, c=768', 'l=5, c=16']], dims: { b: 2, t: 4, h: 8, w: 8 } },
   'latte-factorized.vdm': { edits: [['let d = 384, depth = 12, heads = 6, p = 2', 'let d = 32, depth = 4, heads = 4, p = 2']], dims: { b: 2, t: 4, h: 8, w: 8 } },
+  'motion-conditioned.vdm': { edits: [['let d = 64, depth = 4, heads = 4', 'let d = 32, depth = 2, heads = 2']], dims: { b: 2, t: 4, h: 8, w: 8 } },
   'lightweight-depthwise.vdm': { edits: [['let width = 64, depth = 4', 'let width = 32, depth = 2']], dims: { b: 2, t: 4, h: 8, w: 8 } },
   'propagation.vdm': { edits: [['let width = 128, depth = 4', 'let width = 32, depth = 2']], dims: { b: 1, t: 2, h: 8, w: 8 } },
   'pseudo3d.vdm': { edits: [['let base = 64, mults = (1, 2, 4)', 'let base = 32, mults = (1, 2)']], dims: { b: 1, t: 2, h: 8, w: 8 } },

@@ -1,6 +1,7 @@
 // `vdm sample`'s conditioning inputs beyond class and caption (runtime/sample-conditions.ts): a PNG
 // first frame decoded as training decodes frames (and resized, with a note), a text embedding
-// from safetensors, scalar attributes within their range, trajectories from JSON; the same in
+// from safetensors, scalar attributes within their range, trajectories from JSON, motion maps
+// from safetensors or JSON; the same in
 // both halves under guidance except text; and every bad or missing input refused with the flag
 // to pass, before anything is written. image-to-video.vdm and controllable-video.vdm are checked
 // at reduced dims; a small image-to-video model samples on the adapter against the float64 sampler,
@@ -155,6 +156,66 @@ test('--text-embedding: one F32 tensor [l, c] or [1, l, c]; another shape is ref
   refused(() => conditions(I2V, { images: [frame8], textEmbeddings: [frame8] }), /--text-embedding .*frame8\.png: cannot be read as safetensors/);
 });
 
+// motion-conditioned.vdm: a motion map [b, 2, t, h, w] at t=2, h=w=8.
+const MOTION = path.join(repo, 'specs/motion-conditioned.vdm');
+const motionOf = (more: Partial<SampleSettings>) => conditions(MOTION, { guidance: null, ...more }).c.inputs.get('flow') as Float32Array;
+/** A [2, t, h, w] map with a distinct value per element, offset by `k`. */
+const flowMap = (k: number) => Float32Array.from({ length: 2 * 2 * 8 * 8 }, (_, i) => Math.fround(0.01 * i - 1 + k));
+const nested = (v: Float32Array, shape: number[]): unknown => (shape.length === 1 ? [...v]
+  : Array.from({ length: shape[0] }, (_, i) => nested(v.subarray(i * (v.length / shape[0]), (i + 1) * (v.length / shape[0])), shape.slice(1))));
+const per = 2 * 2 * 8 * 8;
+
+test('--motion: a [2, t, h, w] map (safetensors or JSON) fills every sample, [n, 2, t, h, w] one each; named or bare', () => {
+  const one = path.join(dir, 'flow.safetensors');
+  writeSafetensors(one, { flow: { dtype: 'F32', shape: [2, 2, 8, 8], data: flowMap(0) } });
+  const a = motionOf({ motions: [one] });
+  assert.is(a.length, 2 * per);
+  assert.equal([...a.subarray(0, per)], [...flowMap(0)]);
+  assert.equal([...a.subarray(per)], [...flowMap(0)], 'every sample gets the map');
+  const two = path.join(dir, 'flows.safetensors');
+  const both = new Float32Array(2 * per);
+  both.set(flowMap(0)); both.set(flowMap(5), per);
+  writeSafetensors(two, { m: { dtype: 'F32', shape: [2, 2, 2, 8, 8], data: both } });
+  assert.equal([...motionOf({ motions: [`flow=${two}`] })], [...both], 'one map per sample');
+  const json = file('flow.json', JSON.stringify(nested(flowMap(3), [2, 2, 8, 8])));
+  const b = motionOf({ motions: [json] });
+  assert.equal([...b.subarray(per)], [...flowMap(3)], 'JSON: the same values');
+  const jsonEach = file('flows.json', JSON.stringify(nested(both, [2, 2, 2, 8, 8])));
+  assert.equal([...motionOf({ motions: [jsonEach] })], [...both]);
+});
+
+test('--motion: a missing map names the flag; a wrong shape, dtype or value says the shape expected', () => {
+  refused(() => motionOf({}), /^model MotionConditioned takes motion input 'flow': pass --motion FILE\.safetensors or FILE\.json \(\[c=2, t=2, h=8, w=8\]: per frame and pixel the displacement \(dx, dy\) to the next frame, in pixels\)$/);
+  refused(() => conditions(CONTROL, { guidance: null, images: [frame8], attrs: ['speed=2'], trajectories: [trackFile], motions: [frame8] }), /^--motion: model ControllableVideo takes no motion input$/);
+  const want = /input 'flow' needs \[2, t=2, h=8, w=8\] \(per frame and pixel the displacement \(dx, dy\) to the next frame, in pixels\), or one per sample: \[2, 2, 2, 8, 8\]/;
+  const wide = path.join(dir, 'wide.safetensors');
+  writeSafetensors(wide, { flow: { dtype: 'F32', shape: [2, 2, 8, 9], data: new Float32Array(2 * 2 * 8 * 9) } });
+  refused(() => motionOf({ motions: [wide] }), new RegExp(`^--motion .*wide\\.safetensors: tensor 'flow' is \\[2, 2, 8, 9\\]; ${want.source}`));
+  const three = path.join(dir, 'three.safetensors');
+  writeSafetensors(three, { flow: { dtype: 'F32', shape: [3, 2, 2, 8, 8], data: new Float32Array(3 * per) } });
+  refused(() => motionOf({ motions: [three] }), /tensor 'flow' is \[3, 2, 2, 8, 8\]; input 'flow' needs/);
+  const ints = path.join(dir, 'ints.safetensors');
+  writeSafetensors(ints, { flow: { dtype: 'I32', shape: [2, 2, 8, 8], data: new Int32Array(per) } });
+  refused(() => motionOf({ motions: [ints] }), /tensor 'flow' is I32; input 'flow' needs .*, F32$/);
+  const nan = path.join(dir, 'nan.safetensors');
+  writeSafetensors(nan, { flow: { dtype: 'F32', shape: [2, 2, 8, 8], data: flowMap(0).map((v, i) => (i === 7 ? NaN : v)) } });
+  refused(() => motionOf({ motions: [nan] }), /tensor 'flow' has a non-finite value at 7/);
+  const many = path.join(dir, 'many.safetensors');
+  writeSafetensors(many, { a: { dtype: 'F32', shape: [2, 2, 8, 8], data: flowMap(0) }, b: { dtype: 'F32', shape: [2, 2, 8, 8], data: flowMap(0) } });
+  refused(() => motionOf({ motions: [many] }), /holds 2 tensors \(a, b\); input 'flow' needs/);
+  refused(() => motionOf({ motions: [frame8] }), /^--motion .*frame8\.png: cannot be read as safetensors \(.*\); give a \.safetensors file with one F32 tensor, or a \.json file$/);
+  const short = file('short-flow.json', JSON.stringify(nested(new Float32Array(2 * 2 * 8 * 4), [2, 2, 8, 4])));
+  refused(() => motionOf({ motions: [short] }), new RegExp(`^--motion .*short-flow\\.json: is \\[2, 2, 8, 4\\]; ${want.source}`));
+  const ragged = nested(flowMap(0), [2, 2, 8, 8]) as number[][][][];
+  ragged[1][1][3] = ragged[1][1][3].slice(1);
+  refused(() => motionOf({ motions: [file('ragged.json', JSON.stringify(ragged))] }), /ragged\.json: \[1\]\[1\]\[3\] has 7 entries, not 8; input 'flow' needs/);
+  const text = nested(flowMap(0), [2, 2, 8, 8]) as unknown[][][][];
+  text[0][1][2][5] = 'x';
+  refused(() => motionOf({ motions: [file('text.json', JSON.stringify(text))] }), /\[0\]\[1\]\[2\]\[5\] is "x", not a number/);
+  refused(() => motionOf({ motions: [file('broken.json', '[[[')] }), /broken\.json: is not valid JSON/);
+  refused(() => motionOf({ motions: [path.join(dir, 'none.json')] }), /^--motion .*none\.json: cannot be read \(ENOENT\)$/);
+});
+
 // A small image-to-video model (the spec's construction: the first frame concatenated along
 // channels to every frame of the noisy video, text through a pooled projection), sampled end to end.
 const TINY = `import "std/cond.vdm"
@@ -226,6 +287,51 @@ gpuTest('sampling from a PNG first frame on the adapter matches the float64 samp
   // the image reaches the model: another first frame gives other samples
   const other = await sampleSpec(tinyRun, { ...options, out: path.join(dir, 'out-other'), settings: { ...options.settings, images: [png('dark.png', 4, 4, () => 0)] } }, { stream: { write: () => true } });
   assert.ok(other.ok && relError(other.result.samples, r.result.samples) > 1e-3);
+});
+
+// A small motion-conditioned model: the map patchified and added to the tokens, as in the spec.
+const TINY_MOTION = `model TinyMotion {
+  dims b = 2, c = 3, t = 2, h = 4, w = 4
+  input x    : video[b, c, t, h, w]
+  input s    : timestep[b]
+  input flow : motion[b, c=2, t, h, w]
+  let patch = (t: 1, h: 2, w: 2)
+  z = linear(patchify(x, patch: patch), 8) + linear(silu(linear(sinusoidal(s, dim: 8), 8)), 8)
+  z = z + linear(patchify(flow, patch: patch), 8, init: "zeros") as motion_proj
+  output out : video[b, c, t, h, w] = unpatchify(linear(silu(z), 12), patch: patch)
+}
+
+diffusion {
+  schedule cosine(steps: 30, s: 0.008)
+  predict  epsilon
+  loss     mse
+  sampler  ddim(steps: 4, eta: 0.0)
+}
+`;
+
+gpuTest('sampling with --motion on the adapter matches the float64 sampler with the same map; the map reaches the model and is recorded', async () => {
+  const spec = file('tiny-motion.vdm', TINY_MOTION);
+  const g1 = graphOf(spec, {});
+  // liveParams perturbs every parameter, so the zero-initialised projection carries the map
+  const params = new Map([...liveParams(g1, 2, 0.3)].map(([k, v]) => [k, Float32Array.from(v)]));
+  const run = path.join(dir, 'run-motion');
+  saveCheckpoint(run, g1, { step: 1, params, ema: params, rng: { seed: 0 }, data: {}, options: {} });
+  const map = (k: number) => Array.from({ length: 2 }, (_, d) => Array.from({ length: 2 }, (_, f) => Array.from({ length: 4 }, (_, y) => Array.from({ length: 4 }, (_, x) => k * (d === 0 ? x - 1.5 : 0.5 * y - f)))));
+  const flow = file('tiny-flow.json', JSON.stringify(map(1)));
+  const options: SampleSpecOptions = { spec, out: path.join(dir, 'out-motion'), mp4: false, settings: { n: 2, motions: [flow], guidance: null, clip: false } };
+  const r = await sampleSpec(run, options, { stream: { write: () => true } });
+  if (!r.ok) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
+  const s = r.result.settings;
+  const g = graphOf(spec, { b: s.n });
+  const inputs = new Map([...sampleConditions(g, s).inputs].map(([name, data]) => [name, { axes: g.inputs.find((i) => i.name === name)!.axes, data: Float64Array.from(data) }]));
+  assert.equal([...inputs.get('flow')!.data.subarray(64)], map(1).flat(3), 'every sample gets the map');
+  const ref = referenceSample(g, new Map([...params].map(([k, v]) => [k, Float64Array.from(v)])), inputs,
+    { sampler: s.sampler, steps: s.steps, eta: s.eta, guidance: s.guidance, clip: s.clip, seed: s.seed, keepFirst: false });
+  const err = relError(r.result.samples, ref);
+  assert.ok(err < 1e-4, `relative error ${err}`);
+  assert.match(readSafetensorsHeader(path.join(options.out!, 'samples.safetensors')).metadata['vdm.motion'], /tiny-flow\.json$/);
+  const other = await sampleSpec(run, { ...options, out: path.join(dir, 'out-motion-2'), settings: { ...options.settings, motions: [`flow=${file('tiny-flow-2.json', JSON.stringify(map(-2)))}`] } }, { stream: { write: () => true } });
+  assert.ok(other.ok && relError(other.result.samples, r.result.samples) > 1e-3, 'another map gives other samples');
 });
 
 test('a bad or missing condition stops sampleSpec before anything is written', async () => {

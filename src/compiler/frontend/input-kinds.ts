@@ -18,4 +18,9 @@ export const INPUT_KINDS: Readonly<Record<string, InputKind>> = {
   text: { axes: ['b', 'l', 'c'], dtype: 'f32', options: {} },
   trajectory: { axes: ['b', 't', 'n', 'c'], dtype: 'f32', options: {}, fixed: { c: 2 } },
   scalar: { axes: ['b'], dtype: 'f32', options: { range: false } },
+  // per pixel and frame a displacement (dx, dy) in pixels per frame; t, h, w are the video's (VDM048)
+  motion: { axes: ['b', 'c', 't', 'h', 'w'], dtype: 'f32', options: {}, fixed: { c: 2 } },
 };
+
+/** Kinds whose axes other than b and c must have the sizes of the model's (first) video input's. */
+export const VIDEO_SIZED_KINDS: readonly string[] = ['motion'];

@@ -7,9 +7,10 @@ import { asBool, asNumber, asSize, checkSize, wrongKind } from '../ir/convert.ts
 import { DiagError, diag, fail } from '../ir/diagnostics.ts';
 import { evalExpr } from './eval-expr.ts';
 import type { Json } from '../ir/json.ts';
-import { INPUT_KINDS } from './input-kinds.ts';
+import { INPUT_KINDS, VIDEO_SIZED_KINDS } from './input-kinds.ts';
 import { didYouMean } from '../ir/suggest.ts';
 import type { Axis, TensorValue } from '../ir/values.ts';
+import type { GraphInput } from '../ir/graph.ts';
 
 export function declareDims(ctx: Elaboration, frame: Frame, s: DimsStmt): void {
   const model = frame.model!;
@@ -111,6 +112,7 @@ export function declareInput(ctx: Elaboration, frame: Frame, s: InputStmt): void
     return [axis, size];
   });
   const options = inputOptions(ctx, frame, s, kindName);
+  checkVideoSized(ctx, model.inputs, { name, kind: kindName, axes }, s);
   const node = ctx.graph!.add({
     op: 'input', inputs: [], attrs: { name, kind: kindName }, axes, dtype: kind.dtype, params: [], macs: 0,
     span: s.span, entry: null, path: name,
@@ -120,6 +122,29 @@ export function declareInput(ctx: Elaboration, frame: Frame, s: InputStmt): void
     ? { kind: 'tensor', node, axes, dtype: kind.dtype, classes: (options.classes as number) + (options.null ? 1 : 0), ...(options.null ? { nullClass: true } : {}) }
     : { kind: 'tensor', node, axes, dtype: kind.dtype };
   frame.vars.set(name, value);
+}
+
+/**
+ * A motion map has the video's frames and pixels: its t, h, w against the first video input's
+ * (VDM048), checked at whichever of the two is declared second, reported at the differing axis.
+ * Reported, not thrown: the input is still declared, so its uses add no follow-up errors.
+ */
+function checkVideoSized(ctx: Elaboration, declared: readonly GraphInput[], input: Pick<GraphInput, 'name' | 'kind' | 'axes'>, s: InputStmt): void {
+  const video = declared.find((i) => i.kind === 'video');
+  const pairs = VIDEO_SIZED_KINDS.includes(input.kind) ? (video ? [[input, video] as const] : [])
+    : input.kind === 'video' && !video ? declared.filter((i) => VIDEO_SIZED_KINDS.includes(i.kind)).map((m) => [m, input] as const) : [];
+  for (const [cond, vid] of pairs) {
+    for (const axis of ['t', 'h', 'w']) {
+      const want = vid.axes.find(([a]) => a === axis)?.[1];
+      const got = cond.axes.find(([a]) => a === axis)?.[1];
+      if (want === undefined || got === undefined || want === got) continue;
+      const at = input.axes.findIndex(([a]) => a === axis);
+      ctx.report(diag('VDM048', s.tensorType.axes[at]?.span ?? s.tensorType.span,
+        cond === input ? `${cond.kind} input '${cond.name}' has ${axis}=${got}, but the video input '${vid.name}' has ${axis}=${want}`
+          : `video input '${vid.name}' has ${axis}=${want}, but the ${cond.kind} input '${cond.name}' declared before it has ${axis}=${got}`,
+        `a ${cond.kind} map gives a displacement for every frame and pixel of the video: declare it as ${cond.kind}[b, c=2, t, h, w] with the video's dims`));
+    }
+  }
 }
 
 export function declareOutput(ctx: Elaboration, frame: Frame, s: OutputStmt): void {

@@ -41,6 +41,7 @@ export const CODES = {
   VDM045: 'flatten axes invalid',
   VDM046: 'unflatten sizes do not match the axis',
   VDM047: 'unflatten axes invalid',
+  VDM048: 'condition size differs from the video',
   VDM050: 'model error',
   VDM051: 'unknown input kind',
   VDM060: 'diffusion entry invalid',

@@ -5,7 +5,10 @@
 //   text        [l, c] per sample: one embedding row per word of the caption ("red square moving
 //               up-left"), rows after the last word zero. A word's row is c normal values drawn
 //               from a hash of the word: a fixed stand-in for a text encoder, not a language model.
-// Only the synthetic data has tracks and captions; a folder fills images alone.
+//   motion      [2, t, h, w] per sample: each object's displacement to the next frame in pixels
+//               (dx, dy) at the pixels it covers, the top one where they overlap; the last frame
+//               the displacement into it; 0 on the background (synthetic.ts motionMap)
+// Only the synthetic data has tracks, captions and motion; a folder fills images alone.
 import { hashKey, Rng } from './rng.ts';
 import type { ConditionNeed, DataNeeds } from './needs.ts';
 import type { Batch } from './types.ts';
@@ -21,8 +24,9 @@ export function conditionTensors(needs: DataNeeds, batch: Batch, dropped?: (j: n
   const out = new Map<string, Float32Array>();
   for (const need of needs.conditions) {
     if (need.kind === 'image') out.set(need.input, firstFrames(batch, needs.sample.shape));
-    else if (!batch.facts) throw new Error(`input '${need.input}' (${need.kind}) needs the synthetic data's tracks and captions`);
+    else if (!batch.facts) throw new Error(`input '${need.input}' (${need.kind}) needs the synthetic data's tracks, captions and motion`);
     else if (need.kind === 'trajectory') out.set(need.input, trajectories(batch, need));
+    else if (need.kind === 'motion') out.set(need.input, motionMaps(batch, need));
     else out.set(need.input, captions(batch, need, dropped));
   }
   return out;
@@ -53,6 +57,13 @@ function trajectories(batch: Batch, need: ConditionNeed): Float32Array {
       }
     }
   });
+  return out;
+}
+
+function motionMaps(batch: Batch, need: ConditionNeed): Float32Array {
+  const per = need.shape.slice(1).reduce((p, z) => p * z, 1);
+  const out = new Float32Array(need.shape[0] * per);
+  batch.facts!.forEach((f, j) => out.set(f.motion(), j * per));
   return out;
 }
 

@@ -7,7 +7,7 @@ export interface DataNeeds {
   readonly sample: { readonly input: string; readonly kind: 'video' | 'image'; readonly batch: number; readonly shape: SampleShape };
   readonly label?: { readonly input: string; readonly classes: number; readonly null: boolean };
   readonly scalar?: { readonly input: string; readonly range?: readonly [number, number] };
-  /** Inputs filled from the clip (conditions.ts): its first frame, its object's track, its caption. */
+  /** Inputs filled from the clip (conditions.ts): its first frame, its object's track, its caption, its motion map. */
   readonly conditions: readonly ConditionNeed[];
   /** Inputs the data layer does not fill (a second label or scalar, an image of another size...). */
   readonly other: readonly { readonly input: string; readonly kind: string }[];
@@ -15,7 +15,7 @@ export interface DataNeeds {
 
 export interface ConditionNeed {
   readonly input: string;
-  readonly kind: 'image' | 'trajectory' | 'text';
+  readonly kind: 'image' | 'trajectory' | 'text' | 'motion';
   /** the input's sizes in its axis order */
   readonly shape: readonly number[];
 }
@@ -39,7 +39,7 @@ export function dataNeeds(graph: Pick<Graph, 'inputs' | 'diffusion'> & { readonl
     } else if (i.kind === 'scalar' && !scalar) {
       const r = i.options.range;
       scalar = { input: i.name, range: Array.isArray(r) && r.length === 2 ? [Number(r[0]), Number(r[1])] : undefined };
-    } else if (isCondition(i.kind, i.axes.map(([, n]) => n), [b, c, h, w])) {
+    } else if (isCondition(i.kind, i.axes.map(([, n]) => n), [b, c, t, h, w])) {
       conditions.push({ input: i.name, kind: i.kind, shape: i.axes.map(([, n]) => n) });
     } else {
       other.push({ input: i.name, kind: i.kind });
@@ -48,9 +48,13 @@ export function dataNeeds(graph: Pick<Graph, 'inputs' | 'diffusion'> & { readonl
   return { sample: { input: sampleInput.name, kind: sampleInput.kind as 'video' | 'image', batch: b, shape: { c, t, h, w } }, label, scalar, conditions, other };
 }
 
-/** An image the clip's size (its first frame), a per-sample trajectory of (x, y) points, or per-sample text. */
-function isCondition(kind: string, shape: readonly number[], [b, c, h, w]: readonly number[]): kind is ConditionNeed['kind'] {
+/**
+ * An image the clip's size (its first frame), a per-sample trajectory of (x, y) points, per-sample
+ * text, or a motion map [b, 2, t, h, w] of the clip (the checker holds its t, h, w to the video's).
+ */
+function isCondition(kind: string, shape: readonly number[], [b, c, t, h, w]: readonly number[]): kind is ConditionNeed['kind'] {
   if (kind === 'image') return shape.join() === [b, c, h, w].join();
+  if (kind === 'motion') return shape.join() === [b, 2, t, h, w].join();
   if (kind === 'trajectory') return shape.length === 4 && shape[0] === b && shape[3] === 2;
   return kind === 'text' && shape.length === 3 && shape[0] === b;
 }

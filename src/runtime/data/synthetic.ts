@@ -109,7 +109,7 @@ export function insideShape(kind: number, dx: number, dy: number, r: number): bo
   return dy >= -r && dy <= r && Math.abs(dx) <= (dy + r) / 2;
 }
 
-/** The caption and track of a sample's first (labelled) object. */
+/** The caption and track of a sample's first (labelled) object, and the motion map of all of them. */
 export function sampleFacts(sample: SyntheticSample, shape: SampleShape): SampleFacts {
   const o = sample.objects[0];
   const colour = SYNTHETIC_COLOUR_NAMES[SYNTHETIC_COLOURS.indexOf(o.colour)];
@@ -120,7 +120,28 @@ export function sampleFacts(sample: SyntheticSample, shape: SampleShape): Sample
       return [x / shape.w, y / shape.h] as const;
     }),
     radius: [o.r / shape.w, o.r / shape.h],
+    motion: () => motionMap(sample, shape),
   };
+}
+
+/**
+ * Calls `paint(o, p)` for every pixel p = y · w + x each object covers at frame f, the objects
+ * last to first, so the first one's calls come last: what a pixel gets last is what is on top.
+ * The renderer and the motion map both draw through it, so they agree pixel for pixel.
+ */
+function paintObjects(sample: SyntheticSample, f: number, shape: SampleShape, paint: (o: SyntheticObject, p: number) => void): void {
+  const { h, w } = shape;
+  for (let i = sample.objects.length - 1; i >= 0; i--) {
+    const o = sample.objects[i];
+    const [cx, cy] = objectCentre(o, f, shape);
+    const x0 = Math.max(0, Math.floor(cx - o.r)), x1 = Math.min(w - 1, Math.ceil(cx + o.r));
+    const y0 = Math.max(0, Math.floor(cy - o.r)), y1 = Math.min(h - 1, Math.ceil(cy + o.r));
+    for (let y = y0; y <= y1; y++) {
+      for (let x = x0; x <= x1; x++) {
+        if (insideShape(o.shape, x + 0.5 - cx, y + 0.5 - cy, o.r)) paint(o, y * w + x);
+      }
+    }
+  }
 }
 
 /** Renders a sample as element s of a [b, c, t, h, w] batch. */
@@ -129,19 +150,36 @@ export function renderSynthetic(sample: SyntheticSample, shape: SampleShape, out
   const rgb = new Float32Array(h * w * 3);
   for (let f = 0; f < t; f++) {
     for (let p = 0; p < h * w; p++) rgb.set(sample.background, p * 3);
-    for (let i = sample.objects.length - 1; i >= 0; i--) {
-      const o = sample.objects[i];
-      const [cx, cy] = objectCentre(o, f, shape);
-      const x0 = Math.max(0, Math.floor(cx - o.r)), x1 = Math.min(w - 1, Math.ceil(cx + o.r));
-      const y0 = Math.max(0, Math.floor(cy - o.r)), y1 = Math.min(h - 1, Math.ceil(cy + o.r));
-      for (let y = y0; y <= y1; y++) {
-        for (let x = x0; x <= x1; x++) {
-          if (insideShape(o.shape, x + 0.5 - cx, y + 0.5 - cy, o.r)) rgb.set(o.colour, (y * w + x) * 3);
-        }
-      }
-    }
+    paintObjects(sample, f, shape, (o, p) => rgb.set(o.colour, p * 3));
     writeFrame(rgb, out, s, f, shape);
   }
+}
+
+/**
+ * The motion map of a sample, [2, t, h, w]: at frame f, each pixel an object covers (the top one,
+ * as drawn) holds that object's displacement in pixels, centre(f + 1) − centre(f) as (dx, dy), x
+ * right and y down, so a bounce between the frames shows as the distance actually travelled. The
+ * last frame holds the displacement into it, centre(f) − centre(f − 1) (with t = 1: none), so a
+ * moving object never looks still. The background is 0.
+ */
+export function motionMap(sample: SyntheticSample, shape: SampleShape): Float32Array {
+  const { t, h, w } = shape;
+  const frame = h * w;
+  const out = new Float32Array(2 * t * frame);
+  if (t === 1) return out;
+  for (let f = 0; f < t; f++) {
+    const [from, to] = f < t - 1 ? [f, f + 1] : [f - 1, f];
+    const moves = new Map(sample.objects.map((o) => {
+      const [x0, y0] = objectCentre(o, from, shape), [x1, y1] = objectCentre(o, to, shape);
+      return [o, [x1 - x0, y1 - y0]] as const;
+    }));
+    paintObjects(sample, f, shape, (o, p) => {
+      const [dx, dy] = moves.get(o)!;
+      out[f * frame + p] = dx;
+      out[(t + f) * frame + p] = dy;
+    });
+  }
+  return out;
 }
 
 export function syntheticDataset(shape: SampleShape, options: DatasetOptions = {}): VideoDataset {

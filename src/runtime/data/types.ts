@@ -21,7 +21,7 @@ export interface Batch {
   readonly facts?: readonly SampleFacts[];
 }
 
-/** A synthetic clip's caption and its labelled object's track: the conditions drawn from them. */
+/** A synthetic clip's caption, its labelled object's track and its motion: the conditions drawn from them. */
 export interface SampleFacts {
   /** colour, shape and heading, e.g. "red square moving up-left" */
   readonly caption: string;
@@ -29,6 +29,8 @@ export interface SampleFacts {
   readonly track: readonly (readonly [number, number])[];
   /** its radius over the clip's width and height */
   readonly radius: readonly [number, number];
+  /** every object's displacement per pixel and frame, [2, t, h, w] (synthetic.ts motionMap), made when asked */
+  readonly motion: () => Float32Array;
 }
 
 export interface VideoDataset {
