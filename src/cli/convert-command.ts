@@ -1,4 +1,4 @@
-// `vdm convert IN -o OUT --spec SPEC [--map dit|latte|swin|diffusers|opensora|MAP.json] [--to torch|vdm]`: a PyTorch state dict
+// `vdm convert IN -o OUT --spec SPEC [--map dit|latte|swin|diffusers|opensora|cogvideox|MAP.json] [--to torch|vdm]`: a PyTorch state dict
 // (safetensors, or .pt/.pth through Python with torch) to a vdm checkpoint and back, by rule.
 import type { Argv, CommandModule } from 'yargs';
 import { ConvertError } from '../interop/convert.ts';
@@ -33,7 +33,9 @@ backbone under backbone.*, patch merging in its own order); diffusers
 (to_q/to_k/to_v and to_out.0, a packed qkv split by rule; ff.net.0.proj and
 ff.net.2; time_emb_proj, conv_shortcut; linear_1/linear_2; wherever they fit);
 opensora (Open-Sora 1.2's STDiT3: spatial_blocks.N/temporal_blocks.N,
-q_linear/kv_linear, scale_shift_table, a Conv3d patch embedding).
+q_linear/kv_linear, scale_shift_table, a Conv3d patch embedding); cogvideox
+(diffusers' CogVideoXTransformer3DModel: attn1.to_q/to_k/to_v joined into one
+qkv, proj_out's outputs reordered from (c, p_h, p_w) to (p_h, p_w, c)).
 A map of your own: {"rules": [{"vdm": "blocks.{n}.ada.{p*}", "torch":
 "blocks.{n}.adaLN_modulation.1.{p*}"}], "ignore": [{"torch": "pos_embed", "why":
 "..."}]}.
@@ -77,11 +79,11 @@ export const convertCommand = (done: (code: number) => void): CommandModule<obje
   command: 'convert <input>',
   describe: DESCRIBE,
   builder: (y: Argv) =>
-    y.usage(`vdm convert IN -o OUT --spec SPEC [--map dit|latte|swin|diffusers|opensora|MAP.json] [--to torch|vdm]\n\n${DESCRIBE}`)
+    y.usage(`vdm convert IN -o OUT --spec SPEC [--map dit|latte|swin|diffusers|opensora|cogvideox|MAP.json] [--to torch|vdm]\n\n${DESCRIBE}`)
       .positional('input', { type: 'string', demandOption: true, describe: 'a state dict or checkpoint: .safetensors, or .pt/.pth' })
       .option('out', { alias: 'o', type: 'string', requiresArg: true, describe: 'the file to write: .safetensors, or .pt/.pth' })
       .option('spec', { type: 'string', requiresArg: true, describe: 'the .vdm model the parameters belong to' })
-      .option('map', { type: 'string', requiresArg: true, describe: 'PyTorch-side names: a built-in map (dit, latte, swin, diffusers, opensora) or a JSON map [default: vdm\'s dotted names]' })
+      .option('map', { type: 'string', requiresArg: true, describe: 'PyTorch-side names: a built-in map (dit, latte, swin, diffusers, opensora, cogvideox) or a JSON map [default: vdm\'s dotted names]' })
       .option('to', { type: 'string', requiresArg: true, choices: ['torch', 'vdm'], describe: 'the layout to write [default: torch for a file vdm wrote, else vdm]' })
       .option('ema', { type: 'boolean', describe: 'convert the EMA weights of a vdm train checkpoint (ema.*) instead of its raw weights' })
       .option('dim', { type: 'string', requiresArg: true, describe: 'override a dim: --dim NAME=SIZE (repeatable)' })

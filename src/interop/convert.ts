@@ -63,30 +63,46 @@ function notFitting(what: string, problems: readonly string[], toVdm: boolean): 
 
 type Features = NonNullable<NameRule['features']>;
 
-/** Position in vdm's order of each position of the other side's last axis (a map's `features`). */
+/** The groups' sizes for an axis of `len`: a -1 is what the others leave (as in a reshape). */
+function groupSizes(len: number, f: Features, name: string): number[] {
+  const known = f.groups.filter((g) => g !== -1).reduce((a, b) => a * b, 1);
+  const rest = f.groups.includes(-1) ? len / known : 1;
+  const sizes = f.groups.map((g) => (g === -1 ? rest : g));
+  const G = sizes.reduce((a, b) => a * b, 1);
+  if (!Number.isInteger(rest) || len % G) throw new ConvertError(`${name}: its ${f.axis ?? 'last'} axis (${len}) is not ${f.groups.map((g) => (g === -1 ? '*' : g)).join(' x ')} groups of features, as the map reorders it`);
+  return sizes;
+}
+
+/** Position in vdm's order of each position of the other side's reordered axis (a map's `features`). */
 function featureOrder(len: number, f: Features, name: string): Int32Array {
-  const G = f.groups.reduce((a, b) => a * b, 1);
-  if (len % G) throw new ConvertError(`${name}: its last axis (${len}) is not ${f.groups.join(' x ')} groups of features, as the map reorders it`);
+  const groups = groupSizes(len, f, name);
+  const G = groups.reduce((a, b) => a * b, 1);
   const rest = len / G;
   const perm = new Int32Array(len);
-  const digits = new Array<number>(f.groups.length);
+  const digits = new Array<number>(groups.length);
   for (let other = 0; other < G; other++) {
     let rem = other;
-    for (let k = f.order.length - 1; k >= 0; k--) { const g = f.groups[f.order[k]]; digits[f.order[k]] = rem % g; rem = Math.floor(rem / g); }
-    const v = digits.reduce((acc, d, i) => acc * f.groups[i] + d, 0);
+    for (let k = f.order.length - 1; k >= 0; k--) { const g = groups[f.order[k]]; digits[f.order[k]] = rem % g; rem = Math.floor(rem / g); }
+    const v = digits.reduce((acc, d, i) => acc * groups[i] + d, 0);
     for (let r = 0; r < rest; r++) perm[other * rest + r] = v * rest + r;
   }
   return perm;
 }
 
-/** Reorders the last axis of PyTorch-layout data: to the other side's order, or back to vdm's. */
+/**
+ * Reorders one axis of PyTorch-layout data (the last, or the first: a Linear's outputs, its
+ * weight's rows and its bias): to the other side's order, or back to vdm's.
+ */
 function reorderFeatures(data: Float32Array, shape: readonly number[], f: Features, name: string, toOther: boolean): Float32Array {
-  const len = shape[shape.length - 1];
+  const axis = f.axis === 'first' ? 0 : shape.length - 1;
+  const len = shape[axis];
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
   const perm = featureOrder(len, f, name);
   const out = new Float32Array(data.length);
-  for (let row = 0; row < data.length; row += len) {
+  for (let row = 0; row < data.length; row += len * inner) {
     for (let j = 0; j < len; j++) {
-      if (toOther) out[row + j] = data[row + perm[j]]; else out[row + perm[j]] = data[row + j];
+      const a = row + j * inner, b = row + perm[j] * inner;
+      if (toOther) out.set(data.subarray(b, b + inner), a); else out.set(data.subarray(a, a + inner), b);
     }
   }
   return out;

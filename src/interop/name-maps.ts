@@ -7,7 +7,8 @@
 // A rule may also convert by rule where the other implementation lays a tensor out differently:
 // `torch` a list of names splits the tensor into equal parts along the first axis of PyTorch's
 // layout (a packed qkv as to_q, to_k, to_v), `features` reorders its last axis (neighbours
-// concatenated in another order than the spec's patchify), `op` limits a rule to the
+// concatenated in another order than the spec's patchify; a group of -1 is what the others leave,
+// and `axis: "first"` reorders a Linear's outputs instead, its weight's rows and its bias), `op` limits a rule to the
 // parameters of one kind of layer (an attention's proj, not a patch embedding's), and
 // `kernel: "full"` keeps a patch embedding's size-1 patch axes in its conv kernel (Open-Sora's
 // Conv3d [out, C, 1, 2, 2], where DiT's Conv2d is [out, C, 2, 2]; the values are the same).
@@ -28,10 +29,11 @@ export interface NameRule {
   /** only parameters of a layer of this op (attention, linear, conv, ...) */
   readonly op?: string;
   /**
-   * The last axis of PyTorch's layout is, in vdm's order, [groups[0], groups[1], ..., rest]; the
-   * other implementation orders the groups as `order` lists them (its first group is vdm's order[0]).
+   * The last axis of PyTorch's layout (`axis: "first"`: the first, a Linear's outputs) is, in vdm's
+   * order, [groups[0], groups[1], ..., rest]; the other implementation orders the groups as `order`
+   * lists them (its first group is vdm's order[0]). One group may be -1: what the others leave.
    */
-  readonly features?: { readonly groups: readonly number[]; readonly order: readonly number[] };
+  readonly features?: { readonly groups: readonly number[]; readonly order: readonly number[]; readonly axis?: 'first' | 'last' };
   /** "full": a patch embedding's conv kernel keeps its size-1 patch axes ([out, C, 1, 2, 2]) */
   readonly kernel?: 'full';
 }
@@ -166,8 +168,41 @@ const OPENSORA: NameMap = {
   ],
 };
 
+/**
+ * The names of diffusers' CogVideoXTransformer3DModel (models/transformers/cogvideox_transformer_3d.py,
+ * CogVideoX 1.0: patch_size 2, no patch_size_t) for specs/cogvideox-2b.vdm: attn1's to_q, to_k, to_v
+ * are vdm's one qkv (columns q | k | v; joined on the way in, split on the way out), to_out.0 its
+ * proj, norm_q / norm_k its q_norm / k_norm; ff.net.0.proj / ff.net.2 are ff.fc1 / ff.fc2;
+ * time_embedding.linear_1 / linear_2 fc1 / fc2; norm_final, norm_out and proj_out sit at the top
+ * level. proj_out's outputs are (c, p_h, p_w) there (unpatchify reshapes them to [.., c, p, p]) and
+ * (p_h, p_w, c) in vdm: reordered by rule. patch_embed.proj is a Conv2d [d, C, p, p], the layout of
+ * vdm's patchify + linear by rule; norm1 / norm2 (linear, norm) and text_proj keep their names.
+ */
+const COGVIDEOX_P = 2;
+const COGVIDEOX: NameMap = {
+  name: 'cogvideox',
+  rules: [
+    { vdm: 'time_embedding.fc1.{p}', torch: 'time_embedding.linear_1.{p}' },
+    { vdm: 'time_embedding.fc2.{p}', torch: 'time_embedding.linear_2.{p}' },
+    { vdm: 'transformer_blocks.{n}.attn1.qkv.{p}', torch: ['q', 'k', 'v'].map((x) => `transformer_blocks.{n}.attn1.to_${x}.{p}`), op: 'attention' },
+    { vdm: 'transformer_blocks.{n}.attn1.proj.{p}', torch: 'transformer_blocks.{n}.attn1.to_out.0.{p}', op: 'attention' },
+    { vdm: 'transformer_blocks.{n}.attn1.q_norm.{p}', torch: 'transformer_blocks.{n}.attn1.norm_q.{p}', op: 'attention' },
+    { vdm: 'transformer_blocks.{n}.attn1.k_norm.{p}', torch: 'transformer_blocks.{n}.attn1.norm_k.{p}', op: 'attention' },
+    { vdm: 'transformer_blocks.{n}.ff.fc1.{p}', torch: 'transformer_blocks.{n}.ff.net.0.proj.{p}' },
+    { vdm: 'transformer_blocks.{n}.ff.fc2.{p}', torch: 'transformer_blocks.{n}.ff.net.2.{p}' },
+    {
+      vdm: 'final_layer.proj_out.{p}', torch: 'proj_out.{p}',
+      features: { groups: [COGVIDEOX_P, COGVIDEOX_P, -1], order: [2, 0, 1], axis: 'first' },
+    },
+    { vdm: 'final_layer.{p*}', torch: '{p*}' },
+  ],
+  ignore: [
+    { torch: 'patch_embed.pos_embedding', why: 'the fixed 3D sin-cos table (a buffer), which vdm computes (sincos over t, h, w)' },
+  ],
+};
+
 /** The maps `--map NAME` selects. */
-export const BUILTIN_MAPS: Readonly<Record<string, NameMap>> = { dit: DIT, latte: LATTE, swin: SWIN, diffusers: DIFFUSERS, opensora: OPENSORA };
+export const BUILTIN_MAPS: Readonly<Record<string, NameMap>> = { dit: DIT, latte: LATTE, swin: SWIN, diffusers: DIFFUSERS, opensora: OPENSORA, cogvideox: COGVIDEOX };
 
 /** The identity: vdm's own names. */
 export const IDENTITY_MAP: NameMap = { name: 'vdm', rules: [], ignore: [] };
@@ -259,9 +294,10 @@ function validate(map: NameMap, where: string): NameMap {
     }
     if (!torchSides(r).length) throw new NameMapError(`${where}: rule ${JSON.stringify(r)}: "torch" names no tensor`);
     if (r.features) {
-      const { groups, order } = r.features;
-      const ok = groups.length > 0 && groups.every((g) => Number.isInteger(g) && g > 0) && [...order].sort().join() === groups.map((_, i) => i).join();
-      if (!ok) throw new NameMapError(`${where}: rule ${JSON.stringify(r)}: "features" needs positive integer groups and an order that lists each group once`);
+      const { groups, order, axis } = r.features;
+      const ok = groups.length > 0 && groups.every((g) => Number.isInteger(g) && (g > 0 || g === -1)) && groups.filter((g) => g === -1).length <= 1
+        && [...order].sort().join() === groups.map((_, i) => i).join() && (axis === undefined || axis === 'first' || axis === 'last');
+      if (!ok) throw new NameMapError(`${where}: rule ${JSON.stringify(r)}: "features" needs positive integer groups (one may be -1, the rest), an order that lists each group once and an axis "first" or "last"`);
     }
   }
   return map;
@@ -289,12 +325,12 @@ export function loadNameMap(spec: string | undefined): NameMap {
   if (!Array.isArray(rules) || !rules.every((r) => r && typeof r.vdm === 'string' && isName(r.torch) && (r.op === undefined || typeof r.op === 'string')
     && (r.features === undefined || (Array.isArray(r.features.groups) && Array.isArray(r.features.order)))
     && (r.kernel === undefined || r.kernel === 'full'))) {
-    throw bad('"rules" must be a list of {"vdm", "torch"} patterns ("torch" a name or a list of names; optional "op", "features": {"groups", "order"}, "kernel": "full")');
+    throw bad('"rules" must be a list of {"vdm", "torch"} patterns ("torch" a name or a list of names; optional "op", "features": {"groups", "order", "axis"}, "kernel": "full")');
   }
   if (!Array.isArray(ignore) || !ignore.every((r) => r && typeof r.torch === 'string')) throw bad('"ignore" must be a list of {"torch", "why"}');
   return validate({
     name: spec,
-    rules: rules.map((r: NameRule) => ({ vdm: r.vdm, torch: r.torch, ...(r.op !== undefined ? { op: r.op } : {}), ...(r.features ? { features: { groups: [...r.features.groups], order: [...r.features.order] } } : {}), ...(r.kernel ? { kernel: r.kernel } : {}) })),
+    rules: rules.map((r: NameRule) => ({ vdm: r.vdm, torch: r.torch, ...(r.op !== undefined ? { op: r.op } : {}), ...(r.features ? { features: { groups: [...r.features.groups], order: [...r.features.order], ...(r.features.axis !== undefined ? { axis: r.features.axis } : {}) } } : {}), ...(r.kernel ? { kernel: r.kernel } : {}) })),
     ignore: ignore.map((r: { torch: string; why?: unknown }) => ({ torch: r.torch, why: typeof r.why === 'string' ? r.why : 'ignored by the map' })),
   }, `--map ${spec}`);
 }

@@ -183,7 +183,7 @@ test('name maps: built-in dit, a user\'s JSON map, errors naming the problem', (
   assert.is(toVdmName(m, 'net.2.fc.weight'), 'layers.2.fc.weight');
   fs.writeFileSync(file, JSON.stringify({ rules: [{ vdm: 'layers.{i}.{p*}', torch: 'net.{p*}' }] }));
   assert.throws(() => loadNameMap(file), (e: Error) => e instanceof NameMapError && /same placeholders/.test(e.message));
-  assert.throws(() => loadNameMap('latte2'), /no such built-in map \(built in: dit, latte, swin, diffusers, opensora\)/);
+  assert.throws(() => loadNameMap('latte2'), /no such built-in map \(built in: dit, latte, swin, diffusers, opensora, cogvideox\)/);
 });
 
 test('vdm export torch: one class per block and a loop over blocks; every spec exports; an unknown op is named in the error', () => {

@@ -1,6 +1,8 @@
 // The built-in name maps besides dit: latte (Vchitect/Latte models/latte.py), swin (Video Swin
-// Transformer's mmaction checkpoints) and diffusers (its attention, feed-forward, ResBlock and
-// timestep-embedding names). Each test writes a state dict the way that implementation names and
+// Transformer's mmaction checkpoints), diffusers (its attention, feed-forward, ResBlock and
+// timestep-embedding names), opensora (STDiT3) and cogvideox (diffusers' CogVideoX transformer,
+// whose converted parameters are also run through vdm's float64 reference against the official
+// patch embedding and proj_out + unpatchify). Each test writes a state dict the way that implementation names and
 // lays out its tensors (at reduced sizes, random values), converts it to vdm's parameters and back
 // bit for bit, checks the tensors converted by rule (a packed qkv split into to_q / to_k / to_v,
 // Swin's patch merging taken as it is) entry by entry, and that a tensor in the other layout or a name
@@ -13,11 +15,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Graph } from '../../src/compiler/ir/graph.ts';
 import { checkSpec, initialParams } from '../../src/pipeline.ts';
+import { evaluate, exampleInputs } from '../../src/compiler/reference/evaluate.ts';
 import { ConvertError, torchToVdmParams, vdmToTorchParams } from '../../src/interop/convert.ts';
 import { IDENTITY_MAP, loadNameMap, mapName, NameMapError, toVdmName, type NameMap } from '../../src/interop/name-maps.ts';
 import { ExportError, exportTorch } from '../../src/interop/torch-export.ts';
 import type { SafeTensor } from '../../src/runtime/safetensors.ts';
-import { officialLatte, officialSTDiT3, writer } from './official-state-dicts.ts';
+import { officialCogVideoX, officialLatte, officialSTDiT3, writer } from './official-state-dicts.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vdm-maps-'));
@@ -40,6 +43,7 @@ function narrowed(name: string, edits: readonly (readonly [string, string])[]): 
   return file;
 }
 
+const f32 = (t: SafeTensor) => t.data as Float32Array;
 const bits = (t: SafeTensor) => { const d = t.data as Float32Array; return Buffer.from(d.buffer, d.byteOffset, d.byteLength); };
 
 /**
@@ -97,7 +101,7 @@ test('latte: an official Latte state dict (models/latte.py naming and layout) co
   delete renamed['blocks.2.adaLN_modulation.1.weight'];
   const m = refusal(() => torchToVdmParams(graph, renamed, latte));
   assert.match(m, /missing blocks\.2\.adaLN_modulation\.1\.weight \[192, 32\] \(vdm's blocks\.2\.ada\.weight\)/);
-  assert.match(m, /the file's 1 tensor that no parameter takes under map latte: blocks\.2\.adaLN\.weight \(another naming\? --map dit\|swin\|diffusers\|opensora or a JSON map\)/);
+  assert.match(m, /the file's 1 tensor that no parameter takes under map latte: blocks\.2\.adaLN\.weight \(another naming\? --map dit\|swin\|diffusers\|opensora\|cogvideox or a JSON map\)/);
 });
 
 // ---------------------------------------------------------------- opensora
@@ -126,6 +130,87 @@ test('opensora: an official STDiT3 state dict (stdit3.py naming, Conv3d patch em
   const flat = { ...official, 'x_embedder.proj.weight': { dtype: 'F32', shape: [d, C, p, p], data: conv } } as Record<string, SafeTensor>;
   assert.match(refusal(() => torchToVdmParams(graph, flat, map)), /x_embedder\.proj\.weight is \[32, 4, 2, 2\]/);
   // export with this map is refused (blocks move, the kernel keeps a size-1 axis): export without it and convert
+  assert.throws(() => exportTorch(graph, { map }), (e: unknown) => e instanceof ExportError);
+});
+
+// ---------------------------------------------------------------- cogvideox
+
+test('cogvideox: a diffusers CogVideoXTransformer3DModel state dict (to_q/to_k/to_v joined, Conv2d patch embedding, proj_out in (c, p_h, p_w)) converts by rule, round-trips and gives the official output', () => {
+  const file = narrowed('cogvideox-2b.vdm', [['let heads = 30, dim_head = 64, depth = 30, p = 2, temb_dim = 512', 'let heads = 2, dim_head = 16, depth = 2, p = 2, temb_dim = 24'], ['l=226, c=4096', 'l=5, c=16']]);
+  // h / p = 3, w / p = 2: a swap of h and w would show
+  const F = 2, H = 6, W = 4, C = 4, p = 2, d = 32;
+  const graph = graphOf(file, { b: 1, c: C, t: F, h: H, w: W });
+  const official = officialCogVideoX({ d, depth: 2, heads: 2, temb: 24, p, c: C, caption: 16, tokens: 5, patches: F * (H / p) * (W / p), seed: 23 });
+  const map = loadNameMap('cogvideox');
+  const r = roundTrip(graph, official, map);
+  assert.equal(r.ignored.map(([n]) => n), ['patch_embed.pos_embedding']);
+  // Linear weights: time 2, text_proj, 6 in each of 2 blocks, norm_out.linear, proj_out; qkv weight and bias joined; proj_out weight and bias reordered
+  const vdmCount = graph.nodes.reduce((n, x) => n + x.params.length, 0);
+  assert.equal(r.rules, { 'patch-conv': 1, transpose: 2 + 1 + 2 * 6 + 2, same: vdmCount - 1 - 17, split: 2 * 2, reordered: 2 });
+  assert.is(Object.keys(official).length - 1, vdmCount + 2 * 2 * 2, 'to_q, to_k, to_v are one qkv (weight and bias) in each block');
+  // q | k | v columns of vdm's qkv [d, 3d] are the rows of to_q, to_k, to_v [d, d]
+  const qkv = f32(r.tensors['transformer_blocks.1.attn1.qkv.weight']), qkvBias = f32(r.tensors['transformer_blocks.1.attn1.qkv.bias']);
+  for (const [part, name] of ['to_q', 'to_k', 'to_v'].entries()) {
+    const src = f32(official[`transformer_blocks.1.attn1.${name}.weight`]);
+    for (const [o, i] of [[0, 0], [3, 17], [31, 5], [20, 31]]) assert.is(qkv[i * 3 * d + part * d + o], src[o * d + i], `${name}[${o}, ${i}]`);
+    assert.is(qkvBias[part * d + 7], f32(official[`transformer_blocks.1.attn1.${name}.bias`])[7]);
+  }
+  assert.ok(bits(r.tensors['transformer_blocks.0.attn1.k_norm.bias']).equals(bits(official['transformer_blocks.0.attn1.norm_k.bias'])));
+  // Conv2d [d, C, p, p] -> patchify + linear [(p_h p_w) C, d]: row (i * p + j) * C + c, column o
+  const conv = f32(official['patch_embed.proj.weight']), lin = f32(r.tensors['patch_embed.proj.weight']);
+  for (const [o, c, i, j] of [[0, 0, 0, 0], [5, 3, 1, 0], [31, 2, 0, 1], [17, 1, 1, 1]]) {
+    assert.is(lin[((i * p + j) * C + c) * d + o], conv[((o * C + c) * p + i) * p + j], `patch o=${o} c=${c} (${i}, ${j})`);
+  }
+  // proj_out [p p C, d], outputs (c, p_h, p_w) -> vdm [d, p p C], outputs (p_h, p_w, c)
+  const out = f32(r.tensors['final_layer.proj_out.weight']), offOut = f32(official['proj_out.weight']);
+  const outBias = f32(r.tensors['final_layer.proj_out.bias']), offBias = f32(official['proj_out.bias']);
+  for (const [c, i, j, k] of [[0, 0, 0, 0], [3, 1, 0, 9], [1, 0, 1, 31], [2, 1, 1, 14]]) {
+    assert.is(out[k * p * p * C + (i * p + j) * C + c], offOut[((c * p + i) * p + j) * d + k], `proj_out c=${c} (${i}, ${j}) in ${k}`);
+    assert.is(outBias[(i * p + j) * C + c], offBias[(c * p + i) * p + j]);
+  }
+  // Forward: vdm's float64 evaluation with the converted parameters; its patch embedding is the
+  // official Conv2d of the input, and its output the official proj_out + unpatchify of the tokens
+  // that reach proj_out (diffusers: reshape(B, F, H/p, W/p, C, p, p), permute(0, 1, 4, 2, 5, 3, 6)).
+  const params = new Map(Object.entries(r.tensors).map(([k, t]) => [k, Float64Array.from(t.data as Float32Array)]));
+  const inputs = exampleInputs(graph, 5);
+  const ev = evaluate(graph, inputs, params);
+  const at = (v: { axes: readonly (readonly [string, number])[]; data: Float64Array }, idx: Record<string, number>) =>
+    v.data[v.axes.reduce((off, [n, s]) => off * s + idx[n], 0)];
+  const x = inputs.get('x')!;
+  const node = (path: string) => graph.nodes.findIndex((n) => n.path === path && n.op === 'linear');
+  const embedded = ev.values[node('patch_embed.proj')];
+  const convBias = f32(official['patch_embed.proj.bias']);
+  let worst = 0;
+  for (const [o, f, hh, ww] of [[0, 0, 0, 0], [7, 1, 2, 1], [31, 0, 1, 0], [12, 1, 0, 1]]) {
+    let want = convBias[o];
+    for (let c = 0; c < C; c++) for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) want += conv[((o * C + c) * p + i) * p + j] * at(x, { b: 0, c, t: f, h: hh * p + i, w: ww * p + j });
+    worst = Math.max(worst, Math.abs(at(embedded, { b: 0, c: o, t: f, h: hh, w: ww }) - want));
+  }
+  const projNode = graph.nodes[node('final_layer.proj_out')];
+  const tokens = ev.values[projNode.inputs[0]];
+  const video = ev.outputs.get('out')!;
+  const h = H / p, w = W / p;
+  for (let f = 0; f < F; f++) for (let hh = 0; hh < h; hh++) for (let ww = 0; ww < w; ww++) {
+    const n = (f * h + hh) * w + ww;
+    for (let k = 0; k < p * p * C; k++) {
+      let y = offBias[k];
+      for (let i = 0; i < d; i++) y += offOut[k * d + i] * at(tokens, { b: 0, c: i, n });
+      const c = Math.floor(k / (p * p)), i = Math.floor(k / p) % p, j = k % p;
+      worst = Math.max(worst, Math.abs(at(video, { b: 0, c, t: f, h: hh * p + i, w: ww * p + j }) - y));
+    }
+  }
+  assert.ok(worst < 1e-12, `vdm's float64 output differs from the official computation by ${worst}`);
+  // without the reorder (the outputs taken in vdm's order) the same tokens give another video
+  const unordered = new Map(params);
+  unordered.set('final_layer.proj_out.weight', Float64Array.from({ length: d * p * p * C }, (_, i) => offOut[(i % (p * p * C)) * d + Math.floor(i / (p * p * C))]));
+  const other = evaluate(graph, inputs, unordered).outputs.get('out')!;
+  assert.ok(other.data.some((v, i) => Math.abs(v - video.data[i]) > 1e-6), 'proj_out taken without the reorder must change the output');
+  // a to_q in vdm's layout, a missing to_v, and export with the map are refused
+  const flipped = { ...official, 'transformer_blocks.0.attn1.to_q.weight': { dtype: 'F32', shape: [d, d + 1], data: new Float32Array(d * (d + 1)) } } as Record<string, SafeTensor>;
+  assert.match(refusal(() => torchToVdmParams(graph, flipped, map)), /transformer_blocks\.0\.attn1\.to_q\.weight is \[32, 33\] in the file/);
+  const partial = { ...official } as Record<string, SafeTensor>;
+  delete partial['transformer_blocks.1.attn1.to_v.bias'];
+  assert.match(refusal(() => torchToVdmParams(graph, partial, map)), /missing transformer_blocks\.1\.attn1\.to_v\.bias \[32\] \(vdm's transformer_blocks\.1\.attn1\.qkv\.bias, part 3 of 3\)/);
   assert.throws(() => exportTorch(graph, { map }), (e: unknown) => e instanceof ExportError);
 });
 
@@ -301,8 +386,15 @@ test('a JSON map may split, reorder and limit rules to an op; a bad one is named
   assert.equal(mapName(m, 'blk.attn.qkv.weight', 'attention').names, ['blk.attn.q.weight', 'blk.attn.k.weight', 'blk.attn.v.weight']);
   assert.equal(mapName(m, 'blk.attn.qkv.weight', 'linear').names, ['blk.attn.qkv.weight']);
   fs.writeFileSync(file, JSON.stringify({ rules: [{ vdm: 'a.{p}', torch: 'b.{p}', features: { groups: [2, 2], order: [0, 0] } }] }));
-  assert.throws(() => loadNameMap(file), (e: Error) => e instanceof NameMapError && /"features" needs positive integer groups and an order that lists each group once/.test(e.message));
-  assert.throws(() => loadNameMap('latte2'), /no such built-in map \(built in: dit, latte, swin, diffusers, opensora\)/);
+  assert.throws(() => loadNameMap(file), (e: Error) => e instanceof NameMapError && /"features" needs positive integer groups \(one may be -1, the rest\), an order that lists each group once/.test(e.message));
+  // one group may be what the others leave, and the first axis (a Linear's outputs) may be the one reordered
+  fs.writeFileSync(file, JSON.stringify({ rules: [{ vdm: 'a.{p}', torch: 'b.{p}', features: { groups: [2, 2, -1], order: [2, 0, 1], axis: 'first' } }] }));
+  assert.equal(loadNameMap(file).rules[0].features, { groups: [2, 2, -1], order: [2, 0, 1], axis: 'first' });
+  for (const features of [{ groups: [-1, -1], order: [0, 1] }, { groups: [2, 2], order: [1, 0], axis: 'middle' }]) {
+    fs.writeFileSync(file, JSON.stringify({ rules: [{ vdm: 'a.{p}', torch: 'b.{p}', features }] }));
+    assert.throws(() => loadNameMap(file), (e: Error) => e instanceof NameMapError && /"features" needs/.test(e.message), JSON.stringify(features));
+  }
+  assert.throws(() => loadNameMap('latte2'), /no such built-in map \(built in: dit, latte, swin, diffusers, opensora, cogvideox\)/);
 });
 
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -82,3 +82,37 @@ export function officialSTDiT3(o: { d: number; depth: number; heads: number; p: 
   w.linear('final_layer.linear', d, p * p * 2 * c);
   return w.out;
 }
+
+/**
+ * A CogVideoX 1.0 state dict (diffusers models/transformers/cogvideox_transformer_3d.py,
+ * CogVideoXTransformer3DModel): patch_embed.proj a Conv2d [d, C, p, p], patch_embed.text_proj,
+ * the position buffer patch_embed.pos_embedding [1, tokens + patches, d] (random here: vdm
+ * ignores it), time_embedding.linear_1/2, transformer_blocks.N (norm1/norm2 .linear/.norm,
+ * attn1.to_q/to_k/to_v/norm_q/norm_k/to_out.0, ff.net.0.proj/ff.net.2), norm_final,
+ * norm_out.linear/norm, and proj_out [p * p * C, d] with its outputs ordered (c, p_h, p_w).
+ */
+export function officialCogVideoX(o: { d: number; depth: number; heads: number; temb: number; p: number; c: number; caption: number; tokens: number; patches: number; seed: number }): Record<string, SafeTensor> {
+  const { d, p, c } = o;
+  const dh = d / o.heads;
+  const w = writer(o.seed);
+  w.put('patch_embed.proj.weight', [d, c, p, p], 1 / Math.sqrt(c * p * p));
+  w.put('patch_embed.proj.bias', [d], 0.2);
+  w.linear('patch_embed.text_proj', o.caption, d);
+  w.put('patch_embed.pos_embedding', [1, o.tokens + o.patches, d]);
+  w.linear('time_embedding.linear_1', d, o.temb);
+  w.linear('time_embedding.linear_2', o.temb, o.temb);
+  for (let n = 0; n < o.depth; n++) {
+    const b = `transformer_blocks.${n}`;
+    for (const norm of ['norm1', 'norm2']) { w.linear(`${b}.${norm}.linear`, o.temb, 6 * d); w.norm(`${b}.${norm}.norm`, d); }
+    for (const x of ['to_q', 'to_k', 'to_v', 'to_out.0']) w.linear(`${b}.attn1.${x}`, d, d);
+    w.norm(`${b}.attn1.norm_q`, dh);
+    w.norm(`${b}.attn1.norm_k`, dh);
+    w.linear(`${b}.ff.net.0.proj`, d, 4 * d);
+    w.linear(`${b}.ff.net.2`, 4 * d, d);
+  }
+  w.norm('norm_final', d);
+  w.linear('norm_out.linear', o.temb, 2 * d);
+  w.norm('norm_out.norm', d);
+  w.linear('proj_out', d, p * p * c);
+  return w.out;
+}
