@@ -88,6 +88,15 @@ export function samplerTableOf(s: NoiseSchedule, timesteps: readonly number[], k
   const C = SAMPLER_TABLE_COLUMNS.length;
   const N = timesteps.length;
   const table = new Float64Array(N * C);
+  if (s.flow || kind === 'euler') {
+    if (!s.flow || kind !== 'euler') throw new SamplingError('the euler sampler goes with a rectified_flow schedule, and only it');
+    const flow = s.flow;
+    timesteps.forEach((t, k) => {
+      const next = k + 1 < N ? flow[timesteps[k + 1]] : 0;
+      table.set([t, 1 - flow[t], flow[t], next - flow[t], 0, 0, 0, 0, 1 - next, next], k * C);
+    });
+    return table;
+  }
   const rs = respacedSchedule(s, timesteps);
   timesteps.forEach((t, k) => {
     const ab = alphaBar(s, t);
@@ -150,7 +159,7 @@ export function lowerSampling(graph: Graph, opts: SamplingOptions): SamplingProg
   const step: SamplerStepParams = {
     shape: [batch, ...noisy.axes.slice(1).map(([, s]) => s)], channelAxis, kind: opts.sampler, predict: d.predict.target,
     learnedSigma: learned, guidance: opts.guidance, clip: opts.clip ?? true,
-    noise: opts.sampler === 'ddpm' || opts.eta > 0, steps: timesteps.length,
+    noise: opts.sampler === 'ddpm' || (opts.sampler === 'ddim' && opts.eta > 0), steps: timesteps.length,
   };
   const table = declare('sample.table', timesteps.length * SAMPLER_TABLE_COLUMNS.length, 'input');
   const io = {
