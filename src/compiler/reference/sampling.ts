@@ -6,6 +6,7 @@
 // A sampler that visits fewer timesteps than the schedule has (`steps` < T) runs DDPM on the
 // respaced schedule (improved DDPM's SpacedDiffusion): ᾱ of the visited timesteps, β'_i =
 // 1 − ᾱ'_i / ᾱ'_{i−1}; a learned variance interpolates the respaced β' and β̃'. DDIM needs ᾱ only.
+// Euler (rectified flow) steps x' = x + (t'_next − t') v through the visited levels (eulerStep).
 //
 // Keep-first (Ho et al. 2022, conditional sampling by replacement): for a video model whose image
 // input is its known first frame (firstFrameInput), after every step frame 0 of x_{t'} is replaced
