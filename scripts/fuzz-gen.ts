@@ -37,9 +37,10 @@ const NUMBERS = ['0', '1', '2', '3', '4', '8', '16', '64', '0.5', '1e-5', '1000'
 const DIFFUSION = [
   () => 'schedule linear(beta_start: 1e-4, beta_end: 0.02, steps: 1000)',
   () => 'schedule cosine(steps: 1000, s: 0.008)',
+  () => 'schedule rectified_flow(steps: 1000, shift: 3.0)', () => 'schedule rectified_flow',
   () => 'predict epsilon', () => 'predict v', () => 'predict x0',
   () => 'loss mse', () => 'loss mse + 0.1 * temporal_consistency', () => 'loss vlb',
-  () => 'sampler ddim(steps: 50, eta: 0)', () => 'sampler ddpm',
+  () => 'sampler ddim(steps: 50, eta: 0)', () => 'sampler ddpm', () => 'sampler euler(steps: 30)',
   () => 'guidance 4.0',
 ];
 

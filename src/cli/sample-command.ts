@@ -98,7 +98,7 @@ export const sampleCommand = (done: (code: number) => void): CommandModule<objec
       .option('spec', { type: 'string', requiresArg: true, describe: 'the .vdm file the checkpoint was trained on' })
       .option('n', { type: 'number', requiresArg: true, describe: 'samples [default: 4]' })
       .option('steps', { type: 'number', requiresArg: true, describe: 'sampling steps [default: the spec\'s sampler]' })
-      .option('sampler', { type: 'string', requiresArg: true, choices: ['ddpm', 'ddim'], describe: 'the sampler [default: the spec\'s]' })
+      .option('sampler', { type: 'string', requiresArg: true, choices: ['ddpm', 'ddim', 'euler'], describe: 'the sampler [default: the spec\'s]' })
       .option('eta', { type: 'number', requiresArg: true, describe: 'DDIM\'s eta, 0 to 1 (0: deterministic) [default: the spec\'s]' })
       .option('guidance', { type: 'string', requiresArg: true, describe: 'classifier-free guidance scale, or none [default: the spec\'s]' })
       .option('class', { type: 'number', requiresArg: true, describe: 'the class of every sample [default: sample j gets j mod classes]' })
@@ -148,7 +148,7 @@ const weightsText = (w: SampleStart['weights']) => (w === 'ema' ? 'EMA weights' 
 
 function header(info: SampleStart): string {
   const { settings: s, checkpoint: c, gpu, program } = info;
-  const how = s.sampler === 'ddim' ? `ddim ${s.steps} steps (eta ${s.eta})` : `ddpm ${s.steps} steps`;
+  const how = s.sampler === 'ddim' ? `ddim ${s.steps} steps (eta ${s.eta})` : `${s.sampler} ${s.steps} steps`;
   const guided = s.guidance === null ? 'no guidance' : `guidance ${s.guidance}`;
   const cls = s.classId !== null ? `, class ${s.classId}` : '';
   const kept = program.keepFirst ? `, first frame kept ('${program.keepFirst.input}')` : '';

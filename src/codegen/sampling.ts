@@ -4,7 +4,8 @@
 //   init      x_T from Philox into the model's noisy input (the first step only)
 //   forward   the model, fused (codegen/lower.ts), at batch b, or 2b under classifier-free guidance:
 //             entries [0, b) conditional, [b, 2b) unconditional (null class, zeroed text), one pass
-//   step      guidance, split prediction, DDIM or DDPM (kernels/sampler.ts), x' over x_t in place
+//   step      guidance, split prediction, DDIM or DDPM, or rectified flow's Euler step
+//             (kernels/sampler.ts), x' over x_t in place
 //   keep      with keepFirst, for a video model whose image input is its first frame (the one
 //             image_condition joins to x: firstFrameInput), frame 0 of x' replaced by that frame
 //             noised to the next timestep, sqrt ᾱ' f + sqrt(1 − ᾱ') ε (Philox on its own stream),
@@ -82,12 +83,22 @@ export interface SamplingProgram {
  * The step table [steps, 10] in float64 (columns: SAMPLER_TABLE_COLUMNS), row k for timesteps[k].
  * DDIM from ᾱ alone; DDPM on the schedule respaced to the visited timesteps (respacedSchedule), the
  * last step without noise. Cells a sampler does not read are 0. The last two columns, ᾱ of the
- * next timestep (1 after the last), serve keep-first under either sampler.
+ * next timestep (1 after the last), serve keep-first under either sampler. Euler (rectified flow):
+ * t'_next − t' in coef_x0, and (1 − t', t') where the others hold (sqrt ᾱ, sqrt(1 − ᾱ)).
  */
 export function samplerTableOf(s: NoiseSchedule, timesteps: readonly number[], kind: SamplerKind, eta: number, learnedSigma: boolean): Float64Array {
   const C = SAMPLER_TABLE_COLUMNS.length;
   const N = timesteps.length;
   const table = new Float64Array(N * C);
+  if (s.flow || kind === 'euler') {
+    if (!s.flow || kind !== 'euler') throw new SamplingError('the euler sampler goes with a rectified_flow schedule, and only it');
+    const flow = s.flow;
+    timesteps.forEach((t, k) => {
+      const next = k + 1 < N ? flow[timesteps[k + 1]] : 0;
+      table.set([t, 1 - flow[t], flow[t], next - flow[t], 0, 0, 0, 0, 1 - next, next], k * C);
+    });
+    return table;
+  }
   const rs = respacedSchedule(s, timesteps);
   timesteps.forEach((t, k) => {
     const ab = alphaBar(s, t);
@@ -150,7 +161,7 @@ export function lowerSampling(graph: Graph, opts: SamplingOptions): SamplingProg
   const step: SamplerStepParams = {
     shape: [batch, ...noisy.axes.slice(1).map(([, s]) => s)], channelAxis, kind: opts.sampler, predict: d.predict.target,
     learnedSigma: learned, guidance: opts.guidance, clip: opts.clip ?? true,
-    noise: opts.sampler === 'ddpm' || opts.eta > 0, steps: timesteps.length,
+    noise: opts.sampler === 'ddpm' || (opts.sampler === 'ddim' && opts.eta > 0), steps: timesteps.length,
   };
   const table = declare('sample.table', timesteps.length * SAMPLER_TABLE_COLUMNS.length, 'input');
   const io = {

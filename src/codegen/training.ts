@@ -115,6 +115,11 @@ export class TrainingError extends Error {}
  */
 export function lossTableOf(s: NoiseSchedule): Float64Array {
   const table = new Float64Array(s.steps * LOSS_TABLE_COLUMNS.length);
+  // rectified flow: (1 − t', t'); it trains mse only, so the posterior's columns are 0
+  if (s.flow) {
+    for (let t = 0; t < s.steps; t++) table.set([1 - s.flow[t], s.flow[t], 0, 0, 0, 0], t * LOSS_TABLE_COLUMNS.length);
+    return table;
+  }
   for (let t = 0; t < s.steps; t++) {
     const [a, sg] = [Math.sqrt(alphaBar(s, t)), Math.sqrt(1 - alphaBar(s, t))];
     const post = posteriorCoefficients(s, t);
@@ -127,6 +132,9 @@ export function lowerTraining(graph: Graph, opts: TrainingOptions = {}): Trainin
   const diffusion = graph.diffusion;
   if (!diffusion) throw new TrainingError(`model ${graph.model} has no diffusion section: add one (schedule, predict, loss) to train it`);
   if (diffusion.predict.learned_sigma && diffusion.predict.target !== 'epsilon') throw new TrainingError(`model ${graph.model}: a learned sigma goes with predict epsilon`);
+  if (diffusion.schedule.kind === 'rectified_flow' && (diffusion.predict.target !== 'v' || diffusion.loss.some((l) => l.term !== 'mse'))) {
+    throw new TrainingError(`model ${graph.model}: rectified_flow trains predict v with loss mse`);
+  }
   if (diffusion.loss.some((l) => l.term === 'vlb')) {
     if (!diffusion.predict.learned_sigma) throw new TrainingError(`model ${graph.model}: the vlb loss term needs predict epsilon(learned_sigma: true)`);
     if (diffusion.schedule.steps < 2) throw new TrainingError(`model ${graph.model}: the vlb loss term needs a schedule of at least 2 steps (its t = 0 variance is clipped to t = 1's)`);
@@ -157,7 +165,12 @@ export function lowerTraining(graph: Graph, opts: TrainingOptions = {}): Trainin
   const schedule = noiseSchedule(diffusion.schedule);
   const T = schedule.alphasCumprod.length;
   const table = new Float32Array(2 * T);
-  for (let t = 0; t < T; t++) { table[2 * t] = Math.sqrt(schedule.alphasCumprod[t]); table[2 * t + 1] = Math.sqrt(1 - schedule.alphasCumprod[t]); }
+  for (let t = 0; t < T; t++) {
+    if (schedule.flow) { table[2 * t] = 1 - schedule.flow[t]; table[2 * t + 1] = schedule.flow[t]; continue; }
+    table[2 * t] = Math.sqrt(schedule.alphasCumprod[t]); table[2 * t + 1] = Math.sqrt(1 - schedule.alphasCumprod[t]);
+  }
+  // rectified flow's v is the velocity ε − x0 (the kernels' target `flow`)
+  const kernelTarget = schedule.flow ? 'flow' as const : diffusion.predict.target;
   const io = {
     x0: declare('train.x0', n, 'input'),
     rngNoise: declare('train.rng.noise', 4, 'state', 'u32'),
@@ -173,7 +186,7 @@ export function lowerTraining(graph: Graph, opts: TrainingOptions = {}): Trainin
   const tableName = declare('train.schedule', 2 * T, 'input');
   emit(pre, 'noise')(randomKernel({ kind: 'normal', n }), [io.rngNoise, noise]);
   emit(pre, 'timesteps')(randomKernel({ kind: 'timesteps', n: batch, steps: T }), [io.rngTimesteps, tsteps]);
-  emit(pre, 'q_sample')(qSampleKernel({ batch, perSample: n / batch, steps: T, target: diffusion.predict.target }),
+  emit(pre, 'q_sample')(qSampleKernel({ batch, perSample: n / batch, steps: T, target: kernelTarget }),
     [io.x0, noise, tsteps, tableName, xValue.buffer, sValue.buffer, target]);
 
   // The loss (docs/language.md, `loss`): one kernel writes d loss / d output and per-workgroup partial
@@ -188,7 +201,7 @@ export function lowerTraining(graph: Graph, opts: TrainingOptions = {}): Trainin
     shape: noisy.axes.map(([, s]) => s),
     channelAxis: noisy.axes.findIndex(([name]) => name === 'c'),
     timeAxis: noisy.axes.findIndex(([name]) => name === 't'),
-    steps: T, predict: diffusion.predict.target, learnedSigma: learned, terms: diffusion.loss,
+    steps: T, predict: kernelTarget, learnedSigma: learned, terms: diffusion.loss,
   };
   const sizes = diffusionLossSizes(lossParams);
   const seed: Value = { buffer: declare('train.seed', sizes.output, 'scratch'), axes: outAxes };

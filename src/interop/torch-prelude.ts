@@ -478,13 +478,18 @@ export function objectiveSource(graph: Graph, d: DiffusionSpec): string {
   const tDim = noisy.axes.findIndex(([n]) => n === 't');
   const output = graph.outputs[0].name;
   const weights = new Map(d.loss.map((l) => [l.term, l.weight]));
-  const betas = s.kind === 'cosine'
+  const flow = s.kind === 'rectified_flow';
+  // the schedule's per-level table: ᾱ, or under rectified flow the (shifted) times t'
+  const sched = flow ? 'levels' : 'alpha_bar';
+  const betas = s.kind === 'rectified_flow' ? ''
+    : s.kind === 'cosine'
     ? `    f = lambda t: math.cos((t / T + ${py(s.s)}) / (1 + ${py(s.s)}) * math.pi / 2) ** 2
     betas = torch.tensor([min(1 - f(t + 1) / f(t), 0.999) for t in range(T)], dtype=torch.float64)`
     : s.kind === 'scaled_linear'
       ? `    betas = torch.linspace(${py(s.beta_start)} ** 0.5, ${py(s.beta_end)} ** 0.5, T, dtype=torch.float64) ** 2`
       : `    betas = torch.linspace(${py(s.beta_start)}, ${py(s.beta_end)}, T, dtype=torch.float64)`;
-  const target = d.predict.target === 'epsilon' ? 'noise' : d.predict.target === 'x0' ? 'x0'
+  // rectified flow's v is the velocity noise − x0, not DDPM's a noise − b x0
+  const target = flow ? 'noise - x0' : d.predict.target === 'epsilon' ? 'noise' : d.predict.target === 'x0' ? 'x0'
     : 'expand(a, x0) * noise - expand(b, x0) * x0';
   const pred = d.predict.learned_sigma ? `out.narrow(${cDim}, 0, x0.shape[${cDim}])` : 'out';
   const call = [`${JSON.stringify(d.noisy_input)}: x_t`, ...(timestep ? [`${JSON.stringify(timestep.name)}: t`] : [])].join(', ');
@@ -515,12 +520,18 @@ export function objectiveSource(graph: Graph, d: DiffusionSpec): string {
 DIFFUSION = ${pyLiteral({ schedule: s, predict: d.predict, loss: d.loss })}
 
 
-def noise_schedule(device=None):
-    """alpha_bar_t, t = 0 .. ${s.steps - 1}, of the ${s.kind} schedule (float64)."""
+${flow ? `def noise_schedule(device=None):
+    \"\"\"The rectified flow's times t'_k, k = 0 .. ${s.steps - 1}: t = (k + 1) / ${s.steps} shifted by ${py(s.shift)} (float64).\"\"\"
+    T = ${s.steps}
+    t = torch.arange(1, T + 1, dtype=torch.float64) / T
+    shift = ${py(s.shift)}
+    return (shift * t / (1 + (shift - 1) * t)).to(device)
+` : `def noise_schedule(device=None):
+    \"\"\"alpha_bar_t, t = 0 .. ${s.steps - 1}, of the ${s.kind} schedule (float64).\"\"\"
     T = ${s.steps}
 ${betas}
     return torch.cumprod(1 - betas, dim=0).to(device)
-
+`}
 
 def expand(v, like):
     """A per-sample value [B] broadcast over the other axes of \`like\` (batch axis ${batchDim})."""
@@ -529,23 +540,27 @@ def expand(v, like):
     return v.reshape(shape).to(like.dtype)
 
 
-def q_sample(x0, t, noise, alpha_bar):
-    """x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) noise."""
+${flow ? `def q_sample(x0, t, noise, levels):
+    \"\"\"x_t = (1 - t') x0 + t' noise, t' = levels[t].\"\"\"
+    tt = levels[t]
+    return expand(1 - tt, x0) * x0 + expand(tt, x0) * noise
+` : `def q_sample(x0, t, noise, alpha_bar):
+    \"\"\"x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) noise.\"\"\"
     ab = alpha_bar[t]
     return expand(ab.sqrt(), x0) * x0 + expand((1 - ab).sqrt(), x0) * noise
-${weights.has('vlb') ? VLB_SOURCE : ''}
+`}${weights.has('vlb') ? VLB_SOURCE : ''}
 
-def training_loss(model, x0, alpha_bar, t=None, noise=None, return_terms=False, **conditions):
+def training_loss(model, x0, ${sched}, t=None, noise=None, return_terms=False, **conditions):
     """The spec's loss, ${d.loss.map((l) => `${l.weight === 1 ? '' : `${l.weight} * `}${l.term}`).join(' + ')}, at a random step t of
     x_t = q_sample(x0, t, noise), as vdm train computes it:
 ${d.loss.map((l) => `      ${described[l.term]}`).join('\n')}
     With return_terms=True also each term's unweighted value (a dict)."""
     if t is None:
-        t = torch.randint(0, alpha_bar.shape[0], (x0.shape[${batchDim}],), device=x0.device)
+        t = torch.randint(0, ${sched}.shape[0], (x0.shape[${batchDim}],), device=x0.device)
     if noise is None:
         noise = torch.randn_like(x0)
-    x_t = q_sample(x0, t, noise, alpha_bar)
-    a, b = alpha_bar[t].sqrt(), (1 - alpha_bar[t]).sqrt()
+    x_t = q_sample(x0, t, noise, ${sched})
+${flow ? '' : '    a, b = alpha_bar[t].sqrt(), (1 - alpha_bar[t]).sqrt()\n'}
     out = model(**{${call}}, **conditions)
     if isinstance(out, dict):
         out = out[${JSON.stringify(output)}]

@@ -23,7 +23,7 @@ export interface SampleSettings extends ConditionFlags {
   readonly n: number;
   /** timesteps visited (1 .. T) */
   readonly steps: number;
-  readonly sampler: 'ddpm' | 'ddim';
+  readonly sampler: 'ddpm' | 'ddim' | 'euler';
   /** DDIM's eta */
   readonly eta: number;
   /** classifier-free guidance scale; null: none (the conditional model alone, at batch n) */
@@ -94,7 +94,13 @@ export function resolveSampleSettings(graph: Graph, given: Partial<SampleSetting
   const T = d.schedule.steps;
   const n = whole('n', 1) ?? DEFAULT_SAMPLE.n;
   const sampler = given.sampler ?? d.sampler.kind;
-  if (sampler !== 'ddpm' && sampler !== 'ddim') throw bad('sampler', 'ddpm or ddim');
+  if (sampler !== 'ddpm' && sampler !== 'ddim' && sampler !== 'euler') throw bad('sampler', 'ddpm, ddim or euler');
+  // rectified flow integrates its ODE with euler; the DDPM schedules have no velocity to integrate
+  const flow = d.schedule.kind === 'rectified_flow';
+  if (flow !== (sampler === 'euler')) {
+    throw new SampleSetupError(flow ? `--sampler ${sampler} needs a DDPM schedule; ${graph.model}'s rectified_flow samples with euler`
+      : `--sampler euler integrates a rectified flow; ${graph.model}'s ${d.schedule.kind} schedule samples with ddpm or ddim`);
+  }
   const steps = whole('steps', 1) ?? Math.min(d.sampler.steps, T);
   if (steps > T) throw new SampleSetupError(`--steps ${steps} is more than the ${T} steps of ${graph.model}'s schedule`);
   if (given.eta !== undefined) {

@@ -80,6 +80,44 @@ test('another spec, an unknown class, a missing caption, a bad flag: one message
   assert.match(unknown.err, /Unknown argument: temperature/);
 });
 
+// Rectified flow end to end: vdm train a few steps, then vdm sample the run with Euler under guidance.
+const FLOW = `model FlowDenoiser {
+  dims b = 4, c = 3, t = 2, h = 8, w = 8
+  input x : video[b, c, t, h, w]
+  input s : timestep[b]
+  input y : label[b](classes: 4, null: true)
+  e = linear(silu(linear(sinusoidal(s, dim: 16), 16)), 16) + embed(y, classes: 5, dim: 16)
+  output v : video[b, c, t, h, w] = linear(silu(linear(x, 16) + e), 3)
+}
+
+diffusion {
+  schedule rectified_flow(steps: 100, shift: 2.0)
+  predict  v
+  loss     mse
+  sampler  euler(steps: 10)
+  guidance cfg(scale: 3.0, dropout: 0.2)
+}
+`;
+
+gpuTest('rectified flow: vdm train a tiny spec for a few steps, then vdm sample it with Euler and guidance', async () => {
+  fs.writeFileSync(path.join(dir, 'flow.vdm'), FLOW);
+  const trained = await vdmAsync(['train', 'flow.vdm', '--steps', '12', '--every', '6', '--lr', '1e-3', '--out', 'flow-run'], dir);
+  assert.is(trained.code, 0, trained.err);
+  const losses = fs.readFileSync(path.join(dir, 'flow-run/train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss?: number }).filter((r) => r.loss !== undefined);
+  assert.ok(losses.length > 0 && losses.every((r) => Number.isFinite(r.loss) && r.loss! > 0), 'finite velocity losses');
+  const r = await vdm('flow-run', '--spec', 'flow.vdm', '--n', '2', '--class', '1');
+  assert.is(r.code, 0, r.err);
+  assert.match(r.out, /2 samples, euler 10 steps, guidance 3, class 1/);
+  const st = readSafetensors(path.join(dir, 'flow-run/samples/step-000012/samples.safetensors'));
+  assert.equal(st.tensors.samples.shape, [2, 3, 2, 8, 8]);
+  assert.ok([...st.tensors.samples.data].every(Number.isFinite), 'finite samples');
+  assert.is(st.metadata['vdm.sampler'], 'euler');
+  const refused = await vdm('flow-run', '--spec', 'flow.vdm', '--sampler', 'ddim');
+  assert.is(refused.code, 1);
+  assert.match(refused.err, /--sampler ddim needs a DDPM schedule; FlowDenoiser's rectified_flow samples with euler/);
+  assert.not.match(refused.err, STACK);
+});
+
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 test.run();

@@ -36,6 +36,7 @@ interface Case {
 
 const COSINE: ScheduleSpec = { kind: 'cosine', steps: 20, s: 0.008 };
 const LINEAR: ScheduleSpec = { kind: 'linear', beta_start: 1e-4, beta_end: 0.2, steps: 20 };
+const FLOW: ScheduleSpec = { kind: 'rectified_flow', steps: 20, shift: 3 };
 const ALL = [{ term: 'mse', weight: 1 }, { term: 'vlb', weight: 1 }, { term: 'temporal_consistency', weight: 0.1 }] as Case['terms'];
 const VIDEO: Axes = [['b', 4], ['c', 2], ['t', 3], ['h', 2], ['w', 3]];
 
@@ -47,6 +48,7 @@ const CASES: Case[] = [
   { name: 'v, mse + 0.1 tc', axes: VIDEO, predict: 'v', learned: false, terms: [ALL[0], ALL[2]], schedule: COSINE, t: [0, 4, 10, 19], spread: 1 },
   { name: 'epsilon, mse + 0.1 tc', axes: VIDEO, predict: 'epsilon', learned: false, terms: [ALL[0], ALL[2]], schedule: LINEAR, t: [0, 2, 7, 15], spread: 0.3 },
   { name: 'x0, tc + mse', axes: VIDEO, predict: 'x0', learned: false, terms: [ALL[2], ALL[0]], schedule: COSINE, t: [0, 4, 10, 19], spread: 0.5 },
+  { name: 'rectified flow (shift 3) velocity, mse, t\' = 1 included', axes: VIDEO, predict: 'v', learned: false, terms: [ALL[0]], schedule: FLOW, t: [0, 5, 12, 19], spread: 1 },
 ];
 
 /** x0 in [-1, 1] with some values exactly at the edges; the noise; an output whose prediction errs by `spread`. */
@@ -63,7 +65,7 @@ function dataOf(c: Case) {
   for (let i = 0; i < n; i++) {
     const t = c.t[Math.floor(i / per)];
     const [a, sg] = [Math.sqrt(alphaBar(s, t)), Math.sqrt(1 - alphaBar(s, t))];
-    const truth = c.predict === 'epsilon' ? noise[i] : c.predict === 'v' ? a * noise[i] - sg * x0[i] : x0[i];
+    const truth = s.flow ? noise[i] - x0[i] : c.predict === 'epsilon' ? noise[i] : c.predict === 'v' ? a * noise[i] - sg * x0[i] : x0[i];
     const at = c.learned ? (Math.floor(i / (C * post)) * 2 * C + (Math.floor(i / post) % C)) * post + (i % post) : i;
     out[at] = truth + c.spread * normal();
     if (c.learned) out[at + C * post] = 3 * rand() - 1.5;
@@ -74,7 +76,7 @@ function dataOf(c: Case) {
 const specOf = (c: Case) => ({ predict: { target: c.predict, learned_sigma: c.learned }, loss: c.terms });
 const paramsOf = (c: Case): DiffusionLossParams => ({
   shape: c.axes.map(([, s]) => s), channelAxis: c.axes.findIndex(([a]) => a === 'c'), timeAxis: c.axes.findIndex(([a]) => a === 't'),
-  steps: c.schedule.steps, predict: c.predict, learnedSigma: c.learned, terms: c.terms, partials: c.partials,
+  steps: c.schedule.steps, predict: c.schedule.kind === 'rectified_flow' ? 'flow' : c.predict, learnedSigma: c.learned, terms: c.terms, partials: c.partials,
 });
 
 test('the float64 loss: its gradient is the central difference of the loss (vlb with the noise prediction frozen)', () => {
@@ -193,6 +195,11 @@ gpuTest('a wrong variant fails the comparison: the variance range reversed, the 
   const gv = await runLoss(paramsOf(v), dv, tableOf(dv.s));
   const asEps = diffusionLossReference({ ...paramsOf(v), predict: 'epsilon' }, dv.out, dv.x0, dv.noise, dv.t, tableOf(dv.s));
   assert.ok(relError(gv.seed, asEps.seed) > 1e-2, 'v checked as epsilon must not match');
+  const f = CASES.find((x) => x.schedule.kind === 'rectified_flow')!;
+  const df = dataOf(f);
+  const gf = await runLoss(paramsOf(f), df, tableOf(df.s));
+  const asDdpmV = diffusionLossReference({ ...paramsOf(f), predict: 'v' }, df.out, df.x0, df.noise, df.t, tableOf(df.s));
+  assert.ok(relError(gf.seed, asDdpmV.seed) > 1e-2, 'the flow\'s velocity checked as DDPM\'s v must not match');
 });
 
 gpuTest('a larger batch: grid-strided partials, the decoder far in its tails', async () => {

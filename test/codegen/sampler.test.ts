@@ -13,7 +13,7 @@ import {
 } from '../../src/codegen/kernels/sampler.ts';
 import { samplerTableOf } from '../../src/codegen/sampling.ts';
 import type { ScheduleSpec } from '../../src/compiler/ir/diffusion-spec.ts';
-import { alphaBar, ddimStep, ddpmStep, guide, noiseSchedule, samplerTimesteps, splitPrediction } from '../../src/compiler/reference/diffusion-math.ts';
+import { alphaBar, ddimStep, ddpmStep, eulerStep, guide, noiseSchedule, samplerTimesteps, splitPrediction } from '../../src/compiler/reference/diffusion-math.ts';
 import { gaussian } from '../../src/compiler/reference/evaluate.ts';
 import { clipPrediction, respacedSchedule } from '../../src/compiler/reference/sampling.ts';
 import { openGpu } from '../../src/runtime/gpu.ts';
@@ -24,12 +24,13 @@ const replay = ` (replay: VDM_TEST_SEED=${seed})`;
 const normal = gaussian(rand);
 const COSINE: ScheduleSpec = { kind: 'cosine', steps: 40, s: 0.008 };
 const LINEAR: ScheduleSpec = { kind: 'linear', beta_start: 1e-4, beta_end: 0.1, steps: 40 };
+const FLOW: ScheduleSpec = { kind: 'rectified_flow', steps: 40, shift: 3 };
 
 interface Case {
   name: string;
   shape: number[];
   channelAxis: number;
-  kind: 'ddpm' | 'ddim';
+  kind: 'ddpm' | 'ddim' | 'euler';
   eta: number;
   predict: 'epsilon' | 'v' | 'x0';
   learned: boolean;
@@ -54,6 +55,8 @@ const CASES: Case[] = [
   { ...base, name: 'DDPM, learned sigma, guidance 1.5, clipped', kind: 'ddpm', eta: 0, predict: 'epsilon', learned: true, guidance: 1.5, clip: true, schedule: LINEAR, steps: 5 },
   { ...base, name: 'DDPM, learned sigma, channels last', kind: 'ddpm', eta: 0, predict: 'epsilon', learned: true, shape: [3, 2, 2, 3, 2], channelAxis: 4 },
   { ...base, name: 'DDIM eta 0.5, learned sigma (variance unused), guidance 2', kind: 'ddim', eta: 0.5, predict: 'epsilon', learned: true, guidance: 2 },
+  { ...base, name: 'Euler, rectified flow shift 3, respaced', kind: 'euler', eta: 0, predict: 'v', schedule: FLOW },
+  { ...base, name: 'Euler, rectified flow shift 1, guidance 7, every level', kind: 'euler', eta: 0, predict: 'v', guidance: 7, schedule: { ...FLOW, shift: 1 }, steps: 40 },
 ];
 
 const paramsOf = (c: Case): SamplerStepParams => ({
@@ -81,6 +84,7 @@ function definition(c: Case, d: ReturnType<typeof dataOf>, k: number, x: ArrayLi
   const cond = Float64Array.from({ length: n }, (_, i) => out[predAt(i)]);
   const pred = c.guidance === null ? cond : guide(cond, Float64Array.from({ length: n }, (_, i) => out[predAt(i) + half]), c.guidance);
   const t = ts[k];
+  if (c.kind === 'euler') return eulerStep(s, x, pred, t, k + 1 < ts.length ? ts[k + 1] : -1);
   const { x0, eps } = c.clip ? clipPrediction(c.predict, s, x, pred, t) : splitPrediction(c.predict, s, x, pred, t);
   if (c.kind === 'ddim') return ddimStep(s, x0, eps, t, k + 1 < ts.length ? ts[k + 1] : -1, c.eta, noise);
   const v = c.learned ? Float64Array.from({ length: n }, (_, i) => out[predAt(i) + C * post]) : undefined;

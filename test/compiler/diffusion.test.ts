@@ -85,3 +85,27 @@ test('a diffusion section without a model: VDM050', () => {
 });
 
 test.run();
+
+test('rectified flow: the section with its defaults (v, mse, euler 30) and a shift', () => {
+  const g = graphOf(`${MODEL()}\ndiffusion {\n  schedule rectified_flow(shift: 3)\n}`);
+  assert.equal(g.diffusion, {
+    schedule: { kind: 'rectified_flow', steps: 1000, shift: 3 },
+    predict: { target: 'v', learned_sigma: false },
+    loss: [{ term: 'mse', weight: 1 }],
+    sampler: { kind: 'euler', steps: 30 },
+    guidance: null,
+    noisy_input: 'x',
+  });
+  assert.equal(codes(check(`${MODEL()}\ndiffusion {\n  schedule rectified_flow(shift: 0)\n}`)), ['VDM060']);
+  assert.equal(codes(check(`${MODEL()}\ndiffusion {\n  schedule rectified_flow(steps: 10)\n  sampler euler(steps: 11)\n}`)), ['VDM060']);
+});
+
+test('VDM062: rectified flow refuses epsilon/x0, vlb, temporal_consistency, ddpm and ddim; euler needs rectified flow', () => {
+  const rf = (body: string) => check(`${MODEL()}\ndiffusion {\n  schedule rectified_flow\n${body}\n}`);
+  assert.equal(places(rf('  predict x0')), ['VDM062@11:11']);
+  assert.equal(places(rf('  loss mse + 0.1 * temporal_consistency')), ['VDM062@11:3']);
+  assert.equal(places(rf('  sampler ddim(steps: 50)')), ['VDM062@11:11']);
+  assert.equal(rf('  sampler ddpm').diagnostics[0].hint, 'sampler euler(steps: 30)');
+  assert.equal(places(check(`${MODEL()}\ndiffusion {\n  schedule cosine\n  sampler euler(steps: 20)\n}`)), ['VDM062@11:11']);
+  assert.equal(codes(rf('  predict v\n  loss mse\n  sampler euler(steps: 30)')), []);
+});

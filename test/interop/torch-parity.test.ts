@@ -404,7 +404,7 @@ function compareObjective(job: Job): number {
   return worst;
 }
 
-ptest('the exported training_loss is vdm\'s diffusionLoss, term by term (mse, vlb with t = 0 included, temporal_consistency)', () => {
+ptest('the exported training_loss is vdm\'s diffusionLoss, term by term (mse, vlb with t = 0 included, temporal_consistency), rectified flow\'s velocity too', () => {
   runPython();
   const seen = new Set<string>();
   for (const job of jobs.filter((j) => j.py.objective)) {
@@ -412,6 +412,7 @@ ptest('the exported training_loss is vdm\'s diffusionLoss, term by term (mse, vl
     for (const l of job.graph.diffusion!.loss) seen.add(l.term);
   }
   assert.equal([...seen].sort(), ['mse', 'temporal_consistency', 'vlb'], 'every loss term is compared');
+  assert.ok(jobs.some((j) => j.py.objective && j.graph.diffusion!.schedule.kind === 'rectified_flow'), 'a rectified flow objective is compared (specs/stdit3-xl-2.vdm)');
 });
 
 ptest('every spec of specs/, and the other primitives, export and match vdm\'s float64 evaluation at reduced dims (< 1e-4 rel)', () => {

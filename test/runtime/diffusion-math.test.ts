@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { prng, gaussian } from '../../src/compiler/reference/evaluate.ts';
 import {
-  addNoise, alphaBar, ddimStep, ddpmPosterior, ddpmStep, guide, noiseSchedule, samplerTimesteps, splitPrediction, trainingTarget,
+  addNoise, alphaBar, ddimStep, ddpmPosterior, ddpmStep, diffusionLoss, eulerStep, guide, noiseSchedule, samplerTimesteps, splitPrediction, trainingTarget,
 } from '../../src/compiler/reference/diffusion-math.ts';
 
 const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
@@ -87,6 +87,62 @@ test('guidance: scale 1 is the conditional output, 0 the unconditional, and it e
   assert.equal(Array.from(guide(c, u, 1)), [1, 2]);
   assert.equal(Array.from(guide(c, u, 0)), [0, 4]);
   assert.equal(Array.from(guide(c, u, 4)), [4, -4]);
+});
+
+test('rectified flow: levels k / T shifted as SD3 shifts them; x_t = (1 − t) x0 + t eps; v = eps − x0 splits back', () => {
+  const rf = noiseSchedule({ kind: 'rectified_flow', steps: 1000, shift: 1 });
+  close(rf.flow![0], 0.001, 1e-15, 't of the first level');
+  close(rf.flow![999], 1, 0, 't of the last level: pure noise');
+  const shifted = noiseSchedule({ kind: 'rectified_flow', steps: 1000, shift: 3 });
+  // SD3: t' = shift t / (1 + (shift − 1) t); t = 0.5 with shift 3 gives 0.75
+  close(shifted.flow![499], 0.75, 1e-15, 't\' of t = 0.5, shift 3');
+  assert.ok(shifted.flow!.every((v, i) => v >= rf.flow![i] && (i === 0 || v > shifted.flow![i - 1])), 'a shift > 1 moves every level towards noise, still increasing');
+  const [x0, eps] = [randn(16), randn(16)];
+  for (const t of [0, 499, 999]) {
+    const xt = addNoise(shifted, x0, eps, t);
+    const tt = shifted.flow![t];
+    xt.forEach((v, i) => close(v, (1 - tt) * x0[i] + tt * eps[i], 1e-15, `x_t at ${t}`));
+    const v = trainingTarget('v', shifted, x0, eps, t);
+    v.forEach((x, i) => close(x, eps[i] - x0[i], 1e-15, 'velocity'));
+    const back = splitPrediction('v', shifted, xt, v, t);
+    back.x0.forEach((x, i) => close(x, x0[i], 1e-12, `x0 at ${t}`));
+    back.eps.forEach((x, i) => close(x, eps[i], 1e-12, `eps at ${t}`));
+  }
+  assert.throws(() => trainingTarget('epsilon', rf, x0, eps, 3), /predicts v/);
+});
+
+test('rectified flow: Euler with the exact velocity stays on the straight path from t = 1 and ends at x0; it is DDIM eta 0 in the flow form', () => {
+  const rf = noiseSchedule({ kind: 'rectified_flow', steps: 1000, shift: 3 });
+  const ts = samplerTimesteps(rf, 30);
+  assert.is(ts.length, 30);
+  assert.is(ts[0], 999);
+  assert.is(ts[29], Math.round(1000 / 30) - 1);
+  assert.ok(ts.every((t, i) => i === 0 || t < ts[i - 1]), 'decreasing');
+  const [x0, eps] = [randn(8), randn(8)];
+  let x: Float64Array = Float64Array.from(eps);
+  for (let i = 0; i < ts.length; i++) {
+    const tPrev = i + 1 < ts.length ? ts[i + 1] : -1;
+    const v = Float64Array.from(x0, (a, k) => eps[k] - a);
+    const next = eulerStep(rf, x, v, ts[i], tPrev);
+    // DDIM's deterministic update written with x̂0 = x − t v, ε̂ = x + (1 − t) v
+    const { x0: x0hat, eps: epsHat } = splitPrediction('v', rf, x, v, ts[i]);
+    const sPrev = tPrev < 0 ? 0 : rf.flow![tPrev];
+    next.forEach((y, k) => close(y, (1 - sPrev) * x0hat[k] + sPrev * epsHat[k], 1e-12, `DDIM form at step ${i}`));
+    x = next;
+    const want = tPrev < 0 ? x0 : addNoise(rf, x0, eps, tPrev);
+    x.forEach((y, k) => close(y, want[k], 1e-12, `path at step ${i}`));
+  }
+  assert.throws(() => eulerStep(linear, x, x, 3, 2), /rectified_flow/);
+});
+
+test('rectified flow loss: mse of the velocity, its gradient 2 (out − (eps − x0)) / n', () => {
+  const rf = noiseSchedule({ kind: 'rectified_flow', steps: 10, shift: 2 });
+  const axes = [['b', 2], ['c', 3]] as const;
+  const [x0, eps, out] = [randn(6), randn(6), randn(6)];
+  const r = diffusionLoss({ predict: { target: 'v', learned_sigma: false }, loss: [{ term: 'mse', weight: 1 }] }, rf, axes, out, x0, eps, [0, 9]);
+  let sum = 0;
+  out.forEach((o, i) => { const e = o - (eps[i] - x0[i]); sum += e * e; close(r.grad[i], (2 * e) / 6, 1e-15, 'grad'); });
+  close(r.total, sum / 6, 1e-15, 'mse');
 });
 
 test.run();

@@ -13,7 +13,7 @@ import { formatDiagnostic } from '../../src/compiler/ir/diagnostics.ts';
 import type { Graph } from '../../src/compiler/ir/graph.ts';
 import type { NamedTensor } from '../../src/compiler/ir/named-tensor.ts';
 import { backward } from '../../src/compiler/reference/autodiff.ts';
-import { diffusionLoss, noiseSchedule } from '../../src/compiler/reference/diffusion-math.ts';
+import { diffusionLoss, noiseSchedule, noisingCoefficients } from '../../src/compiler/reference/diffusion-math.ts';
 import { evaluate } from '../../src/compiler/reference/evaluate.ts';
 import { checkSpec, TARGET_TRAITS } from '../../src/pipeline.ts';
 import { openGpu } from '../../src/runtime/gpu.ts';
@@ -145,8 +145,7 @@ for (const [file, c] of Object.entries(CASES)) {
       // float64: the same x_t, timesteps and loss, from what the GPU drew
       const s = noiseSchedule(g.diffusion!.schedule);
       const per = n / program.batch;
-      const ab = (i: number) => s.alphasCumprod[t[Math.floor(i / per)]];
-      const xt = Float64Array.from(x0, (x, i) => Math.sqrt(ab(i)) * x + Math.sqrt(1 - ab(i)) * noise[i]);
+      const xt = Float64Array.from(x0, (x, i) => { const [a, b] = noisingCoefficients(s, t[Math.floor(i / per)]); return a * x + b * noise[i]; });
       const time = g.inputs.find((i) => i.kind === 'timestep')!;
       const inputs = new Map<string, NamedTensor>([
         [program.noisy.name, { axes: program.noisy.axes, data: xt }],

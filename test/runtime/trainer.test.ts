@@ -9,7 +9,7 @@ import { backward } from '../../src/compiler/reference/autodiff.ts';
 import { evaluate } from '../../src/compiler/reference/evaluate.ts';
 import type { Graph } from '../../src/compiler/ir/graph.ts';
 import type { NamedTensor } from '../../src/compiler/ir/named-tensor.ts';
-import { diffusionLoss, noiseSchedule } from '../../src/compiler/reference/diffusion-math.ts';
+import { diffusionLoss, noiseSchedule, noisingCoefficients } from '../../src/compiler/reference/diffusion-math.ts';
 import { philoxTimesteps } from '../../src/codegen/kernels/philox.ts';
 import { STREAMS } from '../../src/codegen/training.ts';
 import { openGpu } from '../../src/runtime/gpu.ts';
@@ -91,7 +91,7 @@ gpuTest('the step\'s gradients equal the float64 backward of the batch it drew (
 });
 
 // Every loss term: the model predicts noise and a variance (learned sigma) or v, over 3 frames.
-const TERMS_SPEC = (predict: string, channels: string, schedule: string, loss: string) => `model Denoiser {
+const TERMS_SPEC = (predict: string, channels: string, schedule: string, loss: string, sampler = 'ddpm(steps: 10)') => `model Denoiser {
   dims b = 3, c = 2, t = 3, h = 4, w = 4
   input x : video[b, c, t, h, w]
   input s : timestep[b]
@@ -105,7 +105,7 @@ diffusion {
   schedule ${schedule}
   predict  ${predict}
   loss     ${loss}
-  sampler  ddpm(steps: 10)
+  sampler  ${sampler}
 }
 `;
 
@@ -132,7 +132,7 @@ async function termsMatch(source: string, needT0: boolean) {
     if (needT0) assert.ok(t.includes(0), `t = 0 drawn: [${t}]`);
     const s = noiseSchedule(g.diffusion!.schedule);
     const per = x0.length / program.batch;
-    const xt = Float64Array.from(x0, (x, i) => Math.sqrt(s.alphasCumprod[t[Math.floor(i / per)]]) * x + Math.sqrt(1 - s.alphasCumprod[t[Math.floor(i / per)]]) * noise[i]);
+    const xt = Float64Array.from(x0, (x, i) => { const [a, b] = noisingCoefficients(s, t[Math.floor(i / per)]); return a * x + b * noise[i]; });
     const inputs = new Map<string, NamedTensor>([
       ['x', { axes: program.noisy.axes, data: xt }],
       ['s', { axes: [['b', program.batch]], data: Float64Array.from(t) }],
@@ -165,6 +165,11 @@ gpuTest('every loss term: learned sigma (mse + vlb + 0.1 tc) and v (mse + 0.1 tc
   const sigma = await termsMatch(TERMS_SPEC('epsilon(learned_sigma: true)', '2*c', 'cosine(steps: 10, s: 0.008)', 'mse + vlb + 0.1 * temporal_consistency'), true);
   const v = await termsMatch(TERMS_SPEC('v', 'c', 'linear(beta_start: 0.0001, beta_end: 0.1, steps: 50)', 'mse + 0.1 * temporal_consistency'), false);
   if (process.env.VDM_TEST_VERBOSE) console.log(`trainer losses: learned sigma ${JSON.stringify(sigma)}, v ${JSON.stringify(v)}`);
+});
+
+gpuTest('rectified flow (shift 3, velocity target): the step\'s gradients, loss and mse equal the float64 backward', async () => {
+  const flow = await termsMatch(TERMS_SPEC('v', 'c', 'rectified_flow(steps: 20, shift: 3.0)', 'mse', 'euler(steps: 5)'), false);
+  if (process.env.VDM_TEST_VERBOSE) console.log(`trainer rectified flow: ${JSON.stringify(flow)}`);
 });
 
 gpuTest('one seed gives the same losses bit for bit; the loss of a small denoiser falls', async () => {

@@ -185,9 +185,10 @@ export function diffusionLossKernel(p: DiffusionLossParams): KernelSpec {
   const predAt = p.learnedSigma
     ? `((j / ${u(l.C * l.post)}) * ${u(2 * l.C)} + (j / ${u(l.post)}) % ${u(l.C)}) * ${u(l.post)} + j % ${u(l.post)}`
     : 'j';
-  const x0Raw = { epsilon: 'b_x0[j] + r * (b_noise[j] - b_out[pred_at(j)])', v: 'a * (a * b_x0[j] + s * b_noise[j]) - s * b_out[pred_at(j)]', x0: 'b_out[pred_at(j)]' }[p.predict];
-  const dx0 = { epsilon: '-r', v: '-s', x0: '1.0' }[p.predict];
-  const target = { epsilon: 'e', v: 'a * e - s * x', x0: 'x' }[p.predict];
+  // flow: rectified flow's velocity ε − x0 (x̂0 = x_t − t' v, table columns a = 1 − t', s = t')
+  const x0Raw = { epsilon: 'b_x0[j] + r * (b_noise[j] - b_out[pred_at(j)])', v: 'a * (a * b_x0[j] + s * b_noise[j]) - s * b_out[pred_at(j)]', x0: 'b_out[pred_at(j)]', flow: 'a * b_x0[j] + s * b_noise[j] - s * b_out[pred_at(j)]' }[p.predict];
+  const dx0 = { epsilon: '-r', v: '-s', x0: '1.0', flow: '-s' }[p.predict];
+  const target = { epsilon: 'e', v: 'a * e - s * x', x0: 'x', flow: 'e - x' }[p.predict];
   const tc = has('temporal_consistency') && l.frames > 1;
   const body: string[] = [];
   if (has('mse')) {
@@ -375,7 +376,8 @@ export function diffusionLossReference(p: DiffusionLossParams, out: ArrayLike<nu
     const row = rowOf(j);
     const [a, s, r] = [table[row], table[row + 1], table[row + 2]];
     const pr = out[predAt(j)];
-    return p.predict === 'epsilon' ? x0[j] + r * (noise[j] - pr) : p.predict === 'v' ? a * (a * x0[j] + s * noise[j]) - s * pr : pr;
+    return p.predict === 'epsilon' ? x0[j] + r * (noise[j] - pr) : p.predict === 'v' ? a * (a * x0[j] + s * noise[j]) - s * pr
+      : p.predict === 'flow' ? a * x0[j] + s * noise[j] - s * pr : pr;
   };
   const clip = (v: number) => Math.min(1, Math.max(-1, v));
   for (let i = 0; i < l.n; i++) {
@@ -385,7 +387,7 @@ export function diffusionLossReference(p: DiffusionLossParams, out: ArrayLike<nu
     const pr = out[oi];
     let gp = 0;
     if (w('mse') !== undefined) {
-      const dm = pr - (p.predict === 'epsilon' ? e : p.predict === 'v' ? a * e - s * x : x);
+      const dm = pr - (p.predict === 'epsilon' ? e : p.predict === 'v' ? a * e - s * x : p.predict === 'flow' ? e - x : x);
       sums.mse += dm * dm;
       gp += ((w('mse')! * 2) / l.n) * dm;
     }
@@ -400,7 +402,7 @@ export function diffusionLossReference(p: DiffusionLossParams, out: ArrayLike<nu
         sums.temporal_consistency += Math.abs(dd);
         gx -= Math.sign(dd);
       }
-      if (Math.abs(raw) <= 1) gp += w('temporal_consistency')! * l.scale.temporal_consistency * gx * (p.predict === 'epsilon' ? -r : p.predict === 'v' ? -s : 1);
+      if (Math.abs(raw) <= 1) gp += w('temporal_consistency')! * l.scale.temporal_consistency * gx * (p.predict === 'epsilon' ? -r : p.predict === 'v' || p.predict === 'flow' ? -s : 1);
     }
     seed[oi] = gp;
     if (p.learnedSigma) {

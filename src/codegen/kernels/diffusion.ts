@@ -1,10 +1,11 @@
 // The forward process on the GPU: x_t = sqrt(ᾱ_t) x0 + sqrt(1 − ᾱ_t) ε per batch entry, with the
 // training target beside it (ε, v = sqrt(ᾱ_t) ε − sqrt(1 − ᾱ_t) x0, or x0) and the timestep as the
 // model's f32 input. The schedule is a table [T, 2] of (sqrt ᾱ_t, sqrt(1 − ᾱ_t)) computed in float64
-// on the host, so no f32 cumprod drifts; t comes from the Philox timestep kernel.
+// on the host, so no f32 cumprod drifts; t comes from the Philox timestep kernel. Rectified flow
+// uses the same kernel with the table (1 − t', t') and its target `flow`, the velocity ε − x0.
 import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
 
-export type Target = 'epsilon' | 'v' | 'x0';
+export type Target = 'epsilon' | 'v' | 'x0' | 'flow';
 
 export interface QSampleParams {
   /** batch entries; each holds `perSample` consecutive elements of x0, noise, x_t and the target */
@@ -20,6 +21,7 @@ const TARGET_WGSL: Record<Target, string> = {
   epsilon: 'e',
   v: 'a * e - s * x',
   x0: 'x',
+  flow: 'e - x',
 };
 
 /**
@@ -76,7 +78,7 @@ export function qSampleReference(p: QSampleParams, x0: ArrayLike<number>, noise:
     const k = Math.min(Math.max(t[Math.floor(i / p.perSample)], 0), p.steps - 1);
     const [a, s, x, e] = [table[2 * k], table[2 * k + 1], x0[i], noise[i]];
     xt[i] = a * x + s * e;
-    target[i] = p.target === 'epsilon' ? e : p.target === 'v' ? a * e - s * x : x;
+    target[i] = p.target === 'epsilon' ? e : p.target === 'v' ? a * e - s * x : p.target === 'flow' ? e - x : x;
   }
   return { xt, timestep: Float64Array.from({ length: p.batch }, (_, b) => t[b]), target };
 }

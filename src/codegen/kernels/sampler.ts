@@ -9,6 +9,7 @@
 //   DDIM                       x' = sqrt ᾱ' x̂0 + sqrt(1 − ᾱ' − σ²) ε̂ + σ z
 //   DDPM (ancestral)           x' = c0 x̂0 + ct x_t + σ z, σ² = β̃ (the posterior's), or with a learned
 //                              sigma exp(f log β + (1 − f) log β̃), f = (v + 1) / 2 (improved DDPM)
+//   Euler (rectified flow)     x' = x_t + (t'_next − t') p, p the velocity (no split, no clip, no noise)
 // and writes x' over x_t in the model's noisy input (both halves under guidance), so the next
 // forward reads it where it is. z is Philox (philox.ts) keyed by (seed, base + k + 1, stream), k the
 // step's index, element i of the sample: word i mod 4 of block floor(i / 4), as randomKernel draws.
@@ -29,7 +30,7 @@ import { f32Literal } from './expr.ts';
 import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
 import { PHILOX_WGSL, philoxNormal } from './philox.ts';
 
-export type SamplerKind = 'ddpm' | 'ddim';
+export type SamplerKind = 'ddpm' | 'ddim' | 'euler';
 export type SamplerTarget = 'epsilon' | 'v' | 'x0';
 
 /** Columns of the per-step table, one row per step from the noisiest (row 0) to the last. */
@@ -38,13 +39,13 @@ export const SAMPLER_TABLE_COLUMNS = [
   't',
   /** sqrt ᾱ_t and sqrt(1 − ᾱ_t): split the prediction */
   'sqrt_alpha_bar', 'sqrt_one_minus_alpha_bar',
-  /** DDIM: sqrt ᾱ', sqrt(1 − ᾱ' − σ²); DDPM: the posterior mean's coefficients of x̂0 and x_t */
+  /** DDIM: sqrt ᾱ', sqrt(1 − ᾱ' − σ²); DDPM: the posterior mean's coefficients of x̂0 and x_t; Euler: t'_next − t', 0 */
   'coef_x0', 'coef_other',
   /** DDIM: σ; DDPM: the posterior's std sqrt(β̃), with a learned sigma 1; 0 where no noise is added */
   'sigma',
   /** DDPM with a learned sigma: log β and the clipped log β̃ of the (respaced) schedule; else 0 */
   'log_beta', 'log_beta_tilde',
-  /** sqrt ᾱ' and sqrt(1 − ᾱ') of the timestep this step goes to (1 and 0 after the last): keep-first */
+  /** sqrt ᾱ' and sqrt(1 − ᾱ') of the timestep this step goes to (1 and 0 after the last): keep-first; Euler: 1 − t'_next, t'_next */
   'sqrt_alpha_bar_next', 'sqrt_one_minus_alpha_bar_next',
 ] as const;
 const COLS = SAMPLER_TABLE_COLUMNS.length;
@@ -121,7 +122,8 @@ export function samplerStepKernel(p: SamplerStepParams): KernelSpec {
     v: ['var x0 = a * x - s * p;', 'var e = s * x + a * p;'],
     x0: ['var x0 = p;', 'var e = (x - a * p) / s;'],
   };
-  const update = p.kind === 'ddim'
+  if (p.kind === 'euler' && (p.noise || p.learnedSigma)) throw new Error('sampler: the Euler step draws no noise and has no learned sigma');
+  const update = p.kind === 'euler' ? ['var xn = x + cx0 * p;'] : p.kind === 'ddim'
     ? ['var xn = cx0 * x0 + co * e;', ...(p.noise ? ['xn += sigma * z[j];'] : [])]
     : ['var xn = cx0 * x0 + co * x;',
       ...(!p.noise ? []
@@ -133,8 +135,8 @@ export function samplerStepKernel(p: SamplerStepParams): KernelSpec {
     `var p = b_out[oc];`,
     ...(p.guidance !== null ? [`let u = b_out[oc + ${l.outHalf}u];`, `p = u + ${f32Literal(p.guidance)} * (p - u);`] : []),
     'let x = b_x[i];',
-    ...split[p.predict],
-    ...(p.clip ? ['x0 = clamp(x0, -1.0, 1.0);', ...(p.kind === 'ddim' ? ['e = (x - a * x0) / s;'] : [])] : []),
+    ...(p.kind === 'euler' ? [] : split[p.predict]),
+    ...(p.clip && p.kind !== 'euler' ? ['x0 = clamp(x0, -1.0, 1.0);', ...(p.kind === 'ddim' ? ['e = (x - a * x0) / s;'] : [])] : []),
     ...update,
     'b_x[i] = xn;',
     ...(p.guidance !== null ? [`b_x[i + ${n}u] = xn;`] : []),
@@ -153,10 +155,12 @@ export function samplerStepKernel(p: SamplerStepParams): KernelSpec {
     `  if (blk >= ${l.blocks}u) { return; }`,
     `  let k = min(b_counter[0], ${p.steps - 1}u);`,
     `  let row = k * ${COLS}u;`,
-    '  let a = b_table[row + 1u];',
-    '  let s = b_table[row + 2u];',
-    '  let cx0 = b_table[row + 3u];',
-    '  let co = b_table[row + 4u];',
+    ...(p.kind === 'euler' ? ['  let cx0 = b_table[row + 3u];'] : [
+      '  let a = b_table[row + 1u];',
+      '  let s = b_table[row + 2u];',
+      '  let cx0 = b_table[row + 3u];',
+      '  let co = b_table[row + 4u];',
+    ]),
     ...(p.noise ? ['  let sigma = b_table[row + 5u];'] : []),
     ...(p.noise && p.kind === 'ddpm' && p.learnedSigma ? ['  let lb = b_table[row + 6u];', '  let lt = b_table[row + 7u];'] : []),
     // without noise rng is unread, but it stays in the layout: every step kernel binds the same buffers
@@ -274,6 +278,7 @@ export function samplerStepReference(p: SamplerStepParams, table: ArrayLike<numb
     let pr = out[oc];
     if (p.guidance !== null) { const u = out[oc + l.outHalf]; pr = u + p.guidance * (pr - u); }
     const xi = x[i];
+    if (p.kind === 'euler') { xn[i] = xi + cx0 * pr; continue; }
     let x0: number, e: number;
     if (p.predict === 'epsilon') { x0 = (xi - s * pr) / a; e = pr; }
     else if (p.predict === 'v') { x0 = a * xi - s * pr; e = s * xi + a * pr; }

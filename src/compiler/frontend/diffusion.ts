@@ -1,6 +1,7 @@
 // The diffusion section: which process trains and samples the model. Each entry is checked
 // (VDM060), then the whole against the model (VDM061): the prediction must have the noisy input's
 // shape (twice its channels with a learned sigma), guidance needs a droppable condition, etc.
+// Entries that do not fit the schedule's family (rectified flow against the DDPM ones) are VDM062.
 import type { DiffEntry, DiffusionDef, Expr } from './ast.ts';
 import type { Elaboration, Frame } from './context.ts';
 import { asNumber, Poisoned } from '../ir/convert.ts';
@@ -18,9 +19,10 @@ const CHOICES: Record<string, Record<string, Record<string, number | boolean>>> 
     linear: { beta_start: 1e-4, beta_end: 0.02, steps: 1000 },
     scaled_linear: { beta_start: 0.00085, beta_end: 0.012, steps: 1000 },
     cosine: { steps: 1000, s: 0.008 },
+    rectified_flow: { steps: 1000, shift: 1.0 },
   },
   predict: { epsilon: { learned_sigma: false }, v: {}, x0: {} },
-  sampler: { ddpm: { steps: 0 }, ddim: { steps: 50, eta: 0 } },
+  sampler: { ddpm: { steps: 0 }, ddim: { steps: 50, eta: 0 }, euler: { steps: 30 } },
   guidance: { cfg: { scale: 4.0, dropout: 0.1 } },
 };
 const LOSS_TERMS = ['mse', 'vlb', 'temporal_consistency'] as const;
@@ -187,11 +189,14 @@ export function checkDiffusion(ctx: Elaboration, frame: Frame, def: DiffusionDef
   const schedule = sched && guarded((): ScheduleSpec => {
     const steps = requireRange(sched, 'steps', positiveInt, `a whole number from 1 to ${MAX_STEPS}`);
     if (sched.name === 'cosine') return { kind: 'cosine', steps, s: requireRange(sched, 's', (x) => x >= 0, 'at least 0') };
+    if (sched.name === 'rectified_flow') return { kind: 'rectified_flow', steps, shift: requireRange(sched, 'shift', (x) => x > 0 && Number.isFinite(x), 'a finite number above 0') };
     const start = requireRange(sched, 'beta_start', (x) => x > 0 && x < 1, 'between 0 and 1');
     const end = requireRange(sched, 'beta_end', (x) => x > start && x < 1, `between beta_start (${start}) and 1`);
     return { kind: sched.name as 'linear' | 'scaled_linear', beta_start: start, beta_end: end, steps };
   });
-  const pred = pick('predict', 'epsilon');
+  // rectified flow's defaults: the velocity and the Euler sampler
+  const flow = sched?.name === 'rectified_flow';
+  const pred = pick('predict', flow ? 'v' : 'epsilon');
   const predict = pred && { target: pred.name as 'epsilon' | 'v' | 'x0', learned_sigma: pred.values.learned_sigma === true };
   const lossEntry = entries.get('loss');
   const loss = lossEntry
@@ -201,8 +206,13 @@ export function checkDiffusion(ctx: Elaboration, frame: Frame, def: DiffusionDef
       return terms;
     })
     : [{ term: 'mse' as const, weight: 1 }];
-  const samp = pick('sampler', 'ddpm');
+  const samp = pick('sampler', flow ? 'euler' : 'ddpm');
   const sampler = samp && guarded(() => {
+    if (samp.name === 'euler') {
+      const steps = requireRange(samp, 'steps', positiveInt, `a whole number from 1 to ${MAX_STEPS}`);
+      if (schedule && steps > schedule.steps) fail('VDM060', samp.span, `euler steps (${steps}) exceed the schedule's ${schedule.steps} levels`);
+      return { kind: 'euler' as const, steps };
+    }
     if (samp.name === 'ddpm') {
       const steps = samp.values.steps === 0 ? (schedule?.steps ?? 1000) : requireRange(samp, 'steps', positiveInt, `a whole number from 1 to ${MAX_STEPS}`);
       return { kind: 'ddpm' as const, steps };
@@ -218,6 +228,27 @@ export function checkDiffusion(ctx: Elaboration, frame: Frame, def: DiffusionDef
     scale: requireRange(guid, 'scale', (x) => x >= 0, 'at least 0'),
     dropout: requireRange(guid, 'dropout', (x) => x >= 0 && x < 1, 'at least 0 and below 1'),
   }));
+
+  // Agreement with the schedule: rectified flow has no DDPM posterior (no ddpm/ddim sampler, no vlb,
+  // no learned sigma) and its t' = 1 level has no signal (epsilon prediction cannot give x0 there).
+  const report62 = (span: Span, message: string, hint?: string) => ctx.report(diag('VDM062', span, message, hint));
+  const schedSpan = entries.get('schedule')?.span ?? def.span;
+  if (sched && samp) {
+    if (flow && samp.name !== 'euler') {
+      report62(samp.span, `the ${samp.name} sampler needs a DDPM schedule; rectified_flow samples with euler`, `sampler euler(steps: ${Math.min(30, schedule?.steps ?? 30)})`);
+    } else if (!flow && samp.name === 'euler') {
+      report62(samp.span, `the euler sampler integrates a rectified flow; schedule ${sched.name} samples with ddpm or ddim`, 'schedule rectified_flow(steps: 1000), or sampler ddim(steps: 50)');
+    }
+  }
+  if (flow && pred && pred.name !== 'v') {
+    report62(pred.span, `rectified_flow predicts the velocity v = ε − x0, not ${pred.name}`, 'predict v');
+  }
+  if (flow && loss) {
+    for (const term of loss.filter((t) => t.term !== 'mse')) {
+      report62(lossEntry?.span ?? schedSpan, `the ${term.term} loss term does not apply to rectified_flow: it trains mse on the velocity`,
+        term.term === 'vlb' ? 'vlb is the DDPM variational bound of a learned variance; rectified flow has neither' : 'loss mse');
+    }
+  }
 
   // Agreement with the model.
   const noisy = model.inputs.find((i) => i.kind === 'video' || i.kind === 'image');
@@ -237,10 +268,10 @@ export function checkDiffusion(ctx: Elaboration, frame: Frame, def: DiffusionDef
     }
   }
   const lossSpan = lossEntry?.span ?? def.span;
-  if (loss?.some((t) => t.term === 'vlb') && predict && !predict.learned_sigma) {
+  if (!flow && loss?.some((t) => t.term === 'vlb') && predict && !predict.learned_sigma) {
     report61(lossSpan, 'the vlb loss term needs predict epsilon(learned_sigma: true)');
   }
-  if (loss?.some((t) => t.term === 'temporal_consistency') && noisy) {
+  if (!flow && loss?.some((t) => t.term === 'temporal_consistency') && noisy) {
     const frames = noisy.axes.find(([n]) => n === 't')?.[1];
     if (frames === undefined) report61(lossSpan, 'temporal_consistency needs a noisy input with a t axis (a video)');
     else if (frames < 2) {

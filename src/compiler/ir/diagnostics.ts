@@ -46,6 +46,7 @@ export const CODES = {
   VDM051: 'unknown input kind',
   VDM060: 'diffusion entry invalid',
   VDM061: 'diffusion inconsistent with model',
+  VDM062: 'diffusion entry does not fit the schedule',
   VDM070: 'bad --dim override',
 } as const;
 

@@ -2,13 +2,16 @@
 
 export type ScheduleSpec =
   | { readonly kind: 'linear' | 'scaled_linear'; readonly beta_start: number; readonly beta_end: number; readonly steps: number }
-  | { readonly kind: 'cosine'; readonly steps: number; readonly s: number };
+  | { readonly kind: 'cosine'; readonly steps: number; readonly s: number }
+  /** continuous t in (0, 1] at `steps` levels t_k = k / steps, shifted t' = shift t / (1 + (shift − 1) t); x_t = (1 − t') x0 + t' ε */
+  | { readonly kind: 'rectified_flow'; readonly steps: number; readonly shift: number };
 
 export interface DiffusionSpec {
   readonly schedule: ScheduleSpec;
   readonly predict: { readonly target: 'epsilon' | 'v' | 'x0'; readonly learned_sigma: boolean };
   readonly loss: readonly { readonly term: 'mse' | 'vlb' | 'temporal_consistency'; readonly weight: number }[];
-  readonly sampler: { readonly kind: 'ddpm'; readonly steps: number } | { readonly kind: 'ddim'; readonly steps: number; readonly eta: number };
+  readonly sampler: { readonly kind: 'ddpm'; readonly steps: number } | { readonly kind: 'ddim'; readonly steps: number; readonly eta: number }
+    | { readonly kind: 'euler'; readonly steps: number };
   readonly guidance: { readonly kind: 'cfg'; readonly scale: number; readonly dropout: number } | null;
   /** The model input that carries the noisy sample x_t. */
   readonly noisy_input: string;

@@ -4,7 +4,8 @@
 // reference the GPU's elementwise kernels are checked against.
 // Sources: DDPM (Ho et al. 2020), improved DDPM (Nichol & Dhariwal 2021: cosine schedule, learned
 // variance interpolation), DDIM (Song et al. 2021), v-prediction (Salimans & Ho 2022), LDM
-// (scaled_linear), classifier-free guidance (Ho & Salimans 2021).
+// (scaled_linear), classifier-free guidance (Ho & Salimans 2021), rectified flow (Liu et al. 2022;
+// Esser et al. 2024, SD3: the shifted timesteps; Open-Sora 1.2).
 import type { DiffusionSpec, ScheduleSpec } from '../ir/diffusion-spec.ts';
 
 export interface NoiseSchedule {
@@ -12,10 +13,22 @@ export interface NoiseSchedule {
   readonly betas: Float64Array;
   /** ᾱ_t = prod_{s <= t} (1 - β_s) */
   readonly alphasCumprod: Float64Array;
+  /**
+   * Rectified flow: t' of each level (index i is level k = i + 1, t = k / steps, shifted); betas and
+   * alphasCumprod are then NaN (the DDPM quantities do not exist). Absent for the DDPM schedules.
+   */
+  readonly flow?: Float64Array;
 }
+
+/** SD3's timestep shift: t' = shift t / (1 + (shift − 1) t) (shift 1: t itself). */
+export const shiftTime = (t: number, shift: number) => (shift * t) / (1 + (shift - 1) * t);
 
 export function noiseSchedule(s: ScheduleSpec): NoiseSchedule {
   const T = s.steps;
+  if (s.kind === 'rectified_flow') {
+    const flow = Float64Array.from({ length: T }, (_, i) => shiftTime((i + 1) / T, s.shift));
+    return { steps: T, betas: new Float64Array(T).fill(NaN), alphasCumprod: new Float64Array(T).fill(NaN), flow };
+  }
   const betas = new Float64Array(T);
   if (s.kind === 'linear') {
     for (let t = 0; t < T; t++) betas[t] = s.beta_start + ((s.beta_end - s.beta_start) * t) / Math.max(1, T - 1);
@@ -37,16 +50,32 @@ export function noiseSchedule(s: ScheduleSpec): NoiseSchedule {
 /** ᾱ at t; t = -1 is the clean sample (ᾱ = 1). */
 export const alphaBar = (s: NoiseSchedule, t: number) => (t < 0 ? 1 : s.alphasCumprod[t]);
 
-/** x_t = sqrt(ᾱ_t) x0 + sqrt(1 - ᾱ_t) eps */
+/**
+ * The coefficients (a, b) of x_t = a x0 + b ε at level index t (-1: the clean sample, (1, 0)):
+ * (sqrt ᾱ_t, sqrt(1 − ᾱ_t)), or under rectified flow (1 − t', t').
+ */
+export function noisingCoefficients(s: NoiseSchedule, t: number): [number, number] {
+  if (s.flow) return t < 0 ? [1, 0] : [1 - s.flow[t], s.flow[t]];
+  return [Math.sqrt(alphaBar(s, t)), Math.sqrt(1 - alphaBar(s, t))];
+}
+
+/** x_t = sqrt(ᾱ_t) x0 + sqrt(1 - ᾱ_t) eps; rectified flow: (1 − t') x0 + t' eps */
 export function addNoise(s: NoiseSchedule, x0: ArrayLike<number>, eps: ArrayLike<number>, t: number): Float64Array {
-  const [a, b] = [Math.sqrt(alphaBar(s, t)), Math.sqrt(1 - alphaBar(s, t))];
+  const [a, b] = noisingCoefficients(s, t);
   return Float64Array.from(x0, (x, i) => a * x + b * eps[i]);
 }
 
 export type Prediction = DiffusionSpec['predict']['target'];
 
-/** What the model learns to output: eps, v = sqrt(ᾱ) eps - sqrt(1 - ᾱ) x0, or x0. */
+/**
+ * What the model learns to output: eps, v = sqrt(ᾱ) eps - sqrt(1 - ᾱ) x0, or x0. Rectified flow's v
+ * is the velocity d x_t / dt = eps − x0 (Open-Sora, SD3), not DDPM's v.
+ */
 export function trainingTarget(predict: Prediction, s: NoiseSchedule, x0: ArrayLike<number>, eps: ArrayLike<number>, t: number): Float64Array {
+  if (s.flow) {
+    if (predict !== 'v') throw new Error('trainingTarget: rectified flow predicts v');
+    return Float64Array.from(x0, (x, i) => eps[i] - x);
+  }
   if (predict === 'epsilon') return Float64Array.from(eps);
   if (predict === 'x0') return Float64Array.from(x0);
   const [a, b] = [Math.sqrt(alphaBar(s, t)), Math.sqrt(1 - alphaBar(s, t))];
@@ -55,6 +84,12 @@ export function trainingTarget(predict: Prediction, s: NoiseSchedule, x0: ArrayL
 
 /** The clean sample and the noise a model output implies at x_t. */
 export function splitPrediction(predict: Prediction, s: NoiseSchedule, xt: ArrayLike<number>, out: ArrayLike<number>, t: number): { x0: Float64Array; eps: Float64Array } {
+  if (s.flow) {
+    // rectified flow's velocity v = eps − x0: x0 = x_t − t' v, eps = x_t + (1 − t') v
+    if (predict !== 'v') throw new Error('splitPrediction: rectified flow predicts v');
+    const tf = s.flow[t];
+    return { x0: Float64Array.from(xt, (x, i) => x - tf * out[i]), eps: Float64Array.from(xt, (x, i) => x + (1 - tf) * out[i]) };
+  }
   const [a, b] = [Math.sqrt(alphaBar(s, t)), Math.sqrt(1 - alphaBar(s, t))];
   if (predict === 'epsilon') return { eps: Float64Array.from(out), x0: Float64Array.from(xt, (x, i) => (x - b * out[i]) / a) };
   if (predict === 'x0') return { x0: Float64Array.from(out), eps: Float64Array.from(xt, (x, i) => (x - a * out[i]) / b) };
@@ -65,6 +100,9 @@ export function splitPrediction(predict: Prediction, s: NoiseSchedule, xt: Array
 /** The timesteps a sampler visits, from the noisiest down: `steps` evenly spaced (0 or T: every one). */
 export function samplerTimesteps(s: NoiseSchedule, steps: number): number[] {
   const n = steps <= 0 || steps >= s.steps ? s.steps : steps;
+  // rectified flow: levels round(T (n − i) / n), i = 0 .. n − 1, so the first is t = 1 (x_T is pure
+  // noise there exactly) and the rest as evenly spaced as the levels allow (Open-Sora's 1 − i / n)
+  if (s.flow) return Array.from({ length: n }, (_, i) => Math.round((s.steps * (n - i)) / n) - 1);
   const ts = Array.from({ length: n }, (_, i) => Math.floor((i * s.steps) / n));
   return ts.reverse();
 }
@@ -80,6 +118,17 @@ export function ddimStep(s: NoiseSchedule, x0: ArrayLike<number>, eps: ArrayLike
   const [a, b] = [Math.sqrt(abPrev), Math.sqrt(Math.max(0, 1 - abPrev - sigma * sigma))];
   if (sigma > 0 && !noise) throw new Error('ddimStep: eta > 0 needs noise');
   return Float64Array.from(x0, (x, i) => a * x + b * eps[i] + (sigma > 0 ? sigma * noise![i] : 0));
+}
+
+/**
+ * One Euler step of the rectified-flow ODE from level t to tPrev (-1: the end, t' = 0):
+ * x' = x_t + (t'_prev − t'_t) v. It is DDIM's eta-0 update in the flow's parametrisation:
+ * (1 − t'_prev) x̂0 + t'_prev ε̂ with x̂0 = x_t − t' v, ε̂ = x_t + (1 − t') v.
+ */
+export function eulerStep(s: NoiseSchedule, xt: ArrayLike<number>, v: ArrayLike<number>, t: number, tPrev: number): Float64Array {
+  if (!s.flow) throw new Error('eulerStep: the Euler sampler needs a rectified_flow schedule');
+  const dt = (tPrev < 0 ? 0 : s.flow[tPrev]) - s.flow[t];
+  return Float64Array.from(xt, (x, i) => x + dt * v[i]);
 }
 
 /**
@@ -224,7 +273,8 @@ export function diffusionLoss(d: Pick<DiffusionSpec, 'predict' | 'loss'>, s: Noi
     const pick = (src: ArrayLike<number>, at: (i: number) => number) => Float64Array.from(range, (i) => src[at(i)]);
     const [x0b, nb, pred] = [pick(x0, (i) => i), pick(noise, (i) => i), pick(out, predAt)];
     const xt = addNoise(s, x0b, nb, tb);
-    const [a, sg] = [Math.sqrt(alphaBar(s, tb)), Math.sqrt(1 - alphaBar(s, tb))];
+    const [a, sg] = noisingCoefficients(s, tb);
+    if (s.flow && (weight.has('vlb') || weight.has('temporal_consistency'))) throw new Error('diffusionLoss: rectified flow trains mse only');
     if (weight.has('mse')) {
       const target = trainingTarget(d.predict.target, s, x0b, nb, tb);
       range.forEach((i, k) => {

@@ -6,6 +6,7 @@
 // A sampler that visits fewer timesteps than the schedule has (`steps` < T) runs DDPM on the
 // respaced schedule (improved DDPM's SpacedDiffusion): ᾱ of the visited timesteps, β'_i =
 // 1 − ᾱ'_i / ᾱ'_{i−1}; a learned variance interpolates the respaced β' and β̃'. DDIM needs ᾱ only.
+// Euler (rectified flow) steps x' = x + (t'_next − t') v through the visited levels (eulerStep).
 //
 // Keep-first (Ho et al. 2022, conditional sampling by replacement): for a video model whose image
 // input is its known first frame (firstFrameInput), after every step frame 0 of x_{t'} is replaced
@@ -13,11 +14,12 @@
 import type { Graph, GraphInput } from '../ir/graph.ts';
 import { numelOf, relayout, type NamedTensor } from '../ir/named-tensor.ts';
 import { philoxNormal } from '../../codegen/kernels/philox.ts';
-import { alphaBar, ddimStep, ddpmStep, guide, noiseSchedule, samplerTimesteps, splitPrediction, type NoiseSchedule, type Prediction } from './diffusion-math.ts';
+import { ddimStep, ddpmStep, eulerStep, guide, noiseSchedule, noisingCoefficients, samplerTimesteps, splitPrediction, type NoiseSchedule, type Prediction } from './diffusion-math.ts';
 import { evaluate } from './evaluate.ts';
 
 /** The schedule restricted to `timesteps` (any order; visited ascending): index i is the i-th smallest. */
 export function respacedSchedule(s: NoiseSchedule, timesteps: readonly number[]): NoiseSchedule {
+  if (s.flow) return s; // no DDPM posterior to respace
   const ts = [...timesteps].sort((a, b) => a - b);
   const alphasCumprod = Float64Array.from(ts, (t) => s.alphasCumprod[t]);
   const betas = Float64Array.from(alphasCumprod, (ab, i) => 1 - ab / (i === 0 ? 1 : alphasCumprod[i - 1]));
@@ -32,7 +34,7 @@ export function clipPrediction(predict: Prediction, s: NoiseSchedule, xt: ArrayL
 }
 
 export interface ReferenceSamplerOptions {
-  readonly sampler: 'ddpm' | 'ddim';
+  readonly sampler: 'ddpm' | 'ddim' | 'euler';
   /** timesteps visited (samplerTimesteps); 0 or T: every one */
   readonly steps: number;
   /** DDIM's eta */
@@ -109,19 +111,25 @@ export function referenceSample(graph: Graph, params: ReadonlyMap<string, Float6
     const out = relayout(evaluate(graph, inputs, params).outputs.get(outNode.name)!, graph.nodes[outNode.node].axes).data;
     const cond = Float64Array.from({ length: n }, (_, i) => out[predAt(i)]);
     const pred = o.guidance === null ? cond : guide(cond, Float64Array.from({ length: n }, (_, i) => out[predAt(i) + half]), o.guidance);
-    const { x0, eps } = o.clip ? clipPrediction(d.predict.target, s, x, pred, t) : splitPrediction(d.predict.target, s, x, pred, t);
-    const noise = philoxNormal({ seed: o.seed, step: k + 1, stream: 0 }, n);
-    if (o.sampler === 'ddim') {
-      x = ddimStep(s, x0, eps, t, k + 1 < ts.length ? ts[k + 1] : -1, o.eta, noise);
+    const tNext = k + 1 < ts.length ? ts[k + 1] : -1;
+    if (o.sampler === 'euler') {
+      // rectified flow: the prediction is the velocity; no split, no clip, no noise
+      x = eulerStep(s, x, pred, t, tNext);
     } else {
-      const variance = learned ? Float64Array.from({ length: n }, (_, i) => out[predAt(i) + C * post]) : undefined;
-      x = ddpmStep(rs, x, x0, ts.length - 1 - k, noise, variance);
+      const { x0, eps } = o.clip ? clipPrediction(d.predict.target, s, x, pred, t) : splitPrediction(d.predict.target, s, x, pred, t);
+      const noise = philoxNormal({ seed: o.seed, step: k + 1, stream: 0 }, n);
+      if (o.sampler === 'ddim') {
+        x = ddimStep(s, x0, eps, t, tNext, o.eta, noise);
+      } else {
+        const variance = learned ? Float64Array.from({ length: n }, (_, i) => out[predAt(i) + C * post]) : undefined;
+        x = ddpmStep(rs, x, x0, ts.length - 1 - k, noise, variance);
+      }
     }
     if (first && frames) {
-      const ab = alphaBar(s, k + 1 < ts.length ? ts[k + 1] : -1);
+      const [a, b] = noisingCoefficients(s, tNext);
       const z = philoxNormal({ seed: o.seed, step: k + 1, stream: 1 }, frames.length);
       for (let i = 0; i < frames.length; i++) {
-        x[Math.floor(i / first.post) * first.t * first.post + (i % first.post)] = Math.sqrt(ab) * frames[i] + Math.sqrt(1 - ab) * z[i];
+        x[Math.floor(i / first.post) * first.t * first.post + (i % first.post)] = a * frames[i] + b * z[i];
       }
     }
   });
