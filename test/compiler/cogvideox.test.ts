@@ -7,20 +7,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkFile } from '../../src/compiler/frontend/check.ts';
-import { costsOf } from '../../src/compiler/ir/cost.ts';
-import { formatDiagnostic } from '../../src/compiler/ir/diagnostics.ts';
+import { specParams } from './helpers.ts';
 
 const spec = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../specs/cogvideox-2b.vdm');
 
-function paramsOf(dims: Record<string, number> = {}) {
-  const r = checkFile(spec, { dims });
-  assert.equal(r.diagnostics.map(formatDiagnostic), []);
-  const graph = r.graph!;
-  const byPath = new Map<string, number>();
-  for (const n of graph.nodes) for (const p of n.params) byPath.set(p.path, p.shape.reduce((a, b) => a * b, 1));
-  return { graph, byPath, total: costsOf(graph).params };
-}
+const paramsOf = (dims: Record<string, number> = {}) => specParams(spec, dims);
 
 /** The parameters under a path prefix. */
 const under = (byPath: Map<string, number>, prefix: string) =>

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
 import { checkFile, type CheckResult } from '../../src/compiler/frontend/check.ts';
+import { costsOf } from '../../src/compiler/ir/cost.ts';
 import { formatDiagnostic } from '../../src/compiler/ir/diagnostics.ts';
 import type { Graph, GraphNode } from '../../src/compiler/ir/graph.ts';
 
@@ -81,4 +82,14 @@ export function totalParams(g: Graph): number {
 /** A model around a body: dims b=2, c=8, t=4, h=8, w=8 and a video input x. */
 export function model(body: string, head = '', dims = 'b = 2, c = 8, t = 4, h = 8, w = 8'): string {
   return `${head}\nmodel M {\n  dims ${dims}\n  input x : video[b, c, t, h, w]\n${body}\n}\n`;
+}
+
+/** A spec file's graph (no diagnostics allowed), its parameter counts by path, and the total. */
+export function specParams(file: string, dims: Record<string, number> = {}): { graph: Graph; byPath: Map<string, number>; total: number } {
+  const r = checkFile(file, { dims });
+  assert.equal(r.diagnostics.map(formatDiagnostic), []);
+  const graph = r.graph!;
+  const byPath = new Map<string, number>();
+  for (const n of graph.nodes) for (const p of n.params) byPath.set(p.path, p.shape.reduce((a, b) => a * b, 1));
+  return { graph, byPath, total: costsOf(graph).params };
 }
