@@ -295,6 +295,7 @@ const SPECS: Readonly<Record<string, { edits: [string, string][]; dims: Record<s
   'stdit3-xl-2.vdm': { edits: [['let d = 1152, depth = 28, heads = 16, p = 2', 'let d = 32, depth = 2, heads = 2, p = 2'], ['l=300, c=4096', 'l=5, c=16']], dims: { b: 2, t: 4, h: 8, w: 8 } },
   'tiny-shapes.vdm': { edits: [], dims: { b: 2 } },
   'tiny-image-to-video.vdm': { edits: [], dims: { b: 2 } },
+  'tiny-motion.vdm': { edits: [], dims: { b: 2 } },
   'tiny-video-dit.vdm': { edits: [], dims: { b: 2, t: 4, h: 8, w: 8 } },
   'unet3d-factorized.vdm': { edits: [['let base = 128, mults = (1, 2, 4), heads = 8', 'let base = 32, mults = (1, 2), heads = 2'], ['l=77, c=768', 'l=5, c=16']], dims: { b: 1, t: 2, h: 8, w: 8 } },
   'video-swin.vdm': {

@@ -56,6 +56,7 @@ const CASES: Record<string, Case> = {
   'tiny-video-dit.vdm': { dims: { b: 2, t: 2, h: 8, w: 8 }, rewrite: () => [['depth = 4', 'depth = 2']] },
   'tiny-shapes.vdm': { dims: { b: 2, h: 4, w: 4 }, rewrite: () => [['depth = 4', 'depth = 2']] },
   'tiny-image-to-video.vdm': { dims: { b: 2, h: 4, w: 4 }, rewrite: () => [['depth = 4', 'depth = 2']] },
+  'tiny-motion.vdm': { dims: { b: 2, h: 4, w: 4 }, rewrite: () => [['depth = 4', 'depth = 2']] },
   'motion-conditioned.vdm': { dims: { b: 2, t: 2, h: 4, w: 4 }, rewrite: () => [['depth = 4', 'depth = 2']] },
   'dit-s-2.vdm': { dims: IMAGE, rewrite: ditRewrite },
   'dit-b-2.vdm': { dims: IMAGE, rewrite: ditRewrite },
