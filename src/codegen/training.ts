@@ -9,7 +9,7 @@
 import type { Graph, GraphInput } from '../compiler/ir/graph.ts';
 import { numelOf } from '../compiler/ir/named-tensor.ts';
 import type { Value } from '../compiler/primitives/lowering.ts';
-import { alphaBar, noiseSchedule, posteriorCoefficients, type NoiseSchedule } from '../compiler/reference/diffusion-math.ts';
+import { alphaBar, noiseSchedule, noisingCoefficients, posteriorCoefficients, type NoiseSchedule } from '../compiler/reference/diffusion-math.ts';
 import { gradientReads, lowerBackward } from './backward.ts';
 import { planFusion } from './fuse.ts';
 import { qSampleKernel } from './kernels/diffusion.ts';
@@ -117,11 +117,11 @@ export function lossTableOf(s: NoiseSchedule): Float64Array {
   const table = new Float64Array(s.steps * LOSS_TABLE_COLUMNS.length);
   // rectified flow: (1 − t', t'); it trains mse only, so the posterior's columns are 0
   if (s.flow) {
-    for (let t = 0; t < s.steps; t++) table.set([1 - s.flow[t], s.flow[t], 0, 0, 0, 0], t * LOSS_TABLE_COLUMNS.length);
+    for (let t = 0; t < s.steps; t++) table.set([...noisingCoefficients(s, t), 0, 0, 0, 0], t * LOSS_TABLE_COLUMNS.length);
     return table;
   }
   for (let t = 0; t < s.steps; t++) {
-    const [a, sg] = [Math.sqrt(alphaBar(s, t)), Math.sqrt(1 - alphaBar(s, t))];
+    const [a, sg] = noisingCoefficients(s, t);
     const post = posteriorCoefficients(s, t);
     table.set([a, sg, sg / a, (post.meanX0 * sg) / a, post.logVarianceClipped, post.logBeta], t * LOSS_TABLE_COLUMNS.length);
   }
@@ -165,10 +165,7 @@ export function lowerTraining(graph: Graph, opts: TrainingOptions = {}): Trainin
   const schedule = noiseSchedule(diffusion.schedule);
   const T = schedule.alphasCumprod.length;
   const table = new Float32Array(2 * T);
-  for (let t = 0; t < T; t++) {
-    if (schedule.flow) { table[2 * t] = 1 - schedule.flow[t]; table[2 * t + 1] = schedule.flow[t]; continue; }
-    table[2 * t] = Math.sqrt(schedule.alphasCumprod[t]); table[2 * t + 1] = Math.sqrt(1 - schedule.alphasCumprod[t]);
-  }
+  for (let t = 0; t < T; t++) table.set(noisingCoefficients(schedule, t), 2 * t);
   // rectified flow's v is the velocity ε − x0 (the kernels' target `flow`)
   const kernelTarget = schedule.flow ? 'flow' as const : diffusion.predict.target;
   const io = {

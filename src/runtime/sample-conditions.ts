@@ -216,24 +216,33 @@ function textEmbedding(text: GraphInput, file: string, n: number): Float32Array 
   const [b, l, c] = sizes(text);
   const where = `--text-embedding ${file}`;
   const want = `input '${text.name}' needs one F32 tensor [${l}, ${c}] (or [1, ${l}, ${c}]): l=${l} token embeddings of c=${c}`;
+  const fits = (shape: readonly number[]) => (shape[0] === 1 && shape.length === 3 ? shape.slice(1) : shape).join() === [l, c].join();
+  const t = oneF32Tensor(file, where, text.name, want, fits, '');
+  const values = new Float32Array(b * l * c);
+  for (let j = 0; j < n; j++) values.set(t.data, j * l * c);
+  return values;
+}
+
+/**
+ * The one F32 tensor of a safetensors file (or the one named `input` among several), of a shape
+ * `fits` accepts, every value finite; else one SampleSetupError saying what `want`s.
+ */
+function oneF32Tensor(file: string, where: string, input: string, want: string, fits: (shape: readonly number[]) => boolean, unreadableHint: string): { shape: number[]; data: Float32Array } {
   let tensors;
   try {
     tensors = readSafetensors(file).tensors;
   } catch (e) {
-    throw new SampleSetupError(`${where}: cannot be read as safetensors (${why(e)})`);
+    throw new SampleSetupError(`${where}: cannot be read as safetensors (${why(e)})${unreadableHint}`);
   }
   const names = Object.keys(tensors);
-  const name = names.length === 1 ? names[0] : names.find((k) => k === text.name);
+  const name = names.length === 1 ? names[0] : names.find((k) => k === input);
   if (name === undefined) throw new SampleSetupError(`${where}: holds ${names.length} tensors${names.length ? ` (${names.slice(0, 5).join(', ')})` : ''}; ${want}`);
   const t = tensors[name];
-  if (!(t.data instanceof Float32Array)) throw new SampleSetupError(`${where}: tensor '${name}' is ${t.dtype}; ${want}`);
-  const shape = t.shape[0] === 1 && t.shape.length === 3 ? t.shape.slice(1) : t.shape;
-  if (shape.length !== 2 || shape[0] !== l || shape[1] !== c) throw new SampleSetupError(`${where}: tensor '${name}' is [${t.shape.join(', ')}]; ${want}`);
+  if (!(t.data instanceof Float32Array)) throw new SampleSetupError(`${where}: tensor '${name}' is ${t.dtype}; ${want}${/F32/.test(want) ? '' : ', F32'}`);
+  if (!fits(t.shape)) throw new SampleSetupError(`${where}: tensor '${name}' is [${t.shape.join(', ')}]; ${want}`);
   const bad = t.data.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) throw new SampleSetupError(`${where}: tensor '${name}' has a non-finite value at ${bad}`);
-  const values = new Float32Array(b * l * c);
-  for (let j = 0; j < n; j++) values.set(t.data, j * l * c);
-  return values;
+  return { shape: [...t.shape], data: t.data };
 }
 
 /** A PNG as training reads a frame: cover-resize, centre-crop, channels from RGB, [-1, 1]; every sample. */
@@ -352,20 +361,7 @@ function motionCondition(motion: GraphInput, file: string, n: number): Float32Ar
     walk(data, 0, '');
     values = flat;
   } else {
-    let tensors;
-    try {
-      tensors = readSafetensors(file).tensors;
-    } catch (e) {
-      throw new SampleSetupError(`${where}: cannot be read as safetensors (${why(e)}); give a .safetensors file with one F32 tensor, or a .json file`);
-    }
-    const names = Object.keys(tensors);
-    const name = names.length === 1 ? names[0] : names.find((k) => k === motion.name);
-    if (name === undefined) throw new SampleSetupError(`${where}: holds ${names.length} tensors${names.length ? ` (${names.slice(0, 5).join(', ')})` : ''}; ${want}`);
-    const tensor = tensors[name];
-    if (!(tensor.data instanceof Float32Array)) throw new SampleSetupError(`${where}: tensor '${name}' is ${tensor.dtype}; ${want}, F32`);
-    if (!fits(tensor.shape)) throw new SampleSetupError(`${where}: tensor '${name}' is [${tensor.shape.join(', ')}]; ${want}`);
-    const bad = tensor.data.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) throw new SampleSetupError(`${where}: tensor '${name}' has a non-finite value at ${bad}`);
+    const tensor = oneF32Tensor(file, where, motion.name, want, fits, '; give a .safetensors file with one F32 tensor, or a .json file');
     shape = tensor.shape;
     values = tensor.data;
   }

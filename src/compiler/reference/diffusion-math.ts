@@ -265,6 +265,7 @@ export function diffusionLoss(d: Pick<DiffusionSpec, 'predict' | 'loss'>, s: Noi
 
   const grad = new Float64Array(out.length);
   const weight = new Map(d.loss.map((l) => [l.term, l.weight]));
+  if (s.flow && (weight.has('vlb') || weight.has('temporal_consistency'))) throw new Error('diffusionLoss: rectified flow trains mse only');
   const sums = { mse: 0, vlb: 0, temporal_consistency: 0 };
   const pairs = (n * (frames - 1)) / frames;
   for (let b = 0; b < batch; b++) {
@@ -274,7 +275,6 @@ export function diffusionLoss(d: Pick<DiffusionSpec, 'predict' | 'loss'>, s: Noi
     const [x0b, nb, pred] = [pick(x0, (i) => i), pick(noise, (i) => i), pick(out, predAt)];
     const xt = addNoise(s, x0b, nb, tb);
     const [a, sg] = noisingCoefficients(s, tb);
-    if (s.flow && (weight.has('vlb') || weight.has('temporal_consistency'))) throw new Error('diffusionLoss: rectified flow trains mse only');
     if (weight.has('mse')) {
       const target = trainingTarget(d.predict.target, s, x0b, nb, tb);
       range.forEach((i, k) => {
