@@ -9,7 +9,7 @@
 #                         driver loads; gpu-check.sh unpacks only those the machine lacks
 #   tree.tar.xz           the checkout's files (tracked and untracked, not ignored): used only when
 #                         gpu-check.sh runs where no checkout is beside the bundle
-#   gpu-check.sh, torch_dit.py, manifest.txt
+#   gpu-check.sh, torch_dit.py, torch_gemm.py, manifest.txt
 # Then, on the GPU machine, from the checkout with the bundle copied into it:
 #   bash .gpu-bundle/gpu-check.sh            (see its header for the flags)
 # Usage: bash scripts/gpu-bundle.sh [--out DIR] [--node PATH] [--max-mb N]
@@ -100,6 +100,7 @@ fi
 # 4. The scripts, and the checkout as a fallback.
 cp scripts/gpu-check.sh "$out/gpu-check.sh"
 cp bench/torch_dit.py "$out/torch_dit.py"
+cp bench/torch_gemm.py "$out/torch_gemm.py"
 git ls-files -z -co --exclude-standard | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
   | tar --null -T - -cf - | xz -6 "$threads" > "$out/tree.tar.xz"
 

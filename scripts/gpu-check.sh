@@ -10,6 +10,8 @@
 #   forward   vdm run specs/dit-xl-2.vdm --dim b=B for each batch size (the first with --profile)
 #   torch     the same DiT-XL/2 in PyTorch, fp32, TF32 off (bench/torch_dit.py; skipped, saying
 #             why, without torch or CUDA)
+#   gemm      bench/gemm-shapes.ts: GEMM alone at the target shapes, every tiling the tuner offers
+#   gemm-pytorch  the same shapes in PyTorch, fp32, TF32 off (bench/torch_gemm.py)
 #   tests     VDM_REQUIRE_GPU=1 node scripts/run-tests.mjs 'codegen|runtime'
 #   bench     npm run bench, short (bench/run.ts and bench/train.ts with --target-ms, --rounds 1);
 #             its results.md and train.md go to OUT/bench/, the checkout's own are left as they were
@@ -27,7 +29,7 @@
 #   --out DIR       logs and results (default: BUNDLE/out, emptied first)
 #   --table FILE    where the table goes besides OUT/gpu.md (default: bench/gpu.md on a hardware adapter)
 #   --repeat N      timed passes of vdm run (20); PyTorch: 5 warm-up passes, then N timed
-#   --skip LIST     stages not to run: doctor, forward, torch, tests, bench, train
+#   --skip LIST     stages not to run: doctor, forward, torch, gemm (both GEMM stages), tests, bench, train
 #   --unpack-libs   use the bundle's libraries even where the machine has its own
 #   --spec F        the spec the forward stages run (specs/dit-xl-2.vdm: the one torch_dit.py is)
 #   --train-spec F  the spec the train stage times (specs/dit-xl-2.vdm)
@@ -338,6 +340,21 @@ write_table() {
     rate="$( [ -n "$f" ] && num "$f" 'then [0-9.]* steps/s')"
     [ -z "$step" ] && [ -n "$rate" ] && step="$(awk -v r="$rate" 'BEGIN { printf "%.0f", 1000 / r }')"
     [ -n "$step" ] && echo "| $tmodel training step, batch 1 | $step ms | — | — |"
+    local g shape dflt tuned tg glog tlog
+    glog="$(ls "$out"/*-gemm.log 2>/dev/null | head -1)"; tlog="$(ls "$out"/*-gemm-pytorch.log 2>/dev/null | head -1)"
+    if [ -n "$glog" ] && grep -q '^gemm-shapes: [0-9x]*: default' "$glog"; then
+      echo
+      echo "| GEMM M x K x N, fp32 | vdm default tiling | vdm tuned | PyTorch | tuned / PyTorch |"
+      echo "|---|---:|---:|---:|---:|"
+      while IFS= read -r g; do
+        shape="$(echo "$g" | sed -n 's/^gemm-shapes: \([0-9x]*\): .*/\1/p')"
+        dflt="$(echo "$g" | sed -n 's/.*default \([0-9.]*\) TFLOP.*/\1/p')"
+        tuned="$(echo "$g" | sed -n 's/.*tuned \([0-9.]*\) TFLOP\/s (\(.*\))$/\1 TFLOP\/s (\2)/p')"
+        tg="$( [ -n "$tlog" ] && sed -n "s/^torch_gemm: $shape: .* ms, \([0-9.]*\) TFLOP\/s/\1/p" "$tlog" | head -1)"
+        speed="—"; [ -n "$tg" ] && speed="$(awk -v v="${tuned%% *}" -v p="$tg" 'BEGIN { printf "%.2fx", v / p }')"
+        echo "| $shape | $dflt TFLOP/s | $tuned | ${tg:-—}${tg:+ TFLOP/s} | $speed |"
+      done < <(grep '^gemm-shapes: [0-9x]*: default' "$glog")
+    fi
     echo
     echo "vdm / PyTorch = PyTorch time / vdm time (above 1: vdm is faster). vdm: \`vdm run\`, the mean of $repeat passes after a first one (compilation); the training step: the mean time of \`vdm train\`'s steps after the first (compilation) and before the last (a checkpoint). PyTorch: bench/torch_dit.py, eager, fp32 with TF32 off, the median of $repeat passes timed with CUDA events after 5 warm-up passes. Both with random weights."
     [ "${software:-0}" != 0 ] && echo "" && echo "**The adapter is a software one: these are not GPU numbers.**"
@@ -402,6 +419,10 @@ if [ "$setup_status" = ok ]; then
   [ -f "$root/$torch_script" ] || torch_script="$bundle/torch_dit.py"
   # shellcheck disable=SC2086
   run_stage torch 150 "$py" "$torch_script" --batch $batches --warmup 5 --iters "$repeat" --json "$out/torch.json"
+  run_stage gemm 120 node --import tsx bench/gemm-shapes.ts --json "$out/gemm.json"
+  torch_gemm="bench/torch_gemm.py"
+  [ -f "$root/$torch_gemm" ] || torch_gemm="$bundle/torch_gemm.py"
+  run_stage gemm-pytorch 60 "$py" "$torch_gemm" --iters "$repeat" --json "$out/torch-gemm.json"
   run_stage tests 200 env VDM_REQUIRE_GPU=1 node scripts/run-tests.mjs 'codegen|runtime'
   # npm run bench, short; the checkout's reports are put back afterwards
   keep="$out/.bench-keep"; mkdir -p "$keep" "$out/bench"

@@ -44,6 +44,7 @@ export { checkFile, type CheckResult } from './compiler/frontend/check.ts';
 export { TARGETS, TARGET_TRAITS, isTarget, type Target } from './codegen/targets.ts';
 export type { CompiledFiles, ValueLayout };
 export { parameterList, type ParameterInfo } from './runtime/model-files.ts';
+export { tuningStats, type TuningStats } from './runtime/tuning.ts';
 
 /** A problem with what was handed to a step (not with the spec's text, which gives diagnostics). */
 export class PipelineError extends Error {}

@@ -9,7 +9,7 @@ import { kernelFamily } from '../codegen/kernels/kernel.ts';
 import type { NamedTensor } from '../compiler/ir/named-tensor.ts';
 import { evaluate, exampleInputs } from '../compiler/reference/evaluate.ts';
 import {
-  initialParams, inspectModel, kernelCount, load, lowerModel, PipelineError, planModel, readInputsFile, readParamsFile,
+  initialParams, inspectModel, kernelCount, load, lowerModel, PipelineError, planModel, readInputsFile, readParamsFile, tuningStats,
   type LoadedModel, type PlannedModel,
 } from '../pipeline.ts';
 import { NoAdapterError } from '../runtime/adapter.ts';
@@ -21,7 +21,7 @@ import { readSafetensors, SafetensorsError, writeSafetensors, type SafeTensor } 
 import { checkWritable, FileError } from '../runtime/files.ts';
 import { TensorTooLargeError } from '../runtime/limits.ts';
 import { dimsOrReport } from './dim-args.ts';
-import { checkedOrReport } from './report.ts';
+import { checkedOrReport, tuningLine } from './report.ts';
 import { renderTable } from './table.ts';
 
 export interface RunArgs {
@@ -164,6 +164,8 @@ async function report(ctx: RunContext): Promise<number> {
   // checking come before m.start.
   process.stdout.write(`time to first forward: ${sec(m.load + first.wallMs)} since vdm started (start-up and checking ${sec(m.start)}, `
     + `parameters ${sec(m.params - m.start)}, adapter ${sec(m.gpu - m.params)}, lowering and upload ${sec(m.load - m.gpu)}, first run ${sec(first.wallMs)})\n`);
+  const tuning = tuningStats(ctx.gpu);
+  if (tuning.problems > 0) process.stdout.write(`${tuningLine(tuning)}\n`);
   if (args.profile) {
     if (!ctx.gpu.features.has('timestamp-query')) throw new RunError('--profile needs the timestamp-query feature, which this adapter lacks');
     const profiled = await loaded.run({ profile: true });

@@ -21,6 +21,15 @@ export function adapterModeFromEnv(env: NodeJS.ProcessEnv = process.env): Adapte
   throw new Error(`VDM_ADAPTER must be one of auto, hardware, software, none (got '${env.VDM_ADAPTER}')`);
 }
 
+/** VDM_TUNE: `auto` (default: tune on hardware adapters), `on`, or `off`. */
+export function tuneFromEnv(software: boolean, env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = (env.VDM_TUNE ?? '').trim().toLowerCase();
+  if (v === '' || v === 'auto') return !software;
+  if (['1', 'on', 'true', 'yes'].includes(v)) return true;
+  if (['0', 'off', 'false', 'no'].includes(v)) return false;
+  throw new Error(`VDM_TUNE must be one of auto, on, off (got '${env.VDM_TUNE}')`);
+}
+
 /** Software rasterizers: correct but one to two orders of magnitude slower than a GPU. */
 export function isSoftwareAdapter(info: Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean }): boolean {
   if (info.isFallbackAdapter) return true;

@@ -16,6 +16,8 @@ export interface DoctorReport {
   features?: string[];
   missing?: string[];
   limits?: Record<string, number>;
+  /** whether GEMM tilings are timed at first use (VDM_TUNE) */
+  tune?: boolean;
   /** why no adapter could be used, and what to do */
   problem?: string;
 }
@@ -63,6 +65,7 @@ export async function doctorReport(open: () => Promise<Gpu> = openGpu): Promise<
     features: WANTED_FEATURES.filter((f) => gpu.features.has(f)),
     missing: WANTED_FEATURES.filter((f) => !gpu.features.has(f)),
     limits: Object.fromEntries(KEY_LIMITS.map((k) => [k, gpu.limits[k]])),
+    tune: gpu.tune,
   };
 }
 
@@ -77,6 +80,7 @@ export function formatDoctor(r: DoctorReport): string {
     `  kind         ${r.software ? 'software (CPU): correct but slow; fine for tests and small models' : 'hardware GPU'}`,
     `  features     ${r.features!.length ? r.features!.join(', ') : 'none of the optional ones'}` +
       (r.missing!.length ? `   (missing: ${r.missing!.join(', ')})` : ''),
+    `  tuning       ${r.tune ? 'on: each GEMM shape times a few tilings at first use; the choice is cached per adapter (VDM_TUNE=off)' : 'off: default tilings (VDM_TUNE=on times them)'}`,
     '  limits',
   ];
   for (const [k, v] of Object.entries(r.limits!)) {

@@ -1,7 +1,7 @@
 // The process-wide WebGPU device and the low-level operations on it: pipelines (one per
 // distinct kernel), uploads, readbacks, batched dispatches. Program (program.ts) builds on these.
 import type { KernelSpec } from '../codegen/kernels/kernel.ts';
-import { acquireAdapter, adapterModeFromEnv, loadDawn, NoAdapterError, type AdapterMode } from './adapter.ts';
+import { acquireAdapter, adapterModeFromEnv, loadDawn, NoAdapterError, tuneFromEnv, type AdapterMode } from './adapter.ts';
 import { checkTensorFits } from './limits.ts';
 import { gpuWait } from './wait.ts';
 
@@ -31,6 +31,8 @@ export interface Gpu {
   limits: GpuLimits;
   /** true for software adapters (lavapipe/llvmpipe, SwiftShader) */
   software: boolean;
+  /** kernels offer variants, timed at first use (runtime/tuning.ts); VDM_TUNE, default: hardware only */
+  tune: boolean;
 }
 
 // 'subgroups' is newer than some @webgpu/types releases, hence the cast.
@@ -64,7 +66,7 @@ export async function openDevice(gpu: Pick<GPU, 'requestAdapter'>, mode: Adapter
   }
   return {
     device, adapter, info: adapter.info, features: new Set(requiredFeatures),
-    limits: limitsRecord(device.limits) as GpuLimits, software,
+    limits: limitsRecord(device.limits) as GpuLimits, software, tune: tuneFromEnv(software),
   };
 }
 

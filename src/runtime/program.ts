@@ -6,6 +6,7 @@ import { checkKernel, type Gpu, type HostArray, pipelineFor } from './gpu.ts';
 import { checkTensorFits } from './limits.ts';
 import { type BufferPool, poolFor } from './pool.ts';
 import { type DispatchTiming, TimestampRecorder } from './profile.ts';
+import { tunerFor } from './tuning.ts';
 import { gpuWait } from './wait.ts';
 
 export type TensorDtype = 'f32' | 'i32' | 'u32';
@@ -60,6 +61,7 @@ export class Program {
   private staging?: GPUBuffer;
   private released = false;
   private running = false;
+  private tuned = false;
 
   /**
    * `exactSizes`: buffers of the tensors' own sizes rather than the pool's size classes, for a
@@ -175,11 +177,28 @@ export class Program {
     const recorder = opts.profile && dispatches > 0 ? new TimestampRecorder(this.gpu, dispatches) : undefined;
     this.running = true;
     try {
+      if (this.gpu.tune && !this.tuned) await this.tune();
       // Every Dawn wait in the run (error scopes, the map) polls gently on a software adapter.
       return await gpuWait(this.gpu.software, () => this.submitAndRead(repeat, outputs, recorder));
     } finally {
       this.running = false;
       recorder?.destroy();
+    }
+  }
+
+  /** Before the first run: each kernel that offers variants becomes the fastest of them on this adapter. */
+  private async tune(): Promise<void> {
+    this.tuned = true;
+    const tuner = tunerFor(this.gpu);
+    const chosen = new Map<string, KernelSpec>();
+    for (const step of this.steps) {
+      if (!step.spec.variants) continue;
+      let c = chosen.get(step.spec.key);
+      if (!c) {
+        c = await tuner.choose(step.spec, step.tensors.map((t) => t.byteLength));
+        chosen.set(step.spec.key, c);
+      }
+      if (c !== step.spec) { step.spec = c; step.bindGroup = undefined; }
     }
   }
 

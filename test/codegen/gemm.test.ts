@@ -11,8 +11,9 @@ import { expectMatches, randomArray } from './ref-check.ts';
 const LANES: GemmTiling = { kind: 'lanes', lanes: 8, rows: 16, colVecs: 1 };
 const LANES_WIDE: GemmTiling = { kind: 'lanes', lanes: 8, rows: 8, colVecs: 2 };
 const TILES: GemmTiling = { kind: 'tiles', tileM: 32, tileN: 32, tileK: 8, threadRows: 4, threadCols: 2 };
-const ALL = [LANES, LANES_WIDE, TILES];
-const tilingName = (t: GemmTiling) => (t.kind === 'lanes' ? `lanes r${t.rows} c${t.colVecs}` : `tiles ${t.tileM}x${t.tileN}`);
+const TILES_VEC: GemmTiling = { kind: 'tiles', tileM: 32, tileN: 32, tileK: 8, threadRows: 4, threadCols: 4, vector: true };
+const ALL = [LANES, LANES_WIDE, TILES, TILES_VEC];
+const tilingName = (t: GemmTiling) => (t.kind === 'lanes' ? `lanes r${t.rows} c${t.colVecs}` : `tiles ${t.tileM}x${t.tileN}${t.vector ? ' vec4' : ''}`);
 
 /** Fresh random buffers for every operand `p` has, the GPU run, and the float64 comparison. */
 async function check(p: GemmParams, what: string, data: Partial<GemmData> = {}) {
@@ -24,7 +25,7 @@ async function check(p: GemmParams, what: string, data: Partial<GemmData> = {}) 
   const args = [...names.slice(0, -1).map((k) => Float32Array.from(d[k])), extent(p.out)];
   const [out] = await expectMatches(spec, args, [ref], `${what} [${p.tiling ? tilingName(p.tiling) : 'default'}]`, 1e-4,
     [gemmReference(p, d as GemmData, true)]);
-  return { out, ref, spec };
+  return { out, ref, spec, data: d };
 }
 
 gpuTest('plain GEMM with shapes that divide no tile size, every tiling', async () => {
@@ -36,9 +37,19 @@ gpuTest('plain GEMM with shapes that divide no tile size, every tiling', async (
 
 gpuTest('vector paths: K and N multiples of 4 with edges in M and N tiles', async () => {
   const [M, N, K] = [23, 36, 44];
-  for (const tiling of [...ALL, { kind: 'lanes', lanes: 8, rows: 32, colVecs: 1 } as GemmTiling]) {
+  const wide: GemmTiling[] = [{ kind: 'lanes', lanes: 8, rows: 32, colVecs: 1 },
+    { kind: 'tiles', tileM: 32, tileN: 16, tileK: 12, threadRows: 8, threadCols: 4, vector: true }];
+  for (const tiling of [...ALL, ...wide]) {
     await check({ a: contiguous([M, K]), b: contiguous([K, N]), out: contiguous([M, N]), tiling }, 'vec4');
   }
+});
+
+gpuTest('the scalar and vector tiles sum in the same order: bit-identical outputs', async () => {
+  const [Bt, M, N, K] = [2, 45, 52, 36];
+  const p = { a: contiguous([Bt, M, K]), b: contiguous([K, N]), bias: contiguous([N]), out: contiguous([Bt, M, N]), activation: 'gelu' as const };
+  const scalar = await check({ ...p, tiling: TILES }, 'scalar tiles');
+  const vector = await check({ ...p, tiling: { ...TILES_VEC, tileM: 16, threadRows: 4 } }, 'vector tiles', { a: scalar.data.a, b: scalar.data.b, bias: scalar.data.bias });
+  assert.ok(scalar.out.every((v, i) => Object.is(v, vector.out[i])), 'outputs differ');
 });
 
 gpuTest('lanes: workgroups in blocks of row tiles, with a ragged last block and a bias epilogue', async () => {
@@ -151,6 +162,7 @@ test('bad parameters are clear errors', () => {
   assert.throws(() => gemmKernel({ ...ok, normalize: { eps: 0 } }), /eps must be a positive/);
   assert.throws(() => gemmKernel({ ...ok, tiling: { kind: 'lanes', lanes: 8, rows: 12, colVecs: 1 } }), /multiple of lanes/);
   assert.throws(() => gemmKernel({ ...ok, out: { shape: [4, 5], strides: [0, 1], offset: 0 } }), /must not broadcast/);
+  assert.throws(() => gemmKernel({ ...ok, tiling: { ...TILES, vector: true } }), /multiples of 4/);
   assert.throws(() => gemmKernel({ ...ok, a: { shape: [4, 8], strides: [8, -1], offset: 0 } }), /non-negative integer/);
 });
 

@@ -29,7 +29,11 @@ export interface GemmParams {
  */
 export type GemmTiling = ({ kind: 'lanes' } & LanesTiling) | ({ kind: 'tiles' } & TilesTiling);
 export interface LanesTiling { lanes: number; rows: number; colVecs: number }
-export interface TilesTiling { tileM: number; tileN: number; tileK: number; threadRows: number; threadCols: number }
+export interface TilesTiling {
+  tileM: number; tileN: number; tileK: number; threadRows: number; threadCols: number;
+  /** workgroup tiles and accumulators as vec4s (threadRows and threadCols multiples of 4; see gemm-tiles.ts) */
+  vector?: boolean;
+}
 
 export const DEFAULT_TILES: GemmTiling = { kind: 'tiles', tileM: 64, tileN: 64, tileK: 16, threadRows: 4, threadCols: 4 };
 
@@ -46,6 +50,39 @@ export function chooseGemmTiling(adapter?: AdapterTraits, m = Infinity): GemmTil
     return { kind: 'lanes', lanes: sg, rows: m >= 32 * sg ? 4 * sg : m > 8 * sg ? 2 * sg : sg, colVecs: 1 };
   }
   return DEFAULT_TILES;
+}
+
+/**
+ * The tilings the runtime's tuner times for one GEMM (the default first). A SIMD software adapter
+ * gets the subgroup kernel at 1, 2 and 4 rows per lane and 1 or 2 column vectors; any other adapter
+ * gets workgroup-memory tiles, scalar and vector, from 32 x 32 to 128 x 128 outputs per workgroup,
+ * those that fit its limits (invocations, workgroup size, workgroup memory with the prologue's row
+ * statistics) and are not much larger than the problem.
+ */
+export function gemmTilingCandidates(adapter: AdapterTraits | undefined, plan: Pick<GemmPlan, 'M' | 'N' | 'eps'>): GemmTiling[] {
+  const first = chooseGemmTiling(adapter, plan.M);
+  const out: GemmTiling[] = [first];
+  const add = (t: GemmTiling) => { if (!out.some((o) => JSON.stringify(o) === JSON.stringify(t))) out.push(t); };
+  if (first.kind === 'lanes') {
+    const L = first.lanes;
+    for (const rows of [L, 2 * L, 4 * L]) for (const colVecs of [1, 2]) if (rows * colVecs <= 4 * L) add({ kind: 'lanes', lanes: L, rows, colVecs });
+    return out;
+  }
+  const lim = adapter?.limits ?? {};
+  const maxThreads = lim.maxComputeInvocationsPerWorkgroup ?? 256;
+  const maxX = lim.maxComputeWorkgroupSizeX ?? 256, maxY = lim.maxComputeWorkgroupSizeY ?? 256;
+  const maxBytes = lim.maxComputeWorkgroupStorageSize ?? 16384;
+  const shapes: [number, number, number, number, number][] = [ // tileM, tileN, tileK, threadRows, threadCols
+    [64, 64, 16, 4, 4], [128, 64, 16, 8, 4], [64, 128, 16, 4, 8], [128, 128, 8, 8, 8], [128, 128, 16, 8, 8], [32, 64, 16, 4, 4], [64, 32, 16, 4, 4], [32, 32, 16, 4, 4],
+  ];
+  for (const [tileM, tileN, tileK, threadRows, threadCols] of shapes) {
+    const gx = tileN / threadCols, gy = tileM / threadRows, threads = gx * gy;
+    const statBytes = plan.eps === undefined ? 0 : 4 * tileM * (2 * Math.max(1, Math.floor(threads / tileM)) + 3);
+    if (threads > maxThreads || gx > maxX || gy > maxY || 4 * tileK * (tileM + tileN) + statBytes > maxBytes) continue;
+    if (tileM > 2 * Math.max(32, plan.M) || tileN > 2 * Math.max(32, plan.N)) continue;
+    add({ kind: 'tiles', tileM, tileN, tileK, threadRows, threadCols, vector: true });
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- validation

@@ -22,6 +22,8 @@ export interface TiledMatmulSource {
   loadA(m: string, k: string, mm: string): string;
   /** B(k, n) for in-range k and n */
   loadB(k: string, n: string): string;
+  /** optional, vector variant: vec4f of B(k, n..n+3) for in-range k and n < N, clamping columns past N - 1 */
+  loadB4?(k: string, n: string): string;
   /** statement writing the output (m, n) from the f32 `acc`; only called for m < M and n < N */
   store(m: string, n: string, acc: string): string;
 }
@@ -73,11 +75,75 @@ export function tiledMatmulWgsl(s: TiledMatmulSource, t: TilesTiling): GemmWgsl 
   return { wgsl, dispatch: checkGrid([Math.ceil(N / TN), Math.ceil(M / TM), s.batches], 'matrix kernel') };
 }
 
+/**
+ * The vector variant (`vector: true`): the same tiles, held in workgroup memory as vec4s of 4
+ * consecutive rows of A (for one k) and 4 consecutive columns of B, so the inner loop reads
+ * threadRows / 4 + threadCols / 4 vec4s per k step and issues threadRows * threadCols / 4 vec4 FMAs.
+ * An invocation owns threadRows / 4 blocks of 4 rows and threadCols / 4 blocks of 4 columns, the
+ * blocks interleaved by the thread grid so that neighbouring invocations read neighbouring vec4s.
+ * Each output still sums its products one k at a time in order, as the scalar variant does.
+ */
+export function tiledMatmulVec4Wgsl(s: TiledMatmulSource, t: TilesTiling): GemmWgsl {
+  const { M, N, K } = s;
+  const { tileM: TM, tileN: TN, tileK: TK, threadRows: TR, threadCols: TC } = t;
+  const GX = TN / TC, GY = TM / TR, T = GX * GY, R4 = TR / 4, C4 = TC / 4, TM4 = TM / 4, TN4 = TN / 4;
+  const rowsOf = (mm: string) => [0, 1, 2, 3].map((r) => s.loadA(`min(m0 + ${mm} + ${r}u, ${u(M - 1)})`, 'kc', `${mm} + ${r}u`));
+  const loadB4 = s.loadB4 ?? ((k: string, n: string) => `vec4f(${[0, 1, 2, 3].map((c) => s.loadB(k, `min(${n} + ${c}u, ${u(N - 1)})`)).join(', ')})`);
+  const body = [
+    `let m0 = wg.y * ${u(TM)};`, `let n0 = wg.x * ${u(TN)};`, `let t = lid.y * ${u(GX)} + lid.x;`,
+    ...s.prelude,
+    `var acc: array<vec4f, ${TR * C4}>;`,
+    `for (var k0 = 0u; k0 < ${u(K)}; k0 += ${u(TK)}) {`,
+    `  for (var e = t; e < ${u(TM4 * TK)}; e += ${u(T)}) {`,
+    `    let mm = (e / ${u(TK)}) * 4u;`, `    let k = k0 + e % ${u(TK)};`, `    let kc = min(k, ${u(K - 1)});`,
+    `    tileA[(e % ${u(TK)}) * ${u(TM4)} + e / ${u(TK)}] = select(vec4f(0.0), vec4f(${rowsOf('mm').join(', ')}), k < ${u(K)});`,
+    '  }',
+    `  for (var e = t; e < ${u(TN4 * TK)}; e += ${u(T)}) {`,
+    `    let k = k0 + e / ${u(TN4)};`, `    let kc = min(k, ${u(K - 1)});`,
+    `    tileB[e] = select(vec4f(0.0), ${loadB4('kc', `n0 + (e % ${u(TN4)}) * 4u`)}, k < ${u(K)});`,
+    '  }',
+    '  workgroupBarrier();',
+    `  for (var kk = 0u; kk < ${u(TK)}; kk++) {`,
+    `    var a: array<vec4f, ${R4}>;`,
+    `    for (var i = 0u; i < ${u(R4)}; i++) { a[i] = tileA[kk * ${u(TM4)} + i * ${u(GY)} + lid.y]; }`,
+    `    var b: array<vec4f, ${C4}>;`,
+    `    for (var j = 0u; j < ${u(C4)}; j++) { b[j] = tileB[kk * ${u(TN4)} + j * ${u(GX)} + lid.x]; }`,
+    `    for (var i = 0u; i < ${u(TR)}; i++) {`,
+    '      let av = vec4f(a[i / 4u][i % 4u]);',
+    `      for (var j = 0u; j < ${u(C4)}; j++) { acc[i * ${u(C4)} + j] = fma(av, b[j], acc[i * ${u(C4)} + j]); }`,
+    '    }',
+    '  }',
+    '  workgroupBarrier();',
+    '}',
+    `for (var i = 0u; i < ${u(TR)}; i++) {`,
+    `  let m = m0 + ((i / 4u) * ${u(GY)} + lid.y) * 4u + i % 4u;`,
+    `  for (var j = 0u; j < ${u(C4)}; j++) {`,
+    `    let nb = n0 + (j * ${u(GX)} + lid.x) * 4u;`,
+    `    let v = acc[i * ${u(C4)} + j];`,
+    '    for (var c = 0u; c < 4u; c++) {',
+    '      let n = nb + c;',
+    `      if (m < ${u(M)} && n < ${u(N)}) { ${s.store('m', 'n', 'v[c]')} }`,
+    '    }',
+    '  }', '}',
+  ];
+  const wgsl = [...s.decls, `var<workgroup> tileA: array<vec4f, ${TK * TM4}>;`, `var<workgroup> tileB: array<vec4f, ${TK * TN4}>;`,
+    ...(s.shared ?? []),
+    `@compute @workgroup_size(${GX}, ${GY})`,
+    'fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {',
+    ...body.map((l) => `  ${l}`), '}', ''].join('\n');
+  return { wgsl, dispatch: checkGrid([Math.ceil(N / TN), Math.ceil(M / TM), s.batches], 'matrix kernel') };
+}
+
+/** Bytes of workgroup memory the tiles of `t` take (either variant; the prologue's statistics excluded). */
+export const tileBytes = (t: TilesTiling): number => 4 * t.tileK * (t.tileM + t.tileN);
+
 export function gemmTilesWgsl(g: GemmPlan, t: TilesTiling): GemmWgsl {
   const { M, N, K } = g;
   const TM = t.tileM, T = (t.tileM / t.threadRows) * (t.tileN / t.threadCols);
   const A = layoutOf(g.a, [M, K], undefined);
-  const B = layoutOf(g.b, [K, N], undefined);
+  // The vector variant reads B as vec4s along N where the view allows it.
+  const bVec = t.vector ? layoutOf(g.b, [K, N], 1) : undefined;
+  const B = bVec?.vec4 ? bVec : layoutOf(g.b, [K, N], undefined);
   const opt = {
     scale: g.scale && layoutOf(g.scale, [K], undefined), shift: g.shift && layoutOf(g.shift, [K], undefined),
     bias: g.bias && layoutOf(g.bias, [N], undefined), gate: g.gate && layoutOf(g.gate, [N], undefined),
@@ -110,7 +176,7 @@ export function gemmTilesWgsl(g: GemmPlan, t: TilesTiling): GemmWgsl {
       `  rowX[r] = ${at(A, [`min(m0 + r, ${u(M - 1)})`, '0u'])};`, '  rowRstd[r] = rstd;', '  rowOff[r] = -m1 * rstd;',
       '}', 'workgroupBarrier();');
   }
-  return tiledMatmulWgsl({
+  const source: TiledMatmulSource = {
     M, N, K, batches: g.batch.reduce((a, b) => a * b, 1), prelude, shared,
     decls: [...ops.map((o, i) => declareBuffer(i, o, o === O)), activationWgsl(g.activation)],
     loadA: (m, k, mm) => {
@@ -121,8 +187,10 @@ export function gemmTilesWgsl(g: GemmPlan, t: TilesTiling): GemmWgsl {
       return v;
     },
     loadB: (k, n) => at(B, [k, n]),
+    loadB4: B.vec4 ? (k, n) => `b_buf[(${offsetWgsl('bBase', [k], [B.strides[0]])}) / 4u + min(${n}, ${u(N - 4)}) / 4u]` : undefined,
     store: (m, n, acc) => `${at(O, [m, n])} = ${applyWgsl(g.activation, acc, {
       bias: opt.bias && at(opt.bias, [n]), gate: opt.gate && at(opt.gate, [n]), residual: opt.residual && at(opt.residual, [m, n]),
     })};`,
-  }, t);
+  };
+  return t.vector ? tiledMatmulVec4Wgsl(source, t) : tiledMatmulWgsl(source, t);
 }

@@ -19,7 +19,7 @@
 import { type KernelSpec } from './kernel.ts';
 import { extent, forEachIndex } from './view.ts';
 import { apply64 } from './epilogue.ts';
-import { chooseGemmTiling, OPTIONAL_OPERANDS, planGemm, type GemmParams, type GemmTiling, type Operand } from './gemm-plan.ts';
+import { chooseGemmTiling, gemmTilingCandidates, OPTIONAL_OPERANDS, planGemm, type GemmParams, type GemmTiling, type Operand } from './gemm-plan.ts';
 import { gemmLanesWgsl } from './gemm-lanes.ts';
 import { gemmTilesWgsl } from './gemm-tiles.ts';
 
@@ -88,6 +88,7 @@ function checkTiling(t: GemmTiling): void {
   } else if (t.kind === 'tiles') {
     pos(t.tileM, 'tileM'); pos(t.tileN, 'tileN'); pos(t.tileK, 'tileK'); pos(t.threadRows, 'threadRows'); pos(t.threadCols, 'threadCols');
     if (t.tileM % t.threadRows || t.tileN % t.threadCols) throw new Error('gemm tiling: threadRows must divide tileM and threadCols tileN');
+    if (t.vector && (t.threadRows % 4 || t.threadCols % 4)) throw new Error('gemm tiling: the vector variant needs threadRows and threadCols multiples of 4');
     const threads = (t.tileM / t.threadRows) * (t.tileN / t.threadCols);
     if (threads > 256) throw new Error(`gemm tiling: ${threads} invocations per workgroup (at most 256)`);
   } else {
@@ -104,10 +105,15 @@ export function gemmKernel(p: GemmParams): KernelSpec {
   const ops = [plan.a, plan.b, ...OPTIONAL_OPERANDS.map((k) => plan[k]).filter((o): o is Operand => !!o), plan.out];
   const key = ['gemm', JSON.stringify(tiling), plan.activation, plan.eps ?? '-',
     ...ops.map((o) => `${o.name}:${o.view.shape}/${o.view.strides}/${o.view.offset}`)].join('|');
-  return {
+  const spec: KernelSpec = {
     key, wgsl: body.wgsl, entryPoint: 'main', dispatch: body.dispatch, features: body.features,
     bindings: ops.map((o) => ({ name: `${o.name}_buf`, access: o === plan.out ? 'read_write' as const : 'read' as const })),
   };
+  if (p.adapter?.tune && !p.tiling) {
+    const { adapter, ...fixed } = p;
+    spec.variants = () => gemmTilingCandidates(adapter, plan).slice(1).map((t) => gemmKernel({ ...fixed, tiling: t }));
+  }
+  return spec;
 }
 
 /** Binding order of the present operands (for callers assembling buffers). */

@@ -21,6 +21,12 @@ export interface KernelSpec {
   dispatch: [number, number, number];
   /** WGSL features the kernel needs, e.g. 'shader-f16' */
   features?: string[];
+  /**
+   * Other kernels computing the same values from the same bindings (other tilings), offered when
+   * the adapter asks for them (AdapterTraits.tune): the runtime times them at first use and keeps
+   * the fastest. Generated on demand, so an untuned program pays nothing for them.
+   */
+  variants?: () => KernelSpec[];
 }
 
 /** What the generators that choose a tiling per adapter need from it; the runtime's Gpu object satisfies it. */
@@ -28,6 +34,10 @@ export interface AdapterTraits {
   software: boolean;
   features: ReadonlySet<string>;
   info: { subgroupMinSize?: number; subgroupMaxSize?: number };
+  /** the device's limits, where known: tilings that exceed them are not offered */
+  limits?: Partial<Record<'maxComputeWorkgroupStorageSize' | 'maxComputeInvocationsPerWorkgroup' | 'maxComputeWorkgroupSizeX' | 'maxComputeWorkgroupSizeY', number>>;
+  /** offer KernelSpec.variants for the runtime to time at first use (see runtime/tuning.ts) */
+  tune?: boolean;
 }
 
 /** Splits a flat workgroup count into a grid that fits maxComputeWorkgroupsPerDimension. */
