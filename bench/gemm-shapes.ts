@@ -50,8 +50,8 @@ async function main() {
     for (const b of bufs) b.destroy();
     const best = rows.reduce((a, b) => (b.ms < a.ms ? b : a));
     const name = `${M}x${K}x${N}`;
-    for (const r of rows) process.stdout.write(`  ${name}  ${r.ms.toFixed(3).padStart(9)} ms  ${r.tflops.toFixed(2).padStart(6)} TFLOP/s  ${tilingLabel(r.tiling)}\n`);
-    process.stdout.write(`gemm-shapes: ${name}: default ${rows[0].tflops.toFixed(2)} TFLOP/s, tuned ${best.tflops.toFixed(2)} TFLOP/s (${tilingLabel(best.tiling)})\n`);
+    for (const r of rows) process.stdout.write(`  ${name}  ${r.ms.toFixed(3).padStart(9)} ms  ${r.tflops.toPrecision(3).padStart(6)} TFLOP/s  ${tilingLabel(r.tiling)}\n`);
+    process.stdout.write(`gemm-shapes: ${name}: default ${rows[0].tflops.toPrecision(3)} TFLOP/s, tuned ${best.tflops.toPrecision(3)} TFLOP/s (${tilingLabel(best.tiling)})\n`);
     results.push({ shape: name, M, K, N, variants: rows.map((r) => ({ tiling: r.tiling, ms: r.ms, tflops: r.tflops })), default: rows[0].tflops, tuned: best.tflops });
   }
   const json = opt('--json');

@@ -3,7 +3,7 @@
 // the flags, prints a header, notes and where the files went, and maps every expected failure to
 // one message and exit 1.
 import type { Argv, CommandModule } from 'yargs';
-import { PipelineError, sampleSpec, type SampleResult, type SampleStart } from '../pipeline.ts';
+import { PipelineError, sampleSpec, tuningStats, type SampleResult, type SampleStart } from '../pipeline.ts';
 import { NoAdapterError } from '../runtime/adapter.ts';
 import { CheckpointError } from '../runtime/checkpoint.ts';
 import { checkWritableFolder, FileError } from '../runtime/files.ts';
@@ -11,7 +11,7 @@ import { TensorTooLargeError } from '../runtime/limits.ts';
 import { formatRate } from '../runtime/progress.ts';
 import { SafetensorsError } from '../runtime/safetensors.ts';
 import { SampleSetupError, type SampleSettings } from '../runtime/sample-run.ts';
-import { printDiagnostics } from './report.ts';
+import { printDiagnostics, tuningLine } from './report.ts';
 
 export interface SampleArgs {
   readonly source: string;
@@ -197,16 +197,19 @@ export async function sampleMain(args: SampleArgs): Promise<number> {
       throw err;
     }
   }
+  let gpu: SampleStart['gpu'] | undefined;
   try {
     const r = await sampleSpec(args.source, { spec: args.spec, root: args.root, out: args.out, settings }, {
       note: (m) => process.stderr.write(`note: ${m}\n`),
-      start: (info) => process.stdout.write(header(info)),
+      start: (info) => { gpu = info.gpu; process.stdout.write(header(info)); },
     });
     if (!r.ok) {
       printDiagnostics(r.file, r.diagnostics);
       return 1;
     }
     process.stdout.write(summary(r.result));
+    const tuning = gpu && tuningStats(gpu);
+    if (tuning?.problems) process.stdout.write(`${tuningLine(tuning)}\n`);
     return 0;
   } catch (err) {
     if (err instanceof SampleSetupError || err instanceof PipelineError || err instanceof CheckpointError || err instanceof NoAdapterError

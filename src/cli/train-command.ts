@@ -4,7 +4,7 @@
 // prints a header, notes and a summary, and maps every expected failure to one message and exit 1.
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { PipelineError, trainSpec, type TrainStart } from '../pipeline.ts';
+import { PipelineError, trainSpec, tuningStats, type TrainStart } from '../pipeline.ts';
 import { NoAdapterError } from '../runtime/adapter.ts';
 import { formatRate } from '../runtime/progress.ts';
 import { CheckpointError } from '../runtime/checkpoint.ts';
@@ -15,7 +15,7 @@ import { SafetensorsError } from '../runtime/safetensors.ts';
 import { TrainLogError } from '../runtime/train-log.ts';
 import { DivergedError, TrainSetupError, type TrainResult, type TrainSettings } from '../runtime/train-loop.ts';
 import { parseDimArgs } from './dim-args.ts';
-import { printDiagnostics } from './report.ts';
+import { printDiagnostics, tuningLine } from './report.ts';
 
 export interface TrainArgs {
   readonly spec: string;
@@ -199,17 +199,20 @@ export async function trainMain(args: TrainArgs): Promise<number> {
   };
   const handlers = { SIGINT: onSignal('SIGINT'), SIGTERM: onSignal('SIGTERM') };
   for (const [sig, h] of Object.entries(handlers)) process.on(sig, h);
+  let gpu: TrainStart['gpu'] | undefined;
   try {
     const r = await trainSpec(args.spec, { dims, root: args.root, out, resume: args.resume, settings, recompute: args.recompute }, {
       signal: controller.signal,
       note: (m) => process.stderr.write(`note: ${m}\n`),
-      start: (info) => process.stdout.write(header(info)),
+      start: (info) => { gpu = info.gpu; process.stdout.write(header(info)); },
     });
     if (!r.ok) {
       printDiagnostics(args.spec, r.diagnostics);
       return 1;
     }
     process.stdout.write(summary(r.result, args, out, stoppedBy));
+    const tuning = gpu && tuningStats(gpu);
+    if (tuning?.problems) process.stdout.write(`${tuningLine(tuning)}\n`);
     return r.result.status === 'stopped' && stoppedBy ? SIGNAL_EXIT[stoppedBy] : 0;
   } catch (err) {
     if (err instanceof TrainSetupError || err instanceof PipelineError || err instanceof CheckpointError || err instanceof DataError

@@ -13,6 +13,8 @@ import { gpuWait } from './wait.ts';
 /** Bumped whenever the kernels or the candidate lists change, so that old choices are not reused. */
 const FORMAT = 'vdm-tuning-1';
 const CACHE_SUB = 'tuning';
+/** A variant replaces the default only when it takes less than this fraction of the default's time. */
+const MARGIN = 0.97;
 
 /**
  * Median time of one dispatch of `spec` (ms) with buffers bound as given; Infinity when it fails.
@@ -88,7 +90,8 @@ export class Tuner {
       for (const v of all) {
         const ms = await this.measure(v, buffers, 3 * bestMs);
         this.stats.timed++;
-        if (ms < bestMs) { best = v; bestMs = ms; }
+        // the default keeps its place unless a variant is clearly faster (timings jitter by a few %)
+        if (ms < (best === spec ? MARGIN : 1) * bestMs) { best = v; bestMs = ms; }
       }
     } finally {
       for (const b of buffers) b.destroy();

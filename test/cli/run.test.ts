@@ -46,6 +46,19 @@ gpuTest('vdm run: times the forward pass, checks it against float64 and writes t
   assert.ok(worst < 1e-4, `${worst}`);
 });
 
+gpuTest('vdm run with VDM_TUNE=on: GEMMs timed at the first run, the choice read back by the next, the check still holds', () => {
+  const env = { ...process.env, VDM_TUNE: 'on', VDM_CACHE_DIR: path.join(dir, 'cache') };
+  const first = vdmSync(['run', spec, '--seed', '3', '--check'], { timeout: 120_000, env });
+  assert.is(first.code, 0, first.err);
+  assert.match(first.out, /tuned 1 GEMM shape: 1 timed \(\d+ variants, [\d.]+ s\); [01] runs? a faster tiling than the default/);
+  assert.ok(Number(/check o: max \|GPU - float64\| = (\S+)/.exec(first.out)![1]) < 1e-4, first.out);
+  const second = vdmSync(['run', spec, '--seed', '3'], { timeout: 120_000, env });
+  assert.is(second.code, 0, second.err);
+  assert.match(second.out, /tuned 1 GEMM shape: 1 from the cache/);
+  const off = vdmSync(['run', spec, '--seed', '3'], { timeout: 120_000, env: { ...env, VDM_TUNE: 'off' } });
+  assert.not.match(off.out, /tuned/);
+});
+
 gpuTest('vdm run --params loads parameters by dotted path and refuses a file that does not fit', () => {
   const g = checkFile(spec).graph!;
   const params = initParams(g, 9);
