@@ -52,6 +52,8 @@ process.exit(0);`;
 }
 
 const requireGpu = process.env.VDM_REQUIRE_GPU === '1';
+// Tests run the default tilings (VDM_TUNE=off) unless told otherwise: on a GPU, timing every
+// variant of every test's GEMMs would cost more than the tests; the tuning tests turn it on themselves.
 const gpu = process.env.VDM_TEST_GPU === '0' ? { ok: false, text: 'VDM_TEST_GPU=0 is set' } : probeGpu();
 const gpuNote = gpu.ok ? '' : /adapter/i.test(gpu.text) ? gpu.text : `no WebGPU adapter: ${gpu.text}`;
 
@@ -74,7 +76,7 @@ function runShard(names) {
     };
     const only = `^(?:${names.map(escape).join('|')})$`;
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'node_modules/uvu/bin.js'), 'test', only, '--color', 'false'],
-      { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0', VDM_TEST_GPU: gpu.ok ? '1' : '0' } });
+      { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0', VDM_TEST_GPU: gpu.ok ? '1' : '0', VDM_TUNE: process.env.VDM_TUNE ?? 'off' } });
     let out = '';
     child.stdout.on('data', (chunk) => {
       out += chunk;
