@@ -7,6 +7,7 @@ import {
   convBackwardDataKernel, convBackwardDataReference, convBackwardWeightKernel, convBackwardWeightReference,
   chooseConvWeightTiling, convFlipWeightKernel, convFlipWeightReference, convTransposedParams, flippedShape, type ConvBackwardParams,
 } from '../../src/codegen/kernels/conv-backward.ts';
+import { chooseConvWeightLanesTiling, convBackwardWeightLanesKernel, convWeightGradientKernel } from '../../src/codegen/kernels/conv-backward-lanes.ts';
 import { contiguous, extent, permute, type View } from '../../src/codegen/kernels/view.ts';
 import { openGpu } from '../../src/runtime/gpu.ts';
 import { expectMatches, rand, randomArray } from './ref-check.ts';
@@ -103,6 +104,37 @@ gpuTest('weight gradient tilings: rows past a group\'s end, tap chunks of one an
   assert.throws(() => convBackwardWeightKernel({ ...p, tiling: { rows: 4, taps: 1 } }), /weight tiling/);
 });
 
+gpuTest('weight gradient, lanes kernel (SIMD software adapters): every case, ragged channel blocks, rows beyond a subgroup', async () => {
+  const gpu = await openGpu();
+  if (!gpu.features.has('subgroups')) return; // the kernel needs subgroups; chooseConvWeightLanesTiling never picks it without
+  const L = gpu.info.subgroupMinSize && gpu.info.subgroupMinSize === gpu.info.subgroupMaxSize ? gpu.info.subgroupMinSize : 0;
+  if (!L) return;
+  const cases: [string, ConvBackwardParams][] = [...CASES,
+    ['12 -> 20 channels, 3x3x3 same', conv(2, 12, [3, 4, 5], 20, [3, 3, 3], { padding: 'same' })],
+    ['groups 2 of 10 -> 6, 1x3x3 stride 2', conv(1, 20, [2, 7, 6], 12, [1, 3, 3], { groups: 2, stride: [1, 2, 2], padding: [0, 1, 1] })]];
+  for (const [what, p] of cases) {
+    const d = data(p);
+    const ref = convBackwardWeightReference(p, d.x, d.dy);
+    const mag = convBackwardWeightReference(p, abs(d.x), abs(d.dy));
+    const coutG = p.weight.shape[0] / (p.groups ?? 1);
+    const taps = p.weight.shape.slice(3).reduce((a, b) => a * b, 1);
+    for (const rows of new Set([1, Math.min(coutG, 3), Math.min(coutG, L + 3)])) {
+      await expectMatches(convBackwardWeightLanesKernel({ ...p, tiling: { lanes: L, rows, taps } }), [d.x, d.dy, extent(p.weight)], [ref],
+        `dw lanes ${what} rows ${rows}`, 1e-4, [mag]);
+    }
+  }
+  // the choice: lanes where half the subgroup has a channel, taps in chunks of at most 9
+  const wide = conv(1, 16, [2, 4, 4], 32, [3, 3, 3], { padding: 1 });
+  if (gpu.software) {
+    assert.equal(chooseConvWeightLanesTiling(gpu, wide), { lanes: L, rows: Math.min(32, 2 * L, Math.floor(160 / 9)), taps: 9 });
+    if (2 * 3 < L) assert.is(chooseConvWeightLanesTiling(gpu, conv(1, 3, [2, 4, 4], 8, [1, 3, 3])), undefined, 'most lanes idle');
+    assert.match(convWeightGradientKernel({ ...wide, adapter: gpu }).key, /^conv-backward-weight-lanes:/);
+  }
+  assert.is(chooseConvWeightLanesTiling({ software: false, features: new Set(['subgroups']), info: { subgroupMinSize: 32, subgroupMaxSize: 32 } }, wide), undefined);
+  assert.match(convWeightGradientKernel(wide).key, /^conv-backward-weight:/);
+  assert.throws(() => convBackwardWeightLanesKernel({ ...wide, tiling: { lanes: 8, rows: 4, taps: 6 } }), /lanes tiling/);
+});
+
 gpuTest('permuted and offset views: channels-last x and dx, a [kt, kh, kw, Cin, Cout] weight, dy inside a wider buffer', async () => {
   const [B, C, T, H, W, Co] = [2, 3, 3, 4, 5, 4];
   const x = permute(contiguous([B, T, H, W, C]), [0, 4, 1, 2, 3]);
@@ -115,6 +147,11 @@ gpuTest('permuted and offset views: channels-last x and dx, a [kt, kh, kw, Cin, 
     [convBackwardDataReference(p, abs(d.dy), abs(d.weight))]);
   await expectMatches(convBackwardWeightKernel(p), [d.x, d.dy, extent(p.weight)], [convBackwardWeightReference(p, d.x, d.dy)], 'permuted dw', 1e-4,
     [convBackwardWeightReference(p, abs(d.x), abs(d.dy))]);
+  const gpu = await openGpu();
+  if (gpu.features.has('subgroups') && gpu.info.subgroupMinSize === gpu.info.subgroupMaxSize && gpu.info.subgroupMinSize) {
+    await expectMatches(convBackwardWeightLanesKernel({ ...p, tiling: { lanes: gpu.info.subgroupMinSize, rows: 3, taps: 9 } }), [d.x, d.dy, extent(p.weight)],
+      [convBackwardWeightReference(p, d.x, d.dy)], 'permuted dw, lanes', 1e-4, [convBackwardWeightReference(p, abs(d.x), abs(d.dy))]);
+  }
 });
 
 gpuTest('a many-position reduction (several rounds per lane and a partial last round)', async () => {

@@ -28,7 +28,7 @@ export type ConvBackwardParams = Pick<ConvParams, 'x' | 'weight' | 'out' | 'stri
 const u = (n: number) => `${n}u`;
 const i = (n: number) => `${n}i`;
 
-function writable(v: View, what: string): void {
+export function writable(v: View, what: string): void {
   if (v.shape.some((n, a) => n > 1 && v.strides[a] === 0)) throw new Error(`conv backward: ${what} must not broadcast (stride 0 over an axis longer than 1)`);
 }
 
@@ -40,22 +40,22 @@ function workgroupSizeOf(p: { workgroupSize?: number }): number {
   return wg;
 }
 
-const plan = (p: ConvBackwardParams): ConvPlan => planConv({ x: p.x, weight: p.weight, out: p.out, stride: p.stride, padding: p.padding, dilation: p.dilation, groups: p.groups });
-const keyOf = (g: ConvPlan) => JSON.stringify([g.groups, g.stride, g.dilation, g.padBefore, g.x, g.weight, g.out]);
+export const plan = (p: ConvBackwardParams): ConvPlan => planConv({ x: p.x, weight: p.weight, out: p.out, stride: p.stride, padding: p.padding, dilation: p.dilation, groups: p.groups });
+export const keyOf = (g: ConvPlan) => JSON.stringify([g.groups, g.stride, g.dilation, g.padBefore, g.x, g.weight, g.out]);
 /** WGSL terms coordinate * stride (zero strides skipped). */
-const terms = (strides: readonly number[], coords: readonly string[]) =>
+export const terms = (strides: readonly number[], coords: readonly string[]) =>
   coords.flatMap((c, a) => (strides[a] === 0 ? [] : [strides[a] === 1 ? c : `${c} * ${u(strides[a])}`]));
 /** WGSL: the view's offset plus its terms. */
 const address = (v: View, coords: readonly string[]) => [u(v.offset), ...terms(v.strides, coords)].join(' + ');
 /** WGSL `let` lines decomposing `flat` into `names` over `shape` (outermost first), through `var ${rem}`. */
-const coordsOf = (shape: readonly number[], flat: string, names: readonly string[], rem = 'r') => {
+export const coordsOf = (shape: readonly number[], flat: string, names: readonly string[], rem = 'r') => {
   const lines = [`var ${rem} = ${flat};`];
   for (let a = shape.length - 1; a > 0; a--) lines.push(`let ${names[a]} = ${rem} % ${u(shape[a])}; ${rem} = ${rem} / ${u(shape[a])};`);
   lines.push(`let ${names[0]} = ${rem};`);
   return lines;
 };
 /** WGSL: `e * stride`, or `e` for stride 1. */
-const times = (e: string, stride: number) => (stride === 1 ? e : `${e} * ${u(stride)}`);
+export const times = (e: string, stride: number) => (stride === 1 ? e : `${e} * ${u(stride)}`);
 /** WGSL: ` + n` / ` - n` for an i32 constant (nothing for 0). */
 const plusI = (n: number) => (n > 0 ? ` + ${i(n)}` : n < 0 ? ` - ${i(-n)}` : '');
 
@@ -269,37 +269,10 @@ export function convBackwardWeightKernel(p: ConvBackwardParams & { tiling?: Conv
     ...Array.from({ length: R }, (_, r) => `  let dy${r} = dy_buf[yBase${r} + yAt];`),
     `  let xb = xBase + ${times('b', xs[0])};`,
   ];
-  // Per axis and tap: the input position, whether it is inside x (statically where it always is),
-  // and its clamped address term.
-  const valid: string[][] = [], term: string[][] = [];
-  for (let a = 0; a < 3; a++) {
-    const ax = S[a];
-    const [st, d, pb, n, O] = [g.stride[a], g.dilation[a], g.padBefore[a], g.size[a], g.outSize[a]];
-    const ks = a < split ? [-1] : [...Array(g.kernel[a]).keys()];
-    valid.push([]); term.push([]);
-    for (const k of ks) {
-      const name = a < split ? ax : `${ax}${k}`;
-      const shift = a < split ? ` + i32(${times(`k${ax}`, d)})${plusI(-pb)}` : plusI(k * d - pb);
-      const always = a >= split && k * d - pb >= 0 && (O - 1) * st + k * d - pb <= n - 1;
-      if (always) {
-        valid[a].push('');
-        const at = `${times(`o${ax}`, st)}${k * d - pb ? ` + ${u(k * d - pb)}` : ''}`;
-        term[a].push(times(k * d - pb ? `(${at})` : at, xs[a + 2]));
-        continue;
-      }
-      body.push(`  let p${name} = i32(${times(`o${ax}`, st)})${shift};`);
-      valid[a].push(`p${name} >= 0i && p${name} < ${i(n)}`);
-      term[a].push(times(`u32(clamp(p${name}, 0i, ${i(n - 1)}))`, xs[a + 2]));
-    }
-  }
-  const tapTerms: number[] = [];
-  forEachIndex(valid.map((v) => v.length), (k) => {
-    const e = tapTerms.length;
-    const conds = k.map((kk, a) => valid[a][kk]).filter((c) => c);
-    const load = `x_buf[xb + ${k.map((kk, a) => term[a][kk]).join(' + ')}]`;
-    body.push(`  let x${e} = ${conds.length ? `select(0.0, ${load}, ${conds.map((c) => `(${c})`).join(' && ')})` : load};`);
+  const { loads, tapTerms } = tapLoads(g, split, body);
+  loads.forEach((load, e) => {
+    body.push(`  let x${e} = ${load};`);
     for (let r = 0; r < R; r++) body.push(`  acc${r * taps + e} = fma(dy${r}, x${e}, acc${r * taps + e});`);
-    tapTerms.push(k.reduce((o, kk, a) => o + (a < split ? 0 : kk * wst[a + 2]), 0));
   });
   body.push('}');
   // Lane e sums element e over the lanes in order: one barrier and no tree loop (a software
@@ -324,6 +297,47 @@ export function convBackwardWeightKernel(p: ConvBackwardParams & { tiling?: Conv
     key: `conv-backward-weight:${keyOf(g)}:${wg}:${R}x${taps}`, decls, wg, total: g.groups * blocks * g.cinG * chunks, body, perWorkgroup: true,
     bindings: [{ name: 'x', access: 'read' }, { name: 'dy', access: 'read' }, { name: 'dweight', access: 'read_write' }],
   });
+}
+
+/**
+ * The x value each tap of a chunk reads at the current output position (o<ax> in scope, `xb` the
+ * channel's base address; kernel axes before `split` come from k<ax>): per axis and tap the input
+ * position, whether it lies inside x (known statically where it always does) and its clamped
+ * address. Pushes the position lines to `body`; returns one WGSL expression per tap (zero in the
+ * padding) and each tap's offset in the weight.
+ */
+export function tapLoads(g: ConvPlan, split: number, body: string[]): { loads: string[]; tapTerms: number[] } {
+  const S = ['t', 'h', 'w'];
+  const [xs, wst] = [g.x.strides, g.weight.strides];
+  const valid: string[][] = [], term: string[][] = [];
+  for (let a = 0; a < 3; a++) {
+    const ax = S[a];
+    const [st, d, pb, n, O] = [g.stride[a], g.dilation[a], g.padBefore[a], g.size[a], g.outSize[a]];
+    const ks = a < split ? [-1] : [...Array(g.kernel[a]).keys()];
+    valid.push([]); term.push([]);
+    for (const k of ks) {
+      const name = a < split ? ax : `${ax}${k}`;
+      const shift = a < split ? ` + i32(${times(`k${ax}`, d)})${plusI(-pb)}` : plusI(k * d - pb);
+      const always = a >= split && k * d - pb >= 0 && (O - 1) * st + k * d - pb <= n - 1;
+      if (always) {
+        valid[a].push('');
+        const at = `${times(`o${ax}`, st)}${k * d - pb ? ` + ${u(k * d - pb)}` : ''}`;
+        term[a].push(times(k * d - pb ? `(${at})` : at, xs[a + 2]));
+        continue;
+      }
+      body.push(`  let p${name} = i32(${times(`o${ax}`, st)})${shift};`);
+      valid[a].push(`p${name} >= 0i && p${name} < ${i(n)}`);
+      term[a].push(times(`u32(clamp(p${name}, 0i, ${i(n - 1)}))`, xs[a + 2]));
+    }
+  }
+  const loads: string[] = [], tapTerms: number[] = [];
+  forEachIndex(valid.map((v) => v.length), (k) => {
+    const conds = k.map((kk, a) => valid[a][kk]).filter((c) => c);
+    const load = `x_buf[xb + ${k.map((kk, a) => term[a][kk]).join(' + ')}]`;
+    loads.push(conds.length ? `select(0.0, ${load}, ${conds.map((c) => `(${c})`).join(' && ')})` : load);
+    tapTerms.push(k.reduce((o, kk, a) => o + (a < split ? 0 : kk * wst[a + 2]), 0));
+  });
+  return { loads, tapTerms };
 }
 
 /** Float64 reference: the dweight buffer (extent(weight) elements; the view's elements written, NaN elsewhere). */

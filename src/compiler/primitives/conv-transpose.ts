@@ -16,8 +16,9 @@ import { emitElementwise, viewOver, type LowerCall, type LowerVjpCall, type Valu
 import type { ParamShape, Primitive, ReferenceCall, VjpCall, VjpResult } from './types.ts';
 import { convKernel } from '../../codegen/kernels/conv.ts';
 import {
-  convBackwardDataKernel, convBackwardWeightKernel, convFlipWeightKernel, convTransposedParams,
+  convBackwardDataKernel, convFlipWeightKernel, convTransposedParams,
 } from '../../codegen/kernels/conv-backward.ts';
+import { convWeightGradientKernel } from '../../codegen/kernels/conv-backward-lanes.ts';
 import { binary, input } from '../../codegen/kernels/expr.ts';
 import { reduceKernel } from '../../codegen/kernels/reduce.ts';
 import { contiguous } from '../../codegen/kernels/view.ts';
@@ -215,7 +216,7 @@ function lowerConvTransposeVjp(call: LowerVjpCall): void {
   const k = L.slices.length;
   const partials = k > 1 ? call.scratch('dweight', k * n) : dw;
   L.slices.forEach((s, i) => {
-    call.emit(convBackwardWeightKernel({ ...settings, weight: { ...settings.weight, offset: i * n }, x: s.x, out: s.out }), [call.grad.buffer, x.buffer, partials]);
+    call.emit(convWeightGradientKernel({ ...settings, weight: { ...settings.weight, offset: i * n }, x: s.x, out: s.out, adapter: call.adapter }), [call.grad.buffer, x.buffer, partials]);
   });
   if (k > 1) call.emit(reduceKernel({ op: 'sum', x: contiguous([k, n]), axes: [0], y: contiguous([n]) }), [partials, dw]);
   const db = call.paramGrads.get('bias');

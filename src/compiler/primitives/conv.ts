@@ -9,8 +9,9 @@ import type { Json } from '../ir/json.ts';
 import type { BoundArgs, ParamShape, Primitive, ReferenceCall, VjpCall, VjpResult } from './types.ts';
 import { convKernel } from '../../codegen/kernels/conv.ts';
 import {
-  convBackwardDataKernel, convBackwardWeightKernel, convFlipWeightKernel, convTransposedParams,
+  convBackwardDataKernel, convFlipWeightKernel, convTransposedParams,
 } from '../../codegen/kernels/conv-backward.ts';
+import { convWeightGradientKernel } from '../../codegen/kernels/conv-backward-lanes.ts';
 import { reduceKernel } from '../../codegen/kernels/reduce.ts';
 import { viewOver, type LowerCall, type LowerVjpCall, type Value } from './lowering.ts';
 import { coalesce, contiguous, type View } from '../../codegen/kernels/view.ts';
@@ -195,7 +196,8 @@ function lowerConv(call: LowerCall): void {
 /**
  * Gradient kernels on the forward's slices (dx and dy are laid out as x and y): dx for stride 1 by
  * the forward kernel over the flipped weight (one weight-sized copy), else by the gather kernel;
- * dweight by the per-element reduction, one partial per slice summed where there are several;
+ * dweight by convWeightGradientKernel (lanes on a SIMD software adapter, else the per-element
+ * reduction), one partial per slice summed where there are several;
  * dbias as the sum of dy over all but c.
  */
 function lowerConvVjp(call: LowerVjpCall): void {
@@ -223,7 +225,7 @@ function lowerConvVjp(call: LowerVjpCall): void {
   const k = L.slices.length;
   const partials = k > 1 ? call.scratch('dweight', k * n) : dw;
   L.slices.forEach((s, i) => {
-    call.emit(convBackwardWeightKernel({ ...settings, weight: { ...weight, offset: i * n }, x: s.x, out: s.out }), [x.buffer, call.grad.buffer, partials]);
+    call.emit(convWeightGradientKernel({ ...settings, weight: { ...weight, offset: i * n }, x: s.x, out: s.out, adapter: call.adapter }), [x.buffer, call.grad.buffer, partials]);
   });
   if (k > 1) call.emit(reduceKernel({ op: 'sum', x: contiguous([k, n]), axes: [0], y: contiguous([n]) }), [partials, dw]);
   const db = call.paramGrads.get('bias');
