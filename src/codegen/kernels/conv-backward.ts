@@ -6,10 +6,11 @@
  *
  *  - convBackwardDataKernel: dx (at `x`) from dy (at `out`) and the weight. One invocation per dx
  *    element gathers the (output, tap) pairs that read it: any stride. Bindings: dy, weight, dx.
- *  - convFlipWeightKernel + convTransposedParams: for stride 1 the data gradient is itself a
+ *  - convFlipWeightKernel + convTransposedPhases: for stride 1 the data gradient is itself a
  *    convolution of dy with the weight flipped and transposed per group ([Cin, Cout / groups, taps
  *    reversed]) and padding d (K - 1) - p, so the forward kernel (conv.ts, with its tilings) runs it;
- *    the flip is a weight-sized copy because views cannot reverse an axis (strides are >= 0 there).
+ *    a stride s splits dx into s phases per axis, each such a convolution with a sub-kernel. The
+ *    flip is a weight-sized copy because views cannot reverse an axis (strides are >= 0 there).
  *  - convBackwardWeightKernel: dweight (at `weight`) from x and dy; one workgroup per tile of output
  *    channels x taps (chooseConvWeightTiling) sums dy · x over the batch and the output positions
  *    (zero where a tap lands in the padding), lanes over positions, then lane by lane in order.
@@ -181,19 +182,74 @@ export function convFlipWeightReference(p: ConvFlipParams, weight: ArrayLike<num
 /**
  * The forward convolution that computes dx for stride 1: x = dy (at p.out), weight = `flipped`
  * ([Cin, Cout / groups, KT, KH, KW], see convFlipWeightKernel), out = dx (at p.x), padding before
- * d (K - 1) - p and after d (K - 1) - p' (p' the forward's effective padding after). Null where the
- * forward has a stride, or pads more than d (K - 1) (the transposed padding would be negative).
+ * d (K - 1) - p and after d (K - 1) - p' (p' the forward's effective padding after; where that is
+ * negative, dy's range is cut instead). Null where the forward has a stride (convTransposedPhases).
  */
 export function convTransposedParams(p: ConvBackwardParams, flipped: View): ConvParams | null {
+  if (plan(p).stride.some((s) => s !== 1)) return null;
+  return convTransposedPhases(p, flipped)?.[0] ?? null;
+}
+
+/** One axis of one phase of convTransposedPhases: which dx positions, which dy range, which taps. */
+interface PhaseAxis { r: number; step: number; M: number; start: number; L: number; pad: [number, number]; J: number; wOff: number; wStep: number; dil: number }
+
+/**
+ * The data gradient of a strided convolution as stride-1 forward convolutions, one per phase: along
+ * an axis of stride s, the dx positions s m + r (phase r) receive dy only through the taps k = k0 +
+ * j s with k0 = (r + p) mod s, so dx at that phase is a stride-1 convolution of dy with that
+ * sub-kernel reversed (a strided view of `flipped`, see convFlipWeightKernel), written to a strided
+ * view of dx. The phases partition dx, so each element is written once. Stride-1 axes keep the whole
+ * flipped kernel with its dilation (convTransposedParams). Null where some phase receives nothing (a
+ * kernel shorter than its stride) or is empty, or an axis has both a stride and a dilation.
+ */
+export function convTransposedPhases(p: ConvBackwardParams, flipped: View): ConvParams[] | null {
   const g = plan(p);
-  if (g.stride.some((s) => s !== 1)) return null;
-  const pads = g.kernel.map((k, a) => {
-    const reach = g.dilation[a] * (k - 1);
-    const after = g.outSize[a] - 1 + reach + 1 - g.size[a] - g.padBefore[a];
-    return [reach - g.padBefore[a], reach - after] as [number, number];
+  const axes: PhaseAxis[][] = [];
+  for (let a = 0; a < 3; a++) {
+    const [s, d, K, pb, n, O] = [g.stride[a], g.dilation[a], g.kernel[a], g.padBefore[a], g.size[a], g.outSize[a]];
+    if (s > 1 && d !== 1) return null;
+    const phases: PhaseAxis[] = [];
+    for (let r = 0; r < s; r++) {
+      const M = Math.ceil((n - r) / s);
+      const k0 = s === 1 ? 0 : (((r + pb) % s) + s) % s;
+      if (M < 1 || k0 >= K) return null;
+      const J = s === 1 ? K : Math.floor((K - 1 - k0) / s) + 1;
+      // output m, tap j (of the reversed sub-kernel) reads dy at m + dil j - before
+      const dil = s === 1 ? d : 1;
+      let before = s === 1 ? d * (K - 1) - pb : J - 1 - (r + pb - k0) / s;
+      let after = (M - 1) + dil * (J - 1) - before - (O - 1);
+      // negative padding: the dy range is cut instead
+      const start = Math.max(0, -before);
+      before += start;
+      const L = O - start + Math.min(0, after);
+      after = Math.max(0, after);
+      if (L < 1) return null;
+      phases.push({ r, step: s, M, start, L, pad: [before, after], J, wOff: K - 1 - k0 - (J - 1) * s, wStep: s, dil });
+    }
+    axes.push(phases);
+  }
+  const out: ConvParams[] = [];
+  forEachIndex(axes.map((ph) => ph.length), (idx) => {
+    const ph = idx.map((q, a) => axes[a][q]);
+    const sub = (v: View, pick: (x: PhaseAxis, a: number) => [number, number, number]): View => {
+      const shape = [...v.shape], strides = [...v.strides];
+      let offset = v.offset;
+      ph.forEach((x, a) => {
+        const [first, step, size] = pick(x, a);
+        offset += first * v.strides[a + 2];
+        strides[a + 2] = step * v.strides[a + 2];
+        shape[a + 2] = size;
+      });
+      return { shape, strides, offset };
+    };
+    out.push({
+      x: sub(g.out, (x) => [x.start, 1, x.L]),
+      weight: sub(flipped, (x) => [x.wOff, x.wStep, x.J]),
+      out: sub(g.x, (x) => [x.r, x.step, x.M]),
+      stride: 1, dilation: ph.map((x) => x.dil) as Triple, padding: ph.map((x) => x.pad), groups: g.groups,
+    });
   });
-  if (pads.some(([b, a]) => b < 0 || a < 0)) return null;
-  return { x: g.out, weight: flipped, out: g.x, stride: 1, dilation: g.dilation, padding: pads, groups: g.groups };
+  return out;
 }
 
 /** The view convFlipWeightKernel writes when `flipped` is a contiguous buffer of its own. */

@@ -16,7 +16,7 @@ import { emitElementwise, viewOver, type LowerCall, type LowerVjpCall, type Valu
 import type { ParamShape, Primitive, ReferenceCall, VjpCall, VjpResult } from './types.ts';
 import { convKernel } from '../../codegen/kernels/conv.ts';
 import {
-  convBackwardDataKernel, convFlipWeightKernel, convTransposedParams,
+  convBackwardDataKernel, convFlipWeightKernel, convTransposedPhases,
 } from '../../codegen/kernels/conv-backward.ts';
 import { convWeightGradientKernel } from '../../codegen/kernels/conv-backward-lanes.ts';
 import { binary, input } from '../../codegen/kernels/expr.ts';
@@ -178,8 +178,9 @@ function layoutOf(call: LowerCall, y: Value, x: Value) {
 }
 
 /**
- * The forward is the conv's data gradient with dy = x: for stride 1 the conv kernel over the
- * flipped weight (bias in its epilogue), else the gather kernel into a scratch, then + bias.
+ * The forward is the conv's data gradient with dy = x: the conv kernel over the flipped weight (bias
+ * in its epilogue), once per phase of a stride (convTransposedPhases), else the gather kernel into
+ * a scratch, then + bias.
  */
 function lowerConvTranspose(call: LowerCall): void {
   const x = call.inputs[0], y = call.out;
@@ -187,11 +188,11 @@ function lowerConvTranspose(call: LowerCall): void {
   const w = call.params.get('weight')!;
   const bias = call.params.get('bias');
   const flipped = L.weightOf(L.C, L.Cout / L.groups);
-  const transposed = L.slices.map((s) => convTransposedParams({ ...settings, x: s.x, out: s.out }, flipped));
+  const transposed = L.slices.map((s) => convTransposedPhases({ ...settings, x: s.x, out: s.out }, flipped));
   if (transposed.every((t) => t !== null)) {
     const buffer = call.scratch('flipped', L.C * (L.Cout / L.groups) * L.kN);
     call.emit(convFlipWeightKernel({ weight, flipped, groups: L.groups }), [w, buffer]);
-    for (const t of transposed) {
+    for (const t of transposed.flat()) {
       call.emit(convKernel({ ...t!, bias: bias ? contiguous([L.C]) : undefined, adapter: call.adapter }), [x.buffer, buffer, ...(bias ? [bias] : []), y.buffer]);
     }
     return;

@@ -9,7 +9,7 @@ import type { Json } from '../ir/json.ts';
 import type { BoundArgs, ParamShape, Primitive, ReferenceCall, VjpCall, VjpResult } from './types.ts';
 import { convKernel } from '../../codegen/kernels/conv.ts';
 import {
-  convBackwardDataKernel, convFlipWeightKernel, convTransposedParams,
+  convBackwardDataKernel, convFlipWeightKernel, convTransposedPhases,
 } from '../../codegen/kernels/conv-backward.ts';
 import { convWeightGradientKernel } from '../../codegen/kernels/conv-backward-lanes.ts';
 import { reduceKernel } from '../../codegen/kernels/reduce.ts';
@@ -194,8 +194,9 @@ function lowerConv(call: LowerCall): void {
 }
 
 /**
- * Gradient kernels on the forward's slices (dx and dy are laid out as x and y): dx for stride 1 by
- * the forward kernel over the flipped weight (one weight-sized copy), else by the gather kernel;
+ * Gradient kernels on the forward's slices (dx and dy are laid out as x and y): dx by the forward
+ * kernel over the flipped weight (one weight-sized copy), once per phase of a stride
+ * (convTransposedPhases), else by the gather kernel;
  * dweight by convWeightGradientKernel (lanes on a SIMD software adapter, else the per-element
  * reduction), one partial per slice summed where there are several;
  * dbias as the sum of dy over all but c.
@@ -211,11 +212,11 @@ function lowerConvVjp(call: LowerVjpCall): void {
   const w = call.params.get('weight')!;
   if (dx) {
     const flipped = L.weightOf(L.C, L.Cout / L.groups);
-    const transposed = L.slices.map((s) => convTransposedParams({ ...settings, x: s.x, out: s.out }, flipped));
+    const transposed = L.slices.map((s) => convTransposedPhases({ ...settings, x: s.x, out: s.out }, flipped));
     if (transposed.every((t) => t !== null)) {
       const buffer = call.scratch('flipped', L.C * (L.Cout / L.groups) * L.kN);
       call.emit(convFlipWeightKernel({ weight, flipped, groups: L.groups }), [w, buffer]);
-      for (const t of transposed) call.emit(convKernel({ ...t!, adapter: call.adapter }), [call.grad.buffer, buffer, dx.buffer]);
+      for (const t of transposed.flat()) call.emit(convKernel({ ...t!, adapter: call.adapter }), [call.grad.buffer, buffer, dx.buffer]);
     } else {
       for (const s of L.slices) call.emit(convBackwardDataKernel({ ...settings, x: s.x, out: s.out }), [call.grad.buffer, w, dx.buffer]);
     }
