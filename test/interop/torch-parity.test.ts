@@ -296,6 +296,7 @@ const SPECS: Readonly<Record<string, { edits: [string, string][]; dims: Record<s
   'tiny-shapes.vdm': { edits: [], dims: { b: 2 } },
   'tiny-image-to-video.vdm': { edits: [], dims: { b: 2 } },
   'tiny-motion.vdm': { edits: [], dims: { b: 2 } },
+  'tiny-unet.vdm': { edits: [], dims: { b: 2 } },
   'tiny-video-dit.vdm': { edits: [], dims: { b: 2, t: 4, h: 8, w: 8 } },
   'unet3d-factorized.vdm': { edits: [['let base = 128, mults = (1, 2, 4), heads = 8', 'let base = 32, mults = (1, 2), heads = 2'], ['l=77, c=768', 'l=5, c=16']], dims: { b: 1, t: 2, h: 8, w: 8 } },
   'video-swin.vdm': {

@@ -55,6 +55,7 @@ type Case = { dims: Record<string, number>; rewrite?: (text: string) => readonly
 const CASES: Record<string, Case> = {
   'tiny-video-dit.vdm': { dims: { b: 2, t: 2, h: 8, w: 8 }, rewrite: () => [['depth = 4', 'depth = 2']] },
   'tiny-shapes.vdm': { dims: { b: 2, h: 4, w: 4 }, rewrite: () => [['depth = 4', 'depth = 2']] },
+  'tiny-unet.vdm': { dims: { b: 1, t: 3, h: 4, w: 4 }, rewrite: () => [['let base = 32, groups = 8, heads = 4', 'let base = 8, groups = 4, heads = 2']] },
   'tiny-image-to-video.vdm': { dims: { b: 2, h: 4, w: 4 }, rewrite: () => [['depth = 4', 'depth = 2']] },
   'tiny-motion.vdm': { dims: { b: 2, h: 4, w: 4 }, rewrite: () => [['depth = 4', 'depth = 2']] },
   'motion-conditioned.vdm': { dims: { b: 2, t: 2, h: 4, w: 4 }, rewrite: () => [['depth = 4', 'depth = 2']] },
