@@ -3,7 +3,7 @@ import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { ACTIVATIONS } from '../../src/codegen/kernels/epilogue.ts';
 import { gemmBindingNames, gemmKernel, gemmReference, type GemmData } from '../../src/codegen/kernels/gemm.ts';
-import { chooseGemmTiling, type GemmParams, type GemmTiling } from '../../src/codegen/kernels/gemm-plan.ts';
+import { chooseGemmTiling, gemmTilingCandidates, type GemmParams, type GemmTiling } from '../../src/codegen/kernels/gemm-plan.ts';
 import { contiguous, extent, permute, type View } from '../../src/codegen/kernels/view.ts';
 import { openGpu } from '../../src/runtime/gpu.ts';
 import { expectMatches, randomArray } from './ref-check.ts';
@@ -13,7 +13,7 @@ const LANES_WIDE: GemmTiling = { kind: 'lanes', lanes: 8, rows: 8, colVecs: 2 };
 const TILES: GemmTiling = { kind: 'tiles', tileM: 32, tileN: 32, tileK: 8, threadRows: 4, threadCols: 2 };
 const TILES_VEC: GemmTiling = { kind: 'tiles', tileM: 32, tileN: 32, tileK: 8, threadRows: 4, threadCols: 4, vector: true };
 const ALL = [LANES, LANES_WIDE, TILES, TILES_VEC];
-const tilingName = (t: GemmTiling) => (t.kind === 'lanes' ? `lanes r${t.rows} c${t.colVecs}` : `tiles ${t.tileM}x${t.tileN}${t.vector ? ' vec4' : ''}`);
+const tilingName = (t: GemmTiling) => (t.kind === 'lanes' ? `lanes r${t.rows} c${t.colVecs}` : `tiles ${t.tileM}x${t.tileN}x${t.tileK} ${t.threadRows}x${t.threadCols}${t.vector ? ' vec4' : ''}`);
 
 /** Fresh random buffers for every operand `p` has, the GPU run, and the float64 comparison. */
 async function check(p: GemmParams, what: string, data: Partial<GemmData> = {}) {
@@ -41,6 +41,18 @@ gpuTest('vector paths: K and N multiples of 4 with edges in M and N tiles', asyn
     { kind: 'tiles', tileM: 32, tileN: 16, tileK: 12, threadRows: 8, threadCols: 4, vector: true }];
   for (const tiling of [...ALL, ...wide]) {
     await check({ a: contiguous([M, K]), b: contiguous([K, N]), out: contiguous([M, N]), tiling }, 'vec4');
+  }
+});
+
+gpuTest('every tiling a GPU is offered (gemmTilingCandidates) computes the GEMM, with the adaLN prologue and an epilogue', async () => {
+  const gpuTraits = { software: false, features: new Set<string>(), info: {}, limits: { maxComputeWorkgroupStorageSize: 32768, maxComputeInvocationsPerWorkgroup: 256 } };
+  const [Bt, M, N, K] = [2, 70, 136, 36];
+  const p = { a: contiguous([Bt, M, K]), b: contiguous([K, N]), out: contiguous([Bt, M, N]), bias: contiguous([N]), residual: contiguous([Bt, M, N]), activation: 'gelu_tanh' as const };
+  const tilings = gemmTilingCandidates(gpuTraits, { M, N, eps: 1e-6 });
+  assert.ok(tilings.length >= 7, JSON.stringify(tilings));
+  const data = { a: randomArray(Bt * M * K), b: randomArray(K * N), bias: randomArray(N), residual: randomArray(Bt * M * N), scale: randomArray(Bt * K), shift: randomArray(Bt * K) };
+  for (const tiling of tilings) {
+    await check({ ...p, tiling, normalize: { eps: 1e-6 }, scale: contiguous([Bt, K]), shift: contiguous([Bt, K]) }, 'offered', data);
   }
 });
 
