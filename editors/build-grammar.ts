@@ -45,7 +45,7 @@ const KEYWORD_SCOPES: Record<string, string> = {
   true: 'constant.language.boolean.vdm', false: 'constant.language.boolean.vdm',
 };
 
-const DIFFUSION_ENTRIES = ['schedule', 'predict', 'loss', 'sampler', 'guidance'];
+const DIFFUSION_ENTRIES = ['schedule', 'predict', 'loss', 'sampler', 'guidance', 'timesteps'];
 const ID = '[A-Za-z_][A-Za-z0-9_]*';
 const words = (ws: readonly string[]) => `\\b(?:${ws.join('|')})\\b`;
 

@@ -41,6 +41,7 @@ const DIFFUSION = [
   () => 'predict epsilon', () => 'predict v', () => 'predict x0',
   () => 'loss mse', () => 'loss mse + 0.1 * temporal_consistency', () => 'loss vlb',
   () => 'sampler ddim(steps: 50, eta: 0)', () => 'sampler ddpm', () => 'sampler euler(steps: 30)',
+  () => 'timesteps logit_normal(mean: 0.0, std: 1.0)', () => 'timesteps uniform', () => 'timesteps logit_normal(std: 0)',
   () => 'guidance 4.0',
 ];
 

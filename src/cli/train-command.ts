@@ -44,7 +44,8 @@ const DESCRIBE = 'train a model on the WebGPU adapter: checkpoints, a JSONL log 
 
 // Lines under 80 columns: yargs wraps at 80 and would break longer ones mid-sentence.
 const EPILOGUE = `What it does: each step takes a batch of clips (--data), noises it at random
-timesteps of the spec's diffusion schedule and takes one AdamW step on the
+timesteps of the spec's diffusion schedule (uniform, or as its \`timesteps\`
+entry says) and takes one AdamW step on the
 model's loss (gradients clipped to norm 1, an EMA of the weights kept: its
 decay at step k is min(--ema-decay, (1 + k) / (10 + k)), so a short run's EMA
 averages its last few hundred steps). The

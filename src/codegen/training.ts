@@ -182,7 +182,9 @@ export function lowerTraining(graph: Graph, opts: TrainingOptions = {}): Trainin
   const target = declare('train.target', n, 'state');
   const tableName = declare('train.schedule', 2 * T, 'input');
   emit(pre, 'noise')(randomKernel({ kind: 'normal', n }), [io.rngNoise, noise]);
-  emit(pre, 'timesteps')(randomKernel({ kind: 'timesteps', n: batch, steps: T }), [io.rngTimesteps, tsteps]);
+  const ts = diffusion.timesteps;
+  emit(pre, 'timesteps')(randomKernel({ kind: 'timesteps', n: batch, steps: T, logitNormal: ts?.kind === 'logit_normal' ? { mean: ts.mean, std: ts.std } : undefined }),
+    [io.rngTimesteps, tsteps]);
   emit(pre, 'q_sample')(qSampleKernel({ batch, perSample: n / batch, steps: T, target: kernelTarget }),
     [io.x0, noise, tsteps, tableName, xValue.buffer, sValue.buffer, target]);
 

@@ -556,7 +556,11 @@ def training_loss(model, x0, ${sched}, t=None, noise=None, return_terms=False, *
 ${d.loss.map((l) => `      ${described[l.term]}`).join('\n')}
     With return_terms=True also each term's unweighted value (a dict)."""
     if t is None:
-        t = torch.randint(0, ${sched}.shape[0], (x0.shape[${batchDim}],), device=x0.device)
+${d.timesteps?.kind === 'logit_normal'
+    ? `        # logit-normal levels: floor(T * sigmoid(${py(d.timesteps.mean)} + ${py(d.timesteps.std)} z)), z ~ N(0, 1)
+        z = torch.randn((x0.shape[${batchDim}],), device=x0.device)
+        t = (torch.sigmoid(${py(d.timesteps.mean)} + ${py(d.timesteps.std)} * z) * ${sched}.shape[0]).floor().long().clamp(max=${sched}.shape[0] - 1)`
+    : `        t = torch.randint(0, ${sched}.shape[0], (x0.shape[${batchDim}],), device=x0.device)`}
     if noise is None:
         noise = torch.randn_like(x0)
     x_t = q_sample(x0, t, noise, ${sched})

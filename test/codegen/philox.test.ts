@@ -5,6 +5,7 @@ import type { KernelSpec } from '../../src/codegen/kernels/kernel.ts';
 import {
   mulhi32, philox4x32, philoxBits, philoxNormal, PHILOX_WGSL, randomKernel, randomReference, rngParams,
   type RandomParams, type RngKey,
+  philoxLogitNormalTimesteps,
 } from '../../src/codegen/kernels/philox.ts';
 import { runKernel } from '../runtime/kernels.ts';
 import { assertCompilesClean, rand, seed } from './ref-check.ts';
@@ -124,6 +125,29 @@ gpuTest('statistics over 1e5 draws: normals have mean ~0 and variance ~1, unifor
   assert.ok(counts.every((c) => c > 0) && chi2 < 999 + 6 * 44.7, `timestep chi-square ${chi2}${replay}`);
 });
 
+gpuTest('logit-normal timesteps: the float64 draws up to a level at rounding boundaries, and most levels in the middle', async () => {
+  const n = 100_000, T = 1000;
+  const ln = { mean: 0, std: 1 };
+  const p: RandomParams = { kind: 'timesteps', n, steps: T, logitNormal: ln };
+  await assertCompilesClean(randomKernel(p));
+  const k = freshKey();
+  const got = new Int32Array(await draw(p, k));
+  const ref = philoxLogitNormalTimesteps(k, n, T, ln);
+  let off = 0;
+  for (let i = 0; i < n; i++) {
+    assert.ok(Math.abs(got[i] - ref[i]) <= 1 && got[i] >= 0 && got[i] < T, `element ${i}: ${got[i]} vs ${ref[i]}${replay}`);
+    if (got[i] !== ref[i]) off++;
+  }
+  assert.ok(off < n / 1000, `${off} of ${n} a level off${replay}`);
+  // P(T/4 <= k < 3T/4) = P(|z| < ln 3) = 0.7267 for N(0, 1), 0.5 for uniform draws; sd 0.0014
+  const middle = got.filter((t) => t >= T / 4 && t < (3 * T) / 4).length / n;
+  assert.ok(Math.abs(middle - 0.7267) < 0.01, `middle half holds ${middle}${replay}`);
+  // a shifted mean moves the mass: mean 1 puts P(k >= T/2) = P(z > -1) = 0.8413
+  const up = new Int32Array(await draw({ ...p, logitNormal: { mean: 1, std: 1 } }, { ...k, stream: k.stream + 1 }));
+  const upper = up.filter((t) => t >= T / 2).length / n;
+  assert.ok(Math.abs(upper - 0.8413) < 0.01, `upper half holds ${upper}${replay}`);
+});
+
 gpuTest('one compiled kernel serves every step and stream: the key lives in the uniform', async () => {
   const p: RandomParams = { kind: 'bits', n: 64 };
   const spec = randomKernel(p);
@@ -146,6 +170,8 @@ test('bad parameters fail with clear messages', () => {
   assert.throws(() => randomKernel({ kind: 'timesteps', n: 4 }), /steps \(T\)/);
   assert.throws(() => randomKernel({ kind: 'normal', n: 0 }), /positive integer/);
   assert.throws(() => randomKernel({ kind: 'gamma' as 'normal', n: 4 }), /unknown kind 'gamma'/);
+  assert.throws(() => randomKernel({ kind: 'timesteps', n: 4, steps: 10, logitNormal: { mean: 0, std: 0 } }), /logitNormal/);
+  assert.throws(() => randomKernel({ kind: 'normal', n: 4, logitNormal: { mean: 0, std: 1 } }), /logitNormal applies to timesteps/);
   assert.throws(() => rngParams({ seed: -1, step: 0, stream: 0 }), /seed/);
   assert.throws(() => rngParams({ seed: 1, step: 2 ** 32, stream: 0 }), /step must be a u32/);
 });

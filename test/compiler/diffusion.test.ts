@@ -84,7 +84,20 @@ test('a diffusion section without a model: VDM050', () => {
   assert.equal(codes(check('diffusion { predict v }')), ['VDM050']);
 });
 
-test.run();
+
+test('timesteps: uniform by default (absent from the spec), logit_normal with its settings, out-of-range settings refused', () => {
+  assert.is(graphOf(`${MODEL()}\ndiffusion {\n  schedule rectified_flow\n}`).diffusion!.timesteps, undefined);
+  assert.is(graphOf(`${MODEL()}\ndiffusion {\n  timesteps uniform\n}`).diffusion!.timesteps, undefined);
+  assert.equal(graphOf(`${MODEL()}\ndiffusion {\n  schedule rectified_flow\n  timesteps logit_normal\n}`).diffusion!.timesteps, { kind: 'logit_normal', mean: 0, std: 1 });
+  assert.equal(graphOf(`${MODEL()}\ndiffusion {\n  timesteps logit_normal(mean: -0.5, std: 1.5)\n}`).diffusion!.timesteps, { kind: 'logit_normal', mean: -0.5, std: 1.5 });
+  const bad = (entry: string) => check(`${MODEL()}\ndiffusion {\n  ${entry}\n}`);
+  assert.equal(codes(bad('timesteps logit_normal(std: 0)')), ['VDM060']);
+  assert.match(bad('timesteps logit_normal(std: 0)').diagnostics[0].message, /std must be above 0 and at most 10/);
+  assert.equal(codes(bad('timesteps logit_normal(mean: 11)')), ['VDM060']);
+  assert.equal(codes(bad('timesteps lognormal')), ['VDM060']);
+  assert.match(bad('timesteps lognormal').diagnostics[0].hint ?? '', /logit_normal/);
+  assert.equal(codes(bad('timesteps logit_normal(sd: 1)')), ['VDM060']);
+});
 
 test('rectified flow: the section with its defaults (v, mse, euler 30) and a shift', () => {
   const g = graphOf(`${MODEL()}\ndiffusion {\n  schedule rectified_flow(shift: 3)\n}`);
@@ -109,3 +122,5 @@ test('VDM062: rectified flow refuses epsilon/x0, vlb, temporal_consistency, ddpm
   assert.equal(places(check(`${MODEL()}\ndiffusion {\n  schedule cosine\n  sampler euler(steps: 20)\n}`)), ['VDM062@11:11']);
   assert.equal(codes(rf('  predict v\n  loss mse\n  sampler euler(steps: 30)')), []);
 });
+
+test.run();

@@ -197,6 +197,10 @@ test('vdm export torch: one class per block and a loop over blocks; every spec e
   assert.match(source, /self\.proj = nn\.Conv2d\(4, 384, kernel_size=\(2, 2\), stride=\(2, 2\)\)/);
   assert.match(source, /def training_loss\(model, x0, alpha_bar/);
   assert.match(source, /terms\['vlb'\] = vlb_term\(var, pred\.detach\(\), x0, x_t, t, alpha_bar\)/);
+  assert.match(source, /t = torch\.randint\(0, alpha_bar\.shape\[0\]/);
+  // logit-normal levels (Open-Sora 1.2's training) where the spec asks for them
+  const flow = exportTorch(graphOf(spec('stdit3-xl-2.vdm'), { b: 1, t: 2, h: 4, w: 4 })).source;
+  assert.match(flow, /t = \(torch\.sigmoid\(0 \+ 1 \* z\) \* levels\.shape\[0\]\)\.floor\(\)\.long\(\)\.clamp\(max=levels\.shape\[0\] - 1\)/);
   // Every spec of specs/ exports; an op the export does not know is named with the layers using it.
   for (const f of fs.readdirSync(path.join(repo, 'specs')).filter((n) => n.endsWith('.vdm'))) {
     assert.ok(exportTorch(graphOf(spec(f), { b: 1 })).classes > 0, f);

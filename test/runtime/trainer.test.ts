@@ -10,7 +10,7 @@ import { evaluate } from '../../src/compiler/reference/evaluate.ts';
 import type { Graph } from '../../src/compiler/ir/graph.ts';
 import type { NamedTensor } from '../../src/compiler/ir/named-tensor.ts';
 import { diffusionLoss, noiseSchedule, noisingCoefficients } from '../../src/compiler/reference/diffusion-math.ts';
-import { philoxTimesteps } from '../../src/codegen/kernels/philox.ts';
+import { philoxLogitNormalTimesteps, philoxTimesteps } from '../../src/codegen/kernels/philox.ts';
 import { STREAMS } from '../../src/codegen/training.ts';
 import { openGpu } from '../../src/runtime/gpu.ts';
 import { Trainer } from '../../src/runtime/trainer.ts';
@@ -170,6 +170,26 @@ gpuTest('every loss term: learned sigma (mse + vlb + 0.1 tc) and v (mse + 0.1 tc
 gpuTest('rectified flow (shift 3, velocity target): the step\'s gradients, loss and mse equal the float64 backward', async () => {
   const flow = await termsMatch(TERMS_SPEC('v', 'c', 'rectified_flow(steps: 20, shift: 3.0)', 'mse', 'euler(steps: 5)'), false);
   if (process.env.VDM_TEST_VERBOSE) console.log(`trainer rectified flow: ${JSON.stringify(flow)}`);
+});
+
+gpuTest('logit-normal timesteps: the step draws the levels the float64 draw gives (up to rounding), and its gradients hold', async () => {
+  const source = TERMS_SPEC('v', 'c', 'rectified_flow(steps: 200, shift: 1.0)', 'mse', 'euler(steps: 5)').replace(/\n}\s*$/, '\n  timesteps logit_normal(mean: 0.5, std: 0.8)\n}\n');
+  const g = graphOf(source);
+  assert.equal(g.diffusion!.timesteps, { kind: 'logit_normal', mean: 0.5, std: 0.8 });
+  const gpu = await openGpu();
+  const program = lowerTraining(g, { adapter: gpu });
+  const trainer = Trainer.load(gpu, program, { params: liveParams(g) });
+  try {
+    for (const step of [1, 2, 3]) {
+      await trainer.step(batchOf(program, step), new Map(), step, 1e-4, seed);
+      const [t] = await trainer.read(['train.t']);
+      const want = philoxLogitNormalTimesteps({ seed, step, stream: STREAMS.timesteps }, program.batch, program.steps, { mean: 0.5, std: 0.8 });
+      assert.ok([...t].every((v, i) => Math.abs(v - want[i]) <= 1), `step ${step}: ${[...t]} vs ${[...want]}`);
+    }
+  } finally {
+    trainer.release();
+  }
+  await termsMatch(source, false);
 });
 
 gpuTest('one seed gives the same losses bit for bit; the loss of a small denoiser falls', async () => {

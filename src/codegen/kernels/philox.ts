@@ -24,6 +24,7 @@
 // log(x) near x = 1 has a large relative error, and the angle is reduced exactly in turns, so a
 // normal stays within a few f32 ulps of the float64 value on any adapter.
 import { GRID_MAIN, GRID_WORKGROUP, gridFor, type KernelSpec } from './kernel.ts';
+import { f32Literal } from './expr.ts';
 
 export const PHILOX_M0 = 0xd2511f53;
 export const PHILOX_M1 = 0xcd9e8d57;
@@ -131,6 +132,16 @@ export function philoxTimesteps(k: RngKey, n: number, steps: number): Int32Array
   return Int32Array.from(philoxBits(k, n), (x) => mulhi32(x, steps));
 }
 
+/**
+ * Float64 reference of the logit-normal timestep kernel: k = floor(steps · sigmoid(mean + std · z))
+ * from the normal kernel's z. The kernel computes in f32, so where the product lands within
+ * rounding of a whole number the two can differ by one level.
+ */
+export function philoxLogitNormalTimesteps(k: RngKey, n: number, steps: number, ln: { mean: number; std: number }): Int32Array {
+  checkSteps(steps);
+  return Int32Array.from(philoxNormal(k, n), (z) => Math.min(steps - 1, Math.floor(steps / (1 + Math.exp(-(ln.mean + ln.std * z))))));
+}
+
 function checkSteps(steps: number | undefined): asserts steps is number {
   if (!Number.isInteger(steps) || steps! < 1 || steps! > 0x7fffffff) throw new Error(`rng: timesteps need steps (T), an integer in [1, 2^31) (got ${steps})`);
 }
@@ -214,6 +225,8 @@ export interface RandomParams {
   n: number;
   /** T, for kind 'timesteps' */
   steps?: number;
+  /** kind 'timesteps' only: draw k = floor(T · sigmoid(mean + std · z)), z ~ N(0, 1), instead of uniformly */
+  logitNormal?: { mean: number; std: number };
   workgroupSize?: number;
 }
 
@@ -230,12 +243,19 @@ export function randomKernel(p: RandomParams): KernelSpec {
   if (!Number.isInteger(p.n) || p.n < 1) throw new Error(`rng: n must be a positive integer (got ${p.n})`);
   if (!Number.isInteger(wg) || wg < 1) throw new Error(`rng: workgroup size must be a positive integer (got ${wg})`);
   if (p.kind === 'timesteps') checkSteps(p.steps);
+  const ln = p.logitNormal;
+  if (ln && (p.kind !== 'timesteps' || !Number.isFinite(ln.mean) || !(ln.std > 0 && Number.isFinite(ln.std)))) {
+    throw new Error(`rng: logitNormal applies to timesteps, with a finite mean and a finite std above 0 (got ${JSON.stringify(ln)})`);
+  }
   const blocks = Math.ceil(p.n / 4);
   const values: Record<RandomKind, string> = {
     bits: 'w',
     uniform: 'vec4f(philox_uniform(w.x), philox_uniform(w.y), philox_uniform(w.z), philox_uniform(w.w))',
     normal: 'vec4f(philox_normal2(w.x, w.y), philox_normal2(w.z, w.w))',
-    timesteps: `vec4i(${[...'xyzw'].map((c) => `i32(philox_mulhilo(w.${c}, ${p.steps}u).x)`).join(', ')})`,
+    timesteps: ln
+      // sigmoid(mean + std z) in (0, 1): its level, the last one where rounding reaches 1
+      ? `min(vec4i(floor(${f32Literal(p.steps!)} / (1.0 + exp(-(${f32Literal(ln.mean)} + ${f32Literal(ln.std)} * vec4f(philox_normal2(w.x, w.y), philox_normal2(w.z, w.w))))))), vec4i(${p.steps! - 1}i))`
+      : `vec4i(${[...'xyzw'].map((c) => `i32(philox_mulhilo(w.${c}, ${p.steps}u).x)`).join(', ')})`,
   };
   const wgsl = [
     'struct RngParams { seed_lo: u32, seed_hi: u32, step: u32, stream: u32 }',
@@ -257,7 +277,7 @@ export function randomKernel(p: RandomParams): KernelSpec {
     '',
   ].join('\n');
   return {
-    key: `philox:${JSON.stringify([p.kind, p.n, p.kind === 'timesteps' ? p.steps : 0, wg])}`,
+    key: `philox:${JSON.stringify([p.kind, p.n, p.kind === 'timesteps' ? p.steps : 0, wg, ...(ln ? [ln.mean, ln.std] : [])])}`,
     wgsl,
     entryPoint: 'main',
     bindings: [{ name: 'params', access: 'uniform' }, { name: 'out', access: 'read_write' }],
@@ -270,7 +290,7 @@ export function randomReference(p: RandomParams, k: RngKey): Float64Array | Floa
   switch (p.kind) {
     case 'bits': return philoxBits(k, p.n);
     case 'uniform': return philoxUniform(k, p.n);
-    case 'timesteps': return philoxTimesteps(k, p.n, p.steps!);
+    case 'timesteps': return p.logitNormal ? philoxLogitNormalTimesteps(k, p.n, p.steps!, p.logitNormal) : philoxTimesteps(k, p.n, p.steps!);
     case 'normal': return philoxNormal(k, p.n);
     default: throw new Error(`rng: unknown kind '${p.kind as string}'`);
   }

@@ -13,7 +13,7 @@ import type { Span } from '../ir/source.ts';
 import { didYouMean } from '../ir/suggest.ts';
 import { formatAxes, type Axis } from '../ir/values.ts';
 
-const ENTRIES = ['schedule', 'predict', 'loss', 'sampler', 'guidance'];
+const ENTRIES = ['schedule', 'predict', 'loss', 'sampler', 'guidance', 'timesteps'];
 const CHOICES: Record<string, Record<string, Record<string, number | boolean>>> = {
   schedule: {
     linear: { beta_start: 1e-4, beta_end: 0.02, steps: 1000 },
@@ -24,6 +24,7 @@ const CHOICES: Record<string, Record<string, Record<string, number | boolean>>> 
   predict: { epsilon: { learned_sigma: false }, v: {}, x0: {} },
   sampler: { ddpm: { steps: 0 }, ddim: { steps: 50, eta: 0 }, euler: { steps: 30 } },
   guidance: { cfg: { scale: 4.0, dropout: 0.1 } },
+  timesteps: { uniform: {}, logit_normal: { mean: 0.0, std: 1.0 } },
 };
 const LOSS_TERMS = ['mse', 'vlb', 'temporal_consistency'] as const;
 
@@ -229,6 +230,15 @@ export function checkDiffusion(ctx: Elaboration, frame: Frame, def: DiffusionDef
     dropout: requireRange(guid, 'dropout', (x) => x >= 0 && x < 1, 'at least 0 and below 1'),
   }));
 
+  const ts = pick('timesteps', 'uniform');
+  const timesteps = ts && guarded(() => (ts.name === 'logit_normal'
+    ? {
+      kind: 'logit_normal' as const,
+      mean: requireRange(ts, 'mean', (x) => Math.abs(x) <= 10, 'between -10 and 10'),
+      std: requireRange(ts, 'std', (x) => x > 0 && x <= 10, 'above 0 and at most 10'),
+    }
+    : { kind: 'uniform' as const }));
+
   // Agreement with the schedule: rectified flow has no DDPM posterior (no ddpm/ddim sampler, no vlb,
   // no learned sigma) and its t' = 1 level has no signal (epsilon prediction cannot give x0 there).
   const report62 = (span: Span, message: string, hint?: string) => ctx.report(diag('VDM062', span, message, hint));
@@ -291,6 +301,6 @@ export function checkDiffusion(ctx: Elaboration, frame: Frame, def: DiffusionDef
         `feed ${names} into the model (e.g. through an embedding added to the conditioning), or remove the guidance entry`);
     }
   }
-  if (ctx.diagnostics.length !== errorsBefore || !schedule || !predict || !loss || !sampler || !noisy) return null;
-  return { schedule, predict, loss, sampler, guidance: guidance ?? null, noisy_input: noisy.name };
+  if (ctx.diagnostics.length !== errorsBefore || !schedule || !predict || !loss || !sampler || !timesteps || !noisy) return null;
+  return { schedule, predict, loss, sampler, guidance: guidance ?? null, noisy_input: noisy.name, ...(timesteps.kind === 'uniform' ? {} : { timesteps }) };
 }

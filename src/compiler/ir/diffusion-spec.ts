@@ -13,6 +13,12 @@ export interface DiffusionSpec {
   readonly sampler: { readonly kind: 'ddpm'; readonly steps: number } | { readonly kind: 'ddim'; readonly steps: number; readonly eta: number }
     | { readonly kind: 'euler'; readonly steps: number };
   readonly guidance: { readonly kind: 'cfg'; readonly scale: number; readonly dropout: number } | null;
+  /**
+   * How training draws each sample's level k in [0, steps): uniformly, or k = floor(steps ·
+   * sigmoid(mean + std · z)) with z ~ N(0, 1) (logit-normal, SD3 and Open-Sora 1.2's choice for
+   * rectified flow). Absent in graphs written before it existed: uniform.
+   */
+  readonly timesteps?: { readonly kind: 'uniform' } | { readonly kind: 'logit_normal'; readonly mean: number; readonly std: number };
   /** The model input that carries the noisy sample x_t. */
   readonly noisy_input: string;
 }
