@@ -78,6 +78,7 @@ function diffusionMap(g: Graph): Map<string, string> {
   const { loss, ...rest } = g.diffusion;
   const out = flatten(rest, '', new Map());
   out.set('loss', loss.map((t) => (t.weight === 1 ? t.term : `${t.weight} * ${t.term}`)).join(' + '));
+  if (!rest.timesteps) out.set('timesteps.kind', 'uniform'); // the default is stored as no entry
   return out;
 }
 
