@@ -9,7 +9,7 @@ import { gemmKernel } from '../src/codegen/kernels/gemm.ts';
 import { gemmTilingCandidates, planGemm, type GemmTiling } from '../src/codegen/kernels/gemm-plan.ts';
 import { contiguous } from '../src/codegen/kernels/view.ts';
 import { openGpu } from '../src/runtime/gpu.ts';
-import { timeKernel } from '../src/runtime/tuning.ts';
+import { randomBuffer, timeKernel } from '../src/runtime/tuning.ts';
 
 const DEFAULT_SHAPES = '4096x4096x4096,2048x1152x4608,2048x4608x1152,256x1152x3456';
 
@@ -35,13 +35,7 @@ async function main() {
   for (const [M, K, N] of shapes) {
     const p = { a: contiguous([M, K]), b: contiguous([K, N]), out: contiguous([M, N]) };
     const tilings = gemmTilingCandidates(gpu, planGemm(p));
-    const bufs = [M * K, K * N, M * N].map((n) => {
-      const b = gpu.device.createBuffer({ size: n * 4, usage: GPUBufferUsage.STORAGE, mappedAtCreation: true });
-      const f = new Float32Array(b.getMappedRange());
-      for (let i = 0; i < f.length; i++) f[i] = Math.sin(i * 0.618) * 0.5;
-      b.unmap();
-      return b;
-    });
+    const bufs = [M * K, K * N, M * N].map((n, i) => randomBuffer(gpu, 4 * n, 7 + i));
     const rows: { tiling: GemmTiling; ms: number; tflops: number }[] = [];
     for (const tiling of tilings) {
       const ms = await timeKernel(gpu, gemmKernel({ ...p, tiling }), bufs);

@@ -7,7 +7,6 @@ import { lowerTraining } from '../src/codegen/training.ts';
 import { checkSpec, initialParams } from '../src/pipeline.ts';
 import { openGpu } from '../src/runtime/gpu.ts';
 import { summarizeByKernel } from '../src/runtime/profile.ts';
-import type { Program } from '../src/runtime/program.ts';
 import { Trainer } from '../src/runtime/trainer.ts';
 
 async function main() {
@@ -34,10 +33,7 @@ async function main() {
   const t0 = performance.now();
   for (let s = 4; s <= 8; s++) await trainer.step(x0, data, s, 1e-4, 0);
   const stepMs = (performance.now() - t0) / 5;
-  // the trainer's own program, profiled once more with the same buffers
-  const prog = (trainer as unknown as { prog: Program }).prog;
-  const { timings } = await prog.run({ profile: true, read: false });
-  const kernels = summarizeByKernel(timings!);
+  const kernels = summarizeByKernel(await trainer.profileStep());
   const fam = new Map<string, { calls: number; ms: number }>();
   for (const k of kernels) {
     const f = fam.get(kernelFamily(k.key)) ?? { calls: 0, ms: 0 };
@@ -51,7 +47,7 @@ async function main() {
   }
   process.stdout.write(`slowest kernels:\n`);
   for (const k of kernels.slice(0, top)) process.stdout.write(`  ${k.totalMs.toFixed(1).padStart(8)} ms  ${k.calls}x  ${k.key.slice(0, 140)}\n`);
-  trainer.release?.();
+  trainer.release();
 }
 
 main().then(() => process.exit(0), (e) => { process.stderr.write(`profile-step: ${(e as Error).message}\n`); process.exit(1); });

@@ -9,6 +9,7 @@ import { rngParams } from '../codegen/kernels/philox.ts';
 import { STREAMS, type TrainingProgram } from '../codegen/training.ts';
 import type { Gpu } from './gpu.ts';
 import { Program, type Tensor } from './program.ts';
+import type { DispatchTiming } from './profile.ts';
 
 export interface StepStats {
   readonly loss: number;
@@ -146,6 +147,11 @@ export class Trainer {
   /** Device memory held by the step's buffers. */
   get deviceBytes(): number {
     return this.prog.deviceBytes;
+  }
+
+  /** Runs the last step's inputs once more with every dispatch timed (timestamp-query): where a step's GPU time goes. */
+  async profileStep(): Promise<DispatchTiming[]> {
+    return (await this.prog.run({ profile: true, read: false })).timings ?? [];
   }
 
   release(): void {

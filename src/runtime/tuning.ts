@@ -124,7 +124,7 @@ export function setTuner(gpu: Gpu, tuner: Tuner): void {
 }
 
 /** A storage buffer of `byteLength` bytes (rounded up to 16) holding values in [-1, 1). */
-function randomBuffer(gpu: Gpu, byteLength: number, seed: number): GPUBuffer {
+export function randomBuffer(gpu: Gpu, byteLength: number, seed: number): GPUBuffer {
   const size = Math.max(16, Math.ceil(byteLength / 16) * 16);
   const buf = gpu.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, mappedAtCreation: true, label: 'vdm tuning' });
   const f = new Float32Array(buf.getMappedRange());

@@ -191,7 +191,7 @@ export function convTransposedParams(p: ConvBackwardParams, flipped: View): Conv
 }
 
 /** One axis of one phase of convTransposedPhases: which dx positions, which dy range, which taps. */
-interface PhaseAxis { r: number; step: number; M: number; start: number; L: number; pad: [number, number]; J: number; wOff: number; wStep: number; dil: number }
+interface PhaseAxis { r: number; step: number; M: number; start: number; L: number; pad: [number, number]; J: number; wOff: number; dil: number }
 
 /**
  * The data gradient of a strided convolution as stride-1 forward convolutions, one per phase: along
@@ -224,18 +224,18 @@ export function convTransposedPhases(p: ConvBackwardParams, flipped: View): Conv
       const L = O - start + Math.min(0, after);
       after = Math.max(0, after);
       if (L < 1) return null;
-      phases.push({ r, step: s, M, start, L, pad: [before, after], J, wOff: K - 1 - k0 - (J - 1) * s, wStep: s, dil });
+      phases.push({ r, step: s, M, start, L, pad: [before, after], J, wOff: K - 1 - k0 - (J - 1) * s, dil });
     }
     axes.push(phases);
   }
   const out: ConvParams[] = [];
   forEachIndex(axes.map((ph) => ph.length), (idx) => {
     const ph = idx.map((q, a) => axes[a][q]);
-    const sub = (v: View, pick: (x: PhaseAxis, a: number) => [number, number, number]): View => {
+    const sub = (v: View, pick: (x: PhaseAxis) => [number, number, number]): View => {
       const shape = [...v.shape], strides = [...v.strides];
       let offset = v.offset;
       ph.forEach((x, a) => {
-        const [first, step, size] = pick(x, a);
+        const [first, step, size] = pick(x);
         offset += first * v.strides[a + 2];
         strides[a + 2] = step * v.strides[a + 2];
         shape[a + 2] = size;
@@ -244,7 +244,7 @@ export function convTransposedPhases(p: ConvBackwardParams, flipped: View): Conv
     };
     out.push({
       x: sub(g.out, (x) => [x.start, 1, x.L]),
-      weight: sub(flipped, (x) => [x.wOff, x.wStep, x.J]),
+      weight: sub(flipped, (x) => [x.wOff, x.step, x.J]),
       out: sub(g.x, (x) => [x.r, x.step, x.M]),
       stride: 1, dilation: ph.map((x) => x.dil) as Triple, padding: ph.map((x) => x.pad), groups: g.groups,
     });

@@ -55,9 +55,9 @@ export function chooseGemmTiling(adapter?: AdapterTraits, m = Infinity): GemmTil
 /**
  * The tilings the runtime's tuner times for one GEMM (the default first). A SIMD software adapter
  * gets the subgroup kernel at 1, 2 and 4 rows per lane and 1 or 2 column vectors; any other adapter
- * gets workgroup-memory tiles, scalar and vector, from 32 x 32 to 128 x 128 outputs per workgroup,
- * those that fit its limits (invocations, workgroup size, workgroup memory with the prologue's row
- * statistics) and are not much larger than the problem.
+ * gets, after the default scalar tiles, vector tiles from 32 x 32 to 128 x 128 outputs per
+ * workgroup, those that fit its limits (invocations, workgroup size, workgroup memory with the
+ * prologue's row statistics) and are not much larger than the problem.
  */
 export function gemmTilingCandidates(adapter: AdapterTraits | undefined, plan: Pick<GemmPlan, 'M' | 'N' | 'eps'>): GemmTiling[] {
   const first = chooseGemmTiling(adapter, plan.M);

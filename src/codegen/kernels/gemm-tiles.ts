@@ -34,9 +34,7 @@ export function tiledMatmulWgsl(s: TiledMatmulSource, t: TilesTiling): GemmWgsl 
   const { M, N, K } = s;
   const { tileM: TM, tileN: TN, tileK: TK, threadRows: TR, threadCols: TC } = t;
   const GX = TN / TC, GY = TM / TR, T = GX * GY;
-  const body = [
-    `let m0 = wg.y * ${u(TM)};`, `let n0 = wg.x * ${u(TN)};`, `let t = lid.y * ${u(GX)} + lid.x;`,
-    ...s.prelude,
+  return assemble(s, t, 'f32', [
     `var acc: array<array<f32, ${TC}>, ${TR}>;`,
     `for (var k0 = 0u; k0 < ${u(K)}; k0 += ${u(TK)}) {`,
     `  for (var e = t; e < ${u(TM * TK)}; e += ${u(T)}) {`,
@@ -66,13 +64,25 @@ export function tiledMatmulWgsl(s: TiledMatmulSource, t: TilesTiling): GemmWgsl 
     `    let n = n0 + lid.x + j * ${u(GX)};`,
     `    if (m < ${u(M)} && n < ${u(N)}) { ${s.store('m', 'n', 'acc[i][j]')} }`,
     '  }', '}',
-  ];
-  const wgsl = [...s.decls, `var<workgroup> tileA: array<f32, ${TK * TM}>;`, `var<workgroup> tileB: array<f32, ${TK * TN}>;`,
+  ]);
+}
+
+/**
+ * What both variants share: the tiles in workgroup memory (`elem` = f32, or vec4f of 4 rows / 4
+ * columns), a grid of tileN / threadCols x tileM / threadRows invocations, the tile's origin (m0,
+ * n0) and the invocation's index t ahead of the source's prelude, and one workgroup per output tile
+ * and batch entry.
+ */
+function assemble(s: TiledMatmulSource, t: TilesTiling, elem: 'f32' | 'vec4f', body: string[]): GemmWgsl {
+  const per = elem === 'f32' ? 1 : 4;
+  const GX = t.tileN / t.threadCols, GY = t.tileM / t.threadRows;
+  const wgsl = [...s.decls, `var<workgroup> tileA: array<${elem}, ${(t.tileK * t.tileM) / per}>;`, `var<workgroup> tileB: array<${elem}, ${(t.tileK * t.tileN) / per}>;`,
     ...(s.shared ?? []),
     `@compute @workgroup_size(${GX}, ${GY})`,
     'fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {',
-    ...body.map((l) => `  ${l}`), '}', ''].join('\n');
-  return { wgsl, dispatch: checkGrid([Math.ceil(N / TN), Math.ceil(M / TM), s.batches], 'matrix kernel') };
+    ...[`let m0 = wg.y * ${u(t.tileM)};`, `let n0 = wg.x * ${u(t.tileN)};`, `let t = lid.y * ${u(GX)} + lid.x;`, ...s.prelude, ...body].map((l) => `  ${l}`),
+    '}', ''].join('\n');
+  return { wgsl, dispatch: checkGrid([Math.ceil(s.N / t.tileN), Math.ceil(s.M / t.tileM), s.batches], 'matrix kernel') };
 }
 
 /**
@@ -89,9 +99,7 @@ export function tiledMatmulVec4Wgsl(s: TiledMatmulSource, t: TilesTiling): GemmW
   const GX = TN / TC, GY = TM / TR, T = GX * GY, R4 = TR / 4, C4 = TC / 4, TM4 = TM / 4, TN4 = TN / 4;
   const rowsOf = (mm: string) => [0, 1, 2, 3].map((r) => s.loadA(`min(m0 + ${mm} + ${r}u, ${u(M - 1)})`, 'kc', `${mm} + ${r}u`));
   const loadB4 = s.loadB4 ?? ((k: string, n: string) => `vec4f(${[0, 1, 2, 3].map((c) => s.loadB(k, `min(${n} + ${c}u, ${u(N - 1)})`)).join(', ')})`);
-  const body = [
-    `let m0 = wg.y * ${u(TM)};`, `let n0 = wg.x * ${u(TN)};`, `let t = lid.y * ${u(GX)} + lid.x;`,
-    ...s.prelude,
+  return assemble(s, t, 'vec4f', [
     `var acc: array<vec4f, ${TR * C4}>;`,
     `for (var k0 = 0u; k0 < ${u(K)}; k0 += ${u(TK)}) {`,
     `  for (var e = t; e < ${u(TM4 * TK)}; e += ${u(T)}) {`,
@@ -125,17 +133,8 @@ export function tiledMatmulVec4Wgsl(s: TiledMatmulSource, t: TilesTiling): GemmW
     `      if (m < ${u(M)} && n < ${u(N)}) { ${s.store('m', 'n', 'v[c]')} }`,
     '    }',
     '  }', '}',
-  ];
-  const wgsl = [...s.decls, `var<workgroup> tileA: array<vec4f, ${TK * TM4}>;`, `var<workgroup> tileB: array<vec4f, ${TK * TN4}>;`,
-    ...(s.shared ?? []),
-    `@compute @workgroup_size(${GX}, ${GY})`,
-    'fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {',
-    ...body.map((l) => `  ${l}`), '}', ''].join('\n');
-  return { wgsl, dispatch: checkGrid([Math.ceil(N / TN), Math.ceil(M / TM), s.batches], 'matrix kernel') };
+  ]);
 }
-
-/** Bytes of workgroup memory the tiles of `t` take (either variant; the prologue's statistics excluded). */
-export const tileBytes = (t: TilesTiling): number => 4 * t.tileK * (t.tileM + t.tileN);
 
 export function gemmTilesWgsl(g: GemmPlan, t: TilesTiling): GemmWgsl {
   const { M, N, K } = g;
