@@ -210,9 +210,11 @@ gpuTest('a larger batch: grid-strided partials, the decoder far in its tails', a
   const table = tableOf(d.s);
   const gpu = await runLoss(p, d, table);
   const ref = diffusionLossReference(p, d.out, d.x0, d.noise, d.t, table);
-  // The seed gradient's f32 error reached 2.2e-4 once here (vlb far in its tails, 163,840
-  // elements; the other cases stay under 1e-4); a missed grid stride drops whole partials.
-  assert.ok(relError(gpu.seed, ref.seed) < 1e-3, `seed: ${relError(gpu.seed, ref.seed)}${replay}`);
+  // The seed gradient's f32 error is about 1e-6 at most seeds (12 tried) but grows at t = 0, where
+  // the decoder NLL of an element far in its tails takes the difference of two nearly equal CDFs:
+  // 1.4e-4 at one of those 12 seeds, 2.2e-4 and 1.2e-3 seen once each in full runs (163,840
+  // elements). A missed grid stride drops whole partials, which the term totals below (1e-4) catch too.
+  assert.ok(relError(gpu.seed, ref.seed) < 1e-2, `seed: ${relError(gpu.seed, ref.seed)}${replay}`);
   c.terms.forEach(({ term }, k) => assert.ok(relError([gpu.terms[k]], [ref.terms[k]]) < 1e-4, `${term} ${gpu.terms[k]} vs ${ref.terms[k]}${replay}`));
   assert.is(gpu.partials.length, 3 * 1024);
 });
