@@ -11,7 +11,7 @@ import { TimestampRecorder } from './profile.ts';
 import { gpuWait } from './wait.ts';
 
 /** Bumped whenever the kernels or the candidate lists change, so that old choices are not reused. */
-const FORMAT = 'vdm-tuning-1';
+const FORMAT = 'vdm-tuning-2';
 const CACHE_SUB = 'tuning';
 /** A variant replaces the default only when it takes less than this fraction of the default's time. */
 const MARGIN = 0.97;

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import { gpuTest } from '../gpu.ts';
 import * as assert from 'uvu/assert';
 import { convBindingNames, convKernel, convReference, type ConvData } from '../../src/codegen/kernels/conv.ts';
-import { chooseConvTiling, convOutShape, planConv, type ConvParams, type ConvTiling } from '../../src/codegen/kernels/conv-plan.ts';
+import { chooseConvTiling, convOutShape, convTilingCandidates, planConv, type ConvParams, type ConvTiling } from '../../src/codegen/kernels/conv-plan.ts';
 import { contiguous, extent, permute, type View } from '../../src/codegen/kernels/view.ts';
 import { openGpu } from '../../src/runtime/gpu.ts';
 import { absolute, expectMatches, randomArray } from './ref-check.ts';
@@ -11,8 +11,10 @@ const DIRECT: ConvTiling = { kind: 'direct', lanes: 8, rows: 8, cols: 8 };
 const DIRECT_16: ConvTiling = { kind: 'direct', lanes: 8, rows: 16, cols: 4 };
 const DIRECT_FEW: ConvTiling = { kind: 'direct', lanes: 8, rows: 3, cols: 4 };
 const TILES: ConvTiling = { kind: 'tiles', tileM: 16, tileN: 32, tileK: 8, threadRows: 2, threadCols: 4 };
+const TILES_VEC: ConvTiling = { kind: 'tiles', tileM: 16, tileN: 32, tileK: 8, threadRows: 4, threadCols: 4, vector: true };
+const TILES_PREFETCH: ConvTiling = { kind: 'tiles', tileM: 32, tileN: 64, tileK: 12, threadRows: 4, threadCols: 8, vector: true, prefetch: true };
 const ALL = [DIRECT, DIRECT_16, TILES];
-const name = (t: ConvTiling) => (t.kind === 'direct' ? `direct r${t.rows} c${t.cols}` : 'tiles');
+const name = (t: ConvTiling) => (t.kind === 'direct' ? `direct r${t.rows} c${t.cols}` : `tiles${t.prefetch ? ' prefetch' : t.vector ? ' vec4' : ''}`);
 
 /** NCTHW views for x [B, Cin, T, H, W] and weight [Cout, Cin / groups, ...k]; out as the settings imply. */
 function conv(B: number, Cin: number, size: number[], Cout: number, k: number[], rest: Partial<ConvParams> = {}): ConvParams {
@@ -96,6 +98,34 @@ gpuTest('fused epilogue: bias, activation, per-sample gate, residual', async () 
   const p = conv(1, 3, [2, 4, 6], 5, [1, 3, 3], { padding: 'same', tiling: DIRECT });
   const res = permute(contiguous([1, 5, 2, 6, 4]), [0, 1, 2, 4, 3]);
   await check({ ...p, out: permute(contiguous([1, 5, 2, 6, 4]), [0, 1, 2, 4, 3]), residual: res, bias: contiguous([5]) }, 'scalar epilogue');
+});
+
+gpuTest('vector and prefetching tiles (the tuner\'s variants) match the scalar tiles bit for bit: groups, stride, dilation, epilogue', async () => {
+  const p = conv(2, 6, [5, 7, 9], 10, [3, 3, 2], { groups: 2, stride: [1, 2, 1], padding: [1, 1, [1, 0]], dilation: [2, 1, 1], activation: 'gelu' });
+  const full = { ...p, bias: contiguous([10]), residual: contiguous(p.out.shape) };
+  const data = { x: randomArray(extent(p.x)), weight: randomArray(extent(p.weight)), bias: randomArray(10), residual: randomArray(extent(p.out)) };
+  const a = await check({ ...full, tiling: TILES }, 'scalar tiles', data);
+  for (const tiling of [TILES_VEC, TILES_PREFETCH]) {
+    const b = await check({ ...full, tiling }, 'variant', data);
+    assert.ok(a.out.every((v, i) => Object.is(v, b.out[i])), `${name(tiling)} outputs differ from the scalar tiles`);
+  }
+});
+
+test('a tuning adapter is offered vector and prefetching tiles for a convolution; the software direct kernel none', () => {
+  const hw = { software: false, tune: true, features: new Set<string>(), info: {}, limits: { maxComputeWorkgroupStorageSize: 32768, maxComputeInvocationsPerWorkgroup: 256 } };
+  const p = conv(1, 64, [4, 16, 16], 128, [3, 3, 3], { padding: 'same' });
+  const offered = convTilingCandidates(hw, planConv(p));
+  assert.equal(offered[0], chooseConvTiling(hw, planConv(p)));
+  assert.ok(offered.some((t) => t.kind === 'tiles' && t.prefetch && t.tileM === 128 && t.tileN === 128), JSON.stringify(offered));
+  const spec = convKernel({ ...p, adapter: hw });
+  const variants = spec.variants!();
+  assert.is(variants.length, offered.length - 1);
+  assert.ok(variants.every((v) => v.key !== spec.key && v.wgsl.includes('fn main')));
+  const sw = { ...hw, software: true, features: new Set(['subgroups']), info: { subgroupMinSize: 8, subgroupMaxSize: 8 } };
+  assert.is(convTilingCandidates(sw, planConv(p)).length, 1);
+  assert.is(convKernel({ ...p, adapter: { ...hw, tune: false } }).variants, undefined);
+  assert.throws(() => convKernel({ ...p, tiling: { ...TILES_VEC, prefetch: true, vector: false } as ConvTiling }), /vector: true/);
+  assert.throws(() => convKernel({ ...p, tiling: { ...TILES, vector: true } as ConvTiling }), /multiples of 4/);
 });
 
 gpuTest('the tiling chooser and clear errors for bad parameters', async () => {

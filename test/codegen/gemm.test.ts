@@ -12,8 +12,15 @@ const LANES: GemmTiling = { kind: 'lanes', lanes: 8, rows: 16, colVecs: 1 };
 const LANES_WIDE: GemmTiling = { kind: 'lanes', lanes: 8, rows: 8, colVecs: 2 };
 const TILES: GemmTiling = { kind: 'tiles', tileM: 32, tileN: 32, tileK: 8, threadRows: 4, threadCols: 2 };
 const TILES_VEC: GemmTiling = { kind: 'tiles', tileM: 32, tileN: 32, tileK: 8, threadRows: 4, threadCols: 4, vector: true };
+// 8 x 8 invocations, 4 x 8 outputs each: 2 A slots per invocation, the second partly idle (guarded).
+const TILES_PREFETCH: GemmTiling = { kind: 'tiles', tileM: 32, tileN: 64, tileK: 12, threadRows: 4, threadCols: 8, vector: true, prefetch: true };
+// The prefetching kernel shares the vector tiles' loads and stores (vectorLoads, vectorStores): it runs
+// where its own indexing is at stake (ragged edges, batch, strides), not in every prologue and epilogue
+// case, as each costs seconds of shader compilation on a cold software adapter.
 const ALL = [LANES, LANES_WIDE, TILES, TILES_VEC];
-const tilingName = (t: GemmTiling) => (t.kind === 'lanes' ? `lanes r${t.rows} c${t.colVecs}` : `tiles ${t.tileM}x${t.tileN}x${t.tileK} ${t.threadRows}x${t.threadCols}${t.vector ? ' vec4' : ''}`);
+const WITH_PREFETCH = [...ALL, TILES_PREFETCH];
+const tilingName = (t: GemmTiling) => (t.kind === 'lanes' ? `lanes r${t.rows} c${t.colVecs}`
+  : `tiles ${t.tileM}x${t.tileN}x${t.tileK} ${t.threadRows}x${t.threadCols}${t.prefetch ? ' prefetch' : t.vector ? ' vec4' : ''}`);
 
 /** Fresh random buffers for every operand `p` has, the GPU run, and the float64 comparison. */
 async function check(p: GemmParams, what: string, data: Partial<GemmData> = {}) {
@@ -30,7 +37,7 @@ async function check(p: GemmParams, what: string, data: Partial<GemmData> = {}) 
 
 gpuTest('plain GEMM with shapes that divide no tile size, every tiling', async () => {
   const [M, N, K] = [37, 45, 29];
-  for (const tiling of ALL) {
+  for (const tiling of WITH_PREFETCH) {
     await check({ a: contiguous([M, K]), b: contiguous([K, N]), out: contiguous([M, N]), tiling }, 'plain');
   }
 });
@@ -38,8 +45,9 @@ gpuTest('plain GEMM with shapes that divide no tile size, every tiling', async (
 gpuTest('vector paths: K and N multiples of 4 with edges in M and N tiles', async () => {
   const [M, N, K] = [23, 36, 44];
   const wide: GemmTiling[] = [{ kind: 'lanes', lanes: 8, rows: 32, colVecs: 1 },
-    { kind: 'tiles', tileM: 32, tileN: 16, tileK: 12, threadRows: 8, threadCols: 4, vector: true }];
-  for (const tiling of [...ALL, ...wide]) {
+    { kind: 'tiles', tileM: 32, tileN: 16, tileK: 12, threadRows: 8, threadCols: 4, vector: true },
+    { kind: 'tiles', tileM: 32, tileN: 16, tileK: 12, threadRows: 8, threadCols: 4, vector: true, prefetch: true }];
+  for (const tiling of [...WITH_PREFETCH, ...wide]) {
     await check({ a: contiguous([M, K]), b: contiguous([K, N]), out: contiguous([M, N]), tiling }, 'vec4');
   }
 });
@@ -50,18 +58,31 @@ gpuTest('every tiling a GPU is offered (gemmTilingCandidates) computes the GEMM,
   const p = { a: contiguous([Bt, M, K]), b: contiguous([K, N]), out: contiguous([Bt, M, N]), bias: contiguous([N]), residual: contiguous([Bt, M, N]), activation: 'gelu_tanh' as const };
   const tilings = gemmTilingCandidates(gpuTraits, { M, N, eps: 1e-6 });
   assert.ok(tilings.length >= 7, JSON.stringify(tilings));
+  assert.ok(tilings.some((t) => t.kind === 'tiles' && t.prefetch && t.tileM === 128 && t.tileN === 128), 'a 128 x 128 prefetching tiling is offered');
   const data = { a: randomArray(Bt * M * K), b: randomArray(K * N), bias: randomArray(N), residual: randomArray(Bt * M * N), scale: randomArray(Bt * K), shift: randomArray(Bt * K) };
-  for (const tiling of tilings) {
+  // Prefetching kernels take seconds each to compile on a cold software adapter: one per register
+  // layout (what their written-out loops follow), every plain one.
+  const seen = new Set<string>();
+  const run = tilings.filter((t) => {
+    if (t.kind !== 'tiles' || !t.prefetch) return true;
+    const key = `${t.threadRows}x${t.threadCols}`;
+    return !seen.has(key) && !!seen.add(key);
+  });
+  assert.ok(run.some((t) => t.kind === 'tiles' && t.prefetch && t.tileM === 128 && t.tileN === 128) && run.length < tilings.length);
+  for (const tiling of run) {
     await check({ ...p, tiling, normalize: { eps: 1e-6 }, scale: contiguous([Bt, K]), shift: contiguous([Bt, K]) }, 'offered', data);
   }
 });
 
-gpuTest('the scalar and vector tiles sum in the same order: bit-identical outputs', async () => {
+gpuTest('the scalar, vector and prefetching tiles sum in the same order: bit-identical outputs', async () => {
   const [Bt, M, N, K] = [2, 45, 52, 36];
   const p = { a: contiguous([Bt, M, K]), b: contiguous([K, N]), bias: contiguous([N]), out: contiguous([Bt, M, N]), activation: 'gelu' as const };
   const scalar = await check({ ...p, tiling: TILES }, 'scalar tiles');
-  const vector = await check({ ...p, tiling: { ...TILES_VEC, tileM: 16, threadRows: 4 } }, 'vector tiles', { a: scalar.data.a, b: scalar.data.b, bias: scalar.data.bias });
-  assert.ok(scalar.out.every((v, i) => Object.is(v, vector.out[i])), 'outputs differ');
+  const same = { a: scalar.data.a, b: scalar.data.b, bias: scalar.data.bias };
+  const vector = await check({ ...p, tiling: { ...TILES_VEC, tileM: 16, threadRows: 4 } }, 'vector tiles', same);
+  assert.ok(scalar.out.every((v, i) => Object.is(v, vector.out[i])), 'vector outputs differ');
+  const prefetch = await check({ ...p, tiling: TILES_PREFETCH }, 'prefetching tiles', same);
+  assert.ok(scalar.out.every((v, i) => Object.is(v, prefetch.out[i])), 'prefetching outputs differ');
 });
 
 gpuTest('lanes: workgroups in blocks of row tiles, with a ragged last block and a bias epilogue', async () => {
@@ -76,7 +97,7 @@ gpuTest('lanes: workgroups in blocks of row tiles, with a ragged last block and 
 
 gpuTest('batched with B shared across the batch (weights) and per-batch B', async () => {
   const [Bt, M, N, K] = [3, 19, 40, 24];
-  for (const tiling of ALL) {
+  for (const tiling of WITH_PREFETCH) {
     await check({ a: contiguous([Bt, M, K]), b: contiguous([K, N]), out: contiguous([Bt, M, N]), tiling }, 'shared B');
     await check({ a: contiguous([Bt, M, K]), b: contiguous([Bt, K, N]), out: contiguous([Bt, M, N]), tiling }, 'batched B');
   }
@@ -90,7 +111,7 @@ gpuTest('transposed and permuted operands are strides, not copies', async () => 
   const aT = permute(contiguous([K, M]), [1, 0]);
   // Output written transposed into an [N, M] buffer.
   const outT = permute(contiguous([N, M]), [1, 0]);
-  for (const tiling of ALL) {
+  for (const tiling of WITH_PREFETCH) {
     await check({ a: contiguous([M, K]), b: bT, out: contiguous([M, N]), tiling }, 'B^T');
     await check({ a: aT, b: contiguous([K, N]), out: outT, tiling }, 'A^T, out^T');
   }
@@ -175,6 +196,7 @@ test('bad parameters are clear errors', () => {
   assert.throws(() => gemmKernel({ ...ok, tiling: { kind: 'lanes', lanes: 8, rows: 12, colVecs: 1 } }), /multiple of lanes/);
   assert.throws(() => gemmKernel({ ...ok, out: { shape: [4, 5], strides: [0, 1], offset: 0 } }), /must not broadcast/);
   assert.throws(() => gemmKernel({ ...ok, tiling: { ...TILES, vector: true } }), /multiples of 4/);
+  assert.throws(() => gemmKernel({ ...ok, tiling: { ...TILES_VEC, vector: false, prefetch: true } }), /vector: true/);
   assert.throws(() => gemmKernel({ ...ok, a: { shape: [4, 8], strides: [8, -1], offset: 0 } }), /non-negative integer/);
 });
 

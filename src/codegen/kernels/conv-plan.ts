@@ -3,7 +3,7 @@
 // tilings, and planConv. The parameters are described in conv.ts.
 import type { AdapterTraits } from './kernel.ts';
 import { checkActivation, type Activation } from './epilogue.ts';
-import { DEFAULT_TILES, type TilesTiling } from './gemm-plan.ts';
+import { DEFAULT_TILES, vectorTileCandidates, type TilesTiling } from './gemm-plan.ts';
 import { extent, type View } from './view.ts';
 
 export type Triple = [number, number, number];
@@ -142,4 +142,16 @@ export function chooseConvTiling(adapter: AdapterTraits | undefined, plan: Pick<
     return { kind: 'direct', lanes: sg, rows, cols: plan.outSize[2] > 4 ? 8 : 4 };
   }
   return { ...DEFAULT_TILES, kind: 'tiles' } as ConvTiling;
+}
+
+/**
+ * The tilings the runtime's tuner times for one convolution (the default first): on an adapter that
+ * gets workgroup-memory tiles, the vector tiles the GEMM is offered, for M = output channels of a group
+ * and N = output positions. The direct kernel of SIMD software adapters has no variants.
+ */
+export function convTilingCandidates(adapter: AdapterTraits | undefined, plan: Pick<ConvPlan, 'coutG' | 'outSize' | 'kernel'>): ConvTiling[] {
+  const first = chooseConvTiling(adapter, plan);
+  if (first.kind === 'direct') return [first];
+  const N = plan.outSize[0] * plan.outSize[1] * plan.outSize[2];
+  return [first, ...vectorTileCandidates(adapter, { M: plan.coutG, N }).map((t) => ({ kind: 'tiles' as const, ...t }))];
 }

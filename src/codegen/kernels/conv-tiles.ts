@@ -1,12 +1,13 @@
 // The convolution kernel for GPUs: implicit GEMM on the workgroup-tile skeleton of gemm-tiles.ts.
 // Per (batch, group): M = output channels of the group, N = output positions (to, ho, wo),
 // K = (input channel of the group, kt, kh, kw); the input patch element of (k, n) is computed on the fly
-// (zero in the padding), so no im2col buffer exists.
+// (zero in the padding), so no im2col buffer exists. Any of the skeletons (scalar, vector, prefetching).
 import { applyWgsl, activationWgsl } from './epilogue.ts';
 import type { ConvPlan } from './conv-plan.ts';
 import type { GemmWgsl } from './gemm-lanes.ts';
 import type { TilesTiling } from './gemm-plan.ts';
-import { tiledMatmulWgsl } from './gemm-tiles.ts';
+import { tiledMatmulVec4Wgsl, tiledMatmulWgsl } from './gemm-tiles.ts';
+import { tiledMatmulPrefetchWgsl } from './gemm-prefetch.ts';
 import { declareBuffer } from './operand-wgsl.ts';
 import type { View } from './view.ts';
 
@@ -34,7 +35,8 @@ export function convTilesWgsl(g: ConvPlan, t: TilesTiling): GemmWgsl {
     `  return select(0.0, x_buf[${lin(g.x, ['b', `c + ${kParts('k')[0]}`, 'q.x', 'q.y', 'q.z'])}], ok);`,
     '}',
   ];
-  return tiledMatmulWgsl({
+  const skeleton = t.prefetch ? tiledMatmulPrefetchWgsl : t.vector ? tiledMatmulVec4Wgsl : tiledMatmulWgsl;
+  return skeleton({
     M: g.coutG, N: To * Ho * Wo, K: g.cinG * KT * KH * KW, batches: g.B * g.groups,
     decls: [...decls, activationWgsl(g.activation), ...fns],
     prelude: [`let b = wg.z / ${u(g.groups)};`, `let gi = wg.z % ${u(g.groups)};`],

@@ -14,13 +14,14 @@
  *   epilogue order: act(acc + bias) * gate + residual
  *   tiling    optional; else chooseConvTiling(adapter, ...): 'direct' on SIMD software adapters (lanes share
  *             output channels, each lane a run of outputs along w reusing one input window for every kw),
- *             'tiles' (the workgroup-memory implicit GEMM) on GPUs
+ *             'tiles' (the workgroup-memory implicit GEMM) on GPUs; where the adapter tunes, the tiles of
+ *             convTilingCandidates are the kernel's variants
  * Bindings, in order: x, weight, [bias], [gate], [residual], out (only the present ones).
  */
 import type { KernelSpec } from './kernel.ts';
 import { extent, type View } from './view.ts';
 import { apply64 } from './epilogue.ts';
-import { chooseConvTiling, planConv, type ConvParams, type ConvTiling } from './conv-plan.ts';
+import { chooseConvTiling, convTilingCandidates, planConv, type ConvParams, type ConvTiling } from './conv-plan.ts';
 import { convDirectWgsl } from './conv-direct.ts';
 import { convTilesWgsl } from './conv-tiles.ts';
 
@@ -67,6 +68,8 @@ function checkTiling(t: ConvTiling): void {
     for (const k of ['tileM', 'tileN', 'tileK', 'threadRows', 'threadCols'] as const) pos(t[k], k);
     if (t.tileM % t.threadRows || t.tileN % t.threadCols) throw new Error('conv tiling: threadRows must divide tileM and threadCols tileN');
     if ((t.tileM / t.threadRows) * (t.tileN / t.threadCols) > 256) throw new Error('conv tiling: at most 256 invocations per workgroup');
+    if (t.vector && (t.threadRows % 4 || t.threadCols % 4)) throw new Error('conv tiling: the vector variant needs threadRows and threadCols multiples of 4');
+    if (t.prefetch && !t.vector) throw new Error('conv tiling: prefetch is a form of the vector variant (vector: true)');
   } else {
     throw new Error(`conv tiling: unknown kind '${(t as { kind: unknown }).kind}' (direct or tiles)`);
   }
@@ -82,10 +85,15 @@ export function convKernel(p: ConvParams): KernelSpec {
   const views = names.map((n) => plan[n as 'x']!);
   const key = ['conv', JSON.stringify(tiling), plan.activation, plan.groups, plan.stride, plan.dilation, plan.padBefore,
     ...names.map((n, i) => `${n}:${views[i].shape}/${views[i].strides}/${views[i].offset}`)].join('|');
-  return {
+  const spec: KernelSpec = {
     key, wgsl: body.wgsl, entryPoint: 'main', dispatch: body.dispatch, features: body.features,
     bindings: names.map((n) => ({ name: `${n}_buf`, access: n === 'out' ? 'read_write' as const : 'read' as const })),
   };
+  if (p.adapter?.tune && !p.tiling) {
+    const { adapter, ...fixed } = p;
+    spec.variants = () => convTilingCandidates(adapter, plan).slice(1).map((t) => convKernel({ ...fixed, tiling: t }));
+  }
+  return spec;
 }
 
 /** Binding order of the present operands. */

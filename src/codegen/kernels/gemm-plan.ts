@@ -33,6 +33,8 @@ export interface TilesTiling {
   tileM: number; tileN: number; tileK: number; threadRows: number; threadCols: number;
   /** workgroup tiles and accumulators as vec4s (threadRows and threadCols multiples of 4; see gemm-tiles.ts) */
   vector?: boolean;
+  /** with vector: the next k step loaded into registers during this one's FMAs, all register loops written out (gemm-prefetch.ts) */
+  prefetch?: boolean;
 }
 
 export const DEFAULT_TILES: GemmTiling = { kind: 'tiles', tileM: 64, tileN: 64, tileK: 16, threadRows: 4, threadCols: 4 };
@@ -55,9 +57,7 @@ export function chooseGemmTiling(adapter?: AdapterTraits, m = Infinity): GemmTil
 /**
  * The tilings the runtime's tuner times for one GEMM (the default first). A SIMD software adapter
  * gets the subgroup kernel at 1, 2 and 4 rows per lane and 1 or 2 column vectors; any other adapter
- * gets, after the default scalar tiles, vector tiles from 32 x 32 to 128 x 128 outputs per
- * workgroup, those that fit its limits (invocations, workgroup size, workgroup memory with the
- * prologue's row statistics) and are not much larger than the problem.
+ * gets, after the default scalar tiles, the vector tiles of vectorTileCandidates.
  */
 export function gemmTilingCandidates(adapter: AdapterTraits | undefined, plan: Pick<GemmPlan, 'M' | 'N' | 'eps'>): GemmTiling[] {
   const first = chooseGemmTiling(adapter, plan.M);
@@ -68,6 +68,17 @@ export function gemmTilingCandidates(adapter: AdapterTraits | undefined, plan: P
     for (const rows of [L, 2 * L, 4 * L]) for (const colVecs of [1, 2]) if (rows * colVecs <= 4 * L) add({ kind: 'lanes', lanes: L, rows, colVecs });
     return out;
   }
+  for (const t of vectorTileCandidates(adapter, plan)) add({ kind: 'tiles', ...t });
+  return out;
+}
+
+/**
+ * Vector tiles (plain and prefetching) from 32 x 32 to 128 x 128 outputs per workgroup that fit the
+ * adapter's limits (invocations, workgroup size, workgroup memory with a layer-norm prologue's row
+ * statistics when `eps` is set) and are not much larger than an M x N problem. The GEMM and the
+ * implicit-GEMM convolution offer these to the tuner.
+ */
+export function vectorTileCandidates(adapter: AdapterTraits | undefined, plan: { M: number; N: number; eps?: number }): TilesTiling[] {
   const lim = adapter?.limits ?? {};
   const maxThreads = lim.maxComputeInvocationsPerWorkgroup ?? 256;
   const maxX = lim.maxComputeWorkgroupSizeX ?? 256, maxY = lim.maxComputeWorkgroupSizeY ?? 256;
@@ -75,12 +86,16 @@ export function gemmTilingCandidates(adapter: AdapterTraits | undefined, plan: P
   const shapes: [number, number, number, number, number][] = [ // tileM, tileN, tileK, threadRows, threadCols
     [64, 64, 16, 4, 4], [128, 64, 16, 8, 4], [64, 128, 16, 4, 8], [128, 128, 8, 8, 8], [128, 128, 16, 8, 8], [32, 64, 16, 4, 4], [64, 32, 16, 4, 4], [32, 32, 16, 4, 4],
   ];
+  const out: TilesTiling[] = [];
   for (const [tileM, tileN, tileK, threadRows, threadCols] of shapes) {
     const gx = tileN / threadCols, gy = tileM / threadRows, threads = gx * gy;
     const statBytes = plan.eps === undefined ? 0 : 4 * tileM * (2 * Math.max(1, Math.floor(threads / tileM)) + 3);
-    if (threads > maxThreads || gx > maxX || gy > maxY || 4 * tileK * (tileM + tileN) + statBytes > maxBytes) continue;
-    if (tileM > 2 * Math.max(32, plan.M) || tileN > 2 * Math.max(32, plan.N)) continue;
-    add({ kind: 'tiles', tileM, tileN, tileK, threadRows, threadCols, vector: true });
+    if (threads > maxThreads || gx > maxX || gy > maxY || tileM > 2 * Math.max(32, plan.M) || tileN > 2 * Math.max(32, plan.N)) continue;
+    for (const prefetch of [false, true]) {
+      // The prefetching kernel pads each k row of the A tile by one vec4.
+      if (4 * tileK * (tileM + tileN + (prefetch ? 4 : 0)) + statBytes > maxBytes) continue;
+      out.push({ tileM, tileN, tileK, threadRows, threadCols, vector: true, ...(prefetch ? { prefetch } : {}) });
+    }
   }
   return out;
 }

@@ -71,12 +71,12 @@ export function tiledMatmulWgsl(s: TiledMatmulSource, t: TilesTiling): GemmWgsl 
  * What both variants share: the tiles in workgroup memory (`elem` = f32, or vec4f of 4 rows / 4
  * columns), a grid of tileN / threadCols x tileM / threadRows invocations, the tile's origin (m0,
  * n0) and the invocation's index t ahead of the source's prelude, and one workgroup per output tile
- * and batch entry.
+ * and batch entry. `padA` elements follow each k row of tileA.
  */
-function assemble(s: TiledMatmulSource, t: TilesTiling, elem: 'f32' | 'vec4f', body: string[]): GemmWgsl {
+export function assemble(s: TiledMatmulSource, t: TilesTiling, elem: 'f32' | 'vec4f', body: string[], padA = 0): GemmWgsl {
   const per = elem === 'f32' ? 1 : 4;
   const GX = t.tileN / t.threadCols, GY = t.tileM / t.threadRows;
-  const wgsl = [...s.decls, `var<workgroup> tileA: array<${elem}, ${(t.tileK * t.tileM) / per}>;`, `var<workgroup> tileB: array<${elem}, ${(t.tileK * t.tileN) / per}>;`,
+  const wgsl = [...s.decls, `var<workgroup> tileA: array<${elem}, ${t.tileK * (t.tileM / per + padA)}>;`, `var<workgroup> tileB: array<${elem}, ${(t.tileK * t.tileN) / per}>;`,
     ...(s.shared ?? []),
     `@compute @workgroup_size(${GX}, ${GY})`,
     'fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {',
@@ -97,8 +97,7 @@ export function tiledMatmulVec4Wgsl(s: TiledMatmulSource, t: TilesTiling): GemmW
   const { M, N, K } = s;
   const { tileM: TM, tileN: TN, tileK: TK, threadRows: TR, threadCols: TC } = t;
   const GX = TN / TC, GY = TM / TR, T = GX * GY, R4 = TR / 4, C4 = TC / 4, TM4 = TM / 4, TN4 = TN / 4;
-  const rowsOf = (mm: string) => [0, 1, 2, 3].map((r) => s.loadA(`min(m0 + ${mm} + ${r}u, ${u(M - 1)})`, 'kc', `${mm} + ${r}u`));
-  const loadB4 = s.loadB4 ?? ((k: string, n: string) => `vec4f(${[0, 1, 2, 3].map((c) => s.loadB(k, `min(${n} + ${c}u, ${u(N - 1)})`)).join(', ')})`);
+  const { rowsOf, loadB4 } = vectorLoads(s);
   return assemble(s, t, 'vec4f', [
     `var acc: array<vec4f, ${TR * C4}>;`,
     `for (var k0 = 0u; k0 < ${u(K)}; k0 += ${u(TK)}) {`,
@@ -123,20 +122,40 @@ export function tiledMatmulVec4Wgsl(s: TiledMatmulSource, t: TilesTiling): GemmW
     '  }',
     '  workgroupBarrier();',
     '}',
-    `for (var i = 0u; i < ${u(TR)}; i++) {`,
-    `  let m = m0 + ((i / 4u) * ${u(GY)} + lid.y) * 4u + i % 4u;`,
-    `  for (var j = 0u; j < ${u(C4)}; j++) {`,
-    `    let nb = n0 + (j * ${u(GX)} + lid.x) * 4u;`,
-    `    let v = acc[i * ${u(C4)} + j];`,
-    '    for (var c = 0u; c < 4u; c++) {',
-    '      let n = nb + c;',
-    `      if (m < ${u(M)} && n < ${u(N)}) { ${s.store('m', 'n', 'v[c]')} }`,
-    '    }',
-    '  }', '}',
+    ...vectorStores(s, t, 'acc'),
   ]);
 }
 
-export function gemmTilesWgsl(g: GemmPlan, t: TilesTiling): GemmWgsl {
+/**
+ * The vector tiles' write-out: row i of an invocation is m0 + ((i / 4) * GY + lid.y) * 4 + i % 4, its
+ * column vector j starts at n0 + (j * GX + lid.x) * 4; `acc` holds TR x C4 vec4s, row-major. A loop,
+ * so the source's store (with its epilogue) appears once in the kernel.
+ */
+export function vectorStores(s: TiledMatmulSource, t: TilesTiling, acc: string): string[] {
+  const GX = t.tileN / t.threadCols, GY = t.tileM / t.threadRows, C4 = t.threadCols / 4;
+  return [
+    `for (var i = 0u; i < ${u(t.threadRows)}; i++) {`,
+    `  let m = m0 + ((i / 4u) * ${u(GY)} + lid.y) * 4u + i % 4u;`,
+    `  for (var j = 0u; j < ${u(C4)}; j++) {`,
+    `    let nb = n0 + (j * ${u(GX)} + lid.x) * 4u;`,
+    `    let v = ${acc}[i * ${u(C4)} + j];`,
+    '    for (var c = 0u; c < 4u; c++) {',
+    '      let n = nb + c;',
+    `      if (m < ${u(s.M)} && n < ${u(s.N)}) { ${s.store('m', 'n', 'v[c]')} }`,
+    '    }',
+    '  }', '}',
+  ];
+}
+
+/** A(m0 + mm + r, kc) for r = 0..3 (rows clamped to M - 1), and B(k, n..n+3) as one vec4f. */
+export function vectorLoads(s: TiledMatmulSource) {
+  const rowsOf = (mm: string) => [0, 1, 2, 3].map((r) => s.loadA(`min(m0 + ${mm} + ${r}u, ${u(s.M - 1)})`, 'kc', `${mm} + ${r}u`));
+  const loadB4 = s.loadB4 ?? ((k: string, n: string) => `vec4f(${[0, 1, 2, 3].map((c) => s.loadB(k, `min(${n} + ${c}u, ${u(s.N - 1)})`)).join(', ')})`);
+  return { rowsOf, loadB4 };
+}
+
+/** What a GEMM plan reads and writes, for any of the tile skeletons (the vector ones when `t.vector`). */
+export function gemmTilesSource(g: GemmPlan, t: TilesTiling): TiledMatmulSource {
   const { M, N, K } = g;
   const TM = t.tileM, T = (t.tileM / t.threadRows) * (t.tileN / t.threadCols);
   const A = layoutOf(g.a, [M, K], undefined);
@@ -175,7 +194,7 @@ export function gemmTilesWgsl(g: GemmPlan, t: TilesTiling): GemmWgsl {
       `  rowX[r] = ${at(A, [`min(m0 + r, ${u(M - 1)})`, '0u'])};`, '  rowRstd[r] = rstd;', '  rowOff[r] = -m1 * rstd;',
       '}', 'workgroupBarrier();');
   }
-  const source: TiledMatmulSource = {
+  return {
     M, N, K, batches: g.batch.reduce((a, b) => a * b, 1), prelude, shared,
     decls: [...ops.map((o, i) => declareBuffer(i, o, o === O)), activationWgsl(g.activation)],
     loadA: (m, k, mm) => {
@@ -191,5 +210,4 @@ export function gemmTilesWgsl(g: GemmPlan, t: TilesTiling): GemmWgsl {
       bias: opt.bias && at(opt.bias, [n]), gate: opt.gate && at(opt.gate, [n]), residual: opt.residual && at(opt.residual, [m, n]),
     })};`,
   };
-  return t.vector ? tiledMatmulVec4Wgsl(source, t) : tiledMatmulWgsl(source, t);
 }
