@@ -20,8 +20,8 @@ import type { AdapterTraits } from './codegen/kernels/kernel.ts';
 import { planMemory, plannedMemory, type MemoryPlan, type PlannedMemory } from './codegen/plan-memory.ts';
 import { compiledFiles, type CompiledFiles } from './codegen/program-files.ts';
 import { TARGET_TRAITS, type Target } from './codegen/targets.ts';
-import { checkFile } from './compiler/frontend/check.ts';
-import { diag, type Diagnostic } from './compiler/ir/diagnostics.ts';
+import { checkSpec, type CheckedModel, type SpecOptions } from './spec-check.ts';
+import type { Diagnostic } from './compiler/ir/diagnostics.ts';
 import type { Graph } from './compiler/ir/graph.ts';
 import { relayout, type NamedTensor } from './compiler/ir/named-tensor.ts';
 import { openGpu, type Gpu } from './runtime/gpu.ts';
@@ -40,7 +40,7 @@ import {
 } from './runtime/sample-run.ts';
 import { writeSamples, type WrittenSamples } from './runtime/video-out.ts';
 
-export { checkFile, type CheckResult } from './compiler/frontend/check.ts';
+export * from './spec-check.ts';
 export { TARGETS, TARGET_TRAITS, isTarget, type Target } from './codegen/targets.ts';
 export type { CompiledFiles, ValueLayout };
 export { parameterList, type ParameterInfo } from './runtime/model-files.ts';
@@ -54,36 +54,6 @@ export class LoweringError extends PipelineError {
   constructor(readonly model: string, readonly reason: string) {
     super(`cannot lower model ${model} yet: ${reason}`);
   }
-}
-
-export interface SpecOptions {
-  /** dim overrides (`--dim`) */
-  readonly dims?: Readonly<Record<string, number>>;
-  /** the folder imports must stay in (default: the file's) */
-  readonly root?: string;
-  /** what needs the model, named in the hint when the file defines none (e.g. 'vdm run') */
-  readonly purpose?: string;
-}
-
-/** A spec that checked without errors and defines a model. */
-export interface CheckedModel {
-  readonly file: string;
-  readonly graph: Graph;
-}
-
-export type SpecCheck =
-  | { readonly ok: true; readonly model: CheckedModel }
-  | { readonly ok: false; readonly diagnostics: readonly Diagnostic[] };
-
-/** Checks `file` and elaborates its model; a file without a model is a VDM050 diagnostic. */
-export function checkSpec(file: string, options: SpecOptions = {}): SpecCheck {
-  const result = checkFile(file, { dims: options.dims, root: options.root });
-  if (result.diagnostics.length) return { ok: false, diagnostics: result.diagnostics };
-  if (!result.graph) {
-    const hint = `${options.purpose ?? 'this'} needs a file with a model`;
-    return { ok: false, diagnostics: [{ ...diag('VDM050', null, `${file} defines no model`, hint), file }] };
-  }
-  return { ok: true, model: { file, graph: result.graph } };
 }
 
 export interface LowerOptions {

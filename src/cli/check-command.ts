@@ -1,7 +1,7 @@
 // `vdm check FILE...`: exit 0 when every file is valid, 1 when any has errors. A file with a model
 // is elaborated under its dims; a file with only blocks gets syntax, name and arity checks.
 import { costsOf } from '../compiler/ir/cost.ts';
-import { checkFile } from '../pipeline.ts';
+import { checkFile } from '../spec-check.ts';
 import { dimsOrReport } from './dim-args.ts';
 import { printDiagnostics } from './report.ts';
 import { humanCount } from './units.ts';

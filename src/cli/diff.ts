@@ -10,7 +10,7 @@ import { diffGraphs, totalsOf, type GraphDiff } from '../compiler/review/diff.ts
 import { human, bytes, renderMarkdown, renderText } from '../compiler/review/diff-render.ts';
 import { cleanup, driverSide, resolveSide, SourceError, textDiff, type Side } from '../compiler/review/diff-sources.ts';
 import type { Graph } from '../compiler/ir/graph.ts';
-import { checkFile } from '../pipeline.ts';
+import { checkFile } from '../spec-check.ts';
 import { parseDimArgs } from './dim-args.ts';
 
 export type DiffFormat = 'text' | 'markdown' | 'json';

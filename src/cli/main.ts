@@ -3,20 +3,10 @@
 import fs from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { checkCommand } from './check-command.ts';
-import { compileCommand } from './compile-command.ts';
-import { doctor } from './doctor-command.ts';
-import { infoCommand } from './info-command.ts';
-import { fmtCommand } from './fmt.ts';
-import { diffCommand } from './diff.ts';
-import { DEFAULT_TOL, runCommand } from './run-command.ts';
-import { initCommand } from './init-command.ts';
-import { trainCommand } from './train-command.ts';
-import { sampleCommand } from './sample-command.ts';
-import { evalCommand } from './eval-command.ts';
-import { convertCommand } from './convert-command.ts';
-import { exportCommand } from './export-command.ts';
-import { TARGETS } from '../pipeline.ts';
+import type { CommandModule } from 'yargs';
+import { DEFAULT_TOL } from './defaults.ts';
+// The target names alone (the pipeline re-exports them), so that defining the options loads no kernels.
+import { TARGETS } from '../codegen/targets.ts';
 import { fileProblem } from '../runtime/files.ts';
 import { TensorTooLargeError } from '../runtime/limits.ts';
 
@@ -28,6 +18,23 @@ function vdmVersion(): string {
     return 'unknown';
   }
 }
+
+/**
+ * The commands defined in their own modules. Most of vdm's start-up is loading modules, so a command
+ * and what it needs are imported only when it runs (or when help lists every command): `vdm check`
+ * loads the front end, not the kernel library and the runtime.
+ */
+type Done = (code: number) => void;
+const MODULE_COMMANDS: Record<string, () => Promise<(done: Done) => CommandModule<object, any>>> = {
+  train: async () => (await import('./train-command.ts')).trainCommand,
+  sample: async () => (await import('./sample-command.ts')).sampleCommand,
+  eval: async () => (await import('./eval-command.ts')).evalCommand,
+  convert: async () => (await import('./convert-command.ts')).convertCommand,
+  export: async () => (await import('./export-command.ts')).exportCommand,
+  fmt: async () => (await import('./fmt.ts')).fmtCommand,
+  diff: async () => (await import('./diff.ts')).diffCommand,
+};
+const INLINE_COMMANDS = new Set(['check', 'info', 'init', 'compile', 'run', 'doctor']);
 
 const asList = (v: unknown): (string | number)[] | undefined =>
   v === undefined ? undefined : Array.isArray(v) ? v : [v as string];
@@ -43,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
         .positional('files', { type: 'string', describe: '.vdm files' })
         .option('dim', { type: 'string', requiresArg: true, describe: 'override a dim: --dim NAME=SIZE (repeatable)' })
         .option('root', { type: 'string', requiresArg: true, describe: 'folder imports must stay in (default: the file\'s folder)' }),
-      (a) => { code = checkCommand({ files: (a.files ?? []) as unknown as string[], dim: asList(a.dim), root: a.root }); })
+      async (a) => { const { checkCommand } = await import('./check-command.ts'); code = checkCommand({ files: (a.files ?? []) as unknown as string[], dim: asList(a.dim), root: a.root }); })
     .command('info <file>', 'per-layer shapes, parameters, MACs and activation sizes of a model',
       (y) => y
         .positional('file', { type: 'string', describe: 'a .vdm file with a model', demandOption: true })
@@ -55,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
         .option('params', { type: 'boolean', describe: 'list every parameter: dotted name, shape, count and initialiser (with --json: as JSON)' })
         .conflicts('json', 'graph')
         .conflicts('params', ['graph', 'train']),
-      (a) => { code = infoCommand({ file: a.file as string, dim: asList(a.dim), root: a.root, json: a.json, graph: a.graph, train: a.train, params: a.params }); })
+      async (a) => { const { infoCommand } = await import('./info-command.ts'); code = infoCommand({ file: a.file as string, dim: asList(a.dim), root: a.root, json: a.json, graph: a.graph, train: a.train, params: a.params }); })
     .command('init <file>', 'write the initial parameters of a model as safetensors (what vdm run --params reads)',
       (y) => y
         .positional('file', { type: 'string', describe: 'a .vdm file with a model', demandOption: true })
@@ -64,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
         .option('perturb', { type: 'boolean', describe: 'move every zero- or one-initialised entry by up to ±0.2 (the parameters vdm run --check uses)' })
         .option('dim', { type: 'string', requiresArg: true, describe: 'override a dim: --dim NAME=SIZE (repeatable)' })
         .option('root', { type: 'string', requiresArg: true, describe: 'folder imports must stay in' }),
-      (a) => { code = initCommand({ file: a.file as string, out: a.out as string | undefined, seed: a.seed, perturb: a.perturb, dim: asList(a.dim), root: a.root }); })
+      async (a) => { const { initCommand } = await import('./init-command.ts'); code = initCommand({ file: a.file as string, out: a.out as string | undefined, seed: a.seed, perturb: a.perturb, dim: asList(a.dim), root: a.root }); })
     .command('compile <file>', 'lower a model to WGSL kernels and a program manifest',
       (y) => y
         .positional('file', { type: 'string', describe: 'a .vdm file with a model', demandOption: true })
@@ -73,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
         .option('target', { type: 'string', choices: TARGETS, default: 'gpu', describe: 'kernel strategy: gpu (workgroup tiles) or software (SIMD lanes, for CPU adapters)' })
         .option('dim', { type: 'string', requiresArg: true, describe: 'override a dim: --dim NAME=SIZE (repeatable)' })
         .option('root', { type: 'string', requiresArg: true, describe: 'folder imports must stay in' }),
-      (a) => { code = compileCommand({ file: a.file as string, out: a.out, target: a.target, dim: asList(a.dim), root: a.root, force: a.force }); })
+      async (a) => { const { compileCommand } = await import('./compile-command.ts'); code = compileCommand({ file: a.file as string, out: a.out, target: a.target, dim: asList(a.dim), root: a.root, force: a.force }); })
     .command('run <file>', 'run one forward pass of a model on the WebGPU adapter and time it',
       (y) => y
         .positional('file', { type: 'string', describe: 'a .vdm file with a model', demandOption: true })
@@ -92,20 +99,18 @@ async function main(argv: string[]): Promise<number> {
         .option('dim', { type: 'string', requiresArg: true, describe: 'override a dim: --dim NAME=SIZE (repeatable)' })
         .option('root', { type: 'string', requiresArg: true, describe: 'folder imports must stay in' }),
       async (a) => {
+        const { runCommand } = await import('./run-command.ts');
         code = await runCommand({
           file: a.file as string, params: a.params, seed: a.seed, repeat: a.repeat, profile: a.profile, check: a.check,
           out: a.out, dim: asList(a.dim), root: a.root, allowNonfinite: a.allowNonfinite,
           inputs: a.inputs, dump: a.dump, compare: a.compare, tol: a.tol, perturb: a.perturb,
         });
       })
-    .command(trainCommand((c) => { code = c; }))
-    .command(sampleCommand((c) => { code = c; }))
-    .command(evalCommand((c) => { code = c; }))
-    .command(convertCommand((c) => { code = c; }))
-    .command(exportCommand((c) => { code = c; }))
-    .command(fmtCommand((c) => { code = c; }))
-    .command(diffCommand((c) => { code = c; }))
-    .command('doctor', 'report the WebGPU adapter vdm would use', () => {}, async () => { code = await doctor(); })
+    .command('doctor', 'report the WebGPU adapter vdm would use', () => {}, async () => { const { doctor } = await import('./doctor-command.ts'); code = await doctor(); });
+  const named = argv.find((a) => !a.startsWith('-'));
+  const modules = named && Object.hasOwn(MODULE_COMMANDS, named) ? [named] : named && INLINE_COMMANDS.has(named) ? [] : Object.keys(MODULE_COMMANDS);
+  for (const name of modules) parser.command((await MODULE_COMMANDS[name]())((c) => { code = c; }));
+  parser
     .demandCommand(1, 'Name a command.')
     .recommendCommands()
     .strict()

@@ -1,6 +1,7 @@
 // Writes diagnostics to stderr, one blank line between them, then a count per file; the tuning line.
 import { formatDiagnostic, type Diagnostic } from '../compiler/ir/diagnostics.ts';
-import { checkSpec, type CheckedModel, type SpecOptions, type TuningStats } from '../pipeline.ts';
+import type { TuningStats } from '../pipeline.ts';
+import { checkSpec, type CheckedModel, type SpecOptions } from '../spec-check.ts';
 
 export function printDiagnostics(file: string, diagnostics: readonly Diagnostic[]): void {
   if (diagnostics.length === 0) return;

@@ -23,6 +23,7 @@ import { TensorTooLargeError } from '../runtime/limits.ts';
 import { dimsOrReport } from './dim-args.ts';
 import { checkedOrReport, tuningLine } from './report.ts';
 import { renderTable } from './table.ts';
+import { DEFAULT_TOL } from './defaults.ts';
 
 export interface RunArgs {
   readonly file: string;
@@ -46,9 +47,6 @@ export interface RunArgs {
   /** --check with perturbed parameters when they are initialised, not read (default true) */
   readonly perturb?: boolean;
 }
-
-/** The relative error `--compare` accepts unless `--tol` says otherwise. */
-export const DEFAULT_TOL = 1e-4;
 
 /** A request this adapter cannot serve (e.g. --profile without timestamp queries). */
 class RunError extends Error {}
