@@ -168,8 +168,8 @@ const listed = (problems: readonly string[]) =>
   `  ${problems.slice(0, 8).join('\n  ')}${problems.length > 8 ? `\n  ... and ${problems.length - 8} more` : ''}`;
 
 export interface ModelValues {
-  /** parameter path -> values, in the shape the graph gives it */
-  readonly params: ReadonlyMap<string, Float64Array>;
+  /** parameter path -> values, in the shape the graph gives it (float32 values upload without a copy) */
+  readonly params: ReadonlyMap<string, Float64Array | Float32Array>;
   /** input name -> value, in any axis order */
   readonly inputs: ReadonlyMap<string, NamedTensor>;
 }
@@ -246,6 +246,14 @@ export interface InitialParamsOptions {
 /** The seeded initial parameters (`vdm init`, `vdm run` without --params), perturbed on request. */
 export function initialParams(graph: Graph, options: InitialParamsOptions = {}): Map<string, Float64Array> {
   return options.perturb ? liveParams(graph, options.seed ?? 0) : initParams(graph, options.seed ?? 0);
+}
+
+/**
+ * The seeded initial parameters as float32, the values initialParams rounds to on upload, drawn
+ * without a float64 copy: what a forward pass on the GPU needs (`vdm run`), in half the memory.
+ */
+export function initialParams32(graph: Graph, seed = 0): Map<string, Float32Array> {
+  return initParams(graph, seed, true);
 }
 
 /** Writes parameters as `--params` reads them and checkpoints hold them: F32, by dotted path. */

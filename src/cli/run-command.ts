@@ -9,7 +9,7 @@ import { kernelFamily } from '../codegen/kernels/kernel.ts';
 import type { NamedTensor } from '../compiler/ir/named-tensor.ts';
 import { evaluate, exampleInputs } from '../compiler/reference/evaluate.ts';
 import {
-  initialParams, inspectModel, kernelCount, load, lowerModel, PipelineError, planModel, readInputsFile, readParamsFile, tuningStats,
+  initialParams, initialParams32, inspectModel, kernelCount, load, lowerModel, PipelineError, planModel, readInputsFile, readParamsFile, tuningStats,
   type LoadedModel, type PlannedModel,
 } from '../pipeline.ts';
 import { NoAdapterError } from '../runtime/adapter.ts';
@@ -90,7 +90,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
     const reference = args.compare ? readSafetensors(args.compare).tensors : undefined;
     const seed = args.seed ?? 0;
     const marks = { start: performance.now(), params: 0, gpu: 0, load: 0 };
-    let params: Map<string, Float64Array>;
+    let params: Map<string, Float64Array | Float32Array>;
     if (args.params) {
       const file = readParamsFile(graph, args.params, { allowNonfinite: args.allowNonfinite });
       params = file.params;
@@ -99,7 +99,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
         process.stderr.write(`vdm run: note: ${n} tensor${n === 1 ? '' : 's'} of ${args.params} ${n === 1 ? 'is no parameter' : 'are no parameters'} of model ${graph.model} and ${n === 1 ? 'is' : 'are'} ignored: `
           + `${file.unused.slice(0, 8).join(', ')}${n > 8 ? `, ... and ${n - 8} more` : ''}\n`);
       }
-    } else params = initialParams(graph, { seed });
+    } else params = initialParams32(graph, seed);
     marks.params = performance.now();
     const inputs = args.inputs ? readInputsFile(graph, args.inputs) : exampleInputs(graph, seed + 1);
     const gpu = await openGpu();
@@ -143,7 +143,7 @@ interface RunContext {
   readonly repeat: number;
   readonly seed: number;
   readonly inputs: ReadonlyMap<string, NamedTensor>;
-  readonly params: ReadonlyMap<string, Float64Array>;
+  readonly params: ReadonlyMap<string, Float64Array | Float32Array>;
   readonly reference: Readonly<Record<string, SafeTensor>> | undefined;
   readonly tol: number;
   /** performance.now() after the parameters were ready, the adapter open and the model loaded */
@@ -233,7 +233,7 @@ async function check(ctx: RunContext, outputs: ReadonlyMap<string, NamedTensor>)
     }
     process.stdout.write(`check with perturbed parameters (seed ${ctx.seed}, every zero- or one-initialised entry moved by up to ±0.2; --no-perturb: as initialised):\n`);
   }
-  const ref = evaluate(graph, ctx.inputs, params).outputs;
+  const ref = evaluate(graph, ctx.inputs, new Map([...params].map(([k, v]) => [k, v instanceof Float64Array ? v : new Float64Array(v)]))).outputs;
   for (const c of checkOutputs(got, ref)) {
     if (c.zero) {
       process.stdout.write(`check ${c.name}: identically zero on the GPU and in float64: this compares nothing `

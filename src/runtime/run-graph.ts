@@ -33,7 +33,7 @@ export interface LoadedGraph {
 
 /** Uploads `inputs` and `params` for `lowered` once; each run() then only records, submits and reads. */
 export function loadLowered(gpu: Gpu, lowered: LoweredGraph, inputs: ReadonlyMap<string, NamedTensor>,
-  params: ReadonlyMap<string, Float64Array>, opts: LoadOptions = {}): LoadedGraph {
+  params: ReadonlyMap<string, Float64Array | Float32Array>, opts: LoadOptions = {}): LoadedGraph {
   if (opts.everyNode && opts.plan) throw new Error('loadLowered: everyNode reads every value, so values cannot share memory (no plan)');
   const inputOf = new Map([...lowered.inputs].map(([name, v]) => [v.buffer, { name, v }]));
   // a planned program's buffers at their exact sizes: the plan's figure is what the device holds
@@ -58,7 +58,8 @@ export function loadLowered(gpu: Gpu, lowered: LoweredGraph, inputs: ReadonlyMap
         const data = params.get(path);
         if (!data) throw new Error(`no value for parameter '${path}'`);
         if (data.length !== b.elements) throw new Error(`parameter '${path}' has ${data.length} values, expected ${b.elements}`);
-        byBuffer.set(b.name, program.input(b.name, Float32Array.from(data)));
+        // uploaded as it is when already f32 (the upload copies it); converted in bulk otherwise
+        byBuffer.set(b.name, program.input(b.name, data instanceof Float32Array ? data : new Float32Array(data)));
       } else if (outputBuffers.has(b.name) || (opts.everyNode && b.role === 'value')) {
         byBuffer.set(b.name, program.output(b.name, b.elements, b.dtype));
       } else {
@@ -89,7 +90,7 @@ export function loadLowered(gpu: Gpu, lowered: LoweredGraph, inputs: ReadonlyMap
 
 /** One load, one run, release. */
 export async function runLowered(gpu: Gpu, lowered: LoweredGraph, inputs: ReadonlyMap<string, NamedTensor>,
-  params: ReadonlyMap<string, Float64Array>, opts: LoadOptions & { repeat?: number; profile?: boolean } = {}): Promise<GraphRun> {
+  params: ReadonlyMap<string, Float64Array | Float32Array>, opts: LoadOptions & { repeat?: number; profile?: boolean } = {}): Promise<GraphRun> {
   const loaded = loadLowered(gpu, lowered, inputs, params, opts);
   try {
     return await loaded.run({ repeat: opts.repeat, profile: opts.profile });

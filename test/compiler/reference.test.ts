@@ -55,6 +55,21 @@ test('linear contracts its axis with weight [in, out] and adds the bias, in any 
   assert.equal(Array.from(evaluate(g, new Map([['x', permuted]]), params).outputs.get('o')!.data), Array.from(y.data));
 });
 
+test('float32 initialisation: the same draws as float64, rounded, for every init kind', () => {
+  const inits = ['default', 'xavier_uniform', 'normal', 'scaled_normal', 'zeros', 'ones'];
+  const body = [...inits.map((init, i) => `  p${i} = param(sizes: (n: ${3 + i}, c: 5), init: "${init}")`),
+    '  y = linear(x, 3, axis: t)', `  output o = y${inits.map((_, i) => ` + mean(p${i}, over: n)`).join('')}`].join('\n');
+  const g = graphOf(model(body, '', 'b = 1, c = 5, t = 4, h = 1, w = 1'));
+  const p64 = initParams(g, 11), p32 = initParams(g, 11, true);
+  assert.ok(p64.size >= inits.length + 2, [...p64.keys()].join(', '));
+  assert.equal([...p32.keys()], [...p64.keys()]);
+  for (const [k, v] of p64) {
+    const v32 = p32.get(k)!;
+    assert.ok(v32 instanceof Float32Array, k);
+    assert.equal(Array.from(v32), Array.from(Float32Array.from(v)), k);
+  }
+});
+
 test('operators broadcast by name, numbers keep their side, functions apply elementwise', () => {
   const g = graphOf(model([
     '  a = 2 - x',

@@ -35,15 +35,21 @@ export function fansOf(op: string, leaf: string, shape: readonly number[]): read
  * ±1/sqrt(fan_in) (PyTorch's layers), "xavier_uniform" uniform in ±sqrt(6 / (fan_in + fan_out)),
  * "normal" N(0, 0.02²), "scaled_normal" N(0, 1/fan_in), "zeros", "ones". Row-major in the parameter's shape.
  */
-export function initParams(graph: Graph, seed = 0): Map<string, Float64Array> {
+export function initParams(graph: Graph, seed?: number): Map<string, Float64Array>;
+/**
+ * The same draws rounded to float32 as they are made (what the GPU holds): no float64 copy of a
+ * large model is ever allocated.
+ */
+export function initParams(graph: Graph, seed: number, f32: true): Map<string, Float32Array>;
+export function initParams(graph: Graph, seed = 0, f32 = false): Map<string, Float64Array | Float32Array> {
   const uniform = prng(seed);
   const normal = gaussian(uniform);
-  const out = new Map<string, Float64Array>();
+  const out = new Map<string, Float64Array | Float32Array>();
   for (const node of graph.nodes) {
     for (const p of node.params) {
       const n = p.shape.reduce((a, b) => a * b, 1);
       const [fanIn, fanOut] = fansOf(node.op, paramLeaf(node, p), p.shape);
-      const v = new Float64Array(n);
+      const v = f32 ? new Float32Array(n) : new Float64Array(n);
       const within = (bound: number) => { for (let i = 0; i < n; i++) v[i] = (2 * uniform() - 1) * bound; };
       switch (p.init) {
         case 'zeros': break;
