@@ -319,7 +319,7 @@ export async function train(gpu: Gpu, program: TrainingProgram, prepared: Prepar
   const startStep = checkpoint?.step ?? 0;
   const init = checkpoint
     ? { params: checkpoint.params, ema: checkpoint.ema, m: checkpoint.adam?.m, v: checkpoint.adam?.v }
-    : { params: initParams(graph, settings.seed) };
+    : { params: initParams(graph, settings.seed, true) };
   const logFile = path.join(out, TRAIN_LOG_FILE);
   const curveFile = path.join(out, LOSS_CURVE_FILE);
   const trainer = Trainer.load(gpu, program, init, prepared.adamw);

@@ -56,7 +56,7 @@ export class Trainer {
         const v = values?.get(e.path) ?? fallback?.get(e.path);
         if (!v) continue;
         if (v.length !== e.length) throw new Error(`parameter '${e.path}' has ${v.length} values, the model needs ${e.length} [${e.shape.join(', ')}]`);
-        data.set(v instanceof Float32Array ? v : Float32Array.from(v), e.offset);
+        data.set(v, e.offset); // typed arrays convert in bulk
       }
       return data;
     };
