@@ -15,7 +15,7 @@ const DEFAULT_SHAPES = '4096x4096x4096,2048x1152x4608,2048x4608x1152,256x1152x34
 
 export const tilingLabel = (t: GemmTiling) => (t.kind === 'lanes'
   ? `lanes ${t.lanes}, rows ${t.rows}, ${t.colVecs} col vec4`
-  : `tiles ${t.tileM}x${t.tileN}x${t.tileK}, ${t.threadRows}x${t.threadCols} per thread${t.vector ? ', vec4' : ''}`);
+  : `tiles ${t.tileM}x${t.tileN}x${t.tileK}, ${t.threadRows}x${t.threadCols} per thread${t.prefetch ? ', vec4, prefetch' : t.vector ? ', vec4' : ''}`);
 
 async function main() {
   const argv = process.argv.slice(2);
