@@ -6,8 +6,7 @@ import { applyWgsl, activationWgsl } from './epilogue.ts';
 import type { ConvPlan } from './conv-plan.ts';
 import type { GemmWgsl } from './gemm-lanes.ts';
 import type { TilesTiling } from './gemm-plan.ts';
-import { tiledMatmulVec4Wgsl, tiledMatmulWgsl } from './gemm-tiles.ts';
-import { tiledMatmulPrefetchWgsl } from './gemm-prefetch.ts';
+import { tileSkeleton } from './gemm-prefetch.ts';
 import { declareBuffer } from './operand-wgsl.ts';
 import type { View } from './view.ts';
 
@@ -35,8 +34,7 @@ export function convTilesWgsl(g: ConvPlan, t: TilesTiling): GemmWgsl {
     `  return select(0.0, x_buf[${lin(g.x, ['b', `c + ${kParts('k')[0]}`, 'q.x', 'q.y', 'q.z'])}], ok);`,
     '}',
   ];
-  const skeleton = t.prefetch ? tiledMatmulPrefetchWgsl : t.vector ? tiledMatmulVec4Wgsl : tiledMatmulWgsl;
-  return skeleton({
+  return tileSkeleton(t)({
     M: g.coutG, N: To * Ho * Wo, K: g.cinG * KT * KH * KW, batches: g.B * g.groups,
     decls: [...decls, activationWgsl(g.activation), ...fns],
     prelude: [`let b = wg.z / ${u(g.groups)};`, `let gi = wg.z % ${u(g.groups)};`],

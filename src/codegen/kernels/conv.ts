@@ -24,6 +24,7 @@ import { apply64 } from './epilogue.ts';
 import { chooseConvTiling, convTilingCandidates, planConv, type ConvParams, type ConvTiling } from './conv-plan.ts';
 import { convDirectWgsl } from './conv-direct.ts';
 import { convTilesWgsl } from './conv-tiles.ts';
+import { checkTilesTiling } from './gemm-plan.ts';
 
 // ---------------------------------------------------------------- float64 reference
 
@@ -65,11 +66,7 @@ function checkTiling(t: ConvTiling): void {
     if (t.cols % 4) throw new Error(`conv tiling: cols (${t.cols}) must be a multiple of 4`);
     if (t.rows > t.lanes && t.rows % t.lanes) throw new Error(`conv tiling: rows (${t.rows}) above lanes must be a multiple of lanes (${t.lanes})`);
   } else if (t.kind === 'tiles') {
-    for (const k of ['tileM', 'tileN', 'tileK', 'threadRows', 'threadCols'] as const) pos(t[k], k);
-    if (t.tileM % t.threadRows || t.tileN % t.threadCols) throw new Error('conv tiling: threadRows must divide tileM and threadCols tileN');
-    if ((t.tileM / t.threadRows) * (t.tileN / t.threadCols) > 256) throw new Error('conv tiling: at most 256 invocations per workgroup');
-    if (t.vector && (t.threadRows % 4 || t.threadCols % 4)) throw new Error('conv tiling: the vector variant needs threadRows and threadCols multiples of 4');
-    if (t.prefetch && !t.vector) throw new Error('conv tiling: prefetch is a form of the vector variant (vector: true)');
+    checkTilesTiling(t, 'conv');
   } else {
     throw new Error(`conv tiling: unknown kind '${(t as { kind: unknown }).kind}' (direct or tiles)`);
   }

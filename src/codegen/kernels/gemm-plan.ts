@@ -37,6 +37,18 @@ export interface TilesTiling {
   prefetch?: boolean;
 }
 
+/** Throws `${kernel} tiling: ...` for a tiles tiling no skeleton can generate (GEMM's and the convolution's). */
+export function checkTilesTiling(t: TilesTiling, kernel: string): void {
+  for (const k of ['tileM', 'tileN', 'tileK', 'threadRows', 'threadCols'] as const) {
+    if (!Number.isInteger(t[k]) || t[k] < 1) throw new Error(`${kernel} tiling: ${k} must be a positive integer (got ${t[k]})`);
+  }
+  if (t.tileM % t.threadRows || t.tileN % t.threadCols) throw new Error(`${kernel} tiling: threadRows must divide tileM and threadCols tileN`);
+  if (t.vector && (t.threadRows % 4 || t.threadCols % 4)) throw new Error(`${kernel} tiling: the vector variant needs threadRows and threadCols multiples of 4`);
+  if (t.prefetch && !t.vector) throw new Error(`${kernel} tiling: prefetch is a form of the vector variant (vector: true)`);
+  const threads = (t.tileM / t.threadRows) * (t.tileN / t.threadCols);
+  if (threads > 256) throw new Error(`${kernel} tiling: ${threads} invocations per workgroup (at most 256)`);
+}
+
 export const DEFAULT_TILES: GemmTiling = { kind: 'tiles', tileM: 64, tileN: 64, tileK: 16, threadRows: 4, threadCols: 4 };
 
 /**

@@ -9,7 +9,7 @@
 // bit-identical to the scalar and vector tiles.
 import type { TilesTiling } from './gemm-plan.ts';
 import type { GemmWgsl } from './gemm-lanes.ts';
-import { assemble, vectorLoads, vectorStores, type TiledMatmulSource } from './gemm-tiles.ts';
+import { assemble, tiledMatmulVec4Wgsl, tiledMatmulWgsl, vectorLoads, vectorStores, type TiledMatmulSource } from './gemm-tiles.ts';
 
 const u = (n: number) => `${n}u`;
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -64,4 +64,9 @@ export function tiledMatmulPrefetchWgsl(s: TiledMatmulSource, t: TilesTiling): G
     '}',
     ...write,
   ], 1);
+}
+
+/** The skeleton a tiles tiling names (here, where all three are in reach without an import cycle). */
+export function tileSkeleton(t: TilesTiling): (s: TiledMatmulSource, t: TilesTiling) => GemmWgsl {
+  return t.prefetch ? tiledMatmulPrefetchWgsl : t.vector ? tiledMatmulVec4Wgsl : tiledMatmulWgsl;
 }

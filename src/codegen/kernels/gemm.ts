@@ -19,10 +19,10 @@
 import { type KernelSpec } from './kernel.ts';
 import { extent, forEachIndex } from './view.ts';
 import { apply64 } from './epilogue.ts';
-import { chooseGemmTiling, gemmTilingCandidates, OPTIONAL_OPERANDS, planGemm, type GemmParams, type GemmTiling, type Operand } from './gemm-plan.ts';
+import { checkTilesTiling, chooseGemmTiling, gemmTilingCandidates, OPTIONAL_OPERANDS, planGemm, type GemmParams, type GemmTiling, type Operand } from './gemm-plan.ts';
 import { gemmLanesWgsl } from './gemm-lanes.ts';
-import { gemmTilesSource, tiledMatmulVec4Wgsl, tiledMatmulWgsl } from './gemm-tiles.ts';
-import { tiledMatmulPrefetchWgsl } from './gemm-prefetch.ts';
+import { gemmTilesSource } from './gemm-tiles.ts';
+import { tileSkeleton } from './gemm-prefetch.ts';
 
 // ---------------------------------------------------------------- float64 reference
 
@@ -87,12 +87,7 @@ function checkTiling(t: GemmTiling): void {
     pos(t.lanes, 'lanes'); pos(t.rows, 'rows'); pos(t.colVecs, 'colVecs');
     if (t.rows % t.lanes) throw new Error(`gemm tiling: rows (${t.rows}) must be a multiple of lanes (${t.lanes})`);
   } else if (t.kind === 'tiles') {
-    pos(t.tileM, 'tileM'); pos(t.tileN, 'tileN'); pos(t.tileK, 'tileK'); pos(t.threadRows, 'threadRows'); pos(t.threadCols, 'threadCols');
-    if (t.tileM % t.threadRows || t.tileN % t.threadCols) throw new Error('gemm tiling: threadRows must divide tileM and threadCols tileN');
-    if (t.vector && (t.threadRows % 4 || t.threadCols % 4)) throw new Error('gemm tiling: the vector variant needs threadRows and threadCols multiples of 4');
-    if (t.prefetch && !t.vector) throw new Error('gemm tiling: prefetch is a form of the vector variant (vector: true)');
-    const threads = (t.tileM / t.threadRows) * (t.tileN / t.threadCols);
-    if (threads > 256) throw new Error(`gemm tiling: ${threads} invocations per workgroup (at most 256)`);
+    checkTilesTiling(t, 'gemm');
   } else {
     throw new Error(`gemm tiling: unknown kind '${(t as { kind: unknown }).kind}' (lanes or tiles)`);
   }
@@ -103,8 +98,7 @@ export function gemmKernel(p: GemmParams): KernelSpec {
   const plan = planGemm(p);
   const tiling = p.tiling ?? chooseGemmTiling(p.adapter, plan.M);
   checkTiling(tiling);
-  const tiles = tiling.kind === 'tiles' ? (tiling.prefetch ? tiledMatmulPrefetchWgsl : tiling.vector ? tiledMatmulVec4Wgsl : tiledMatmulWgsl) : undefined;
-  const body = tiling.kind === 'lanes' ? gemmLanesWgsl(plan, tiling) : tiles!(gemmTilesSource(plan, tiling), tiling);
+  const body = tiling.kind === 'lanes' ? gemmLanesWgsl(plan, tiling) : tileSkeleton(tiling)(gemmTilesSource(plan, tiling), tiling);
   const ops = [plan.a, plan.b, ...OPTIONAL_OPERANDS.map((k) => plan[k]).filter((o): o is Operand => !!o), plan.out];
   const key = ['gemm', JSON.stringify(tiling), plan.activation, plan.eps ?? '-',
     ...ops.map((o) => `${o.name}:${o.view.shape}/${o.view.strides}/${o.view.offset}`)].join('|');
